@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything Octet needs on Debian 12 and configures + builds it.
+# Usage: scripts/setup.sh [BUILD_DIR]   (env: OCTET_SANITIZE=1 for ASan+UBSan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${1:-build}
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev libgtest-dev
+  libonnx-testdata libstb-dev clang libclang-rt-14-dev
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-venv
+  python3-skimage dataset-fashion-mnist
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "== installing: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+CMAKE_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
+[ "${CI:-}" = "true" ] && CMAKE_ARGS+=(-DOCTET_WERROR=ON)
+[ "${OCTET_SANITIZE:-0}" = "1" ] && CMAKE_ARGS+=(-DOCTET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+cmake -S . -B "$BUILD_DIR" "${CMAKE_ARGS[@]}" >/dev/null
+echo "== building in $BUILD_DIR ($(nproc) cores)"
+cmake --build "$BUILD_DIR" -j "$(nproc)"

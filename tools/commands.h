@@ -1,0 +1,15 @@
+// Subcommands of the `octet` CLI. Each registers its flags on the app and
+// returns the action to run when it is chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace octet::cli {
+
+using Action = std::function<int()>;
+
+Action AddInspectCommand(CLI::App& app);
+Action AddRunCommand(CLI::App& app);
+
+}  // namespace octet::cli
