@@ -10,4 +10,4 @@ models/build.sh resnet18
 M="$BUILD_DIR/models/resnet18"
 "$BUILD_DIR/tools/octet" inspect "$M/model.onnx"
 "$BUILD_DIR/tools/octet" run "$M/model.onnx" --input "input=$M/inputs/input.npy" --output-dir "$BUILD_DIR/main_job"
-/usr/bin/python3 models/compare.py "$BUILD_DIR/main_job" "$M/golden"
+"$BUILD_DIR/tools/octet" compare "$M/golden" "$BUILD_DIR/main_job" --max-rel-l2 1e-4

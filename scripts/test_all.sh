@@ -14,5 +14,6 @@ scripts/setup.sh "$BUILD_DIR"
 echo "== models (exported by PyTorch, cached under $BUILD_DIR/models)"
 models/build.sh all-ci
 
+export OCTET_REQUIRE_MODELS=1
 echo "== ctest"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"

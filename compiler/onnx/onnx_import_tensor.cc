@@ -1,1 +1,350 @@
-// placeholder
+// TensorProto decoding (every storage form, external data) and encoding, the
+// ONNX element-type table, and the protobuf parsing shared by the importer.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <system_error>
+
+#include "octet/onnx.h"
+#include "onnx_internal.h"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "ONNX raw_data is little endian; the importer copies it as is");
+
+namespace octet::onnx_internal {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Octet's tensors are capped at 2^40 elements (see Tensor::Create); checking
+// before any allocation keeps a hostile shape from allocating first.
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+const char* OnnxTypeName(int32_t id) {
+  static const char* const kNames[] = {
+      "UNDEFINED", "FLOAT",   "UINT8",         "INT8",        "UINT16",       "INT16",
+      "INT32",     "INT64",   "STRING",        "BOOL",        "FLOAT16",      "DOUBLE",
+      "UINT32",    "UINT64",  "COMPLEX64",     "COMPLEX128",  "BFLOAT16",     "FLOAT8E4M3FN",
+      "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4"};
+  if (id >= 0 && id < static_cast<int32_t>(sizeof(kNames) / sizeof(kNames[0]))) return kNames[id];
+  return "unknown";
+}
+
+Expected<int64_t> ParseNonNegative(const std::string& text, const std::string& what) {
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || ptr != end || v < 0 || text.empty())
+    return InvalidArgument(what, " is '", text, "', expected a non-negative integer");
+  return v;
+}
+
+// True when `path` lies inside `folder` (both already canonical).
+bool IsInside(const fs::path& path, const fs::path& folder) {
+  auto p = path.begin();
+  for (auto f = folder.begin(); f != folder.end(); ++f, ++p) {
+    if (f->empty()) continue;  // trailing separator
+    if (p == path.end() || *p != *f) return false;
+  }
+  return true;
+}
+
+// Reads `nbytes` of external data into `out`, after checking that the file
+// stays inside the model folder and holds the bytes the shape needs.
+Status ReadExternalData(const onnx::TensorProto& proto, const std::string& what,
+                        const std::string& model_dir, int64_t nbytes, void* out) {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+  for (const auto& entry : proto.external_data()) {
+    if (entry.key() == "location") {
+      location = entry.value();
+    } else if (entry.key() == "offset") {
+      OCTET_ASSIGN_OR_RETURN(offset, ParseNonNegative(entry.value(), what + ": external offset"));
+    } else if (entry.key() == "length") {
+      OCTET_ASSIGN_OR_RETURN(length, ParseNonNegative(entry.value(), what + ": external length"));
+    }
+  }
+  if (location.empty())
+    return InvalidArgument(what, ": external data has no 'location' key");
+  if (model_dir.empty())
+    return InvalidArgument(what, ": has external data ('", location,
+                           "') but the model was not loaded from a folder");
+  const fs::path rel(location);
+  if (rel.is_absolute())
+    return InvalidArgument(what, ": external data location '", location,
+                           "' is an absolute path; it must be relative to the model's folder");
+  std::error_code ec;
+  const fs::path base = fs::weakly_canonical(fs::absolute(model_dir, ec), ec);
+  if (ec) return IoError(what, ": cannot resolve the model folder '", model_dir, "': ", ec.message());
+  // weakly_canonical resolves symlinks and '..', so a link pointing out of the
+  // folder is caught by the same check as a '../' path.
+  const fs::path full = fs::weakly_canonical(base / rel, ec);
+  if (ec) return IoError(what, ": cannot resolve external data '", location, "': ", ec.message());
+  if (!IsInside(full, base))
+    return InvalidArgument(what, ": external data location '", location,
+                           "' resolves outside the model's folder '", base.string(), "'");
+  if (!fs::is_regular_file(full, ec))
+    return NotFound(what, ": external data file '", full.string(), "' does not exist");
+  const auto size = static_cast<int64_t>(fs::file_size(full, ec));
+  if (ec) return IoError(what, ": cannot stat '", full.string(), "': ", ec.message());
+  if (length >= 0 && length != nbytes)
+    return InvalidArgument(what, ": external data length is ", length, " bytes but its type needs ",
+                           nbytes, " bytes");
+  if (offset > size || nbytes > size - offset)
+    return OutOfRange(what, ": external data [offset ", offset, ", ", nbytes, " bytes) lies past the end of '",
+                      full.string(), "' (", size, " bytes)");
+  std::ifstream in(full, std::ios::binary);
+  if (!in) return IoError(what, ": cannot open '", full.string(), "'");
+  in.seekg(offset);
+  in.read(static_cast<char*>(out), nbytes);
+  if (!in || in.gcount() != nbytes)
+    return IoError(what, ": short read from '", full.string(), "' at offset ", offset);
+  return Status::Ok();
+}
+
+// Copies `values` into `out` converted to the storage type of `dtype`. Used for
+// int32_data, whose entries hold 8/16-bit integers, bools and f16/bf16 bits.
+void StoreNarrow(const google::protobuf::RepeatedField<int32_t>& values, DType dtype, void* out) {
+  const int bits = DTypeBits(dtype);
+  for (int i = 0; i < values.size(); ++i) {
+    const auto v = static_cast<uint32_t>(values[i]);
+    if (dtype == DType::kBool) {
+      static_cast<uint8_t*>(out)[i] = v != 0;
+    } else if (bits == 8) {
+      static_cast<uint8_t*>(out)[i] = static_cast<uint8_t>(v);
+    } else if (bits == 16) {
+      static_cast<uint16_t*>(out)[i] = static_cast<uint16_t>(v);
+    } else {
+      static_cast<uint32_t*>(out)[i] = v;
+    }
+  }
+}
+
+// Which typed field holds a dtype's values when raw_data is not used.
+enum class Field { kFloat, kInt32, kInt64, kDouble, kUint64 };
+Field TypedField(DType t) {
+  switch (t) {
+    case DType::kF32: return Field::kFloat;
+    case DType::kI64: return Field::kInt64;
+    case DType::kF64: return Field::kDouble;
+    case DType::kU32: case DType::kU64: return Field::kUint64;
+    default: return Field::kInt32;
+  }
+}
+
+Status DecodeTypedFields(const onnx::TensorProto& p, const std::string& what, DType dtype,
+                         int64_t n, Tensor& t) {
+  const Field field = TypedField(dtype);
+  const int64_t counts[] = {p.float_data_size(), p.int32_data_size(), p.int64_data_size(),
+                            p.double_data_size(), p.uint64_data_size()};
+  const char* const names[] = {"float_data", "int32_data", "int64_data", "double_data",
+                               "uint64_data"};
+  const int f = static_cast<int>(field);
+  for (int other = 0; other < 5; ++other)
+    if (other != f && counts[other] > 0)
+      return InvalidArgument(what, ": stores ", DTypeName(dtype), " values in ", names[other],
+                             " (", counts[other], " values); ", DTypeName(dtype),
+                             " belongs in raw_data or ", names[f]);
+  int64_t want = n;
+  const bool packed4 = dtype == DType::kI4 || dtype == DType::kU4;
+  // 4-bit values are packed two per int32_data entry (one byte each), like
+  // raw_data; one value per entry is accepted too.
+  if (packed4 && counts[f] != n) want = (n + 1) / 2;
+  if (counts[f] != want)
+    return InvalidArgument(what, ": has ", counts[f], " values in ", names[f], " but its shape needs ",
+                           want);
+  switch (field) {
+    case Field::kFloat:
+      if (n) std::memcpy(t.raw(), p.float_data().data(), 4 * n);
+      break;
+    case Field::kInt64:
+      if (n) std::memcpy(t.raw(), p.int64_data().data(), 8 * n);
+      break;
+    case Field::kDouble:
+      if (n) std::memcpy(t.raw(), p.double_data().data(), 8 * n);
+      break;
+    case Field::kUint64:
+      for (int64_t i = 0; i < n; ++i) {
+        if (dtype == DType::kU64)
+          t.data<uint64_t>()[i] = p.uint64_data(static_cast<int>(i));
+        else
+          t.data<uint32_t>()[i] = static_cast<uint32_t>(p.uint64_data(static_cast<int>(i)));
+      }
+      break;
+    case Field::kInt32:
+      if (packed4 && want != n) {
+        for (int64_t i = 0; i < want; ++i)
+          t.data<uint8_t>()[i] = static_cast<uint8_t>(p.int32_data(static_cast<int>(i)));
+      } else if (packed4) {
+        for (int64_t i = 0; i < n; ++i) t.SetFromDouble(i, p.int32_data(static_cast<int>(i)));
+      } else {
+        StoreNarrow(p.int32_data(), dtype, t.raw());
+      }
+      break;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ParseMessage(std::string_view bytes, google::protobuf::Message* message,
+                    const std::string& what) {
+  if (bytes.size() > static_cast<size_t>(INT_MAX))
+    return InvalidArgument(what, " is ", bytes.size(),
+                           " bytes; protobuf messages are limited to 2 GB (use external data)");
+  google::protobuf::io::ArrayInputStream array(bytes.data(), static_cast<int>(bytes.size()));
+  google::protobuf::io::CodedInputStream coded(&array);
+  coded.SetTotalBytesLimit(INT_MAX);
+  if (!message->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
+    return DataLoss(what, " is not a valid ", message->GetTypeName(),
+                    " (truncated or corrupt protobuf, ", bytes.size(), " bytes)");
+  return Status::Ok();
+}
+
+Expected<std::string> ReadFile(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return InvalidArgument("'", path, "' is a folder, not a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot open '", path, "': ", std::strerror(errno));
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) return IoError("cannot determine the size of '", path, "'");
+  in.seekg(0, std::ios::beg);
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.read(bytes.data(), size);
+  if (!in || in.gcount() != size) return IoError("short read from '", path, "'");
+  return bytes;
+}
+
+std::string FolderOf(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+Expected<DType> DTypeFromOnnx(int32_t id, const std::string& what, bool allow_undefined) {
+  switch (id) {
+    case kOnnxUndefined:
+      if (allow_undefined) return DType::kUndefined;
+      return InvalidArgument(what, ": data type is UNDEFINED (0)");
+    case kOnnxFloat: return DType::kF32;
+    case kOnnxUint8: return DType::kU8;
+    case kOnnxInt8: return DType::kI8;
+    case kOnnxUint16: return DType::kU16;
+    case kOnnxInt16: return DType::kI16;
+    case kOnnxInt32: return DType::kI32;
+    case kOnnxInt64: return DType::kI64;
+    case kOnnxBool: return DType::kBool;
+    case kOnnxFloat16: return DType::kF16;
+    case kOnnxDouble: return DType::kF64;
+    case kOnnxUint32: return DType::kU32;
+    case kOnnxUint64: return DType::kU64;
+    case kOnnxBFloat16: return DType::kBF16;
+    case kOnnxFloat8E4M3FN: return DType::kF8E4M3;
+    case kOnnxFloat8E5M2: return DType::kF8E5M2;
+    case kOnnxUint4: return DType::kU4;
+    case kOnnxInt4: return DType::kI4;
+    case kOnnxString:
+    case kOnnxComplex64:
+    case kOnnxComplex128:
+    // The FNUZ fp8 variants encode zero, NaN and the exponent bias differently
+    // from E4M3FN/E5M2; folding them into kF8* would silently change values.
+    case kOnnxFloat8E4M3FNUZ:
+    case kOnnxFloat8E5M2FNUZ:
+      return Unimplemented(what, ": unsupported data type ", OnnxTypeName(id), " (", id, ")");
+    default:
+      return InvalidArgument(what, ": unknown ONNX data type id ", id);
+  }
+}
+
+Expected<int32_t> DTypeToOnnx(DType dtype, const std::string& what) {
+  switch (dtype) {
+    case DType::kF32: return kOnnxFloat;
+    case DType::kF16: return kOnnxFloat16;
+    case DType::kBF16: return kOnnxBFloat16;
+    case DType::kF64: return kOnnxDouble;
+    case DType::kI8: return kOnnxInt8;
+    case DType::kU8: return kOnnxUint8;
+    case DType::kI16: return kOnnxInt16;
+    case DType::kU16: return kOnnxUint16;
+    case DType::kI32: return kOnnxInt32;
+    case DType::kU32: return kOnnxUint32;
+    case DType::kI64: return kOnnxInt64;
+    case DType::kU64: return kOnnxUint64;
+    case DType::kBool: return kOnnxBool;
+    case DType::kI4: return kOnnxInt4;
+    case DType::kU4: return kOnnxUint4;
+    case DType::kF8E4M3: return kOnnxFloat8E4M3FN;
+    case DType::kF8E5M2: return kOnnxFloat8E5M2;
+    case DType::kUndefined: return kOnnxUndefined;
+    case DType::kString: break;
+  }
+  return Unimplemented(what, ": data type ", DTypeName(dtype), " cannot be exported to ONNX");
+}
+
+Expected<Tensor> TensorFromProto(const onnx::TensorProto& p, const std::string& what,
+                                 const std::string& model_dir) {
+  OCTET_ASSIGN_OR_RETURN(DType dtype, DTypeFromOnnx(p.data_type(), what));
+  if (p.has_segment()) return Unimplemented(what, ": segmented tensors are not supported");
+  std::vector<int64_t> dims(p.dims().begin(), p.dims().end());
+  OCTET_ASSIGN_OR_RETURN(int64_t n, CheckedProduct(dims, what));
+  if (n > kMaxElements)
+    return OutOfRange(what, ": has ", n, " elements, more than Octet supports (2^40)");
+  const int64_t nbytes = DTypeStorageBytes(dtype, n);
+
+  const bool external = p.data_location() == onnx::TensorProto::EXTERNAL;
+  if (!external && p.has_raw_data() && static_cast<int64_t>(p.raw_data().size()) != nbytes)
+    return InvalidArgument(what, ": raw_data has ", p.raw_data().size(), " bytes but ",
+                           DTypeName(dtype), Shape::FromStatic(dims).ToString(), " needs ", nbytes,
+                           " bytes");
+  OCTET_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, dims));
+  if (external) {
+    OCTET_RETURN_IF_ERROR(ReadExternalData(p, what, model_dir, nbytes, t.raw()));
+  } else if (p.has_raw_data()) {
+    if (nbytes > 0) std::memcpy(t.raw(), p.raw_data().data(), nbytes);
+  } else {
+    OCTET_RETURN_IF_ERROR(DecodeTypedFields(p, what, dtype, n, t));
+  }
+  if (dtype == DType::kBool) {  // any non-zero byte is true; kernels expect 0/1
+    for (int64_t i = 0; i < n; ++i) t.data<uint8_t>()[i] = t.data<uint8_t>()[i] != 0;
+  }
+  return t;
+}
+
+Status TensorToProto(const Tensor& tensor, const std::string& name, onnx::TensorProto* proto) {
+  OCTET_ASSIGN_OR_RETURN(int32_t id, DTypeToOnnx(tensor.dtype(), "tensor '" + name + "'"));
+  proto->set_name(name);
+  proto->set_data_type(id);
+  for (int64_t d : tensor.dims()) proto->add_dims(d);
+  proto->set_raw_data(std::string(static_cast<const char*>(tensor.raw()),
+                                  static_cast<size_t>(tensor.nbytes())));
+  return Status::Ok();
+}
+
+}  // namespace octet::onnx_internal
+
+namespace octet {
+
+Expected<Tensor> TensorFromProtoBytes(std::string_view serialized_tensor_proto,
+                                      const std::string& what) {
+  onnx::TensorProto proto;
+  OCTET_RETURN_IF_ERROR(onnx_internal::ParseMessage(serialized_tensor_proto, &proto, what));
+  return onnx_internal::TensorFromProto(proto, what, "");
+}
+
+Expected<Tensor> ReadTensorProtoFile(const std::string& path) {
+  OCTET_ASSIGN_OR_RETURN(std::string bytes, onnx_internal::ReadFile(path));
+  onnx::TensorProto proto;
+  const std::string what = "'" + path + "'";
+  OCTET_RETURN_IF_ERROR(onnx_internal::ParseMessage(bytes, &proto, what));
+  return onnx_internal::TensorFromProto(proto, what, onnx_internal::FolderOf(path));
+}
+
+}  // namespace octet
