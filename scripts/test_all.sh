@@ -14,6 +14,9 @@ scripts/setup.sh "$BUILD_DIR"
 echo "== models (exported by PyTorch, cached under $BUILD_DIR/models)"
 models/build.sh all-ci
 
+echo "== importer fuzzing (bounded)"
+scripts/fuzz.sh "${OCTET_FUZZ_SECONDS:-60}"
+
 export OCTET_REQUIRE_MODELS=1
 echo "== ctest"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
