@@ -12,5 +12,6 @@ using Action = std::function<int()>;
 Action AddInspectCommand(CLI::App& app);
 Action AddRunCommand(CLI::App& app);
 Action AddCompareCommand(CLI::App& app);
+Action AddEvalCommand(CLI::App& app);
 
 }  // namespace octet::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   add(octet::cli::AddInspectCommand);
   add(octet::cli::AddRunCommand);
   add(octet::cli::AddCompareCommand);
+  add(octet::cli::AddEvalCommand);
   CLI11_PARSE(app, argc, argv);
   for (auto& [sub, action] : commands)
     if (sub->parsed()) return action();

@@ -17,12 +17,12 @@ struct AttrAsInput {
 
 // Clip, Pad and Slice moved to inputs before opset 13 and need no entry.
 constexpr AttrAsInput kAttrAsInput[] = {
-    {"Split", "split", 1, 13},           {"Squeeze", "axes", 1, 13},
-    {"Unsqueeze", "axes", 1, 13},        {"ReduceSum", "axes", 1, 13},
-    {"ReduceMean", "axes", 1, 18},       {"ReduceMax", "axes", 1, 18},
-    {"ReduceMin", "axes", 1, 18},        {"ReduceProd", "axes", 1, 18},
-    {"ReduceL1", "axes", 1, 18},         {"ReduceL2", "axes", 1, 18},
-    {"ReduceLogSum", "axes", 1, 18},     {"ReduceLogSumExp", "axes", 1, 18},
+    {"Split", "split", 1, 13},          {"Squeeze", "axes", 1, 13},
+    {"Unsqueeze", "axes", 1, 13},       {"ReduceSum", "axes", 1, 13},
+    {"ReduceMean", "axes", 1, 18},      {"ReduceMax", "axes", 1, 18},
+    {"ReduceMin", "axes", 1, 18},       {"ReduceProd", "axes", 1, 18},
+    {"ReduceL1", "axes", 1, 18},        {"ReduceL2", "axes", 1, 18},
+    {"ReduceLogSum", "axes", 1, 18},    {"ReduceLogSumExp", "axes", 1, 18},
     {"ReduceSumSquare", "axes", 1, 18},
 };
 

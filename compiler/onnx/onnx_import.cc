@@ -15,9 +15,7 @@ namespace {
 using onnx_internal::DTypeFromOnnx;
 using onnx_internal::TensorFromProto;
 
-std::string NormalizeDomain(const std::string& domain) {
-  return domain == "ai.onnx" ? "" : domain;
-}
+std::string NormalizeDomain(const std::string& domain) { return domain == "ai.onnx" ? "" : domain; }
 
 std::string DescribeNode(const onnx::NodeProto& n, int index) {
   std::string s = n.op_type();
@@ -27,8 +25,10 @@ std::string DescribeNode(const onnx::NodeProto& n, int index) {
 
 Expected<TensorType> TypeFromProto(const onnx::TypeProto& tp, const std::string& what) {
   switch (tp.value_case()) {
-    case onnx::TypeProto::kTensorType: break;
-    case onnx::TypeProto::VALUE_NOT_SET: return TensorType();  // type unknown
+    case onnx::TypeProto::kTensorType:
+      break;
+    case onnx::TypeProto::VALUE_NOT_SET:
+      return TensorType();  // type unknown
     case onnx::TypeProto::kSequenceType:
       return Unimplemented(what, ": sequence values are not supported (only tensors)");
     case onnx::TypeProto::kMapType:
@@ -37,6 +37,8 @@ Expected<TensorType> TypeFromProto(const onnx::TypeProto& tp, const std::string&
       return Unimplemented(what, ": optional values are not supported (only tensors)");
     case onnx::TypeProto::kSparseTensorType:
       return Unimplemented(what, ": sparse tensor values are not supported");
+    case onnx::TypeProto::kOpaqueType:
+      return Unimplemented(what, ": opaque values are not supported (only tensors)");
   }
   const auto& tt = tp.tensor_type();
   TensorType type;
@@ -81,9 +83,12 @@ Expected<Attribute> AttributeFromProto(const onnx::AttributeProto& a, const std:
     return InvalidArgument(what, " refers to a function attribute ('", a.ref_attr_name(),
                            "'), which is only valid inside functions");
   switch (InferAttrType(a)) {
-    case onnx::AttributeProto::FLOAT: return Attribute(a.f());
-    case onnx::AttributeProto::INT: return Attribute(static_cast<int64_t>(a.i()));
-    case onnx::AttributeProto::STRING: return Attribute(a.s());
+    case onnx::AttributeProto::FLOAT:
+      return Attribute(a.f());
+    case onnx::AttributeProto::INT:
+      return Attribute(static_cast<int64_t>(a.i()));
+    case onnx::AttributeProto::STRING:
+      return Attribute(a.s());
     case onnx::AttributeProto::TENSOR: {
       OCTET_ASSIGN_OR_RETURN(Tensor t, TensorFromProto(a.t(), what, model_dir));
       return Attribute(std::move(t));
@@ -105,7 +110,8 @@ Expected<Attribute> AttributeFromProto(const onnx::AttributeProto& a, const std:
     case onnx::AttributeProto::TYPE_PROTOS:
       return Unimplemented(what, " has kind ", onnx::AttributeProto::AttributeType_Name(a.type()),
                            ", which is not supported");
-    case onnx::AttributeProto::UNDEFINED: break;
+    case onnx::AttributeProto::UNDEFINED:
+      break;
   }
   return InvalidArgument(what, " has no value");
 }
@@ -125,7 +131,8 @@ Expected<Tensor> ConstantNodeValue(const onnx::NodeProto& n, const std::string& 
   if (a.name() == "value_ints")
     return Tensor::FromVector<int64_t>({a.ints().begin(), a.ints().end()}, {a.ints_size()});
   if (a.name() == "value_string" || a.name() == "value_strings")
-    return Unimplemented(what, ": attribute '", a.name(), "' has data type STRING, which is not supported");
+    return Unimplemented(what, ": attribute '", a.name(),
+                         "' has data type STRING, which is not supported");
   if (a.name() == "sparse_value")
     return Unimplemented(what, ": sparse constants ('sparse_value') are not supported");
   return InvalidArgument(what, ": unknown Constant attribute '", a.name(), "'");
@@ -148,8 +155,7 @@ class Importer {
     OCTET_RETURN_IF_ERROR(ImportOutputsAndTypes());
     Graph& g = *model_.graph;
     for (Node* n : g.nodes())
-      OCTET_RETURN_IF_ERROR(
-          onnx_internal::CanonicalizeNode(g, *n, opset_).WithContext(name_));
+      OCTET_RETURN_IF_ERROR(onnx_internal::CanonicalizeNode(g, *n, opset_).WithContext(name_));
     OCTET_RETURN_IF_ERROR(g.TopologicalSort().WithContext(name_));
     return std::move(model_);
   }
@@ -197,7 +203,8 @@ class Importer {
       if (IsSupportedOp(domain, n.op_type())) continue;
       Uses& u = unsupported[domain.empty() ? n.op_type() : domain + ":" + n.op_type()];
       ++u.count;
-      if (u.nodes.size() < 4) u.nodes.push_back(n.name().empty() ? "#" + std::to_string(i) : n.name());
+      if (u.nodes.size() < 4)
+        u.nodes.push_back(n.name().empty() ? "#" + std::to_string(i) : n.name());
     }
     if (unsupported.empty()) return Status::Ok();
     std::ostringstream os;
@@ -256,7 +263,21 @@ class Importer {
     const auto& protos = proto_.graph().node();
     // Pass 1 defines every node's outputs, so that pass 2 can resolve inputs
     // of nodes listed before their producers.
-    std::vector<std::pair<const onnx::NodeProto*, Node*>> created;
+    struct Created {
+      const onnx::NodeProto* proto;
+      int index;
+      Node* node;
+    };
+    std::vector<Created> created;
+    // Names given to inner "" outputs must not take a name the file defines later.
+    std::set<std::string> file_names;
+    for (const onnx::NodeProto& p : protos) file_names.insert(p.output().begin(), p.output().end());
+    auto fresh_name = [&](const std::string& base) {
+      std::string name = base;
+      for (int k = 1; g.FindValue(name) != nullptr || file_names.count(name); ++k)
+        name = base + "." + std::to_string(k);
+      return name;
+    };
     for (int i = 0; i < protos.size(); ++i) {
       const onnx::NodeProto& p = protos[i];
       const std::string desc = name_ + ": node " + DescribeNode(p, i);
@@ -276,14 +297,13 @@ class Importer {
       for (int k = 0; k < num_outputs; ++k) {
         std::string out = p.output(k);
         if (out.empty()) {
-          out = g.UniqueValueName((p.name().empty() ? p.op_type() : p.name()) + "_unused_" +
-                                  std::to_string(k));
+          out = fresh_name((p.name().empty() ? p.op_type() : p.name()) + "_unused_" +
+                           std::to_string(k));
         } else {
           OCTET_RETURN_IF_ERROR(CheckNewName(out, "output of " + DescribeNode(p, i)));
         }
         for (const std::string& prev : outputs)
-          if (prev == out)
-            return InvalidArgument(desc, ": output '", out, "' is listed twice");
+          if (prev == out) return InvalidArgument(desc, ": output '", out, "' is listed twice");
         outputs.push_back(out);
       }
       Node* n = g.AddNode(p.op_type(), {}, outputs, p.name(), domain);
@@ -296,17 +316,22 @@ class Importer {
         OCTET_ASSIGN_OR_RETURN(Attribute attr, AttributeFromProto(a, desc, dir_));
         n->SetAttr(a.name(), std::move(attr));
       }
-      created.emplace_back(&p, n);
+      created.push_back({&p, i, n});
     }
-    for (auto& [p, n] : created) {
-      for (const std::string& in : p->input()) {
+    for (const Created& c : created) {
+      Node* n = c.node;
+      // Trailing "" inputs are the same as absent ones; only inner ones are kept.
+      int num_inputs = c.proto->input_size();
+      while (num_inputs > 0 && c.proto->input(num_inputs - 1).empty()) --num_inputs;
+      for (int k = 0; k < num_inputs; ++k) {
+        const std::string& in = c.proto->input(k);
         if (in.empty()) {
           n->AddInput(nullptr);
           continue;
         }
         Value* v = g.FindValue(in);
         if (v == nullptr)
-          return InvalidArgument(name_, ": node ", n->Describe(), " input '", in,
+          return InvalidArgument(name_, ": node ", DescribeNode(*c.proto, c.index), " input '", in,
                                  "' is not defined by any node, initializer or graph input");
         n->AddInput(v);
       }

@@ -29,10 +29,10 @@ constexpr int64_t kMaxElements = int64_t{1} << 40;
 
 const char* OnnxTypeName(int32_t id) {
   static const char* const kNames[] = {
-      "UNDEFINED", "FLOAT",   "UINT8",         "INT8",        "UINT16",       "INT16",
-      "INT32",     "INT64",   "STRING",        "BOOL",        "FLOAT16",      "DOUBLE",
-      "UINT32",    "UINT64",  "COMPLEX64",     "COMPLEX128",  "BFLOAT16",     "FLOAT8E4M3FN",
-      "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4"};
+      "UNDEFINED",      "FLOAT",      "UINT8",          "INT8",       "UINT16",   "INT16",
+      "INT32",          "INT64",      "STRING",         "BOOL",       "FLOAT16",  "DOUBLE",
+      "UINT32",         "UINT64",     "COMPLEX64",      "COMPLEX128", "BFLOAT16", "FLOAT8E4M3FN",
+      "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4",      "INT4"};
   if (id >= 0 && id < static_cast<int32_t>(sizeof(kNames) / sizeof(kNames[0]))) return kNames[id];
   return "unknown";
 }
@@ -56,10 +56,16 @@ bool IsInside(const fs::path& path, const fs::path& folder) {
   return true;
 }
 
-// Reads `nbytes` of external data into `out`, after checking that the file
-// stays inside the model folder and holds the bytes the shape needs.
-Status ReadExternalData(const onnx::TensorProto& proto, const std::string& what,
-                        const std::string& model_dir, int64_t nbytes, void* out) {
+// Where a tensor's external bytes are, after checking that the file stays
+// inside the model folder and holds the bytes the shape needs. Nothing is
+// allocated before these checks pass.
+struct ExternalSource {
+  fs::path file;
+  int64_t offset = 0;
+};
+
+Expected<ExternalSource> LocateExternalData(const onnx::TensorProto& proto, const std::string& what,
+                                            const std::string& model_dir, int64_t nbytes) {
   std::string location;
   int64_t offset = 0;
   int64_t length = -1;
@@ -72,8 +78,7 @@ Status ReadExternalData(const onnx::TensorProto& proto, const std::string& what,
       OCTET_ASSIGN_OR_RETURN(length, ParseNonNegative(entry.value(), what + ": external length"));
     }
   }
-  if (location.empty())
-    return InvalidArgument(what, ": external data has no 'location' key");
+  if (location.empty()) return InvalidArgument(what, ": external data has no 'location' key");
   if (model_dir.empty())
     return InvalidArgument(what, ": has external data ('", location,
                            "') but the model was not loaded from a folder");
@@ -83,7 +88,8 @@ Status ReadExternalData(const onnx::TensorProto& proto, const std::string& what,
                            "' is an absolute path; it must be relative to the model's folder");
   std::error_code ec;
   const fs::path base = fs::weakly_canonical(fs::absolute(model_dir, ec), ec);
-  if (ec) return IoError(what, ": cannot resolve the model folder '", model_dir, "': ", ec.message());
+  if (ec)
+    return IoError(what, ": cannot resolve the model folder '", model_dir, "': ", ec.message());
   // weakly_canonical resolves symlinks and '..', so a link pointing out of the
   // folder is caught by the same check as a '../' path.
   const fs::path full = fs::weakly_canonical(base / rel, ec);
@@ -99,14 +105,19 @@ Status ReadExternalData(const onnx::TensorProto& proto, const std::string& what,
     return InvalidArgument(what, ": external data length is ", length, " bytes but its type needs ",
                            nbytes, " bytes");
   if (offset > size || nbytes > size - offset)
-    return OutOfRange(what, ": external data [offset ", offset, ", ", nbytes, " bytes) lies past the end of '",
-                      full.string(), "' (", size, " bytes)");
-  std::ifstream in(full, std::ios::binary);
-  if (!in) return IoError(what, ": cannot open '", full.string(), "'");
-  in.seekg(offset);
+    return OutOfRange(what, ": external data [offset ", offset, ", ", nbytes,
+                      " bytes) lies past the end of '", full.string(), "' (", size, " bytes)");
+  return ExternalSource{full, offset};
+}
+
+Status ReadExternalData(const ExternalSource& src, const std::string& what, int64_t nbytes,
+                        void* out) {
+  std::ifstream in(src.file, std::ios::binary);
+  if (!in) return IoError(what, ": cannot open '", src.file.string(), "'");
+  in.seekg(src.offset);
   in.read(static_cast<char*>(out), nbytes);
   if (!in || in.gcount() != nbytes)
-    return IoError(what, ": short read from '", full.string(), "' at offset ", offset);
+    return IoError(what, ": short read from '", src.file.string(), "' at offset ", src.offset);
   return Status::Ok();
 }
 
@@ -132,36 +143,64 @@ void StoreNarrow(const google::protobuf::RepeatedField<int32_t>& values, DType d
 enum class Field { kFloat, kInt32, kInt64, kDouble, kUint64 };
 Field TypedField(DType t) {
   switch (t) {
-    case DType::kF32: return Field::kFloat;
-    case DType::kI64: return Field::kInt64;
-    case DType::kF64: return Field::kDouble;
-    case DType::kU32: case DType::kU64: return Field::kUint64;
-    default: return Field::kInt32;
+    case DType::kF32:
+      return Field::kFloat;
+    case DType::kI64:
+      return Field::kInt64;
+    case DType::kF64:
+      return Field::kDouble;
+    case DType::kU32:
+    case DType::kU64:
+      return Field::kUint64;
+    default:
+      return Field::kInt32;
   }
 }
 
-Status DecodeTypedFields(const onnx::TensorProto& p, const std::string& what, DType dtype,
-                         int64_t n, Tensor& t) {
+const char* const kFieldNames[] = {"float_data", "int32_data", "int64_data", "double_data",
+                                   "uint64_data"};
+
+int64_t FieldCount(const onnx::TensorProto& p, Field f) {
+  switch (f) {
+    case Field::kFloat:
+      return p.float_data_size();
+    case Field::kInt32:
+      return p.int32_data_size();
+    case Field::kInt64:
+      return p.int64_data_size();
+    case Field::kDouble:
+      return p.double_data_size();
+    case Field::kUint64:
+      return p.uint64_data_size();
+  }
+  return 0;
+}
+
+// Checks that the typed field for `dtype` holds exactly the values the shape
+// needs (and that no other field is used); returns that count.
+Expected<int64_t> CheckTypedFields(const onnx::TensorProto& p, const std::string& what, DType dtype,
+                                   int64_t n) {
   const Field field = TypedField(dtype);
-  const int64_t counts[] = {p.float_data_size(), p.int32_data_size(), p.int64_data_size(),
-                            p.double_data_size(), p.uint64_data_size()};
-  const char* const names[] = {"float_data", "int32_data", "int64_data", "double_data",
-                               "uint64_data"};
-  const int f = static_cast<int>(field);
-  for (int other = 0; other < 5; ++other)
-    if (other != f && counts[other] > 0)
-      return InvalidArgument(what, ": stores ", DTypeName(dtype), " values in ", names[other],
-                             " (", counts[other], " values); ", DTypeName(dtype),
-                             " belongs in raw_data or ", names[f]);
-  int64_t want = n;
-  const bool packed4 = dtype == DType::kI4 || dtype == DType::kU4;
+  const char* name = kFieldNames[static_cast<int>(field)];
+  for (int other = 0; other < 5; ++other) {
+    const int64_t count = FieldCount(p, static_cast<Field>(other));
+    if (static_cast<Field>(other) != field && count > 0)
+      return InvalidArgument(what, ": stores ", DTypeName(dtype), " values in ", kFieldNames[other],
+                             " (", count, " values); ", DTypeName(dtype),
+                             " belongs in raw_data or ", name);
+  }
+  const int64_t have = FieldCount(p, field);
   // 4-bit values are packed two per int32_data entry (one byte each), like
   // raw_data; one value per entry is accepted too.
-  if (packed4 && counts[f] != n) want = (n + 1) / 2;
-  if (counts[f] != want)
-    return InvalidArgument(what, ": has ", counts[f], " values in ", names[f], " but its shape needs ",
-                           want);
-  switch (field) {
+  const bool packed4 = dtype == DType::kI4 || dtype == DType::kU4;
+  if (have == n || (packed4 && have == (n + 1) / 2)) return have;
+  return InvalidArgument(what, ": has ", have, " values in ", name, " but its shape needs ",
+                         packed4 ? (n + 1) / 2 : n);
+}
+
+void DecodeTypedFields(const onnx::TensorProto& p, DType dtype, int64_t n, int64_t count,
+                       Tensor& t) {
+  switch (TypedField(dtype)) {
     case Field::kFloat:
       if (n) std::memcpy(t.raw(), p.float_data().data(), 4 * n);
       break;
@@ -180,17 +219,16 @@ Status DecodeTypedFields(const onnx::TensorProto& p, const std::string& what, DT
       }
       break;
     case Field::kInt32:
-      if (packed4 && want != n) {
-        for (int64_t i = 0; i < want; ++i)
-          t.data<uint8_t>()[i] = static_cast<uint8_t>(p.int32_data(static_cast<int>(i)));
-      } else if (packed4) {
-        for (int64_t i = 0; i < n; ++i) t.SetFromDouble(i, p.int32_data(static_cast<int>(i)));
-      } else {
+      if (dtype != DType::kI4 && dtype != DType::kU4) {
         StoreNarrow(p.int32_data(), dtype, t.raw());
+      } else if (count != n) {  // packed bytes
+        for (int64_t i = 0; i < count; ++i)
+          t.data<uint8_t>()[i] = static_cast<uint8_t>(p.int32_data(static_cast<int>(i)));
+      } else {
+        for (int64_t i = 0; i < n; ++i) t.SetFromDouble(i, p.int32_data(static_cast<int>(i)));
       }
       break;
   }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -217,6 +255,9 @@ Expected<std::string> ReadFile(const std::string& path) {
   in.seekg(0, std::ios::end);
   const std::streamoff size = in.tellg();
   if (size < 0) return IoError("cannot determine the size of '", path, "'");
+  if (size > INT_MAX)  // checked before reading gigabytes that cannot be parsed
+    return InvalidArgument("'", path, "' is ", size,
+                           " bytes; protobuf files are limited to 2 GB (use external data)");
   in.seekg(0, std::ios::beg);
   std::string bytes(static_cast<size_t>(size), '\0');
   in.read(bytes.data(), size);
@@ -234,23 +275,40 @@ Expected<DType> DTypeFromOnnx(int32_t id, const std::string& what, bool allow_un
     case kOnnxUndefined:
       if (allow_undefined) return DType::kUndefined;
       return InvalidArgument(what, ": data type is UNDEFINED (0)");
-    case kOnnxFloat: return DType::kF32;
-    case kOnnxUint8: return DType::kU8;
-    case kOnnxInt8: return DType::kI8;
-    case kOnnxUint16: return DType::kU16;
-    case kOnnxInt16: return DType::kI16;
-    case kOnnxInt32: return DType::kI32;
-    case kOnnxInt64: return DType::kI64;
-    case kOnnxBool: return DType::kBool;
-    case kOnnxFloat16: return DType::kF16;
-    case kOnnxDouble: return DType::kF64;
-    case kOnnxUint32: return DType::kU32;
-    case kOnnxUint64: return DType::kU64;
-    case kOnnxBFloat16: return DType::kBF16;
-    case kOnnxFloat8E4M3FN: return DType::kF8E4M3;
-    case kOnnxFloat8E5M2: return DType::kF8E5M2;
-    case kOnnxUint4: return DType::kU4;
-    case kOnnxInt4: return DType::kI4;
+    case kOnnxFloat:
+      return DType::kF32;
+    case kOnnxUint8:
+      return DType::kU8;
+    case kOnnxInt8:
+      return DType::kI8;
+    case kOnnxUint16:
+      return DType::kU16;
+    case kOnnxInt16:
+      return DType::kI16;
+    case kOnnxInt32:
+      return DType::kI32;
+    case kOnnxInt64:
+      return DType::kI64;
+    case kOnnxBool:
+      return DType::kBool;
+    case kOnnxFloat16:
+      return DType::kF16;
+    case kOnnxDouble:
+      return DType::kF64;
+    case kOnnxUint32:
+      return DType::kU32;
+    case kOnnxUint64:
+      return DType::kU64;
+    case kOnnxBFloat16:
+      return DType::kBF16;
+    case kOnnxFloat8E4M3FN:
+      return DType::kF8E4M3;
+    case kOnnxFloat8E5M2:
+      return DType::kF8E5M2;
+    case kOnnxUint4:
+      return DType::kU4;
+    case kOnnxInt4:
+      return DType::kI4;
     case kOnnxString:
     case kOnnxComplex64:
     case kOnnxComplex128:
@@ -266,25 +324,44 @@ Expected<DType> DTypeFromOnnx(int32_t id, const std::string& what, bool allow_un
 
 Expected<int32_t> DTypeToOnnx(DType dtype, const std::string& what) {
   switch (dtype) {
-    case DType::kF32: return kOnnxFloat;
-    case DType::kF16: return kOnnxFloat16;
-    case DType::kBF16: return kOnnxBFloat16;
-    case DType::kF64: return kOnnxDouble;
-    case DType::kI8: return kOnnxInt8;
-    case DType::kU8: return kOnnxUint8;
-    case DType::kI16: return kOnnxInt16;
-    case DType::kU16: return kOnnxUint16;
-    case DType::kI32: return kOnnxInt32;
-    case DType::kU32: return kOnnxUint32;
-    case DType::kI64: return kOnnxInt64;
-    case DType::kU64: return kOnnxUint64;
-    case DType::kBool: return kOnnxBool;
-    case DType::kI4: return kOnnxInt4;
-    case DType::kU4: return kOnnxUint4;
-    case DType::kF8E4M3: return kOnnxFloat8E4M3FN;
-    case DType::kF8E5M2: return kOnnxFloat8E5M2;
-    case DType::kUndefined: return kOnnxUndefined;
-    case DType::kString: break;
+    case DType::kF32:
+      return kOnnxFloat;
+    case DType::kF16:
+      return kOnnxFloat16;
+    case DType::kBF16:
+      return kOnnxBFloat16;
+    case DType::kF64:
+      return kOnnxDouble;
+    case DType::kI8:
+      return kOnnxInt8;
+    case DType::kU8:
+      return kOnnxUint8;
+    case DType::kI16:
+      return kOnnxInt16;
+    case DType::kU16:
+      return kOnnxUint16;
+    case DType::kI32:
+      return kOnnxInt32;
+    case DType::kU32:
+      return kOnnxUint32;
+    case DType::kI64:
+      return kOnnxInt64;
+    case DType::kU64:
+      return kOnnxUint64;
+    case DType::kBool:
+      return kOnnxBool;
+    case DType::kI4:
+      return kOnnxInt4;
+    case DType::kU4:
+      return kOnnxUint4;
+    case DType::kF8E4M3:
+      return kOnnxFloat8E4M3FN;
+    case DType::kF8E5M2:
+      return kOnnxFloat8E5M2;
+    case DType::kUndefined:
+      return kOnnxUndefined;
+    case DType::kString:
+      break;
   }
   return Unimplemented(what, ": data type ", DTypeName(dtype), " cannot be exported to ONNX");
 }
@@ -299,18 +376,28 @@ Expected<Tensor> TensorFromProto(const onnx::TensorProto& p, const std::string& 
     return OutOfRange(what, ": has ", n, " elements, more than Octet supports (2^40)");
   const int64_t nbytes = DTypeStorageBytes(dtype, n);
 
+  // Every storage form is checked against the shape before the tensor is
+  // allocated, so a hostile shape cannot make the importer allocate.
   const bool external = p.data_location() == onnx::TensorProto::EXTERNAL;
-  if (!external && p.has_raw_data() && static_cast<int64_t>(p.raw_data().size()) != nbytes)
-    return InvalidArgument(what, ": raw_data has ", p.raw_data().size(), " bytes but ",
-                           DTypeName(dtype), Shape::FromStatic(dims).ToString(), " needs ", nbytes,
-                           " bytes");
+  ExternalSource source;
+  int64_t typed_count = 0;
+  if (external) {
+    OCTET_ASSIGN_OR_RETURN(source, LocateExternalData(p, what, model_dir, nbytes));
+  } else if (p.has_raw_data()) {
+    if (static_cast<int64_t>(p.raw_data().size()) != nbytes)
+      return InvalidArgument(what, ": raw_data has ", p.raw_data().size(), " bytes but ",
+                             DTypeName(dtype), Shape::FromStatic(dims).ToString(), " needs ",
+                             nbytes, " bytes");
+  } else {
+    OCTET_ASSIGN_OR_RETURN(typed_count, CheckTypedFields(p, what, dtype, n));
+  }
   OCTET_ASSIGN_OR_RETURN(Tensor t, Tensor::Create(dtype, dims));
   if (external) {
-    OCTET_RETURN_IF_ERROR(ReadExternalData(p, what, model_dir, nbytes, t.raw()));
+    OCTET_RETURN_IF_ERROR(ReadExternalData(source, what, nbytes, t.raw()));
   } else if (p.has_raw_data()) {
     if (nbytes > 0) std::memcpy(t.raw(), p.raw_data().data(), nbytes);
   } else {
-    OCTET_RETURN_IF_ERROR(DecodeTypedFields(p, what, dtype, n, t));
+    DecodeTypedFields(p, dtype, n, typed_count, t);
   }
   if (dtype == DType::kBool) {  // any non-zero byte is true; kernels expect 0/1
     for (int64_t i = 0; i < n; ++i) t.data<uint8_t>()[i] = t.data<uint8_t>()[i] != 0;
@@ -323,8 +410,8 @@ Status TensorToProto(const Tensor& tensor, const std::string& name, onnx::Tensor
   proto->set_name(name);
   proto->set_data_type(id);
   for (int64_t d : tensor.dims()) proto->add_dims(d);
-  proto->set_raw_data(std::string(static_cast<const char*>(tensor.raw()),
-                                  static_cast<size_t>(tensor.nbytes())));
+  proto->set_raw_data(
+      std::string(static_cast<const char*>(tensor.raw()), static_cast<size_t>(tensor.nbytes())));
   return Status::Ok();
 }
 

@@ -48,7 +48,7 @@ enum OnnxTypeId : int32_t {
 Status ParseMessage(std::string_view bytes, google::protobuf::Message* message,
                     const std::string& what);
 
-// Whole-file read; errors name the path.
+// Whole-file read of a protobuf file (at most 2 GB); errors name the path.
 Expected<std::string> ReadFile(const std::string& path);
 
 // The folder part of `path` ("." for a bare file name).

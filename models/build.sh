@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Build Octet's model zoo (ONNX models + inputs + golden outputs).
+#
+#   models/build.sh [--force] NAME [NAME...]
+#
+# NAME: calib           calibration/eval PNGs   -> $B/data/{calib,eval}_images/
+#       resnet18        resnet18 AND resnet18_bnfolded
+#       resnet18_bnfolded   (same job as resnet18)
+#       sam_tiny sam_vit_b sam_vit_l sam_vit_h
+#       fashion_resnet
+#       all-ci          calib resnet18 sam_tiny fashion_resnet
+#       all             all-ci + sam_vit_b sam_vit_l sam_vit_h (large!)
+#       describe-sam    print params/FLOPs of every SAM config (no export)
+#
+# B = ${OCTET_BUILD_DIR:-<repo>/build} (a relative OCTET_BUILD_DIR is taken
+# relative to the current directory).  Outputs go to $B/models/<name>/ and are
+# skipped when they exist and a stamp (sha256 of the generating .py files and
+# the torch/onnx versions) matches; --force rebuilds.
+#
+# Environment: OCTET_PYTHON (default /usr/bin/python3, Debian's python with
+# python3-torch, python3-torchvision, python3-onnx, python3-skimage; Fashion-
+# MNIST from dataset-fashion-mnist), OCTET_TORCH_THREADS (default 2),
+# OCTET_REF_CHECK=1 (also run the slow numpy ONNX check for sam_vit_*).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PY="${OCTET_PYTHON:-/usr/bin/python3}"
+if [ -n "${OCTET_BUILD_DIR:-}" ]; then
+  case "$OCTET_BUILD_DIR" in
+    /*) ;;
+    *) OCTET_BUILD_DIR="$(pwd)/$OCTET_BUILD_DIR" ;;
+  esac
+  export OCTET_BUILD_DIR
+fi
+
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+
+if [ $# -eq 0 ]; then usage; exit 2; fi
+
+if ! "$PY" -c 'import torch, torchvision, onnx, numpy, PIL' 2>/dev/null; then
+  echo "models/build.sh: $PY lacks torch/torchvision/onnx/numpy/PIL." >&2
+  echo "  apt-get install -y python3-torch python3-torchvision python3-onnx python3-numpy python3-pil python3-skimage dataset-fashion-mnist" >&2
+  exit 1
+fi
+
+FORCE=""
+NAMES=()
+for a in "$@"; do
+  case "$a" in
+    --force) FORCE="--force" ;;
+    -h|--help) usage; exit 0 ;;
+    all-ci) NAMES+=(calib resnet18 sam_tiny fashion_resnet) ;;
+    all) NAMES+=(calib resnet18 sam_tiny fashion_resnet sam_vit_b sam_vit_l sam_vit_h) ;;
+    *) NAMES+=("$a") ;;
+  esac
+done
+
+run() { echo "+ $*" >&2; nice -n 10 "$PY" "$@"; }
+
+declare -A DONE=()
+for n in "${NAMES[@]}"; do
+  [ -n "${DONE[$n]:-}" ] && continue
+  DONE[$n]=1
+  t0=$(date +%s)
+  case "$n" in
+    calib) run "$HERE/calib_images.py" generate $FORCE ;;
+    resnet18|resnet18_bnfolded)
+      [ -n "${DONE[resnet18_job]:-}" ] && continue
+      DONE[resnet18_job]=1
+      run "$HERE/resnet18.py" $FORCE ;;
+    sam_tiny|sam_vit_b|sam_vit_l|sam_vit_h) run "$HERE/sam.py" "$n" $FORCE ;;
+    fashion_resnet) run "$HERE/fashion_resnet.py" $FORCE ;;
+    describe-sam) run "$HERE/sam.py" --describe sam_tiny sam_vit_b sam_vit_l sam_vit_h ;;
+    *) echo "models/build.sh: unknown model '$n'" >&2; usage >&2; exit 2 ;;
+  esac
+  echo "models/build.sh: $n done in $(( $(date +%s) - t0 ))s" >&2
+done
