@@ -257,7 +257,19 @@ def base_info(name, seed):
         "export_opset": OPSET,
         "seed": seed,
         "torch_threads": torch.get_num_threads(),
+        "blas": loaded_blas(),
     }
+
+
+def loaded_blas():
+    """Path of the BLAS shared library mapped into this process (torch's
+    Linear/MatMul use it; Debian's reference BLAS is very slow)."""
+    try:
+        with open("/proc/self/maps") as fh:
+            libs = sorted({l.split()[-1] for l in fh if "blas" in l.split()[-1]})
+        return [os.path.realpath(p) for p in libs]
+    except OSError:
+        return []
 
 
 def write_info(out_dir, info):

@@ -1,6 +1,9 @@
 // ModelProto -> octet::Model. The import runs in stages so that the most
-// useful error comes first: protobuf parsing, opset range, unsupported ops
+// useful error comes first: protobuf parsing, opset range (for legacy opsets,
+// the ops that changed before opset 13, all listed at once), unsupported ops
 // (all listed at once), then initializers, inputs, nodes and types.
+#include <onnx/defs/schema.h>
+
 #include <map>
 #include <set>
 #include <sstream>
@@ -178,15 +181,59 @@ class Importer {
       return Unimplemented(name_, " does not import the ai.onnx opset; Octet supports opsets ",
                            kMinOnnxOpset, " to ", kMaxOnnxOpset);
     opset_ = it->second;
-    if (opset_ < kMinOnnxOpset || opset_ > kMaxOnnxOpset)
+    if (opset_ < kMinLegacyOnnxOpset || opset_ > kMaxOnnxOpset)
       return Unimplemented(name_, " uses ai.onnx opset ", opset_, "; Octet supports opsets ",
-                           kMinOnnxOpset, " to ", kMaxOnnxOpset);
+                           kMinOnnxOpset, " to ", kMaxOnnxOpset, " (and ", kMinLegacyOnnxOpset,
+                           " to ", kMinOnnxOpset - 1, " when no op of the model changed before ",
+                           kMinOnnxOpset, ")");
+    if (opset_ < kMinOnnxOpset) OCTET_RETURN_IF_ERROR(CheckLegacyOpset());
     if (proto_.graph().sparse_initializer_size() > 0)
       return Unimplemented(name_, ": sparse initializers ('",
                            proto_.graph().sparse_initializer(0).values().name(),
                            "') are not supported");
     model_.graph->set_name(proto_.graph().name().empty() ? "main" : proto_.graph().name());
     return Status::Ok();
+  }
+
+  // A legacy opset (kMinLegacyOnnxOpset..kMinOnnxOpset-1) is accepted when
+  // every ai.onnx op has the same schema at opset_ as at kMinOnnxOpset, so the
+  // model means the same at either opset. Lists every op that changed.
+  Status CheckLegacyOpset() const {
+    // op type -> what changed, e.g. "v11 -> v13".
+    std::map<std::string, std::string> changed;
+    const int declared = static_cast<int>(opset_);
+    const int current = static_cast<int>(kMinOnnxOpset);
+    for (const onnx::NodeProto& n : proto_.graph().node()) {
+      if (!NormalizeDomain(n.domain()).empty() || changed.count(n.op_type())) continue;
+      const onnx::OpSchema* old_schema =
+          onnx::OpSchemaRegistry::Schema(n.op_type(), declared, onnx::ONNX_DOMAIN);
+      const onnx::OpSchema* new_schema =
+          onnx::OpSchemaRegistry::Schema(n.op_type(), current, onnx::ONNX_DOMAIN);
+      if (old_schema != nullptr && new_schema != nullptr &&
+          old_schema->since_version() == new_schema->since_version())
+        continue;
+      if (new_schema == nullptr) {
+        changed[n.op_type()] = "not an ai.onnx op known to ONNX's schema registry";
+      } else if (old_schema == nullptr) {
+        changed[n.op_type()] = "not in opset " + std::to_string(declared) + " -> v" +
+                               std::to_string(new_schema->since_version());
+      } else {
+        changed[n.op_type()] = "v" + std::to_string(old_schema->since_version()) + " -> v" +
+                               std::to_string(new_schema->since_version());
+      }
+    }
+    if (changed.empty()) return Status::Ok();
+    std::ostringstream os;
+    os << name_ << " uses ai.onnx opset " << opset_ << "; Octet supports opsets " << kMinOnnxOpset
+       << " to " << kMaxOnnxOpset << ", and " << (changed.size() == 1 ? "this op" : "these ops")
+       << " changed between " << opset_ << " and " << kMinOnnxOpset << ": ";
+    bool first = true;
+    for (const auto& [op, what] : changed) {
+      os << (first ? "" : ", ") << op << " (" << what << ")";
+      first = false;
+    }
+    os << ". Re-export at opset " << kMinOnnxOpset << " or newer.";
+    return Status(StatusCode::kUnimplemented, os.str());
   }
 
   Status CheckSupportedOps() const {

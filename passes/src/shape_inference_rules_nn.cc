@@ -2,11 +2,15 @@
 // QLinearConv, ConvTranspose, MaxPool, AveragePool, Global*Pool,
 // BatchNormalization, InstanceNormalization, LayerNormalization.
 #include <algorithm>
+#include <limits>
 
 #include "shape_inference_rules.h"
 
 namespace octet::shape_inference {
 namespace {
+
+// Bound on window attributes, so that the arithmetic on them cannot overflow.
+constexpr int64_t kMaxWindowAttr = int64_t{1} << 31;
 
 // The sliding-window attributes shared by Conv and the pools, one entry per
 // spatial dim (pads: begins then ends).
@@ -32,13 +36,12 @@ Expected<Window> ReadWindow(const InferenceContext& ctx, int spatial,
       static_cast<int>(w.pads.size()) != 2 * spatial)
     return ctx.Fail("kernel_shape, strides, dilations and pads must have ", spatial, ", ", spatial,
                     ", ", spatial, " and ", 2 * spatial, " elements for ", ctx.Describe(0));
+  auto bad = [](int64_t v, int64_t lo) { return v < lo || v > kMaxWindowAttr; };
   for (int i = 0; i < spatial; ++i)
-    if (w.kernel[i] < 1 || w.strides[i] < 1 || w.dilations[i] < 1 || w.pads[i] < 0 ||
-        w.pads[i + spatial] < 0)
-      return ctx.Fail(
-          "kernel_shape, strides and dilations must be positive and pads not "
-          "negative (spatial dimension ",
-          i, ")");
+    if (bad(w.kernel[i], 1) || bad(w.strides[i], 1) || bad(w.dilations[i], 1) ||
+        bad(w.pads[i], 0) || bad(w.pads[i + spatial], 0))
+      return ctx.Fail("kernel_shape, strides and dilations must be in [1, 2^31] and pads in ",
+                      "[0, 2^31] (spatial dimension ", i, ")");
   if (w.auto_pad != "NOTSET" && w.auto_pad != "VALID" && w.auto_pad != "SAME_UPPER" &&
       w.auto_pad != "SAME_LOWER")
     return ctx.Fail("unknown auto_pad '", w.auto_pad, "'");
@@ -55,7 +58,9 @@ Expected<Dim> WindowOutput(const InferenceContext& ctx, const Window& w, int i, 
   const int64_t pad = w.auto_pad == "NOTSET" ? w.pads[i] + w.pads[i + n] : 0;
   if (!in.is_static())
     return stride == 1 && (same || (w.auto_pad == "NOTSET" && pad == eff_k - 1)) ? in : Dim();
-  if (same) return Dim((in.value() + stride - 1) / stride);
+  if (same) return Dim(in.value() == 0 ? 0 : (in.value() - 1) / stride + 1);
+  // Attributes are bounded by 2^31, so this cannot overflow for in < 2^62.
+  if (in.value() > (int64_t{1} << 62)) return Dim();
   const int64_t span = in.value() + pad - eff_k;
   if (span < 0)
     return ctx.Fail("the window (kernel ", w.kernel[i], ", dilation ", w.dilations[i],
@@ -182,16 +187,20 @@ Status ConvTranspose(InferenceContext& ctx) {
     const int64_t s = win.strides[i];
     const int64_t eff_k = win.dilations[i] * (win.kernel[i] - 1) + 1;
     const int64_t pad = win.auto_pad == "NOTSET" ? win.pads[i] + win.pads[i + spatial] : 0;
+    if (out_pad[i] < 0 || out_pad[i] > kMaxWindowAttr || (!out_shape.empty() && out_shape[i] < 0))
+      return ctx.Fail("output_padding and output_shape must not be negative");
     if (!out_shape.empty()) {
       out.emplace_back(out_shape[i]);
     } else if (!in.is_static()) {
       out.emplace_back();
     } else if (win.auto_pad == "SAME_UPPER" || win.auto_pad == "SAME_LOWER") {
-      out.emplace_back(in.value() * s);
+      int64_t v = 0;
+      out.emplace_back(__builtin_mul_overflow(in.value(), s, &v) ? Dim() : Dim(v));
     } else {
-      const int64_t v = s * (in.value() - 1) + out_pad[i] + eff_k - pad;
-      if (v < 0) return ctx.Fail("the output would be empty for ", ctx.Describe(0));
-      out.emplace_back(v);
+      const __int128 v = static_cast<__int128>(s) * (in.value() - 1) + out_pad[i] + eff_k - pad;
+      if (v <= 0 || v > std::numeric_limits<int64_t>::max())
+        return ctx.Fail("the output would be empty or too large for ", ctx.Describe(0));
+      out.emplace_back(static_cast<int64_t>(v));
     }
   }
   ctx.set_output(0, dtype, Shape(std::move(out)));

@@ -2,6 +2,7 @@
 // Size, ConstantOfShape and Range.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "shape_inference_rules.h"
 
@@ -78,7 +79,12 @@ Status Range(InferenceContext& ctx) {
   std::optional<SymInt> s = one(0), l = one(1), d = one(2);
   if (s && l && d && s->is_number() && l->is_number() && d->is_number()) {  // integers
     if (d->number == 0) return ctx.Fail("delta is 0");
-    const int64_t span = d->number > 0 ? l->number - s->number : s->number - l->number;
+    int64_t span = 0;
+    if (__builtin_sub_overflow(d->number > 0 ? l->number : s->number,
+                               d->number > 0 ? s->number : l->number, &span) ||
+        d->number == std::numeric_limits<int64_t>::min())
+      return ctx.Fail("the range from ", s->number, " to ", l->number, " by ", d->number,
+                      " overflows");
     const int64_t step = d->number > 0 ? d->number : -d->number;
     n = Dim(span <= 0 ? 0 : (span + step - 1) / step);
   } else if (s && l && d && s->is_number() && s->number == 0 && d->is_number() && d->number == 1) {

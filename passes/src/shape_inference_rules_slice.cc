@@ -56,7 +56,7 @@ Status Split(InferenceContext& ctx) {
   } else if (n == 1) {
     sizes[0] = d;
   } else if (d.is_static()) {
-    const int64_t chunk = (d.value() + n - 1) / n;
+    const int64_t chunk = d.value() == 0 ? 0 : (d.value() - 1) / n + 1;
     const int64_t last = d.value() - chunk * (n - 1);
     if (last < 0)
       return ctx.Fail("cannot split axis ", axis, " of ", ctx.Describe(0), " into ", n, " outputs");
@@ -103,12 +103,13 @@ Dim SliceDim(const Dim& d, int64_t start, int64_t end, int64_t step) {
   if (step > 0) {
     start = std::clamp<int64_t>(start, 0, n);
     end = std::clamp<int64_t>(end, 0, n);
-    return Dim(end <= start ? 0 : (end - start + step - 1) / step);
+    return Dim(end <= start ? 0 : (end - start - 1) / step + 1);
   }
   if (n == 0) return Dim(0);
   start = std::clamp<int64_t>(start, 0, n - 1);
   end = std::clamp<int64_t>(end, -1, n - 1);
-  return Dim(start <= end ? 0 : (start - end + (-step) - 1) / (-step));
+  const int64_t stride = step == std::numeric_limits<int64_t>::min() ? n : -step;
+  return Dim(start <= end ? 0 : (start - end - 1) / stride + 1);
 }
 
 // Slice(data, starts, ends, axes?, steps?).
@@ -193,15 +194,18 @@ Status Pad(InferenceContext& ctx) {
                     ctx.Describe(0));
   for (size_t i = 0; i < k; ++i) {
     const int a = axes[i];
-    const int64_t delta = (*pads)[i] + (*pads)[i + k];
+    int64_t delta = 0, extent = 0;
+    if (__builtin_add_overflow((*pads)[i], (*pads)[i + k], &delta) ||
+        (in[a].is_static() && __builtin_add_overflow(in[a].value(), delta, &extent)))
+      return ctx.Fail("pads ", IntsString(*pads), " overflow axis ", a, " of ", ctx.Describe(0));
     if (!in[a].is_static()) {
       out[a] = delta == 0 ? in[a] : Dim();
       continue;
     }
-    if (in[a].value() + delta < 0)
+    if (extent < 0)
       return ctx.Fail("pads ", IntsString(*pads), " crop axis ", a, " of ", ctx.Describe(0),
                       " below zero");
-    out[a] = Dim(in[a].value() + delta);
+    out[a] = Dim(extent);
   }
   ctx.set_output(0, dtype, std::move(out));
   return Status::Ok();

@@ -3,7 +3,6 @@
 // Tile. (Split, Slice and Pad are in shape_inference_rules_slice.cc; Shape,
 // Size, ConstantOfShape and Range in shape_inference_rules_shape.cc.)
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <set>
 

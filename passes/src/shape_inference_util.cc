@@ -171,7 +171,9 @@ Dim MulDims(const Dim& a, const Dim& b) {
 }
 
 Dim AddDims(const Dim& a, const Dim& b) {
-  if (a.is_static() && b.is_static()) return Dim(a.value() + b.value());
+  int64_t sum = 0;
+  if (a.is_static() && b.is_static())
+    return __builtin_add_overflow(a.value(), b.value(), &sum) ? Dim::Unknown() : Dim(sum);
   if (a == Dim(0)) return b;
   if (b == Dim(0)) return a;
   return Dim::Unknown();

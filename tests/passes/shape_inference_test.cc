@@ -319,6 +319,31 @@ TEST(ShapeInferenceTest, Reductions) {
   EXPECT_CONTAINS(Infer(x, "LogSoftmax(%x) {axis = 4}"), "out of range");
 }
 
+// Extreme values from a hostile model are errors (or unknown dims), never
+// overflow.
+TEST(ShapeInferenceTest, ExtremeValuesDoNotOverflow) {
+  EXPECT_CONTAINS(
+      Infer("input %x : f32[4]\n const %p : i64[2] = [9223372036854775807, 1]", "Pad(%x, %p)"),
+      "overflow");
+  EXPECT_EQ(Infer("input %x : f32[10]\n const %s : i64[1] = [9]\n const %e : i64[1] = [0]\n"
+                  " const %a : i64[1] = [0]\n const %p : i64[1] = [-9223372036854775808]",
+                  "Slice(%x, %s, %e, %a, %p)"),
+            "f32[1]");
+  EXPECT_EQ(Infer("input %x : f32[10]\n const %s : i64[1] = [0]\n"
+                  " const %e : i64[1] = [9223372036854775807]\n const %a : i64[1] = [0]\n"
+                  " const %p : i64[1] = [9223372036854775807]",
+                  "Slice(%x, %s, %e, %a, %p)"),
+            "f32[1]");
+  EXPECT_CONTAINS(Infer("input %x : f32[1,1,8]\n input %w : f32[1,1,3]",
+                        "Conv(%x, %w) {strides = ints[9223372036854775807]}"),
+                  "must be in [1, 2^31]");
+  EXPECT_CONTAINS(Infer("const %s : i64[] = [-9223372036854775807]\n"
+                        " const %l : i64[] = [9223372036854775807]\n const %d : i64[] = [1]",
+                        "Range(%s, %l, %d)"),
+                  "overflows");
+  EXPECT_CONTAINS(Infer("const %s : i64[2] = [2, -3]", "ConstantOfShape(%s)"), "negative element");
+}
+
 // The shape computation PyTorch exports for x.view(x.size(0), -1) with a
 // dynamic batch: value propagation carries N to the Reshape.
 TEST(ShapeInferenceTest, SymbolicShapeChainReachesReshape) {

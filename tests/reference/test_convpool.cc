@@ -130,6 +130,10 @@ TEST(ConvTest, MatchesDirectConvolution) {
       Case("3-D", {1, 2, 5, 6, 7}, 3, 1, {{3, 2, 3}, {1, 2, 1}, {1, 1, 2}, {1, 0, 1, 1, 1, 2}}),
       Case("medium, ragged GEMM tiles", {1, 24, 14, 14}, 50, 1,
            {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}),
+      // More than one GEMM row block of output channels: im2col is built once.
+      Case("many output channels", {2, 6, 9, 8}, 100, 1, {{3, 3}, {2, 1}, {1, 1}, {1, 1, 0, 1}}),
+      Case("many output channels, groups", {1, 4, 6, 6}, 200, 2,
+           {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}),
       Case("no bias, kernel_shape inferred", {1, 3, 6, 6}, 2, 1,
            {{3, 3}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, "NOTSET", false, false),
       Case("SAME_UPPER stride 2", {1, 2, 8, 7}, 3, 1, {{3, 4}, {2, 2}, {1, 1}, {}}, "SAME_UPPER"),

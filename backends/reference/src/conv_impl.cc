@@ -132,36 +132,74 @@ void Col2ImRow(const ConvGeometry& g, const std::vector<int64_t>& kd, const T* c
 
 }  // namespace
 
+// Column matrices larger than this (in elements, per image) are never
+// materialised: 64 Mi floats is 256 MiB.
+constexpr int64_t kMaxColumnElements = int64_t{1} << 26;
+
 template <typename T>
 void ConvForward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                  int num_threads) {
   const int64_t cin_g = g.in_channels / g.group, cout_g = g.out_channels / g.group;
   const int64_t k = cin_g * g.kernel_size(), p = g.out_size(), in_size = g.in_size();
   if (bias != nullptr) InitOutput(bias, g.batch, g.out_channels, p, y);
-  const bool pointwise = IsPointwise(g);
+  auto problem = [&](int64_t n, int64_t gi) {
+    GemmProblem<T> prob;
+    prob.m = cout_g;
+    prob.n = p;
+    prob.k = k;
+    prob.a = RowMajorView(w + gi * cout_g * k, k);
+    prob.c = y + (n * g.out_channels + gi * cout_g) * p;
+    prob.ldc = p;
+    prob.accumulate = bias != nullptr;
+    return prob;
+  };
+  auto group_input = [&](int64_t n, int64_t gi) {
+    return x + (n * g.in_channels + gi * cin_g) * in_size;
+  };
+  std::vector<GemmProblem<T>> problems;
+  if (IsPointwise(g)) {
+    // A 1x1, stride-1, unpadded convolution is a plain GEMM on the input.
+    for (int64_t n = 0; n < g.batch; ++n)
+      for (int64_t gi = 0; gi < g.group; ++gi) {
+        problems.push_back(problem(n, gi));
+        problems.back().b = RowMajorView(group_input(n, gi), in_size);
+      }
+    RunGemms(problems, num_threads);
+    return;
+  }
+  // On-the-fly im2col regenerates B once per block of kGemmRowBlock output
+  // channels; with several such blocks, building the column matrix once per
+  // image is cheaper (ResNet's later stages: 256-512 channels, 7x7 outputs).
+  const int64_t rows = g.group * k;
+  if (cout_g > kGemmRowBlock && rows * p <= kMaxColumnElements) {
+    std::vector<T> col(rows * p);
+    for (int64_t n = 0; n < g.batch; ++n) {
+      ParallelFor(rows, num_threads, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end;) {
+          const int64_t gi = r / k, count = std::min(end, (gi + 1) * k) - r;
+          Im2ColBlock(g, group_input(n, gi), r - gi * k, count, 0, p, col.data() + r * p);
+          r += count;
+        }
+      });
+      problems.clear();
+      for (int64_t gi = 0; gi < g.group; ++gi) {
+        problems.push_back(problem(n, gi));
+        problems.back().b = RowMajorView(col.data() + gi * k * p, p);
+      }
+      RunGemms(problems, num_threads);
+    }
+    return;
+  }
   std::vector<GemmBlockFn<T>> im2col;
   im2col.reserve(g.batch * g.group);  // the problems point into it: no reallocation
-  std::vector<GemmProblem<T>> problems;
   for (int64_t n = 0; n < g.batch; ++n) {
     for (int64_t gi = 0; gi < g.group; ++gi) {
-      const T* xg = x + (n * g.in_channels + gi * cin_g) * in_size;
-      GemmProblem<T> prob;
-      prob.m = cout_g;
-      prob.n = p;
-      prob.k = k;
-      prob.a = RowMajorView(w + gi * cout_g * k, k);
-      prob.c = y + (n * g.out_channels + gi * cout_g) * p;
-      prob.ldc = p;
-      prob.accumulate = bias != nullptr;
-      if (pointwise) {
-        prob.b = RowMajorView(xg, in_size);
-      } else {
-        im2col.emplace_back([&g, xg](int64_t k0, int64_t kc, int64_t n0, int64_t nc, T* dst) {
-          Im2ColBlock(g, xg, k0, kc, n0, nc, dst);
-        });
-        prob.b_block = &im2col.back();
-      }
-      problems.push_back(prob);
+      const T* xg = group_input(n, gi);
+      im2col.emplace_back([&g, xg](int64_t k0, int64_t kc, int64_t n0, int64_t nc, T* dst) {
+        Im2ColBlock(g, xg, k0, kc, n0, nc, dst);
+      });
+      problems.push_back(problem(n, gi));
+      problems.back().b_block = &im2col.back();
     }
   }
   RunGemms(problems, num_threads);
@@ -172,40 +210,47 @@ void ConvTransposeForward(const ConvGeometry& g, const T* x, const T* w, const T
                           int num_threads) {
   const int64_t cin_g = g.in_channels / g.group, cout_g = g.out_channels / g.group;
   const int64_t ks = g.kernel_size(), in_size = g.in_size(), out_size = g.out_size();
-  const int64_t rows = cout_g * ks;  // column-matrix rows per group
   InitOutput(bias, g.batch, g.out_channels, out_size, y);
-  std::vector<T> col(g.group * rows * in_size);
+  // The column matrix has ks rows per output channel; output channels are done
+  // in chunks so that it stays below kMaxColumnElements.
+  const int64_t per_channel = std::max<int64_t>(1, g.group * ks * in_size);
+  const int64_t chunk = std::clamp<int64_t>(kMaxColumnElements / per_channel, 1, cout_g);
+  std::vector<T> col(g.group * chunk * ks * in_size);
   for (int64_t n = 0; n < g.batch; ++n) {
-    // col[group] = W_group^T (rows x cin_g) * X_group (cin_g x in_size).
-    std::vector<GemmProblem<T>> problems;
-    for (int64_t gi = 0; gi < g.group; ++gi) {
-      GemmProblem<T> prob;
-      prob.m = rows;
-      prob.n = in_size;
-      prob.k = cin_g;
-      prob.a = TransposedView(w + gi * cin_g * rows, rows);
-      prob.b = RowMajorView(x + (n * g.in_channels + gi * cin_g) * in_size, in_size);
-      prob.c = col.data() + gi * rows * in_size;
-      prob.ldc = in_size;
-      problems.push_back(prob);
-    }
-    RunGemms(problems, num_threads);
-    // Each output channel only receives its own column rows, so channels can be
-    // scattered in parallel without races.
-    ParallelFor(g.out_channels, num_threads, [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> kd(g.rank());
-      for (int64_t oc = begin; oc < end; ++oc) {
-        T* yc = y + (n * g.out_channels + oc) * out_size;
-        for (int64_t kidx = 0; kidx < ks; ++kidx) {
-          int64_t rem = kidx;
-          for (int d = g.rank() - 1; d >= 0; --d) {
-            kd[d] = rem % g.dims[d].kernel;
-            rem /= g.dims[d].kernel;
-          }
-          Col2ImRow(g, kd, col.data() + (oc * ks + kidx) * in_size, yc);
-        }
+    for (int64_t m0 = 0; m0 < cout_g; m0 += chunk) {
+      const int64_t mc = std::min(chunk, cout_g - m0), rows = mc * ks;
+      // col[group] = W_group^T (rows of channels m0.. x cin_g) * X_group (cin_g x in_size).
+      std::vector<GemmProblem<T>> problems;
+      for (int64_t gi = 0; gi < g.group; ++gi) {
+        GemmProblem<T> prob;
+        prob.m = rows;
+        prob.n = in_size;
+        prob.k = cin_g;
+        prob.a = TransposedView(w + gi * cin_g * cout_g * ks + m0 * ks, cout_g * ks);
+        prob.b = RowMajorView(x + (n * g.in_channels + gi * cin_g) * in_size, in_size);
+        prob.c = col.data() + gi * rows * in_size;
+        prob.ldc = in_size;
+        problems.push_back(prob);
       }
-    });
+      RunGemms(problems, num_threads);
+      // Each output channel only receives its own column rows, so channels can
+      // be scattered in parallel without races.
+      ParallelFor(g.group * mc, num_threads, [&](int64_t begin, int64_t end) {
+        std::vector<int64_t> kd(g.rank());
+        for (int64_t c = begin; c < end; ++c) {
+          const int64_t gi = c / mc, m = c % mc;
+          T* yc = y + (n * g.out_channels + gi * cout_g + m0 + m) * out_size;
+          for (int64_t kidx = 0; kidx < ks; ++kidx) {
+            int64_t rem = kidx;
+            for (int d = g.rank() - 1; d >= 0; --d) {
+              kd[d] = rem % g.dims[d].kernel;
+              rem /= g.dims[d].kernel;
+            }
+            Col2ImRow(g, kd, col.data() + ((gi * mc + m) * ks + kidx) * in_size, yc);
+          }
+        }
+      });
+    }
   }
 }
 

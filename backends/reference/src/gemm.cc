@@ -40,8 +40,8 @@ struct Tile<uint64_t> {
 // Cache blocking: a KC x NR sliver of B (16 KiB for float) stays in L1 while the
 // MC x KC block of A (96 KiB) stays in L2 and is reused across NC / NR slivers.
 constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 96;   // multiple of every kMR
-constexpr int64_t kNC = 512;  // multiple of every kNR
+constexpr int64_t kMC = kGemmRowBlock;  // multiple of every kMR
+constexpr int64_t kNC = 512;            // multiple of every kNR
 
 template <typename T>
 using MicroKernelFn = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int mr,
@@ -275,16 +275,18 @@ void RunGemms(const std::vector<GemmProblem<T>>& problems, int num_threads) {
     if (g.k != 0 || g.accumulate) continue;
     for (int64_t i = 0; i < g.m; ++i) std::fill(g.c + i * g.ldc, g.c + i * g.ldc + g.n, T(0));
   }
-  // Shrink tiles until there are enough tasks to keep every thread busy (and a
-  // few spare so that dynamic scheduling can even out ragged edges).
+  // Shrink tiles until there are enough tasks to keep every thread busy (and
+  // one spare each so that dynamic scheduling can even out ragged edges). Not
+  // below 4 register tiles per side: every task packs its own A and B blocks,
+  // so slivers of tasks would spend their time re-packing.
   const int threads = std::max(1, num_threads);
   int64_t mc_max = kMC, nc_max = kNC;
   std::vector<Task> tasks = MakeTasks(problems, mc_max, nc_max);
-  while (threads > 1 && static_cast<int64_t>(tasks.size()) < 4 * threads) {
+  while (threads > 1 && static_cast<int64_t>(tasks.size()) < 2 * threads) {
     if (nc_max > 4 * NR) {
       nc_max /= 2;
-    } else if (mc_max > 2 * MR) {
-      mc_max = std::max<int64_t>(MR, mc_max / 2 / MR * MR);
+    } else if (mc_max > 4 * MR) {
+      mc_max = std::max<int64_t>(4 * MR, mc_max / 2 / MR * MR);
     } else {
       break;
     }

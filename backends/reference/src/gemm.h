@@ -39,6 +39,11 @@ MatrixView<T> TransposedView(const T* data, int64_t ld) {
   return {data, 1, ld};
 }
 
+// Rows of A per cache block. A GemmBlockFn is called once per block of this
+// many rows (and per KC x NC block of B), so callers whose B is expensive to
+// generate may prefer to materialise it when m exceeds this.
+inline constexpr int64_t kGemmRowBlock = 96;
+
 // Writes rows [k0, k0 + kc) and columns [n0, n0 + nc) of a virtual K x N matrix
 // into `dst` (row-major, leading dimension nc). Convolution uses this to produce
 // im2col blocks on demand instead of materialising the whole column matrix. Must

@@ -122,34 +122,63 @@ std::vector<int64_t> PoolOutputDims(const Tensor& x, const PoolPlan& plan) {
   return dims;
 }
 
-// Calls fn(out_index, window) for every output position of one plane, where
-// `window` lists, for each kernel element, its row-major input offset or -1 when
-// it falls in padding, and `coords` its per-dimension input coordinates.
-template <typename Fn>
-void ForEachWindow(const PoolPlan& plan, Fn&& fn) {
-  const int r = static_cast<int>(plan.dims.size());
-  std::vector<int64_t> o(r, 0), kd(r), start(r);
-  std::vector<int64_t> offsets(plan.kernel_size);
-  std::vector<int64_t> coords(plan.kernel_size * r);
-  for (int64_t out = 0; out < plan.out_size; ++out) {
-    for (int d = 0; d < r; ++d) start[d] = o[d] * plan.dims[d].stride - plan.dims[d].pad_begin;
-    std::fill(kd.begin(), kd.end(), 0);
-    for (int64_t k = 0; k < plan.kernel_size; ++k) {
-      int64_t off = 0;
-      bool inside = true;
-      for (int d = 0; d < r; ++d) {
-        const int64_t i = start[d] + kd[d] * plan.dims[d].dilation;
-        coords[k * r + d] = i;
-        inside = inside && i >= 0 && i < plan.dims[d].in;
-        off = off * plan.dims[d].in + i;
-      }
-      offsets[k] = inside ? off : -1;
-      for (int d = r - 1; d >= 0; --d) {
-        if (++kd[d] < plan.dims[d].kernel) break;
-        kd[d] = 0;
-      }
+// One output position's window: per dimension, the first input coordinate
+// and the range [lo, hi) of kernel indices that land inside the input (a
+// contiguous range, dilation or not), plus how many window elements lie in the
+// padded input (count_include_pad's divisor).
+struct PoolWindow {
+  std::vector<int64_t> start, lo, hi;
+  int64_t padded_count = 1;
+};
+
+// Per dimension and output index, the window's start and kernel ranges. They
+// depend on one coordinate only, so they are tabulated once instead of being
+// recomputed (with divisions) for every output of every plane.
+struct WindowTables {
+  std::vector<std::vector<int64_t>> start, lo, hi, padded;
+};
+
+WindowTables MakeWindowTables(const PoolPlan& plan) {
+  WindowTables t;
+  for (const WindowDim& wd : plan.dims) {
+    std::vector<int64_t> start(wd.out), lo(wd.out), hi(wd.out), padded(wd.out);
+    for (int64_t o = 0; o < wd.out; ++o) {
+      const int64_t s = o * wd.stride - wd.pad_begin;
+      // Number of kernel indices k with s + k * dilation < limit.
+      auto below = [&](int64_t limit) {
+        return s >= limit ? 0 : std::min(wd.kernel, (limit - 1 - s) / wd.dilation + 1);
+      };
+      start[o] = s;
+      lo[o] = s >= 0 ? 0 : std::min(wd.kernel, (-s + wd.dilation - 1) / wd.dilation);
+      hi[o] = std::max(lo[o], below(wd.in));
+      padded[o] = below(wd.in + wd.pad_end);  // s >= -pad_begin always
     }
-    fn(out, offsets, coords);
+    t.start.push_back(std::move(start));
+    t.lo.push_back(std::move(lo));
+    t.hi.push_back(std::move(hi));
+    t.padded.push_back(std::move(padded));
+  }
+  return t;
+}
+
+// Calls fn(out_index, window) for every output position of one plane.
+template <typename Fn>
+void ForEachWindow(const PoolPlan& plan, const WindowTables& t, Fn&& fn) {
+  const int r = static_cast<int>(plan.dims.size());
+  std::vector<int64_t> o(r, 0);
+  PoolWindow w;
+  w.start.resize(r);
+  w.lo.resize(r);
+  w.hi.resize(r);
+  for (int64_t out = 0; out < plan.out_size; ++out) {
+    w.padded_count = 1;
+    for (int d = 0; d < r; ++d) {
+      w.start[d] = t.start[d][o[d]];
+      w.lo[d] = t.lo[d][o[d]];
+      w.hi[d] = t.hi[d][o[d]];
+      w.padded_count *= t.padded[d][o[d]];
+    }
+    fn(out, w);
     for (int d = r - 1; d >= 0; --d) {
       if (++o[d] < plan.dims[d].out) break;
       o[d] = 0;
@@ -157,35 +186,77 @@ void ForEachWindow(const PoolPlan& plan, Fn&& fn) {
   }
 }
 
+// Calls visit(offset) with the row-major input offset of every window element
+// inside the input, in row-major kernel order. `k` is scratch of rank size.
+template <typename Visit>
+void ForEachInWindow(const PoolPlan& plan, const PoolWindow& w,
+                     const std::vector<int64_t>& in_stride, std::vector<int64_t>& k,
+                     Visit&& visit) {
+  const int r = static_cast<int>(plan.dims.size());
+  for (int d = 0; d < r; ++d) {
+    if (w.hi[d] <= w.lo[d]) return;
+    k[d] = w.lo[d];
+  }
+  const WindowDim& last = plan.dims[r - 1];
+  for (;;) {
+    int64_t base = 0;
+    for (int d = 0; d < r - 1; ++d)
+      base += (w.start[d] + k[d] * plan.dims[d].dilation) * in_stride[d];
+    for (int64_t kk = w.lo[r - 1]; kk < w.hi[r - 1]; ++kk)
+      visit(base + w.start[r - 1] + kk * last.dilation);
+    int d = r - 2;
+    for (; d >= 0; --d) {
+      if (++k[d] < w.hi[d]) break;
+      k[d] = w.lo[d];
+    }
+    if (d < 0) return;
+  }
+}
+
+std::vector<int64_t> InputStrides(const PoolPlan& plan) {
+  std::vector<int64_t> s(plan.dims.size(), 1);
+  for (int d = static_cast<int>(plan.dims.size()) - 2; d >= 0; --d)
+    s[d] = s[d + 1] * plan.dims[d + 1].in;
+  return s;
+}
+
 template <typename T>
 void MaxPoolPlanes(const PoolPlan& plan, const T* x, T* y, int64_t* indices, bool column_major,
                    int threads) {
   const int r = static_cast<int>(plan.dims.size());
+  const std::vector<int64_t> in_stride = InputStrides(plan);
+  const WindowTables tables = MakeWindowTables(plan);
   ParallelFor(plan.planes, threads, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> k(r);
     for (int64_t p = begin; p < end; ++p) {
       const T* xp = x + p * plan.in_size;
-      ForEachWindow(plan, [&](int64_t out, const std::vector<int64_t>& offsets,
-                              const std::vector<int64_t>& coords) {
+      ForEachWindow(plan, tables, [&](int64_t out, const PoolWindow& w) {
+        // A window entirely in padding (only possible with pads >= kernel)
+        // yields the lowest value, as onnxruntime does.
         T best = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
                                                       : std::numeric_limits<T>::lowest();
-        int64_t best_k = -1;
-        for (int64_t k = 0; k < plan.kernel_size; ++k) {
-          if (offsets[k] < 0) continue;
-          const T v = xp[offsets[k]];
-          if (best_k < 0 || v > best) {
-            best = v;
-            best_k = k;
+        int64_t best_off = -1;
+        ForEachInWindow(plan, w, in_stride, k, [&](int64_t off) {
+          if (best_off < 0 || xp[off] > best) {  // first maximum wins ties
+            best = xp[off];
+            best_off = off;
           }
-        }
+        });
         y[p * plan.out_size + out] = best;
         if (indices == nullptr) return;
         // Indices are flat positions in the whole input tensor, in row-major or
         // (storage_order = 1) column-major order of the spatial dims.
-        int64_t flat = 0;
-        if (best_k >= 0 && column_major) {
-          for (int d = r - 1; d >= 0; --d) flat = flat * plan.dims[d].in + coords[best_k * r + d];
-        } else if (best_k >= 0) {
-          flat = offsets[best_k];
+        int64_t flat = std::max<int64_t>(best_off, 0);
+        if (column_major) {
+          // Decode the row-major coordinates and re-encode them with the first
+          // spatial dim varying fastest.
+          int64_t rem = flat, col = 0, col_stride = 1;
+          for (int d = 0; d < r; ++d) {
+            col += rem / in_stride[d] * col_stride;
+            rem %= in_stride[d];
+            col_stride *= plan.dims[d].in;
+          }
+          flat = col;
         }
         indices[p * plan.out_size + out] = p * plan.in_size + flat;
       });
@@ -243,29 +314,22 @@ Status AveragePoolKernel(KernelContext& ctx) {
   const std::vector<double> xd = ReadAs<double>(x);
   std::vector<double> yd(y.numel());
   const int r = static_cast<int>(plan.dims.size());
+  const std::vector<int64_t> in_stride = InputStrides(plan);
+  const WindowTables tables = MakeWindowTables(plan);
   ParallelFor(plan.planes, ctx.num_threads, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> k(r);
     for (int64_t p = begin; p < end; ++p) {
       const double* xp = xd.data() + p * plan.in_size;
-      ForEachWindow(plan, [&](int64_t out, const std::vector<int64_t>& offsets,
-                              const std::vector<int64_t>& coords) {
+      ForEachWindow(plan, tables, [&](int64_t out, const PoolWindow& w) {
         double sum = 0;
         int64_t count = 0;
-        for (int64_t k = 0; k < plan.kernel_size; ++k) {
-          if (offsets[k] >= 0) {
-            sum += xp[offsets[k]];
-            ++count;
-          } else if (count_include_pad) {
-            // Padding counts, but positions past the end padding (which
-            // ceil_mode can create) do not.
-            bool in_padded = true;
-            for (int d = 0; d < r; ++d) {
-              const int64_t i = coords[k * r + d];
-              in_padded = in_padded && i >= -plan.dims[d].pad_begin &&
-                          i < plan.dims[d].in + plan.dims[d].pad_end;
-            }
-            count += in_padded;
-          }
-        }
+        ForEachInWindow(plan, w, in_stride, k, [&](int64_t off) {
+          sum += xp[off];
+          ++count;
+        });
+        // count_include_pad counts padding too, but not positions past the end
+        // padding (which ceil_mode can create).
+        if (count_include_pad) count = w.padded_count;
         yd[p * plan.out_size + out] = count > 0 ? sum / static_cast<double>(count) : 0.0;
       });
     }

@@ -6,6 +6,20 @@
 // model). Anything else is rejected with an error that names the file and the
 // tensor, node or opset at fault.
 //
+// LEGACY OPSETS. A model at ai.onnx opset 7..12 (kMinLegacyOnnxOpset up to
+// kMinOnnxOpset - 1) is accepted when every ai.onnx node's op has the same
+// schema at the declared opset as at opset 13, i.e. the op did not change in
+// between (e.g. And, Conv, MaxPool at opset 12), so that the IR, the kernels
+// and the passes see opset-13 semantics. ONNX's own schema registry (libonnx)
+// decides. Otherwise the import fails with one error that lists every op that
+// changed, with the version the declared opset selects and the version at 13
+// ("Softmax (v11 -> v13)"); ops the registry does not know at the declared
+// opset count as changed. Ops that changed at 13 only by gaining types (many
+// did, adding bfloat16) count as changed too: the rule is the schema version.
+// The model keeps its declared opset (Model::opset_imports) and is exported
+// at it. Opsets below 7 predate ONNX's current broadcasting rules and are not
+// accepted.
+//
 // CANONICAL FORM. Several ops moved attributes to inputs across opsets. The IR
 // always holds the newest form so that kernels and passes handle one form only;
 // the importer rewrites older forms and the exporter rewrites them back when
@@ -50,6 +64,9 @@ namespace octet {
 // The ai.onnx opsets the importer accepts.
 inline constexpr int64_t kMinOnnxOpset = 13;
 inline constexpr int64_t kMaxOnnxOpset = 21;
+// The oldest ai.onnx opset accepted when none of the model's ops changed
+// between it and kMinOnnxOpset (see LEGACY OPSETS above).
+inline constexpr int64_t kMinLegacyOnnxOpset = 7;
 
 struct ImportOptions {
   // Import graphs whose ops are not in octet::SupportedOps() (for `octet

@@ -17,9 +17,10 @@
 //
 // Uses of the output are rewired to the input. When the output is a graph
 // output its name is kept: the input's producer is rebuilt to produce a value
-// of that name. That needs the input to be a single-output node's result that
-// is not itself a graph output; when the input is a graph input, a constant, a
-// graph output or one of several outputs, the node stays.
+// of that name (freeing the name drops every value nothing uses, as DCE would).
+// That needs the input to be a single-output node's result that is not itself
+// a graph output; when the input is a graph input, a constant, a graph output
+// or one of several outputs, the node stays.
 #pragma once
 
 #include <memory>
