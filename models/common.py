@@ -152,8 +152,7 @@ class FlopCounter:
                     counter._add("baddbmm", a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2])
                 elif pkt is aten.convolution:
                     w = args[1]
-                    groups = args[8] if len(args) > 8 else 1
-                    # out: N, Cout, *spatial ; w: Cout, Cin/groups, *k
+                    # out: N, Cout, *spatial ; w: Cout, Cin/groups, *k (groups included)
                     counter._add("conv", prod(out.shape) * prod(w.shape[1:]))
                 return out
 
@@ -266,7 +265,9 @@ def loaded_blas():
     Linear/MatMul use it; Debian's reference BLAS is very slow)."""
     try:
         with open("/proc/self/maps") as fh:
-            libs = sorted({l.split()[-1] for l in fh if "blas" in l.split()[-1]})
+            libs = sorted({l.split()[-1] for l in fh
+                           if "blas" in os.path.basename(l.split()[-1])
+                           and "cpython" not in l.split()[-1]})
         return [os.path.realpath(p) for p in libs]
     except OSError:
         return []

@@ -16,6 +16,10 @@ struct AttrAsInput {
 };
 
 // Clip, Pad and Slice moved to inputs before opset 13 and need no entry.
+// At legacy opsets (7..12) every entry below has its attribute form, as at
+// any opset below its input_since, so the opset comparisons need no special
+// case. (All of these ops changed at 13, so a legacy import never holds one;
+// a graph built in Octet and exported at a legacy opset can.)
 constexpr AttrAsInput kAttrAsInput[] = {
     {"Split", "split", 1, 13},          {"Squeeze", "axes", 1, 13},
     {"Unsqueeze", "axes", 1, 13},       {"ReduceSum", "axes", 1, 13},

@@ -271,99 +271,24 @@ std::string FolderOf(const std::string& path) {
 }
 
 Expected<DType> DTypeFromOnnx(int32_t id, const std::string& what, bool allow_undefined) {
-  switch (id) {
-    case kOnnxUndefined:
-      if (allow_undefined) return DType::kUndefined;
-      return InvalidArgument(what, ": data type is UNDEFINED (0)");
-    case kOnnxFloat:
-      return DType::kF32;
-    case kOnnxUint8:
-      return DType::kU8;
-    case kOnnxInt8:
-      return DType::kI8;
-    case kOnnxUint16:
-      return DType::kU16;
-    case kOnnxInt16:
-      return DType::kI16;
-    case kOnnxInt32:
-      return DType::kI32;
-    case kOnnxInt64:
-      return DType::kI64;
-    case kOnnxBool:
-      return DType::kBool;
-    case kOnnxFloat16:
-      return DType::kF16;
-    case kOnnxDouble:
-      return DType::kF64;
-    case kOnnxUint32:
-      return DType::kU32;
-    case kOnnxUint64:
-      return DType::kU64;
-    case kOnnxBFloat16:
-      return DType::kBF16;
-    case kOnnxFloat8E4M3FN:
-      return DType::kF8E4M3;
-    case kOnnxFloat8E5M2:
-      return DType::kF8E5M2;
-    case kOnnxUint4:
-      return DType::kU4;
-    case kOnnxInt4:
-      return DType::kI4;
-    case kOnnxString:
-    case kOnnxComplex64:
-    case kOnnxComplex128:
-    // The FNUZ fp8 variants encode zero, NaN and the exponent bias differently
-    // from E4M3FN/E5M2; folding them into kF8* would silently change values.
-    case kOnnxFloat8E4M3FNUZ:
-    case kOnnxFloat8E5M2FNUZ:
-      return Unimplemented(what, ": unsupported data type ", OnnxTypeName(id), " (", id, ")");
-    default:
-      return InvalidArgument(what, ": unknown ONNX data type id ", id);
+  if (id == kOnnxUndefined) {
+    if (allow_undefined) return DType::kUndefined;
+    return InvalidArgument(what, ": data type is UNDEFINED (0)");
   }
+  const std::optional<DType> dtype = DTypeFromOnnxTypeId(id);
+  // The FNUZ fp8 variants encode zero, NaN and the exponent bias differently
+  // from E4M3FN/E5M2, so they have no DType: mapping them would change values.
+  if (dtype == DType::kString || (!dtype && id >= kOnnxComplex64 && id <= kOnnxInt4))
+    return Unimplemented(what, ": unsupported data type ", OnnxTypeName(id), " (", id, ")");
+  if (!dtype) return InvalidArgument(what, ": unknown ONNX data type id ", id);
+  return *dtype;
 }
 
 Expected<int32_t> DTypeToOnnx(DType dtype, const std::string& what) {
-  switch (dtype) {
-    case DType::kF32:
-      return kOnnxFloat;
-    case DType::kF16:
-      return kOnnxFloat16;
-    case DType::kBF16:
-      return kOnnxBFloat16;
-    case DType::kF64:
-      return kOnnxDouble;
-    case DType::kI8:
-      return kOnnxInt8;
-    case DType::kU8:
-      return kOnnxUint8;
-    case DType::kI16:
-      return kOnnxInt16;
-    case DType::kU16:
-      return kOnnxUint16;
-    case DType::kI32:
-      return kOnnxInt32;
-    case DType::kU32:
-      return kOnnxUint32;
-    case DType::kI64:
-      return kOnnxInt64;
-    case DType::kU64:
-      return kOnnxUint64;
-    case DType::kBool:
-      return kOnnxBool;
-    case DType::kI4:
-      return kOnnxInt4;
-    case DType::kU4:
-      return kOnnxUint4;
-    case DType::kF8E4M3:
-      return kOnnxFloat8E4M3FN;
-    case DType::kF8E5M2:
-      return kOnnxFloat8E5M2;
-    case DType::kUndefined:
-      return kOnnxUndefined;
-    case DType::kString:
-      break;
-  }
-  return Unimplemented(what, ": data type ", DTypeName(dtype), " cannot be exported to ONNX");
+  const std::optional<int64_t> id = OnnxTypeIdOf(dtype);
+  if (!id || dtype == DType::kString)
+    return Unimplemented(what, ": dtype ", DTypeName(dtype), " has no ONNX equivalent");
+  return static_cast<int32_t>(*id);
 }
 
 Expected<Tensor> TensorFromProto(const onnx::TensorProto& p, const std::string& what,

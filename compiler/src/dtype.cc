@@ -29,6 +29,32 @@ std::optional<DType> DTypeFromName(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+struct OnnxTypeId {
+  int64_t id;
+  DType dtype;
+};
+constexpr OnnxTypeId kOnnxTypeIds[] = {
+    {1, DType::kF32},  {2, DType::kU8},      {3, DType::kI8},      {4, DType::kU16},
+    {5, DType::kI16},  {6, DType::kI32},     {7, DType::kI64},     {8, DType::kString},
+    {9, DType::kBool}, {10, DType::kF16},    {11, DType::kF64},    {12, DType::kU32},
+    {13, DType::kU64}, {16, DType::kBF16},   {17, DType::kF8E4M3}, {19, DType::kF8E5M2},
+    {21, DType::kU4},  {22, DType::kI4},
+};
+}  // namespace
+
+std::optional<DType> DTypeFromOnnxTypeId(int64_t id) {
+  for (const auto& e : kOnnxTypeIds)
+    if (e.id == id) return e.dtype;
+  return std::nullopt;
+}
+
+std::optional<int64_t> OnnxTypeIdOf(DType t) {
+  for (const auto& e : kOnnxTypeIds)
+    if (e.dtype == t) return e.id;
+  return std::nullopt;
+}
+
 int DTypeBits(DType t) { return Info(t).bits; }
 
 bool IsFloat(DType t) {

@@ -217,6 +217,17 @@ void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
     if (out == from) out = to;
 }
 
+Status Graph::RenameValue(Value* v, const std::string& name) {
+  if (v->name_ == name) return Status::Ok();
+  if (name.empty()) return InvalidArgument("cannot rename '", v->name_, "' to an empty name");
+  if (value_by_name_.count(name) != 0)
+    return InvalidArgument("cannot rename '", v->name_, "' to '", name, "': the name is taken");
+  value_by_name_.erase(v->name_);
+  v->name_ = name;
+  value_by_name_[name] = v;
+  return Status::Ok();
+}
+
 void Graph::MakeConstant(Value* v, Tensor value) {
   if (v->producer_ != nullptr) {
     v->producer_->outputs_[v->producer_index_] = NewValue(v->name_ + ".folded");

@@ -140,23 +140,6 @@ Value* ForwardedInput(const Node& n) {
   return nullptr;
 }
 
-// Makes the producer of `x` produce a value named `name` of type `type` in
-// its place (by rebuilding the producer, which must have one output).
-Status RebuildProducerAs(Graph& graph, Value* x, const std::string& name, const TensorType& type) {
-  Node* p = x->producer();
-  Node* rebuilt = graph.AddNode(p->op_type(), p->inputs(), {name}, "", p->domain(), p);
-  for (const auto& [key, attr] : p->attributes()) rebuilt->SetAttr(key, attr);
-  Value* renamed = rebuilt->output(0);
-  renamed->set_type(type);
-  if (renamed->name() != name)
-    return Internal("remove-identity: the name '", name, "' is still taken");
-  graph.ReplaceAllUsesWith(x, renamed);
-  const std::string node_name = p->name();
-  OCTET_RETURN_IF_ERROR(graph.RemoveNode(p));
-  rebuilt->set_name(node_name);
-  return Status::Ok();
-}
-
 // Removes `n`, which forwards `x`; returns false when it must stay.
 Expected<bool> Forward(Graph& graph, Node& n, Value* x) {
   Value* y = n.output(0);
@@ -165,15 +148,15 @@ Expected<bool> Forward(Graph& graph, Node& n, Value* x) {
     OCTET_RETURN_IF_ERROR(graph.RemoveNode(&n));
     return true;
   }
-  // y is a graph output: its name must survive.
-  Node* p = x->producer();
-  if (p == nullptr || x->is_graph_output() || p->num_outputs() != 1) return false;
+  // y is a graph output: its name must survive, so x takes it over. A graph
+  // input or constant x keeps its own name (the node stays).
+  if (x->producer() == nullptr || x->is_graph_output()) return false;
   const std::string name = y->name();
-  const TensorType type = y->type().has_shape ? y->type() : x->type();
+  if (y->type().has_shape) x->set_type(y->type());
   graph.ReplaceAllUsesWith(y, x);
   OCTET_RETURN_IF_ERROR(graph.RemoveNode(&n));
-  graph.RemoveDeadValues();  // frees y's name
-  OCTET_RETURN_IF_ERROR(RebuildProducerAs(graph, x, name, type));
+  OCTET_RETURN_IF_ERROR(graph.RenameValue(y, graph.UniqueValueName(name + ".removed")));
+  OCTET_RETURN_IF_ERROR(graph.RenameValue(x, name));
   return true;
 }
 

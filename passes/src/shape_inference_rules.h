@@ -151,8 +151,6 @@ Dim ProductOfDims(const std::vector<Dim>& dims, size_t begin, size_t end);
 Expected<int> NormalizeAxis(const InferenceContext& ctx, int64_t axis, int rank,
                             const char* what = "axis");
 
-// ONNX TensorProto.DataType id (the Cast 'to' attribute) to DType.
-std::optional<DType> DTypeFromOnnxId(int64_t id);
 
 // "[2,N,-1]" for error messages.
 std::string ValueString(const SymValue& v);

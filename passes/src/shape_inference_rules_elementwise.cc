@@ -82,7 +82,7 @@ Status Where(InferenceContext& ctx) {
 Status Cast(InferenceContext& ctx) {
   OCTET_RETURN_IF_ERROR(ctx.CheckArity(1, 1));
   OCTET_ASSIGN_OR_RETURN(int64_t to, ctx.node().GetInt("to", std::nullopt));
-  std::optional<DType> dtype = DTypeFromOnnxId(to);
+  std::optional<DType> dtype = DTypeFromOnnxTypeId(to);
   if (!dtype) return ctx.Fail("attribute 'to' is ", to, ", which is not a supported ONNX type");
   SetLikeInput(ctx, 0, 0, *dtype);
   return Status::Ok();
@@ -161,7 +161,7 @@ Status QuantizeLinear(InferenceContext& ctx) {
   OCTET_ASSIGN_OR_RETURN(int64_t output_dtype, ctx.Int("output_dtype", 0));
   DType dtype = DType::kU8;
   if (output_dtype != 0) {
-    std::optional<DType> d = DTypeFromOnnxId(output_dtype);
+    std::optional<DType> d = DTypeFromOnnxTypeId(output_dtype);
     if (!d) return ctx.Fail("attribute 'output_dtype' ", output_dtype, " is not a known type");
     dtype = *d;
   }

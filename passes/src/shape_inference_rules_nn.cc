@@ -300,7 +300,7 @@ Status LayerNormalization(InferenceContext& ctx) {
   OCTET_RETURN_IF_ERROR(ctx.CheckSameDType(0, 2));
   const DType dtype = ctx.input_dtype(0);
   OCTET_ASSIGN_OR_RETURN(int64_t stash, ctx.Int("stash_type", 1));
-  const DType stats_dtype = DTypeFromOnnxId(stash).value_or(DType::kF32);
+  const DType stats_dtype = DTypeFromOnnxTypeId(stash).value_or(DType::kF32);
   if (!ctx.input_has_shape(0)) {
     for (int i = 0; i < ctx.num_outputs(); ++i)
       ctx.set_output_unknown_rank(i, i == 0 ? dtype : stats_dtype);

@@ -192,32 +192,6 @@ Expected<int> NormalizeAxis(const InferenceContext& ctx, int64_t axis, int rank,
   return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
-std::optional<DType> DTypeFromOnnxId(int64_t id) {
-  // clang-format off
-  switch (id) {
-    case 1: return DType::kF32;
-    case 2: return DType::kU8;
-    case 3: return DType::kI8;
-    case 4: return DType::kU16;
-    case 5: return DType::kI16;
-    case 6: return DType::kI32;
-    case 7: return DType::kI64;
-    case 8: return DType::kString;
-    case 9: return DType::kBool;
-    case 10: return DType::kF16;
-    case 11: return DType::kF64;
-    case 12: return DType::kU32;
-    case 13: return DType::kU64;
-    case 16: return DType::kBF16;
-    case 17: return DType::kF8E4M3;
-    case 19: return DType::kF8E5M2;
-    case 21: return DType::kU4;
-    case 22: return DType::kI4;
-    default: return std::nullopt;
-  }
-  // clang-format on
-}
-
 std::string ValueString(const SymValue& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) {

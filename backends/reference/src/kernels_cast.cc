@@ -23,47 +23,13 @@ namespace {
 
 // ONNX TensorProto.DataType ids that the Cast 'to' attribute uses.
 Expected<DType> DTypeFromOnnxId(const KernelContext& ctx, int64_t id) {
-  switch (id) {
-    case 1:
-      return DType::kF32;
-    case 2:
-      return DType::kU8;
-    case 3:
-      return DType::kI8;
-    case 4:
-      return DType::kU16;
-    case 5:
-      return DType::kI16;
-    case 6:
-      return DType::kI32;
-    case 7:
-      return DType::kI64;
-    case 9:
-      return DType::kBool;
-    case 10:
-      return DType::kF16;
-    case 11:
-      return DType::kF64;
-    case 12:
-      return DType::kU32;
-    case 13:
-      return DType::kU64;
-    case 16:
-      return DType::kBF16;
-    case 17:
-      return DType::kF8E4M3;  // FLOAT8E4M3FN
-    case 19:
-      return DType::kF8E5M2;
-    case 21:
-      return DType::kU4;
-    case 22:
-      return DType::kI4;
-    case 8:
-      return Unimplemented(ctx.node.Describe(), ": Cast to STRING is not supported");
-    default:
-      return Unimplemented(ctx.node.Describe(), ": Cast to ONNX data type ", id,
-                           " (complex, fp8 'uz' variants or unknown) is not supported");
-  }
+  const std::optional<DType> dtype = DTypeFromOnnxTypeId(id);
+  if (dtype == DType::kString)
+    return Unimplemented(ctx.node.Describe(), ": Cast to STRING is not supported");
+  if (!dtype)
+    return Unimplemented(ctx.node.Describe(), ": Cast to ONNX data type ", id,
+                         " (complex, fp8 'uz' variants or unknown) is not supported");
+  return *dtype;
 }
 
 // A binary floating-point format narrower than double: f16, bf16 and fp8.

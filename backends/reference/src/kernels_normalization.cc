@@ -205,19 +205,12 @@ Expected<std::vector<double>> ExpandNormParam(const KernelContext& ctx, const Te
 
 Expected<DType> StashDType(const KernelContext& ctx) {
   OCTET_ASSIGN_OR_RETURN(int64_t stash, ctx.node.GetInt("stash_type", 1));
-  switch (stash) {
-    case 1:
-      return DType::kF32;
-    case 10:
-      return DType::kF16;
-    case 11:
-      return DType::kF64;
-    case 16:
-      return DType::kBF16;
-    default:
-      return ctx.Fail("attribute stash_type must be a float type id (1, 10, 11 or 16) but is ",
-                      stash);
-  }
+  const std::optional<DType> dtype = DTypeFromOnnxTypeId(stash);
+  if (!dtype || !(*dtype == DType::kF32 || *dtype == DType::kF16 || *dtype == DType::kF64 ||
+                  *dtype == DType::kBF16))
+    return ctx.Fail("attribute stash_type must be a float type id (1, 10, 11 or 16) but is ",
+                    stash);
+  return *dtype;
 }
 
 Status LayerNormKernel(KernelContext& ctx) {

@@ -22,25 +22,12 @@ namespace {
 // The quantized types QuantizeLinear's output_dtype attribute may name
 // (TensorProto.DataType values).
 Expected<DType> QuantDTypeFromOnnx(const KernelContext& ctx, int64_t id) {
-  switch (id) {
-    case 2:
-      return DType::kU8;
-    case 3:
-      return DType::kI8;
-    case 4:
-      return DType::kU16;
-    case 5:
-      return DType::kI16;
-    case 21:
-      return DType::kU4;
-    case 22:
-      return DType::kI4;
-    case 17:
-    case 19:
-      return Unimplemented(ctx.node.Describe(), ": float8 quantization is not supported");
-    default:
-      return ctx.Fail("output_dtype ", id, " is not a quantized integer type");
-  }
+  const std::optional<DType> dtype = DTypeFromOnnxTypeId(id);
+  if (dtype == DType::kF8E4M3 || dtype == DType::kF8E5M2)
+    return Unimplemented(ctx.node.Describe(), ": float8 quantization is not supported");
+  if (!dtype || !IsInteger(*dtype) || DTypeBits(*dtype) > 16)
+    return ctx.Fail("output_dtype ", id, " is not a quantized integer type");
+  return *dtype;
 }
 
 bool IsQuantizableInput(DType t) {

@@ -52,6 +52,15 @@ float HalfToFloat(uint16_t h);
 uint16_t FloatToBFloat16(float f);
 float BFloat16ToFloat(uint16_t b);
 
+// ONNX TensorProto.DataType ids. Attributes that name a type (Cast 'to',
+// QuantizeLinear 'output_dtype', LayerNormalization 'stash_type') keep these ids
+// in the IR, so every layer maps them through this one table. Returns nullopt
+// for ids without a DType (complex, the fp8 FNUZ variants, unknown ids);
+// STRING (8) maps to kString so callers can name it in errors.
+std::optional<DType> DTypeFromOnnxTypeId(int64_t id);
+// The ONNX id of a dtype; nullopt for kUndefined.
+std::optional<int64_t> OnnxTypeIdOf(DType t);
+
 // Maps C++ types to DType for typed tensor access.
 template <typename T>
 struct DTypeOf;

@@ -85,8 +85,7 @@ struct Use {
 
 class Value {
  public:
-  const std::string& name() const { return name_; }
-  void set_name(std::string name) { name_ = std::move(name); }
+  const std::string& name() const { return name_; }  // rename with Graph::RenameValue
   const TensorType& type() const { return type_; }
   TensorType& mutable_type() { return type_; }
   void set_type(TensorType t) { type_ = std::move(t); }
@@ -200,6 +199,9 @@ class Graph {
   // --- rewriting ------------------------------------------------------------
   // Every use of `from` (node inputs and graph outputs) becomes `to`.
   void ReplaceAllUsesWith(Value* from, Value* to);
+  // Gives `v` a new name; fails if another value has it. Renaming a graph input
+  // or output changes the model's interface, which callers must intend.
+  Status RenameValue(Value* v, const std::string& name);
   // Turns a value into a constant (constant folding); drops its producer link.
   void MakeConstant(Value* v, Tensor value);
   // Removes a node; its outputs must have no uses left (they become dead values).

@@ -1,7 +1,8 @@
 // ONNX import and export: ModelProto <-> octet::Model.
 //
-// Supported input: ai.onnx opsets 13..21 (domain "" or "ai.onnx"), tensor
-// values only (no sequences, maps, optionals or sparse tensors), initializers
+// Supported input: ai.onnx opsets 13..21 (domain "" or "ai.onnx"; 7..12 under
+// the condition in LEGACY OPSETS), tensor values only (no sequences, maps,
+// optionals or sparse tensors), initializers
 // in every storage form (raw_data, typed fields, external data next to the
 // model). Anything else is rejected with an error that names the file and the
 // tensor, node or opset at fault.
