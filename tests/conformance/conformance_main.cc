@@ -65,7 +65,7 @@ Result NotApplicable(std::string category, std::string detail) {
 std::string UnsupportedCategory(const std::string& message) {
   auto has = [&](const char* s) { return message.find(s) != std::string::npos; };
   if (has("unsupported op type")) return "unsupported op";
-  if (has("opset")) return "opset outside 13..21";
+  if (has("opset")) return "opset not importable";
   if (has("data type")) return "unsupported data type";
   if (has("values are not supported")) return "non-tensor values";
   if (has("subgraph")) return "control flow (subgraphs)";
