@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "octet/ir.h"
+#include "kernel_test_util.h"
 #include "octet/reference/interpreter.h"
 
 namespace octet::reference {
@@ -19,44 +20,10 @@ namespace {
 constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kI64Min = std::numeric_limits<int64_t>::min();
 
-using Attrs = std::map<std::string, Attribute>;
-using Inputs = std::vector<std::optional<Tensor>>;
-
-// Builds a graph with one `op` node whose present inputs are graph inputs, runs
-// it and returns its outputs in order.
-Expected<std::vector<Tensor>> RunOp(const std::string& op, const Inputs& inputs,
-                                    const Attrs& attrs = {}, int num_outputs = 1) {
-  Graph g;
-  std::vector<Value*> values;
-  std::map<std::string, Tensor> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) {
-      values.push_back(nullptr);
-      continue;
-    }
-    const std::string name = "in" + std::to_string(i);
-    values.push_back(
-        g.AddInput(name, TensorType(inputs[i]->dtype(), Shape::FromStatic(inputs[i]->dims()))));
-    feeds[name] = *inputs[i];
-  }
-  std::vector<std::string> names;
-  for (int i = 0; i < num_outputs; ++i) names.push_back("out" + std::to_string(i));
-  Node* n = g.AddNode(op, values, names, "node_under_test");
-  for (const auto& [k, v] : attrs) n->SetAttr(k, v);
-  for (int i = 0; i < num_outputs; ++i) g.AddOutput(n->output(i));
-  Interpreter interp(g, InterpreterOptions{1, false});
-  auto result = interp.Run(feeds);
-  if (!result.ok()) return result.status();
-  std::vector<Tensor> out;
-  for (int i = 0; i < num_outputs; ++i) out.push_back(result->at(n->output(i)->name()));
-  return out;
-}
-
-Tensor Run1(const std::string& op, const Inputs& inputs, const Attrs& attrs = {}) {
-  auto r = RunOp(op, inputs, attrs);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return r.ok() ? (*r)[0] : Tensor();
-}
+using testing::RunOp;
+using testing::Run1;
+using testing::Attrs;
+using testing::Inputs;
 
 Status RunError(const std::string& op, const Inputs& inputs, const Attrs& attrs = {},
                 int num_outputs = 1) {
