@@ -33,7 +33,7 @@ if [ -n "${OCTET_BUILD_DIR:-}" ]; then
   export OCTET_BUILD_DIR
 fi
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 if [ $# -eq 0 ]; then usage; exit 2; fi
 

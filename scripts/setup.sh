@@ -10,7 +10,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev libgtest-dev
   libonnx-testdata libstb-dev zlib1g-dev clang libclang-rt-14-dev
   python3-torch python3-torchvision python3-onnx python3-numpy python3-venv
-  python3-skimage dataset-fashion-mnist
+  python3-skimage dataset-fashion-mnist libopenblas0-pthread
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
