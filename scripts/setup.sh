@@ -23,6 +23,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Share ccache entries between clones at different paths (CI uses fresh clones).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+
 CMAKE_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
 [ "${CI:-}" = "true" ] && CMAKE_ARGS+=(-DOCTET_WERROR=ON)
 [ "${OCTET_SANITIZE:-0}" = "1" ] && CMAKE_ARGS+=(-DOCTET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
