@@ -310,12 +310,16 @@ Status Graph::TopologicalSort() {
     sorted.push_back(std::move(nodes_[i]));
   }
   if (sorted.size() != nodes_.size()) {
-    for (size_t i = 0; i < nodes_.size(); ++i)
-      if (nodes_[i] != nullptr) {
-        std::string desc = nodes_[i]->Describe();
-        for (auto& p : sorted) nodes_[position.count(p.get()) ? position[p.get()] : 0] = std::move(p);
-        return InvalidArgument("graph '", name_, "' has a cycle through node ", desc);
+    // The first node never scheduled is on (or behind) a cycle. Put the
+    // scheduled nodes back in their old slots so the graph loses nothing.
+    std::string desc;
+    for (const auto& n : nodes_)
+      if (n != nullptr) {
+        desc = n->Describe();
+        break;
       }
+    for (auto& p : sorted) nodes_[position.at(p.get())] = std::move(p);
+    return InvalidArgument("graph '", name_, "' has a cycle through node ", desc);
   }
   nodes_ = std::move(sorted);
   return Status::Ok();
