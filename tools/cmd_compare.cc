@@ -18,7 +18,8 @@ Action AddCompareCommand(CLI::App& app) {
   auto max_rel_l2 = std::make_shared<double>(-1);
   cmd->add_option("reference", *ref, "reference .npy file or folder")->required();
   cmd->add_option("candidate", *cand, "candidate .npy file or folder")->required();
-  cmd->add_option("--max-rel-l2", *max_rel_l2, "fail (exit 1) if any relative L2 error exceeds this");
+  cmd->add_option("--max-rel-l2", *max_rel_l2,
+                  "fail (exit 1) if any relative L2 error exceeds this");
   return [ref, cand, max_rel_l2]() {
     namespace fs = std::filesystem;
     std::vector<std::pair<std::string, std::string>> pairs;

@@ -21,7 +21,9 @@ struct RunFlags {
 // Output names may contain '/' or ':' (PyTorch exports); file names must not.
 std::string FileNameFor(const std::string& name) {
   std::string out;
-  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-') ? c : '_';
+  for (char c : name)
+    out +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-') ? c : '_';
   return out.empty() ? "output" : out;
 }
 
@@ -62,7 +64,8 @@ int Run(const RunFlags& f) {
   if (!f.output_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(f.output_dir, ec);
-    if (ec) return Fail(IoError("cannot create output directory '", f.output_dir, "': ", ec.message()));
+    if (ec)
+      return Fail(IoError("cannot create output directory '", f.output_dir, "': ", ec.message()));
   }
   for (const auto& [name, t] : *outputs) {
     std::printf("%s : %s\n", name.c_str(), t.ShapeString().c_str());

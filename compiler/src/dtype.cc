@@ -10,11 +10,11 @@ struct DTypeInfo {
   int bits;
 };
 constexpr DTypeInfo kInfos[] = {
-    {DType::kUndefined, "undef", 0}, {DType::kF32, "f32", 32},    {DType::kF16, "f16", 16},
-    {DType::kBF16, "bf16", 16},      {DType::kF64, "f64", 64},    {DType::kI8, "i8", 8},
-    {DType::kU8, "u8", 8},           {DType::kI16, "i16", 16},    {DType::kU16, "u16", 16},
-    {DType::kI32, "i32", 32},        {DType::kU32, "u32", 32},    {DType::kI64, "i64", 64},
-    {DType::kU64, "u64", 64},        {DType::kBool, "bool", 8},   {DType::kI4, "i4", 4},
+    {DType::kUndefined, "undef", 0}, {DType::kF32, "f32", 32},      {DType::kF16, "f16", 16},
+    {DType::kBF16, "bf16", 16},      {DType::kF64, "f64", 64},      {DType::kI8, "i8", 8},
+    {DType::kU8, "u8", 8},           {DType::kI16, "i16", 16},      {DType::kU16, "u16", 16},
+    {DType::kI32, "i32", 32},        {DType::kU32, "u32", 32},      {DType::kI64, "i64", 64},
+    {DType::kU64, "u64", 64},        {DType::kBool, "bool", 8},     {DType::kI4, "i4", 4},
     {DType::kU4, "u4", 4},           {DType::kF8E4M3, "f8e4m3", 8}, {DType::kF8E5M2, "f8e5m2", 8},
     {DType::kString, "string", 0},
 };
@@ -35,10 +35,10 @@ struct OnnxTypeId {
   DType dtype;
 };
 constexpr OnnxTypeId kOnnxTypeIds[] = {
-    {1, DType::kF32},  {2, DType::kU8},      {3, DType::kI8},      {4, DType::kU16},
-    {5, DType::kI16},  {6, DType::kI32},     {7, DType::kI64},     {8, DType::kString},
-    {9, DType::kBool}, {10, DType::kF16},    {11, DType::kF64},    {12, DType::kU32},
-    {13, DType::kU64}, {16, DType::kBF16},   {17, DType::kF8E4M3}, {19, DType::kF8E5M2},
+    {1, DType::kF32},  {2, DType::kU8},    {3, DType::kI8},      {4, DType::kU16},
+    {5, DType::kI16},  {6, DType::kI32},   {7, DType::kI64},     {8, DType::kString},
+    {9, DType::kBool}, {10, DType::kF16},  {11, DType::kF64},    {12, DType::kU32},
+    {13, DType::kU64}, {16, DType::kBF16}, {17, DType::kF8E4M3}, {19, DType::kF8E5M2},
     {21, DType::kU4},  {22, DType::kI4},
 };
 }  // namespace
@@ -63,8 +63,16 @@ bool IsFloat(DType t) {
 }
 bool IsInteger(DType t) {
   switch (t) {
-    case DType::kI8: case DType::kU8: case DType::kI16: case DType::kU16: case DType::kI32:
-    case DType::kU32: case DType::kI64: case DType::kU64: case DType::kI4: case DType::kU4:
+    case DType::kI8:
+    case DType::kU8:
+    case DType::kI16:
+    case DType::kU16:
+    case DType::kI32:
+    case DType::kU32:
+    case DType::kI64:
+    case DType::kU64:
+    case DType::kI4:
+    case DType::kU4:
       return true;
     default:
       return false;
@@ -86,7 +94,7 @@ uint16_t FloatToHalf(float f) {
     return static_cast<uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
   }
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
-  if (abs < 0x38800000u) {  // subnormal half or zero
+  if (abs < 0x38800000u) {                                               // subnormal half or zero
     // value = abs as float; half subnormal unit = 2^-24
     float v;
     std::memcpy(&v, &abs, 4);

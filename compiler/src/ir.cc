@@ -16,29 +16,42 @@ std::string TensorType::ToString() const {
 bool Attribute::operator==(const Attribute& o) const {
   if (data_.index() != o.data_.index()) return false;
   switch (kind()) {
-    case Kind::kInt: return i() == o.i();
-    case Kind::kFloat: return std::memcmp(&std::get<float>(data_), &std::get<float>(o.data_), 4) == 0;
-    case Kind::kString: return s() == o.s();
-    case Kind::kTensor: return t().BitwiseEquals(o.t());
-    case Kind::kInts: return ints() == o.ints();
+    case Kind::kInt:
+      return i() == o.i();
+    case Kind::kFloat:
+      return std::memcmp(&std::get<float>(data_), &std::get<float>(o.data_), 4) == 0;
+    case Kind::kString:
+      return s() == o.s();
+    case Kind::kTensor:
+      return t().BitwiseEquals(o.t());
+    case Kind::kInts:
+      return ints() == o.ints();
     case Kind::kFloats:
       return floats().size() == o.floats().size() &&
              (floats().empty() ||
               std::memcmp(floats().data(), o.floats().data(), 4 * floats().size()) == 0);
-    case Kind::kStrings: return strings() == o.strings();
+    case Kind::kStrings:
+      return strings() == o.strings();
   }
   return false;
 }
 
 const char* AttributeKindName(Attribute::Kind kind) {
   switch (kind) {
-    case Attribute::Kind::kInt: return "int";
-    case Attribute::Kind::kFloat: return "float";
-    case Attribute::Kind::kString: return "string";
-    case Attribute::Kind::kTensor: return "tensor";
-    case Attribute::Kind::kInts: return "ints";
-    case Attribute::Kind::kFloats: return "floats";
-    case Attribute::Kind::kStrings: return "strings";
+    case Attribute::Kind::kInt:
+      return "int";
+    case Attribute::Kind::kFloat:
+      return "float";
+    case Attribute::Kind::kString:
+      return "string";
+    case Attribute::Kind::kTensor:
+      return "tensor";
+    case Attribute::Kind::kInts:
+      return "ints";
+    case Attribute::Kind::kFloats:
+      return "floats";
+    case Attribute::Kind::kStrings:
+      return "strings";
   }
   return "?";
 }
@@ -161,8 +174,8 @@ Value* Graph::AddConstant(std::string name, Tensor value) {
 Node* Graph::AddNode(std::string op_type, std::vector<Value*> inputs,
                      std::vector<std::string> output_names, std::string name, std::string domain,
                      const Node* before) {
-  auto node = std::unique_ptr<Node>(
-      new Node(this, std::move(op_type), std::move(domain), std::move(name)));
+  auto node =
+      std::unique_ptr<Node>(new Node(this, std::move(op_type), std::move(domain), std::move(name)));
   Node* n = node.get();
   for (Value* v : inputs) n->AddInput(v);
   for (auto& out_name : output_names) {

@@ -145,7 +145,8 @@ Expected<int64_t> Parser::Int() {
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(tok.c_str(), &end, 10);
-  if (tok.empty() || *end != '\0' || errno == ERANGE) return Fail("expected an integer, got '", tok, "'");
+  if (tok.empty() || *end != '\0' || errno == ERANGE)
+    return Fail("expected an integer, got '", tok, "'");
   return static_cast<int64_t>(v);
 }
 
@@ -268,7 +269,8 @@ Expected<Tensor> Parser::TensorData(DType dtype, const std::vector<int64_t>& dim
     }
     ++i;
   }
-  if (i != t.numel()) return Fail("expected ", t.numel(), " values for ", t.ShapeString(), ", got ", i);
+  if (i != t.numel())
+    return Fail("expected ", t.numel(), " values for ", t.ShapeString(), ", got ", i);
   return t;
 }
 
@@ -326,7 +328,8 @@ Expected<Attribute> Parser::AttributeValue() {
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(tok.c_str(), &end, 10);
-  if (tok.empty() || *end != '\0' || errno == ERANGE) return Fail("bad attribute value '", tok, "'");
+  if (tok.empty() || *end != '\0' || errno == ERANGE)
+    return Fail("bad attribute value '", tok, "'");
   return Attribute(static_cast<int64_t>(v));
 }
 
@@ -420,7 +423,8 @@ Status Parser::GraphBody(Graph& g) {
       std::vector<std::string> names;
       for (const auto& o : outs) names.push_back(o.first);
       Node* n = g.AddNode(op, inputs, names, node_name, domain);
-      for (size_t i = 0; i < outs.size(); ++i) n->output(static_cast<int>(i))->set_type(outs[i].second);
+      for (size_t i = 0; i < outs.size(); ++i)
+        n->output(static_cast<int>(i))->set_type(outs[i].second);
       for (auto& [k, a] : attrs) n->SetAttr(k, std::move(a));
     } else {
       return Fail("expected 'input', 'const', 'output' or a node definition");

@@ -63,8 +63,7 @@ std::string TypeText(const TensorType& t) {
     s += "{";
     s += QuantGranularityName(q.granularity);
     if (q.granularity != QuantGranularity::kPerTensor) s += " axis=" + std::to_string(q.axis);
-    if (q.granularity == QuantGranularity::kPerBlock)
-      s += " block=" + std::to_string(q.block_size);
+    if (q.granularity == QuantGranularity::kPerBlock) s += " block=" + std::to_string(q.block_size);
     s += " scale=[";
     for (size_t i = 0; i < q.scales.size(); ++i) s += (i ? ", " : "") + FloatText(q.scales[i]);
     s += "] zp=[";
@@ -93,10 +92,18 @@ std::string TensorDataText(const Tensor& t, const PrintOptions& options) {
   for (int64_t i = 0; i < t.numel(); ++i) {
     if (i) s += ", ";
     switch (t.dtype()) {
-      case DType::kF32: s += FloatText(t.data<float>()[i]); break;
-      case DType::kF64: s += FloatText(t.data<double>()[i], false); break;
-      case DType::kU64: s += std::to_string(t.data<uint64_t>()[i]); break;
-      default: s += std::to_string(t.GetAsInt64(i)); break;
+      case DType::kF32:
+        s += FloatText(t.data<float>()[i]);
+        break;
+      case DType::kF64:
+        s += FloatText(t.data<double>()[i], false);
+        break;
+      case DType::kU64:
+        s += std::to_string(t.data<uint64_t>()[i]);
+        break;
+      default:
+        s += std::to_string(t.GetAsInt64(i));
+        break;
     }
   }
   return s + "]";
@@ -109,9 +116,12 @@ std::string AttributeText(const Attribute& a, const PrintOptions& options) {
     return s + "]";
   };
   switch (a.kind()) {
-    case Attribute::Kind::kInt: return std::to_string(a.i());
-    case Attribute::Kind::kFloat: return FloatText(a.f());
-    case Attribute::Kind::kString: return Quote(a.s());
+    case Attribute::Kind::kInt:
+      return std::to_string(a.i());
+    case Attribute::Kind::kFloat:
+      return FloatText(a.f());
+    case Attribute::Kind::kString:
+      return Quote(a.s());
     case Attribute::Kind::kTensor:
       return "tensor<" + a.t().ShapeString() + ">" + TensorDataText(a.t(), {});
     case Attribute::Kind::kInts:

@@ -10,8 +10,8 @@ namespace octet::ir_text {
 
 // Characters allowed in an unquoted %name.
 inline bool IsBareNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '.' || c == ':' || c == '/' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == ':' || c == '/' || c == '-';
 }
 
 // Constant data of these types is written as decimal numbers; others as hex bytes.

@@ -43,14 +43,17 @@ std::string FormatSummary(const Model& model, const std::string& title) {
   out += "\n  inputs:\n";
   for (const Value* v : g.inputs()) out += "    " + v->name() + " : " + v->type().ToString() + "\n";
   out += "  outputs:\n";
-  for (const Value* v : g.outputs()) out += "    " + v->name() + " : " + v->type().ToString() + "\n";
+  for (const Value* v : g.outputs())
+    out += "    " + v->name() + " : " + v->type().ToString() + "\n";
   out += "  nodes: " + std::to_string(s.num_nodes) + "\n";
   char line[160];
   for (const auto& [op, count] : s.op_histogram) {
-    std::snprintf(line, sizeof(line), "    %-28s %6lld\n", op.c_str(), static_cast<long long>(count));
+    std::snprintf(line, sizeof(line), "    %-28s %6lld\n", op.c_str(),
+                  static_cast<long long>(count));
     out += line;
   }
-  out += "  parameters: " + std::to_string(s.num_parameters) + " (" + HumanBytes(s.parameter_bytes) + ")\n";
+  out += "  parameters: " + std::to_string(s.num_parameters) + " (" +
+         HumanBytes(s.parameter_bytes) + ")\n";
   return out;
 }
 

@@ -1,10 +1,11 @@
 #include "octet/npy.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace octet {
 namespace {
@@ -87,7 +88,8 @@ Expected<Tensor> ParseNpy(std::string_view bytes, const std::string& what) {
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) return DataLoss(what, " is truncated");
     header_len = 0;
-    for (int i = 0; i < 4; ++i) header_len |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      header_len |= static_cast<size_t>(static_cast<unsigned char>(bytes[8 + i])) << (8 * i);
     offset = 12;
   } else {
     return Unimplemented(what, ": .npy format version ", major, " is not supported");
@@ -99,8 +101,9 @@ Expected<Tensor> ParseNpy(std::string_view bytes, const std::string& what) {
       !HeaderField(header, "shape", shape_text))
     return InvalidArgument(what, ": malformed .npy header: ", header);
   if (fortran.find("True") != std::string::npos)
-    return Unimplemented(what, ": Fortran-ordered arrays are not supported; save with "
-                               "np.ascontiguousarray");
+    return Unimplemented(what,
+                         ": Fortran-ordered arrays are not supported; save with "
+                         "np.ascontiguousarray");
   DType dtype = DType::kUndefined;
   for (const NpyType& t : kTypes)
     if (descr == t.descr) dtype = t.dtype;
@@ -140,9 +143,11 @@ Status WriteNpy(const std::string& path, const Tensor& t) {
   if (descr == nullptr)
     return Unimplemented("cannot write ", DTypeName(t.dtype()), " tensor to .npy ('", path, "')");
   std::string shape = "(";
-  for (int i = 0; i < t.rank(); ++i) shape += std::to_string(t.dim(i)) + (t.rank() == 1 ? "," : (i + 1 < t.rank() ? ", " : ""));
+  for (int i = 0; i < t.rank(); ++i)
+    shape += std::to_string(t.dim(i)) + (t.rank() == 1 ? "," : (i + 1 < t.rank() ? ", " : ""));
   shape += ")";
-  std::string header = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header =
+      "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': " + shape + ", }";
   // Pad so that magic(6)+version(2)+len(2)+header is a multiple of 64, ending in '\n'.
   const size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');

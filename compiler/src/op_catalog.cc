@@ -3,6 +3,8 @@
 namespace octet {
 
 const std::vector<OpInfo>& SupportedOps() {
+  // One family per line reads better than one op per line.
+  // clang-format off
   static const std::vector<OpInfo> kOps = {
       // Element-wise math.
       {"", "Add"}, {"", "Sub"}, {"", "Mul"}, {"", "Div"}, {"", "Pow"}, {"", "Mod"},
@@ -34,6 +36,7 @@ const std::vector<OpInfo>& SupportedOps() {
       {"", "QuantizeLinear"}, {"", "DequantizeLinear"}, {"", "DynamicQuantizeLinear"},
       {"", "MatMulInteger"}, {"", "ConvInteger"}, {"", "QLinearConv"}, {"", "QLinearMatMul"},
   };
+  // clang-format on
   return kOps;
 }
 

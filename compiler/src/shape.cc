@@ -63,9 +63,12 @@ Expected<int64_t> CheckedProduct(const std::vector<int64_t>& dims, const std::st
 
 const char* QuantGranularityName(QuantGranularity g) {
   switch (g) {
-    case QuantGranularity::kPerTensor: return "per_tensor";
-    case QuantGranularity::kPerAxis: return "per_axis";
-    case QuantGranularity::kPerBlock: return "per_block";
+    case QuantGranularity::kPerTensor:
+      return "per_tensor";
+    case QuantGranularity::kPerAxis:
+      return "per_axis";
+    case QuantGranularity::kPerBlock:
+      return "per_block";
   }
   return "?";
 }

@@ -70,26 +70,41 @@ Tensor Tensor::Reshaped(std::vector<int64_t> dims) const {
 
 double Tensor::GetAsDouble(int64_t i) const {
   switch (dtype_) {
-    case DType::kF32: return data<float>()[i];
-    case DType::kF64: return data<double>()[i];
-    case DType::kF16: return HalfToFloat(data<uint16_t>()[i]);
-    case DType::kBF16: return BFloat16ToFloat(data<uint16_t>()[i]);
-    case DType::kU64: return static_cast<double>(data<uint64_t>()[i]);
-    default: return static_cast<double>(GetAsInt64(i));
+    case DType::kF32:
+      return data<float>()[i];
+    case DType::kF64:
+      return data<double>()[i];
+    case DType::kF16:
+      return HalfToFloat(data<uint16_t>()[i]);
+    case DType::kBF16:
+      return BFloat16ToFloat(data<uint16_t>()[i]);
+    case DType::kU64:
+      return static_cast<double>(data<uint64_t>()[i]);
+    default:
+      return static_cast<double>(GetAsInt64(i));
   }
 }
 
 int64_t Tensor::GetAsInt64(int64_t i) const {
   switch (dtype_) {
-    case DType::kI8: return data<int8_t>()[i];
-    case DType::kU8: return data<uint8_t>()[i];
-    case DType::kI16: return data<int16_t>()[i];
-    case DType::kU16: return data<uint16_t>()[i];
-    case DType::kI32: return data<int32_t>()[i];
-    case DType::kU32: return data<uint32_t>()[i];
-    case DType::kI64: return data<int64_t>()[i];
-    case DType::kU64: return static_cast<int64_t>(data<uint64_t>()[i]);
-    case DType::kBool: return data<uint8_t>()[i] != 0;
+    case DType::kI8:
+      return data<int8_t>()[i];
+    case DType::kU8:
+      return data<uint8_t>()[i];
+    case DType::kI16:
+      return data<int16_t>()[i];
+    case DType::kU16:
+      return data<uint16_t>()[i];
+    case DType::kI32:
+      return data<int32_t>()[i];
+    case DType::kU32:
+      return data<uint32_t>()[i];
+    case DType::kI64:
+      return data<int64_t>()[i];
+    case DType::kU64:
+      return static_cast<int64_t>(data<uint64_t>()[i]);
+    case DType::kBool:
+      return data<uint8_t>()[i] != 0;
     case DType::kI4: {
       const uint8_t byte = data<uint8_t>()[i / 2];
       const int nib = (i % 2) ? (byte >> 4) : (byte & 0xf);
@@ -99,25 +114,52 @@ int64_t Tensor::GetAsInt64(int64_t i) const {
       const uint8_t byte = data<uint8_t>()[i / 2];
       return (i % 2) ? (byte >> 4) : (byte & 0xf);
     }
-    default: return static_cast<int64_t>(GetAsDouble(i));
+    default:
+      return static_cast<int64_t>(GetAsDouble(i));
   }
 }
 
 void Tensor::SetFromDouble(int64_t i, double v) {
   switch (dtype_) {
-    case DType::kF32: data<float>()[i] = static_cast<float>(v); return;
-    case DType::kF64: data<double>()[i] = v; return;
-    case DType::kF16: data<uint16_t>()[i] = FloatToHalf(static_cast<float>(v)); return;
-    case DType::kBF16: data<uint16_t>()[i] = FloatToBFloat16(static_cast<float>(v)); return;
-    case DType::kI8: data<int8_t>()[i] = static_cast<int8_t>(v); return;
-    case DType::kU8: data<uint8_t>()[i] = static_cast<uint8_t>(v); return;
-    case DType::kI16: data<int16_t>()[i] = static_cast<int16_t>(v); return;
-    case DType::kU16: data<uint16_t>()[i] = static_cast<uint16_t>(v); return;
-    case DType::kI32: data<int32_t>()[i] = static_cast<int32_t>(v); return;
-    case DType::kU32: data<uint32_t>()[i] = static_cast<uint32_t>(v); return;
-    case DType::kI64: data<int64_t>()[i] = static_cast<int64_t>(v); return;
-    case DType::kU64: data<uint64_t>()[i] = static_cast<uint64_t>(v); return;
-    case DType::kBool: data<uint8_t>()[i] = v != 0.0; return;
+    case DType::kF32:
+      data<float>()[i] = static_cast<float>(v);
+      return;
+    case DType::kF64:
+      data<double>()[i] = v;
+      return;
+    case DType::kF16:
+      data<uint16_t>()[i] = FloatToHalf(static_cast<float>(v));
+      return;
+    case DType::kBF16:
+      data<uint16_t>()[i] = FloatToBFloat16(static_cast<float>(v));
+      return;
+    case DType::kI8:
+      data<int8_t>()[i] = static_cast<int8_t>(v);
+      return;
+    case DType::kU8:
+      data<uint8_t>()[i] = static_cast<uint8_t>(v);
+      return;
+    case DType::kI16:
+      data<int16_t>()[i] = static_cast<int16_t>(v);
+      return;
+    case DType::kU16:
+      data<uint16_t>()[i] = static_cast<uint16_t>(v);
+      return;
+    case DType::kI32:
+      data<int32_t>()[i] = static_cast<int32_t>(v);
+      return;
+    case DType::kU32:
+      data<uint32_t>()[i] = static_cast<uint32_t>(v);
+      return;
+    case DType::kI64:
+      data<int64_t>()[i] = static_cast<int64_t>(v);
+      return;
+    case DType::kU64:
+      data<uint64_t>()[i] = static_cast<uint64_t>(v);
+      return;
+    case DType::kBool:
+      data<uint8_t>()[i] = v != 0.0;
+      return;
     case DType::kI4:
     case DType::kU4: {
       uint8_t& byte = data<uint8_t>()[i / 2];
@@ -126,7 +168,8 @@ void Tensor::SetFromDouble(int64_t i, double v) {
                      : static_cast<uint8_t>((byte & 0xf0) | nib);
       return;
     }
-    default: return;
+    default:
+      return;
   }
 }
 

@@ -11,8 +11,7 @@ Status VerifyGraph(const Graph& graph) {
   auto define = [&](const Value* v, const std::string& by) -> Status {
     if (!defined.insert(v).second)
       return Internal("value '", v->name(), "' is defined twice (second time by ", by, ")");
-    if (!names.insert(v->name()).second)
-      return Internal("two values are named '", v->name(), "'");
+    if (!names.insert(v->name()).second) return Internal("two values are named '", v->name(), "'");
     return Status::Ok();
   };
   for (const Value* in : graph.inputs()) {
@@ -54,8 +53,7 @@ Status VerifyGraph(const Graph& graph) {
   for (const Value* v : defined) {
     for (const Use& u : v->uses()) {
       if (u.input_index >= u.node->num_inputs() || u.node->input(u.input_index) != v)
-        return Internal("use-list of '", v->name(), "' has a stale entry for ",
-                        u.node->Describe());
+        return Internal("use-list of '", v->name(), "' has a stale entry for ", u.node->Describe());
     }
   }
   for (const Value* out : graph.outputs())

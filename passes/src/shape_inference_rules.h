@@ -151,7 +151,6 @@ Dim ProductOfDims(const std::vector<Dim>& dims, size_t begin, size_t end);
 Expected<int> NormalizeAxis(const InferenceContext& ctx, int64_t axis, int rank,
                             const char* what = "axis");
 
-
 // "[2,N,-1]" for error messages.
 std::string ValueString(const SymValue& v);
 // The length of 1-D input `input` when its shape says so, else -1.

@@ -72,7 +72,9 @@ TEST(IrText, ParsesValuesExactly) {
 }
 
 TEST(IrText, IntAndFloatAttributesStayDistinct) {
-  auto model = ParseModel("graph g {\n input %x : f32[1]\n %y : f32[1] = LeakyRelu(%x) {alpha = 1.0, k = 1}\n output %y\n}\n");
+  auto model = ParseModel(
+      "graph g {\n input %x : f32[1]\n %y : f32[1] = LeakyRelu(%x) {alpha = 1.0, k = 1}\n output "
+      "%y\n}\n");
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   const Node* n = model->graph->nodes()[0];
   EXPECT_EQ(n->FindAttr("alpha")->kind(), Attribute::Kind::kFloat);

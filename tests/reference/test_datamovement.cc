@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "octet/ir.h"
 #include "kernel_test_util.h"
+#include "octet/ir.h"
 #include "octet/reference/interpreter.h"
 
 namespace octet::reference {
@@ -20,10 +20,10 @@ namespace {
 constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kI64Min = std::numeric_limits<int64_t>::min();
 
-using testing::RunOp;
-using testing::Run1;
 using testing::Attrs;
 using testing::Inputs;
+using testing::Run1;
+using testing::RunOp;
 
 Status RunError(const std::string& op, const Inputs& inputs, const Attrs& attrs = {},
                 int num_outputs = 1) {

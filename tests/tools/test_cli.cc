@@ -39,7 +39,8 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           ("octet_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("octet_cli_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     auto model = ParseModel(R"(opset "" 17
@@ -61,7 +62,8 @@ graph g {
 };
 
 TEST_F(CliTest, HelpOnEveryCommand) {
-  for (const char* cmd : {"--help", "inspect --help", "run --help", "compare --help", "eval --help"}) {
+  for (const char* cmd :
+       {"--help", "inspect --help", "run --help", "compare --help", "eval --help"}) {
     CommandResult r = RunOctet(cmd);
     EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.output;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << cmd;
@@ -77,9 +79,9 @@ TEST_F(CliTest, InspectPrintsInterfaceAndOps) {
 }
 
 TEST_F(CliTest, RunWritesOutputsAndMatchesTheMath) {
-  ASSERT_TRUE(WriteNpy((dir_ / "x.npy").string(),
-                       Tensor::FromVector<float>({1, 0, 0, 0, 0, -1}, {2, 3}))
-                  .ok());
+  ASSERT_TRUE(
+      WriteNpy((dir_ / "x.npy").string(), Tensor::FromVector<float>({1, 0, 0, 0, 0, -1}, {2, 3}))
+          .ok());
   const fs::path out = dir_ / "out";
   CommandResult r = RunOctet("run " + model_path_ + " --input x=" + (dir_ / "x.npy").string() +
                              " --output-dir " + out.string());
@@ -101,7 +103,8 @@ TEST_F(CliTest, RunWithRandomInputsUsesTheBatchFlag) {
 }
 
 TEST_F(CliTest, WrongInputShapeFailsAndWritesNothing) {
-  ASSERT_TRUE(WriteNpy((dir_ / "x.npy").string(), Tensor::FromVector<float>({1, 2, 3, 4}, {2, 2})).ok());
+  ASSERT_TRUE(
+      WriteNpy((dir_ / "x.npy").string(), Tensor::FromVector<float>({1, 2, 3, 4}, {2, 2})).ok());
   const fs::path out = dir_ / "out";
   CommandResult r = RunOctet("run " + model_path_ + " --input x=" + (dir_ / "x.npy").string() +
                              " -o " + out.string());
@@ -112,7 +115,8 @@ TEST_F(CliTest, WrongInputShapeFailsAndWritesNothing) {
 }
 
 TEST_F(CliTest, WrongInputDtypeAndUnknownInputName) {
-  ASSERT_TRUE(WriteNpy((dir_ / "x.npy").string(), Tensor::FromVector<int64_t>({1, 2, 3}, {1, 3})).ok());
+  ASSERT_TRUE(
+      WriteNpy((dir_ / "x.npy").string(), Tensor::FromVector<int64_t>({1, 2, 3}, {1, 3})).ok());
   CommandResult r = RunOctet("run " + model_path_ + " --input x=" + (dir_ / "x.npy").string());
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("expected dtype f32 but got i64"), std::string::npos) << r.output;
@@ -136,8 +140,10 @@ TEST_F(CliTest, GarbageModelAndMissingFilesAreNamed) {
 
 TEST_F(CliTest, CompareReportsAgreementAndEnforcesTheBar) {
   ASSERT_TRUE(WriteNpy((dir_ / "a.npy").string(), Tensor::FromVector<float>({1, 2, 3}, {3})).ok());
-  ASSERT_TRUE(WriteNpy((dir_ / "b.npy").string(), Tensor::FromVector<float>({1, 2, 3.5f}, {3})).ok());
-  CommandResult r = RunOctet("compare " + (dir_ / "a.npy").string() + " " + (dir_ / "b.npy").string());
+  ASSERT_TRUE(
+      WriteNpy((dir_ / "b.npy").string(), Tensor::FromVector<float>({1, 2, 3.5f}, {3})).ok());
+  CommandResult r =
+      RunOctet("compare " + (dir_ / "a.npy").string() + " " + (dir_ / "b.npy").string());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("cosine"), std::string::npos);
   r = RunOctet("compare " + (dir_ / "a.npy").string() + " " + (dir_ / "b.npy").string() +

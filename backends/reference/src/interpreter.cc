@@ -44,8 +44,8 @@ Expected<std::vector<Tensor>> EvaluateNode(const Node& node,
   const KernelFn* fn = KernelRegistry::Get().Find(node.domain(), node.op_type());
   if (fn == nullptr)
     return Unimplemented("no reference kernel for op ", node.op_type(),
-                         node.domain().empty() ? "" : " in domain " + node.domain(),
-                         " (node '", node.name(), "')");
+                         node.domain().empty() ? "" : " in domain " + node.domain(), " (node '",
+                         node.name(), "')");
   KernelContext ctx{node, inputs, std::vector<Tensor>(node.num_outputs()),
                     ResolveThreads(num_threads)};
   OCTET_RETURN_IF_ERROR((*fn)(ctx));

@@ -37,8 +37,7 @@ std::vector<int64_t> BroadcastStrides(const std::vector<int64_t>& in,
   return strides;
 }
 
-BroadcastIndexer::BroadcastIndexer(const std::vector<int64_t>& in,
-                                   const std::vector<int64_t>& out)
+BroadcastIndexer::BroadcastIndexer(const std::vector<int64_t>& in, const std::vector<int64_t>& out)
     : out_dims_(out), in_strides_(BroadcastStrides(in, out)), identity_(in == out) {}
 
 int64_t BroadcastIndexer::Map(int64_t out_index) const {

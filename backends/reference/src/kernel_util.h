@@ -16,18 +16,41 @@ namespace octet::reference {
 template <typename Fn>
 bool DispatchNumeric(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DType::kF32: fn(float{}); return true;
-    case DType::kF64: fn(double{}); return true;
-    case DType::kI8: fn(int8_t{}); return true;
-    case DType::kU8: fn(uint8_t{}); return true;
-    case DType::kI16: fn(int16_t{}); return true;
-    case DType::kU16: fn(uint16_t{}); return true;
-    case DType::kI32: fn(int32_t{}); return true;
-    case DType::kU32: fn(uint32_t{}); return true;
-    case DType::kI64: fn(int64_t{}); return true;
-    case DType::kU64: fn(uint64_t{}); return true;
-    case DType::kBool: fn(bool{}); return true;
-    default: return false;
+    case DType::kF32:
+      fn(float{});
+      return true;
+    case DType::kF64:
+      fn(double{});
+      return true;
+    case DType::kI8:
+      fn(int8_t{});
+      return true;
+    case DType::kU8:
+      fn(uint8_t{});
+      return true;
+    case DType::kI16:
+      fn(int16_t{});
+      return true;
+    case DType::kU16:
+      fn(uint16_t{});
+      return true;
+    case DType::kI32:
+      fn(int32_t{});
+      return true;
+    case DType::kU32:
+      fn(uint32_t{});
+      return true;
+    case DType::kI64:
+      fn(int64_t{});
+      return true;
+    case DType::kU64:
+      fn(uint64_t{});
+      return true;
+    case DType::kBool:
+      fn(bool{});
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -35,9 +58,14 @@ bool DispatchNumeric(DType dtype, Fn&& fn) {
 template <typename Fn>
 bool DispatchFloat(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DType::kF32: fn(float{}); return true;
-    case DType::kF64: fn(double{}); return true;
-    default: return false;
+    case DType::kF32:
+      fn(float{});
+      return true;
+    case DType::kF64:
+      fn(double{});
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -49,11 +49,11 @@ class Attribute {
                                std::vector<float>, std::vector<std::string>>;
 
   Attribute() = default;
-  Attribute(int64_t v) : data_(v) {}                      // NOLINT
-  Attribute(float v) : data_(v) {}                        // NOLINT
-  Attribute(std::string v) : data_(std::move(v)) {}       // NOLINT
-  Attribute(const char* v) : data_(std::string(v)) {}     // NOLINT
-  Attribute(Tensor v) : data_(std::move(v)) {}            // NOLINT
+  Attribute(int64_t v) : data_(v) {}                              // NOLINT
+  Attribute(float v) : data_(v) {}                                // NOLINT
+  Attribute(std::string v) : data_(std::move(v)) {}               // NOLINT
+  Attribute(const char* v) : data_(std::string(v)) {}             // NOLINT
+  Attribute(Tensor v) : data_(std::move(v)) {}                    // NOLINT
   Attribute(std::vector<int64_t> v) : data_(std::move(v)) {}      // NOLINT
   Attribute(std::vector<float> v) : data_(std::move(v)) {}        // NOLINT
   Attribute(std::vector<std::string> v) : data_(std::move(v)) {}  // NOLINT
@@ -138,8 +138,7 @@ class Node {
   // Typed getters with defaults; a present attribute of the wrong kind is an error.
   Expected<int64_t> GetInt(const std::string& name, std::optional<int64_t> dflt) const;
   Expected<float> GetFloat(const std::string& name, std::optional<float> dflt) const;
-  Expected<std::string> GetString(const std::string& name,
-                                  std::optional<std::string> dflt) const;
+  Expected<std::string> GetString(const std::string& name, std::optional<std::string> dflt) const;
   Expected<std::vector<int64_t>> GetInts(const std::string& name,
                                          std::optional<std::vector<int64_t>> dflt) const;
   Expected<std::vector<float>> GetFloats(const std::string& name,
@@ -152,7 +151,9 @@ class Node {
  private:
   friend class Graph;
   Node(Graph* g, std::string op_type, std::string domain, std::string name)
-      : graph_(g), op_type_(std::move(op_type)), domain_(std::move(domain)),
+      : graph_(g),
+        op_type_(std::move(op_type)),
+        domain_(std::move(domain)),
         name_(std::move(name)) {}
   Graph* graph_;
   std::string op_type_;

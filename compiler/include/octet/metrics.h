@@ -12,11 +12,11 @@ namespace octet {
 
 struct Agreement {
   int64_t count = 0;
-  double relative_l2 = 0;   // ||a - b|| / ||a||  (0 when both are zero)
-  double cosine = 1;        // <a, b> / (||a|| ||b||)
-  double sqnr_db = 0;       // 10 log10(||a||^2 / ||a - b||^2); +inf when equal
+  double relative_l2 = 0;  // ||a - b|| / ||a||  (0 when both are zero)
+  double cosine = 1;       // <a, b> / (||a|| ||b||)
+  double sqnr_db = 0;      // 10 log10(||a||^2 / ||a - b||^2); +inf when equal
   double max_abs_error = 0;
-  int64_t nonfinite = 0;    // positions where either side is NaN or Inf
+  int64_t nonfinite = 0;  // positions where either side is NaN or Inf
 };
 
 // Compares element-wise; both must have the same shape and a numeric dtype.

@@ -14,7 +14,7 @@ namespace octet {
 
 class Dim {
  public:
-  Dim() = default;  // unknown
+  Dim() = default;                       // unknown
   Dim(int64_t value) : value_(value) {}  // NOLINT: a number is a static dim
   static Dim Symbol(std::string name) {
     Dim d;
@@ -40,7 +40,7 @@ class Dim {
 
 class Shape {
  public:
-  Shape() = default;  // rank 0 (a scalar)
+  Shape() = default;                                        // rank 0 (a scalar)
   Shape(std::vector<Dim> dims) : dims_(std::move(dims)) {}  // NOLINT
   Shape(std::initializer_list<int64_t> dims);
   static Shape FromStatic(const std::vector<int64_t>& dims);

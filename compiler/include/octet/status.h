@@ -86,7 +86,7 @@ Status IoError(Args&&... parts) {
 template <typename T>
 class [[nodiscard]] Expected {
  public:
-  Expected(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design
+  Expected(T value) : data_(std::move(value)) {}        // NOLINT: implicit by design
   Expected(Status status) : data_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(data_).ok() && "Expected<T> built from an ok Status");
   }
@@ -114,9 +114,9 @@ class [[nodiscard]] Expected {
 #define OCTET_CONCAT_INNER(a, b) a##b
 #define OCTET_CONCAT(a, b) OCTET_CONCAT_INNER(a, b)
 
-#define OCTET_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    ::octet::Status _octet_status = (expr);    \
+#define OCTET_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::octet::Status _octet_status = (expr);        \
     if (!_octet_status.ok()) return _octet_status; \
   } while (0)
 

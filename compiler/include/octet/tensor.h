@@ -74,7 +74,8 @@ template <typename T>
 Tensor Tensor::FromVector(const std::vector<T>& values, std::vector<int64_t> dims) {
   Tensor t(DTypeOf<T>::value, std::move(dims));
   T* out = t.data<T>();
-  for (size_t i = 0; i < values.size() && static_cast<int64_t>(i) < t.numel(); ++i) out[i] = values[i];
+  for (size_t i = 0; i < values.size() && static_cast<int64_t>(i) < t.numel(); ++i)
+    out[i] = values[i];
   return t;
 }
 

@@ -18,8 +18,8 @@
 namespace octet {
 
 struct ReferenceSessionOptions {
-  int num_threads = 0;      // 0: all hardware threads
-  bool simplify = true;     // run the standard pass pipeline before executing
+  int num_threads = 0;   // 0: all hardware threads
+  bool simplify = true;  // run the standard pass pipeline before executing
   bool verify_passes = false;
 };
 
