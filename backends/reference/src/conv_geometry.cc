@@ -116,10 +116,10 @@ int64_t ConvGeometry::kernel_size() const {
   return n;
 }
 
-Expected<ConvGeometry> ResolveConv(const KernelContext& ctx, int x_index, int w_index,
-                                   int b_index) {
-  const Tensor* x = ctx.input(x_index);
-  const Tensor* w = ctx.input(w_index);
+// Checks what Conv and ConvTranspose share: X and W present, ranks >= 3 and
+// equal, a positive group. Returns the group.
+static Expected<int64_t> CheckConvOperands(const KernelContext& ctx, const Tensor* x,
+                                           const Tensor* w) {
   if (x == nullptr || w == nullptr) return ctx.Fail("the X and W inputs are required");
   if (x->rank() < 3)
     return ctx.Fail("X must have shape [N, C, spatial...] (rank >= 3) but has shape ",
@@ -129,6 +129,14 @@ Expected<ConvGeometry> ResolveConv(const KernelContext& ctx, int x_index, int w_
                     " and W is ", w->ShapeString());
   OCTET_ASSIGN_OR_RETURN(int64_t group, ctx.node.GetInt("group", 1));
   if (group < 1) return ctx.Fail("group must be positive but is ", group);
+  return group;
+}
+
+Expected<ConvGeometry> ResolveConv(const KernelContext& ctx, int x_index, int w_index,
+                                   int b_index) {
+  const Tensor* x = ctx.input(x_index);
+  const Tensor* w = ctx.input(w_index);
+  OCTET_ASSIGN_OR_RETURN(int64_t group, CheckConvOperands(ctx, x, w));
   ConvGeometry g;
   g.batch = x->dim(0);
   g.in_channels = x->dim(1);
@@ -155,15 +163,7 @@ Expected<ConvGeometry> ResolveConv(const KernelContext& ctx, int x_index, int w_
 Expected<ConvGeometry> ResolveConvTranspose(const KernelContext& ctx) {
   const Tensor* x = ctx.input(0);
   const Tensor* w = ctx.input(1);
-  if (x == nullptr || w == nullptr) return ctx.Fail("the X and W inputs are required");
-  if (x->rank() < 3)
-    return ctx.Fail("X must have shape [N, C, spatial...] (rank >= 3) but has shape ",
-                    x->ShapeString());
-  if (w->rank() != x->rank())
-    return ctx.Fail("W must have the same rank as X (", x->rank(), ") but X is ", x->ShapeString(),
-                    " and W is ", w->ShapeString());
-  OCTET_ASSIGN_OR_RETURN(int64_t group, ctx.node.GetInt("group", 1));
-  if (group < 1) return ctx.Fail("group must be positive but is ", group);
+  OCTET_ASSIGN_OR_RETURN(int64_t group, CheckConvOperands(ctx, x, w));
   ConvGeometry g;
   g.batch = x->dim(0);
   g.in_channels = x->dim(1);
