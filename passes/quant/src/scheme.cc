@@ -1,0 +1,2 @@
+// QuantScheme helpers. Being written.
+#include "octet/quant/scheme.h"
