@@ -7,29 +7,26 @@
 #include <cstring>
 
 #include "commands.h"
+#include "data_flags.h"
 #include "octet/data/batcher.h"
 #include "octet/data/classification.h"
 #include "octet/data/data_source.h"
 #include "octet/npy.h"
+#include "octet/runtime/quantize.h"
 #include "octet/runtime/reference_session.h"
 
 namespace octet::cli {
 namespace {
 
 struct EvalFlags {
-  std::string model, data, preprocess, labels, json, predictions;
+  std::string model, data, json, predictions;
+  DataFlags data_flags;
   std::string on_bad_file = "fail";
   int64_t batch = 64;
   int64_t limit = -1;
   int threads = 0;
-  bool recursive = false, class_subdirs = false, split_batch = false;
   bool batch_given = false;
 };
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
-  return 1;
-}
 
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
@@ -48,59 +45,6 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
-Expected<data::DataSourceOptions> SourceOptions(const EvalFlags& f) {
-  data::DataSourceOptions o;
-  o.recursive = f.recursive;
-  o.labels_from_subdirs = f.class_subdirs;
-  o.npy_split_batch = f.split_batch;
-  o.labels_file = f.labels;
-  if (f.preprocess.empty()) return o;
-  OCTET_ASSIGN_OR_RETURN(o.preprocess, data::ParsePreprocessSpec(f.preprocess));
-  if (f.data.rfind("idx:", 0) == 0) {
-    // IDX samples are fixed 1xHxW; only the normalisation is configurable.
-    data::ImagePreprocess rest = o.preprocess;
-    rest.mean.clear();
-    rest.std.clear();
-    if (data::DescribePreprocess(rest) != data::DescribePreprocess(data::ImagePreprocess()) ||
-        o.preprocess.mean.size() > 1 || o.preprocess.std.size() > 1)
-      return InvalidArgument("--preprocess '", f.preprocess,
-                             "': idx: data takes only mean=M and std=S (one value each)");
-    if (!o.preprocess.mean.empty()) o.idx_mean = o.preprocess.mean[0];
-    if (!o.preprocess.std.empty()) o.idx_std = o.preprocess.std[0];
-  }
-  return o;
-}
-
-// Checks a sample against the model input's declared shape (minus the batch dim).
-Status CheckSampleFits(const Value& input, const Tensor& batch) {
-  const TensorType& t = input.type();
-  if (t.dtype != batch.dtype())
-    return InvalidArgument("model input '", input.name(), "' is ", t.ToString(),
-                           " but the data is ", batch.ShapeString(), " (dtype differs)");
-  if (!t.has_shape) return Status::Ok();
-  bool fits = t.shape.rank() == batch.rank();
-  for (int d = 1; fits && d < t.shape.rank(); ++d)
-    fits = !t.shape[d].is_static() || t.shape[d].value() == batch.dim(d);
-  if (!fits)
-    return InvalidArgument("model input '", input.name(), "' is ", t.ToString(),
-                           " but a batch of the data is ", batch.ShapeString(),
-                           " (check --preprocess)");
-  return Status::Ok();
-}
-
-// Repeats the last sample so that a model with a static batch dim gets a full batch.
-Tensor PadBatch(const Tensor& batch, int64_t size) {
-  std::vector<int64_t> dims = batch.dims();
-  dims[0] = size;
-  Tensor out(batch.dtype(), dims);
-  const int64_t n = batch.dim(0), bytes = batch.nbytes() / n;
-  char* dst = static_cast<char*>(out.raw());
-  std::memcpy(dst, batch.raw(), batch.nbytes());
-  for (int64_t k = n; k < size; ++k)
-    std::memcpy(dst + k * bytes, static_cast<const char*>(batch.raw()) + (n - 1) * bytes, bytes);
-  return out;
-}
-
 int Eval(const EvalFlags& f) {
   const auto start = std::chrono::steady_clock::now();
   auto seconds_since = [](std::chrono::steady_clock::time_point t) {
@@ -117,7 +61,7 @@ int Eval(const EvalFlags& f) {
   const Value& input = *graph.inputs()[0];
   const Value& output = *graph.outputs()[0];
 
-  auto options = SourceOptions(f);
+  auto options = MakeSourceOptions(f.data_flags, f.data);
   if (!options.ok()) return Fail(options.status());
   auto source = data::OpenDataSource(f.data, *options);
   if (!source.ok()) return Fail(source.status());
@@ -154,7 +98,7 @@ int Eval(const EvalFlags& f) {
     if (!next.ok()) return Fail(next.status());
     if (!next->has_value()) break;
     data::Batch& batch = **next;
-    Status fits = CheckSampleFits(input, batch.data);
+    Status fits = CheckBatchFitsInput(input, batch.data, "data '" + f.data + "'");
     if (!fits.ok()) return Fail(fits);
     const int64_t n = batch.data.dim(0);
     Tensor x = model_batch > n ? PadBatch(batch.data, model_batch) : batch.data;
@@ -233,10 +177,7 @@ Action AddEvalCommand(CLI::App& app) {
   cmd->add_option("model", f->model, "ONNX model file")->required();
   cmd->add_option("--data,-d", f->data, "images:DIR, npy:DIR, idx:IMAGES[:LABELS] (.gz ok) or DIR")
       ->required();
-  cmd->add_option("--preprocess,-p", f->preprocess,
-                  "image preprocessing: imagenet, sam, sam:SIZE or KEY=VALUE,... "
-                  "(resize, resize_longest, crop, scale, mean, std, pad, layout, channels); "
-                  "for idx: data only mean=M,std=S");
+  AddDataFlags(cmd, &f->data_flags);
   auto* batch =
       cmd->add_option("--batch,-b", f->batch, "batch size when the model's batch dim is symbolic");
   batch->capture_default_str();
@@ -248,13 +189,8 @@ Action AddEvalCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", f->threads, "worker threads (0: all cores)")->capture_default_str();
   cmd->add_option("--json", f->json, "also write the results to this JSON file");
-  cmd->add_option("--labels", f->labels, ".npy of integer labels, one per sample");
   cmd->add_option("--predictions", f->predictions,
                   "write the predicted classes (int64, evaluated samples in order) to this .npy");
-  cmd->add_flag("--recursive", f->recursive, "search subfolders of DIR");
-  cmd->add_flag("--class-subdirs", f->class_subdirs,
-                "images: label = sorted index of the class subfolder (ImageFolder layout)");
-  cmd->add_flag("--split-batch", f->split_batch, "npy: dim 0 of each file is a batch of samples");
   return [f, batch]() {
     f->batch_given = batch->count() > 0;
     return Eval(*f);

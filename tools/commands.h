@@ -13,5 +13,6 @@ Action AddInspectCommand(CLI::App& app);
 Action AddRunCommand(CLI::App& app);
 Action AddCompareCommand(CLI::App& app);
 Action AddEvalCommand(CLI::App& app);
+Action AddQuantizeCommand(CLI::App& app);
 
 }  // namespace octet::cli

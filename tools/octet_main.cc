@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   add(octet::cli::AddRunCommand);
   add(octet::cli::AddCompareCommand);
   add(octet::cli::AddEvalCommand);
+  add(octet::cli::AddQuantizeCommand);
   CLI11_PARSE(app, argc, argv);
   for (auto& [sub, action] : commands)
     if (sub->parsed()) return action();

@@ -339,3 +339,51 @@ Status Graph::TopologicalSort() {
 }
 
 }  // namespace octet
+
+namespace octet {
+
+std::unique_ptr<Graph> Graph::Clone() const {
+  auto g = std::make_unique<Graph>(name_);
+  std::unordered_map<const Value*, Value*> map;
+  // Values without a producer first (inputs, constants, dangling), in creation
+  // order, so names come out identical.
+  for (const auto& v : values_) {
+    if (v->producer_ != nullptr) continue;
+    Value* c = g->NewValue(v->name_);
+    c->type_ = v->type_;
+    c->constant_ = v->constant_;
+    map[v.get()] = c;
+  }
+  for (const Value* in : inputs_) {
+    map.at(in)->is_graph_input_ = true;
+    g->inputs_.push_back(map.at(in));
+  }
+  for (const auto& n : nodes_) {
+    if (n->dead_) continue;
+    std::vector<Value*> ins;
+    for (const Value* v : n->inputs_) ins.push_back(v == nullptr ? nullptr : map.at(v));
+    std::vector<std::string> outs;
+    for (const Value* v : n->outputs_) outs.push_back(v->name_);
+    Node* c = g->AddNode(n->op_type_, ins, outs, n->name_, n->domain_);
+    c->attrs_ = n->attrs_;
+    for (size_t i = 0; i < n->outputs_.size(); ++i) {
+      c->outputs_[i]->type_ = n->outputs_[i]->type_;
+      map[n->outputs_[i]] = c->outputs_[i];
+    }
+  }
+  for (const Value* out : outputs_) g->outputs_.push_back(map.at(out));
+  return g;
+}
+
+Model Model::Clone() const {
+  Model m;
+  m.graph = graph->Clone();
+  m.opset_imports = opset_imports;
+  m.producer_name = producer_name;
+  m.producer_version = producer_version;
+  m.ir_version = ir_version;
+  m.metadata = metadata;
+  return m;
+}
+
+}  // namespace octet

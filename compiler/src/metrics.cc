@@ -6,31 +6,51 @@
 
 namespace octet {
 
-Expected<Agreement> Compare(const Tensor& reference, const Tensor& candidate,
-                            const std::string& what) {
+Status AgreementAccumulator::Add(const Tensor& reference, const Tensor& candidate,
+                                 const std::string& what) {
   if (reference.dims() != candidate.dims())
     return InvalidArgument(what, ": shapes differ: reference ", reference.ShapeString(),
                            " vs candidate ", candidate.ShapeString());
-  Agreement a;
-  a.count = reference.numel();
-  double ref2 = 0, cand2 = 0, dot = 0, err2 = 0;
-  for (int64_t i = 0; i < a.count; ++i) {
-    const double r = reference.GetAsDouble(i), c = candidate.GetAsDouble(i);
+  const int64_t n = reference.numel();
+  count_ += n;
+  const bool f32 = reference.dtype() == DType::kF32 && candidate.dtype() == DType::kF32;
+  const float* rf = f32 ? reference.data<float>() : nullptr;
+  const float* cf = f32 ? candidate.data<float>() : nullptr;
+  for (int64_t i = 0; i < n; ++i) {
+    const double r = f32 ? rf[i] : reference.GetAsDouble(i);
+    const double c = f32 ? cf[i] : candidate.GetAsDouble(i);
     if (!std::isfinite(r) || !std::isfinite(c)) {
-      ++a.nonfinite;
+      ++nonfinite_;
       continue;
     }
     const double d = r - c;
-    ref2 += r * r;
-    cand2 += c * c;
-    dot += r * c;
-    err2 += d * d;
-    a.max_abs_error = std::max(a.max_abs_error, std::abs(d));
+    ref2_ += r * r;
+    cand2_ += c * c;
+    dot_ += r * c;
+    err2_ += d * d;
+    max_abs_ = std::max(max_abs_, std::abs(d));
   }
-  a.relative_l2 = ref2 > 0 ? std::sqrt(err2 / ref2) : (err2 > 0 ? INFINITY : 0.0);
-  a.cosine = (ref2 > 0 && cand2 > 0) ? dot / std::sqrt(ref2 * cand2) : (err2 == 0 ? 1.0 : 0.0);
-  a.sqnr_db = err2 > 0 ? 10.0 * std::log10(ref2 / err2) : std::numeric_limits<double>::infinity();
+  return Status::Ok();
+}
+
+Agreement AgreementAccumulator::Result() const {
+  Agreement a;
+  a.count = count_;
+  a.nonfinite = nonfinite_;
+  a.max_abs_error = max_abs_;
+  a.relative_l2 = ref2_ > 0 ? std::sqrt(err2_ / ref2_) : (err2_ > 0 ? INFINITY : 0.0);
+  a.cosine =
+      (ref2_ > 0 && cand2_ > 0) ? dot_ / std::sqrt(ref2_ * cand2_) : (err2_ == 0 ? 1.0 : 0.0);
+  a.sqnr_db =
+      err2_ > 0 ? 10.0 * std::log10(ref2_ / err2_) : std::numeric_limits<double>::infinity();
   return a;
+}
+
+Expected<Agreement> Compare(const Tensor& reference, const Tensor& candidate,
+                            const std::string& what) {
+  AgreementAccumulator acc;
+  OCTET_RETURN_IF_ERROR(acc.Add(reference, candidate, what));
+  return acc.Result();
 }
 
 std::string FormatAgreement(const Agreement& a) {

@@ -99,6 +99,7 @@ Expected<std::map<std::string, Tensor>> Interpreter::Run(
     }
     auto outs = EvaluateNode(*n, args, threads);
     if (!outs.ok()) return outs.status();
+    if (options_.after_node) OCTET_RETURN_IF_ERROR(options_.after_node(*n, args, *outs));
     for (int i = 0; i < n->num_outputs(); ++i) env[n->output(i)] = std::move((*outs)[i]);
     for (const Value* v : n->inputs()) {
       if (v == nullptr || v->is_constant()) continue;

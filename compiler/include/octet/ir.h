@@ -212,6 +212,10 @@ class Graph {
   // Reorders nodes so producers precede consumers (stable for already-sorted
   // graphs). Fails, naming a node on the cycle, if the graph has one.
   Status TopologicalSort();
+  // A deep copy of the graph structure: same names, types, attributes and node
+  // order. Constant tensors share their (immutable) buffers with the original.
+  std::unique_ptr<Graph> Clone() const;
+
   // A value name that is not yet taken, based on `base`.
   std::string UniqueValueName(const std::string& base) const;
   std::string UniqueNodeName(const std::string& base) const;
@@ -238,6 +242,9 @@ struct Model {
   std::string producer_version;
   int64_t ir_version = 8;
   std::map<std::string, std::string> metadata;
+
+  // A copy whose graph is Graph::Clone() of this one.
+  Model Clone() const;
 
   int64_t onnx_opset() const {
     auto it = opset_imports.find("");

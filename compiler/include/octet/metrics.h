@@ -25,4 +25,17 @@ Expected<Agreement> Compare(const Tensor& reference, const Tensor& candidate,
                             const std::string& what);
 std::string FormatAgreement(const Agreement& a);
 
+// Agreement over many tensor pairs (batches), as if they were one tensor:
+// sums of squares and products are accumulated in double.
+class AgreementAccumulator {
+ public:
+  Status Add(const Tensor& reference, const Tensor& candidate, const std::string& what);
+  Agreement Result() const;
+  int64_t count() const { return count_; }
+
+ private:
+  int64_t count_ = 0, nonfinite_ = 0;
+  double ref2_ = 0, cand2_ = 0, dot_ = 0, err2_ = 0, max_abs_ = 0;
+};
+
 }  // namespace octet

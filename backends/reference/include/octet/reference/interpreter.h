@@ -3,6 +3,7 @@
 // constant folding uses.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +19,12 @@ struct InterpreterOptions {
   // Keep every intermediate value (for per-layer comparisons) instead of freeing
   // each one after its last use.
   bool keep_intermediates = false;
+  // Called after each node runs with its inputs (nullptr for absent ones) and
+  // outputs: calibration observers and per-layer comparisons hook in here. An
+  // error stops the run and is returned by Run().
+  std::function<Status(const Node&, const std::vector<const Tensor*>& inputs,
+                       const std::vector<Tensor>& outputs)>
+      after_node;
 };
 
 class Interpreter {
