@@ -48,7 +48,7 @@ fi
 echo "== installing $(grep -v '^#' "$REQ" | grep . | tr '\n' ' ')into $VENV"
 if ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"; then
   die "pip could not install the packages of $REQ into $VENV.
-  Is PyPI reachable (proxy, PIP_INDEX_URL)? Retry with: scripts/venv.sh --force
+  Is PyPI reachable (proxy, PIP_INDEX_URL)? Then run scripts/venv.sh again.
   Without onnxruntime the ONNX Runtime peer tests are skipped (they fail when
   OCTET_REQUIRE_ORT=1, as in CI)."
 fi

@@ -35,15 +35,29 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // bins with 1e-4.
 constexpr double kSmoothCount = 1e-4;
 
+// Splits each bin into r = 2^j sub-bins (r as large as fits in target_bins),
+// keeping each bin's count but giving it a linear density whose slope comes
+// from its neighbours (limited so that no sub-bin goes negative). A flat split
+// would make Q equal P exactly whenever a quantization level spans whole
+// original bins, and KL would then favour those ranges for no real reason.
+// `mirrored`: the counts are of |x|, so bin 0's left neighbour is itself.
 BinnedCounts Upsample(const double* counts, int64_t n, double origin, double width,
-                      int64_t target_bins) {
+                      int64_t target_bins, bool mirrored) {
   int64_t r = 1;
   while (n * r * 2 <= target_bins) r *= 2;
   BinnedCounts out;
   out.counts.resize(static_cast<size_t>(n * r));
   const double rd = static_cast<double>(r);
-  for (int64_t b = 0; b < n; ++b)
-    std::fill_n(out.counts.begin() + b * r, r, counts[b] / rd);  // exact: r is a power of two
+  for (int64_t b = 0; b < n; ++b) {
+    const double c = counts[b];
+    const double left = b > 0 ? counts[b - 1] : (mirrored ? c : 0.0);
+    const double right = b + 1 < n ? counts[b + 1] : 0.0;
+    const double slope = std::clamp((right - left) / 2, -c, c);
+    for (int64_t s = 0; s < r; ++s) {
+      const double pos = (static_cast<double>(s) + 0.5) / rd - 0.5;  // in (-1/2, 1/2)
+      out.counts[static_cast<size_t>(b * r + s)] = (c + slope * pos) / rd;
+    }
+  }
   out.origin = origin * rd;
   out.width = width / rd;
   return out;
@@ -195,7 +209,7 @@ Range Search(const TensorStatistics& stats, const QuantScheme& scheme, Objective
     // side of 0; one-sided affine data gets all of them on [0, T].
     const BinnedCounts mag = MagnitudeHistogram(stats, bins);
     const BinnedCounts w = Upsample(mag.counts.data(), static_cast<int64_t>(mag.counts.size()), 0,
-                                    mag.width, kWorkFactor * bins);
+                                    mag.width, kWorkFactor * bins, /*mirrored=*/true);
     const int64_t n = static_cast<int64_t>(w.counts.size());
     const int64_t r = static_cast<int64_t>(mag.width / w.width);  // upsampling factor
     const Costs costs(w.counts, 0, std::min(r, n), static_cast<double>(r));
@@ -226,7 +240,7 @@ Range Search(const TensorStatistics& stats, const QuantScheme& scheme, Objective
   const double k = stats.histogram_lo() / stats.bin_width();
   const BinnedCounts w =
       Upsample(h.data() + first, last - first + 1, k + static_cast<double>(first),
-               stats.bin_width(), kWorkFactor * bins);
+               stats.bin_width(), kWorkFactor * bins, /*mirrored=*/false);
   const int64_t n = static_cast<int64_t>(w.counts.size());
   const int64_t zero = static_cast<int64_t>(-w.origin);                 // edge index of the value 0
   const int64_t r = static_cast<int64_t>(stats.bin_width() / w.width);  // upsampling factor
