@@ -92,8 +92,7 @@ TEST(QuantizeWeightTest, NonFiniteWeightIsAnError) {
 }
 
 // Calibrated parameters for the SmallCnn groups, from a MinMax over one run.
-std::vector<ScaleZeroPoint> MinMaxParams(const Graph& g, const QuantPlan& plan,
-                                         const Tensor& x) {
+std::vector<ScaleZeroPoint> MinMaxParams(const Graph& g, const QuantPlan& plan, const Tensor& x) {
   reference::InterpreterOptions o;
   o.keep_intermediates = true;
   reference::Interpreter run(g, o);
@@ -140,8 +139,8 @@ TEST(ConvertTest, X86Int8SmallCnnStructureAndNumerics) {
   const Tensor& b2 = m.graph->FindValue("b2")->constant();
   for (int c = 0; c < 6; ++c)
     EXPECT_EQ(bias_q->constant().data<int32_t>()[c],
-              static_cast<int32_t>(std::nearbyint(b2.data<float>()[c] /
-                                                  (s_in * w_scale.data<float>()[c]))));
+              static_cast<int32_t>(
+                  std::nearbyint(b2.data<float>()[c] / (s_in * w_scale.data<float>()[c]))));
   // Quantized vs float on the calibration input: 8-bit noise through three
   // layers stays far above 25 dB.
   auto f = reference::Interpreter(*m.graph).Run({{"x", x}});

@@ -203,6 +203,43 @@ TEST(TensorStatisticsTest, FromJsonErrors) {
   expect_error(edited([](nlohmann::json& j) { j["max"] = 1e30; }), "outside");
 }
 
+// The whole float range, denormals, signed zeros, and a constant far from 0
+// that then moves by one ulp: still exact, round-trippable, and every method
+// gives a finite range.
+TEST(TensorStatisticsTest, ExtremeValues) {
+  const float big = std::numeric_limits<float>::max();
+  const std::vector<std::vector<float>> cases = {
+      {1e30f, 1e30f, std::nextafter(1e30f, 2e30f)},
+      {1e-45f, 0.0f, -0.0f, 1e-40f},
+      {big, -big, std::numeric_limits<float>::min(), 1e-45f, 0.0f, -0.0f, 1.0f},
+  };
+  for (const auto& values : cases) {
+    TensorStatistics s(256);
+    for (float v : values) s.Observe(&v, 1);  // one value per batch: many regrids
+    EXPECT_EQ(s.count(), static_cast<int64_t>(values.size()));
+    EXPECT_EQ(s.min(), *std::min_element(values.begin(), values.end()));
+    EXPECT_EQ(s.max(), *std::max_element(values.begin(), values.end()));
+    ExpectDyadicGrid(s);
+    EXPECT_EQ(s.histogram(), Rebuild(s, values));
+    Expected<TensorStatistics> back = TensorStatistics::FromJson(s.ToJson());
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(*back == s);
+    for (CalibrationMethod m : {CalibrationMethod::kMinMax, CalibrationMethod::kPercentile,
+                                CalibrationMethod::kEntropy, CalibrationMethod::kMse}) {
+      for (bool symmetric : {false, true}) {
+        CalibrationOptions o;
+        o.method = m;
+        QuantScheme scheme;
+        scheme.symmetric = symmetric;
+        Expected<Range> r = ChooseRange(s, o, scheme);
+        ASSERT_TRUE(r.ok());
+        EXPECT_TRUE(std::isfinite(r->lo) && std::isfinite(r->hi) && r->lo <= r->hi)
+            << CalibrationMethodName(m) << " [" << r->lo << ", " << r->hi << "]";
+      }
+    }
+  }
+}
+
 // Observing many large batches keeps memory fixed: the histogram never grows.
 TEST(TensorStatisticsTest, ManyLargeBatchesKeepBoundedMemory) {
   std::mt19937 rng(3);

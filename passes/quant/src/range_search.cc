@@ -9,16 +9,17 @@
 //    ChooseScaleZeroPoint widens every range to contain 0 anyway.
 //  * two ends [lo, hi] for affine schemes on data on both sides of 0: start
 //    from the full range and greedily move in whichever end lowers the cost
-//    more, one bin at a time, remembering the best range seen (O(bins)
-//    candidates). Neither end crosses 0.
-// Each candidate costs O(1) (MSE) or O(levels) (KL) thanks to prefix sums, so
-// a 2048-bin tensor takes a few milliseconds.
+//    more, remembering the best range seen (O(bins) candidates). Neither end
+//    crosses 0.
+// Each candidate costs O(1) (MSE) or O(levels) (KL) thanks to prefix sums; MSE
+// moves one bin at a time, KL by ~0.2% of the width. A 2048-bin tensor takes
+// well under 1 ms (MSE) or a few ms (KL).
 //
-// The histogram is first upsampled (each bin split evenly into 2^r sub-bins)
-// to kWorkFactor times its bin count over the occupied span. That lets the
-// threshold land between the original bins and, for KL, lets a range narrower
-// than `levels` original bins be evaluated at all (TensorRT's fixed 2048 bins
-// over [0, max |x|] have the same role).
+// The histogram is first upsampled (each bin split into 2^j sub-bins with a
+// linear density) to about kWorkFactor times its bin count over the occupied
+// span. That lets the threshold land between the original bins and, for KL,
+// lets a range narrower than `levels` original bins be evaluated at all
+// (TensorRT's fixed 2048 bins over [0, max |x|] have the same role).
 #include "range_search.h"
 
 #include <algorithm>

@@ -23,9 +23,9 @@ struct QuantScheme {
   DType dtype = DType::kU8;  // kU8, kI8, kU4 or kI4
   bool symmetric = false;    // zero point fixed at 0 (signed) / 128 (u8) / 8 (u4)
   Granularity granularity = Granularity::kPerTensor;
-  int axis = 0;             // kPerChannel, kPerGroup (may be negative: from the end)
-  int64_t group_size = 0;   // kPerGroup
-  bool dynamic = false;     // parameters computed at run time from the tensor itself
+  int axis = 0;            // kPerChannel, kPerGroup (may be negative: from the end)
+  int64_t group_size = 0;  // kPerGroup
+  bool dynamic = false;    // parameters computed at run time from the tensor itself
   // Use one bit less of range (u8: 0..127, i8: -64..63): CPUs without VNNI
   // multiply u8 x s8 pairs into saturating int16, which 7-bit activations avoid.
   bool reduce_range = false;
@@ -37,13 +37,16 @@ struct QuantScheme {
   int64_t qmax() const;
   bool operator==(const QuantScheme& o) const;
   bool operator!=(const QuantScheme& o) const { return !(*this == o); }
-  // "u8 affine per-tensor static", "i4 affine per-group(128) axis=0", ...
+  // "u8 affine per-tensor static", "i4 affine per-group(128) axis=0 static",
+  // "i8 symmetric per-channel axis=0 static narrow-range", ...
   std::string ToString() const;
 };
 
-// Checks the combination is meaningful (dtype is a quantized integer type,
-// group_size > 0 for per-group, dynamic only for activations, ...). `what`
-// names the scheme in errors ("activation scheme of preset x86-int8").
+// Checks the combination is meaningful: dtype is u8, i8, u4 or i4; group_size
+// > 0 for per-group and 0 otherwise; per-token only dynamic; narrow_range only
+// for signed types; reduce_range only for 8-bit types. Rules that depend on the
+// tensor's role (dynamic only for activations) are the caller's. `what` names
+// the scheme in errors ("activation scheme of preset x86-int8").
 Status ValidateScheme(const QuantScheme& s, const std::string& what);
 
 const char* GranularityName(Granularity g);  // "per-tensor", "per-channel", ...

@@ -8,19 +8,29 @@
 // ever grows by an integer factor and bin edges stay on the old grid, so old
 // counts move into new bins without splitting; the result depends only on the
 // values seen and their order, never on timing (calibration is deterministic).
+// Concretely the grid is dyadic: bin_width() is a power of two and
+// histogram_lo() an integer multiple of it, so value x is in bin
+// floor(x / bin_width()) - histogram_lo() / bin_width() (both exact), 0 is
+// always a bin edge, and the histogram equals the one built in one go on the
+// final grid. The width is the finest power of two that covers [min, max]
+// (but at least 2^-30 of max |x|, which keeps bin indices exact).
 //
 // ChooseRange turns the statistics into the [lo, hi] that will be quantized:
 //   kMinMax         observed min and max
 //   kMovingAverage  exponential moving average of per-batch min/max (PyTorch's
 //                   MovingAverageMinMaxObserver, averaging constant 0.01)
 //   kPercentile     the `percentile` and 100-`percentile` quantiles of the
-//                   histogram (interpolated within a bin)
+//                   histogram (interpolated within a bin); symmetric schemes:
+//                   [-T, T] with T the `percentile` quantile of |x|
 //   kEntropy        the clipping range whose quantized histogram is closest to
 //                   the observed one in KL divergence (TensorRT's entropy
 //                   calibration, extended to one-sided and asymmetric ranges)
 //   kMse            the clipping range minimising the expected squared error of
 //                   quantize-dequantize (rounding noise inside, clipping
 //                   error outside), from the histogram
+// Entropy and MSE search one threshold T for symmetric schemes ([-T, T]) and
+// for one-sided data under affine schemes (min >= 0 keeps lo = min, max <= 0
+// keeps hi = max), and both ends otherwise; see src/range_search.cc.
 #pragma once
 
 #include <cstdint>
@@ -40,9 +50,9 @@ Expected<CalibrationMethod> ParseCalibrationMethod(const std::string& name);
 
 struct CalibrationOptions {
   CalibrationMethod method = CalibrationMethod::kMinMax;
-  double percentile = 99.99;        // kPercentile: in (50, 100]
+  double percentile = 99.99;              // kPercentile: in (50, 100]
   double moving_average_constant = 0.01;  // kMovingAverage: weight of each new batch
-  int histogram_bins = 2048;        // power of two, >= 256
+  int histogram_bins = 2048;              // power of two, >= 256
 };
 Status ValidateCalibrationOptions(const CalibrationOptions& o);
 
@@ -52,9 +62,14 @@ struct Range {
 
 class TensorStatistics {
  public:
+  // Arguments are expected to pass ValidateCalibrationOptions; others are made
+  // valid (bins rounded up to a power of two in [256, 65536], a constant
+  // outside (0, 1] replaced by 0.01) rather than aborting.
   explicit TensorStatistics(int histogram_bins = 2048, double moving_average_constant = 0.01);
 
   // One batch of values (any float dtype the tensor has: f32, f16, bf16, f64).
+  // Values are taken at float precision (scales are floats); f64 values beyond
+  // the float range count as Inf. Other dtypes are an InvalidArgument error.
   Status Observe(const Tensor& batch);
   void Observe(const float* values, int64_t n);
 
@@ -72,7 +87,10 @@ class TensorStatistics {
   double histogram_lo() const { return hist_lo_; }
   double bin_width() const { return bin_width_; }
 
-  // JSON object with every field (doubles printed round-trip exact) and back.
+  // JSON object with every field (doubles printed round-trip exact, counts as
+  // integers) and back. FromJson checks types and consistency (bin count, grid,
+  // counts summing to count, min/max inside the histogram) and names the
+  // offending field.
   std::string ToJson() const;
   static Expected<TensorStatistics> FromJson(const std::string& json);
   bool operator==(const TensorStatistics& o) const;
