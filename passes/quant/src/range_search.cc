@@ -160,6 +160,17 @@ class Costs {
 
 enum class Objective { kEntropy, kMse };
 
+// The histogram without the bins that touch 0, for the KL objective. Values
+// there round to 0 whatever the clipping range (0 is always on the grid), so
+// they say nothing about the choice; left in, the spike of exact zeros after a
+// ReLU (often half of all values) dominates KL(P || Q) and drives the search to
+// clip far too hard (fashion_resnet lost 6 points of accuracy that way).
+std::vector<double> WithoutZeroBins(const std::vector<double>& counts, int64_t lo, int64_t hi) {
+  std::vector<double> out = counts;
+  for (int64_t b = lo; b < hi; ++b) out[static_cast<size_t>(b)] = 0;
+  return out;
+}
+
 // How far a search moves an end of a range `width` bins wide: one bin, or for
 // the costlier KL objective about 0.2% of the width (finer than the histogram
 // can resolve anyway), which makes it several times faster on wide spans.
@@ -214,6 +225,8 @@ Range Search(const TensorStatistics& stats, const QuantScheme& scheme, Objective
     const int64_t n = static_cast<int64_t>(w.counts.size());
     const int64_t r = static_cast<int64_t>(mag.width / w.width);  // upsampling factor
     const Costs costs(w.counts, 0, std::min(r, n), static_cast<double>(r));
+    const std::vector<double> kl_counts = WithoutZeroBins(w.counts, 0, std::min(r, n));
+    const Costs kl_costs(kl_counts, 0, std::min(r, n), static_cast<double>(r));
     int64_t t = n;
     if (objective == Objective::kMse) {
       const double steps = scheme.symmetric ? qrange / 2 : qrange;
@@ -223,7 +236,7 @@ Range Search(const TensorStatistics& stats, const QuantScheme& scheme, Objective
       const int64_t levels = scheme.symmetric ? qlevels / 2 : qlevels;
       if (n > levels)
         t = SearchThreshold(n, levels, true,
-                            [&](int64_t i, int64_t j) { return costs.Kl(i, j, levels); });
+                            [&](int64_t i, int64_t j) { return kl_costs.Kl(i, j, levels); });
     }
     const double maxabs = std::max(std::fabs(lo), std::fabs(hi));
     const double T = std::min(static_cast<double>(t) * w.width, maxabs);
@@ -247,13 +260,17 @@ Range Search(const TensorStatistics& stats, const QuantScheme& scheme, Objective
   const int64_t r = static_cast<int64_t>(stats.bin_width() / w.width);  // upsampling factor
   const Costs costs(w.counts, std::max<int64_t>(zero - r, 0), std::min(zero + r, n),
                     static_cast<double>(r));
+  const std::vector<double> kl_counts =
+      WithoutZeroBins(w.counts, std::max<int64_t>(zero - r, 0), std::min(zero + r, n));
+  const Costs kl_costs(kl_counts, std::max<int64_t>(zero - r, 0), std::min(zero + r, n),
+                       static_cast<double>(r));
   std::pair<int64_t, int64_t> best{0, n};
   if (objective == Objective::kMse) {
     best = SearchTwoSided(n, zero, 1, false,
                           [&](int64_t i, int64_t j) { return costs.Mse(i, j, qrange); });
   } else if (n > qlevels) {
     best = SearchTwoSided(n, zero, qlevels, true,
-                          [&](int64_t i, int64_t j) { return costs.Kl(i, j, qlevels); });
+                          [&](int64_t i, int64_t j) { return kl_costs.Kl(i, j, qlevels); });
   }
   return Range{std::max((w.origin + static_cast<double>(best.first)) * w.width, lo),
                std::min((w.origin + static_cast<double>(best.second)) * w.width, hi)};
