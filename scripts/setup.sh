@@ -11,7 +11,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev libgtest-dev
   libonnx-testdata libstb-dev zlib1g-dev clang libclang-rt-14-dev nlohmann-json3-dev
   python3-torch python3-torchvision python3-onnx python3-numpy python3-venv
-  python3-skimage dataset-fashion-mnist libopenblas0-pthread
+  python3-skimage dataset-fashion-mnist libopenblas0-pthread time
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
