@@ -132,14 +132,10 @@ Expected<FidelityReport> MeasureFidelity(const PreparedModel& prepared, const Mo
     for (const std::string& l : p.leaves) ++leaf_readers[l];
 
   const Value& input = *fg.inputs()[0];
-  int64_t static_batch = -1;
-  if (input.type().has_shape && input.type().shape.rank() >= 1 && input.type().shape[0].is_static())
-    static_batch = input.type().shape[0].value();
-  data::BatcherOptions bo;
-  bo.batch_size = static_batch > 0 ? static_batch : run.batch_size;
-  bo.on_bad_file = run.on_bad_file;
-  bo.max_samples = run.max_samples;
-  OCTET_ASSIGN_OR_RETURN(data::Batcher batcher, data::Batcher::Create(source, bo));
+  const int64_t static_batch = StaticBatch(input);
+  OCTET_ASSIGN_OR_RETURN(data::Batcher batcher,
+                         BatcherFor(input, source, run.batch_size, run.max_samples,
+                                    run.on_bad_file));
 
   // Per batch state.
   std::unordered_map<std::string, Tensor> captured;     // leaf values of the float run

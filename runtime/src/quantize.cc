@@ -83,6 +83,22 @@ Tensor PadBatch(const Tensor& batch, int64_t size) {
   return out;
 }
 
+int64_t StaticBatch(const Value& input) {
+  const TensorType& t = input.type();
+  return t.has_shape && t.shape.rank() >= 1 && t.shape[0].is_static() ? t.shape[0].value() : -1;
+}
+
+Expected<data::Batcher> BatcherFor(const Value& input, const data::DataSource& source,
+                                   int64_t batch_size, int64_t max_samples,
+                                   data::BadFilePolicy on_bad_file) {
+  data::BatcherOptions bo;
+  const int64_t fixed = StaticBatch(input);
+  bo.batch_size = fixed > 0 ? fixed : batch_size;
+  bo.on_bad_file = on_bad_file;
+  bo.max_samples = max_samples;
+  return data::Batcher::Create(source, bo);
+}
+
 Status CheckBatchFitsInput(const Value& input, const Tensor& batch, const std::string& where) {
   const TensorType& t = input.type();
   if (t.dtype != batch.dtype())
@@ -159,14 +175,10 @@ Expected<CalibrationStats> Calibrate(const PreparedModel& prepared, const data::
   stats.summary.observed_tensors = static_cast<int64_t>(stats.tensors.size());
 
   const Value& input = *graph->inputs()[0];
-  int64_t static_batch = -1;
-  if (input.type().has_shape && input.type().shape.rank() >= 1 && input.type().shape[0].is_static())
-    static_batch = input.type().shape[0].value();
-  data::BatcherOptions bo;
-  bo.batch_size = static_batch > 0 ? static_batch : run.batch_size;
-  bo.on_bad_file = run.on_bad_file;
-  bo.max_samples = run.max_samples;
-  OCTET_ASSIGN_OR_RETURN(data::Batcher batcher, data::Batcher::Create(source, bo));
+  const int64_t static_batch = StaticBatch(input);
+  OCTET_ASSIGN_OR_RETURN(data::Batcher batcher,
+                         BatcherFor(input, source, run.batch_size, run.max_samples,
+                                    run.on_bad_file));
 
   reference::InterpreterOptions opts = InterpreterWith(run.num_threads);
   opts.after_node = [&](const Node& n, const std::vector<const Tensor*>& in,

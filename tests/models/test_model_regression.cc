@@ -10,30 +10,19 @@
 #include "octet/metrics.h"
 #include "octet/npy.h"
 #include "octet/runtime/reference_session.h"
+#include "test_paths.h"
 
 namespace octet {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path ModelsDir() {
-  const char* env = std::getenv("OCTET_BUILD_DIR");
-  fs::path build = env != nullptr ? fs::path(env) : fs::path(OCTET_BINARY_DIR);
-  if (build.is_relative()) build = fs::path(OCTET_SOURCE_DIR) / build;
-  return build / "models";
-}
-
-bool ModelsRequired() {
-  const char* env = std::getenv("OCTET_REQUIRE_MODELS");
-  return env != nullptr && std::string(env) == "1";
-}
-
 class ModelRegression : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ModelRegression, ReferenceMatchesPyTorch) {
-  const fs::path dir = ModelsDir() / GetParam();
+  const fs::path dir = testing::ModelsDir() / GetParam();
   if (!fs::exists(dir / "model.onnx")) {
-    if (ModelsRequired()) FAIL() << dir << " is missing: run models/build.sh " << GetParam();
+    if (testing::ModelsRequired()) FAIL() << dir << " is missing: run models/build.sh " << GetParam();
     GTEST_SKIP() << dir << " is missing: run models/build.sh " << GetParam();
   }
   ReferenceSessionOptions options;

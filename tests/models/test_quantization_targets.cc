@@ -16,31 +16,12 @@
 #include "octet/onnx.h"
 #include "octet/reference/interpreter.h"
 #include "octet/runtime/quantize.h"
+#include "test_paths.h"
 
 namespace octet {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path BuildDir() {
-  const char* env = std::getenv("OCTET_BUILD_DIR");
-  fs::path build = env != nullptr ? fs::path(env) : fs::path(OCTET_BINARY_DIR);
-  if (build.is_relative()) build = fs::path(OCTET_SOURCE_DIR) / build;
-  return build;
-}
-
-bool Required() {
-  const char* env = std::getenv("OCTET_REQUIRE_MODELS");
-  return env != nullptr && std::string(env) == "1";
-}
-
-#define REQUIRE_PATH(p, how)                                                    \
-  do {                                                                          \
-    if (!fs::exists(p)) {                                                       \
-      if (Required()) FAIL() << (p) << " is missing: run models/build.sh " how; \
-      GTEST_SKIP() << (p) << " is missing: run models/build.sh " how;           \
-    }                                                                           \
-  } while (0)
 
 PreparedModel Prepare(const fs::path& model, const std::string& preset) {
   auto m = ImportOnnxFile(model.string());
@@ -83,9 +64,9 @@ double Accuracy(const Model& model, const data::DataSource& source) {
 }
 
 TEST(QuantizationTargets, FashionMnistX86Int8EveryMethod) {
-  const fs::path model = BuildDir() / "models/fashion_resnet/model.onnx";
+  const fs::path model = testing::BuildDir() / "models/fashion_resnet/model.onnx";
   const fs::path data = "/usr/share/datasets/fashion-mnist";
-  REQUIRE_PATH(model, "fashion_resnet");
+  OCTET_REQUIRE_PATH(model, "fashion_resnet");
   const std::string train = "idx:" + (data / "train-images-idx3-ubyte.gz").string() + ":" +
                             (data / "train-labels-idx1-ubyte.gz").string();
   const std::string test = "idx:" + (data / "t10k-images-idx3-ubyte.gz").string() + ":" +
@@ -118,11 +99,11 @@ TEST(QuantizationTargets, FashionMnistX86Int8EveryMethod) {
 }
 
 TEST(QuantizationTargets, Resnet18RealImages) {
-  const fs::path model = BuildDir() / "models/resnet18/model.onnx";
-  const fs::path calib_dir = BuildDir() / "data/calib300_images";
-  const fs::path eval_dir = BuildDir() / "data/eval100_images";
-  REQUIRE_PATH(model, "resnet18");
-  REQUIRE_PATH(calib_dir, "calib300");
+  const fs::path model = testing::BuildDir() / "models/resnet18/model.onnx";
+  const fs::path calib_dir = testing::BuildDir() / "data/calib300_images";
+  const fs::path eval_dir = testing::BuildDir() / "data/eval100_images";
+  OCTET_REQUIRE_PATH(model, "resnet18");
+  OCTET_REQUIRE_PATH(calib_dir, "calib300");
   PreparedModel prepared = Prepare(model, "x86-int8");
   EXPECT_EQ(prepared.folded_batchnorms, 20);
   for (const Node* n : prepared.model.graph->nodes()) EXPECT_NE(n->op_type(), "BatchNormalization");
@@ -152,10 +133,10 @@ TEST(QuantizationTargets, Resnet18RealImages) {
 }
 
 void SamTiny(const std::string& preset, double min_cosine) {
-  const fs::path model = BuildDir() / "models/sam_tiny/model.onnx";
-  const fs::path calib_dir = BuildDir() / "data/calib_images";
-  const fs::path eval_dir = BuildDir() / "data/eval_images";
-  REQUIRE_PATH(model, "sam_tiny");
+  const fs::path model = testing::BuildDir() / "models/sam_tiny/model.onnx";
+  const fs::path calib_dir = testing::BuildDir() / "data/calib_images";
+  const fs::path eval_dir = testing::BuildDir() / "data/eval_images";
+  OCTET_REQUIRE_PATH(model, "sam_tiny");
   PreparedModel prepared = Prepare(model, preset);
   prepared.config.calibration.method = quant::CalibrationMethod::kMse;
   CalibrationStats stats;

@@ -44,7 +44,9 @@ inline Expected<std::vector<Tensor>> RunOp(const std::string& op, const Inputs& 
   Node* n = g.AddNode(op, values, names, "node_under_test");
   for (const auto& [k, v] : attrs) n->SetAttr(k, v);
   for (int i = 0; i < num_outputs; ++i) g.AddOutput(n->output(i));
-  Interpreter interp(g, InterpreterOptions{num_threads, false});
+  InterpreterOptions options;
+  options.num_threads = num_threads;
+  Interpreter interp(g, options);
   auto result = interp.Run(feeds);
   if (!result.ok()) return result.status();
   std::vector<Tensor> out;

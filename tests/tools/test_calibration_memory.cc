@@ -14,19 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "test_paths.h"
+
 extern char** environ;
 
 namespace octet {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path BuildDir() {
-  const char* env = std::getenv("OCTET_BUILD_DIR");
-  fs::path build = env != nullptr ? fs::path(env) : fs::path(OCTET_BINARY_DIR);
-  if (build.is_relative()) build = fs::path(OCTET_SOURCE_DIR) / build;
-  return build;
-}
 
 // Runs argv (no shell) with stdout/stderr to /dev/null; returns the exit code
 // and the child's peak resident set in bytes.
@@ -49,14 +44,10 @@ std::pair<int, int64_t> RunMeasured(const std::vector<std::string>& args) {
 }
 
 TEST(CalibrationMemory, Resnet18EntropyOn324ImagesStaysUnder1GB) {
-  const fs::path model = BuildDir() / "models/resnet18/model.onnx";
-  const fs::path images = BuildDir() / "data/calib300_images";
-  const char* required = std::getenv("OCTET_REQUIRE_MODELS");
-  if (!fs::exists(model) || !fs::exists(images)) {
-    if (required != nullptr && std::string(required) == "1")
-      FAIL() << "run models/build.sh resnet18 calib300";
-    GTEST_SKIP() << "run models/build.sh resnet18 calib300";
-  }
+  const fs::path model = testing::BuildDir() / "models/resnet18/model.onnx";
+  const fs::path images = testing::BuildDir() / "data/calib300_images";
+  OCTET_REQUIRE_PATH(model, "resnet18");
+  OCTET_REQUIRE_PATH(images, "calib300");
   const fs::path out = fs::path(::testing::TempDir()) / "octet_calibration_memory.onnx";
   auto [code, peak] = RunMeasured({std::string(OCTET_BINARY_DIR) + "/tools/octet", "quantize",
                                    model.string(), "--calib", "images:" + images.string(),

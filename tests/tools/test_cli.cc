@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "cli_util.h"
 #include "octet/ir_text.h"
 #include "octet/npy.h"
 #include "octet/onnx.h"
@@ -17,23 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult RunOctet(const std::string& args) {
-  const std::string cmd = std::string(OCTET_BINARY_DIR) + "/tools/octet " + args + " 2>&1";
-  CommandResult r{-1, ""};
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using testing::CommandResult;
+using testing::RunOctet;
 
 class CliTest : public ::testing::Test {
  protected:

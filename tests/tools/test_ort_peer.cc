@@ -15,6 +15,7 @@
 #include "octet/onnx.h"
 #include "octet/runtime/reference_session.h"
 #include "ort_util.h"
+#include "test_paths.h"
 
 namespace octet {
 namespace {
@@ -22,18 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr double kMaxRelL2 = 1e-5;
-
-fs::path ModelsDir() {
-  const char* env = std::getenv("OCTET_BUILD_DIR");
-  fs::path build = env != nullptr ? fs::path(env) : fs::path(OCTET_BINARY_DIR);
-  if (build.is_relative()) build = fs::path(OCTET_SOURCE_DIR) / build;
-  return build / "models";
-}
-
-bool ModelsRequired() {
-  const char* env = std::getenv("OCTET_REQUIRE_MODELS");
-  return env != nullptr && std::string(env) == "1";
-}
 
 // Every output of `session` on `inputs` against ONNX Runtime at `opt_level`.
 void ExpectAgreement(const std::string& python, const std::string& label,
@@ -106,9 +95,9 @@ TEST(OrtPeer, LoadErrorCarriesOrtMessage) {
 class OrtPeerZoo : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(OrtPeerZoo, ReferenceMatchesOnnxRuntime) {
-  const fs::path dir = ModelsDir() / GetParam();
+  const fs::path dir = testing::ModelsDir() / GetParam();
   if (!fs::exists(dir / "model.onnx")) {
-    if (ModelsRequired()) FAIL() << dir << " is missing: run models/build.sh " << GetParam();
+    if (testing::ModelsRequired()) FAIL() << dir << " is missing: run models/build.sh " << GetParam();
     GTEST_SKIP() << dir << " is missing: run models/build.sh " << GetParam();
   }
   OCTET_ORT_OR_SKIP(python);

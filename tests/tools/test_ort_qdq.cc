@@ -23,23 +23,12 @@
 #include "octet/reference/interpreter.h"
 #include "octet/runtime/quantize.h"
 #include "ort_util.h"
+#include "test_paths.h"
 
 namespace octet {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path BuildDir() {
-  const char* env = std::getenv("OCTET_BUILD_DIR");
-  fs::path build = env != nullptr ? fs::path(env) : fs::path(OCTET_BINARY_DIR);
-  if (build.is_relative()) build = fs::path(OCTET_SOURCE_DIR) / build;
-  return build;
-}
-
-bool ModelsRequired() {
-  const char* env = std::getenv("OCTET_REQUIRE_MODELS");
-  return env != nullptr && std::string(env) == "1";
-}
 
 // A conv + linear model with every quantizable op the presets touch.
 constexpr const char* kSmallModel = R"(opset "" 17
@@ -200,10 +189,10 @@ TEST_F(OrtQdqTest, EveryPresetOnASmallModel) {
 
 TEST_F(OrtQdqTest, ModelZoo) {
   OCTET_ORT_OR_SKIP(python);
-  const fs::path fashion = BuildDir() / "models/fashion_resnet";
-  const fs::path sam = BuildDir() / "models/sam_tiny";
+  const fs::path fashion = testing::BuildDir() / "models/fashion_resnet";
+  const fs::path sam = testing::BuildDir() / "models/sam_tiny";
   if (!fs::exists(fashion / "model.onnx") || !fs::exists(sam / "model.onnx")) {
-    if (ModelsRequired()) FAIL() << "run models/build.sh fashion_resnet sam_tiny";
+    if (testing::ModelsRequired()) FAIL() << "run models/build.sh fashion_resnet sam_tiny";
     GTEST_SKIP() << "run models/build.sh fashion_resnet sam_tiny";
   }
   const fs::path mnist = "/usr/share/datasets/fashion-mnist";

@@ -93,6 +93,15 @@ struct FidelityRun {
 Expected<FidelityReport> MeasureFidelity(const PreparedModel& prepared, const Model& quantized,
                                          const data::DataSource& source, const FidelityRun& run);
 
+// The static batch size of a model input, or -1 when its batch dim is
+// symbolic or unknown.
+int64_t StaticBatch(const Value& input);
+// Batches of `source` for `input`: the model's static batch size when it has
+// one, else `batch_size`.
+Expected<data::Batcher> BatcherFor(const Value& input, const data::DataSource& source,
+                                   int64_t batch_size, int64_t max_samples,
+                                   data::BadFilePolicy on_bad_file);
+
 // Fills `batch` up to `size` rows by repeating its last row (models with a
 // static batch dimension).
 Tensor PadBatch(const Tensor& batch, int64_t size);
