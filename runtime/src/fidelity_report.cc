@@ -104,6 +104,17 @@ int64_t QuantizedLayerCount(const FidelityReport& r) {
   return r.quantized_layers > 0 ? r.quantized_layers : static_cast<int64_t>(r.layers.size());
 }
 
+std::string CalibrationLine(const CalibrationSummary& c) {
+  std::string s = c.method.empty() ? std::string("(method not set)") : c.method;
+  if (c.samples > 0)
+    s += Printf(", %lld samples in %lld batches", static_cast<long long>(c.samples),
+                static_cast<long long>(c.batches));
+  if (c.observed_tensors > 0)
+    s += Printf(", %lld tensors observed", static_cast<long long>(c.observed_tensors));
+  if (c.seconds > 0) s += Printf(", %.1f s", c.seconds);
+  return s;
+}
+
 }  // namespace fidelity_internal
 
 namespace {
@@ -174,15 +185,6 @@ void List(std::string& out, const std::string& label, const std::vector<std::str
     out += indent + Printf("... %zu more\n", items.size() - kMaxListed);
 }
 
-std::string CalibrationLine(const CalibrationSummary& c) {
-  std::string s = c.method.empty() ? std::string("(method not set)") : c.method;
-  s += Printf(", %lld samples in %lld batches", static_cast<long long>(c.samples),
-              static_cast<long long>(c.batches));
-  if (c.observed_tensors > 0)
-    s += Printf(", %lld tensors observed", static_cast<long long>(c.observed_tensors));
-  if (c.seconds > 0) s += Printf(", %.1f s", c.seconds);
-  return s;
-}
 
 }  // namespace
 

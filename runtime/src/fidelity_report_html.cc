@@ -233,13 +233,7 @@ std::string RenderFidelityHtml(const FidelityReport& r) {
   Row(h, "preset", Esc(r.preset.empty() ? "-" : r.preset));
   if (!r.output_model.empty()) Row(h, "quantized model", Esc(r.output_model));
   const CalibrationSummary& c = r.calibration;
-  std::string cal =
-      Esc(c.method.empty() ? "(method not set)" : c.method) +
-      Printf(", %lld samples in %lld batches", (long long)c.samples, (long long)c.batches);
-  if (c.observed_tensors > 0)
-    cal += Printf(", %lld tensors observed", (long long)c.observed_tensors);
-  if (c.seconds > 0) cal += Printf(", %.1f s", c.seconds);
-  Row(h, "calibration", cal);
+  Row(h, "calibration", Esc(CalibrationLine(c)));
   if (!c.data.empty()) Row(h, "calibration data", Esc(c.data));
   ListRow(h, "skipped samples", c.skipped);
   ListRow(h, "non-finite tensors", c.nonfinite);

@@ -35,5 +35,8 @@ std::optional<double> Ratio(double num, double den);
 // Number of quantized layers to show: r.quantized_layers when the producer set
 // it, else the number of layer rows.
 int64_t QuantizedLayerCount(const FidelityReport& r);
+// "entropy, 324 samples in 162 batches, 18 tensors observed, 35.0 s" (plain
+// text; HTML escapes it).
+std::string CalibrationLine(const CalibrationSummary& c);
 
 }  // namespace octet::fidelity_internal
