@@ -12,8 +12,8 @@ namespace octet::testing {
 // ${OCTET_BUILD_DIR} (relative to the source tree) or this build's folder.
 inline std::filesystem::path BuildDir() {
   const char* env = std::getenv("OCTET_BUILD_DIR");
-  std::filesystem::path build = env != nullptr ? std::filesystem::path(env)
-                                               : std::filesystem::path(OCTET_BINARY_DIR);
+  std::filesystem::path build =
+      env != nullptr ? std::filesystem::path(env) : std::filesystem::path(OCTET_BINARY_DIR);
   if (build.is_relative()) build = std::filesystem::path(OCTET_SOURCE_DIR) / build;
   return build;
 }
@@ -29,11 +29,11 @@ inline bool ModelsRequired() {
 
 // Ends the test when `path` is missing: GTEST_SKIP, or FAIL under
 // OCTET_REQUIRE_MODELS=1. `how` is the models/build.sh target that makes it.
-#define OCTET_REQUIRE_PATH(path, how)                                                      \
-  do {                                                                                     \
-    if (!std::filesystem::exists(path)) {                                                  \
-      if (::octet::testing::ModelsRequired())                                              \
-        FAIL() << (path) << " is missing: run models/build.sh " << (how);                  \
-      GTEST_SKIP() << (path) << " is missing: run models/build.sh " << (how);              \
-    }                                                                                      \
+#define OCTET_REQUIRE_PATH(path, how)                                         \
+  do {                                                                        \
+    if (!std::filesystem::exists(path)) {                                     \
+      if (::octet::testing::ModelsRequired())                                 \
+        FAIL() << (path) << " is missing: run models/build.sh " << (how);     \
+      GTEST_SKIP() << (path) << " is missing: run models/build.sh " << (how); \
+    }                                                                         \
   } while (0)

@@ -48,7 +48,8 @@ Expected<quant::QuantizerConfig> BuildConfig(const QuantizeFlags& f) {
   }
   if (f.reduce_range) {
     if (!c.activation)
-      return InvalidArgument("--reduce-range: preset '", c.preset, "' has no activation quantization");
+      return InvalidArgument("--reduce-range: preset '", c.preset,
+                             "' has no activation quantization");
     c.activation->reduce_range = true;
   }
   if (f.group_size > 0) {
@@ -65,8 +66,8 @@ Expected<quant::QuantizerConfig> BuildConfig(const QuantizeFlags& f) {
 // A progress line on a terminal; nothing when stderr is redirected.
 std::function<void(int64_t, int64_t)> ProgressBar(const char* what, bool quiet) {
   if (quiet || ::isatty(2) == 0) return nullptr;
-  auto start = std::make_shared<std::chrono::steady_clock::time_point>(
-      std::chrono::steady_clock::now());
+  auto start =
+      std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
   return [what, start](int64_t done, int64_t total) {
     const int width = 30;
     const int filled = total > 0 ? static_cast<int>(width * done / total) : width;
@@ -99,10 +100,11 @@ int Quantize(const QuantizeFlags& f) {
   if (!prepared.ok()) return Fail(prepared.status().WithContext(f.model));
   const quant::QuantPlan& plan = prepared->plan;
   if (!f.quiet)
-    std::printf("model:      %s (%d BatchNormalization folded)\nquantizing: %zu layers, %zu "
-                "left float; %d calibrated activation groups\n",
-                f.model.c_str(), prepared->folded_batchnorms, plan.nodes.size(),
-                plan.skipped.size(), plan.num_static_groups());
+    std::printf(
+        "model:      %s (%d BatchNormalization folded)\nquantizing: %zu layers, %zu "
+        "left float; %d calibrated activation groups\n",
+        f.model.c_str(), prepared->folded_batchnorms, plan.nodes.size(), plan.skipped.size(),
+        plan.num_static_groups());
 
   // Calibration: statistics from a file or from the data.
   CalibrationStats stats;
@@ -156,7 +158,8 @@ int Quantize(const QuantizeFlags& f) {
     auto measured = MeasureFidelity(*prepared, *quantized, *eval, run);
     if (!measured.ok()) return Fail(measured.status());
     report = std::move(*measured);
-    if (f.eval.empty()) report.eval_data += " (the calibration data: pass --eval for held-out data)";
+    if (f.eval.empty())
+      report.eval_data += " (the calibration data: pass --eval for held-out data)";
   } else if (!f.quiet) {
     std::printf("no evaluation data (--eval or --calib): fidelity not measured\n");
   }

@@ -22,7 +22,7 @@ namespace {
 
 // What it takes to evaluate one quantized layer on float inputs.
 struct LayerProbe {
-  std::string name;      // node name (same in both graphs)
+  std::string name;  // node name (same in both graphs)
   const Node* qnode = nullptr;
   std::vector<const Node*> chain;  // QDQ-graph nodes feeding qnode, in graph order
   std::set<std::string> leaves;    // float-graph values the chain reads
@@ -68,8 +68,7 @@ int64_t ConstantBytes(const Graph& g) {
 
 // Evaluates the layer's quantized node on float leaf values.
 Expected<Tensor> EvaluateAlone(const LayerProbe& p,
-                               const std::unordered_map<std::string, Tensor>& leaves,
-                               int threads) {
+                               const std::unordered_map<std::string, Tensor>& leaves, int threads) {
   std::unordered_map<const Value*, Tensor> env;
   auto arg = [&](const Value* v) -> Expected<const Tensor*> {
     if (v == nullptr) return static_cast<const Tensor*>(nullptr);
@@ -133,14 +132,13 @@ Expected<FidelityReport> MeasureFidelity(const PreparedModel& prepared, const Mo
 
   const Value& input = *fg.inputs()[0];
   const int64_t static_batch = StaticBatch(input);
-  OCTET_ASSIGN_OR_RETURN(data::Batcher batcher,
-                         BatcherFor(input, source, run.batch_size, run.max_samples,
-                                    run.on_bad_file));
+  OCTET_ASSIGN_OR_RETURN(data::Batcher batcher, BatcherFor(input, source, run.batch_size,
+                                                           run.max_samples, run.on_bad_file));
 
   // Per batch state.
-  std::unordered_map<std::string, Tensor> captured;     // leaf values of the float run
-  std::unordered_map<std::string, int> pending;         // leaf readers left this batch
-  std::unordered_map<std::string, Tensor> float_out;    // layer outputs of the float run
+  std::unordered_map<std::string, Tensor> captured;   // leaf values of the float run
+  std::unordered_map<std::string, int> pending;       // leaf readers left this batch
+  std::unordered_map<std::string, Tensor> float_out;  // layer outputs of the float run
   const int threads = run.num_threads;
 
   reference::InterpreterOptions fopts;
@@ -186,8 +184,8 @@ Expected<FidelityReport> MeasureFidelity(const PreparedModel& prepared, const Mo
     const std::string where = "evaluation sample '" + batch->sources.front() + "'";
     OCTET_RETURN_IF_ERROR(CheckBatchFitsInput(input, batch->data, where));
     const int64_t n = batch->data.dim(0);
-    Tensor x = static_batch > 0 && n != static_batch ? PadBatch(batch->data, static_batch)
-                                                     : batch->data;
+    Tensor x =
+        static_batch > 0 && n != static_batch ? PadBatch(batch->data, static_batch) : batch->data;
     captured.clear();
     float_out.clear();
     pending = leaf_readers;

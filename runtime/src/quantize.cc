@@ -1,9 +1,11 @@
 // Preparation, calibration, statistics files and conversion (quantize.h).
 // MeasureFidelity is in fidelity.cc.
+#include "octet/runtime/quantize.h"
+
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -13,7 +15,6 @@
 #include "octet/passes/pipelines.h"
 #include "octet/quant/convert.h"
 #include "octet/reference/interpreter.h"
-#include "octet/runtime/quantize.h"
 
 namespace octet {
 namespace {
@@ -137,13 +138,14 @@ Expected<PreparedModel> PrepareForQuantization(Model float_model,
   if (p.plan.nodes.empty()) {
     std::string why;
     for (const auto& [node, reason] : p.plan.skipped) why += "\n  " + node + ": " + reason;
-    return InvalidArgument("nothing to quantize: no node matches the configuration (ops:",
-                           [&] {
-                             std::string s;
-                             for (const std::string& op : config.ops) s += " " + op;
-                             return s;
-                           }(),
-                           ")", why);
+    return InvalidArgument(
+        "nothing to quantize: no node matches the configuration (ops:",
+        [&] {
+          std::string s;
+          for (const std::string& op : config.ops) s += " " + op;
+          return s;
+        }(),
+        ")", why);
   }
   p.fingerprint = Fingerprint(*float_model.graph, p.plan);
   p.model = std::move(float_model);
@@ -176,9 +178,8 @@ Expected<CalibrationStats> Calibrate(const PreparedModel& prepared, const data::
 
   const Value& input = *graph->inputs()[0];
   const int64_t static_batch = StaticBatch(input);
-  OCTET_ASSIGN_OR_RETURN(data::Batcher batcher,
-                         BatcherFor(input, source, run.batch_size, run.max_samples,
-                                    run.on_bad_file));
+  OCTET_ASSIGN_OR_RETURN(data::Batcher batcher, BatcherFor(input, source, run.batch_size,
+                                                           run.max_samples, run.on_bad_file));
 
   reference::InterpreterOptions opts = InterpreterWith(run.num_threads);
   opts.after_node = [&](const Node& n, const std::vector<const Tensor*>& in,
@@ -201,7 +202,8 @@ Expected<CalibrationStats> Calibrate(const PreparedModel& prepared, const data::
       // A partial last batch of a fixed-batch model: padding would count the
       // repeated sample twice, so it is left out and said so.
       for (const std::string& s : batch->sources)
-        stats.summary.skipped.push_back(s + ": left out (partial batch of a model with static batch " +
+        stats.summary.skipped.push_back(s +
+                                        ": left out (partial batch of a model with static batch " +
                                         std::to_string(static_batch) + ")");
       continue;
     }

@@ -121,13 +121,13 @@ TEST(QuantizationTargets, Resnet18RealImages) {
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   ASSERT_EQ(report->outputs.size(), 1u);
   const Agreement& out = report->outputs[0].second;
-  std::printf("[ resnet18 ] x86-int8 mse, %lld calib / %lld eval images: cosine %.5f, SQNR %.2f dB,"
-              " top-1 agreement %lld/%lld; worst layer %s %.1f dB\n",
-              static_cast<long long>(stats->summary.samples),
-              static_cast<long long>(report->eval_samples), out.cosine, out.sqnr_db,
-              static_cast<long long>(report->classification->top1_agreement),
-              static_cast<long long>(report->classification->samples),
-              report->layers[0].node.c_str(), report->layers[0].sqnr_in_model_db);
+  std::printf(
+      "[ resnet18 ] x86-int8 mse, %lld calib / %lld eval images: cosine %.5f, SQNR %.2f dB,"
+      " top-1 agreement %lld/%lld; worst layer %s %.1f dB\n",
+      static_cast<long long>(stats->summary.samples), static_cast<long long>(report->eval_samples),
+      out.cosine, out.sqnr_db, static_cast<long long>(report->classification->top1_agreement),
+      static_cast<long long>(report->classification->samples), report->layers[0].node.c_str(),
+      report->layers[0].sqnr_in_model_db);
   EXPECT_GE(out.cosine, 0.99);
   EXPECT_EQ(report->layers.size(), 21u);
 }

@@ -135,7 +135,8 @@ TEST_F(QuantizeDriverTest, EmptyDataAndWrongShapesAreErrors) {
   VectorSource wrong({testing::RandomTensor({3, 9, 9}, rng)});
   stats = Calibrate(p, wrong, CalibrationRun{});
   ASSERT_FALSE(stats.ok());
-  EXPECT_NE(stats.status().message().find("sample0"), std::string::npos) << stats.status().message();
+  EXPECT_NE(stats.status().message().find("sample0"), std::string::npos)
+      << stats.status().message();
   EXPECT_NE(stats.status().message().find("[1,3,9,9]"), std::string::npos);
 }
 

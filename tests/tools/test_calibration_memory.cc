@@ -2,8 +2,8 @@
 // the entropy method on 324 images keeps its peak RSS under 1 GB beyond the
 // model file (observers keep histograms, never activations). Measured on the
 // CLI process itself (wait4's rusage), not on the test process.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -49,15 +49,16 @@ TEST(CalibrationMemory, Resnet18EntropyOn324ImagesStaysUnder1GB) {
   OCTET_REQUIRE_PATH(model, "resnet18");
   OCTET_REQUIRE_PATH(images, "calib300");
   const fs::path out = fs::path(::testing::TempDir()) / "octet_calibration_memory.onnx";
-  auto [code, peak] = RunMeasured({std::string(OCTET_BINARY_DIR) + "/tools/octet", "quantize",
-                                   model.string(), "--calib", "images:" + images.string(),
-                                   "--preprocess", "imagenet", "--method", "entropy",
-                                   "--eval-samples", "0", "--batch", "16", "-o", out.string()});
+  auto [code, peak] =
+      RunMeasured({std::string(OCTET_BINARY_DIR) + "/tools/octet", "quantize", model.string(),
+                   "--calib", "images:" + images.string(), "--preprocess", "imagenet", "--method",
+                   "entropy", "--eval-samples", "0", "--batch", "16", "-o", out.string()});
   ASSERT_EQ(code, 0);
   const int64_t model_bytes = static_cast<int64_t>(fs::file_size(model));
-  std::printf("[ calibration memory ] resnet18 entropy, 324 images: peak RSS %.1f MB "
-              "(model file %.1f MB)\n",
-              peak / 1e6, model_bytes / 1e6);
+  std::printf(
+      "[ calibration memory ] resnet18 entropy, 324 images: peak RSS %.1f MB "
+      "(model file %.1f MB)\n",
+      peak / 1e6, model_bytes / 1e6);
   EXPECT_LT(peak - model_bytes, int64_t{1} << 30);
   fs::remove(out);
 }

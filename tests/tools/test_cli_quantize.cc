@@ -88,10 +88,9 @@ graph g {
 
 TEST_F(QuantizeCliTest, WritesModelReportsAndReusableStatistics) {
   const std::string calib = "--calib npy:" + (dir_ / "calib").string();
-  CommandResult r = RunOctet(Quantize(calib + " --method percentile --report " +
-                                      (dir_ / "r.json").string() + " --html " +
-                                      (dir_ / "r.html").string() + " --stats-out " +
-                                      (dir_ / "stats.json").string()));
+  CommandResult r = RunOctet(
+      Quantize(calib + " --method percentile --report " + (dir_ / "r.json").string() + " --html " +
+               (dir_ / "r.html").string() + " --stats-out " + (dir_ / "stats.json").string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("percentile, 12 samples"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("top-1 agreement"), std::string::npos) << r.output;
@@ -129,8 +128,8 @@ TEST_F(QuantizeCliTest, ImagesThatFailToDecode) {
   fs::copy_file(fs::path(OCTET_SOURCE_DIR) / "tests/data/testdata/corrupt.jpg",
                 dir_ / "bad" / "corrupt.jpg");
   { std::ofstream(dir_ / "bad" / "empty.png") << ""; }
-  CommandResult r = RunOctet(Quantize("--calib images:" + (dir_ / "bad").string() +
-                                      " --preprocess resize=4,crop=4"));
+  CommandResult r = RunOctet(
+      Quantize("--calib images:" + (dir_ / "bad").string() + " --preprocess resize=4,crop=4"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("corrupt.jpg"), std::string::npos) << r.output;
   ExpectNothingWritten();

@@ -148,8 +148,8 @@ class OrtQdqTest : public ::testing::Test {
         ASSERT_TRUE(theirs->count(name)) << name;
         auto a = Compare(t, theirs->at(name), name);
         ASSERT_TRUE(a.ok()) << a.status().ToString();
-        std::printf("[ %s / %s, ORT opt %s ] %s\n", fs::path(path).filename().c_str(),
-                    name.c_str(), level, FormatAgreement(*a).c_str());
+        std::printf("[ %s / %s, ORT opt %s ] %s\n", fs::path(path).filename().c_str(), name.c_str(),
+                    level, FormatAgreement(*a).c_str());
         const bool fused = std::string(level) == "default";
         if (fused && !fused_bar) continue;
         EXPECT_GE(a->sqnr_db, fused ? 25.0 : 40.0) << path << " " << level;

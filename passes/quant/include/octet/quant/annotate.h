@@ -38,7 +38,7 @@ struct ActivationGroup {
 
 struct WeightQuant {
   std::string node;
-  int input = 1;      // input index of the constant weight
+  int input = 1;       // input index of the constant weight
   QuantScheme scheme;  // axis resolved for this op and weight rank
 };
 
