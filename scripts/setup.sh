@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libprotobuf-dev protobuf-compiler libonnx-dev libcli11-dev libgtest-dev
   libonnx-testdata libstb-dev zlib1g-dev clang libclang-rt-14-dev nlohmann-json3-dev
-  python3-torch python3-torchvision python3-onnx python3-numpy python3-venv
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-venv python3-pip
   python3-skimage dataset-fashion-mnist libopenblas0-pthread time
 )
 missing=()
@@ -32,10 +32,15 @@ if ! scripts/venv.sh; then
   echo "== warning: no onnxruntime venv; the ONNX Runtime peer tests will be skipped" >&2
 fi
 
+# oneDNN v3 for the x86 backend (PyPI wheels into ${OCTET_DEPS:-.deps}/onednn;
+# see scripts/onednn.sh). Required here: without it the x86 backend would
+# silently not be built.
+DNNL_DIR="$(scripts/onednn.sh --print-dir)"
+
 # Share ccache entries between clones at different paths (CI uses fresh clones).
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
-CMAKE_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release)
+CMAKE_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -Ddnnl_DIR="$DNNL_DIR" -DOCTET_REQUIRE_ONEDNN=ON)
 [ "${CI:-}" = "true" ] && CMAKE_ARGS+=(-DOCTET_WERROR=ON)
 [ "${OCTET_SANITIZE:-0}" = "1" ] && CMAKE_ARGS+=(-DOCTET_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 cmake -S . -B "$BUILD_DIR" "${CMAKE_ARGS[@]}" >/dev/null

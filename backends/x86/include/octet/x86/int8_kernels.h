@@ -1,0 +1,129 @@
+// Int8 convolution and matmul on oneDNN v3, the building blocks the x86
+// lowering will map QDQ patterns onto:
+//   DQ(x) -> Conv(DQ(w), bias) [-> Add(DQ(r))] [-> Relu] -> Q   => Int8Conv2d
+//   DQ(x) -> MatMul(DQ(w)) [+ bias] [-> Relu] -> Q (or f32)      => Int8MatMul
+//
+// Each kernel creates its oneDNN primitive once (Create) and packs the weights
+// into the layout that primitive wants; Run only wraps the caller's buffers and
+// executes. A created kernel is immutable: Run may be called from several
+// threads at once, and copies share the primitive and the packed weights.
+//
+// Arithmetic: integer products accumulate exactly in int32; the result is
+// then, in f32, acc * src_scale * weight_scale[c] + bias[c], the post-ops, and
+// for int8 outputs round-half-even(value / dst.scale) + dst.zero_point,
+// saturated. That is the QDQ graph's meaning up to f32 rounding (a requantized
+// value can differ by one code from the reference interpreter's).
+//
+// On CPUs without VNNI u8 activations must be 7-bit (Int8NeedsReducedRange()
+// in cpu_info.h); docs/x86-backend.md says what happens otherwise.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "octet/dtype.h"
+#include "octet/status.h"
+#include "octet/tensor.h"
+
+namespace octet::x86 {
+
+// Affine quantization of a whole tensor: real = scale * (q - zero_point).
+struct PerTensorQuant {
+  float scale = 1.f;
+  int32_t zero_point = 0;
+};
+
+enum class Layout { kNCHW, kNHWC };
+
+// Applied, in the order given, to the real-valued convolution result.
+enum class PostOp {
+  kRelu,
+  kSum,  // + residual.scale * (r - residual.zero_point), r read from the residual buffer
+};
+
+struct Int8Conv2dConfig {
+  // Activations. src_dims are N, C, H, W whatever the layout. NHWC is the
+  // layout oneDNN's int8 kernels use; NCHW buffers are reordered to it and
+  // back inside Run (correct, but costs two copies).
+  std::vector<int64_t> src_dims;
+  Layout layout = Layout::kNHWC;  // of src, dst and the residual
+  DType src_type = DType::kU8;    // kU8 or kI8
+  PerTensorQuant src;
+  // i8 [O, C / groups, kH, kW] (ONNX layout), symmetric: one scale per output
+  // channel, or a single scale for all.
+  Tensor weights;
+  std::vector<float> weight_scales;
+  Tensor bias;  // optional f32 [O], in real units (ONNX's int32 bias * src scale * weight scale)
+  std::array<int64_t, 2> strides{1, 1};
+  std::array<int64_t, 2> dilations{1, 1};
+  std::array<int64_t, 4> pads{0, 0, 0, 0};  // ONNX order: top, left, bottom, right
+  int64_t groups = 1;
+  std::vector<PostOp> post_ops;
+  // For kSum: the residual has dst's dims and layout and a dtype of dst's size
+  // (u8/i8 for int8 outputs, dequantized with `residual`; f32 for f32 outputs,
+  // added as it is).
+  DType residual_type = DType::kU8;
+  PerTensorQuant residual;
+  // kU8 or kI8 (requantized with dst) or kF32 (real values; dst is unused).
+  DType dst_type = DType::kU8;
+  PerTensorQuant dst;
+};
+
+class Int8Conv2d {
+ public:
+  static Expected<Int8Conv2d> Create(const Int8Conv2dConfig& config);
+
+  // src and dst are dense buffers in the configured layout. With kSum the
+  // residual is read from `residual`, which may be dst itself (in place, no
+  // copy); it is required then and must be null otherwise.
+  Status Run(const void* src, void* dst, const void* residual = nullptr) const;
+
+  const std::vector<int64_t>& dst_dims() const;  // N, O, OH, OW
+  // oneDNN's implementation, e.g. "jit_uni_int8:avx2", "brg:avx512_core_amx".
+  const std::string& implementation() const;
+  // "Int8Conv2d u8[1,64,56,56] nhwc * i8[64,64,3,3] stride 1x1 ... -> u8"
+  const std::string& description() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+struct Int8MatMulConfig {
+  int64_t m = 1;  // rows of src, fixed when the primitive is created
+  DType src_type = DType::kU8;
+  PerTensorQuant src;  // src.scale is unused when per_row_src_scales is set
+  // Dynamic per-token quantization: each src row has its own scale, passed to
+  // Run (M floats); src.zero_point still applies to every row.
+  bool per_row_src_scales = false;
+  Tensor weights;                    // i8 [K, N], symmetric
+  std::vector<float> weight_scales;  // N (per column) or 1
+  Tensor bias;                       // optional f32 [N], real units
+  bool relu = false;
+  DType dst_type = DType::kF32;  // kF32, or kU8 / kI8 requantized with dst
+  PerTensorQuant dst;
+};
+
+class Int8MatMul {
+ public:
+  static Expected<Int8MatMul> Create(const Int8MatMulConfig& config);
+
+  // src: row-major [M, K] of src_type; dst: row-major [M, N] of dst_type;
+  // row_scales: M floats with per_row_src_scales, null otherwise.
+  Status Run(const void* src, void* dst, const float* row_scales = nullptr) const;
+
+  int64_t m() const;
+  int64_t k() const;
+  int64_t n() const;
+  const std::string& implementation() const;
+  const std::string& description() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace octet::x86

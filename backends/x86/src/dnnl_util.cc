@@ -1,0 +1,88 @@
+#include "dnnl_util.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+namespace octet::x86::detail {
+
+const dnnl::engine& CpuEngine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::memory::data_type ToDnnl(DType t) {
+  using dt = dnnl::memory::data_type;
+  switch (t) {
+    case DType::kU8:
+      return dt::u8;
+    case DType::kI8:
+      return dt::s8;
+    case DType::kI32:
+      return dt::s32;
+    case DType::kF32:
+      return dt::f32;
+    default:
+      return dt::undef;
+  }
+}
+
+dnnl::memory ConstF32(const std::vector<float>& values, dnnl::memory::dims dims) {
+  if (dims.empty()) dims = {static_cast<dnnl::memory::dim>(values.size())};
+  dnnl::memory::dims strides(dims.size(), 1);  // dense row-major
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * dims[i + 1];
+  dnnl::memory m({dims, dnnl::memory::data_type::f32, strides}, CpuEngine());
+  std::memcpy(m.get_data_handle(), values.data(), values.size() * sizeof(float));
+  return m;
+}
+
+dnnl::memory ConstS32(int32_t value) {
+  dnnl::memory m({{1}, dnnl::memory::data_type::s32, dnnl::memory::format_tag::a}, CpuEngine());
+  std::memcpy(m.get_data_handle(), &value, sizeof(value));
+  return m;
+}
+
+Status FromDnnlError(const dnnl::error& e, const std::string& what) {
+  // unimplemented: a valid configuration oneDNN has no kernel for.
+  const StatusCode code = e.status == dnnl_unimplemented       ? StatusCode::kUnimplemented
+                          : e.status == dnnl_invalid_arguments ? StatusCode::kInvalidArgument
+                                                               : StatusCode::kInternal;
+  const char* kind = e.status == dnnl_unimplemented       ? "unimplemented"
+                     : e.status == dnnl_invalid_arguments ? "invalid arguments"
+                     : e.status == dnnl_out_of_memory     ? "out of memory"
+                                                          : "runtime error";
+  return Error(code, what, ": oneDNN: ", e.what(), " (", kind, ")");
+}
+
+void Execute(const dnnl::primitive& p, const dnnl::memory::desc& scratchpad,
+             std::unordered_map<int, dnnl::memory> args) {
+  if (scratchpad.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratchpad, CpuEngine());
+  dnnl::stream stream(CpuEngine());
+  p.execute(stream, args);
+  stream.wait();
+}
+
+std::string DimsString(const std::vector<int64_t>& dims) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < dims.size(); ++i) os << (i ? "," : "") << dims[i];
+  os << "]";
+  return os.str();
+}
+
+Status CheckScale(float scale, const std::string& what) {
+  if (!std::isfinite(scale) || scale <= 0)
+    return InvalidArgument(what, " must be finite and > 0, got ", scale);
+  return Status::Ok();
+}
+
+Status CheckZeroPoint(int32_t zp, DType t, const std::string& what) {
+  const int32_t lo = t == DType::kU8 ? 0 : -128, hi = t == DType::kU8 ? 255 : 127;
+  if (t != DType::kF32 && (zp < lo || zp > hi))
+    return InvalidArgument(what, " ", zp, " is outside the range of ", DTypeName(t), " [", lo, ", ",
+                           hi, "]");
+  return Status::Ok();
+}
+
+}  // namespace octet::x86::detail

@@ -1,0 +1,45 @@
+// Shared plumbing for the oneDNN kernels: the CPU engine, dtype mapping, small
+// constant memories (scales, zero points) and dnnl::error -> Status.
+#pragma once
+
+#include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "octet/dtype.h"
+#include "octet/status.h"
+
+namespace octet::x86::detail {
+
+// One CPU engine for the process (oneDNN engines are thread-safe). Throws
+// dnnl::error like every other oneDNN call, so callers' catch blocks cover it.
+const dnnl::engine& CpuEngine();
+
+// u8, i8, i32, f32 -> oneDNN's data type; anything else -> undef.
+dnnl::memory::data_type ToDnnl(DType t);
+
+// A 1-D memory owned by oneDNN holding a copy of `values` (scales, zero points,
+// bias), so the caller's vectors need not outlive the kernel. `dims` (row-major)
+// defaults to [values.size()].
+dnnl::memory ConstF32(const std::vector<float>& values, dnnl::memory::dims dims = {});
+dnnl::memory ConstS32(int32_t value);
+
+// "Int8Conv2d ...: oneDNN could not create ... (unimplemented)" with a code that
+// says whether the configuration is unsupported or wrong.
+Status FromDnnlError(const dnnl::error& e, const std::string& what);
+
+// Runs `p` with args on a fresh stream and, when the primitive asked for a
+// user-managed scratchpad, a private one: so several threads may run the same
+// primitive at once.
+void Execute(const dnnl::primitive& p, const dnnl::memory::desc& scratchpad,
+             std::unordered_map<int, dnnl::memory> args);
+
+std::string DimsString(const std::vector<int64_t>& dims);  // "[1,64,56,56]"
+
+// Scales must be finite and > 0; zero points in the range of `t`.
+Status CheckScale(float scale, const std::string& what);
+Status CheckZeroPoint(int32_t zp, DType t, const std::string& what);
+
+}  // namespace octet::x86::detail
