@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "model_runner.h"
 #include "octet/npy.h"
-#include "octet/runtime/reference_session.h"
 
 namespace octet::cli {
 namespace {
@@ -33,12 +33,11 @@ int Fail(const Status& s) {
 }
 
 int Run(const RunFlags& f) {
-  ReferenceSessionOptions options;
-  options.num_threads = f.threads;
-  auto session = ReferenceSession::FromOnnxFile(f.model, options);
-  if (!session.ok()) return Fail(session.status());
+  auto opened = OpenModel(f.model, f.threads);
+  if (!opened.ok()) return Fail(opened.status());
+  ModelRunner& session = **opened;
 
-  auto random = session->MakeRandomInputs(f.seed, f.batch);
+  auto random = session.RandomInputs(f.seed, f.batch);
   std::map<std::string, Tensor> inputs;
   for (const std::string& spec : f.inputs) {
     const size_t eq = spec.find('=');
@@ -48,15 +47,15 @@ int Run(const RunFlags& f) {
     if (!t.ok()) return Fail(t.status().WithContext("--input " + spec.substr(0, eq)));
     inputs[spec.substr(0, eq)] = std::move(t).value();
   }
-  for (const Value* in : session->model().graph->inputs()) {
-    if (inputs.count(in->name())) continue;
+  for (const std::string& name : session.InputNames()) {
+    if (inputs.count(name)) continue;
     if (!random.ok()) return Fail(random.status());
     std::fprintf(stderr, "note: input '%s' not given; using seeded random data (seed %llu)\n",
-                 in->name().c_str(), static_cast<unsigned long long>(f.seed));
-    inputs[in->name()] = (*random)[in->name()];
+                 name.c_str(), static_cast<unsigned long long>(f.seed));
+    inputs[name] = (*random)[name];
   }
   const auto start = std::chrono::steady_clock::now();
-  auto outputs = session->Run(inputs);
+  auto outputs = session.Run(inputs);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (!outputs.ok()) return Fail(outputs.status());
@@ -75,7 +74,7 @@ int Run(const RunFlags& f) {
     if (!s.ok()) return Fail(s);
     std::printf("  wrote %s\n", path.c_str());
   }
-  std::printf("ran in %.2f ms (reference interpreter)\n", ms);
+  std::printf("ran in %.2f ms (%s)\n", ms, session.Engine().c_str());
   return 0;
 }
 
@@ -84,7 +83,7 @@ int Run(const RunFlags& f) {
 Action AddRunCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "Run a model and write one .npy file per output");
   auto f = std::make_shared<RunFlags>();
-  cmd->add_option("model", f->model, "ONNX model file")->required();
+  cmd->add_option("model", f->model, "ONNX model or compiled module (.octet)")->required();
   cmd->add_option("--input,-i", f->inputs,
                   "NAME=FILE.npy for an input; inputs not given get seeded random data");
   cmd->add_option("--output-dir,-o", f->output_dir, "folder for the output .npy files");

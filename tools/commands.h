@@ -14,5 +14,7 @@ Action AddRunCommand(CLI::App& app);
 Action AddCompareCommand(CLI::App& app);
 Action AddEvalCommand(CLI::App& app);
 Action AddQuantizeCommand(CLI::App& app);
+Action AddCompileCommand(CLI::App& app);
+Action AddBenchCommand(CLI::App& app);
 
 }  // namespace octet::cli

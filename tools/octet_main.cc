@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   add(octet::cli::AddCompareCommand);
   add(octet::cli::AddEvalCommand);
   add(octet::cli::AddQuantizeCommand);
+  add(octet::cli::AddCompileCommand);
+  add(octet::cli::AddBenchCommand);
   CLI11_PARSE(app, argc, argv);
   for (auto& [sub, action] : commands)
     if (sub->parsed()) return action();

@@ -1,10 +1,9 @@
 #include "octet/runtime/reference_session.h"
 
-#include <random>
-
 #include "octet/onnx.h"
 #include "octet/passes/pipelines.h"
 #include "octet/reference/interpreter.h"
+#include "octet/runtime/random_inputs.h"
 
 namespace octet {
 
@@ -42,40 +41,9 @@ Expected<std::map<std::string, Tensor>> ReferenceSession::Run(
 
 Expected<std::map<std::string, Tensor>> ReferenceSession::MakeRandomInputs(
     uint64_t seed, int64_t symbolic_dim) const {
-  std::map<std::string, Tensor> out;
-  std::mt19937_64 rng(seed);
-  for (const Value* in : model_->graph->inputs()) {
-    const TensorType& type = in->type();
-    if (!type.has_shape)
-      return InvalidArgument("input '", in->name(),
-                             "' has no declared shape; pass it explicitly with --input");
-    std::vector<int64_t> dims;
-    for (const Dim& d : type.shape.dims()) {
-      if (d.is_static()) {
-        dims.push_back(d.value());
-      } else if (d.is_symbolic()) {
-        dims.push_back(symbolic_dim);
-      } else {
-        return InvalidArgument("input '", in->name(), "' has an unknown dimension in ",
-                               type.ToString(), "; pass it explicitly with --input");
-      }
-    }
-    auto t = Tensor::Create(type.dtype, dims);
-    if (!t.ok()) return t.status().WithContext("input '" + in->name() + "'");
-    std::uniform_real_distribution<double> real(-1.0, 1.0);
-    std::uniform_int_distribution<int> small(0, 9);
-    for (int64_t i = 0; i < t->numel(); ++i) {
-      if (IsFloat(type.dtype)) {
-        t->SetFromDouble(i, real(rng));
-      } else if (type.dtype == DType::kBool) {
-        t->SetFromDouble(i, small(rng) % 2);
-      } else {
-        t->SetFromDouble(i, small(rng));
-      }
-    }
-    out[in->name()] = std::move(t).value();
-  }
-  return out;
+  std::vector<std::pair<std::string, TensorType>> inputs;
+  for (const Value* in : model_->graph->inputs()) inputs.emplace_back(in->name(), in->type());
+  return octet::MakeRandomInputs(inputs, seed, symbolic_dim);
 }
 
 }  // namespace octet

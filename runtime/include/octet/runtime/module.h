@@ -1,0 +1,108 @@
+// The embeddable runtime over compiled modules (docs/module-format.md):
+//
+//   auto module = octet::runtime::Module::Load("model.octet");   // once
+//   auto session = octet::runtime::Session::Create(*module);     // once per thread
+//   auto outputs = (*session)->Run({{"input", tensor}});          // many times
+//
+// Thread safety: a Module is immutable after Load and may be shared by any
+// number of threads and Sessions (weights are mapped once and shared). A
+// Session owns mutable per-run state (its activation arena), so give each
+// thread its own Session; concurrent Run calls on one Session are serialised
+// by a mutex rather than racing, so they are safe but do not run in parallel.
+//
+// Memory: a Session allocates its arena once, sized by the module's memory
+// plan for the reference values of the symbolic dims (usually N=1). A run at
+// those dims places every planned activation in the arena; a run at other
+// dims (another batch size) lets the kernels allocate per run instead and
+// frees each intermediate after its last use. Reference kernels always
+// allocate their outputs, so in the arena case each planned activation is
+// copied into its arena slot (this exercises the plan end to end; optimised
+// backends will write there directly). Outputs are always separate tensors
+// owned by the caller.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "octet/module/module.h"
+#include "octet/runtime/op_executor.h"
+#include "octet/status.h"
+#include "octet/tensor.h"
+
+namespace octet::runtime {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  Shape shape;  // static, symbolic ("N") or unknown dims
+};
+
+class Module {
+ public:
+  // Loads and checks the file (LoadModule), refuses targets and requirements
+  // this runtime cannot provide, and creates every op's executor once. An
+  // unknown kernel id is an error naming the op and the id.
+  static Expected<std::shared_ptr<const Module>> Load(const std::string& path,
+                                                      const LoadOptions& options = {});
+
+  const std::string& target() const { return loaded_.desc().target; }
+  const std::vector<TensorInfo>& inputs() const { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const { return outputs_; }
+  const LoadedModule& loaded() const { return loaded_; }
+
+  // Seeded random inputs (as ReferenceSession::MakeRandomInputs, so a .onnx
+  // and its .octet get the same data); symbolic dims take `symbolic_dim`.
+  Expected<std::map<std::string, Tensor>> MakeRandomInputs(uint64_t seed,
+                                                           int64_t symbolic_dim = 1) const;
+
+ private:
+  friend class Session;
+  explicit Module(LoadedModule loaded) : loaded_(std::move(loaded)) {}
+  Status Bind();
+
+  LoadedModule loaded_;
+  std::vector<TensorInfo> inputs_, outputs_;
+  std::vector<int32_t> input_slots_, output_slots_;
+  std::vector<Tensor> constants_;                       // per slot; views of the weight sections
+  std::vector<std::unique_ptr<OpExecutor>> executors_;  // per op
+  std::vector<std::vector<int32_t>> release_after_;     // per op: activations last read there
+};
+
+struct SessionOptions {
+  int num_threads = 0;  // threads per kernel; 0: all hardware threads
+};
+
+class Session {
+ public:
+  static Expected<std::unique_ptr<Session>> Create(std::shared_ptr<const Module> module,
+                                                   const SessionOptions& options = {});
+
+  // Inputs by name. Missing or unknown names, and dtypes or shapes that do not
+  // match the module's inputs (symbolic dims bind consistently), are errors.
+  Expected<std::map<std::string, Tensor>> Run(const std::map<std::string, Tensor>& inputs);
+
+  const Module& module() const { return *module_; }
+  int64_t arena_bytes() const { return module_->loaded().desc().memory_plan.arena_size; }
+  // Whether the last successful Run placed activations in the arena (it ran
+  // at the plan's reference dims) rather than allocating per run.
+  bool last_run_used_arena() const { return last_run_used_arena_; }
+
+ private:
+  Session(std::shared_ptr<const Module> module, int num_threads);
+  Status CheckInputs(const std::map<std::string, Tensor>& inputs, bool* at_reference_dims);
+  void StoreOutput(int32_t slot, Tensor t, bool use_arena);
+  Expected<std::map<std::string, Tensor>> RunLocked(const std::map<std::string, Tensor>& inputs);
+
+  std::shared_ptr<const Module> module_;
+  int num_threads_;
+  std::shared_ptr<uint8_t> arena_;  // 64-byte aligned, arena_bytes() long
+  std::vector<Tensor> values_;      // per slot, during a run
+  std::mutex mu_;                   // Run is not reentrant: serialise it
+  bool last_run_used_arena_ = false;
+};
+
+}  // namespace octet::runtime

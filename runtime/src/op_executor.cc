@@ -1,0 +1,82 @@
+#include "octet/runtime/op_executor.h"
+
+#include "octet/compile/compile.h"
+#include "octet/reference/kernel.h"
+
+namespace octet::runtime {
+namespace {
+
+// Runs one reference kernel. The kernel API takes a Node, so the executor
+// keeps a one-node graph with the op's attributes and its inputs' and
+// outputs' declared types, built once at load.
+class ReferenceExecutor : public OpExecutor {
+ public:
+  ReferenceExecutor(std::unique_ptr<Graph> graph, const Node* node, const reference::KernelFn* fn)
+      : graph_(std::move(graph)), node_(node), fn_(fn) {}
+
+  Status Run(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
+             int num_threads) const override {
+    reference::KernelContext ctx{*node_, inputs, std::vector<Tensor>(outputs.size()), num_threads};
+    OCTET_RETURN_IF_ERROR((*fn_)(ctx));
+    outputs = std::move(ctx.outputs);
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<Graph> graph_;
+  const Node* node_;
+  const reference::KernelFn* fn_;
+};
+
+Attribute ToAttribute(const ModuleAttrValue& v) {
+  return std::visit([](const auto& x) { return Attribute(x); }, v);
+}
+
+Expected<std::unique_ptr<OpExecutor>> CreateReferenceExecutor(
+    const ModuleDesc& desc, const ModuleOp& op, const std::string& domain,
+    const std::string& op_type, const std::vector<Tensor>& constants) {
+  const reference::KernelFn* fn = reference::KernelRegistry::Get().Find(domain, op_type);
+  if (fn == nullptr)
+    return Unimplemented("op '", op.name, "': unknown kernel id '", op.kernel,
+                         "' (no reference kernel for it)");
+  auto graph = std::make_unique<Graph>(op.name);
+  std::map<int32_t, Value*> values;  // an op may read one slot twice (Mul(x, x))
+  std::vector<Value*> inputs;
+  for (int32_t s : op.inputs) {
+    if (s < 0) {
+      inputs.push_back(nullptr);
+      continue;
+    }
+    Value*& v = values[s];
+    const TensorSlot& slot = desc.slots[s];
+    if (v == nullptr)
+      v = slot.kind == SlotKind::kConstant
+              ? graph->AddConstant(slot.name, constants[s])
+              : graph->AddInput(slot.name, TensorType(slot.dtype, slot.shape));
+    inputs.push_back(v);
+  }
+  std::vector<std::string> output_names;
+  for (int32_t s : op.outputs) output_names.push_back(desc.slots[s].name);
+  Node* node = graph->AddNode(op_type, inputs, output_names, op.name, domain);
+  for (size_t i = 0; i < op.outputs.size(); ++i) {
+    const TensorSlot& slot = desc.slots[op.outputs[i]];
+    node->output(static_cast<int>(i))->set_type(TensorType(slot.dtype, slot.shape));
+    graph->AddOutput(node->output(static_cast<int>(i)));
+  }
+  for (const ModuleAttr& a : op.attrs) node->SetAttr(a.name, ToAttribute(a.value));
+  return std::unique_ptr<OpExecutor>(new ReferenceExecutor(std::move(graph), node, fn));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<OpExecutor>> CreateOpExecutor(const ModuleDesc& desc, int op_index,
+                                                       const std::vector<Tensor>& constants) {
+  const ModuleOp& op = desc.ops[op_index];
+  std::string domain, op_type;
+  if (ParseReferenceKernelId(op.kernel, &domain, &op_type))
+    return CreateReferenceExecutor(desc, op, domain, op_type, constants);
+  return Unimplemented("op '", op.name, "': unknown kernel id '", op.kernel,
+                       "' (this runtime has kernels 'ref.<domain>::<op>' only)");
+}
+
+}  // namespace octet::runtime

@@ -1,0 +1,110 @@
+// `octet compile` -> `octet run` on the .octet (same outputs as on the .onnx)
+// -> `octet bench --json`, and the errors of a bad target and a damaged file.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "octet/ir_text.h"
+#include "octet/npy.h"
+#include "octet/onnx.h"
+
+namespace octet {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunOctet;
+
+class CompileCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("octet_compile_cli_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto model = ParseModel(R"(opset "" 17
+graph g {
+  input %x : f32[N,3,4,4]
+  const %w : f32[2,3,1,1] = [0.5, -1.0, 0.25, 1.5, 0.75, -0.5]
+  const %b : f32[2] = [0.1, -0.2]
+  %c : f32[N,2,4,4] = Conv(%x, %w, %b) name="conv"
+  %r : f32[N,2,4,4] = Relu(%c) name="relu"
+  %p : f32[N,2,1,1] = GlobalAveragePool(%r) name="pool"
+  %f : f32[N,2] = Flatten(%p) name="flatten"
+  const %fw : f32[3,2] = [1.0, -1.0, 0.5, 2.0, -0.5, 0.25]
+  const %fb : f32[3] = [0.0, 0.1, -0.1]
+  %y : f32[N,3] = Gemm(%f, %fw, %fb) {transB = 1} name="fc"
+  output %y
+})");
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    onnx_ = (dir_ / "model.onnx").string();
+    octet_ = (dir_ / "model.octet").string();
+    ASSERT_TRUE(ExportOnnxFile(*model, onnx_).ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+  std::string onnx_, octet_;
+};
+
+TEST_F(CompileCliTest, CompileRunBench) {
+  auto r = RunOctet("compile " + onnx_ + " --target reference -o " + octet_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("target reference"), std::string::npos) << r.output;
+
+  // Same seeded inputs at batch 3 (not the planned batch 1) on both files.
+  const std::string a = (dir_ / "a").string(), b = (dir_ / "b").string();
+  r = RunOctet("run " + octet_ + " --batch 3 --seed 4 --threads 1 --output-dir " + a);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("compiled module (target reference)"), std::string::npos) << r.output;
+  r = RunOctet("run " + onnx_ + " --batch 3 --seed 4 --threads 1 --output-dir " + b);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto ya = ReadNpy(a + "/y.npy");
+  auto yb = ReadNpy(b + "/y.npy");
+  ASSERT_TRUE(ya.ok() && yb.ok());
+  EXPECT_EQ(ya->dims(), (std::vector<int64_t>{3, 3}));
+  EXPECT_TRUE(ya->BitwiseEquals(*yb));
+
+  const std::string json = (dir_ / "bench.json").string();
+  r = RunOctet("bench " + octet_ + " --batch 2 --threads 1 --warmup 1 --iterations 5 --json " +
+               json);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("p99"), std::string::npos) << r.output;
+  std::ifstream in(json);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j.at("batch"), 2);
+  EXPECT_EQ(j.at("iterations"), 5);
+  const auto& lat = j.at("latency_ms");
+  EXPECT_GT(lat.at("median").get<double>(), 0.0);
+  EXPECT_LE(lat.at("median").get<double>(), lat.at("p90").get<double>());
+  EXPECT_LE(lat.at("p90").get<double>(), lat.at("p99").get<double>());
+  EXPECT_GT(j.at("throughput_per_s").get<double>(), 0.0);
+
+  r = RunOctet("bench " + onnx_ + " --batch 2 --iterations 2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("reference interpreter"), std::string::npos) << r.output;
+}
+
+TEST_F(CompileCliTest, Errors) {
+  auto r = RunOctet("compile " + onnx_ + " --target x86 -o " + octet_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--target 'x86'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(octet_));
+
+  r = RunOctet("compile " + onnx_ + " -o " + octet_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  {
+    std::fstream f(octet_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(20);  // inside the header: its checksum no longer matches
+    f.put('\x7f');
+  }
+  r = RunOctet("run " + octet_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("checksum"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace octet

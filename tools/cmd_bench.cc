@@ -1,0 +1,114 @@
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "commands.h"
+#include "model_runner.h"
+
+namespace octet::cli {
+namespace {
+
+struct BenchFlags {
+  std::string model;
+  int64_t batch = 1;
+  int threads = 0;
+  int warmup = 3;
+  int iterations = 20;
+  uint64_t seed = 0;
+  std::string json;
+};
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+// Nearest-rank percentile of sorted values.
+double Percentile(const std::vector<double>& sorted, double p) {
+  const size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * sorted.size()));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+int Bench(const BenchFlags& f) {
+  if (f.batch < 1 || f.iterations < 1 || f.warmup < 0)
+    return Fail(InvalidArgument("--batch and --iterations must be >= 1 and --warmup >= 0"));
+  auto opened = OpenModel(f.model, f.threads);
+  if (!opened.ok()) return Fail(opened.status());
+  ModelRunner& runner = **opened;
+  auto inputs = runner.RandomInputs(f.seed, f.batch);
+  if (!inputs.ok()) return Fail(inputs.status());
+  for (int i = 0; i < f.warmup; ++i) {
+    auto out = runner.Run(*inputs);
+    if (!out.ok()) return Fail(out.status());
+  }
+  std::vector<double> ms;
+  for (int i = 0; i < f.iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto out = runner.Run(*inputs);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+    if (!out.ok()) return Fail(out.status());
+  }
+  double total = 0;
+  for (double v : ms) total += v;
+  const double mean = total / ms.size();
+  std::sort(ms.begin(), ms.end());
+  const double median = Percentile(ms, 50), p90 = Percentile(ms, 90), p99 = Percentile(ms, 99);
+  // Throughput over the whole timed loop: samples (batch items) per second.
+  const double throughput = total > 0 ? f.batch * ms.size() * 1000.0 / total : 0;
+  std::printf("%s on %s, batch %lld, threads %d, %d warm-up + %d timed runs\n", f.model.c_str(),
+              runner.Engine().c_str(), static_cast<long long>(f.batch), f.threads, f.warmup,
+              f.iterations);
+  std::printf("latency ms: median %.3f  p90 %.3f  p99 %.3f  mean %.3f  min %.3f  max %.3f\n",
+              median, p90, p99, mean, ms.front(), ms.back());
+  std::printf("throughput: %.1f samples/s\n", throughput);
+  if (!f.json.empty()) {
+    std::ofstream out(f.json);
+    out << "{\"model\":" << JsonString(f.model) << ",\"engine\":" << JsonString(runner.Engine())
+        << ",\"batch\":" << f.batch << ",\"threads\":" << f.threads << ",\"warmup\":" << f.warmup
+        << ",\"iterations\":" << f.iterations << ",\"latency_ms\":{\"median\":" << median
+        << ",\"p90\":" << p90 << ",\"p99\":" << p99 << ",\"mean\":" << mean
+        << ",\"min\":" << ms.front() << ",\"max\":" << ms.back()
+        << "},\"throughput_per_s\":" << throughput << "}\n";
+    out.close();
+    if (!out) return Fail(IoError("cannot write '", f.json, "'"));
+    std::printf("wrote %s\n", f.json.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Action AddBenchCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Time a model or compiled module on random inputs");
+  auto f = std::make_shared<BenchFlags>();
+  cmd->add_option("model", f->model, "ONNX model or compiled module (.octet)")->required();
+  cmd->add_option("--batch", f->batch, "value of symbolic dims")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "worker threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--warmup", f->warmup, "untimed runs first")->capture_default_str();
+  cmd->add_option("--iterations", f->iterations, "timed runs")->capture_default_str();
+  cmd->add_option("--seed", f->seed, "seed for the random inputs")->capture_default_str();
+  cmd->add_option("--json", f->json, "also write the numbers to this JSON file");
+  return [f]() { return Bench(*f); };
+}
+
+}  // namespace octet::cli

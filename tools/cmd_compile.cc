@@ -1,0 +1,64 @@
+#include <cstdio>
+
+#include "commands.h"
+#include "octet/compile/compile.h"
+#include "octet/onnx.h"
+
+namespace octet::cli {
+namespace {
+
+struct CompileFlags {
+  std::string model;
+  std::string target = "reference";
+  std::string output;
+  int64_t batch = 1;
+  int threads = 0;
+};
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+int Compile(const CompileFlags& f) {
+  // Only the reference lowering exists; x86 and CUDA come with their backends.
+  if (f.target != "reference")
+    return Fail(Unimplemented("--target '", f.target,
+                              "' is not available in this build; use --target reference"));
+  if (f.batch < 1) return Fail(InvalidArgument("--batch must be at least 1, got ", f.batch));
+  auto model = ImportOnnxFile(f.model);
+  if (!model.ok()) return Fail(model.status());
+  CompileOptions options;
+  options.num_threads = f.threads;
+  options.default_symbol_value = f.batch;
+  options.metadata["source"] = f.model;
+  auto compiled = CompileForReference(std::move(model).value(), options);
+  if (!compiled.ok()) return Fail(compiled.status().WithContext(f.model));
+  Status s = WriteModule(compiled->desc, compiled->weights, f.output);
+  if (!s.ok()) return Fail(s);
+  int64_t weight_bytes = 0;
+  for (const WeightSection& w : compiled->weights) weight_bytes += w.bytes.size();
+  std::printf("wrote %s: target %s, %zu ops, %zu weight sections (%lld bytes), arena %lld bytes\n",
+              f.output.c_str(), compiled->desc.target.c_str(), compiled->desc.ops.size(),
+              compiled->weights.size(), static_cast<long long>(weight_bytes),
+              static_cast<long long>(compiled->desc.memory_plan.arena_size));
+  return 0;
+}
+
+}  // namespace
+
+Action AddCompileCommand(CLI::App& app) {
+  auto* cmd = app.add_subcommand("compile", "Compile an ONNX model (float or QDQ) to a module");
+  auto f = std::make_shared<CompileFlags>();
+  cmd->add_option("model", f->model, "ONNX model file")->required();
+  cmd->add_option("--target", f->target, "target: reference")->capture_default_str();
+  cmd->add_option("--output,-o", f->output, "compiled module to write (.octet)")->required();
+  cmd->add_option("--batch", f->batch,
+                  "value of symbolic dims the arena is planned for (other values still run)")
+      ->capture_default_str();
+  cmd->add_option("--threads", f->threads, "threads for constant folding (0: all cores)")
+      ->capture_default_str();
+  return [f]() { return Compile(*f); };
+}
+
+}  // namespace octet::cli

@@ -1,0 +1,33 @@
+// What `octet run` and `octet bench` share: one interface over an ONNX model
+// (imported, simplified, run by the reference interpreter) and a compiled
+// module (run by a runtime::Session), picked by the file's magic bytes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "octet/status.h"
+#include "octet/tensor.h"
+
+namespace octet::cli {
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  virtual Expected<std::map<std::string, Tensor>> Run(const std::map<std::string, Tensor>& in) = 0;
+  // Seeded random data for every input; symbolic dims take `batch`.
+  virtual Expected<std::map<std::string, Tensor>> RandomInputs(uint64_t seed, int64_t batch) = 0;
+  virtual std::vector<std::string> InputNames() const = 0;
+  // "reference interpreter" or "compiled module (target reference)".
+  virtual std::string Engine() const = 0;
+};
+
+// True when the file starts with the compiled-module magic (OCTETMOD).
+bool IsCompiledModule(const std::string& path);
+// `threads` <= 0: all hardware threads.
+Expected<std::unique_ptr<ModelRunner>> OpenModel(const std::string& path, int threads);
+
+}  // namespace octet::cli
