@@ -13,6 +13,7 @@ struct CompileFlags {
   std::string output;
   int64_t batch = 1;
   int threads = 0;
+  bool reduce_range = false;
 };
 
 int Fail(const Status& s) {
@@ -21,10 +22,13 @@ int Fail(const Status& s) {
 }
 
 int Compile(const CompileFlags& f) {
-  // Only the reference lowering exists; x86 and CUDA come with their backends.
-  if (f.target != "reference")
+  // CUDA comes with its backend. x86 lowering needs no kernel library, so it
+  // is offered in every build; running its modules needs oneDNN.
+  if (f.target != "reference" && f.target != "x86")
     return Fail(Unimplemented("--target '", f.target,
-                              "' is not available in this build; use --target reference"));
+                              "' is not available in this build; use reference or x86"));
+  if (f.reduce_range && f.target != "x86")
+    return Fail(InvalidArgument("--reduce-range applies to --target x86 only"));
   if (f.batch < 1) return Fail(InvalidArgument("--batch must be at least 1, got ", f.batch));
   auto model = ImportOnnxFile(f.model);
   if (!model.ok()) return Fail(model.status());
@@ -32,7 +36,9 @@ int Compile(const CompileFlags& f) {
   options.num_threads = f.threads;
   options.default_symbol_value = f.batch;
   options.metadata["source"] = f.model;
-  auto compiled = CompileForReference(std::move(model).value(), options);
+  options.reduce_range = f.reduce_range;
+  auto compiled = f.target == "x86" ? CompileForX86(std::move(model).value(), options)
+                                    : CompileForReference(std::move(model).value(), options);
   if (!compiled.ok()) return Fail(compiled.status().WithContext(f.model));
   Status s = WriteModule(compiled->desc, compiled->weights, f.output);
   if (!s.ok()) return Fail(s);
@@ -51,7 +57,10 @@ Action AddCompileCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("compile", "Compile an ONNX model (float or QDQ) to a module");
   auto f = std::make_shared<CompileFlags>();
   cmd->add_option("model", f->model, "ONNX model file")->required();
-  cmd->add_option("--target", f->target, "target: reference")->capture_default_str();
+  cmd->add_option("--target", f->target, "target: reference or x86")->capture_default_str();
+  cmd->add_flag("--reduce-range", f->reduce_range,
+                "x86: the model's activations were quantized to 7 bits (quantizer "
+                "reduce_range); needed to run on CPUs without VNNI");
   cmd->add_option("--output,-o", f->output, "compiled module to write (.octet)")->required();
   cmd->add_option("--batch", f->batch,
                   "value of symbolic dims the arena is planned for (other values still run)")

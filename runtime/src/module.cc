@@ -3,24 +3,34 @@
 #include <algorithm>
 
 #include "octet/runtime/random_inputs.h"
+#ifdef OCTET_HAVE_X86
+#include "x86_executor.h"
+#endif
 
 namespace octet::runtime {
 namespace {
 
-// The only target whose kernels this runtime has today.
 constexpr const char kReferenceTarget[] = "reference";
+#ifdef OCTET_HAVE_X86
+constexpr const char kTargets[] = "'reference' and 'x86'";
+#else
+constexpr const char kTargets[] = "'reference' only (built without oneDNN, so not 'x86')";
+#endif
 
-// Requirements this runtime can meet: only "target" naming the module's own
-// target. Anything else (an ISA, reduced range) belongs to a backend that is
-// not linked here, so the module cannot run.
+// Reference modules may require only "target" naming their own target; x86
+// modules also "reduce_range", which the x86 backend checks against the CPU.
+// Anything else belongs to a backend that is not linked here.
 Status CheckRequirements(const LoadedModule& m) {
   const ModuleDesc& d = m.desc();
+#ifdef OCTET_HAVE_X86
+  if (d.target == "x86") return CheckX86Requirements(m);
+#endif
   if (d.target != kReferenceTarget)
-    return Unimplemented("module '", m.source(), "' is compiled for target '", d.target,
-                         "'; this runtime runs '", kReferenceTarget, "' modules only");
+    return Unimplemented(m.source(), " is compiled for target '", d.target,
+                         "'; this runtime runs ", kTargets, " modules");
   for (const auto& [key, value] : d.requirements)
     if (key != "target" || value != d.target)
-      return Unimplemented("module '", m.source(), "' requires ", key, "=", value,
+      return Unimplemented(m.source(), " requires ", key, "=", value,
                            ", which this runtime does not provide");
   return Status::Ok();
 }

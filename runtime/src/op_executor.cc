@@ -2,6 +2,9 @@
 
 #include "octet/compile/compile.h"
 #include "octet/reference/kernel.h"
+#ifdef OCTET_HAVE_X86
+#include "x86_executor.h"
+#endif
 
 namespace octet::runtime {
 namespace {
@@ -75,8 +78,14 @@ Expected<std::unique_ptr<OpExecutor>> CreateOpExecutor(const ModuleDesc& desc, i
   std::string domain, op_type;
   if (ParseReferenceKernelId(op.kernel, &domain, &op_type))
     return CreateReferenceExecutor(desc, op, domain, op_type, constants);
+#ifdef OCTET_HAVE_X86
+  if (op.kernel.rfind("x86.", 0) == 0) return CreateX86Executor(desc, op, constants);
+  constexpr const char kKnown[] = "'ref.<domain>::<op>' and 'x86.*'";
+#else
+  constexpr const char kKnown[] = "'ref.<domain>::<op>' only (built without oneDNN)";
+#endif
   return Unimplemented("op '", op.name, "': unknown kernel id '", op.kernel,
-                       "' (this runtime has kernels 'ref.<domain>::<op>' only)");
+                       "' (this runtime has kernels ", kKnown, ")");
 }
 
 }  // namespace octet::runtime

@@ -61,11 +61,11 @@ TEST_F(RuntimeErrorsTest, WrongTargetIsRefusedAtLoad) {
   want_x86.expected_target = "x86";
   ExpectError(runtime::Module::Load(path, want_x86).status(), "x86");
   // A module for a target whose kernels this runtime lacks.
-  const std::string x86 = Write([](ModuleDesc& d) {
-    d.target = "x86";
-    d.requirements = {{"isa", "avx2"}};
+  const std::string cuda = Write([](ModuleDesc& d) {
+    d.target = "cuda";
+    d.requirements = {{"target", "cuda"}};
   });
-  ExpectError(runtime::Module::Load(x86).status(), "compiled for target 'x86'");
+  ExpectError(runtime::Module::Load(cuda).status(), "compiled for target 'cuda'");
   // Requirements it cannot meet.
   const std::string avx = Write([](ModuleDesc& d) { d.requirements["isa"] = "avx512"; });
   ExpectError(runtime::Module::Load(avx).status(), "requires isa=avx512");

@@ -40,7 +40,8 @@ std::string Describe(const Int8Conv2dConfig& c) {
      << c.pads[3] << " dilations " << c.dilations[0] << "x" << c.dilations[1] << " groups "
      << c.groups;
   if (c.bias.defined()) os << " +bias";
-  for (PostOp p : c.post_ops) os << (p == PostOp::kRelu ? " +relu" : " +sum");
+  for (PostOp p : c.post_ops)
+    os << (p == PostOp::kRelu ? " +relu" : p == PostOp::kClip ? " +clip" : " +sum");
   os << " -> " << DTypeName(c.dst_type);
   return os.str();
 }
@@ -146,6 +147,8 @@ Expected<Int8Conv2d> Int8Conv2d::Create(const Int8Conv2dConfig& config) {
     for (PostOp p : c.post_ops) {
       if (p == PostOp::kRelu) {
         ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      } else if (p == PostOp::kClip) {
+        ops.append_eltwise(dnnl::algorithm::eltwise_clip, c.clip_min, c.clip_max);
       } else if (int8_dst) {
         // Adds residual.scale * (r - zero_point) to the real-valued result,
         // before the division by the dst scale.

@@ -1,6 +1,6 @@
 // How the runtime calls a compiled op. Each op of a module gets an executor
-// once, at load; backends plug in by kernel-id prefix ("ref." today; "x86."
-// and "cuda." later) in runtime/src/op_executor.cc.
+// once, at load; backends plug in by kernel-id prefix ("ref."; "x86." when
+// built with oneDNN; "cuda." later) in runtime/src/op_executor.cc.
 #pragma once
 
 #include <memory>

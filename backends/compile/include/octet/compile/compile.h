@@ -2,7 +2,8 @@
 // loads. The reference target maps every node to one op whose kernel id names
 // a reference kernel, "ref.<domain>::<OpType>" (the ONNX default domain is
 // written "ai.onnx"), so any model the interpreter runs can be compiled;
-// optimised targets will later replace groups of nodes by their own kernels.
+// optimised targets (x86) replace matched groups of nodes by their own kernels
+// and emit the rest as the reference target does.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,12 @@ struct CompileOptions {
   std::map<std::string, int64_t> reference_dims;
   int64_t default_symbol_value = 1;
   std::map<std::string, std::string> metadata;  // copied into the module
+  // x86: the activations were quantized to 7 bits (u8 0..127, the quantizer's
+  // `reduce_range`), which CPUs without VNNI need for exact int8 products.
+  // Recorded as the requirement "reduce_range": "1"; the runtime refuses a
+  // module without it on such a CPU (docs/x86-backend.md). Not checked
+  // against the graph: the quantizer's configuration is the source of truth.
+  bool reduce_range = false;
 };
 
 struct CompiledModule {
@@ -45,5 +52,22 @@ bool ParseReferenceKernelId(const std::string& kernel, std::string* domain, std:
 // (which the module format cannot hold), graph outputs that are inputs or
 // constants, and values of unknown rank at the graph boundary.
 Expected<CompiledModule> CompileForReference(Model model, const CompileOptions& options = {});
+
+// QDQ model -> module for the x86 target (docs/x86-backend.md, "Lowering").
+// Patterns, each replaced by one op:
+//   QuantizedConvRelu  DequantizeLinear(x u8, per-tensor) -> Conv(DequantizeLinear(w i8
+//                      constant, symmetric, per-tensor or per-channel on axis 0),
+//                      [DequantizeLinear(b i32 constant) or f32 constant]) -> [Relu] ->
+//                      [Clip(constant bounds), as reduce_range emits] ->
+//                      QuantizeLinear(per-tensor, u8)
+//                      => "x86.int8_conv" (u8 in, u8 out; oneDNN Int8Conv2d at run time)
+//   QuantizedMatMul    DequantizeLinear(x u8 [M, K], per-tensor) -> MatMul / Gemm(
+//                      DequantizeLinear(w i8 constant, symmetric, per-tensor or per output
+//                      column), [bias]) with an f32 output (alpha = beta = 1, no transA)
+//                      => "x86.int8_matmul" (u8 in, f32 out; oneDNN Int8MatMul)
+// Q/DQ nodes the patterns absorb disappear; everything else is emitted exactly
+// as CompileForReference does (kernel ids "ref.*"). The module's metadata
+// "x86.int8_conv" and "x86.int8_matmul" count the matches.
+Expected<CompiledModule> CompileForX86(Model model, const CompileOptions& options = {});
 
 }  // namespace octet

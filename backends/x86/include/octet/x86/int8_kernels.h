@@ -42,6 +42,10 @@ enum class Layout { kNCHW, kNHWC };
 enum class PostOp {
   kRelu,
   kSum,  // + residual.scale * (r - residual.zero_point), r read from the residual buffer
+  // Clamp to [clip_min, clip_max] (real units). The quantizer's reduce_range
+  // puts a Clip to the 7-bit range before each activation QuantizeLinear; as a
+  // post-op it keeps the requantized codes in 0..127.
+  kClip,
 };
 
 struct Int8Conv2dConfig {
@@ -62,6 +66,7 @@ struct Int8Conv2dConfig {
   std::array<int64_t, 4> pads{0, 0, 0, 0};  // ONNX order: top, left, bottom, right
   int64_t groups = 1;
   std::vector<PostOp> post_ops;
+  float clip_min = 0.f, clip_max = 0.f;  // for kClip
   // For kSum: the residual has dst's dims and layout and a dtype of dst's size
   // (u8/i8 for int8 outputs, dequantized with `residual`; f32 for f32 outputs,
   // added as it is).
