@@ -3,8 +3,10 @@
 // concurrent Run calls on a single Session, which the header says are
 // serialised.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -65,6 +67,41 @@ TEST_F(RuntimeThreadsTest, EightThreadsEachWithASession) {
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+// Resident set size of this process in bytes (from /proc/self/statm).
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+TEST_F(RuntimeThreadsTest, ThousandsOfRunsDoNotGrowMemory) {
+  // 8 sessions on one module; a warm-up round lets each thread's malloc arena
+  // and each session's arena reach their steady size, then 8 x 500 more
+  // checked runs must not add more than a few pages per thread.
+  std::vector<std::unique_ptr<runtime::Session>> sessions;
+  for (int t = 0; t < 8; ++t) {
+    auto s = runtime::Session::Create(module_, {1});
+    ASSERT_TRUE(s.ok());
+    sessions.push_back(std::move(*s));
+  }
+  auto round = [&](int runs) {
+    std::atomic<int> bad{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+      threads.emplace_back([&, t] { bad += RunChecked(*sessions[t], t, runs); });
+    for (auto& th : threads) th.join();
+    return bad.load();
+  };
+  ASSERT_EQ(round(100), 0);
+  const int64_t before = ResidentBytes();
+  ASSERT_EQ(round(500), 0);
+  const int64_t growth = ResidentBytes() - before;
+  std::printf("[ runtime ] 4000 runs on 8 threads: RSS growth %lld kB\n",
+              static_cast<long long>(growth / 1024));
+  EXPECT_LT(growth, int64_t{4} << 20);
 }
 
 TEST_F(RuntimeThreadsTest, ConcurrentRunsOnOneSessionAreSerialised) {
