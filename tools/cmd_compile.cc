@@ -16,11 +16,6 @@ struct CompileFlags {
   bool reduce_range = false;
 };
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
-  return 1;
-}
-
 int Compile(const CompileFlags& f) {
   // CUDA comes with its backend. x86 lowering needs no kernel library, so it
   // is offered in every build; running its modules needs oneDNN.

@@ -27,11 +27,6 @@ std::string FileNameFor(const std::string& name) {
   return out.empty() ? "output" : out;
 }
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
-  return 1;
-}
-
 int Run(const RunFlags& f) {
   auto opened = OpenModel(f.model, f.threads);
   if (!opened.ok()) return Fail(opened.status());

@@ -4,10 +4,18 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+
+#include "octet/status.h"
 
 namespace octet::cli {
 
 using Action = std::function<int()>;
+
+// "error: <message>" on stderr; returns the exit status 1.
+int Fail(const Status& s);
+// `s` as a JSON string literal, quotes included.
+std::string JsonString(const std::string& s);
 
 Action AddInspectCommand(CLI::App& app);
 Action AddRunCommand(CLI::App& app);

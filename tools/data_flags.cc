@@ -6,11 +6,6 @@
 
 namespace octet::cli {
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
-  return 1;
-}
-
 void AddDataFlags(CLI::App* cmd, DataFlags* f) {
   cmd->add_option("--preprocess,-p", f->preprocess,
                   "image preprocessing: imagenet, sam, sam:SIZE or KEY=VALUE,... "

@@ -21,7 +21,4 @@ void AddDataFlags(CLI::App* cmd, DataFlags* f);
 // Data source options for `spec` ("images:DIR", "idx:...", ...) from the flags.
 Expected<data::DataSourceOptions> MakeSourceOptions(const DataFlags& f, const std::string& spec);
 
-// "error: <message>" on stderr; returns the exit status 1.
-int Fail(const Status& s);
-
 }  // namespace octet::cli

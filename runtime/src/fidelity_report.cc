@@ -185,7 +185,6 @@ void List(std::string& out, const std::string& label, const std::vector<std::str
     out += indent + Printf("... %zu more\n", items.size() - kMaxListed);
 }
 
-
 }  // namespace
 
 std::string RenderFidelityTable(const FidelityReport& r, int max_layers) {

@@ -26,8 +26,8 @@ Status CheckRequirements(const LoadedModule& m) {
   if (d.target == "x86") return CheckX86Requirements(m);
 #endif
   if (d.target != kReferenceTarget)
-    return Unimplemented(m.source(), " is compiled for target '", d.target,
-                         "'; this runtime runs ", kTargets, " modules");
+    return Unimplemented(m.source(), " is compiled for target '", d.target, "'; this runtime runs ",
+                         kTargets, " modules");
   for (const auto& [key, value] : d.requirements)
     if (key != "target" || value != d.target)
       return Unimplemented(m.source(), " requires ", key, "=", value,

@@ -22,7 +22,8 @@ class ModelRegression : public ::testing::TestWithParam<std::string> {};
 TEST_P(ModelRegression, ReferenceMatchesPyTorch) {
   const fs::path dir = testing::ModelsDir() / GetParam();
   if (!fs::exists(dir / "model.onnx")) {
-    if (testing::ModelsRequired()) FAIL() << dir << " is missing: run models/build.sh " << GetParam();
+    if (testing::ModelsRequired())
+      FAIL() << dir << " is missing: run models/build.sh " << GetParam();
     GTEST_SKIP() << dir << " is missing: run models/build.sh " << GetParam();
   }
   ReferenceSessionOptions options;

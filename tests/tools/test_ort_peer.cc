@@ -97,7 +97,8 @@ class OrtPeerZoo : public ::testing::TestWithParam<std::string> {};
 TEST_P(OrtPeerZoo, ReferenceMatchesOnnxRuntime) {
   const fs::path dir = testing::ModelsDir() / GetParam();
   if (!fs::exists(dir / "model.onnx")) {
-    if (testing::ModelsRequired()) FAIL() << dir << " is missing: run models/build.sh " << GetParam();
+    if (testing::ModelsRequired())
+      FAIL() << dir << " is missing: run models/build.sh " << GetParam();
     GTEST_SKIP() << dir << " is missing: run models/build.sh " << GetParam();
   }
   OCTET_ORT_OR_SKIP(python);

@@ -21,7 +21,8 @@ const KernelRegistry& KernelRegistry::Get() {
     RegisterDataMovementKernels(r);
     // Calibration observers (octet/quant/convert.h) only mark a value; the
     // statistics are taken by the interpreter's after_node hook.
-    r.Register("Observer", [](KernelContext&) { return Status::Ok(); }, "ai.octet");
+    r.Register(
+        "Observer", [](KernelContext&) { return Status::Ok(); }, "ai.octet");
     return r;
   }();
   return registry;

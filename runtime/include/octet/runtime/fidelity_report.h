@@ -14,11 +14,11 @@
 namespace octet {
 
 struct LayerFidelity {
-  std::string node;     // node name in the float graph
+  std::string node;         // node name in the float graph
   int64_t graph_index = 0;  // position among the quantized layers in graph order
-  std::string op_type;  // "Conv", "MatMul", ...
-  std::string output;   // the value compared (the node's first output)
-  std::string scheme;   // one line: "act u8 affine per-tensor static, w i8 symmetric per-channel"
+  std::string op_type;      // "Conv", "MatMul", ...
+  std::string output;       // the value compared (the node's first output)
+  std::string scheme;  // one line: "act u8 affine per-tensor static, w i8 symmetric per-channel"
   // SQNR (dB) of this layer's output against fp32 when only this layer is
   // quantized (its inputs are the fp32 values, quantized as the model does)...
   double sqnr_alone_db = 0;
@@ -29,8 +29,8 @@ struct LayerFidelity {
 
 struct ClassificationFidelity {
   int64_t samples = 0;
-  int64_t top1_agreement = 0;   // samples where both models predict the same class
-  int64_t labelled = 0;         // samples with a label (accuracies are over these)
+  int64_t top1_agreement = 0;  // samples where both models predict the same class
+  int64_t labelled = 0;        // samples with a label (accuracies are over these)
   int64_t float_correct = 0;
   int64_t quantized_correct = 0;
 };
