@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 
 #include "octet/quant/quantizer_config.h"
@@ -79,7 +80,7 @@ TEST(QuantizerConfigTest, JsonErrorsNameTheFileAndKey) {
       {R"({"int32_bias": "yes"})", "int32_bias: expected true or false"},
       {R"({"weight": {"dtype": "i3"}})", "dtype 'i3'"},
       {R"({"preset": "int4-weight-only", "weight": {"group_size": 48}})", "power of two"},
-      {R"({"ops": ["Add"]})", "op 'Add' cannot be quantized"},
+      {R"({"ops": ["Relu"]})", "op 'Relu' cannot be quantized"},
       {R"({"exclude": ["re:("]})", "invalid regular expression"},
       {R"({"activation": {"granularity": "per-token"}})", "dynamic"},
       {R"({"calibration": {"method": "kl"}})", "kl"},
@@ -186,6 +187,48 @@ TEST(AnnotateTest, ConcatSharesOneGroupOverInputsAndOutput) {
   EXPECT_EQ(grp.members[1].value, "a");
   EXPECT_EQ(grp.members[1].consumers, std::vector<std::string>{"concat"});
   EXPECT_EQ(grp.members[2].value, "b");
+}
+
+// x -> conv_a -> Add(conv_a, r) with r = Relu(x): the residual r is quantized
+// for the Add, conv_a's output is not (it is fused). An Add of two non-conv
+// values and one whose conv output has a second user stay float.
+TEST(AnnotateTest, ResidualAddQuantizesOnlyTheResidual) {
+  std::mt19937 rng(5);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape::FromStatic({1, 4, 4, 4})));
+  Value* r = testing::Add(g, "Relu", {x}, "r", "relu")->output(0);
+  Value* w = g.AddConstant("w", testing::RandomTensor({4, 4, 1, 1}, rng));
+  Value* a = testing::Add(g, "Conv", {x, w}, "a", "conv_a")->output(0);
+  Value* sum = testing::Add(g, "Add", {a, r}, "sum", "add")->output(0);
+  Value* both = testing::Add(g, "Add", {r, x}, "both", "add_plain")->output(0);
+  Value* b = testing::Add(g, "Conv", {x, w}, "b", "conv_b")->output(0);
+  Value* twice = testing::Add(g, "Add", {b, r}, "twice", "add_shared")->output(0);
+  g.AddOutput(sum);
+  g.AddOutput(both);
+  g.AddOutput(twice);
+  g.AddOutput(b);  // conv_b's output has a second user: not fusable
+  ASSERT_TRUE(InferShapes(g).ok());
+  auto plan = AnnotateForQuantization(g, Preset("x86-int8"));
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  std::vector<std::string> quantized;
+  for (const QuantizedNode& q : plan->nodes) quantized.push_back(q.node);
+  EXPECT_EQ(quantized, (std::vector<std::string>{"conv_a", "add", "conv_b"}));
+  const QuantizedNode& add = plan->nodes[1];
+  ASSERT_EQ(add.activation_groups.size(), 1u);
+  const ActivationGroup& grp = plan->groups[add.activation_groups[0]];
+  EXPECT_EQ(grp.observed_value, "r");
+  EXPECT_EQ(grp.members[0].consumers, std::vector<std::string>{"add"});
+  std::map<std::string, std::string> why(plan->skipped.begin(), plan->skipped.end());
+  EXPECT_NE(why["add_plain"].find("no quantized Conv"), std::string::npos) << why["add_plain"];
+  EXPECT_NE(why["add_shared"].find("no quantized Conv"), std::string::npos) << why["add_shared"];
+  // Weight-only and dynamic presets never quantize an Add.
+  QuantizerConfig dyn = Preset("int8-dynamic");
+  dyn.ops.push_back("Add");
+  plan = AnnotateForQuantization(g, dyn);
+  ASSERT_TRUE(plan.ok());
+  for (const QuantizedNode& q : plan->nodes) EXPECT_NE(q.op_type, "Add");
 }
 
 TEST(AnnotateTest, Int8DynamicQuantizesLinearLayersPerToken) {

@@ -98,7 +98,9 @@ TEST_F(QuantizeCliTest, WritesModelReportsAndReusableStatistics) {
   ASSERT_TRUE(q.ok()) << q.status().ToString();
   int qdq = 0;
   for (const Node* n : q->graph->nodes()) qdq += n->op_type() == "QuantizeLinear";
-  EXPECT_EQ(qdq, 3);  // x; the pool output and its flattened form (one group)
+  // x; then one group shared through GlobalAveragePool and Flatten: the
+  // pool's input, its output and the flattened form.
+  EXPECT_EQ(qdq, 4);
   const std::string json = ReadFile(dir_ / "r.json");
   EXPECT_NE(json.find("\"preset\""), std::string::npos);
   EXPECT_NE(json.find("\"conv\""), std::string::npos);

@@ -84,6 +84,7 @@ class Annotator {
   }
 
   Status Annotate(const Node& n) {
+    if (n.op_type() == "Add") return AnnotateResidualAdd(n);
     const bool matmul = n.op_type() == "MatMul";
     const Value* a = n.input(0);
     const Value* w = n.input(1);
@@ -131,6 +132,43 @@ class Annotator {
                                      config_.activation->granularity == Granularity::kPerTensor)
       plan_.biases.push_back({n.name(), bias, q.activation_groups[0]});
     plan_.nodes.push_back(std::move(q));
+    return Status::Ok();
+  }
+
+  // Conv + Add fusion (PyTorch's x86 flow does the same): when one addend is
+  // the sole output of a quantized Conv, only the other addend (the residual)
+  // is quantized. The Conv's output stays float, so a backend can add the
+  // dequantized residual inside the convolution (oneDNN's sum post-op) and
+  // requantize once after the Add (and a following Relu). Any other Add stays
+  // float: quantizing a transformer's residual stream costs accuracy.
+  Status AnnotateResidualAdd(const Node& n) {
+    if (config_.weight_only() || config_.activation->dynamic)
+      return Skip(n, "Add is quantized only with static activations (Conv + Add fusion)");
+    if (n.num_inputs() != 2 || !IsFloatActivation(n.input(0)) || !IsFloatActivation(n.input(1)))
+      return Skip(n, "Add of two float activations expected");
+    const TensorType& a = n.input(0)->type();
+    const TensorType& b = n.input(1)->type();
+    if (!a.has_shape || !b.has_shape || !(a.shape == b.shape))
+      return Skip(n, "addends of different or unknown shapes (broadcast)");
+    auto fused_conv = [&](const Value* v) {
+      const Node* p = v->producer();
+      if (p == nullptr || p->op_type() != "Conv" || !p->domain().empty() || v->uses().size() != 1 ||
+          v->is_graph_output())
+        return false;
+      return std::any_of(plan_.nodes.begin(), plan_.nodes.end(),
+                         [&](const QuantizedNode& q) { return q.node == p->name(); });
+    };
+    int residual = -1;
+    if (fused_conv(n.input(0))) {
+      residual = 1;
+    } else if (fused_conv(n.input(1))) {
+      residual = 0;
+    } else {
+      return Skip(n, "no quantized Conv feeds it (only Conv + Add is quantized)");
+    }
+    OCTET_ASSIGN_OR_RETURN(int g, GroupFor(n.input(residual), n));
+    if (g < 0) return Skip(n, "residual '" + n.input(residual)->name() + "' cannot be quantized");
+    plan_.nodes.push_back({n.name(), n.op_type(), {g}});
     return Status::Ok();
   }
 

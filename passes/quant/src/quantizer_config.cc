@@ -63,7 +63,7 @@ std::string NodeFilter::ToString() const {
 
 namespace {
 
-const std::vector<std::string> kQuantizableOps = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
+const std::vector<std::string> kQuantizableOps = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add"};
 
 QuantScheme PerChannelSymmetricInt8() {
   QuantScheme s;
@@ -108,11 +108,12 @@ Expected<QuantizerConfig> MakePreset(const std::string& name) {
   QuantizerConfig c;
   c.preset = name;
   if (name == "x86-int8") {
-    c.ops = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
+    c.ops = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add"};
     c.activation = PerTensorAffineUint8();
     c.weight = PerChannelSymmetricInt8();
     c.int32_bias = true;
-    c.shared_ops = {"MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat"};
+    c.shared_ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Reshape", "Flatten",
+                    "Transpose", "Squeeze", "Unsqueeze", "Concat"};
     // PyTorch's x86 flow uses HistogramObserver, which minimises the L2 error of
     // the quantized histogram: the same criterion as kMse.
     c.calibration.method = CalibrationMethod::kMse;
@@ -145,7 +146,7 @@ Status ValidateConfig(const QuantizerConfig& c, const std::string& what) {
     if (std::find(kQuantizableOps.begin(), kQuantizableOps.end(), op) == kQuantizableOps.end())
       return InvalidArgument(
           what, ": op '", op,
-          "' cannot be quantized (supported: Conv, ConvTranspose, Gemm, MatMul)");
+          "' cannot be quantized (supported: Conv, ConvTranspose, Gemm, MatMul, Add)");
   if (c.activation) {
     OCTET_RETURN_IF_ERROR(ValidateScheme(*c.activation, what + ": activation scheme"));
     if (c.activation->granularity == Granularity::kPerChannel ||

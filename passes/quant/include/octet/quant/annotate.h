@@ -68,6 +68,11 @@ struct QuantPlan {
   std::string Describe() const;
 };
 
+// An Add in `ops` is quantized only as the second half of Conv + Add: when
+// one addend is the sole output of a quantized Conv, the other (the residual)
+// gets the activation scheme and the Conv's output stays float, the pattern a
+// backend fuses into one convolution with a sum post-op. Other Adds stay float.
+//
 // Fails when a filter of the configuration names a node (name:) or op type
 // (op:) that the graph does not have, or matches nothing (re:), so a typo in a
 // config is an error rather than a silently different model.

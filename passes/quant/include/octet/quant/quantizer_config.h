@@ -55,7 +55,8 @@ class NodeFilter {
 struct QuantizerConfig {
   std::string preset;  // the preset this started from
   // Op types whose constant-weight form is quantized (weights and, unless
-  // weight-only, activation inputs): any of Conv, ConvTranspose, Gemm, MatMul.
+  // weight-only, activation inputs): any of Conv, ConvTranspose, Gemm, MatMul, and Add
+  // (only the residual of a Conv + Add, see annotate.h).
   std::vector<std::string> ops;
   // Also quantize MatMul whose operands are both activations (attention's
   // Q.K^T and P.V); both inputs then get the activation scheme.
