@@ -5,11 +5,12 @@
 #
 # NAME: calib           calibration/eval PNGs   -> $B/data/{calib,eval}_images/ (72 / 28)
 #       calib300        larger sets, 512 px max -> $B/data/{calib300,eval100}_images/ (324 / 105)
-#       resnet18        resnet18 AND resnet18_bnfolded
+#       resnet18        resnet18, resnet18_bnfolded AND resnet18_dynbatch
 #       resnet18_bnfolded   (same job as resnet18)
+#       resnet18_dynbatch   (same job; symbolic batch dim, for bench/)
 #       sam_tiny sam_vit_b sam_vit_l sam_vit_h
 #       fashion_resnet
-#       all-ci          calib calib300 resnet18 sam_tiny fashion_resnet
+#       all-ci          calib calib300 resnet18 resnet18_dynbatch sam_tiny fashion_resnet
 #       all             all-ci + sam_vit_b sam_vit_l sam_vit_h (large!)
 #       describe-sam    print params/FLOPs of every SAM config (no export)
 #
@@ -60,8 +61,8 @@ for a in "$@"; do
   case "$a" in
     --force) FORCE="--force" ;;
     -h|--help) usage; exit 0 ;;
-    all-ci) NAMES+=(calib calib300 resnet18 sam_tiny fashion_resnet) ;;
-    all) NAMES+=(calib calib300 resnet18 sam_tiny fashion_resnet sam_vit_b sam_vit_l sam_vit_h) ;;
+    all-ci) NAMES+=(calib calib300 resnet18 resnet18_dynbatch sam_tiny fashion_resnet) ;;
+    all) NAMES+=(calib calib300 resnet18 resnet18_dynbatch sam_tiny fashion_resnet sam_vit_b sam_vit_l sam_vit_h) ;;
     *) NAMES+=("$a") ;;
   esac
 done
@@ -76,7 +77,7 @@ for n in "${NAMES[@]}"; do
   case "$n" in
     calib) run "$HERE/calib_images.py" generate $FORCE ;;
     calib300) run "$HERE/calib300_images.py" generate $FORCE ;;
-    resnet18|resnet18_bnfolded)
+    resnet18|resnet18_bnfolded|resnet18_dynbatch)
       [ -n "${DONE[resnet18_job]:-}" ] && continue
       DONE[resnet18_job]=1
       run "$HERE/resnet18.py" $FORCE ;;

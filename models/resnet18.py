@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """ResNet-18 (torchvision architecture, random init, seed 0) with realistic
-BatchNorm statistics, exported twice at opset 17:
+BatchNorm statistics, exported three times at opset 17:
 
   resnet18/           BatchNormalization kept as separate (eval-mode) nodes
   resnet18_bnfolded/  BN folded into the Conv weights by the PyTorch exporter
+  resnet18_dynbatch/  as resnet18 (same weights, BN kept) but with a symbolic
+                      batch dimension "N" on input and output (dynamic_axes),
+                      for benchmarks at any batch size (bench/)
+
+resnet18 and resnet18_bnfolded have a static batch of 2 (the golden input's);
+all three share the same golden input and output.
 
 BN statistics: all BN layers are reset, momentum=None (cumulative average) and
 the model is run in train mode (no grad) over the default calibration images
@@ -70,9 +76,19 @@ def calibrate_bn(torch, model, paths):
     model.eval()
 
 
-def export(torch, model, x, path, keep_bn):
+DYNAMIC_AXES = {"input": {0: "N"}, "output": {0: "N"}}
+
+
+def export(torch, model, x, path, keep_bn, dynamic_batch=False):
     t0 = time.perf_counter()
-    if keep_bn:
+    if dynamic_batch:
+        # Same as the keep_bn export below, plus a symbolic batch dimension.
+        assert keep_bn, "the dynamic-batch export keeps BatchNormalization"
+        torch.onnx.export(model, x, path, opset_version=common.OPSET,
+                          input_names=["input"], output_names=["output"],
+                          training=torch.onnx.TrainingMode.PRESERVE,
+                          do_constant_folding=False, dynamic_axes=DYNAMIC_AXES)
+    elif keep_bn:
         # PRESERVE + model.eval(): the exporter skips its eval-mode Conv+BN
         # fusion peephole and emits BatchNormalization(training_mode=0).
         torch.onnx.export(model, x, path, opset_version=common.OPSET,
@@ -103,7 +119,7 @@ def verify_bn(path, keep_bn):
 
 
 def build(force=False):
-    names = ["resnet18", "resnet18_bnfolded"]
+    names = ["resnet18", "resnet18_bnfolded", "resnet18_dynbatch"]
     dirs = {n: common.model_dir(n) for n in names}
     digest = common.sources_hash(SOURCES)
     if not force and all(common.stamp_ok(dirs[n], digest, REQUIRED) for n in names):
@@ -129,11 +145,12 @@ def build(force=False):
     n_params = common.param_count(model)
 
     for name in names:
-        keep_bn = name == "resnet18"
+        keep_bn = name in ("resnet18", "resnet18_dynbatch")
+        dynamic_batch = name == "resnet18_dynbatch"
         d = dirs[name]
         common.clear_dir(d)
         path = os.path.join(d, "model.onnx")
-        t_export = export(torch, model, x, path, keep_bn)
+        t_export = export(torch, model, x, path, keep_bn, dynamic_batch)
         ops, ins, outs, opset = common.check_onnx(path)
         bn_info = verify_bn(path, keep_bn)
         np.save(os.path.join(d, "inputs", "input.npy"), x.numpy())
@@ -175,6 +192,8 @@ def build(force=False):
             "timing_s": {"bn_calibration": round(t_calib, 3), "export": t_export,
                          "numpy_reference_run": round(t_ref, 3)},
         })
+        if dynamic_batch:
+            info["export"]["dynamic_axes"] = DYNAMIC_AXES
         common.write_info(d, info)
         common.log("%s: ops=%s rel_l2(numpy ref vs torch)=%.3g export %.2fs"
                    % (name, ops, err, t_export))
@@ -183,7 +202,7 @@ def build(force=False):
         import json
         with open(info_path) as fh:
             info = json.load(fh)
-        info["timing_s"]["total_build_both"] = round(time.perf_counter() - t_start, 3)
+        info["timing_s"]["total_build_all"] = round(time.perf_counter() - t_start, 3)
         common.write_info(dirs[name], info)
         common.write_stamp(dirs[name], digest)
 
