@@ -76,7 +76,11 @@ void Session::StoreOutput(int32_t slot, Tensor t, bool use_arena) {
   const int64_t arena_size = module_->loaded().desc().memory_plan.arena_size;
   const auto* p = static_cast<const uint8_t*>(t.raw());
   const bool in_arena = base != nullptr && p >= base && p < base + arena_size;
-  if (use_arena && s.kind == SlotKind::kActivation && !s.dynamic && t.nbytes() <= s.byte_size) {
+  if (use_arena && s.kind == SlotKind::kActivation && !s.dynamic && t.nbytes() <= s.byte_size &&
+      t.raw() == base + s.arena_offset) {
+    values_[slot] = std::move(t);  // written in place by the kernel
+  } else if (use_arena && s.kind == SlotKind::kActivation && !s.dynamic &&
+             t.nbytes() <= s.byte_size) {
     // Reference kernels allocate; copy into the planned place. A kernel may
     // return a view of its input (Reshape), which lies elsewhere in the arena.
     uint8_t* dst = base + s.arena_offset;
@@ -88,6 +92,19 @@ void Session::StoreOutput(int32_t slot, Tensor t, bool use_arena) {
     values_[slot] = t.Clone();
   } else {
     values_[slot] = std::move(t);
+  }
+}
+
+// Planned activations as views of their arena place, for kernels that write
+// there directly (reference kernels ignore them and allocate).
+void Session::BindArenaOutputs(const ModuleOp& op, std::vector<Tensor>& outs) {
+  const ModuleDesc& d = module_->loaded().desc();
+  for (size_t j = 0; j < op.outputs.size(); ++j) {
+    const int32_t slot = op.outputs[j];
+    const std::vector<int64_t>& dims = module_->planned_dims_[slot];
+    if (dims.empty()) continue;
+    const TensorSlot& s = d.slots[slot];
+    outs[j] = Tensor::View(s.dtype, dims, arena_.get() + s.arena_offset, arena_);
   }
 }
 
@@ -108,6 +125,7 @@ Expected<std::map<std::string, Tensor>> Session::RunLocked(
                      : d.slots[s].kind == SlotKind::kConstant ? &m.constants_[s]
                                                               : &values_[s]);
     outs.assign(op.outputs.size(), Tensor());
+    if (use_arena) BindArenaOutputs(op, outs);
     OCTET_RETURN_IF_ERROR(m.executors_[k]->Run(args, outs, num_threads_));
     for (size_t j = 0; j < op.outputs.size(); ++j) {
       if (!outs[j].defined())

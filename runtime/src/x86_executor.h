@@ -16,6 +16,15 @@ namespace octet::runtime {
 // a CPU without VNNI (its u8 x s8 products would saturate in int16).
 Status CheckX86Requirements(const LoadedModule& module);
 
+// One per kernel id; x86_executor_conv.cc and x86_executor_convert.cc.
+Expected<std::unique_ptr<OpExecutor>> CreateInt8ConvExecutor(const ModuleDesc& desc,
+                                                             const ModuleOp& op,
+                                                             const std::vector<Tensor>& constants);
+Expected<std::unique_ptr<OpExecutor>> CreateInt8PoolExecutor(const ModuleDesc& desc,
+                                                             const ModuleOp& op);
+Expected<std::unique_ptr<OpExecutor>> CreateConvertExecutor(const ModuleDesc& desc,
+                                                            const ModuleOp& op);
+
 Expected<std::unique_ptr<OpExecutor>> CreateX86Executor(const ModuleDesc& desc, const ModuleOp& op,
                                                         const std::vector<Tensor>& constants);
 

@@ -162,8 +162,10 @@ TEST_F(LowerX86Test, SmallCnnConvsRunOnOneDnnAndMatchReference) {
   for (const ModuleOp& op : x86->desc.ops) {
     EXPECT_NE(op.kernel, "ref.ai.onnx::Conv") << op.name;
     EXPECT_TRUE(op.kernel.rfind("ref.", 0) == 0 || op.kernel == "x86.int8_conv" ||
-                op.kernel == "x86.int8_matmul")
+                op.kernel == "x86.int8_matmul" || op.kernel == "x86.int8_pool" ||
+                op.kernel == "x86.convert")
         << op.kernel;
+    EXPECT_NE(op.kernel, "ref.ai.onnx::MaxPool") << op.name;  // int8 pooling on NHWC codes
   }
   // The agreement above is the oneDNN kernel's doing: the same module with
   // one x86.int8_conv's output scale changed gives other outputs.
@@ -182,6 +184,86 @@ TEST_F(LowerX86Test, SmallCnnConvsRunOnOneDnnAndMatchReference) {
     return out->at("logits");
   };
   EXPECT_LT(Cosine(run(x86->desc, "a.octet"), run(changed, "b.octet")), 0.999);
+}
+
+// A ResNet in miniature: stem conv + max pool, an identity block and a
+// downsampling block (both Conv + Add + Relu), global average pool, Flatten,
+// Gemm.
+Model TinyResnet(uint32_t seed) {
+  std::mt19937 rng(seed);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 3, 12, 12})));
+  int k = 0;
+  auto conv = [&](Value* in, int64_t cin, int64_t cout, int64_t ksize, int64_t stride) {
+    const std::string id = std::to_string(k++);
+    Value* w = g.AddConstant("w" + id, testing::RandomTensor({cout, cin, ksize, ksize}, rng, 0.3f));
+    Value* b = g.AddConstant("b" + id, testing::RandomTensor({cout}, rng, 0.1f));
+    Node* c = testing::Add(g, "Conv", {in, w, b}, "c" + id, "conv" + id);
+    const int64_t p = ksize / 2;
+    c->SetAttr("pads", std::vector<int64_t>{p, p, p, p});
+    c->SetAttr("strides", std::vector<int64_t>{stride, stride});
+    return c->output(0);
+  };
+  auto relu = [&](Value* v) {
+    return testing::Add(g, "Relu", {v}, v->name() + "_relu", v->name() + "_relu")->output(0);
+  };
+  Value* stem = relu(conv(x, 3, 8, 3, 1));
+  Node* pool = testing::Add(g, "MaxPool", {stem}, "pool", "maxpool");
+  pool->SetAttr("kernel_shape", std::vector<int64_t>{3, 3});
+  pool->SetAttr("strides", std::vector<int64_t>{2, 2});
+  pool->SetAttr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  Value* p = pool->output(0);  // [N, 8, 6, 6]
+  Value* a = relu(conv(p, 8, 8, 3, 1));
+  Value* b = conv(a, 8, 8, 3, 1);
+  Value* block1 = relu(testing::Add(g, "Add", {b, p}, "add1", "add1")->output(0));
+  Value* c = relu(conv(block1, 8, 16, 3, 2));
+  Value* d = conv(c, 16, 16, 3, 1);
+  Value* down = conv(block1, 8, 16, 1, 2);
+  Value* block2 = relu(testing::Add(g, "Add", {down, d}, "add2", "add2")->output(0));
+  Value* gap = testing::Add(g, "GlobalAveragePool", {block2}, "gap", "gap")->output(0);
+  Value* flat = testing::Add(g, "Flatten", {gap}, "flat", "flatten")->output(0);
+  Value* wf = g.AddConstant("wf", testing::RandomTensor({5, 16}, rng, 0.3f));
+  Node* fc = testing::Add(g, "Gemm", {flat, wf}, "logits", "fc");
+  fc->SetAttr("transB", int64_t{1});
+  g.AddOutput(fc->output(0));
+  EXPECT_TRUE(InferShapes(g).ok());
+  return m;
+}
+
+TEST_F(LowerX86Test, TinyResnetRunsEveryConvAndPoolInInt8Nhwc) {
+  Model qdq = Quantize(TinyResnet(7), {3, 12, 12}, /*reduce_range=*/true, 24);
+  // Also output the dequantized first block: a DequantizeLinear of NHWC codes
+  // (x86.convert nhwc -> plain f32).
+  for (Node* n : qdq.graph->nodes())
+    if (n->op_type() == "DequantizeLinear" && n->input(0)->name() == "add1_relu/q")
+      qdq.graph->AddOutput(n->output(0));
+  ASSERT_EQ(qdq.graph->outputs().size(), 2u);
+  EXPECT_EQ(CompareWithReference(qdq, {1, 3}), 6);  // every conv, both residual sums fused
+  EXPECT_EQ(matmuls_, 1);
+  CompileOptions options;
+  options.reduce_range = true;
+  auto x86 = CompileForX86(qdq.Clone(), options);
+  ASSERT_TRUE(x86.ok()) << x86.status().ToString();
+  EXPECT_EQ(CountKernel(x86->desc, "x86.int8_pool"), 2);  // max pool and global average
+  int sums = 0;
+  for (const ModuleOp& op : x86->desc.ops) {
+    // Nothing of the int8 path is left on reference kernels.
+    EXPECT_TRUE(op.kernel.rfind("x86.", 0) == 0 || op.kernel == "ref.ai.onnx::Flatten")
+        << op.kernel << " " << op.name;
+    if (op.kernel == "x86.int8_conv" && op.inputs.size() == 5) {
+      ++sums;
+      EXPECT_EQ(op.inplace, (std::vector<std::pair<int32_t, int32_t>>{{0, 4}}));
+    }
+  }
+  EXPECT_EQ(sums, 2);
+  // The Flatten runs on the codes: the Gemm reads them without a dequantize.
+  for (const ModuleOp& op : x86->desc.ops) {
+    if (op.kernel == "ref.ai.onnx::Flatten") {
+      EXPECT_EQ(x86->desc.slots[op.outputs[0]].dtype, DType::kU8);
+    }
+  }
 }
 
 TEST_F(LowerX86Test, FullRangeModuleIsRefusedWithoutVnni) {

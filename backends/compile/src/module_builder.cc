@@ -156,12 +156,29 @@ int32_t ModuleBuilder::OutputSlot(const Value* v) {
   return AddSlot(v, std::move(s));
 }
 
+int32_t ModuleBuilder::AddActivation(const std::string& name, const TensorType& type) {
+  TensorSlot s;
+  s.name = name;
+  s.dtype = type.dtype;
+  if (type.has_shape) s.shape = type.shape;
+  s.kind = SlotKind::kActivation;
+  s.byte_size = PlannedBytes(type);
+  s.dynamic = s.byte_size < 0;
+  return AddSlot(nullptr, std::move(s));
+}
+
 void ModuleBuilder::AddOp(ModuleOp op) {
   if (op.name.empty()) op.name = op.kernel + "_" + std::to_string(out_.desc.ops.size());
   out_.desc.ops.push_back(std::move(op));
 }
 
 Status ModuleBuilder::AddReferenceOp(const Node& n) {
+  return AddReferenceOpOn(n, {n.inputs().begin(), n.inputs().end()},
+                          {n.outputs().begin(), n.outputs().end()});
+}
+
+Status ModuleBuilder::AddReferenceOpOn(const Node& n, const std::vector<const Value*>& inputs,
+                                       const std::vector<const Value*>& outputs) {
   ModuleOp op;
   op.kernel = ReferenceKernelId(n.domain(), n.op_type());
   if (reference::KernelRegistry::Get().Find(n.domain(), n.op_type()) == nullptr)
@@ -171,12 +188,12 @@ Status ModuleBuilder::AddReferenceOp(const Node& n) {
     OCTET_ASSIGN_OR_RETURN(ModuleAttr attr, ConvertAttr(n, name, a));
     op.attrs.push_back(std::move(attr));
   }
-  for (const Value* v : n.inputs()) {
+  for (const Value* v : inputs) {
     auto slot = InputSlot(v);
     if (!slot.ok()) return slot.status().WithContext(n.Describe());
     op.inputs.push_back(*slot);
   }
-  for (const Value* v : n.outputs()) op.outputs.push_back(OutputSlot(v));
+  for (const Value* v : outputs) op.outputs.push_back(OutputSlot(v));
   // No in-place pairs: reference kernels always allocate their outputs.
   AddOp(std::move(op));
   return Status::Ok();

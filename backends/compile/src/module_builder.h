@@ -41,8 +41,19 @@ class ModuleBuilder {
   // The slot an op writes `v` into: an output slot when `v` is a graph
   // output, else an activation planned at the reference dims.
   int32_t OutputSlot(const Value* v);
+  // An activation slot that no graph value names (a value in another layout),
+  // planned at the reference dims.
+  int32_t AddActivation(const std::string& name, const TensorType& type);
+  // Whether `v` already has a slot (an input, a constant or an op's output).
+  bool HasSlot(const Value* v) const { return slot_of_.count(v) != 0; }
+  bool IsGraphOutput(const Value* v) const { return outputs_.count(v) != 0; }
   // Appends a finished op, naming it after its source when it has no name.
   void AddOp(ModuleOp op);
+  // The node as a reference op reading `inputs` and writing `outputs` instead
+  // of its own values (a shared op run on int8 codes: the codes in, the
+  // QuantizeLinear's output out).
+  Status AddReferenceOpOn(const Node& n, const std::vector<const Value*>& inputs,
+                          const std::vector<const Value*>& outputs);
 
  private:
   int32_t AddSlot(const Value* v, TensorSlot slot);

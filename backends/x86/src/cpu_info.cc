@@ -1,6 +1,7 @@
 #include "octet/x86/cpu_info.h"
 
 #include <cpuid.h>
+#include <omp.h>
 
 #include <cstdint>
 #include <cstring>
@@ -117,6 +118,10 @@ std::string CpuSummary() {
      << " | amx-int8 " << (HasAmxInt8() ? "yes" : "no") << " | int8 activations "
      << (Int8NeedsReducedRange() ? "7-bit" : "8-bit");
   return os.str();
+}
+
+void SetKernelThreads(int n) {
+  if (n > 0 && omp_get_max_threads() != n) omp_set_num_threads(n);
 }
 
 }  // namespace octet::x86

@@ -14,11 +14,10 @@
 // plan for the reference values of the symbolic dims (usually N=1). A run at
 // those dims places every planned activation in the arena; a run at other
 // dims (another batch size) lets the kernels allocate per run instead and
-// frees each intermediate after its last use. Reference kernels always
-// allocate their outputs, so in the arena case each planned activation is
-// copied into its arena slot (this exercises the plan end to end; optimised
-// backends will write there directly). Outputs are always separate tensors
-// owned by the caller.
+// frees each intermediate after its last use. In the arena case optimised
+// kernels (x86) write into their planned place directly; reference kernels
+// allocate their outputs, which are then copied into place. Outputs are
+// always separate tensors owned by the caller.
 #pragma once
 
 #include <cstdint>
@@ -70,6 +69,9 @@ class Module {
   std::vector<Tensor> constants_;                       // per slot; views of the weight sections
   std::vector<std::unique_ptr<OpExecutor>> executors_;  // per op
   std::vector<std::vector<int32_t>> release_after_;     // per op: activations last read there
+  // Per slot: the dims of an arena-planned activation at the reference dims
+  // (empty for other slots), where a run at those dims places it.
+  std::vector<std::vector<int64_t>> planned_dims_;
 };
 
 struct SessionOptions {
@@ -95,6 +97,7 @@ class Session {
   Session(std::shared_ptr<const Module> module, int num_threads);
   Status CheckInputs(const std::map<std::string, Tensor>& inputs, bool* at_reference_dims);
   void StoreOutput(int32_t slot, Tensor t, bool use_arena);
+  void BindArenaOutputs(const ModuleOp& op, std::vector<Tensor>& outs);
   Expected<std::map<std::string, Tensor>> RunLocked(const std::map<std::string, Tensor>& inputs);
 
   std::shared_ptr<const Module> module_;

@@ -16,7 +16,10 @@ class OpExecutor {
  public:
   virtual ~OpExecutor() = default;
   // `inputs`: one per op input, nullptr for an absent optional one.
-  // `outputs`: one per op output, undefined on entry; the executor creates them.
+  // `outputs`: one per op output. On entry each is either undefined or a
+  // tensor of the slot's planned dtype and dims placed in the session's arena;
+  // an executor that can write there does (no copy), otherwise it replaces the
+  // tensor with its own (the session then copies it into place).
   // Const and free of shared mutable state: many sessions call it at once.
   virtual Status Run(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
                      int num_threads) const = 0;

@@ -35,6 +35,11 @@ std::string OneDnnIsa();
 // then be quantized to 0..127 (and s8 activations are not exact; see the doc).
 bool Int8NeedsReducedRange();
 
+// Threads the kernels called from this thread use (oneDNN's OpenMP team
+// size; a per-thread setting, so concurrent sessions each keep their own).
+// n <= 0 leaves the default, all hardware threads.
+void SetKernelThreads(int n);
+
 // One line for logs and benchmark headers, e.g.
 // "Intel(R) Xeon(R) ... | oneDNN 3.2.0 isa avx2 | vnni no | amx-int8 no | int8 activations 7-bit"
 std::string CpuSummary();

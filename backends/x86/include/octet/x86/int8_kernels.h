@@ -131,4 +131,40 @@ class Int8MatMul {
   std::shared_ptr<const Impl> impl_;
 };
 
+enum class PoolKind { kMax, kAverageIncludePad, kAverageExcludePad };
+
+// Max or average pooling on int8 codes, NHWC in and out, for a value whose
+// input and output share one set of quantization parameters (the quantizer's
+// shared ops): max commutes with dequantization, and the average of codes is
+// the code of the average up to rounding. Padded positions count as code 0,
+// so kAverageIncludePad is exact only with zero point 0 (the lowering checks).
+struct Int8Pool2dConfig {
+  std::vector<int64_t> src_dims;  // N, C, H, W (the buffer is NHWC)
+  DType type = DType::kU8;        // of src and dst: kU8 or kI8
+  PoolKind kind = PoolKind::kMax;
+  std::array<int64_t, 2> kernel{1, 1};
+  std::array<int64_t, 2> strides{1, 1};
+  std::array<int64_t, 2> dilations{1, 1};   // max pooling only
+  std::array<int64_t, 4> pads{0, 0, 0, 0};  // ONNX order: top, left, bottom, right
+  // Output codes are clamped to [clamp_lo, clamp_hi] (the reduce_range Clip
+  // before the output's QuantizeLinear, in codes); the default is no clamp.
+  int32_t clamp_lo = -128, clamp_hi = 255;
+};
+
+class Int8Pool2d {
+ public:
+  static Expected<Int8Pool2d> Create(const Int8Pool2dConfig& config);
+  Status Run(const void* src, void* dst) const;
+  const std::vector<int64_t>& dst_dims() const;  // N, C, OH, OW
+  const std::string& implementation() const;
+  const std::string& description() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+// Clamps `n` int8 codes in place to [lo, hi] (a no-op range is skipped).
+void ClampCodes(void* data, DType type, int64_t n, int32_t lo, int32_t hi);
+
 }  // namespace octet::x86
