@@ -1,6 +1,7 @@
 #include "dnnl_util.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -55,9 +56,36 @@ Status FromDnnlError(const dnnl::error& e, const std::string& what) {
   return Error(code, what, ": oneDNN: ", e.what(), " (", kind, ")");
 }
 
+namespace {
+
+// The calling thread's scratchpad: grown to the largest size asked for and
+// reused, so a run allocates (and page-faults) no scratch memory once warm.
+// Per thread, so sessions on different threads never share it.
+void* ThreadScratch(size_t bytes) {
+  struct Buffer {
+    void* p = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer buffer;
+  if (bytes > buffer.size) {
+    std::free(buffer.p);
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    buffer.p = std::aligned_alloc(4096, rounded);
+    buffer.size = buffer.p != nullptr ? rounded : 0;
+  }
+  return buffer.p;
+}
+
+}  // namespace
+
 void Execute(const dnnl::primitive& p, const dnnl::memory::desc& scratchpad,
              std::unordered_map<int, dnnl::memory> args) {
-  if (scratchpad.get_size() > 0) args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratchpad, CpuEngine());
+  if (const size_t bytes = scratchpad.get_size(); bytes > 0) {
+    void* scratch = ThreadScratch(bytes);
+    args[DNNL_ARG_SCRATCHPAD] = scratch != nullptr ? dnnl::memory(scratchpad, CpuEngine(), scratch)
+                                                   : dnnl::memory(scratchpad, CpuEngine());
+  }
   dnnl::stream stream(CpuEngine());
   p.execute(stream, args);
   stream.wait();

@@ -31,8 +31,8 @@ dnnl::memory ConstS32(int32_t value);
 Status FromDnnlError(const dnnl::error& e, const std::string& what);
 
 // Runs `p` with args on a fresh stream and, when the primitive asked for a
-// user-managed scratchpad, a private one: so several threads may run the same
-// primitive at once.
+// user-managed scratchpad, the calling thread's own (reused) scratch buffer:
+// so several threads may run the same primitive at once.
 void Execute(const dnnl::primitive& p, const dnnl::memory::desc& scratchpad,
              std::unordered_map<int, dnnl::memory> args);
 

@@ -7,9 +7,10 @@
 //   quantize:   q = saturate(round_half_even(x / scale) + zero_point), then
 //               clamped to [clamp_lo, clamp_hi] (reduce_range's Clip, in codes)
 //   dequantize: x = scale * (q - zero_point)
-// oneDNN may multiply by 1 / scale instead of dividing, so a value exactly
-// between two codes can land on the other one: at most one code apart from
-// the reference interpreter.
+// oneDNN rounds x / scale + zero_point where ONNX rounds x / scale and then
+// adds the zero point: with an odd zero point an exact half lands one code
+// away from ONNX's result (tests/x86/tensor_convert_test.cc pins this). Never
+// more than one code apart from the reference interpreter.
 #pragma once
 
 #include <cstdint>
