@@ -64,23 +64,6 @@ Status Module::Bind() {
       output_slots_.push_back(i);
     }
   }
-  planned_dims_.resize(num_slots);
-  for (int32_t i = 0; i < num_slots; ++i) {
-    const TensorSlot& s = d.slots[i];
-    if (s.kind != SlotKind::kActivation || s.dynamic) continue;
-    std::vector<int64_t> dims;
-    bool known = true;
-    for (const Dim& dim : s.shape.dims()) {
-      int64_t v = dim.value();
-      if (dim.is_symbolic()) {
-        auto it = d.memory_plan.reference_dims.find(dim.symbol());
-        v = it != d.memory_plan.reference_dims.end() ? it->second : -1;
-      }
-      known = known && v >= 0;
-      dims.push_back(v);
-    }
-    if (known && s.shape.rank() > 0) planned_dims_[i] = std::move(dims);
-  }
   const int32_t num_ops = static_cast<int32_t>(d.ops.size());
   for (int32_t k = 0; k < num_ops; ++k) {
     OCTET_ASSIGN_OR_RETURN(std::unique_ptr<OpExecutor> e, CreateOpExecutor(d, k, constants_));

@@ -11,13 +11,13 @@
 // by a mutex rather than racing, so they are safe but do not run in parallel.
 //
 // Memory: a Session allocates its arena once, sized by the module's memory
-// plan for the reference values of the symbolic dims (usually N=1). A run at
-// those dims places every planned activation in the arena; a run at other
-// dims (another batch size) lets the kernels allocate per run instead and
-// frees each intermediate after its last use. In the arena case optimised
-// kernels (x86) write into their planned place directly; reference kernels
-// allocate their outputs, which are then copied into place. Outputs are
-// always separate tensors owned by the caller.
+// plan for the reference values of the symbolic dims (usually N=1). The first
+// run at other dims (another batch size) plans the arena for them with the
+// same planner and allocates it; later runs at those dims reuse it (a session
+// keeps the plans of its last few input shapes). Optimised kernels (x86)
+// write into their planned place directly; reference kernels allocate their
+// outputs, which are then copied into place. Outputs are always separate
+// tensors owned by the caller.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +33,8 @@
 #include "octet/tensor.h"
 
 namespace octet::runtime {
+
+struct ArenaPlan;  // runtime/src/arena_plan.h
 
 struct TensorInfo {
   std::string name;
@@ -69,9 +71,6 @@ class Module {
   std::vector<Tensor> constants_;                       // per slot; views of the weight sections
   std::vector<std::unique_ptr<OpExecutor>> executors_;  // per op
   std::vector<std::vector<int32_t>> release_after_;     // per op: activations last read there
-  // Per slot: the dims of an arena-planned activation at the reference dims
-  // (empty for other slots), where a run at those dims places it.
-  std::vector<std::vector<int64_t>> planned_dims_;
 };
 
 struct SessionOptions {
@@ -89,23 +88,32 @@ class Session {
 
   const Module& module() const { return *module_; }
   int64_t arena_bytes() const { return module_->loaded().desc().memory_plan.arena_size; }
-  // Whether the last successful Run placed activations in the arena (it ran
-  // at the plan's reference dims) rather than allocating per run.
+  // Whether the last successful Run used the module's own (compile-time)
+  // arena plan, i.e. ran at the plan's reference dims.
   bool last_run_used_arena() const { return last_run_used_arena_; }
+  // Bytes of the arena the last Run used (its plan for those input dims).
+  int64_t last_run_arena_bytes() const { return last_run_arena_bytes_; }
+
+  ~Session();
 
  private:
   Session(std::shared_ptr<const Module> module, int num_threads);
-  Status CheckInputs(const std::map<std::string, Tensor>& inputs, bool* at_reference_dims);
-  void StoreOutput(int32_t slot, Tensor t, bool use_arena);
-  void BindArenaOutputs(const ModuleOp& op, std::vector<Tensor>& outs);
+  Status CheckInputs(const std::map<std::string, Tensor>& inputs,
+                     std::map<std::string, int64_t>* symbols);
+  Expected<const ArenaPlan*> PlanFor(const std::map<std::string, int64_t>& symbols);
+  void StoreOutput(int32_t slot, Tensor t, const ArenaPlan& plan);
+  void BindArenaOutputs(const ModuleOp& op, std::vector<Tensor>& outs, const ArenaPlan& plan);
   Expected<std::map<std::string, Tensor>> RunLocked(const std::map<std::string, Tensor>& inputs);
 
   std::shared_ptr<const Module> module_;
   int num_threads_;
-  std::shared_ptr<uint8_t> arena_;  // 64-byte aligned, arena_bytes() long
-  std::vector<Tensor> values_;      // per slot, during a run
-  std::mutex mu_;                   // Run is not reentrant: serialise it
+  // Arena plans by input dims, most recently used last (at most kMaxPlans).
+  static constexpr size_t kMaxPlans = 4;
+  std::vector<std::unique_ptr<ArenaPlan>> plans_;
+  std::vector<Tensor> values_;  // per slot, during a run
+  std::mutex mu_;               // Run is not reentrant: serialise it
   bool last_run_used_arena_ = false;
+  int64_t last_run_arena_bytes_ = 0;
 };
 
 }  // namespace octet::runtime
