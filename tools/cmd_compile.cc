@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "octet/compile/compile.h"
 #include "octet/onnx.h"
+#include "quantize_flow.h"
 
 namespace octet::cli {
 namespace {
@@ -14,7 +15,41 @@ struct CompileFlags {
   int64_t batch = 1;
   int threads = 0;
   bool reduce_range = false;
+  std::string qdq_out;
+  QuantizeFlags quantize;  // used when --calib or --stats-in is given
 };
+
+bool HasQdq(const Graph& g) {
+  for (const Node* n : g.nodes())
+    if (n->op_type() == "QuantizeLinear" || n->op_type() == "DequantizeLinear") return true;
+  return false;
+}
+
+// The model to compile: the file itself, or its quantization when
+// calibration data (or saved statistics) is given.
+Expected<Model> ModelToCompile(const CompileFlags& f) {
+  const QuantizeFlags& q = f.quantize;
+  if (q.calib.empty() && q.stats_in.empty()) {
+    OCTET_ASSIGN_OR_RETURN(Model model, ImportOnnxFile(f.model));
+    if (f.target == "x86" && !HasQdq(*model.graph))
+      std::fprintf(stderr,
+                   "note: %s has no QuantizeLinear/DequantizeLinear nodes, so nothing runs in "
+                   "int8; give --calib DATA to quantize it first\n",
+                   f.model.c_str());
+    return model;
+  }
+  {
+    OCTET_ASSIGN_OR_RETURN(Model model, ImportOnnxFile(f.model));
+    if (HasQdq(*model.graph))
+      return InvalidArgument(f.model,
+                             " is already quantized (it has QuantizeLinear/DequantizeLinear "
+                             "nodes): compile it without --calib");
+  }
+  OCTET_ASSIGN_OR_RETURN(QuantizeOutcome out, RunQuantization(q, f.qdq_out));
+  if (!f.qdq_out.empty()) OCTET_RETURN_IF_ERROR(ExportOnnxFile(out.qdq, f.qdq_out));
+  OCTET_RETURN_IF_ERROR(WriteQuantizeReports(q, out));
+  return std::move(out.qdq);
+}
 
 int Compile(const CompileFlags& f) {
   // CUDA comes with its backend. x86 lowering needs no kernel library, so it
@@ -25,7 +60,7 @@ int Compile(const CompileFlags& f) {
   if (f.reduce_range && f.target != "x86")
     return Fail(InvalidArgument("--reduce-range applies to --target x86 only"));
   if (f.batch < 1) return Fail(InvalidArgument("--batch must be at least 1, got ", f.batch));
-  auto model = ImportOnnxFile(f.model);
+  auto model = ModelToCompile(f);
   if (!model.ok()) return Fail(model.status());
   CompileOptions options;
   options.num_threads = f.threads;
@@ -49,20 +84,29 @@ int Compile(const CompileFlags& f) {
 }  // namespace
 
 Action AddCompileCommand(CLI::App& app) {
-  auto* cmd = app.add_subcommand("compile", "Compile an ONNX model (float or QDQ) to a module");
+  auto* cmd = app.add_subcommand(
+      "compile",
+      "Compile an ONNX model (float or QDQ) to a module; with --calib, quantize it first");
   auto f = std::make_shared<CompileFlags>();
   cmd->add_option("model", f->model, "ONNX model file")->required();
+  AddQuantizeFlags(cmd, &f->quantize, "--calib-batch");
+  cmd->add_option("--qdq-out", f->qdq_out, "with --calib: also write the QDQ ONNX model");
   cmd->add_option("--target", f->target, "target: reference or x86")->capture_default_str();
   cmd->add_flag("--reduce-range", f->reduce_range,
-                "x86: the model's activations were quantized to 7 bits (quantizer "
-                "reduce_range); needed to run on CPUs without VNNI");
+                "x86: 7-bit activations (with --calib: quantize so; else: the QDQ model was "
+                "quantized so); needed to run on CPUs without VNNI");
   cmd->add_option("--output,-o", f->output, "compiled module to write (.octet)")->required();
   cmd->add_option("--batch", f->batch,
                   "value of symbolic dims the arena is planned for (other values still run)")
       ->capture_default_str();
   cmd->add_option("--threads", f->threads, "threads for constant folding (0: all cores)")
       ->capture_default_str();
-  return [f]() { return Compile(*f); };
+  return [f]() {
+    f->quantize.model = f->model;
+    f->quantize.reduce_range = f->reduce_range;
+    f->quantize.threads = f->threads;
+    return Compile(*f);
+  };
 }
 
 }  // namespace octet::cli

@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "cli_util.h"
 #include "octet/ir_text.h"
+#include "octet/module/module.h"
 #include "octet/npy.h"
 #include "octet/onnx.h"
 
@@ -97,6 +99,43 @@ TEST_F(CompileCliTest, TargetX86) {
   r = RunOctet("compile " + onnx_ + " --reduce-range -o " + octet_);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("--reduce-range applies to --target x86"), std::string::npos) << r.output;
+}
+
+// Quantize + compile in one command: the module equals compiling the QDQ
+// model that --qdq-out saved, runs, and int8 ops are in it. A model that is
+// already QDQ is refused with --calib, and nothing is written.
+TEST_F(CompileCliTest, CalibQuantizesThenCompiles) {
+  const fs::path calib = dir_ / "calib";
+  fs::create_directories(calib);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (int i = 0; i < 6; ++i) {
+    Tensor t(DType::kF32, {3, 4, 4});
+    for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = u(rng);
+    ASSERT_TRUE(WriteNpy((calib / ("s" + std::to_string(i) + ".npy")).string(), t).ok());
+  }
+  const std::string qdq = (dir_ / "qdq.onnx").string();
+  auto r = RunOctet("compile " + onnx_ + " --calib npy:" + calib.string() +
+                    " --target x86 --reduce-range --qdq-out " + qdq + " --quiet -o " + octet_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("target x86"), std::string::npos) << r.output;
+  ASSERT_TRUE(fs::exists(qdq));
+  const std::string again = (dir_ / "again.octet").string();
+  r = RunOctet("compile " + qdq + " --target x86 --reduce-range -o " + again);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto a = LoadModule(octet_);
+  auto b = LoadModule(again);
+  ASSERT_TRUE(a.ok() && b.ok());
+  int int8_ops = 0;
+  for (const ModuleOp& op : a->desc().ops) int8_ops += op.kernel.rfind("x86.int8_", 0) == 0;
+  EXPECT_GE(int8_ops, 2);  // the conv and the classifier
+  EXPECT_EQ(a->desc().ops, b->desc().ops);
+
+  const std::string bad = (dir_ / "bad.octet").string();
+  r = RunOctet("compile " + qdq + " --calib npy:" + calib.string() + " --target x86 -o " + bad);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("already quantized"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(bad));
 }
 
 TEST_F(CompileCliTest, Errors) {
