@@ -18,6 +18,8 @@ struct BenchFlags {
   int iterations = 20;
   uint64_t seed = 0;
   std::string json;
+  bool profile = false;
+  int profile_rows = 15;
 };
 
 // Nearest-rank percentile of sorted values.
@@ -29,7 +31,7 @@ double Percentile(const std::vector<double>& sorted, double p) {
 int Bench(const BenchFlags& f) {
   if (f.batch < 1 || f.iterations < 1 || f.warmup < 0)
     return Fail(InvalidArgument("--batch and --iterations must be >= 1 and --warmup >= 0"));
-  auto opened = OpenModel(f.model, f.threads);
+  auto opened = OpenModel(f.model, f.threads, f.profile);
   if (!opened.ok()) return Fail(opened.status());
   ModelRunner& runner = **opened;
   auto inputs = runner.RandomInputs(f.seed, f.batch);
@@ -38,6 +40,7 @@ int Bench(const BenchFlags& f) {
     auto out = runner.Run(*inputs);
     if (!out.ok()) return Fail(out.status());
   }
+  runner.ResetProfile();  // the warm-up runs create primitives and plans
   std::vector<double> ms;
   for (int i = 0; i < f.iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
@@ -59,6 +62,11 @@ int Bench(const BenchFlags& f) {
   std::printf("latency ms: median %.3f  p90 %.3f  p99 %.3f  mean %.3f  min %.3f  max %.3f\n",
               median, p90, p99, mean, ms.front(), ms.back());
   std::printf("throughput: %.1f samples/s\n", throughput);
+  if (f.profile) {
+    const std::string table = runner.ProfileTable(f.profile_rows);
+    std::printf("%s", table.empty() ? "profile: only compiled modules (.octet) are profiled\n"
+                                    : table.c_str());
+  }
   if (!f.json.empty()) {
     std::ofstream out(f.json);
     out << "{\"model\":" << JsonString(f.model) << ",\"engine\":" << JsonString(runner.Engine())
@@ -86,6 +94,10 @@ Action AddBenchCommand(CLI::App& app) {
   cmd->add_option("--iterations", f->iterations, "timed runs")->capture_default_str();
   cmd->add_option("--seed", f->seed, "seed for the random inputs")->capture_default_str();
   cmd->add_option("--json", f->json, "also write the numbers to this JSON file");
+  cmd->add_flag("--profile", f->profile,
+                "modules: time every op and print the slowest (adds a clock read per op)");
+  cmd->add_option("--profile-rows", f->profile_rows, "ops listed by --profile")
+      ->capture_default_str();
   return [f]() { return Bench(*f); };
 }
 

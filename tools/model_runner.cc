@@ -1,7 +1,9 @@
 #include "model_runner.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include "octet/module/module_format.h"
 #include "octet/runtime/module.h"
@@ -47,8 +49,46 @@ class ModuleRunner : public ModelRunner {
   std::string Engine() const override {
     return "compiled module (target " + s_->module().target() + ")";
   }
+  void ResetProfile() override { s_->ResetProfile(); }
+  std::string ProfileTable(int rows) const override { return FormatProfile(s_->profile(), rows); }
 
  private:
+  // The slowest ops, then the time by kernel id; ms per run.
+  static std::string FormatProfile(const std::vector<runtime::Session::OpProfile>& ops, int rows) {
+    if (ops.empty() || ops[0].calls == 0) return "";
+    double total = 0;
+    std::map<std::string, std::pair<double, int>> by_kernel;
+    for (const auto& op : ops) {
+      total += op.total_ms;
+      by_kernel[op.kernel].first += op.total_ms;
+      by_kernel[op.kernel].second += 1;
+    }
+    std::vector<const runtime::Session::OpProfile*> sorted;
+    for (const auto& op : ops) sorted.push_back(&op);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->total_ms > b->total_ms; });
+    const double runs = static_cast<double>(ops[0].calls);
+    std::string out;
+    char line[512];
+    std::snprintf(line, sizeof(line),
+                  "profile: %.3f ms per run in %zu ops (%g runs)\n%6s %9s  %-24s %s\n",
+                  total / runs, ops.size(), runs, "share", "ms/run", "kernel", "op");
+    out += line;
+    for (int i = 0; i < rows && i < static_cast<int>(sorted.size()); ++i) {
+      std::snprintf(line, sizeof(line), "%5.1f%% %9.3f  %-24s %s\n",
+                    100 * sorted[i]->total_ms / total, sorted[i]->total_ms / runs,
+                    sorted[i]->kernel.c_str(), sorted[i]->name.c_str());
+      out += line;
+    }
+    out += "by kernel:\n";
+    for (const auto& [kernel, v] : by_kernel) {
+      std::snprintf(line, sizeof(line), "%5.1f%% %9.3f  %-24s %d ops\n", 100 * v.first / total,
+                    v.first / runs, kernel.c_str(), v.second);
+      out += line;
+    }
+    return out;
+  }
+
   std::unique_ptr<runtime::Session> s_;
 };
 
@@ -62,11 +102,15 @@ bool IsCompiledModule(const std::string& path) {
          std::memcmp(magic, kModuleMagic, kModuleMagicSize) == 0;
 }
 
-Expected<std::unique_ptr<ModelRunner>> OpenModel(const std::string& path, int threads) {
+Expected<std::unique_ptr<ModelRunner>> OpenModel(const std::string& path, int threads,
+                                                 bool profile) {
   if (IsCompiledModule(path)) {
     OCTET_ASSIGN_OR_RETURN(std::shared_ptr<const runtime::Module> m, runtime::Module::Load(path));
+    runtime::SessionOptions options;
+    options.num_threads = threads;
+    options.profile = profile;
     OCTET_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> s,
-                           runtime::Session::Create(m, {threads}));
+                           runtime::Session::Create(m, options));
     return std::unique_ptr<ModelRunner>(new ModuleRunner(std::move(s)));
   }
   ReferenceSessionOptions options;

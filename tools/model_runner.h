@@ -23,11 +23,16 @@ class ModelRunner {
   virtual std::vector<std::string> InputNames() const = 0;
   // "reference interpreter" or "compiled module (target reference)".
   virtual std::string Engine() const = 0;
+  // Compiled modules opened with profiling: forget the runs so far, and the
+  // `rows` slowest ops (and the time per kernel id) as a table.
+  virtual void ResetProfile() {}
+  virtual std::string ProfileTable(int rows) const { return ""; }
 };
 
 // True when the file starts with the compiled-module magic (OCTETMOD).
 bool IsCompiledModule(const std::string& path);
 // `threads` <= 0: all hardware threads.
-Expected<std::unique_ptr<ModelRunner>> OpenModel(const std::string& path, int threads);
+Expected<std::unique_ptr<ModelRunner>> OpenModel(const std::string& path, int threads,
+                                                 bool profile = false);
 
 }  // namespace octet::cli

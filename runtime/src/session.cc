@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -8,8 +9,15 @@
 
 namespace octet::runtime {
 
-Session::Session(std::shared_ptr<const Module> module, int num_threads)
-    : module_(std::move(module)), num_threads_(num_threads) {}
+Session::Session(std::shared_ptr<const Module> module, int num_threads, bool profile)
+    : module_(std::move(module)), num_threads_(num_threads), profiling_(profile) {
+  if (profiling_) ResetProfile();
+}
+
+void Session::ResetProfile() {
+  profile_.clear();
+  for (const ModuleOp& op : module_->loaded().desc().ops) profile_.push_back({op.name, op.kernel});
+}
 
 Session::~Session() = default;
 
@@ -18,7 +26,7 @@ Expected<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Module>
   if (module == nullptr) return InvalidArgument("Session::Create: no module");
   int threads = options.num_threads;
   if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  std::unique_ptr<Session> s(new Session(std::move(module), threads));
+  std::unique_ptr<Session> s(new Session(std::move(module), threads, options.profile));
   const ModuleDesc& d = s->module_->loaded().desc();
   // The module's own plan, allocated now so that a failure shows at creation.
   OCTET_ASSIGN_OR_RETURN(ArenaPlan plan, MakeArenaPlan(d, d.memory_plan.reference_dims,
@@ -124,11 +132,19 @@ Expected<std::map<std::string, Tensor>> Session::RunLocked(
                                                               : &values_[s]);
     outs.assign(op.outputs.size(), Tensor());
     BindArenaOutputs(op, outs, *plan);
+    const auto start =
+        profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     OCTET_RETURN_IF_ERROR(m.executors_[k]->Run(args, outs, num_threads_));
     for (size_t j = 0; j < op.outputs.size(); ++j) {
       if (!outs[j].defined())
         return Internal("op '", op.name, "' (", op.kernel, ") did not produce output ", j);
       StoreOutput(op.outputs[j], std::move(outs[j]), *plan);
+    }
+    if (profiling_) {
+      profile_[k].calls += 1;
+      profile_[k].total_ms +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
     }
     for (int32_t s : m.release_after_[k]) values_[s] = Tensor();
   }

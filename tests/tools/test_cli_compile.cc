@@ -85,6 +85,13 @@ TEST_F(CompileCliTest, CompileRunBench) {
   EXPECT_LE(lat.at("p90").get<double>(), lat.at("p99").get<double>());
   EXPECT_GT(j.at("throughput_per_s").get<double>(), 0.0);
 
+  // --profile: per-op times that add up to the run.
+  r = RunOctet("bench " + octet_ + " --batch 2 --threads 1 --iterations 3 --profile");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("profile:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ref.ai.onnx::Conv"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("by kernel:"), std::string::npos) << r.output;
+
   r = RunOctet("bench " + onnx_ + " --batch 2 --iterations 2");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("reference interpreter"), std::string::npos) << r.output;

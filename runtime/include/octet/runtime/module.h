@@ -75,6 +75,8 @@ class Module {
 
 struct SessionOptions {
   int num_threads = 0;  // threads per kernel; 0: all hardware threads
+  // Time every op of every run (a clock read before and after each op).
+  bool profile = false;
 };
 
 class Session {
@@ -94,10 +96,20 @@ class Session {
   // Bytes of the arena the last Run used (its plan for those input dims).
   int64_t last_run_arena_bytes() const { return last_run_arena_bytes_; }
 
+  // Per op, in module order, when profiling: calls and time summed over runs
+  // (the op's kernel plus placing its outputs).
+  struct OpProfile {
+    std::string name, kernel;
+    int64_t calls = 0;
+    double total_ms = 0;
+  };
+  const std::vector<OpProfile>& profile() const { return profile_; }
+  void ResetProfile();
+
   ~Session();
 
  private:
-  Session(std::shared_ptr<const Module> module, int num_threads);
+  Session(std::shared_ptr<const Module> module, int num_threads, bool profile);
   Status CheckInputs(const std::map<std::string, Tensor>& inputs,
                      std::map<std::string, int64_t>* symbols);
   Expected<const ArenaPlan*> PlanFor(const std::map<std::string, int64_t>& symbols);
@@ -112,6 +124,8 @@ class Session {
   std::vector<std::unique_ptr<ArenaPlan>> plans_;
   std::vector<Tensor> values_;  // per slot, during a run
   std::mutex mu_;               // Run is not reentrant: serialise it
+  bool profiling_ = false;
+  std::vector<OpProfile> profile_;
   bool last_run_used_arena_ = false;
   int64_t last_run_arena_bytes_ = 0;
 };
