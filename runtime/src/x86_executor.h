@@ -24,6 +24,8 @@ Expected<std::unique_ptr<OpExecutor>> CreateInt8PoolExecutor(const ModuleDesc& d
                                                              const ModuleOp& op);
 Expected<std::unique_ptr<OpExecutor>> CreateConvertExecutor(const ModuleDesc& desc,
                                                             const ModuleOp& op);
+Expected<std::unique_ptr<OpExecutor>> CreateDynamicInt8MatMulExecutor(
+    const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants);
 
 Expected<std::unique_ptr<OpExecutor>> CreateX86Executor(const ModuleDesc& desc, const ModuleOp& op,
                                                         const std::vector<Tensor>& constants);

@@ -22,6 +22,7 @@ namespace {
 
 using compile_internal::CodesPassThrough;
 using compile_internal::ConvPattern;
+using compile_internal::DynamicMatMulPattern;
 using compile_internal::IntsAttr;
 using compile_internal::IsOnnxOp;
 using compile_internal::MatMulPattern;
@@ -32,6 +33,7 @@ constexpr const char kInt8Conv[] = "x86.int8_conv";
 constexpr const char kInt8MatMul[] = "x86.int8_matmul";
 constexpr const char kInt8Pool[] = "x86.int8_pool";
 constexpr const char kConvert[] = "x86.convert";
+constexpr const char kDynamicMatMul[] = "x86.dynamic_int8_matmul";
 
 enum class Layout { kPlain, kNhwc };
 
@@ -67,6 +69,8 @@ class X86Lowering {
         OCTET_RETURN_IF_ERROR(EmitConv(it->second));
       } else if (auto it = pools_.find(n); it != pools_.end()) {
         OCTET_RETURN_IF_ERROR(EmitPool(it->second));
+      } else if (auto it = dynamics_.find(n); it != dynamics_.end()) {
+        OCTET_RETURN_IF_ERROR(EmitDynamicMatMul(it->second));
       } else if (auto it = matmuls_.find(n); it != matmuls_.end()) {
         OCTET_RETURN_IF_ERROR(EmitMatMul(it->second));
       } else if (auto it = passes_.find(n); it != passes_.end()) {
@@ -85,6 +89,7 @@ class X86Lowering {
     meta[kInt8MatMul] = std::to_string(matmuls_.size());
     meta[kInt8Pool] = std::to_string(pools_.size());
     meta[kConvert] = std::to_string(converts_);
+    meta[kDynamicMatMul] = std::to_string(dynamics_.size());
     return builder_.Finish();
   }
 
@@ -103,6 +108,9 @@ class X86Lowering {
         absorb({p->pool, p->clip, p->q});
         wants_nhwc_.insert(p->dq_x->input(0));
         pools_.emplace(p->q, std::move(*p));
+      } else if (auto d = compile_internal::MatchDynamicMatMul(n)) {
+        absorb({d->abs, d->reduce_max, d->div, d->max, d->q, d->dq_x, d->matmul, d->add});
+        dynamics_.emplace(d->last(), std::move(*d));
       } else if (auto mm = compile_internal::MatchMatMul(n)) {
         absorb({n});
         matmuls_.emplace(n, std::move(*mm));
@@ -275,6 +283,27 @@ class X86Lowering {
     return Status::Ok();
   }
 
+  // Inputs: x f32 [..., K], weight i8 [K, N], weight scales f32 [N] or [1],
+  // bias f32 [N] (absent: -1). Output f32 [..., N]. Rows are quantized per
+  // token at run time exactly as the graph's Abs/ReduceMax/Div/Max/Q do.
+  Status EmitDynamicMatMul(const DynamicMatMulPattern& m) {
+    const Node& n = *m.matmul;
+    ModuleOp op;
+    op.kernel = kDynamicMatMul;
+    op.name = n.name();
+    auto x = SlotIn(m.x, Layout::kPlain);
+    auto w = builder_.InputSlot(m.dq_w->input(0));
+    auto scales = builder_.InputSlot(m.dq_w->input(1));
+    for (const auto* e : {&x, &w, &scales})
+      if (!e->ok()) return e->status().WithContext(n.Describe());
+    op.inputs = {*x, *w, *scales,
+                 m.bias.defined() ? builder_.AddConstantTensor(n.name() + "/bias", m.bias) : -1};
+    op.outputs.push_back(builder_.OutputSlot(m.last()->output(0)));
+    op.attrs = {{"qmax", m.qmax}, {"min_scale", m.min_scale}};
+    builder_.AddOp(std::move(op));
+    return Status::Ok();
+  }
+
   // The shared op as a reference op on the codes.
   Status EmitPassThrough(const CodesPassThrough& m) {
     std::vector<const Value*> inputs(m.op->inputs().begin(), m.op->inputs().end());
@@ -319,6 +348,7 @@ class X86Lowering {
   std::map<const Node*, ConvPattern> convs_;
   std::map<const Node*, PoolPattern> pools_;
   std::map<const Node*, MatMulPattern> matmuls_;
+  std::map<const Node*, DynamicMatMulPattern> dynamics_;  // keyed by the last node
   std::map<const Node*, CodesPassThrough> passes_;
   std::map<const Node*, QuantizePattern> quantizes_;
   std::set<const Value*> wants_nhwc_;

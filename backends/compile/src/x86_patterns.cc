@@ -340,6 +340,90 @@ std::optional<CodesPassThrough> MatchCodesPassThrough(const Node* op) {
   return m;
 }
 
+namespace {
+
+// `v`'s producer when it is `op_type` and `v` has exactly `uses` uses.
+const Node* ProducerWithUses(const Value* v, const char* op_type, size_t uses) {
+  if (v == nullptr || v->is_graph_output() || v->uses().size() != uses) return nullptr;
+  const Node* p = v->producer();
+  return IsOnnxOp(p, op_type) ? p : nullptr;
+}
+
+// The scalar constant among a binary node's inputs, and the other input.
+std::optional<float> ScalarOperand(const Node* n, const Value** other) {
+  for (int i = 0; i < 2; ++i)
+    if (auto c = ScalarF32(n->input(i))) {
+      *other = n->input(1 - i);
+      return c;
+    }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul) {
+  if (!IsOnnxOp(matmul, "MatMul") || matmul->num_inputs() != 2) return std::nullopt;
+  DynamicMatMulPattern m;
+  m.matmul = matmul;
+  m.dq_x = ProducerWithUses(matmul->input(0), "DequantizeLinear", 1);
+  if (m.dq_x == nullptr) return std::nullopt;
+  m.q = ProducerWithUses(m.dq_x->input(0), "QuantizeLinear", 1);
+  if (m.q == nullptr || m.q->input(1) != m.dq_x->input(1) || m.q->input(2) != nullptr ||
+      m.dq_x->input(2) != nullptr || m.q->output(0)->type().dtype != DType::kI8)
+    return std::nullopt;
+  // x: f32 [..., K], one block of K per row along the last axis.
+  m.x = m.q->input(0);
+  const TensorType& xt = m.x->type();
+  if (xt.dtype != DType::kF32 || !xt.has_shape || xt.shape.rank() < 2) return std::nullopt;
+  const int64_t rank = xt.shape.rank();
+  const int64_t k = xt.shape.dims()[rank - 1].value();
+  if (k <= 0) return std::nullopt;
+  for (const Node* n : {m.q, m.dq_x}) {
+    auto axis = n->GetInt("axis", 1);
+    auto block = n->GetInt("block_size", 0);
+    if (!axis.ok() || (*axis != rank - 1 && *axis != -1) || !block.ok() || *block != k)
+      return std::nullopt;
+  }
+  // scale = Max(Div(ReduceMax(Abs(x), last axis, keepdims), qmax), min_scale)
+  const Value* scale = m.q->input(1);
+  m.max = ProducerWithUses(scale, "Max", 2);
+  if (m.max == nullptr) return std::nullopt;
+  const Value* raw = nullptr;
+  auto min_scale = ScalarOperand(m.max, &raw);
+  m.div = ProducerWithUses(raw, "Div", 1);
+  if (!min_scale || m.div == nullptr) return std::nullopt;
+  auto qmax = ScalarF32(m.div->input(1));
+  m.reduce_max = ProducerWithUses(m.div->input(0), "ReduceMax", 1);
+  if (!qmax || m.reduce_max == nullptr) return std::nullopt;
+  auto keepdims = m.reduce_max->GetInt("keepdims", 1);
+  const Tensor* axes = ConstantOf(m.reduce_max->input(1));
+  if (!keepdims.ok() || *keepdims != 1 || axes == nullptr || axes->dtype() != DType::kI64 ||
+      axes->numel() != 1 ||
+      (axes->data<int64_t>()[0] != rank - 1 && axes->data<int64_t>()[0] != -1))
+    return std::nullopt;
+  m.abs = ProducerWithUses(m.reduce_max->input(0), "Abs", 1);
+  if (m.abs == nullptr || m.abs->input(0) != m.x) return std::nullopt;
+  m.qmax = *qmax;
+  m.min_scale = *min_scale;
+  if (!(m.qmax > 0) || !(m.min_scale > 0)) return std::nullopt;
+  // Weight: i8 [K, N] constant, symmetric, per-tensor or per column.
+  m.dq_w = matmul->input(1)->producer();
+  const Tensor* w0 = ConstantOf(m.dq_w != nullptr ? m.dq_w->input(0) : nullptr);
+  if (w0 == nullptr || w0->rank() != 2 || w0->dim(0) != k) return std::nullopt;
+  if (SymmetricWeight(m.dq_w, 2, 1, w0->dim(1)) == nullptr) return std::nullopt;
+  // [Add(bias [N])], either operand order.
+  const Node* add = SoleUser(matmul->output(0));
+  if (IsOnnxOp(add, "Add")) {
+    const Value* b = add->input(0) == matmul->output(0) ? add->input(1) : add->input(0);
+    const Tensor* t = ConstantOf(b);
+    if (t != nullptr && t->dtype() == DType::kF32 && t->rank() == 1 && t->dim(0) == w0->dim(1)) {
+      m.add = add;
+      m.bias = *t;
+    }
+  }
+  return m;
+}
+
 std::optional<QuantizePattern> MatchQuantize(const Node* q) {
   auto y = PerTensorQuant(q);
   if (!IsOnnxOp(q, "QuantizeLinear") || !y) return std::nullopt;

@@ -92,6 +92,27 @@ struct CodesPassThrough {
 };
 std::optional<CodesPassThrough> MatchCodesPassThrough(const Node* op);
 
+// The int8-dynamic preset's per-token form: scale = Max(Div(ReduceMax(Abs(x),
+// last axis, keepdims), qmax), min_scale); Q(x, scale) -> DQ (int8, blocked
+// along the last axis with one block per row) -> MatMul(DQ(w i8 [K, N]
+// symmetric, per-tensor or per column)) -> [Add(bias [N])].
+struct DynamicMatMulPattern {
+  const Node* abs = nullptr;
+  const Node* reduce_max = nullptr;
+  const Node* div = nullptr;
+  const Node* max = nullptr;
+  const Node* q = nullptr;
+  const Node* dq_x = nullptr;
+  const Node* dq_w = nullptr;
+  const Node* matmul = nullptr;
+  const Node* add = nullptr;  // optional bias
+  const Value* x = nullptr;   // f32 [..., K]
+  Tensor bias;                // f32 [N] or undefined
+  float qmax = 127.f, min_scale = 0.f;
+  const Node* last() const { return add != nullptr ? add : matmul; }
+};
+std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul);
+
 // [Clip] -> Q(f32 x) per-tensor: a quantizing reorder.
 struct QuantizePattern {
   const Node* clip = nullptr;  // absorbed when Q is its only user

@@ -164,6 +164,14 @@ class Int8Pool2d {
   std::shared_ptr<const Impl> impl_;
 };
 
+// Per-token dynamic quantization, as the int8-dynamic preset's graph computes
+// it (Abs, ReduceMax over the row, Div, Max, QuantizeLinear): for each of the
+// `rows` rows of `k` floats, scale = max(max|x| / qmax, min_scale) and
+// q = saturate_int8(round_half_even(x / scale)). Writes rows * k codes and
+// `rows` scales. Rows are split over `num_threads` OpenMP threads.
+void QuantizeRowsPerToken(const float* x, int64_t rows, int64_t k, float qmax, float min_scale,
+                          int8_t* q, float* scales, int num_threads);
+
 // Clamps `n` int8 codes in place to [lo, hi] (a no-op range is skipped).
 void ClampCodes(void* data, DType type, int64_t n, int32_t lo, int32_t hi);
 
