@@ -16,7 +16,8 @@ struct CompileFlags {
   int threads = 0;
   bool reduce_range = false;
   std::string qdq_out;
-  QuantizeFlags quantize;  // used when --calib or --stats-in is given
+  QuantizeFlags quantize;  // used when --calib, --stats-in or --preset is given
+  bool preset_given = false;
 };
 
 bool HasQdq(const Graph& g) {
@@ -29,7 +30,7 @@ bool HasQdq(const Graph& g) {
 // calibration data (or saved statistics) is given.
 Expected<Model> ModelToCompile(const CompileFlags& f) {
   const QuantizeFlags& q = f.quantize;
-  if (q.calib.empty() && q.stats_in.empty()) {
+  if (q.calib.empty() && q.stats_in.empty() && !f.preset_given) {
     OCTET_ASSIGN_OR_RETURN(Model model, ImportOnnxFile(f.model));
     if (f.target == "x86" && !HasQdq(*model.graph))
       std::fprintf(stderr,
@@ -84,9 +85,9 @@ int Compile(const CompileFlags& f) {
 }  // namespace
 
 Action AddCompileCommand(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "compile",
-      "Compile an ONNX model (float or QDQ) to a module; with --calib, quantize it first");
+  auto* cmd = app.add_subcommand("compile",
+                                 "Compile an ONNX model (float or QDQ) to a module; with --calib "
+                                 "or --preset, quantize it first");
   auto f = std::make_shared<CompileFlags>();
   cmd->add_option("model", f->model, "ONNX model file")->required();
   AddQuantizeFlags(cmd, &f->quantize, "--calib-batch");
@@ -101,7 +102,8 @@ Action AddCompileCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", f->threads, "threads for constant folding (0: all cores)")
       ->capture_default_str();
-  return [f]() {
+  return [f, cmd]() {
+    f->preset_given = cmd->count("--preset") > 0;  // int8-dynamic needs no calibration data
     f->quantize.model = f->model;
     f->quantize.reduce_range = f->reduce_range;
     f->quantize.threads = f->threads;
