@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "process_stats.h"
 #include "quant/quant_test_util.h"
 #include "runtime_module/runtime_module_test_util.h"
 
@@ -69,14 +70,6 @@ TEST_F(RuntimeThreadsTest, EightThreadsEachWithASession) {
   EXPECT_EQ(bad.load(), 0);
 }
 
-// Resident set size of this process in bytes (from /proc/self/statm).
-int64_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
 TEST_F(RuntimeThreadsTest, ThousandsOfRunsDoNotGrowMemory) {
   // 8 sessions on one module; a warm-up round lets each thread's malloc arena
   // and each session's arena reach their steady size, then 8 x 500 more
@@ -96,9 +89,9 @@ TEST_F(RuntimeThreadsTest, ThousandsOfRunsDoNotGrowMemory) {
     return bad.load();
   };
   ASSERT_EQ(round(100), 0);
-  const int64_t before = ResidentBytes();
+  const int64_t before = testing::ResidentBytes();
   ASSERT_EQ(round(500), 0);
-  const int64_t growth = ResidentBytes() - before;
+  const int64_t growth = testing::ResidentBytes() - before;
   std::printf("[ runtime ] 4000 runs on 8 threads: RSS growth %lld kB\n",
               static_cast<long long>(growth / 1024));
   EXPECT_LT(growth, int64_t{4} << 20);

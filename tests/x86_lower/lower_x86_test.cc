@@ -18,6 +18,7 @@
 #include "octet/runtime/module.h"
 #include "octet/runtime/quantize.h"
 #include "octet/x86/cpu_info.h"
+#include "process_stats.h"
 #include "quant/quant_test_util.h"
 #include "test_paths.h"
 
@@ -308,14 +309,6 @@ TEST_F(LowerX86Test, DynamicPerTokenMatMuls) {
   }
 }
 
-// Resident set size of this process in bytes (from /proc/self/statm).
-int64_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
 // One x86 module, 8 threads with a session each, batches 1 and 3 mixed (so
 // the per-shape primitive caches and arena plans are hit concurrently):
 // every output bit-identical to a single-threaded run, and after a warm-up
@@ -361,9 +354,9 @@ TEST_F(LowerX86Test, EightThreadsThousandsOfCheckedRunsNoGrowth) {
     return bad.load();
   };
   ASSERT_EQ(round(50), 0);
-  const int64_t before = ResidentBytes();
+  const int64_t before = testing::ResidentBytes();
   ASSERT_EQ(round(400), 0);
-  const int64_t growth = ResidentBytes() - before;
+  const int64_t growth = testing::ResidentBytes() - before;
   std::printf("[ x86 ] 3200 runs on 8 threads: RSS growth %lld kB\n",
               static_cast<long long>(growth / 1024));
   EXPECT_LT(growth, int64_t{4} << 20);

@@ -99,6 +99,24 @@ std::string DimsString(const std::vector<int64_t>& dims) {
   return os.str();
 }
 
+Status WindowOutputDims(const std::vector<int64_t>& src_dims, int64_t out_channels,
+                        const std::array<int64_t, 2>& kernel, const std::array<int64_t, 2>& strides,
+                        const std::array<int64_t, 2>& dilations, const std::array<int64_t, 4>& pads,
+                        std::vector<int64_t>* dst_dims) {
+  for (int i = 0; i < 2; ++i)
+    if (strides[i] < 1 || dilations[i] < 1 || pads[i] < 0 || pads[i + 2] < 0)
+      return InvalidArgument("strides and dilations must be >= 1 and pads >= 0");
+  *dst_dims = {src_dims[0], out_channels, 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    const int64_t extent = (kernel[i] - 1) * dilations[i] + 1;
+    const int64_t padded = src_dims[2 + i] + pads[i] + pads[i + 2];
+    if (padded < extent)
+      return InvalidArgument("kernel extent ", extent, " exceeds the padded input ", padded);
+    (*dst_dims)[2 + i] = (padded - extent) / strides[i] + 1;
+  }
+  return Status::Ok();
+}
+
 Status CheckScale(float scale, const std::string& what) {
   if (!std::isfinite(scale) || scale <= 0)
     return InvalidArgument(what, " must be finite and > 0, got ", scale);

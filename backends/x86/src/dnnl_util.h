@@ -2,6 +2,7 @@
 // constant memories (scales, zero points) and dnnl::error -> Status.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
@@ -37,6 +38,14 @@ void Execute(const dnnl::primitive& p, const dnnl::memory::desc& scratchpad,
              std::unordered_map<int, dnnl::memory> args);
 
 std::string DimsString(const std::vector<int64_t>& dims);  // "[1,64,56,56]"
+
+// N, out_channels, OH, OW of a 2-D convolution or pooling window of `kernel`
+// over N, C, H, W: an error when a stride or dilation is below 1, a pad is
+// negative, or the dilated window does not fit the padded input.
+Status WindowOutputDims(const std::vector<int64_t>& src_dims, int64_t out_channels,
+                        const std::array<int64_t, 2>& kernel, const std::array<int64_t, 2>& strides,
+                        const std::array<int64_t, 2>& dilations, const std::array<int64_t, 4>& pads,
+                        std::vector<int64_t>* dst_dims);
 
 // Scales must be finite and > 0; zero points in the range of `t`.
 Status CheckScale(float scale, const std::string& what);

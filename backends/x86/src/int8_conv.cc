@@ -90,19 +90,8 @@ Status Validate(const Int8Conv2dConfig& c, std::vector<int64_t>& dst_dims) {
           CheckZeroPoint(c.residual.zero_point, c.residual_type, "residual zero point"));
     }
   }
-  for (int i = 0; i < 2; ++i) {
-    if (c.strides[i] < 1 || c.dilations[i] < 1 || c.pads[i] < 0 || c.pads[i + 2] < 0)
-      return InvalidArgument("strides and dilations must be >= 1 and pads >= 0");
-  }
-  dst_dims = {c.src_dims[0], o, 0, 0};
-  for (int i = 0; i < 2; ++i) {
-    const int64_t extent = (w.dim(2 + i) - 1) * c.dilations[i] + 1;
-    const int64_t padded = c.src_dims[2 + i] + c.pads[i] + c.pads[i + 2];
-    if (padded < extent)
-      return InvalidArgument("kernel extent ", extent, " exceeds the padded input ", padded);
-    dst_dims[2 + i] = (padded - extent) / c.strides[i] + 1;
-  }
-  return Status::Ok();
+  return WindowOutputDims(c.src_dims, o, {w.dim(2), w.dim(3)}, c.strides, c.dilations, c.pads,
+                          &dst_dims);
 }
 
 }  // namespace

@@ -45,21 +45,14 @@ Status Validate(const Int8Pool2dConfig& c, std::vector<int64_t>& dst_dims) {
   if (c.type != DType::kU8 && c.type != DType::kI8) return InvalidArgument("type must be u8 or i8");
   if (c.kind != PoolKind::kMax && (c.dilations[0] != 1 || c.dilations[1] != 1))
     return InvalidArgument("dilations apply to max pooling only");
-  dst_dims = {c.src_dims[0], c.src_dims[1], 0, 0};
   for (int i = 0; i < 2; ++i) {
-    if (c.kernel[i] < 1 || c.strides[i] < 1 || c.dilations[i] < 1 || c.pads[i] < 0 ||
-        c.pads[i + 2] < 0)
-      return InvalidArgument("kernel, strides and dilations must be >= 1 and pads >= 0");
+    if (c.kernel[i] < 1) return InvalidArgument("kernel must be >= 1");
     // oneDNN needs every window to touch the input.
     if (c.pads[i] >= c.kernel[i] || c.pads[i + 2] >= c.kernel[i])
       return InvalidArgument("pads must be smaller than the kernel");
-    const int64_t extent = (c.kernel[i] - 1) * c.dilations[i] + 1;
-    const int64_t padded = c.src_dims[2 + i] + c.pads[i] + c.pads[i + 2];
-    if (padded < extent)
-      return InvalidArgument("kernel extent ", extent, " exceeds the padded input ", padded);
-    dst_dims[2 + i] = (padded - extent) / c.strides[i] + 1;
   }
-  return Status::Ok();
+  return WindowOutputDims(c.src_dims, c.src_dims[1], c.kernel, c.strides, c.dilations, c.pads,
+                          &dst_dims);
 }
 
 }  // namespace
