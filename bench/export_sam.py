@@ -23,9 +23,9 @@ def main(argv):
     import torch
     import sam_encoder
     name, out = argv[1], argv[2]
-    torch.manual_seed(0)
-    model = sam_encoder.make_model(name).eval()
-    size = sam_encoder.CONFIGS[name]["img_size"]
+    model, cfg = sam_encoder.make_model(name)
+    size = cfg["img_size"] if isinstance(cfg, dict) and "img_size" in cfg else \
+        sam_encoder.CONFIGS[name]["img_size"]
     x = torch.zeros(1, 3, size, size)
     kwargs = dict(opset_version=17, input_names=["input"], output_names=["output"],
                   do_constant_folding=True)
