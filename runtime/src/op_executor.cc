@@ -3,6 +3,7 @@
 #include "octet/compile/compile.h"
 #include "octet/reference/kernel.h"
 #ifdef OCTET_HAVE_X86
+#include "octet/x86/float_provider.h"
 #include "x86_executor.h"
 #endif
 
@@ -11,11 +12,14 @@ namespace {
 
 // Runs one reference kernel. The kernel API takes a Node, so the executor
 // keeps a one-node graph with the op's attributes and its inputs' and
-// outputs' declared types, built once at load.
+// outputs' declared types, built once at load. In x86 modules `fn` may be the
+// oneDNN fp32 kernel of a provider the executor keeps (its cache is keyed by
+// the node, which lives as long as the executor).
 class ReferenceExecutor : public OpExecutor {
  public:
-  ReferenceExecutor(std::unique_ptr<Graph> graph, const Node* node, const reference::KernelFn* fn)
-      : graph_(std::move(graph)), node_(node), fn_(fn) {}
+  ReferenceExecutor(std::unique_ptr<Graph> graph, const Node* node, const reference::KernelFn* fn,
+                    std::shared_ptr<const reference::KernelProvider> provider = nullptr)
+      : graph_(std::move(graph)), node_(node), fn_(fn), provider_(std::move(provider)) {}
 
   Status Run(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
              int num_threads) const override {
@@ -29,6 +33,7 @@ class ReferenceExecutor : public OpExecutor {
   std::unique_ptr<Graph> graph_;
   const Node* node_;
   const reference::KernelFn* fn_;
+  std::shared_ptr<const reference::KernelProvider> provider_;  // owns fn_ when set
 };
 
 Attribute ToAttribute(const ModuleAttrValue& v) {
@@ -67,6 +72,17 @@ Expected<std::unique_ptr<OpExecutor>> CreateReferenceExecutor(
     graph->AddOutput(node->output(static_cast<int>(i)));
   }
   for (const ModuleAttr& a : op.attrs) node->SetAttr(a.name, ToAttribute(a.value));
+#ifdef OCTET_HAVE_X86
+  // The float ops an x86 module leaves on reference kernels (Conv, MatMul,
+  // Gemm, Softmax, LayerNormalization) run on oneDNN when they can; the
+  // provider falls back to the reference kernel otherwise.
+  if (desc.target == "x86") {
+    std::shared_ptr<const reference::KernelProvider> provider = x86::MakeFloatKernelProvider();
+    if (const reference::KernelFn* f = provider->Find(*node))
+      return std::unique_ptr<OpExecutor>(
+          new ReferenceExecutor(std::move(graph), node, f, std::move(provider)));
+  }
+#endif
   return std::unique_ptr<OpExecutor>(new ReferenceExecutor(std::move(graph), node, fn));
 }
 

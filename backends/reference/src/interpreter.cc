@@ -38,10 +38,13 @@ static int ResolveThreads(int n) {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-Expected<std::vector<Tensor>> EvaluateNode(const Node& node,
-                                           const std::vector<const Tensor*>& inputs,
-                                           int num_threads) {
-  const KernelFn* fn = KernelRegistry::Get().Find(node.domain(), node.op_type());
+namespace {
+
+// `provider`'s kernel for the node when it has one, else the reference kernel.
+Expected<std::vector<Tensor>> RunNode(const Node& node, const std::vector<const Tensor*>& inputs,
+                                      int num_threads, const KernelProvider* provider) {
+  const KernelFn* fn = provider != nullptr ? provider->Find(node) : nullptr;
+  if (fn == nullptr) fn = KernelRegistry::Get().Find(node.domain(), node.op_type());
   if (fn == nullptr)
     return Unimplemented("no reference kernel for op ", node.op_type(),
                          node.domain().empty() ? "" : " in domain " + node.domain(), " (node '",
@@ -53,6 +56,14 @@ Expected<std::vector<Tensor>> EvaluateNode(const Node& node,
     if (!ctx.outputs[i].defined() && !node.output(i)->uses().empty())
       return Internal(node.Describe(), ": kernel did not produce output ", i);
   return std::move(ctx.outputs);
+}
+
+}  // namespace
+
+Expected<std::vector<Tensor>> EvaluateNode(const Node& node,
+                                           const std::vector<const Tensor*>& inputs,
+                                           int num_threads) {
+  return RunNode(node, inputs, num_threads, nullptr);
 }
 
 Interpreter::Interpreter(const Graph& graph, InterpreterOptions options)
@@ -97,7 +108,7 @@ Expected<std::map<std::string, Tensor>> Interpreter::Run(
         args.push_back(&it->second);
       }
     }
-    auto outs = EvaluateNode(*n, args, threads);
+    auto outs = RunNode(*n, args, threads, options_.kernels.get());
     if (!outs.ok()) return outs.status();
     if (options_.after_node) OCTET_RETURN_IF_ERROR(options_.after_node(*n, args, *outs));
     for (int i = 0; i < n->num_outputs(); ++i) env[n->output(i)] = std::move((*outs)[i]);

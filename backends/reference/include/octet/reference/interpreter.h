@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@
 #include "octet/tensor.h"
 
 namespace octet::reference {
+
+class KernelProvider;  // kernel.h
 
 struct InterpreterOptions {
   int num_threads = 0;  // 0: hardware concurrency
@@ -25,6 +28,10 @@ struct InterpreterOptions {
   std::function<Status(const Node&, const std::vector<const Tensor*>& inputs,
                        const std::vector<Tensor>& outputs)>
       after_node;
+  // Kernels tried before the reference ones (null: reference kernels only, the
+  // ground truth). A provider may cache per node, so it must not outlive the
+  // graph it runs.
+  std::shared_ptr<const KernelProvider> kernels;
 };
 
 class Interpreter {

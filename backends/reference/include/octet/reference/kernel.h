@@ -36,6 +36,17 @@ struct KernelContext {
 
 using KernelFn = std::function<Status(KernelContext&)>;
 
+// Kernels that replace reference ones for some nodes (the x86 backend's oneDNN
+// fp32 kernels, x86/float_provider.h), looked up before the registry.
+class KernelProvider {
+ public:
+  virtual ~KernelProvider() = default;
+  // The kernel to run for `node` instead of the reference one, or null. It is
+  // called like a reference kernel and must succeed wherever the reference
+  // kernel would.
+  virtual const KernelFn* Find(const Node& node) const = 0;
+};
+
 class KernelRegistry {
  public:
   // The registry with every reference kernel.
