@@ -36,6 +36,64 @@ class ReferenceExecutor : public OpExecutor {
   std::shared_ptr<const reference::KernelProvider> provider_;  // owns fn_ when set
 };
 
+// Reshape, Flatten, Squeeze and Unsqueeze keep the bytes and change the dims.
+// In a module the output's dims come from its slot (all static, or one
+// symbolic dim fixed by the element count), so the output is the input's
+// bytes with new dims: no copy. The builder declares the output in place over
+// the input, so when the input dies here the planner gives both one place and
+// nothing moves; otherwise the session copies once into the output's place.
+// When the slot cannot fix the dims (unknown dims, or an element count that
+// does not fit), the reference kernel runs and decides (or reports the error).
+class ShapeOnlyExecutor : public OpExecutor {
+ public:
+  ShapeOnlyExecutor(std::unique_ptr<OpExecutor> reference, Shape out_shape, bool graph_output)
+      : reference_(std::move(reference)),
+        out_shape_(std::move(out_shape)),
+        graph_output_(graph_output) {}
+
+  Status Run(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
+             int num_threads) const override {
+    const Tensor* x = inputs.empty() ? nullptr : inputs[0];
+    std::vector<int64_t> dims;
+    if (x == nullptr || !x->defined() || !DimsFor(x->numel(), &dims))
+      return reference_->Run(inputs, outputs, num_threads);
+    outputs[0] =
+        graph_output_ ? x->Reshaped(std::move(dims)).Clone() : x->Reshaped(std::move(dims));
+    return Status::Ok();
+  }
+
+ private:
+  bool DimsFor(int64_t numel, std::vector<int64_t>* dims) const {
+    int64_t known = 1;
+    int free_dim = -1;
+    for (size_t i = 0; i < out_shape_.dims().size(); ++i) {
+      const Dim& d = out_shape_.dims()[i];
+      if (d.is_static()) {
+        known *= d.value();
+        dims->push_back(d.value());
+      } else if (free_dim < 0) {
+        free_dim = static_cast<int>(i);
+        dims->push_back(-1);
+      } else {
+        return false;
+      }
+    }
+    if (free_dim < 0) return known == numel;
+    if (known <= 0 || numel % known != 0) return false;
+    (*dims)[free_dim] = numel / known;
+    return true;
+  }
+
+  std::unique_ptr<OpExecutor> reference_;
+  Shape out_shape_;
+  bool graph_output_;
+};
+
+bool IsShapeOnlyOp(const std::string& domain, const std::string& op_type) {
+  return domain.empty() && (op_type == "Reshape" || op_type == "Flatten" || op_type == "Squeeze" ||
+                            op_type == "Unsqueeze");
+}
+
 Attribute ToAttribute(const ModuleAttrValue& v) {
   return std::visit([](const auto& x) { return Attribute(x); }, v);
 }
@@ -92,8 +150,16 @@ Expected<std::unique_ptr<OpExecutor>> CreateOpExecutor(const ModuleDesc& desc, i
                                                        const std::vector<Tensor>& constants) {
   const ModuleOp& op = desc.ops[op_index];
   std::string domain, op_type;
-  if (ParseReferenceKernelId(op.kernel, &domain, &op_type))
-    return CreateReferenceExecutor(desc, op, domain, op_type, constants);
+  if (ParseReferenceKernelId(op.kernel, &domain, &op_type)) {
+    OCTET_ASSIGN_OR_RETURN(std::unique_ptr<OpExecutor> reference,
+                           CreateReferenceExecutor(desc, op, domain, op_type, constants));
+    if (!IsShapeOnlyOp(domain, op_type) || op.outputs.size() != 1 || op.inputs.empty() ||
+        op.inputs[0] < 0)
+      return reference;
+    const TensorSlot& out = desc.slots[op.outputs[0]];
+    return std::unique_ptr<OpExecutor>(
+        new ShapeOnlyExecutor(std::move(reference), out.shape, out.kind == SlotKind::kOutput));
+  }
 #ifdef OCTET_HAVE_X86
   if (op.kernel.rfind("x86.", 0) == 0) return CreateX86Executor(desc, op, constants);
   constexpr const char kKnown[] = "'ref.<domain>::<op>' and 'x86.*'";

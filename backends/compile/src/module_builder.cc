@@ -194,7 +194,12 @@ Status ModuleBuilder::AddReferenceOpOn(const Node& n, const std::vector<const Va
     op.inputs.push_back(*slot);
   }
   for (const Value* v : outputs) op.outputs.push_back(OutputSlot(v));
-  // No in-place pairs: reference kernels always allocate their outputs.
+  // Reshape-like ops run as views in the runtime (runtime/src/op_executor.cc):
+  // their output may take the input's place. Other reference kernels allocate.
+  const std::string& t = n.op_type();
+  if (n.domain().empty() && op.outputs.size() == 1 && !op.inputs.empty() && op.inputs[0] >= 0 &&
+      (t == "Reshape" || t == "Flatten" || t == "Squeeze" || t == "Unsqueeze"))
+    op.inplace.push_back({0, 0});
   AddOp(std::move(op));
   return Status::Ok();
 }
