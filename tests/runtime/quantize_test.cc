@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "memory_source.h"
 #include "quant/quant_test_util.h"
 
 namespace octet {
@@ -20,20 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Samples held in memory (SmallCnn takes [3,8,8] per sample).
-class VectorSource : public data::DataSource {
- public:
-  explicit VectorSource(std::vector<Tensor> samples) : samples_(std::move(samples)) {}
-  int64_t size() const override { return static_cast<int64_t>(samples_.size()); }
-  Expected<data::Sample> Get(int64_t i) const override {
-    return data::Sample{samples_[i], SourceName(i), -1};
-  }
-  std::string SourceName(int64_t i) const override { return "sample" + std::to_string(i); }
-  bool has_labels() const override { return false; }
-  std::string Describe() const override { return "memory: " + std::to_string(size()) + " samples"; }
-
- private:
-  std::vector<Tensor> samples_;
-};
+using VectorSource = testing::MemorySource;
 
 VectorSource RandomSamples(int n, uint32_t seed) {
   std::mt19937 rng(seed);

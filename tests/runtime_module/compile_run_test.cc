@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "memory_source.h"
 #include "octet/ir_text.h"
 #include "octet/onnx.h"
 #include "octet/runtime/quantize.h"
@@ -139,20 +140,7 @@ TEST_F(CompileRunTest, QdqModelFromOctetsQuantizer) {
   std::mt19937 rng(5);
   std::vector<Tensor> samples;
   for (int i = 0; i < 16; ++i) samples.push_back(testing::RandomTensor({3, 8, 8}, rng));
-  class Source : public data::DataSource {
-   public:
-    explicit Source(std::vector<Tensor> s) : s_(std::move(s)) {}
-    int64_t size() const override { return static_cast<int64_t>(s_.size()); }
-    Expected<data::Sample> Get(int64_t i) const override {
-      return data::Sample{s_[i], SourceName(i), -1};
-    }
-    std::string SourceName(int64_t i) const override { return "s" + std::to_string(i); }
-    bool has_labels() const override { return false; }
-    std::string Describe() const override { return "memory"; }
-
-   private:
-    std::vector<Tensor> s_;
-  } source(samples);
+  testing::MemorySource source(samples);
   auto stats = Calibrate(*prepared, source, CalibrationRun{});
   ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   auto qdq = ConvertToQuantized(*prepared, *stats);

@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "memory_source.h"
 #include "octet/compile/compile.h"
 #include "octet/onnx.h"
 #include "octet/runtime/module.h"
@@ -27,21 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class MemorySource : public data::DataSource {
- public:
-  explicit MemorySource(std::vector<Tensor> s) : s_(std::move(s)) {}
-  int64_t size() const override { return static_cast<int64_t>(s_.size()); }
-  Expected<data::Sample> Get(int64_t i) const override {
-    return data::Sample{s_[i], SourceName(i), -1};
-  }
-  std::string SourceName(int64_t i) const override { return "s" + std::to_string(i); }
-  bool has_labels() const override { return false; }
-  std::string Describe() const override { return "memory"; }
-
- private:
-  std::vector<Tensor> s_;
-};
-
 // QDQ model from the x86-int8 preset, calibrated on `samples` random samples
 // of `sample_dims` (activations 7-bit when reduce_range).
 Model Quantize(Model float_model, const std::vector<int64_t>& sample_dims, bool reduce_range,
@@ -54,7 +40,7 @@ Model Quantize(Model float_model, const std::vector<int64_t>& sample_dims, bool 
   std::mt19937 rng(5);
   std::vector<Tensor> data;
   for (int i = 0; i < samples; ++i) data.push_back(testing::RandomTensor(sample_dims, rng));
-  auto stats = Calibrate(*prepared, MemorySource(std::move(data)), CalibrationRun{});
+  auto stats = Calibrate(*prepared, testing::MemorySource(std::move(data)), CalibrationRun{});
   EXPECT_TRUE(stats.ok()) << stats.status().ToString();
   auto qdq = ConvertToQuantized(*prepared, *stats);
   EXPECT_TRUE(qdq.ok()) << qdq.status().ToString();

@@ -37,6 +37,27 @@ Status FromDnnlError(const dnnl::error& e, const std::string& what);
 void Execute(const dnnl::primitive& p, const dnnl::memory::desc& scratchpad,
              std::unordered_map<int, dnnl::memory> args);
 
+// Runs a primitive whose only per-run arguments are one f32 src and one f32
+// dst (layer norm, softmax, eltwise, convolution), plus `const_args` (packed
+// weights, scales) shared by every run. src may equal dst where the primitive
+// allows in place.
+template <typename PrimitiveDesc>
+Status RunSrcDst(const dnnl::primitive& prim, const PrimitiveDesc& pd,
+                 const std::unordered_map<int, dnnl::memory>& const_args, const float* src,
+                 float* dst, const std::string& description) {
+  if (!src || !dst) return InvalidArgument(description, ": src and dst must not be null");
+  try {
+    const auto& eng = CpuEngine();
+    std::unordered_map<int, dnnl::memory> args = const_args;
+    args[DNNL_ARG_SRC] = dnnl::memory(pd.src_desc(), eng, const_cast<float*>(src));  // read only
+    args[DNNL_ARG_DST] = dnnl::memory(pd.dst_desc(), eng, dst);
+    Execute(prim, pd.scratchpad_desc(), std::move(args));
+  } catch (const dnnl::error& e) {
+    return FromDnnlError(e, description);
+  }
+  return Status::Ok();
+}
+
 std::string DimsString(const std::vector<int64_t>& dims);  // "[1,64,56,56]"
 
 // N, out_channels, OH, OW of a 2-D convolution or pooling window of `kernel`

@@ -117,18 +117,7 @@ Expected<F32Conv2d> F32Conv2d::Create(const F32Conv2dConfig& c) {
 }
 
 Status F32Conv2d::Run(const float* src, float* dst) const {
-  const Impl& p = *impl_;
-  if (!src || !dst) return InvalidArgument(p.description, ": src and dst must not be null");
-  try {
-    const auto& eng = CpuEngine();
-    std::unordered_map<int, memory> args = p.const_args;
-    args[DNNL_ARG_SRC] = memory(p.pd.src_desc(), eng, const_cast<float*>(src));  // read only
-    args[DNNL_ARG_DST] = memory(p.pd.dst_desc(), eng, dst);
-    Execute(p.prim, p.pd.scratchpad_desc(), std::move(args));
-  } catch (const dnnl::error& e) {
-    return FromDnnlError(e, p.description);
-  }
-  return Status::Ok();
+  return RunSrcDst(impl_->prim, impl_->pd, impl_->const_args, src, dst, impl_->description);
 }
 
 const std::vector<int64_t>& F32Conv2d::dst_dims() const { return impl_->dst_dims; }

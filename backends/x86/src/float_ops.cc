@@ -17,22 +17,6 @@ namespace {
 
 constexpr auto kF32 = memory::data_type::f32;
 
-// Runs a primitive with one src and one dst (softmax, eltwise), in place or not.
-template <typename PrimitiveDesc>
-Status RunSrcDst(const dnnl::primitive& prim, const PrimitiveDesc& pd, const float* src,
-                 float* dst, const std::string& description) {
-  if (!src || !dst) return InvalidArgument(description, ": src and dst must not be null");
-  try {
-    const auto& eng = CpuEngine();
-    Execute(prim, pd.scratchpad_desc(),
-            {{DNNL_ARG_SRC, memory(pd.src_desc(), eng, const_cast<float*>(src))},
-             {DNNL_ARG_DST, memory(pd.dst_desc(), eng, dst)}});
-  } catch (const dnnl::error& e) {
-    return FromDnnlError(e, description);
-  }
-  return Status::Ok();
-}
-
 // Dense row-major strides of `dims`.
 memory::desc RowMajor(const std::vector<int64_t>& dims) {
   memory::dims d(dims.begin(), dims.end()), strides(dims.size(), 1);
@@ -109,18 +93,7 @@ Expected<F32LayerNorm> F32LayerNorm::Create(const F32LayerNormConfig& c) {
 }
 
 Status F32LayerNorm::Run(const float* src, float* dst) const {
-  const Impl& p = *impl_;
-  if (!src || !dst) return InvalidArgument(p.description, ": src and dst must not be null");
-  try {
-    const auto& eng = CpuEngine();
-    std::unordered_map<int, memory> args = p.const_args;
-    args[DNNL_ARG_SRC] = memory(p.pd.src_desc(), eng, const_cast<float*>(src));  // read only
-    args[DNNL_ARG_DST] = memory(p.pd.dst_desc(), eng, dst);
-    Execute(p.prim, p.pd.scratchpad_desc(), std::move(args));
-  } catch (const dnnl::error& e) {
-    return FromDnnlError(e, p.description);
-  }
-  return Status::Ok();
+  return RunSrcDst(impl_->prim, impl_->pd, impl_->const_args, src, dst, impl_->description);
 }
 
 const std::string& F32LayerNorm::implementation() const { return impl_->implementation; }
@@ -157,7 +130,7 @@ Expected<F32Softmax> F32Softmax::Create(const F32SoftmaxConfig& c) {
 }
 
 Status F32Softmax::Run(const float* src, float* dst) const {
-  return RunSrcDst(impl_->prim, impl_->pd, src, dst, impl_->description);
+  return RunSrcDst(impl_->prim, impl_->pd, {}, src, dst, impl_->description);
 }
 
 const std::string& F32Softmax::implementation() const { return impl_->implementation; }
@@ -234,7 +207,7 @@ Expected<F32Eltwise> F32Eltwise::Create(const F32EltwiseConfig& c) {
 }
 
 Status F32Eltwise::Run(const float* src, float* dst) const {
-  return RunSrcDst(impl_->prim, impl_->pd, src, dst, impl_->description);
+  return RunSrcDst(impl_->prim, impl_->pd, {}, src, dst, impl_->description);
 }
 
 const std::string& F32Eltwise::implementation() const { return impl_->implementation; }

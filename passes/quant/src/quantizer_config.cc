@@ -112,8 +112,8 @@ Expected<QuantizerConfig> MakePreset(const std::string& name) {
     c.activation = PerTensorAffineUint8();
     c.weight = PerChannelSymmetricInt8();
     c.int32_bias = true;
-    c.shared_ops = {"MaxPool", "AveragePool", "GlobalAveragePool", "Reshape", "Flatten",
-                    "Transpose", "Squeeze", "Unsqueeze", "Concat"};
+    c.shared_ops = {"MaxPool",   "AveragePool", "GlobalAveragePool", "Reshape", "Flatten",
+                    "Transpose", "Squeeze",     "Unsqueeze",         "Concat"};
     // PyTorch's x86 flow uses HistogramObserver, which minimises the L2 error of
     // the quantized histogram: the same criterion as kMse.
     c.calibration.method = CalibrationMethod::kMse;
