@@ -157,9 +157,10 @@ Expected<std::unique_ptr<OpExecutor>> CreateX86Executor(const ModuleDesc& desc, 
   if (op.kernel == "x86.dynamic_int8_matmul")
     return CreateDynamicInt8MatMulExecutor(desc, op, constants);
   if (op.kernel == kInt8MatMul) return CreateInt8MatMul(desc, op, constants);
+  if (op.kernel == "x86.attention") return CreateAttentionExecutor(desc, op, constants);
   return Unimplemented("op '", op.name, "': unknown kernel id '", op.kernel,
                        "' (this runtime's x86 kernels: x86.int8_conv, x86.int8_pool, "
-                       "x86.int8_matmul, x86.dynamic_int8_matmul, x86.convert)");
+                       "x86.int8_matmul, x86.dynamic_int8_matmul, x86.attention, x86.convert)");
 }
 
 }  // namespace octet::runtime

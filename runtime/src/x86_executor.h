@@ -27,6 +27,10 @@ Expected<std::unique_ptr<OpExecutor>> CreateConvertExecutor(const ModuleDesc& de
 Expected<std::unique_ptr<OpExecutor>> CreateDynamicInt8MatMulExecutor(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants);
 
+Expected<std::unique_ptr<OpExecutor>> CreateAttentionExecutor(const ModuleDesc& desc,
+                                                              const ModuleOp& op,
+                                                              const std::vector<Tensor>& constants);
+
 Expected<std::unique_ptr<OpExecutor>> CreateX86Executor(const ModuleDesc& desc, const ModuleOp& op,
                                                         const std::vector<Tensor>& constants);
 

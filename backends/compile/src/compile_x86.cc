@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "attention_pattern.h"
 #include "module_builder.h"
 #include "octet/compile/compile.h"
 #include "x86_patterns.h"
@@ -20,6 +21,7 @@
 namespace octet {
 namespace {
 
+using compile_internal::AttentionPattern;
 using compile_internal::CodesPassThrough;
 using compile_internal::ConvPattern;
 using compile_internal::DynamicMatMulPattern;
@@ -34,6 +36,7 @@ constexpr const char kInt8MatMul[] = "x86.int8_matmul";
 constexpr const char kInt8Pool[] = "x86.int8_pool";
 constexpr const char kConvert[] = "x86.convert";
 constexpr const char kDynamicMatMul[] = "x86.dynamic_int8_matmul";
+constexpr const char kAttention[] = "x86.attention";
 
 enum class Layout { kPlain, kNhwc };
 
@@ -71,6 +74,8 @@ class X86Lowering {
         OCTET_RETURN_IF_ERROR(EmitPool(it->second));
       } else if (auto it = dynamics_.find(n); it != dynamics_.end()) {
         OCTET_RETURN_IF_ERROR(EmitDynamicMatMul(it->second));
+      } else if (auto it = attentions_.find(n); it != attentions_.end()) {
+        OCTET_RETURN_IF_ERROR(EmitAttention(it->second));
       } else if (auto it = matmuls_.find(n); it != matmuls_.end()) {
         OCTET_RETURN_IF_ERROR(EmitMatMul(it->second));
       } else if (auto it = passes_.find(n); it != passes_.end()) {
@@ -90,6 +95,7 @@ class X86Lowering {
     meta[kInt8Pool] = std::to_string(pools_.size());
     meta[kConvert] = std::to_string(converts_);
     meta[kDynamicMatMul] = std::to_string(dynamics_.size());
+    meta[kAttention] = std::to_string(attentions_.size());
     return builder_.Finish();
   }
 
@@ -98,7 +104,15 @@ class X86Lowering {
   // absorb, and the values int8 NHWC ops read.
   void Match() {
     const std::vector<Node*> nodes = graph_.nodes();
+    // Float attention first: its MatMuls must not be taken by other patterns.
     for (const Node* n : nodes) {
+      if (auto a = compile_internal::MatchAttention(n)) {
+        for (const Node* x : a->absorbed) absorbed_.insert(x);
+        attentions_.emplace(a->pv, std::move(*a));
+      }
+    }
+    for (const Node* n : nodes) {
+      if (absorbed_.count(n)) continue;
       if (auto m = compile_internal::MatchConv(n)) {
         absorb({m->conv, m->add, m->relu, m->clip, m->q});
         wants_nhwc_.insert(m->dq_x->input(0));
@@ -304,6 +318,29 @@ class X86Lowering {
     return Status::Ok();
   }
 
+  // Inputs: q, k, v f32 [..., tokens, channels] (q unscaled, k not
+  // transposed), relative-position tables Rh [q_h, k_h, d] and Rw [q_w, k_w,
+  // d] (absent: -1). Output f32 [..., q tokens, v channels].
+  Status EmitAttention(const AttentionPattern& m) {
+    const Node& n = *m.pv;
+    ModuleOp op;
+    op.kernel = kAttention;
+    op.name = m.softmax->name();
+    for (const Value* v : {m.q, m.k, m.v}) {
+      auto slot = SlotIn(v, Layout::kPlain);
+      if (!slot.ok()) return slot.status().WithContext(n.Describe());
+      op.inputs.push_back(*slot);
+    }
+    for (const auto& [table, suffix] :
+         {std::pair{&m.rel_pos_h, "/rel_pos_h"}, std::pair{&m.rel_pos_w, "/rel_pos_w"}})
+      op.inputs.push_back(table->defined() ? builder_.AddConstantTensor(op.name + suffix, *table)
+                                           : -1);
+    op.outputs.push_back(builder_.OutputSlot(n.output(0)));
+    op.attrs = {{"scale", m.scale}};
+    builder_.AddOp(std::move(op));
+    return Status::Ok();
+  }
+
   // The shared op as a reference op on the codes.
   Status EmitPassThrough(const CodesPassThrough& m) {
     std::vector<const Value*> inputs(m.op->inputs().begin(), m.op->inputs().end());
@@ -349,6 +386,7 @@ class X86Lowering {
   std::map<const Node*, PoolPattern> pools_;
   std::map<const Node*, MatMulPattern> matmuls_;
   std::map<const Node*, DynamicMatMulPattern> dynamics_;  // keyed by the last node
+  std::map<const Node*, AttentionPattern> attentions_;    // keyed by P x V
   std::map<const Node*, CodesPassThrough> passes_;
   std::map<const Node*, QuantizePattern> quantizes_;
   std::set<const Value*> wants_nhwc_;

@@ -1,0 +1,205 @@
+// The x86 lowering of float attention (attention_pattern.h) to x86.attention:
+// which graphs match, which must not, and that the fused op computes what the
+// reference module computes. Both modules are f32 end to end, so they differ
+// only by summation order: relative L2 below 1e-5 (the attention test in
+// tests/x86 bounds the kernel's error; a wrong scale, a missing position term
+// or a wrong token order gives errors of order 1).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "octet/compile/compile.h"
+#include "octet/onnx.h"
+#include "octet/passes/shape_inference.h"
+#include "octet/runtime/module.h"
+#include "quant/quant_test_util.h"
+#include "test_paths.h"
+
+namespace octet {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Add;
+using testing::RandomTensor;
+
+Value* I64(Graph& g, const std::string& name, std::vector<int64_t> v) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  return g.AddConstant(name, Tensor::FromVector(std::move(v), {n}));
+}
+
+struct AttentionGraph {
+  int64_t bh = 3, q_h = 4, q_w = 5, d = 8;
+  bool rel_pos = true;
+  bool scale_after_position_terms = false;  // Mul on the scores: must not fuse
+  bool scores_are_output = false;           // an intermediate read outside: must not fuse
+};
+
+// SAM's Attention.forward after export, for one window: q, k, v inputs
+// [bh, q_h * q_w, d].
+Model BuildAttention(const AttentionGraph& a) {
+  std::mt19937 rng(17);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  const int64_t n = a.q_h * a.q_w;
+  const TensorType t(DType::kF32, Shape::FromStatic({a.bh, n, a.d}));
+  Value* q = g.AddInput("q", t);
+  Value* k = g.AddInput("k", t);
+  Value* v = g.AddInput("v", t);
+  const float scale = 1.f / std::sqrt(static_cast<float>(a.d));
+  Value* s = nullptr;
+  Value* qs = a.scale_after_position_terms
+                  ? q
+                  : Add(g, "Mul", {q, g.AddConstant("scale", Tensor::Scalar<float>(scale))}, "qs",
+                        "mul_scale")
+                        ->output(0);
+  Node* kt = Add(g, "Transpose", {k}, "kt", "transpose_k");
+  kt->SetAttr("perm", Attribute(std::vector<int64_t>{0, 2, 1}));
+  s = Add(g, "MatMul", {qs, kt->output(0)}, "s", "qk")->output(0);
+  if (a.rel_pos) {
+    Value* rq =
+        Add(g, "Reshape", {q, I64(g, "rq_shape", {a.bh, a.q_h, a.q_w, a.d})}, "rq", "reshape_q")
+            ->output(0);
+    Value* th = g.AddConstant("rel_h", RandomTensor({a.q_h, a.q_h, a.d}, rng, 0.5f));
+    Value* tw = g.AddConstant("rel_w", RandomTensor({a.q_w, a.q_w, a.d}, rng, 0.5f));
+    Node* eh = Add(g, "Einsum", {rq, th}, "eh", "einsum_h");
+    eh->SetAttr("equation", Attribute(std::string("bhwc,hkc->bhwk")));
+    Node* ew = Add(g, "Einsum", {rq, tw}, "ew", "einsum_w");
+    ew->SetAttr("equation", Attribute(std::string("bhwc,wkc->bhwk")));
+    Value* s5 = Add(g, "Reshape", {s, I64(g, "s5_shape", {a.bh, a.q_h, a.q_w, a.q_h, a.q_w})}, "s5",
+                    "reshape_s")
+                    ->output(0);
+    Value* uh = Add(g, "Unsqueeze", {eh->output(0), I64(g, "ax4", {4})}, "uh", "unsq_h")->output(0);
+    Value* uw = Add(g, "Unsqueeze", {ew->output(0), I64(g, "ax3", {3})}, "uw", "unsq_w")->output(0);
+    Value* a1 = Add(g, "Add", {s5, uh}, "a1", "add_h")->output(0);
+    Value* a2 = Add(g, "Add", {a1, uw}, "a2", "add_w")->output(0);
+    s = Add(g, "Reshape", {a2, I64(g, "s_shape", {a.bh, n, n})}, "s_rel", "reshape_back")
+            ->output(0);
+  }
+  if (a.scale_after_position_terms)
+    s = Add(g, "Mul", {s, g.AddConstant("scale", Tensor::Scalar<float>(scale))}, "s_scaled",
+            "mul_scores")
+            ->output(0);
+  Value* p = Add(g, "Softmax", {s}, "p", "softmax")->output(0);
+  Value* o = Add(g, "MatMul", {p, v}, "o", "pv")->output(0);
+  g.AddOutput(o);
+  if (a.scores_are_output) g.AddOutput(s);
+  EXPECT_TRUE(InferShapes(g).ok());
+  return m;
+}
+
+int CountKernel(const ModuleDesc& d, const std::string& kernel) {
+  int n = 0;
+  for (const ModuleOp& op : d.ops) n += op.kernel == kernel;
+  return n;
+}
+
+double RelL2(const Tensor& ref, const Tensor& got) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    const double r = ref.data<float>()[i], x = got.data<float>()[i];
+    num += (r - x) * (r - x);
+    den += r * r;
+  }
+  return std::sqrt(num / den);
+}
+
+class LowerAttentionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("octet_x86_attention_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Compiles for x86 and reference, runs both on seeded random inputs and
+  // checks every output. Returns the number of x86.attention ops.
+  int CompileRunCompare(const Model& model, uint64_t seed = 3) {
+    auto x86 = CompileForX86(model.Clone());
+    auto ref = CompileForReference(model.Clone());
+    EXPECT_TRUE(x86.ok()) << x86.status().ToString();
+    EXPECT_TRUE(ref.ok()) << ref.status().ToString();
+    if (!x86.ok() || !ref.ok()) return -1;
+    const int fused = CountKernel(x86->desc, "x86.attention");
+    EXPECT_EQ(x86->desc.metadata.at("x86.attention"), std::to_string(fused));
+    const std::string xp = (dir_ / "x86.octet").string(), rp = (dir_ / "ref.octet").string();
+    EXPECT_TRUE(WriteModule(x86->desc, x86->weights, xp).ok());
+    EXPECT_TRUE(WriteModule(ref->desc, ref->weights, rp).ok());
+    auto xm = runtime::Module::Load(xp);
+    auto rm = runtime::Module::Load(rp);
+    EXPECT_TRUE(xm.ok()) << xm.status().ToString();
+    EXPECT_TRUE(rm.ok()) << rm.status().ToString();
+    if (!xm.ok() || !rm.ok()) return -1;
+    auto xs = runtime::Session::Create(*xm, {2});
+    auto rs = runtime::Session::Create(*rm, {2});
+    auto inputs = (*rm)->MakeRandomInputs(seed, 1);
+    EXPECT_TRUE(inputs.ok());
+    auto xo = (*xs)->Run(*inputs);
+    auto ro = (*rs)->Run(*inputs);
+    EXPECT_TRUE(xo.ok()) << xo.status().ToString();
+    EXPECT_TRUE(ro.ok()) << ro.status().ToString();
+    if (!xo.ok() || !ro.ok()) return -1;
+    for (const auto& [name, r] : *ro) {
+      const Tensor& x = xo->at(name);
+      EXPECT_EQ(x.dims(), r.dims()) << name;
+      if (x.dims() != r.dims()) continue;
+      const double err = RelL2(r, x);
+      EXPECT_LT(err, 1e-5) << name;
+      std::printf("%s: rel L2 %.3g (%d x86.attention)\n", name.c_str(), err, fused);
+    }
+    return fused;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(LowerAttentionTest, SamWindowWithRelativePositionFuses) {
+  EXPECT_EQ(CompileRunCompare(BuildAttention({})), 1);
+  auto x86 = CompileForX86(BuildAttention({}));
+  ASSERT_TRUE(x86.ok());
+  for (const ModuleOp& op : x86->desc.ops) {
+    // Scores, position terms and softmax are all inside the fused op.
+    EXPECT_EQ(op.kernel, "x86.attention") << op.name;
+  }
+}
+
+TEST_F(LowerAttentionTest, PlainScaledDotProductFuses) {
+  AttentionGraph a;
+  a.rel_pos = false;
+  a.q_h = 7;
+  a.q_w = 9;
+  EXPECT_EQ(CompileRunCompare(BuildAttention(a)), 1);
+}
+
+TEST_F(LowerAttentionTest, ScaleAfterPositionTermsIsNotFused) {
+  // The kernel scales Q K^T only; a scale on the summed scores would also
+  // scale the position terms, so this stays on the unfused ops.
+  AttentionGraph a;
+  a.scale_after_position_terms = true;
+  EXPECT_EQ(CompileRunCompare(BuildAttention(a)), 0);
+  a.rel_pos = false;  // without position terms a score scale is the kernel's
+  EXPECT_EQ(CompileRunCompare(BuildAttention(a)), 1);
+}
+
+TEST_F(LowerAttentionTest, ScoresReadOutsideThePatternAreNotFused) {
+  AttentionGraph a;
+  a.scores_are_output = true;
+  EXPECT_EQ(CompileRunCompare(BuildAttention(a)), 0);
+}
+
+TEST_F(LowerAttentionTest, SamTinyEncoder) {
+  const fs::path path = testing::ModelsDir() / "sam_tiny/model.onnx";
+  OCTET_REQUIRE_PATH(path, "sam_tiny");
+  auto model = ImportOnnxFile(path.string());
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  // 2 windowed blocks (2x2 windows of 14x14) and 2 global ones (16x16).
+  EXPECT_EQ(CompileRunCompare(*model), 4);
+}
+
+}  // namespace
+}  // namespace octet
