@@ -1,9 +1,11 @@
 // Executor of x86.dynamic_int8_matmul: f32 x [..., K] -> per-token int8 rows
-// (QuantizeRowsPerToken) -> int8 x int8 matmul with the row scales and bias
-// applied in oneDNN's epilogue -> f32 [..., N]. On CPUs without VNNI, s8
+// (QuantizeRowsPerToken) -> int8 x int8 matmul with the row scales, bias and
+// [residual sum | GELU] applied in oneDNN's epilogue -> f32 [..., N]. On CPUs without VNNI, s8
 // activations are not exact in oneDNN's int8 kernels (docs/x86-backend.md),
 // so there the same quantized rows are dequantized and multiplied in f32 with
 // the dequantized weights: the graph's own arithmetic, without the int8 speed.
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "octet/x86/cpu_info.h"
@@ -54,6 +56,15 @@ class DynamicInt8MatMulExecutor : public OpExecutor {
     std::vector<int64_t> dims = x.dims();
     dims.back() = n_;
     Tensor& y = PrepareOutput(outputs[0], DType::kF32, dims);
+    if (int8_.sum) {
+      // oneDNN's sum reads the residual from the output: in place when the
+      // planner gave both one place, else copied there first.
+      const Tensor& r = *inputs[4];
+      if (r.dtype() != DType::kF32 || r.dims() != dims)
+        return InvalidArgument(OpPrefix(op_), "residual is ", DTypeName(r.dtype()), r.ShapeString(),
+                               ", expected the output's f32 dims");
+      if (r.raw() != y.raw()) std::memcpy(y.raw(), r.raw(), static_cast<size_t>(y.nbytes()));
+    }
     RowBuffers& b = ThreadRowBuffers();
     b.codes.resize(static_cast<size_t>(m * k_));
     b.scales.resize(static_cast<size_t>(m));
@@ -92,6 +103,8 @@ class DynamicInt8MatMulExecutor : public OpExecutor {
       c.n = n_;
       c.weights = w_f32_;
       c.bias = int8_.bias;
+      if (int8_.sum) c.post_ops.push_back(x86::F32PostOp::kSum);
+      if (int8_.gelu_erf) c.post_ops.push_back(x86::F32PostOp::kGeluErf);
       auto kernel = x86::F32MatMul::Create(c);
       if (!kernel.ok()) return kernel.status().WithContext("op '" + op_.name + "'");
       return kernel;
@@ -112,9 +125,10 @@ class DynamicInt8MatMulExecutor : public OpExecutor {
 
 Expected<std::unique_ptr<OpExecutor>> CreateDynamicInt8MatMulExecutor(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
-  if (op.inputs.size() != 4 || op.outputs.size() != 1 || op.inputs[0] < 0 || op.inputs[1] < 0 ||
-      op.inputs[2] < 0)
-    return InvalidArgument(OpPrefix(op), "expected inputs x, w, w_scale, [bias] and one output");
+  if (op.inputs.size() < 4 || op.inputs.size() > 5 || op.outputs.size() != 1 || op.inputs[0] < 0 ||
+      op.inputs[1] < 0 || op.inputs[2] < 0 || (op.inputs.size() == 5 && op.inputs[4] < 0))
+    return InvalidArgument(OpPrefix(op),
+                           "expected inputs x, w, w_scale, [bias], [residual] and one output");
   OCTET_RETURN_IF_ERROR(CheckConstantInputs(desc, op, {1, 2, 3}));
   const Tensor& w = constants[op.inputs[1]];
   const Tensor& scales = constants[op.inputs[2]];
@@ -131,6 +145,17 @@ Expected<std::unique_ptr<OpExecutor>> CreateDynamicInt8MatMulExecutor(
   c.weight_scales.assign(scales.data<float>(), scales.data<float>() + scales.numel());
   if (op.inputs[3] >= 0) c.bias = constants[op.inputs[3]];
   c.dst_type = DType::kF32;
+  c.sum = op.inputs.size() == 5;
+  // "activation" is absent in modules written before it existed (version 1 of
+  // the op): none.
+  std::string activation = "none";
+  if (op.FindAttr("activation") != nullptr) {
+    OCTET_ASSIGN_OR_RETURN(activation, op.Get<std::string>("activation"));
+  }
+  if (activation != "none" && activation != "gelu_erf")
+    return InvalidArgument(OpPrefix(op), "unknown activation '", activation,
+                           "' (this runtime has none, gelu_erf)");
+  c.gelu_erf = activation == "gelu_erf";
   Tensor w_f32(DType::kF32, {k, n});
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = 0; j < n; ++j)

@@ -16,6 +16,7 @@
 #include "memory_source.h"
 #include "octet/compile/compile.h"
 #include "octet/onnx.h"
+#include "octet/passes/shape_inference.h"
 #include "octet/runtime/module.h"
 #include "octet/runtime/quantize.h"
 #include "octet/x86/cpu_info.h"
@@ -293,6 +294,65 @@ TEST_F(LowerX86Test, DynamicPerTokenMatMuls) {
     EXPECT_NE(op.kernel, "ref.ai.onnx::QuantizeLinear") << op.name;
     EXPECT_NE(op.kernel, "ref.ai.onnx::MatMul") << op.name;
   }
+}
+
+// Transformer MLP: x -> Linear -> GELU (exported as Div/Erf/Add/Mul/Mul) ->
+// Linear -> + x. Both linears run per-token int8 with the GELU and the
+// residual sum in their oneDNN epilogues: nothing of the block is left on
+// reference kernels.
+Model MlpBlock(uint32_t seed) {
+  std::mt19937 rng(seed);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape::FromStatic({2, 7, 32})));
+  auto scalar = [&](const char* name, float v) { return g.AddConstant(name, Tensor::Scalar(v)); };
+  Value* h = testing::Add(g, "MatMul",
+                          {x, g.AddConstant("w1", testing::RandomTensor({32, 64}, rng, 0.2f))}, "h",
+                          "lin1")
+                 ->output(0);
+  Value* hb =
+      testing::Add(g, "Add", {g.AddConstant("b1", testing::RandomTensor({64}, rng, 0.1f)), h}, "hb",
+                   "lin1_bias")
+          ->output(0);
+  Value* d = testing::Add(g, "Div", {hb, scalar("root2", 1.4142135f)}, "d", "gelu_div")->output(0);
+  Value* e = testing::Add(g, "Erf", {d}, "e", "gelu_erf")->output(0);
+  Value* e1 = testing::Add(g, "Add", {e, scalar("one", 1.f)}, "e1", "gelu_add")->output(0);
+  Value* p = testing::Add(g, "Mul", {hb, e1}, "p", "gelu_mul")->output(0);
+  Value* a = testing::Add(g, "Mul", {p, scalar("half", 0.5f)}, "a", "gelu_half")->output(0);
+  Value* y = testing::Add(g, "MatMul",
+                          {a, g.AddConstant("w2", testing::RandomTensor({64, 32}, rng, 0.2f))}, "y",
+                          "lin2")
+                 ->output(0);
+  Value* yb =
+      testing::Add(g, "Add", {g.AddConstant("b2", testing::RandomTensor({32}, rng, 0.1f)), y}, "yb",
+                   "lin2_bias")
+          ->output(0);
+  Value* out = testing::Add(g, "Add", {x, yb}, "out", "residual")->output(0);
+  g.AddOutput(out);
+  EXPECT_TRUE(InferShapes(g).ok());
+  return m;
+}
+
+TEST_F(LowerX86Test, MlpGeluAndResidualFuseIntoDynamicMatMuls) {
+  auto config = quant::MakePreset("int8-dynamic");
+  ASSERT_TRUE(config.ok());
+  auto prepared = PrepareForQuantization(MlpBlock(8), *config);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  auto qdq = ConvertToQuantized(*prepared, CalibrationStats{});
+  ASSERT_TRUE(qdq.ok()) << qdq.status().ToString();
+  CompareWithReference(*qdq, {1});
+  auto x86 = CompileForX86(qdq->Clone());
+  ASSERT_TRUE(x86.ok()) << x86.status().ToString();
+  ASSERT_EQ(x86->desc.ops.size(), 2u);
+  const ModuleOp &lin1 = x86->desc.ops[0], &lin2 = x86->desc.ops[1];
+  EXPECT_EQ(lin1.kernel, "x86.dynamic_int8_matmul");
+  EXPECT_EQ(lin2.kernel, "x86.dynamic_int8_matmul");
+  EXPECT_EQ(*lin1.Get<std::string>("activation"), "gelu_erf");
+  EXPECT_EQ(lin1.inputs.size(), 4u);  // no residual
+  EXPECT_EQ(*lin2.Get<std::string>("activation"), "none");
+  ASSERT_EQ(lin2.inputs.size(), 5u);  // x as the residual, summed in place
+  EXPECT_EQ(x86->desc.slots[lin2.inputs[4]].name, "x");
 }
 
 // One x86 module, 8 threads with a session each, batches 1 and 3 mixed (so

@@ -123,7 +123,9 @@ class X86Lowering {
         wants_nhwc_.insert(p->dq_x->input(0));
         pools_.emplace(p->q, std::move(*p));
       } else if (auto d = compile_internal::MatchDynamicMatMul(n)) {
-        absorb({d->abs, d->reduce_max, d->div, d->max, d->q, d->dq_x, d->matmul, d->add});
+        absorb({d->abs, d->reduce_max, d->div, d->max, d->q, d->dq_x, d->matmul, d->add,
+                d->residual_add});
+        for (const Node* g : d->gelu) absorb({g});
         dynamics_.emplace(d->last(), std::move(*d));
       } else if (auto mm = compile_internal::MatchMatMul(n)) {
         absorb({n});
@@ -298,8 +300,10 @@ class X86Lowering {
   }
 
   // Inputs: x f32 [..., K], weight i8 [K, N], weight scales f32 [N] or [1],
-  // bias f32 [N] (absent: -1). Output f32 [..., N]. Rows are quantized per
-  // token at run time exactly as the graph's Abs/ReduceMax/Div/Max/Q do.
+  // bias f32 [N] (absent: -1), [residual f32 [..., N], which the output may
+  // overwrite in place]. Output f32 [..., N], after the optional GELU. Rows
+  // are quantized per token at run time exactly as the graph's
+  // Abs/ReduceMax/Div/Max/Q do.
   Status EmitDynamicMatMul(const DynamicMatMulPattern& m) {
     const Node& n = *m.matmul;
     ModuleOp op;
@@ -312,8 +316,16 @@ class X86Lowering {
       if (!e->ok()) return e->status().WithContext(n.Describe());
     op.inputs = {*x, *w, *scales,
                  m.bias.defined() ? builder_.AddConstantTensor(n.name() + "/bias", m.bias) : -1};
+    if (m.residual != nullptr) {
+      auto r = SlotIn(m.residual, Layout::kPlain);
+      if (!r.ok()) return r.status().WithContext(n.Describe());
+      op.inputs.push_back(*r);
+      op.inplace.push_back({0, 4});  // the sum reads the residual from the output
+    }
     op.outputs.push_back(builder_.OutputSlot(m.last()->output(0)));
-    op.attrs = {{"qmax", m.qmax}, {"min_scale", m.min_scale}};
+    op.attrs = {{"qmax", m.qmax},
+                {"min_scale", m.min_scale},
+                {"activation", std::string(m.gelu.empty() ? "none" : "gelu_erf")}};
     builder_.AddOp(std::move(op));
     return Status::Ok();
   }

@@ -361,6 +361,32 @@ std::optional<float> ScalarOperand(const Node* n, const Value** other) {
 
 }  // namespace
 
+std::vector<const Node*> MatchGeluOf(const Value* x) {
+  if (x == nullptr || x->is_graph_output() || x->uses().size() != 2) return {};
+  const Node *div = nullptr, *mul = nullptr;
+  for (const Use& u : x->uses()) {
+    if (IsOnnxOp(u.node, "Div") && u.input_index == 0) div = u.node;
+    if (IsOnnxOp(u.node, "Mul")) mul = u.node;
+  }
+  if (div == nullptr || mul == nullptr) return {};
+  const auto root2 = ScalarF32(div->input(1));
+  if (!root2 || std::fabs(*root2 - 1.41421356f) > 1e-6f) return {};
+  const Node* erf = SoleUser(div->output(0));
+  if (!IsOnnxOp(erf, "Erf")) return {};
+  const Node* add = SoleUser(erf->output(0));
+  if (!IsOnnxOp(add, "Add")) return {};
+  const Value* one_of = nullptr;
+  if (ScalarOperand(add, &one_of) != std::optional<float>(1.f) || one_of != erf->output(0))
+    return {};
+  if (SoleUser(add->output(0)) != mul) return {};
+  const Node* half = SoleUser(mul->output(0));
+  const Value* half_of = nullptr;
+  if (!IsOnnxOp(half, "Mul") || ScalarOperand(half, &half_of) != std::optional<float>(0.5f) ||
+      half_of != mul->output(0))
+    return {};
+  return {div, erf, add, mul, half};
+}
+
 std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul) {
   if (!IsOnnxOp(matmul, "MatMul") || matmul->num_inputs() != 2) return std::nullopt;
   DynamicMatMulPattern m;
@@ -419,6 +445,19 @@ std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul) {
     if (t != nullptr && t->dtype() == DType::kF32 && t->rank() == 1 && t->dim(0) == w0->dim(1)) {
       m.add = add;
       m.bias = *t;
+    }
+  }
+  // [GELU] or [Add(residual)] on the result.
+  const Value* y = m.last()->output(0);
+  m.gelu = MatchGeluOf(y);
+  const Node* res = m.gelu.empty() ? SoleUser(y) : nullptr;
+  if (IsOnnxOp(res, "Add") && res->num_inputs() == 2) {
+    const Value* r = res->input(0) == y ? res->input(1) : res->input(0);
+    const TensorType &rt = r->type(), &yt = y->type();
+    if (r != y && !r->is_constant() && rt.dtype == DType::kF32 && rt.has_shape && yt.has_shape &&
+        rt.shape == yt.shape && res->output(0)->type().shape == yt.shape) {
+      m.residual_add = res;
+      m.residual = r;
     }
   }
   return m;

@@ -109,9 +109,23 @@ struct DynamicMatMulPattern {
   const Value* x = nullptr;   // f32 [..., K]
   Tensor bias;                // f32 [N] or undefined
   float qmax = 127.f, min_scale = 0.f;
-  const Node* last() const { return add != nullptr ? add : matmul; }
+  // Then at most one of: a residual Add(result, r) with r f32 of the
+  // result's dims (oneDNN's sum post-op), or PyTorch's exact GELU.
+  const Node* residual_add = nullptr;
+  const Value* residual = nullptr;
+  std::vector<const Node*> gelu;  // Div, Erf, Add, Mul, Mul
+  const Node* last() const {
+    if (!gelu.empty()) return gelu.back();
+    if (residual_add != nullptr) return residual_add;
+    return add != nullptr ? add : matmul;
+  }
 };
 std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul);
+
+// PyTorch's exact GELU as exported: Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)
+// (operands of Add and Mul in either order), every intermediate read once.
+// The nodes in graph order, or empty.
+std::vector<const Node*> MatchGeluOf(const Value* x);
 
 // [Clip] -> Q(f32 x) per-tensor: a quantizing reorder.
 struct QuantizePattern {

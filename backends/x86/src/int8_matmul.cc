@@ -43,7 +43,9 @@ std::string Describe(const Int8MatMulConfig& c) {
      << (c.per_row_src_scales ? " per-row scales" : "") << " * "
      << (c.weights.defined() ? c.weights.ShapeString() : "no weights");
   if (c.bias.defined()) os << " +bias";
+  if (c.sum) os << " +sum";
   if (c.relu) os << " +relu";
+  if (c.gelu_erf) os << " +gelu_erf";
   os << " -> " << DTypeName(c.dst_type);
   return os.str();
 }
@@ -64,6 +66,9 @@ Status Validate(const Int8MatMulConfig& c) {
   for (float s : c.weight_scales) OCTET_RETURN_IF_ERROR(CheckScale(s, "weight scale"));
   if (c.bias.defined() && (c.bias.dtype() != DType::kF32 || c.bias.numel() != n))
     return InvalidArgument("bias must be f32 [", n, "], got ", c.bias.ShapeString());
+  if (c.relu && c.gelu_erf) return InvalidArgument("relu and gelu_erf: at most one activation");
+  if (c.sum && c.dst_type != DType::kF32)
+    return InvalidArgument("sum (a residual in dst) needs an f32 dst, got ", DTypeName(c.dst_type));
   if (!c.per_row_src_scales) OCTET_RETURN_IF_ERROR(CheckScale(c.src.scale, "src scale"));
   OCTET_RETURN_IF_ERROR(CheckZeroPoint(c.src.zero_point, c.src_type, "src zero point"));
   if (IsInt8(c.dst_type)) {
@@ -118,7 +123,9 @@ Expected<Int8MatMul> Int8MatMul::Create(const Int8MatMulConfig& config) {
       ops.append_binary(dnnl::algorithm::binary_mul, impl->row_scales_md);  // post-op 0
     }
     if (bias_as_post_op) ops.append_binary(dnnl::algorithm::binary_add, bias_md);  // post-op 1
+    if (c.sum) ops.append_sum(1.f);
     if (c.relu) ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    if (c.gelu_erf) ops.append_eltwise(dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
     attr.set_post_ops(ops);
 
     impl->pd = c.bias.defined() && !bias_as_post_op

@@ -107,7 +107,12 @@ struct Int8MatMulConfig {
   Tensor weights;                    // i8 [K, N], symmetric
   std::vector<float> weight_scales;  // N (per column) or 1
   Tensor bias;                       // optional f32 [N], real units
+  // Residual sum: dst holds an f32 [M, N] residual on entry, added after the
+  // bias (f32 dst only), as MatMul -> Add(bias) -> Add(residual).
+  bool sum = false;
+  // Then at most one activation.
   bool relu = false;
+  bool gelu_erf = false;         // 0.5 x (1 + erf(x / sqrt 2))
   DType dst_type = DType::kF32;  // kF32, or kU8 / kI8 requantized with dst
   PerTensorQuant dst;
 };
