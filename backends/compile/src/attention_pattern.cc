@@ -97,6 +97,89 @@ bool SwapsLastTwo(const Node* transpose, int rank) {
   return (*perm)[rank - 2] == rank - 1 && (*perm)[rank - 1] == rank - 2;
 }
 
+bool IsAbsorbed(const AttentionPattern& m, const Node* n) {
+  return std::find(m.absorbed.begin(), m.absorbed.end(), n) != m.absorbed.end();
+}
+
+// Every reader of `v` is in the pattern.
+bool OnlyReadByPattern(const AttentionPattern& m, const Value* v) {
+  if (v->is_graph_output()) return false;
+  for (const Use& u : v->uses())
+    if (!IsAbsorbed(m, u.node)) return false;
+  return true;
+}
+
+std::optional<std::vector<int64_t>> ConstantInts(const Value* v) {
+  if (v == nullptr || !v->is_constant() || v->constant().dtype() != DType::kI64)
+    return std::nullopt;
+  const Tensor& t = v->constant();
+  return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
+}
+
+// The packed form (attention_pattern.h); adds its nodes on success.
+void MatchPackedQkv(AttentionPattern& m) {
+  const Node* split = nullptr;
+  std::vector<const Node*> nodes;
+  const Value* operands[3] = {m.q, m.k, m.v};
+  for (int i = 0; i < 3; ++i) {
+    const Node* sq = operands[i]->producer();
+    if (!IsOnnxOp(sq, "Squeeze") || !OnlyReadByPattern(m, operands[i]) ||
+        ConstantInts(sq->input(1)) != std::optional(std::vector<int64_t>{0}))
+      return;
+    const Node* sp = SoleUseProducer(sq->input(0), "Split");
+    if (sp == nullptr || (split != nullptr && sp != split) || sq->input(0) != sp->output(i)) return;
+    split = sp;
+    nodes.push_back(sq);
+  }
+  auto axis = split->GetInt("axis", 0);
+  if (split->num_outputs() != 3 || !axis.ok() || *axis != 0) return;
+  nodes.push_back(split);
+  const Node* heads_flat = SoleUseProducer(split->input(0), "Reshape");
+  const Node* perm = heads_flat ? SoleUseProducer(heads_flat->input(0), "Transpose") : nullptr;
+  const Node* grid = perm ? SoleUseProducer(perm->input(0), "Reshape") : nullptr;
+  if (grid == nullptr) return;
+  auto p = perm->GetInts("perm", std::nullopt);
+  const auto g = StaticF32Dims(grid->output(0)), x = StaticF32Dims(grid->input(0));
+  const auto q = StaticF32Dims(m.q);
+  if (!p.ok() || *p != std::vector<int64_t>{2, 0, 3, 1, 4} || !g || g->size() != 5 || !x ||
+      x->size() < 2 || !q)
+    return;
+  // grid [B, N, 3, H, d] over qkv [B, ..., 3*H*d]; q [B*H, N, d] (rank 3).
+  const int64_t b = (*g)[0], n = (*g)[1], h = (*g)[3], d = (*g)[4];
+  if ((*g)[2] != 3 || (*x)[0] != b || x->back() != 3 * h * d ||
+      Product(*x, 1, x->size() - 1) != n || *q != std::vector<int64_t>{b * h, n, d})
+    return;
+  nodes.insert(nodes.end(), {heads_flat, perm, grid});
+  m.absorbed.insert(m.absorbed.end(), nodes.begin(), nodes.end());
+  m.qkv = grid->input(0);
+  m.heads = h;
+}
+
+// The interleaved output (attention_pattern.h), after MatchPackedQkv.
+void MatchInterleavedOutput(AttentionPattern& m) {
+  const Node* split_heads = SoleUser(m.pv->output(0));
+  if (!IsOnnxOp(split_heads, "Reshape")) return;
+  const Node* perm = SoleUser(split_heads->output(0));
+  const Node* merged = IsOnnxOp(perm, "Transpose") ? SoleUser(perm->output(0)) : nullptr;
+  if (!IsOnnxOp(merged, "Reshape")) return;
+  const auto s = StaticF32Dims(split_heads->output(0)), o = StaticF32Dims(merged->output(0));
+  const auto x = StaticF32Dims(m.qkv), v = StaticF32Dims(m.v);
+  auto p = perm->GetInts("perm", std::nullopt);
+  if (!s || !o || !x || !v || !p.ok() || s->size() < 4) return;
+  // [B, H, t..., dv] -> perm [0, 2, ..., r-2, 1, r-1] -> qkv's dims with H*dv last.
+  const int64_t r = static_cast<int64_t>(s->size()), dv = v->back();
+  std::vector<int64_t> want_perm{0};
+  for (int64_t i = 2; i < r - 1; ++i) want_perm.push_back(i);
+  want_perm.insert(want_perm.end(), {1, r - 1});
+  std::vector<int64_t> want_out = *x;
+  want_out.back() = m.heads * dv;
+  if ((*s)[0] != (*x)[0] || (*s)[1] != m.heads || s->back() != dv || *p != want_perm ||
+      *o != want_out)
+    return;
+  m.absorbed.insert(m.absorbed.end(), {split_heads, perm, merged});
+  m.out_last = merged;
+}
+
 }  // namespace
 
 std::optional<AttentionPattern> MatchAttention(const Node* softmax) {
@@ -217,6 +300,8 @@ std::optional<AttentionPattern> MatchAttention(const Node* softmax) {
     m.rel_pos_h = th;
     m.rel_pos_w = tw;
   }
+  MatchPackedQkv(m);
+  if (m.qkv != nullptr) MatchInterleavedOutput(m);
   return m;
 }
 

@@ -34,6 +34,17 @@ struct AttentionPattern {
   const Value* v = nullptr;
   float scale = 1.f;
   Tensor rel_pos_h, rel_pos_w;  // both or neither
+  // Packed form (SAM, and most ViTs): q, k and v are Squeeze(Split(Reshape(
+  // Transpose(Reshape(qkv, [B, N, 3, H, d]), [2, 0, 3, 1, 4]), [3, B*H, N, d])))
+  // of one [B, ..., 3*H*d] tensor; the kernel then reads the heads out of
+  // qkv through strides and those copies go (absorbed with the rest).
+  const Value* qkv = nullptr;
+  int64_t heads = 0;
+  // Interleaved output: O feeds Reshape([B, H, ..., d]) -> Transpose(heads
+  // after the tokens) -> Reshape([B, ..., H*d]); the kernel writes that last
+  // value directly ([B, N, H, d] order). Only with the packed form.
+  const Node* out_last = nullptr;
+  const Value* output() const { return (out_last != nullptr ? out_last : pv)->output(0); }
 };
 
 // Anchored at the Softmax.

@@ -331,15 +331,21 @@ class X86Lowering {
   }
 
   // Inputs: q, k, v f32 [..., tokens, channels] (q unscaled, k not
-  // transposed), relative-position tables Rh [q_h, k_h, d] and Rw [q_w, k_w,
-  // d] (absent: -1). Output f32 [..., q tokens, v channels].
+  // transposed) or, with qkv_heads = H > 0, one packed qkv [B, ..., 3*H*d]
+  // and two -1; relative-position tables Rh [q_h, k_h, d] and Rw [q_w, k_w,
+  // d] (absent: -1). Output f32 [..., q tokens, v channels], or with
+  // out_interleaved qkv's dims with H*d last ([B, N, H, d] order).
   Status EmitAttention(const AttentionPattern& m) {
     const Node& n = *m.pv;
     ModuleOp op;
     op.kernel = kAttention;
     op.name = m.softmax->name();
     for (const Value* v : {m.q, m.k, m.v}) {
-      auto slot = SlotIn(v, Layout::kPlain);
+      if (m.qkv != nullptr && v != m.q) {
+        op.inputs.push_back(-1);
+        continue;
+      }
+      auto slot = SlotIn(m.qkv != nullptr ? m.qkv : v, Layout::kPlain);
       if (!slot.ok()) return slot.status().WithContext(n.Describe());
       op.inputs.push_back(*slot);
     }
@@ -347,8 +353,10 @@ class X86Lowering {
          {std::pair{&m.rel_pos_h, "/rel_pos_h"}, std::pair{&m.rel_pos_w, "/rel_pos_w"}})
       op.inputs.push_back(table->defined() ? builder_.AddConstantTensor(op.name + suffix, *table)
                                            : -1);
-    op.outputs.push_back(builder_.OutputSlot(n.output(0)));
-    op.attrs = {{"scale", m.scale}};
+    op.outputs.push_back(builder_.OutputSlot(m.output()));
+    op.attrs = {{"scale", m.scale},
+                {"qkv_heads", m.heads},
+                {"out_interleaved", int64_t{m.out_last != nullptr}}};
     builder_.AddOp(std::move(op));
     return Status::Ok();
   }
