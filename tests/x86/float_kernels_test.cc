@@ -196,7 +196,8 @@ TEST(FloatEltwise, MatchesReference) {
   const Case cases[] = {
       {UnaryOp::kGeluErf, "Gelu", "none"}, {UnaryOp::kGeluTanh, "Gelu", "tanh"},
       {UnaryOp::kRelu, "Relu", nullptr},   {UnaryOp::kSigmoid, "Sigmoid", nullptr},
-      {UnaryOp::kTanh, "Tanh", nullptr},   {UnaryOp::kExp, "Exp", nullptr}};
+      {UnaryOp::kTanh, "Tanh", nullptr},   {UnaryOp::kExp, "Exp", nullptr},
+      {UnaryOp::kSquare, "Pow", nullptr}};
   for (const Case& t : cases) {
     for (bool in_place : {false, true}) {
       SCOPED_TRACE(std::string(UnaryOpName(t.op)) + (in_place ? " in place" : ""));
@@ -210,7 +211,9 @@ TEST(FloatEltwise, MatchesReference) {
       QdqGraph g;
       std::map<std::string, Attribute> attrs;
       if (t.approximate) attrs["approximate"] = t.approximate;
-      const Tensor want = g.Run({g.Node(t.onnx_op, {g.Input(x, "x")}, "y", attrs)})[0];
+      std::vector<Value*> inputs{g.Input(x, "x")};
+      if (t.op == UnaryOp::kSquare) inputs.push_back(g.Const(Tensor::Scalar(2.f), "two"));
+      const Tensor want = g.Run({g.Node(t.onnx_op, inputs, "y", attrs)})[0];
 
       FLOAT_ASSERT_OK_AND_ASSIGN(el, F32Eltwise::Create({t.op, x.numel()}));
       Tensor out(DType::kF32, x.dims());
@@ -223,6 +226,8 @@ TEST(FloatEltwise, MatchesReference) {
             switch (t.op) {
               case UnaryOp::kRelu:
                 return 0;
+              case UnaryOp::kSquare:  // one rounding in each (the reference may use pow)
+                return kU * y;
               case UnaryOp::kExp:
                 return ExpRel(xi) * y;
               case UnaryOp::kSigmoid:  // 1 / (1 + exp(-x))

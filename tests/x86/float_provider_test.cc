@@ -372,6 +372,56 @@ TEST(FloatProvider, LayerNormFallsBack) {
 }
 
 // Other op types, and ops in other domains, have no provider kernel.
+// Transpose (a reorder), Pow(x, 2) and the binary ops are one correctly
+// rounded operation (or none) per element, as in the reference: bitwise equal.
+void ExpectExact(const Build& build, const std::string& what) {
+  OnOneDnn(build, what);
+  const Tensor want = RunGraph(build, false), got = RunGraph(build, true);
+  ASSERT_TRUE(want.defined() && got.defined()) << what;
+  EXPECT_TRUE(got.BitwiseEquals(want)) << what;
+}
+
+TEST(FloatProvider, TransposePowAndBinaryOpsMatchReferenceExactly) {
+  for (const Ints& perm : {Ints{0, 2, 3, 1}, Ints{2, 0, 3, 1}, Ints{3, 2, 1, 0}})
+    ExpectExact(
+        [&](Builder& b) {
+          return b.Node("Transpose", {b.Input({2, 3, 5, 7}, "x")}, {{"perm", Attribute(perm)}});
+        },
+        "Transpose " + ::testing::PrintToString(perm));
+  ExpectExact(
+      [](Builder& b) {
+        return b.Node("Transpose", {b.Input({2, 5, 3, 4, 6}, "x")},
+                      {{"perm", Attribute(Ints{2, 0, 3, 1, 4})}});
+      },
+      "Transpose of a packed qkv");
+  ExpectExact(
+      [](Builder& b) {
+        return b.Node("Pow", {b.Input({3, 17, 5}, "x", -3.f, 3.f),
+                              b.graph().AddConstant("two", Tensor::Scalar(2.f))});
+      },
+      "Pow(x, 2)");
+  const std::pair<const char*, Ints> binaries[] = {{"Add", Ints{7}},
+                                                   {"Add", Ints{2, 3, 7}},
+                                                   {"Mul", Ints{3, 1}},
+                                                   {"Sub", Ints{1, 3, 7}},
+                                                   {"Div", Ints{7}}};
+  for (const auto& [op, b_dims] : binaries)
+    ExpectExact(
+        [&, op = op, b_dims = b_dims](Builder& b) {
+          return b.Node(op, {b.Input({2, 3, 7}, "a"), b.Input(b_dims, "b", 0.5f, 2.f)});
+        },
+        std::string(op) + " with b " + ::testing::PrintToString(b_dims));
+}
+
+TEST(FloatProvider, PowOtherExponentFallsBack) {
+  ExpectFallsBack(
+      [](Builder& b) {
+        return b.Node("Pow", {b.Input({3, 5}, "x", 0.5f, 2.f),
+                              b.graph().AddConstant("three", Tensor::Scalar(3.f))});
+      },
+      "Pow(x, 3)");
+}
+
 TEST(FloatProvider, FindsOnlyItsOps) {
   auto provider = MakeFloatKernelProvider();
   Graph g;
@@ -449,9 +499,10 @@ TEST(FloatProvider, Resnet18MatchesReference) {
   const auto want = run(false, &ref_s);
   const auto got = run(true, &onednn_s);
   ASSERT_EQ(want.size(), got.size());
-  // Every Conv and the Gemm on oneDNN.
+  // Every Conv, the Gemm and the residual Adds on oneDNN.
   int convs = 0;
-  for (const Node* n : g.nodes()) convs += n->op_type() == "Conv" || n->op_type() == "Gemm";
+  for (const Node* n : g.nodes())
+    convs += n->op_type() == "Conv" || n->op_type() == "Gemm" || n->op_type() == "Add";
   EXPECT_EQ(static_cast<int>(kernels.size()), convs);
   std::map<std::string, int> implementations;
   for (const std::string& k : kernels) {

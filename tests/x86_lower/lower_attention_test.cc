@@ -199,6 +199,18 @@ TEST_F(LowerAttentionTest, SamTinyEncoder) {
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   // 2 windowed blocks (2x2 windows of 14x14) and 2 global ones (16x16).
   EXPECT_EQ(CompileRunCompare(*model), 4);
+  // Each reads its heads out of the qkv Linear's output and writes [B, N, H,
+  // d] for the projection: the head split/merge copies are gone.
+  auto x86 = CompileForX86(std::move(*model));
+  ASSERT_TRUE(x86.ok()) << x86.status().ToString();
+  EXPECT_EQ(CountKernel(x86->desc, "ref.ai.onnx::Split"), 0);
+  EXPECT_EQ(CountKernel(x86->desc, "ref.ai.onnx::Squeeze"), 0);
+  for (const ModuleOp& op : x86->desc.ops) {
+    if (op.kernel != "x86.attention") continue;
+    EXPECT_EQ(*op.Get<int64_t>("qkv_heads"), 4) << op.name;
+    EXPECT_EQ(*op.Get<int64_t>("out_interleaved"), 1) << op.name;
+    EXPECT_GE(op.inputs[3], 0) << op.name << ": relative position tables";
+  }
 }
 
 }  // namespace

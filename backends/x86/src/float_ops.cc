@@ -152,6 +152,8 @@ const char* UnaryOpName(UnaryOp op) {
       return "tanh";
     case UnaryOp::kExp:
       return "exp";
+    case UnaryOp::kSquare:
+      return "square";
   }
   return "?";
 }
@@ -173,6 +175,8 @@ Expected<dnnl::algorithm> EltwiseAlgorithm(UnaryOp op) {
       return alg::eltwise_tanh;
     case UnaryOp::kExp:
       return alg::eltwise_exp;
+    case UnaryOp::kSquare:
+      return alg::eltwise_square;
   }
   return InvalidArgument("unknown unary op ", static_cast<int>(op));
 }

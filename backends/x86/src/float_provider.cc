@@ -362,17 +362,115 @@ std::shared_ptr<const Runner> PlanLayerNorm(const KernelContext& ctx) {
   });
 }
 
+// ---------------------------------------------------------------- Transpose, Pow, binary
+
+// Transpose as one oneDNN reorder: the source is described with the output's
+// dims and the input's strides permuted, so the reorder reads x in the
+// permuted order and writes y densely.
+std::shared_ptr<const Runner> PlanTranspose(const KernelContext& ctx) {
+  const Tensor* x = In(ctx, 0);
+  if (ctx.num_outputs() != 1 || !IsF32(x) || x->rank() < 2 || x->rank() > DNNL_MAX_NDIMS ||
+      !AllPositive(x->dims()))
+    return nullptr;
+  const int rank = x->rank();
+  std::vector<int64_t> dflt(rank);
+  for (int i = 0; i < rank; ++i) dflt[i] = rank - 1 - i;
+  const auto perm = Attr(ctx.node.GetInts("perm", dflt));
+  if (!perm || static_cast<int>(perm->size()) != rank) return nullptr;
+  std::vector<int64_t> in_strides(rank, 1), out_dims(rank), src_strides(rank);
+  for (int i = rank - 2; i >= 0; --i) in_strides[i] = in_strides[i + 1] * x->dim(i + 1);
+  std::vector<bool> seen(rank, false);
+  for (int i = 0; i < rank; ++i) {
+    const int64_t p = (*perm)[i];
+    if (p < 0 || p >= rank || seen[p]) return nullptr;  // the reference kernel says why
+    seen[p] = true;
+    out_dims[i] = x->dim(p);
+    src_strides[i] = in_strides[p];
+  }
+  using dnnl::memory;
+  try {
+    const auto& eng = detail::CpuEngine();
+    const memory::dims d(out_dims.begin(), out_dims.end());
+    const memory::desc from(d, memory::data_type::f32,
+                            memory::dims(src_strides.begin(), src_strides.end()));
+    memory::dims dense(rank, 1);
+    for (int i = rank - 2; i >= 0; --i) dense[i] = dense[i + 1] * d[i + 1];
+    const memory::desc to(d, memory::data_type::f32, dense);
+    const dnnl::reorder::primitive_desc pd(eng, from, eng, to);
+    const std::string impl = pd.impl_info_str();
+    if (!IsFast(impl)) return nullptr;
+    return std::make_shared<const Runner>(
+        Runner{[r = dnnl::reorder(pd), from, to, out_dims](KernelContext& ctx) -> Status {
+                 Tensor y = UninitializedF32(out_dims);
+                 OCTET_RETURN_IF_ERROR(Reorder(r, from, ctx.inputs[0]->raw(), to, y.raw()));
+                 ctx.outputs[0] = std::move(y);
+                 return Status::Ok();
+               },
+               "Transpose reorder " + detail::DimsString(out_dims) + " [" + impl + "]"});
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+// Pow(x, 2) (LayerNorm2d's variance, written out by PyTorch's export).
+std::shared_ptr<const Runner> PlanPow(const KernelContext& ctx) {
+  const Tensor *x = In(ctx, 0), *e = In(ctx, 1);
+  if (ctx.num_outputs() != 1 || !IsF32(x) || !IsF32(e) || e->numel() != 1 ||
+      e->data<float>()[0] != 2.f || x->numel() == 0)
+    return nullptr;
+  auto k = F32Eltwise::Create({UnaryOp::kSquare, x->numel()});
+  if (!k.ok() || !IsFast(k->implementation())) return nullptr;
+  return MakeRunner(*k, [k = *k](KernelContext& ctx) -> Status {
+    const Tensor& x = *ctx.inputs[0];
+    Tensor y = UninitializedF32(x.dims());
+    OCTET_RETURN_IF_ERROR(k.Run(x.data<float>(), y.data<float>()));
+    ctx.outputs[0] = std::move(y);
+    return Status::Ok();
+  });
+}
+
+// Add, Sub, Mul, Div with numpy broadcasting (ranks aligned on the right)
+// where oneDNN has a fast kernel for the broadcast; else the reference.
+template <BinaryOp kOp>
+std::shared_ptr<const Runner> PlanBinary(const KernelContext& ctx) {
+  const Tensor *a = In(ctx, 0), *b = In(ctx, 1);
+  if (ctx.num_outputs() != 1 || !IsF32(a) || !IsF32(b) || a->numel() == 0 || b->numel() == 0)
+    return nullptr;
+  const int rank = std::max(a->rank(), b->rank());
+  if (rank < 1 || rank > DNNL_MAX_NDIMS) return nullptr;
+  auto aligned = [rank](const Tensor& t) {
+    std::vector<int64_t> d(rank - t.rank(), 1);
+    d.insert(d.end(), t.dims().begin(), t.dims().end());
+    return d;
+  };
+  auto k = F32Binary::Create({kOp, aligned(*a), aligned(*b)});  // checks broadcasting
+  if (!k.ok() || !IsFast(k->implementation())) return nullptr;
+  return MakeRunner(*k, [k = *k](KernelContext& ctx) -> Status {
+    Tensor y = UninitializedF32(k.dst_dims());
+    OCTET_RETURN_IF_ERROR(
+        k.Run(ctx.inputs[0]->data<float>(), ctx.inputs[1]->data<float>(), y.data<float>()));
+    ctx.outputs[0] = std::move(y);
+    return Status::Ok();
+  });
+}
+
 // ---------------------------------------------------------------- the provider
 
 class FloatKernelProvider final : public reference::KernelProvider {
  public:
   FloatKernelProvider() {
-    const std::array<std::pair<const char*, Planner>, 5> ops{{
+    const std::array<std::pair<const char*, Planner>, 11> ops{{
         {"Conv", PlanConv},
         {"MatMul", PlanMatMul},
         {"Gemm", PlanGemm},
         {"Softmax", PlanSoftmax},
         {"LayerNormalization", PlanLayerNorm},
+        {"Transpose", PlanTranspose},
+        {"Pow", PlanPow},
+        {"Add", PlanBinary<BinaryOp::kAdd>},
+        {"Sub", PlanBinary<BinaryOp::kSub>},
+        {"Mul", PlanBinary<BinaryOp::kMul>},
+        {"Div", PlanBinary<BinaryOp::kDiv>},
     }};
     for (const auto& [op, plan] : ops)
       fns_.emplace(op, [this, plan = plan](KernelContext& ctx) { return Run(ctx, plan); });

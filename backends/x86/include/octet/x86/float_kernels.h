@@ -3,7 +3,7 @@
 // reference interpreter:
 //   LayerNormalization (last axis)      => F32LayerNorm   (layer_normalization)
 //   Softmax (last axis)                 => F32Softmax     (softmax, accurate)
-//   Gelu, Relu, Sigmoid, Tanh, Exp      => F32Eltwise     (eltwise)
+//   Gelu, Relu, Sigmoid, Tanh, Exp, Pow(x, 2) => F32Eltwise (eltwise)
 //   MatMul / Gemm [+ bias] [+ act] [+ residual] => F32MatMul (matmul + post-ops)
 //   Conv [+ Relu]                       => F32Conv2d      (convolution)
 //   Add, Mul, Sub, Div with broadcast   => F32Binary      (binary)
@@ -81,6 +81,7 @@ enum class UnaryOp {
   kSigmoid,
   kTanh,
   kExp,
+  kSquare,  // x * x: ONNX Pow with exponent 2
 };
 const char* UnaryOpName(UnaryOp op);  // "gelu_erf", ...
 

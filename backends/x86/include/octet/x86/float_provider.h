@@ -16,6 +16,11 @@
 //                                                      => F32Softmax
 //   LayerNormalization  f32, axis the last one, constant Scale [C] and
 //                       optional B [C], one output      => F32LayerNorm
+//   Transpose           f32, rank 2..12                 => one oneDNN reorder
+//                       (the input read through permuted strides)
+//   Pow                 f32 x, exponent the scalar 2    => F32Eltwise square
+//   Add, Sub, Mul, Div  f32, numpy broadcasting          => F32Binary, where
+//                       oneDNN has a fast kernel for the broadcast
 //
 // Anything else, and any configuration oneDNN refuses or would run on its own
 // slow reference implementation ("ref:any"), runs the reference
