@@ -65,9 +65,14 @@ Expected<CompiledModule> CompileForReference(Model model, const CompileOptions& 
 //                      DequantizeLinear(w i8 constant, symmetric, per-tensor or per output
 //                      column), [bias]) with an f32 output (alpha = beta = 1, no transA)
 //                      => "x86.int8_matmul" (u8 in, f32 out; oneDNN Int8MatMul)
+//   DynamicMatMul      the int8-dynamic per-token form (+ bias, + GELU or + residual)
+//                      => "x86.dynamic_int8_matmul"
+//   Attention          f32 softmax(q k^T [+ SAM's relative-position terms]) v,
+//                      with its packed-qkv head split and head merge
+//                      => "x86.attention" (F32Attention)
 // Q/DQ nodes the patterns absorb disappear; everything else is emitted exactly
 // as CompileForReference does (kernel ids "ref.*"). The module's metadata
-// "x86.int8_conv" and "x86.int8_matmul" count the matches.
+// counts the matches per kernel id ("x86.int8_conv": "20", ...).
 Expected<CompiledModule> CompileForX86(Model model, const CompileOptions& options = {});
 
 }  // namespace octet
