@@ -146,8 +146,8 @@ Expected<std::unique_ptr<OpExecutor>> CreateDynamicInt8MatMulExecutor(
   if (op.inputs[3] >= 0) c.bias = constants[op.inputs[3]];
   c.dst_type = DType::kF32;
   c.sum = op.inputs.size() == 5;
-  // "activation" is absent in modules written before it existed (version 1 of
-  // the op): none.
+  // "activation" is required since module format version 2 (older modules
+  // are refused at load); absent means none for hand-written descriptions.
   std::string activation = "none";
   if (op.FindAttr("activation") != nullptr) {
     OCTET_ASSIGN_OR_RETURN(activation, op.Get<std::string>("activation"));

@@ -13,7 +13,9 @@ namespace octet {
 // 8 bytes at offset 0, without a terminating NUL.
 inline constexpr char kModuleMagic[] = "OCTETMOD";
 inline constexpr size_t kModuleMagicSize = 8;
-inline constexpr uint32_t kModuleFormatVersion = 1;
+// 2: x86.dynamic_int8_matmul gained an "activation" attribute and a residual
+// input, x86.attention appeared (a version-1 runtime would ignore the GELU).
+inline constexpr uint32_t kModuleFormatVersion = 2;
 // Weight sections start at multiples of this in the file; because the loader
 // maps the file at a page boundary, the pointers it hands out are aligned too.
 inline constexpr uint64_t kModuleSectionAlignment = 64;
