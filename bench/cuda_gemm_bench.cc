@@ -139,7 +139,8 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   const double fused_us = fused_micros(Int8GemmTile::kAuto);
   std::string tiles;
   double best_tile_us = 1e30;
-  for (Int8GemmTile t : {Int8GemmTile::k128x128, Int8GemmTile::k128x256, Int8GemmTile::k256x128}) {
+  for (Int8GemmTile t : {Int8GemmTile::kPingpong128x128, Int8GemmTile::kCooperative128x256,
+                         Int8GemmTile::kCooperative256x128}) {
     const double us = fused_micros(t);
     best_tile_us = std::min(best_tile_us, us);
     char buf[32];
@@ -196,7 +197,8 @@ int main(int argc, char** argv) {
               runtime, driver, cublasLtGetVersion());
   std::printf(
       "TOPS = 2MNK / median time; fused = Octet int8 x int8 -> bf16 with per-token x "
-      "per-channel scales and bias (auto tile; then each tile 128x128/128x256/256x128); "
+      "per-channel scales and bias (auto tile; then each of pingpong128x128 / coop128x256 / "
+      "coop256x128); "
       "%% = fused throughput / cuBLASLt int8->int32 throughput; quant = per-token "
       "quantization of the bf16 activations [M,K]\n\n");
   std::printf(

@@ -75,8 +75,11 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
   int64_t bad = 0;
   for (int64_t i = 0; i < p.m; ++i) {
     for (int64_t j = 0; j < p.n; ++j) {
-      int64_t acc = 0;
-      for (int64_t kk = 0; kk < p.k; ++kk) acc += int64_t{p.a[i * p.k + kk]} * p.w_nk[j * p.k + kk];
+      // Exact in int32 for K < 2^31 / 127^2 (about 133k), like the GPU's sum.
+      int32_t acc = 0;
+      const int8_t* a_row = &p.a[i * p.k];
+      const int8_t* w_row = &p.w_nk[j * p.k];
+      for (int64_t kk = 0; kk < p.k; ++kk) acc += int32_t{a_row[kk]} * w_row[kk];
       const double w_scale = check.per_tensor_scale ? p.w_scales[0] : p.w_scales[j];
       const double scaled = static_cast<double>(acc) * p.a_scales[i] * w_scale;
       const double bias = check.bias ? p.bias[j] : 0.0;
@@ -159,9 +162,21 @@ TEST_P(Int8DynamicGemmTest, GeluAndF32Output) {
   }
 }
 
+// More tiles than the persistent grid has slots (132 SMs x 1 or 2), so blocks
+// walk several tiles and the rings wrap around across tile boundaries.
+TEST_P(Int8DynamicGemmTest, SeveralTilesPerBlock) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  const uint32_t seed = testing::FreshSeed();
+  std::mt19937 rng(seed);
+  const GemmProblem p = RandomProblem(4500, 1100, 272, rng);
+  const Check check;
+  RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+}
+
 INSTANTIATE_TEST_SUITE_P(Tiles, Int8DynamicGemmTest,
-                         ::testing::Values(Int8GemmTile::kAuto, Int8GemmTile::k128x128,
-                                           Int8GemmTile::k128x256, Int8GemmTile::k256x128),
+                         ::testing::Values(Int8GemmTile::kAuto, Int8GemmTile::kPingpong128x128,
+                                           Int8GemmTile::kCooperative128x256,
+                                           Int8GemmTile::kCooperative256x128),
                          [](const ::testing::TestParamInfo<Int8GemmTile>& info) {
                            return std::string("tile_") + Int8GemmTileName(info.param);
                          });

@@ -14,12 +14,12 @@ const char* Int8GemmTileName(Int8GemmTile tile) {
   switch (tile) {
     case Int8GemmTile::kAuto:
       return "auto";
-    case Int8GemmTile::k128x128:
-      return "128x128";
-    case Int8GemmTile::k128x256:
-      return "128x256";
-    case Int8GemmTile::k256x128:
-      return "256x128";
+    case Int8GemmTile::kCooperative128x256:
+      return "coop128x256";
+    case Int8GemmTile::kCooperative256x128:
+      return "coop256x128";
+    case Int8GemmTile::kPingpong128x128:
+      return "pingpong128x128";
   }
   return "?";
 }
@@ -140,30 +140,39 @@ int64_t Int8DynamicGemm::n() const { return impl_->n; }
 int64_t Int8DynamicGemm::k() const { return impl_->k; }
 const std::string& Int8DynamicGemm::description() const { return impl_->description; }
 
-// A wave model: each SM runs one block at a time, so a launch takes
-// ceil(tiles / SMs) rounds of one tile's time. A 128x128 tile does half the
-// work of the others in somewhat more than half the time (it loads more bytes
-// per multiply-add), hence its weight. Ties go to 128x256, the fastest per
-// tile at large sizes.
+// A wave model. Every candidate keeps 128 x 256 outputs in flight per SM (one
+// 128x256 or 256x128 block tile, or two 128x128 ping-pong tiles), so a launch
+// takes ceil(tiles / slots) rounds of the same work. What differs is the time
+// per round: the cooperative schedules add a tile's epilogue and pipeline
+// fill to each round (about kCooperativeOverheadK columns of K worth of
+// math), the ping-pong schedule hides them but loads more bytes per
+// multiply-add (kPingpongSlowdown). The constants come from
+// bench/cuda_gemm_bench on an H100 (docs/cuda-backend.md). Ties keep the
+// earlier candidate.
 Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
+  constexpr double kCooperativeOverheadK = 1024, kPingpongSlowdown = 1.1;
+  const double k = static_cast<double>(impl_->k);
   struct Candidate {
     Int8GemmTile tile;
-    double cost_per_tile;
+    int tiles_per_sm;
+    double time_per_round;
   };
   const Candidate candidates[] = {
-      {Int8GemmTile::k128x256, 1.0}, {Int8GemmTile::k256x128, 1.0}, {Int8GemmTile::k128x128, 0.6}};
-  Int8GemmTile best = Int8GemmTile::k128x256;
-  double best_cost = 0;
+      {Int8GemmTile::kPingpong128x128, 2, kPingpongSlowdown * k},
+      {Int8GemmTile::kCooperative128x256, 1, k + kCooperativeOverheadK},
+      {Int8GemmTile::kCooperative256x128, 1, k + kCooperativeOverheadK}};
+  Int8GemmTile best = Int8GemmTile::kAuto;
+  double best_time = 0;
   for (const Candidate& c : candidates) {
     const sm90::TileShape shape = sm90::ShapeOf(c.tile);
     const int64_t tiles = ((m + shape.block_m - 1) / shape.block_m) *
                           ((impl_->n + shape.block_n - 1) / shape.block_n);
-    const int64_t waves = (tiles + impl_->sm_count - 1) / impl_->sm_count;
-    const double cost = static_cast<double>(waves) * c.cost_per_tile;
-    if (best_cost == 0 || cost < best_cost) {
+    const int64_t slots = int64_t{impl_->sm_count} * c.tiles_per_sm;
+    const double time = static_cast<double>((tiles + slots - 1) / slots) * c.time_per_round;
+    if (best == Int8GemmTile::kAuto || time < best_time) {
       best = c.tile;
-      best_cost = cost;
+      best_time = time;
     }
   }
   return best;
@@ -194,7 +203,8 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   epilogue.dst_bf16 = impl.dst_bf16;
   epilogue.gelu = impl.gelu;
   const CUtensorMap& w_map = shape.block_n == 256 ? impl.w_map_256 : impl.w_map_128;
-  return sm90::LaunchInt8Gemm(tile, a_map, w_map, static_cast<int>(impl.k), epilogue, stream);
+  return sm90::LaunchInt8Gemm(tile, a_map, w_map, static_cast<int>(impl.k), epilogue, impl.sm_count,
+                              stream);
 }
 
 }  // namespace octet::cuda

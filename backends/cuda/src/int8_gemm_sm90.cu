@@ -1,17 +1,24 @@
-// The fused int8 GEMM for Hopper (sm_90a): TMA loads into a shared-memory ring,
+// The fused int8 GEMM for Hopper (sm_90a): TMA loads into shared-memory rings,
 // wgmma s8 x s8 -> s32 on the tensor cores, and the dequantizing epilogue in
-// registers. One thread block computes one [block_m, block_n] output tile with
-// three warpgroups:
-//   warpgroup 0: one thread issues the TMA loads of A and W, stage by stage,
-//                waiting for a stage to be released before refilling it;
-//   warpgroups 1 and 2: each owns block_m / 2 rows of the tile, waits for a
-//                stage, runs its wgmmas over the stage's 128 K-bytes and
-//                releases it, then applies the epilogue to its accumulators.
-// Shared memory: `stages` x ([block_m, 128] + [block_n, 128]) bytes, in the
-// 128-byte swizzle that TMA writes and the wgmma descriptors name. Partial
-// tiles in M, N and K read zeros (the tensor map's out-of-bounds fill) and the
-// epilogue masks the stores.
+// registers. The grid is persistent (at most one block per SM, each walking a
+// sequence of output tiles), and a block has three warpgroups:
+//   warpgroup 0: producers. One thread per ring issues the TMA loads of A and
+//     W, stage by stage, waiting for a stage to be released before refilling
+//     it. It runs ahead across tiles, so the next tile's first stages load
+//     while the consumers are still in the current tile's epilogue.
+//   warpgroups 1 and 2: consumers, in one of two schedules:
+//     cooperative: both work on the same tile (each on half of its rows) and
+//       share one ring; the epilogue of a tile stalls the tensor cores.
+//     ping-pong: each has its own ring and its own sequence of tiles, so one
+//       consumer's epilogue overlaps the other's math. Better when K is small
+//       and the epilogue is a large part of a tile's time.
+// Shared memory: rings of `stages` x ([block_m, 128] + [block_n, 128]) bytes,
+// in the 128-byte swizzle that TMA writes and the wgmma descriptors name.
+// Partial tiles in M, N and K read zeros (the tensor map's out-of-bounds fill)
+// and the epilogue masks the stores.
 #include <cuda_bf16.h>
+
+#include <algorithm>
 
 #include "int8_gemm_sm90.h"
 #include "octet/cuda/cuda_status.h"
@@ -26,13 +33,19 @@ constexpr int kThreads = 384;
 constexpr int kSharedBudget = 192 * 1024;  // for the ring; H100 allows 227 KiB per block
 constexpr int kSharedAlign = 1024;         // a 128-byte swizzle pattern repeats every 8 rows
 
-template <int kBlockN, int kRowTiles>
+// kRowTiles: 64-row wgmma tiles per consumer (its accumulators are
+// kRowTiles x kBlockN / 2 registers per thread).
+template <int kBlockN, int kRowTiles, bool kPingpong>
 struct Tile {
-  static constexpr int kBlockM = 2 * 64 * kRowTiles;  // two consumer warpgroups
+  static constexpr int kConsumerRows = 64 * kRowTiles;
+  static constexpr int kBlockM = kPingpong ? kConsumerRows : 2 * kConsumerRows;
+  static constexpr int kRings = kPingpong ? 2 : 1;
+  static constexpr int kConsumersPerRing = kPingpong ? 1 : 2;
   static constexpr int kStageBytes = (kBlockM + kBlockN) * kBlockK;
-  static constexpr int kStages = kSharedBudget / kStageBytes;
-  static constexpr int kSharedBytes = kStages * kStageBytes + kSharedAlign;
-  static_assert(kStages >= 2, "the ring needs two stages to overlap loads and math");
+  static constexpr int kStages = kSharedBudget / (kRings * kStageBytes);
+  static constexpr int kRingBytes = kStages * kStageBytes;
+  static constexpr int kSharedBytes = kRings * kRingBytes + kSharedAlign;
+  static_assert(kStages >= 2, "a ring needs two stages to overlap loads and math");
 };
 
 __device__ __forceinline__ uint32_t SharedAddress(const void* p) {
@@ -68,6 +81,11 @@ __device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
       : "memory");
 }
 
+// Synchronises the 128 threads of one warpgroup (barrier 0 is __syncthreads).
+__device__ __forceinline__ void WarpgroupBarrier(int id) {
+  asm volatile("bar.sync %0, 128;" ::"r"(id) : "memory");
+}
+
 // ---- TMA ----
 
 __device__ __forceinline__ void TmaLoadTile(void* dst, const CUtensorMap* map, uint64_t* bar,
@@ -98,8 +116,10 @@ __device__ __forceinline__ void WgmmaFence() {
 __device__ __forceinline__ void WgmmaCommit() {
   asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
 }
-__device__ __forceinline__ void WgmmaWaitAll() {
-  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+// Waits until at most kPending committed wgmma groups are still running.
+template <int kPending>
+__device__ __forceinline__ void WgmmaWait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(kPending) : "memory");
 }
 
 // Keeps the compiler from moving accumulator reads or writes across the
@@ -158,121 +178,169 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
 
 // ---- the kernel ----
 
-template <int kBlockN, int kRowTiles>
+struct TileGrid {
+  int m_tiles, n_tiles;
+  __device__ int count() const { return m_tiles * n_tiles; }
+};
+
+template <int kBlockN, int kRowTiles, bool kPingpong>
 __global__ void __launch_bounds__(kThreads, 1)
     Int8GemmKernel(const __grid_constant__ CUtensorMap a_map,
                    const __grid_constant__ CUtensorMap w_map, int k, Int8GemmEpilogue ep) {
-  using T = Tile<kBlockN, kRowTiles>;
-  constexpr int kBlockM = T::kBlockM, kStages = T::kStages;
-  constexpr int kRowsPerConsumer = 64 * kRowTiles;
+  using T = Tile<kBlockN, kRowTiles, kPingpong>;
+  constexpr int kBlockM = T::kBlockM, kStages = T::kStages, kRings = T::kRings;
 
   extern __shared__ uint8_t shared_raw[];
   uint8_t* shared = reinterpret_cast<uint8_t*>(
       (reinterpret_cast<uintptr_t>(shared_raw) + kSharedAlign - 1) & ~uintptr_t{kSharedAlign - 1});
-  uint8_t* a_ring = shared;                                // kStages x [kBlockM, 128]
-  uint8_t* w_ring = shared + kStages * kBlockM * kBlockK;  // kStages x [kBlockN, 128]
-  __shared__ uint64_t stage_full[kStages], stage_free[kStages];
+  __shared__ uint64_t stage_full[kRings][kStages], stage_free[kRings][kStages];
+  // Per consumer, the current tile's column scales and biases: loaded while the
+  // mainloop runs, so the epilogue does not wait on scattered global loads.
+  __shared__ float column_scale[2][kBlockN], column_bias[2][kBlockN];
 
   const int num_k_tiles = (k + kBlockK - 1) / kBlockK;
-  const int m0 = blockIdx.y * kBlockM, n0 = blockIdx.x * kBlockN;
+  const TileGrid tiles{(ep.m + kBlockM - 1) / kBlockM, (ep.n + kBlockN - 1) / kBlockN};
+  // Ring r serves tiles blockIdx.x * kRings + r, then every gridDim.x * kRings-th.
+  const int tile_stride = gridDim.x * kRings;
   const int warpgroup = threadIdx.x / 128;
 
   if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; ++s) {
-      BarrierInit(&stage_full[s], 1);  // the producer's arrive, plus the TMA bytes
-      BarrierInit(&stage_free[s], 2);  // one arrive per consumer warpgroup
-    }
+    for (int r = 0; r < kRings; ++r)
+      for (int s = 0; s < kStages; ++s) {
+        BarrierInit(&stage_full[r][s], 1);  // the producer's arrive, plus the TMA bytes
+        BarrierInit(&stage_free[r][s], T::kConsumersPerRing);
+      }
     // Make the initialised barriers visible to the TMA unit (async proxy).
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
 
   if (warpgroup == 0) {
-    if (threadIdx.x == 0) {
-      for (int kt = 0; kt < num_k_tiles; ++kt) {
-        const int s = kt % kStages;
-        if (kt >= kStages) BarrierWait(&stage_free[s], ((kt / kStages) + 1) & 1);
-        // Out-of-bounds parts of a box count towards the bytes too.
-        BarrierArriveExpectBytes(&stage_full[s], T::kStageBytes);
-        TmaLoadTile(a_ring + s * kBlockM * kBlockK, &a_map, &stage_full[s], kt * kBlockK, m0);
-        TmaLoadTile(w_ring + s * kBlockN * kBlockK, &w_map, &stage_full[s], kt * kBlockK, n0);
+    const int ring = threadIdx.x / 32;
+    if (ring < kRings && threadIdx.x % 32 == 0) {
+      uint8_t* ring_base = shared + ring * T::kRingBytes;
+      int iteration = 0;  // k-tiles loaded into this ring so far, over all tiles
+      for (int tile = blockIdx.x * kRings + ring; tile < tiles.count(); tile += tile_stride) {
+        const int m0 = (tile / tiles.n_tiles) * kBlockM, n0 = (tile % tiles.n_tiles) * kBlockN;
+        for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
+          const int s = iteration % kStages;
+          // Wait for the consumers to release the stage's previous contents.
+          if (iteration >= kStages)
+            BarrierWait(&stage_free[ring][s], ((iteration / kStages) + 1) & 1);
+          uint8_t* stage = ring_base + s * T::kStageBytes;
+          // Out-of-bounds parts of a box count towards the bytes too.
+          BarrierArriveExpectBytes(&stage_full[ring][s], T::kStageBytes);
+          TmaLoadTile(stage, &a_map, &stage_full[ring][s], kt * kBlockK, m0);
+          TmaLoadTile(stage + kBlockM * kBlockK, &w_map, &stage_full[ring][s], kt * kBlockK, n0);
+        }
       }
     }
     return;
   }
 
   const int consumer = warpgroup - 1;
-  int32_t acc[kRowTiles][kBlockN / 2];
-#pragma unroll
-  for (int r = 0; r < kRowTiles; ++r)
-#pragma unroll
-    for (int i = 0; i < kBlockN / 2; ++i) acc[r][i] = 0;
-
-  for (int kt = 0; kt < num_k_tiles; ++kt) {
-    const int s = kt % kStages;
-    BarrierWait(&stage_full[s], (kt / kStages) & 1);
-    const uint8_t* a_tile = a_ring + s * kBlockM * kBlockK + consumer * kRowsPerConsumer * kBlockK;
-    const uint64_t desc_w = SwizzledTileDescriptor(w_ring + s * kBlockN * kBlockK);
-#pragma unroll
-    for (int r = 0; r < kRowTiles; ++r) PinAccumulators(acc[r]);
-    WgmmaFence();
-#pragma unroll
-    for (int kk = 0; kk < kBlockK / kWgmmaK; ++kk) {
-#pragma unroll
-      for (int r = 0; r < kRowTiles; ++r) {
-        const uint64_t desc_a = SwizzledTileDescriptor(a_tile + r * 64 * kBlockK);
-        Wgmma<kBlockN>(acc[r], desc_a + 2 * kk, desc_w + 2 * kk);
-      }
-    }
-    WgmmaCommit();
-    WgmmaWaitAll();
-#pragma unroll
-    for (int r = 0; r < kRowTiles; ++r) PinAccumulators(acc[r]);
-    if (threadIdx.x % 128 == 0) BarrierArrive(&stage_free[s]);
-  }
-
+  const int ring = kPingpong ? consumer : 0;
+  const int row_offset = kPingpong ? 0 : consumer * T::kConsumerRows;  // within the tile
+  const uint8_t* ring_base = shared + ring * T::kRingBytes;
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
   // Accumulator layout of wgmma m64nN (per warpgroup): value i of thread
   // (warp w, lane l) is row 16 w + l / 4 + 8 ((i / 2) % 2), column
   // 8 (i / 4) + 2 (l % 4) + i % 2.
-  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  int32_t acc[kRowTiles][kBlockN / 2];
+  int iteration = 0;
+
+  for (int tile = blockIdx.x * kRings + ring; tile < tiles.count(); tile += tile_stride) {
+    const int m0 = (tile / tiles.n_tiles) * kBlockM, n0 = (tile % tiles.n_tiles) * kBlockN;
+    // Column parameters and row scales of this tile, fetched before the math
+    // (the barrier: the previous tile's epilogue has read its parameters).
+    WarpgroupBarrier(1 + consumer);
+    for (int c = threadIdx.x % 128; c < kBlockN; c += 128) {
+      const bool inside = n0 + c < ep.n;
+      column_scale[consumer][c] = inside ? ep.w_scales[n0 + c] : 0.f;
+      column_bias[consumer][c] = inside && ep.bias != nullptr ? ep.bias[n0 + c] : 0.f;
+    }
+    const int row_base = m0 + row_offset + warp * 16 + lane / 4;
+    float row_scale[kRowTiles][2];
 #pragma unroll
-  for (int r = 0; r < kRowTiles; ++r) {
-    const int row0 = m0 + consumer * kRowsPerConsumer + r * 64 + warp * 16 + lane / 4;
-    const float a_scale0 = row0 < ep.m ? ep.a_scales[row0] : 0.f;
-    const float a_scale1 = row0 + 8 < ep.m ? ep.a_scales[row0 + 8] : 0.f;
+    for (int r = 0; r < kRowTiles; ++r)
 #pragma unroll
-    for (int j = 0; j < kBlockN / 8; ++j) {
-      const int col = n0 + 8 * j + 2 * (lane % 4);
-      if (col >= ep.n) continue;
-      const bool has1 = col + 1 < ep.n;
-      const float w0 = ep.w_scales[col], w1 = has1 ? ep.w_scales[col + 1] : 0.f;
-      const float b0 = ep.bias != nullptr ? ep.bias[col] : 0.f;
-      const float b1 = ep.bias != nullptr && has1 ? ep.bias[col + 1] : 0.f;
-      if (row0 < ep.m)
-        StorePair(ep, row0, col, Dequantize(acc[r][4 * j], a_scale0, w0, b0, ep.gelu),
-                  Dequantize(acc[r][4 * j + 1], a_scale0, w1, b1, ep.gelu));
-      if (row0 + 8 < ep.m)
-        StorePair(ep, row0 + 8, col, Dequantize(acc[r][4 * j + 2], a_scale1, w0, b0, ep.gelu),
-                  Dequantize(acc[r][4 * j + 3], a_scale1, w1, b1, ep.gelu));
+      for (int h = 0; h < 2; ++h) {
+        const int row = row_base + r * 64 + 8 * h;
+        row_scale[r][h] = row < ep.m ? ep.a_scales[row] : 0.f;
+      }
+
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r)
+#pragma unroll
+      for (int i = 0; i < kBlockN / 2; ++i) acc[r][i] = 0;
+
+    for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
+      const int s = iteration % kStages;
+      BarrierWait(&stage_full[ring][s], (iteration / kStages) & 1);
+      const uint8_t* stage = ring_base + s * T::kStageBytes;
+      const uint8_t* a_tile = stage + row_offset * kBlockK;
+      const uint64_t desc_w = SwizzledTileDescriptor(stage + kBlockM * kBlockK);
+#pragma unroll
+      for (int r = 0; r < kRowTiles; ++r) PinAccumulators(acc[r]);
+      WgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < kBlockK / kWgmmaK; ++kk) {
+#pragma unroll
+        for (int r = 0; r < kRowTiles; ++r) {
+          const uint64_t desc_a = SwizzledTileDescriptor(a_tile + r * 64 * kBlockK);
+          Wgmma<kBlockN>(acc[r], desc_a + 2 * kk, desc_w + 2 * kk);
+        }
+      }
+      WgmmaCommit();
+      // Measured: waiting for this group before releasing its stage (rather
+      // than keeping one group in flight, which holds a stage longer) is
+      // faster with 3 or 4 stages; the other consumer keeps the tensor cores
+      // busy in the meantime.
+      WgmmaWait<0>();
+#pragma unroll
+      for (int r = 0; r < kRowTiles; ++r) PinAccumulators(acc[r]);
+      if (threadIdx.x % 128 == 0) BarrierArrive(&stage_free[ring][s]);
+    }
+    WarpgroupBarrier(1 + consumer);  // the column parameters are in shared memory
+
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r) {
+      const int row0 = row_base + r * 64;
+#pragma unroll
+      for (int j = 0; j < kBlockN / 8; ++j) {
+        const int c = 8 * j + 2 * (lane % 4), col = n0 + c;
+        if (col >= ep.n) continue;
+        const float w0 = column_scale[consumer][c], w1 = column_scale[consumer][c + 1];
+        const float b0 = column_bias[consumer][c], b1 = column_bias[consumer][c + 1];
+        if (row0 < ep.m)
+          StorePair(ep, row0, col, Dequantize(acc[r][4 * j], row_scale[r][0], w0, b0, ep.gelu),
+                    Dequantize(acc[r][4 * j + 1], row_scale[r][0], w1, b1, ep.gelu));
+        if (row0 + 8 < ep.m)
+          StorePair(ep, row0 + 8, col,
+                    Dequantize(acc[r][4 * j + 2], row_scale[r][1], w0, b0, ep.gelu),
+                    Dequantize(acc[r][4 * j + 3], row_scale[r][1], w1, b1, ep.gelu));
+      }
     }
   }
 }
 
-template <int kBlockN, int kRowTiles>
+template <int kBlockN, int kRowTiles, bool kPingpong>
 Status SetSharedLimit() {
-  OCTET_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(Int8GemmKernel<kBlockN, kRowTiles>,
-                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                  Tile<kBlockN, kRowTiles>::kSharedBytes));
+  OCTET_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+      Int8GemmKernel<kBlockN, kRowTiles, kPingpong>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      Tile<kBlockN, kRowTiles, kPingpong>::kSharedBytes));
   return Status::Ok();
 }
 
-template <int kBlockN, int kRowTiles>
+template <int kBlockN, int kRowTiles, bool kPingpong>
 Status Launch(const CUtensorMap& a_map, const CUtensorMap& w_map, int k, const Int8GemmEpilogue& ep,
-              cudaStream_t stream) {
-  using T = Tile<kBlockN, kRowTiles>;
-  const dim3 grid((ep.n + kBlockN - 1) / kBlockN, (ep.m + T::kBlockM - 1) / T::kBlockM);
-  Int8GemmKernel<kBlockN, kRowTiles>
-      <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, k, ep);
+              int sm_count, cudaStream_t stream) {
+  using T = Tile<kBlockN, kRowTiles, kPingpong>;
+  const int64_t tiles =
+      int64_t{(ep.m + T::kBlockM - 1) / T::kBlockM} * ((ep.n + kBlockN - 1) / kBlockN);
+  const int64_t blocks = std::min<int64_t>((tiles + T::kRings - 1) / T::kRings, sm_count);
+  Int8GemmKernel<kBlockN, kRowTiles, kPingpong>
+      <<<static_cast<unsigned>(blocks), kThreads, T::kSharedBytes, stream>>>(a_map, w_map, k, ep);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Int8GemmKernel");
   return Status::Ok();
 }
@@ -281,12 +349,12 @@ Status Launch(const CUtensorMap& a_map, const CUtensorMap& w_map, int k, const I
 
 TileShape ShapeOf(Int8GemmTile tile) {
   switch (tile) {
-    case Int8GemmTile::k128x128:
-      return {Tile<128, 1>::kBlockM, 128, Tile<128, 1>::kStages};
-    case Int8GemmTile::k128x256:
-      return {Tile<256, 1>::kBlockM, 256, Tile<256, 1>::kStages};
-    case Int8GemmTile::k256x128:
-      return {Tile<128, 2>::kBlockM, 128, Tile<128, 2>::kStages};
+    case Int8GemmTile::kCooperative128x256:
+      return {Tile<256, 1, false>::kBlockM, 256, Tile<256, 1, false>::kStages};
+    case Int8GemmTile::kCooperative256x128:
+      return {Tile<128, 2, false>::kBlockM, 128, Tile<128, 2, false>::kStages};
+    case Int8GemmTile::kPingpong128x128:
+      return {Tile<128, 2, true>::kBlockM, 128, Tile<128, 2, true>::kStages};
     case Int8GemmTile::kAuto:
       break;
   }
@@ -294,21 +362,21 @@ TileShape ShapeOf(Int8GemmTile tile) {
 }
 
 Status PrepareInt8GemmKernels() {
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 1>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, true>()));
   return Status::Ok();
 }
 
 Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map, int k,
-                      const Int8GemmEpilogue& epilogue, cudaStream_t stream) {
+                      const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream) {
   switch (tile) {
-    case Int8GemmTile::k128x128:
-      return Launch<128, 1>(a_map, w_map, k, epilogue, stream);
-    case Int8GemmTile::k128x256:
-      return Launch<256, 1>(a_map, w_map, k, epilogue, stream);
-    case Int8GemmTile::k256x128:
-      return Launch<128, 2>(a_map, w_map, k, epilogue, stream);
+    case Int8GemmTile::kCooperative128x256:
+      return Launch<256, 1, false>(a_map, w_map, k, epilogue, sm_count, stream);
+    case Int8GemmTile::kCooperative256x128:
+      return Launch<128, 2, false>(a_map, w_map, k, epilogue, sm_count, stream);
+    case Int8GemmTile::kPingpong128x128:
+      return Launch<128, 2, true>(a_map, w_map, k, epilogue, sm_count, stream);
     case Int8GemmTile::kAuto:
       break;
   }

@@ -11,7 +11,7 @@
 namespace octet::cuda::sm90 {
 
 struct TileShape {
-  int block_m = 0, block_n = 0, stages = 0;
+  int block_m = 0, block_n = 0, stages = 0;  // block_m: rows of one consumer's tile in ping-pong
 };
 // The shape of a concrete tile (not kAuto).
 TileShape ShapeOf(Int8GemmTile tile);
@@ -30,8 +30,9 @@ struct Int8GemmEpilogue {
 Status PrepareInt8GemmKernels();
 
 // a_map: A [m, k] in boxes [tile's block_m, 128]; w_map: W [n, k] in boxes
-// [tile's block_n, 128] (MakeInt8TileMap).
+// [tile's block_n, 128] (MakeInt8TileMap). The grid is persistent: at most
+// sm_count blocks.
 Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map, int k,
-                      const Int8GemmEpilogue& epilogue, cudaStream_t stream);
+                      const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream);
 
 }  // namespace octet::cuda::sm90

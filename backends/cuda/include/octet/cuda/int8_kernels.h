@@ -76,11 +76,13 @@ enum class WeightLayout {
   kNK,  // [N, K]: an ONNX Gemm's B with transB = 1, PyTorch's nn.Linear weight
 };
 
-// The thread-block tile (rows x columns of the output) of the sm_90 kernel.
-// kAuto picks per call from M and N (Int8DynamicGemm::TileFor); the others
-// force one, for tests and benchmarks.
-enum class Int8GemmTile { kAuto, k128x128, k128x256, k256x128 };
-const char* Int8GemmTileName(Int8GemmTile tile);  // "128x256"
+// Tile and schedule of the sm_90 kernel (docs/cuda-backend.md): the output
+// tile of one block (cooperative: both math warpgroups on one tile) or of one
+// math warpgroup (ping-pong: each on its own tile, so that one's epilogue
+// overlaps the other's math). kAuto picks per call from M, N and K
+// (Int8DynamicGemm::TileFor); the others force one, for tests and benchmarks.
+enum class Int8GemmTile { kAuto, kCooperative128x256, kCooperative256x128, kPingpong128x128 };
+const char* Int8GemmTileName(Int8GemmTile tile);  // "coop128x256"
 
 struct Int8DynamicGemmConfig {
   // i8, symmetric; K must be a multiple of 16 (the row pitch of A and of the
