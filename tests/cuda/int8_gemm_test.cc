@@ -2,9 +2,10 @@
 //
 // Tolerance: the int8 products accumulate exactly in int32 on the GPU (and in
 // int64 here), so the only differences are in the epilogue. The kernel does,
-// in f32, float(acc) * a_scale * w_scale + bias (three roundings of at most
-// 2^-24 relative to the intermediate value, and float(acc) itself is exact
-// below 2^24), then erf for GELU (a few ulp), then rounds to the output type.
+// in f32, fma(float(acc), a_scale * w_scale, bias) (three roundings of at
+// most 2^-24 relative to the intermediate value: float(acc), exact below 2^24,
+// the scale product and the fma), then erf for GELU (a few ulp), then rounds
+// to the output type.
 // So |got - ref| <= u_out * |ref| + 2^-20 * (|acc * a_scale * w_scale| + |bias|)
 // where u_out is the output type's unit roundoff (2^-8 for bf16: 8 significant
 // bits, round to nearest; 2^-24 for f32) and 2^-20 leaves 16 ulps for the f32

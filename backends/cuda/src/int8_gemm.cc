@@ -140,42 +140,23 @@ int64_t Int8DynamicGemm::n() const { return impl_->n; }
 int64_t Int8DynamicGemm::k() const { return impl_->k; }
 const std::string& Int8DynamicGemm::description() const { return impl_->description; }
 
-// A wave model. Every candidate keeps 128 x 256 outputs in flight per SM (one
-// 128x256 or 256x128 block tile, or two 128x128 ping-pong tiles), so a launch
-// takes ceil(tiles / slots) rounds of the same work. What differs is the time
-// per round: the cooperative schedules add a tile's epilogue and pipeline
-// fill to each round (about kCooperativeOverheadK columns of K worth of
-// math), the ping-pong schedule hides them but loads more bytes per
-// multiply-add (kPingpongSlowdown). The constants come from
-// bench/cuda_gemm_bench on an H100 (docs/cuda-backend.md). Ties keep the
-// earlier candidate.
+// A wave model between the two cooperative tiles: both keep 128 x 256
+// outputs per SM in flight, so a launch takes ceil(tiles / SMs) rounds of the
+// same work, and the tile with fewer rounds wins; ties (the usual case at
+// SAM's shapes, where both were within 4% of each other) go to 128x256.
+// Ping-pong is never chosen: it was slower than both at every shape measured
+// (bench/cuda_gemm_bench, docs/cuda-backend.md).
 Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
-  constexpr double kCooperativeOverheadK = 1024, kPingpongSlowdown = 1.1;
-  const double k = static_cast<double>(impl_->k);
-  struct Candidate {
-    Int8GemmTile tile;
-    int tiles_per_sm;
-    double time_per_round;
-  };
-  const Candidate candidates[] = {
-      {Int8GemmTile::kPingpong128x128, 2, kPingpongSlowdown * k},
-      {Int8GemmTile::kCooperative128x256, 1, k + kCooperativeOverheadK},
-      {Int8GemmTile::kCooperative256x128, 1, k + kCooperativeOverheadK}};
-  Int8GemmTile best = Int8GemmTile::kAuto;
-  double best_time = 0;
-  for (const Candidate& c : candidates) {
-    const sm90::TileShape shape = sm90::ShapeOf(c.tile);
+  auto rounds = [&](Int8GemmTile tile) {
+    const sm90::TileShape shape = sm90::ShapeOf(tile);
     const int64_t tiles = ((m + shape.block_m - 1) / shape.block_m) *
                           ((impl_->n + shape.block_n - 1) / shape.block_n);
-    const int64_t slots = int64_t{impl_->sm_count} * c.tiles_per_sm;
-    const double time = static_cast<double>((tiles + slots - 1) / slots) * c.time_per_round;
-    if (best == Int8GemmTile::kAuto || time < best_time) {
-      best = c.tile;
-      best_time = time;
-    }
-  }
-  return best;
+    return (tiles + impl_->sm_count - 1) / impl_->sm_count;
+  };
+  return rounds(Int8GemmTile::kCooperative256x128) < rounds(Int8GemmTile::kCooperative128x256)
+             ? Int8GemmTile::kCooperative256x128
+             : Int8GemmTile::kCooperative128x256;
 }
 
 Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, void* dst,
