@@ -1,0 +1,126 @@
+// The CUDA kernels of the int8-dynamic preset (torchao's
+// int8_dynamic_activation_int8_weight): each activation row (token) is
+// quantized on the fly with its own scale, the weights were quantized per
+// output channel at compile time, and the GEMM dequantizes in its epilogue:
+//
+//   codes, row_scales = QuantizeRowsPerToken(x)                      x: f32|bf16 [M, K]
+//   y[m, n] = act(sum_k codes[m, k] * w[n, k] * row_scales[m] * w_scales[n] + bias[n])
+//
+// No int32 tensor is written: the int32 accumulators are scaled, biased,
+// activated and rounded to bf16 (or f32) in registers.
+//
+// Like the x86 kernels, each is created once (Create validates the
+// configuration, uploads and packs the weights and sets up the device
+// functions) and then only runs. Run takes device pointers and a stream,
+// allocates nothing and does not synchronise; a created kernel is immutable
+// and may run on several streams at once. Kernels belong to the device that
+// was current at Create.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "octet/dtype.h"
+#include "octet/status.h"
+#include "octet/tensor.h"
+
+namespace octet::cuda {
+
+// ---- per-token quantization ---------------------------------------------------
+
+// For each row of k values, as the int8-dynamic preset's QDQ graph computes it
+// (Abs, ReduceMax, Div, Max, QuantizeLinear; passes/quant/src/convert.cc) and
+// as x86::QuantizeRowsPerToken does:
+//   scale = max(max_i |x_i| / qmax, min_scale)       (f32 division)
+//   q_i   = saturate_int8(round_half_even(x_i / scale))
+// The defaults are the preset's: qmax 127 (narrow range, so codes are in
+// [-127, 127]) and min_scale FLT_MIN, which gives an all-zero row scale
+// FLT_MIN and codes 0. The division is IEEE (not a multiplication by 1/scale),
+// so codes are bit-identical to the reference interpreter's.
+struct QuantizeRowsPerTokenConfig {
+  int64_t k = 0;
+  DType src_type = DType::kF32;  // kF32 or kBF16
+  float qmax = 127.f;
+  float min_scale = std::numeric_limits<float>::min();
+};
+
+class QuantizeRowsPerToken {
+ public:
+  static Expected<QuantizeRowsPerToken> Create(const QuantizeRowsPerTokenConfig& config);
+
+  // src: [rows, k] row-major of src_type; codes: [rows, k]; scales: [rows].
+  // All device memory. rows == 0 does nothing.
+  Status Run(const void* src, int64_t rows, int8_t* codes, float* scales,
+             cudaStream_t stream) const;
+
+  int64_t k() const { return config_.k; }
+  // "QuantizeRowsPerToken bf16[M,768] -> i8 (qmax 127)"
+  const std::string& description() const { return description_; }
+
+ private:
+  QuantizeRowsPerTokenConfig config_;
+  std::string description_;
+};
+
+// ---- fused int8 GEMM -----------------------------------------------------------
+
+enum class Activation { kNone, kGeluErf };  // GELU(x) = x/2 * (1 + erf(x / sqrt 2))
+
+enum class WeightLayout {
+  kKN,  // [K, N]: an ONNX MatMul's B
+  kNK,  // [N, K]: an ONNX Gemm's B with transB = 1, PyTorch's nn.Linear weight
+};
+
+// Tile and schedule of the sm_90 kernel (docs/cuda-backend.md): the output
+// tile of one block (cooperative: both math warpgroups on one tile) or of one
+// math warpgroup (ping-pong: each on its own tile, so that one's epilogue
+// overlaps the other's math). kAuto picks per call from M, N and K
+// (Int8DynamicGemm::TileFor); the others force one, for tests and benchmarks.
+enum class Int8GemmTile { kAuto, kCooperative128x256, kCooperative256x128, kPingpong128x128 };
+const char* Int8GemmTileName(Int8GemmTile tile);  // "coop128x256"
+
+struct Int8DynamicGemmConfig {
+  // i8, symmetric; K must be a multiple of 16 (the row pitch of A and of the
+  // packed weights must be a multiple of 16 bytes for the tensor memory
+  // accelerator). N and M are free: partial tiles are masked.
+  Tensor weights;
+  WeightLayout weight_layout = WeightLayout::kKN;
+  std::vector<float> weight_scales;  // N (per output channel) or 1
+  Tensor bias;                       // optional f32 [N], real units (added after the scales)
+  Activation activation = Activation::kNone;
+  DType dst_type = DType::kBF16;  // kBF16 or kF32
+  Int8GemmTile tile = Int8GemmTile::kAuto;
+};
+
+class Int8DynamicGemm {
+ public:
+  // Needs a compute capability 9.0 GPU (the kernel is wgmma + TMA, built for
+  // sm_90a); elsewhere it returns Unimplemented (use CublasLtGemm's bf16 path).
+  // The configuration is validated before the device is touched, so
+  // configuration errors are reported on machines without a GPU too.
+  static Expected<Int8DynamicGemm> Create(const Int8DynamicGemmConfig& config);
+
+  // a: i8 [m, K] row-major, 16-byte aligned; a_scales: f32 [m]; dst: [m, N]
+  // of dst_type, row-major, 16-byte aligned. All device memory; m == 0 does
+  // nothing.
+  Status Run(const int8_t* a, const float* a_scales, int64_t m, void* dst,
+             cudaStream_t stream) const;
+
+  int64_t n() const;
+  int64_t k() const;
+  // The tile Run uses for `m` rows (the configured one, or kAuto's choice).
+  Int8GemmTile TileFor(int64_t m) const;
+  // "Int8DynamicGemm i8[M,768] x i8[2304,768]^T (per-channel scales) + bias -> gelu -> bf16"
+  const std::string& description() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace octet::cuda

@@ -1,0 +1,191 @@
+// Int8DynamicGemm (int8_kernels.h): validation, weight packing, tile choice.
+#include <cmath>
+#include <sstream>
+
+#include "int8_gemm_sm90.h"
+#include "octet/cuda/device.h"
+#include "octet/cuda/device_buffer.h"
+#include "octet/cuda/int8_kernels.h"
+#include "tensor_map.h"
+
+namespace octet::cuda {
+
+const char* Int8GemmTileName(Int8GemmTile tile) {
+  switch (tile) {
+    case Int8GemmTile::kAuto:
+      return "auto";
+    case Int8GemmTile::kCooperative128x256:
+      return "coop128x256";
+    case Int8GemmTile::kCooperative256x128:
+      return "coop256x128";
+    case Int8GemmTile::kPingpong128x128:
+      return "pingpong128x128";
+  }
+  return "?";
+}
+
+struct Int8DynamicGemm::Impl {
+  int64_t n = 0, k = 0;
+  int sm_count = 0;
+  DeviceBuffer weights;   // i8 [N, K], K-major (what wgmma reads)
+  DeviceBuffer w_scales;  // f32 [N]
+  DeviceBuffer bias;      // f32 [N], or empty
+  // One map per tile width (box rows = block_n), built once for the weights.
+  CUtensorMap w_map_128{}, w_map_256{};
+  bool gelu = false;
+  bool dst_bf16 = true;
+  Int8GemmTile tile = Int8GemmTile::kAuto;
+  std::string description;
+};
+
+namespace {
+
+std::string Describe(const Int8DynamicGemmConfig& c, int64_t n, int64_t k) {
+  std::ostringstream os;
+  os << "Int8DynamicGemm i8[M," << k << "] x i8[" << n << "," << k << "]^T ("
+     << (c.weight_scales.size() == 1 ? "per-tensor" : "per-channel") << " scales)";
+  if (c.bias.defined()) os << " + bias";
+  if (c.activation == Activation::kGeluErf) os << " -> gelu";
+  os << " -> " << DTypeName(c.dst_type);
+  return os.str();
+}
+
+Status Validate(const Int8DynamicGemmConfig& c, int64_t* n, int64_t* k) {
+  const Tensor& w = c.weights;
+  if (!w.defined() || w.dtype() != DType::kI8 || w.rank() != 2)
+    return InvalidArgument("Int8DynamicGemm: weights must be an i8 matrix, got ",
+                           w.defined() ? DTypeName(w.dtype()) : "nothing", " of rank ",
+                           w.defined() ? w.rank() : 0);
+  *k = c.weight_layout == WeightLayout::kKN ? w.dim(0) : w.dim(1);
+  *n = c.weight_layout == WeightLayout::kKN ? w.dim(1) : w.dim(0);
+  const std::string what = Describe(c, *n, *k);
+  if (*n <= 0 || *k <= 0) return InvalidArgument(what, ": empty weights");
+  if (*k % 16 != 0)
+    return InvalidArgument(what, ": K = ", *k,
+                           " must be a multiple of 16 (the kernel reads rows of A and W through "
+                           "the tensor memory accelerator, whose row pitch is a multiple of 16 "
+                           "bytes); pad K with zero columns in the activations and the weights");
+  if (*n >= (int64_t{1} << 31) || *k >= (int64_t{1} << 31))
+    return InvalidArgument(what, ": N and K must be below 2^31");
+  if (c.weight_scales.size() != 1 && static_cast<int64_t>(c.weight_scales.size()) != *n)
+    return InvalidArgument(what, ": ", c.weight_scales.size(),
+                           " weight scales; expected 1 or N = ", *n);
+  for (float s : c.weight_scales)
+    if (!std::isfinite(s)) return InvalidArgument(what, ": weight scale ", s, " is not finite");
+  if (c.bias.defined() &&
+      (c.bias.dtype() != DType::kF32 || c.bias.rank() != 1 || c.bias.dim(0) != *n))
+    return InvalidArgument(what, ": bias must be f32 [", *n, "], got ", DTypeName(c.bias.dtype()),
+                           " of ", c.bias.numel(), " elements");
+  if (c.dst_type != DType::kBF16 && c.dst_type != DType::kF32)
+    return InvalidArgument(what, ": output type must be bf16 or f32, got ", DTypeName(c.dst_type));
+  if (c.activation != Activation::kNone && c.activation != Activation::kGeluErf)
+    return InvalidArgument(what, ": unknown activation");
+  return Status::Ok();
+}
+
+// [N, K] row-major: the weights as wgmma reads them (K-major).
+std::vector<int8_t> PackWeightsNK(const Tensor& w, WeightLayout layout, int64_t n, int64_t k) {
+  const int8_t* src = w.data<int8_t>();
+  if (layout == WeightLayout::kNK) return std::vector<int8_t>(src, src + n * k);
+  std::vector<int8_t> packed(static_cast<size_t>(n * k));
+  for (int64_t kk = 0; kk < k; ++kk)
+    for (int64_t nn = 0; nn < n; ++nn) packed[nn * k + kk] = src[kk * n + nn];
+  return packed;
+}
+
+}  // namespace
+
+Expected<Int8DynamicGemm> Int8DynamicGemm::Create(const Int8DynamicGemmConfig& config) {
+  int64_t n = 0, k = 0;
+  OCTET_RETURN_IF_ERROR(Validate(config, &n, &k));
+  auto impl = std::make_shared<Impl>();
+  impl->n = n;
+  impl->k = k;
+  impl->gelu = config.activation == Activation::kGeluErf;
+  impl->dst_bf16 = config.dst_type == DType::kBF16;
+  impl->tile = config.tile;
+  impl->description = Describe(config, n, k);
+
+  std::string no_device;
+  if (!DeviceAvailable(&no_device))
+    return NotFound(impl->description, ": no CUDA device: ", no_device);
+  OCTET_ASSIGN_OR_RETURN(DeviceProperties device, GetDeviceProperties());
+  if (device.compute_capability() != 90)
+    return Unimplemented(
+        impl->description,
+        ": the kernel is built for sm_90a (Hopper: wgmma and TMA) and this GPU is ",
+        device.ToString(), "; use the bf16 path (CublasLtGemm)");
+  impl->sm_count = device.sm_count;
+
+  const std::vector<int8_t> packed = PackWeightsNK(config.weights, config.weight_layout, n, k);
+  OCTET_ASSIGN_OR_RETURN(impl->weights, DeviceBuffer::FromHost(packed.data(), packed.size()));
+  std::vector<float> scales = config.weight_scales;
+  scales.resize(static_cast<size_t>(n), config.weight_scales[0]);  // a per-tensor scale repeated
+  OCTET_ASSIGN_OR_RETURN(impl->w_scales,
+                         DeviceBuffer::FromHost(scales.data(), scales.size() * sizeof(float)));
+  if (config.bias.defined()) {
+    OCTET_ASSIGN_OR_RETURN(impl->bias,
+                           DeviceBuffer::FromHost(config.bias.raw(), n * sizeof(float)));
+  }
+  OCTET_ASSIGN_OR_RETURN(impl->w_map_128, MakeInt8TileMap(impl->weights.data(), n, k, 128));
+  OCTET_ASSIGN_OR_RETURN(impl->w_map_256, MakeInt8TileMap(impl->weights.data(), n, k, 256));
+  OCTET_RETURN_IF_ERROR(sm90::PrepareInt8GemmKernels());
+
+  Int8DynamicGemm gemm;
+  gemm.impl_ = std::move(impl);
+  return gemm;
+}
+
+int64_t Int8DynamicGemm::n() const { return impl_->n; }
+int64_t Int8DynamicGemm::k() const { return impl_->k; }
+const std::string& Int8DynamicGemm::description() const { return impl_->description; }
+
+// A wave model between the two cooperative tiles: both keep 128 x 256
+// outputs per SM in flight, so a launch takes ceil(tiles / SMs) rounds of the
+// same work, and the tile with fewer rounds wins; ties (the usual case at
+// SAM's shapes, where both were within 4% of each other) go to 128x256.
+// Ping-pong is never chosen: it was slower than both at every shape measured
+// (bench/cuda_gemm_bench, docs/cuda-backend.md).
+Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
+  if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
+  auto rounds = [&](Int8GemmTile tile) {
+    const sm90::TileShape shape = sm90::ShapeOf(tile);
+    const int64_t tiles = ((m + shape.block_m - 1) / shape.block_m) *
+                          ((impl_->n + shape.block_n - 1) / shape.block_n);
+    return (tiles + impl_->sm_count - 1) / impl_->sm_count;
+  };
+  return rounds(Int8GemmTile::kCooperative256x128) < rounds(Int8GemmTile::kCooperative128x256)
+             ? Int8GemmTile::kCooperative256x128
+             : Int8GemmTile::kCooperative128x256;
+}
+
+Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, void* dst,
+                            cudaStream_t stream) const {
+  const Impl& impl = *impl_;
+  if (m == 0) return Status::Ok();
+  if (m < 0 || m >= (int64_t{1} << 31))
+    return InvalidArgument(impl.description, ": m = ", m, " is outside [0, 2^31)");
+  if (a == nullptr || a_scales == nullptr || dst == nullptr)
+    return InvalidArgument(impl.description, ": null a, a_scales or dst");
+  if (reinterpret_cast<uintptr_t>(a) % 16 != 0 || reinterpret_cast<uintptr_t>(dst) % 16 != 0)
+    return InvalidArgument(impl.description, ": a (", static_cast<const void*>(a), ") and dst (",
+                           dst, ") must be 16-byte aligned");
+  const Int8GemmTile tile = TileFor(m);
+  const sm90::TileShape shape = sm90::ShapeOf(tile);
+  // Encoding a tensor map is host work only (no device call), cheap next to the GEMM.
+  OCTET_ASSIGN_OR_RETURN(CUtensorMap a_map, MakeInt8TileMap(a, m, impl.k, shape.block_m));
+  sm90::Int8GemmEpilogue epilogue;
+  epilogue.a_scales = a_scales;
+  epilogue.w_scales = impl.w_scales.as<float>();
+  epilogue.bias = impl.bias.bytes() > 0 ? impl.bias.as<float>() : nullptr;
+  epilogue.dst = dst;
+  epilogue.m = static_cast<int>(m);
+  epilogue.n = static_cast<int>(impl.n);
+  epilogue.dst_bf16 = impl.dst_bf16;
+  epilogue.gelu = impl.gelu;
+  const CUtensorMap& w_map = shape.block_n == 256 ? impl.w_map_256 : impl.w_map_128;
+  return sm90::LaunchInt8Gemm(tile, a_map, w_map, static_cast<int>(impl.k), epilogue, impl.sm_count,
+                              stream);
+}
+
+}  // namespace octet::cuda

@@ -1,0 +1,387 @@
+// The fused int8 GEMM for Hopper (sm_90a): TMA loads into shared-memory rings,
+// wgmma s8 x s8 -> s32 on the tensor cores, and the dequantizing epilogue in
+// registers. The grid is persistent (at most one block per SM, each walking a
+// sequence of output tiles), and a block has three warpgroups:
+//   warpgroup 0: producers. One thread per ring issues the TMA loads of A and
+//     W, stage by stage, waiting for a stage to be released before refilling
+//     it. It runs ahead across tiles, so the next tile's first stages load
+//     while the consumers are still in the current tile's epilogue.
+//   warpgroups 1 and 2: consumers, in one of two schedules:
+//     cooperative: both work on the same tile (each on half of its rows) and
+//       share one ring; the epilogue of a tile stalls the tensor cores.
+//     ping-pong: each has its own ring and its own sequence of tiles, so one
+//       consumer's epilogue overlaps the other's math. Meant for small K,
+//       where the epilogue is a large part of a tile's time; measured slower
+//       than cooperative so far (each consumer loads its own A and W tiles).
+// Shared memory: rings of `stages` x ([block_m, 128] + [block_n, 128]) bytes,
+// in the 128-byte swizzle that TMA writes and the wgmma descriptors name.
+// Partial tiles in M, N and K read zeros (the tensor map's out-of-bounds fill)
+// and the epilogue masks the stores.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+
+#include "int8_gemm_sm90.h"
+#include "octet/cuda/cuda_status.h"
+#include "wgmma_s8.cuh"
+
+namespace octet::cuda::sm90 {
+namespace {
+
+constexpr int kBlockK = 128;  // K bytes per stage: one 128-byte swizzle row
+constexpr int kWgmmaK = 32;   // K of one wgmma s8 instruction
+constexpr int kThreads = 384;
+constexpr int kSharedBudget = 192 * 1024;  // for the ring; H100 allows 227 KiB per block
+constexpr int kSharedAlign = 1024;         // a 128-byte swizzle pattern repeats every 8 rows
+
+// kRowTiles: 64-row wgmma tiles per consumer (its accumulators are
+// kRowTiles x kBlockN / 2 registers per thread).
+template <int kBlockN, int kRowTiles, bool kPingpong>
+struct Tile {
+  static constexpr int kConsumerRows = 64 * kRowTiles;
+  static constexpr int kBlockM = kPingpong ? kConsumerRows : 2 * kConsumerRows;
+  static constexpr int kRings = kPingpong ? 2 : 1;
+  static constexpr int kConsumersPerRing = kPingpong ? 1 : 2;
+  static constexpr int kStageBytes = (kBlockM + kBlockN) * kBlockK;
+  static constexpr int kStages = kSharedBudget / (kRings * kStageBytes);
+  static constexpr int kRingBytes = kStages * kStageBytes;
+  static constexpr int kSharedBytes = kRings * kRingBytes + kSharedAlign;
+  static_assert(kStages >= 2, "a ring needs two stages to overlap loads and math");
+};
+
+__device__ __forceinline__ uint32_t SharedAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// ---- mbarrier ----
+
+__device__ __forceinline__ void BarrierInit(uint64_t* bar, int arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(SharedAddress(bar)), "r"(arrivals));
+}
+
+__device__ __forceinline__ void BarrierArriveExpectBytes(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(SharedAddress(bar)),
+               "r"(bytes)
+               : "memory");
+}
+
+__device__ __forceinline__ void BarrierArrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(SharedAddress(bar)) : "memory");
+}
+
+// Returns once the barrier's phase with this parity has completed.
+__device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT;\n"
+      "}\n" ::"r"(SharedAddress(bar)),
+      "r"(parity)
+      : "memory");
+}
+
+// Synchronises the 128 threads of one warpgroup (barrier 0 is __syncthreads).
+__device__ __forceinline__ void WarpgroupBarrier(int id) {
+  asm volatile("bar.sync %0, 128;" ::"r"(id) : "memory");
+}
+
+// ---- TMA ----
+
+__device__ __forceinline__ void TmaLoadTile(void* dst, const CUtensorMap* map, uint64_t* bar,
+                                            int k_offset, int row_offset) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%3, %4}], [%2];" ::"r"(SharedAddress(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(SharedAddress(bar)), "r"(k_offset), "r"(row_offset)
+      : "memory");
+}
+
+// ---- wgmma ----
+
+// Shared-memory matrix descriptor of a K-major tile in the 128-byte swizzle:
+// rows of 128 bytes, 8-row groups 1024 bytes apart. Adding 2 (32 bytes >> 4)
+// moves it to the next K-slice of 32 bytes within the swizzled row.
+__device__ __forceinline__ uint64_t SwizzledTileDescriptor(const void* tile) {
+  uint64_t desc = (SharedAddress(tile) & 0x3FFFF) >> 4;
+  desc |= uint64_t{1} << 16;          // leading byte offset (unused with swizzling)
+  desc |= uint64_t{1024 >> 4} << 32;  // stride byte offset: one 8-row group
+  desc |= uint64_t{1} << 62;          // 128-byte swizzle
+  return desc;
+}
+
+__device__ __forceinline__ void WgmmaFence() {
+  asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void WgmmaCommit() {
+  asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+// Waits until at most kPending committed wgmma groups are still running.
+template <int kPending>
+__device__ __forceinline__ void WgmmaWait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(kPending) : "memory");
+}
+
+// Keeps the compiler from moving accumulator reads or writes across the
+// asynchronous wgmma boundary (the registers are written behind its back).
+template <int kCount>
+__device__ __forceinline__ void PinAccumulators(int32_t (&acc)[kCount]) {
+#pragma unroll
+  for (int i = 0; i < kCount; ++i) asm volatile("" : "+r"(acc[i])::"memory");
+}
+
+template <int kBlockN>
+__device__ __forceinline__ void Wgmma(int32_t (&acc)[kBlockN / 2], uint64_t desc_a,
+                                      uint64_t desc_w) {
+  if constexpr (kBlockN == 256) {
+    WgmmaM64N256K32S8(acc, desc_a, desc_w);
+  } else {
+    static_assert(kBlockN == 128, "tiles are 128 or 256 columns wide");
+    WgmmaM64N128K32S8(acc, desc_a, desc_w);
+  }
+}
+
+// ---- epilogue ----
+
+__device__ __forceinline__ float Dequantize(int32_t acc, float a_scale, float w_scale, float bias,
+                                            bool gelu) {
+  float v = fmaf(static_cast<float>(acc), a_scale * w_scale, bias);
+  if (gelu) v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+  return v;
+}
+
+// Writes the values of columns col and col + 1 of one row (col + 1 may be past
+// the end). Pairs are stored as one 4- or 8-byte access when the row pitch
+// keeps them aligned, that is when n is even.
+__device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t row, int col,
+                                          float v0, float v1) {
+  const int64_t offset = row * ep.n + col;
+  const bool pair = col + 1 < ep.n;
+  if (ep.dst_bf16) {
+    __nv_bfloat16* dst = static_cast<__nv_bfloat16*>(ep.dst) + offset;
+    if (pair && ep.n % 2 == 0) {
+      *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(v0, v1);
+    } else {
+      dst[0] = __float2bfloat16_rn(v0);
+      if (pair) dst[1] = __float2bfloat16_rn(v1);
+    }
+  } else {
+    float* dst = static_cast<float*>(ep.dst) + offset;
+    if (pair && ep.n % 2 == 0) {
+      *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
+    } else {
+      dst[0] = v0;
+      if (pair) dst[1] = v1;
+    }
+  }
+}
+
+// ---- the kernel ----
+
+struct TileGrid {
+  int m_tiles, n_tiles;
+  __device__ int count() const { return m_tiles * n_tiles; }
+};
+
+template <int kBlockN, int kRowTiles, bool kPingpong>
+__global__ void __launch_bounds__(kThreads, 1)
+    Int8GemmKernel(const __grid_constant__ CUtensorMap a_map,
+                   const __grid_constant__ CUtensorMap w_map, int k, Int8GemmEpilogue ep) {
+  using T = Tile<kBlockN, kRowTiles, kPingpong>;
+  constexpr int kBlockM = T::kBlockM, kStages = T::kStages, kRings = T::kRings;
+
+  extern __shared__ uint8_t shared_raw[];
+  uint8_t* shared = reinterpret_cast<uint8_t*>(
+      (reinterpret_cast<uintptr_t>(shared_raw) + kSharedAlign - 1) & ~uintptr_t{kSharedAlign - 1});
+  __shared__ uint64_t stage_full[kRings][kStages], stage_free[kRings][kStages];
+  // Per consumer, the current tile's column scales and biases: loaded while the
+  // mainloop runs, so the epilogue does not wait on scattered global loads.
+  __shared__ float column_scale[2][kBlockN], column_bias[2][kBlockN];
+
+  const int num_k_tiles = (k + kBlockK - 1) / kBlockK;
+  const TileGrid tiles{(ep.m + kBlockM - 1) / kBlockM, (ep.n + kBlockN - 1) / kBlockN};
+  // Ring r serves tiles blockIdx.x * kRings + r, then every gridDim.x * kRings-th.
+  const int tile_stride = gridDim.x * kRings;
+  const int warpgroup = threadIdx.x / 128;
+
+  if (threadIdx.x == 0) {
+    for (int r = 0; r < kRings; ++r)
+      for (int s = 0; s < kStages; ++s) {
+        BarrierInit(&stage_full[r][s], 1);  // the producer's arrive, plus the TMA bytes
+        BarrierInit(&stage_free[r][s], T::kConsumersPerRing);
+      }
+    // Make the initialised barriers visible to the TMA unit (async proxy).
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    const int ring = threadIdx.x / 32;
+    if (ring < kRings && threadIdx.x % 32 == 0) {
+      uint8_t* ring_base = shared + ring * T::kRingBytes;
+      int iteration = 0;  // k-tiles loaded into this ring so far, over all tiles
+      for (int tile = blockIdx.x * kRings + ring; tile < tiles.count(); tile += tile_stride) {
+        const int m0 = (tile / tiles.n_tiles) * kBlockM, n0 = (tile % tiles.n_tiles) * kBlockN;
+        for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
+          const int s = iteration % kStages;
+          // Wait for the consumers to release the stage's previous contents.
+          if (iteration >= kStages)
+            BarrierWait(&stage_free[ring][s], ((iteration / kStages) + 1) & 1);
+          uint8_t* stage = ring_base + s * T::kStageBytes;
+          // Out-of-bounds parts of a box count towards the bytes too.
+          BarrierArriveExpectBytes(&stage_full[ring][s], T::kStageBytes);
+          TmaLoadTile(stage, &a_map, &stage_full[ring][s], kt * kBlockK, m0);
+          TmaLoadTile(stage + kBlockM * kBlockK, &w_map, &stage_full[ring][s], kt * kBlockK, n0);
+        }
+      }
+    }
+    return;
+  }
+
+  const int consumer = warpgroup - 1;
+  const int ring = kPingpong ? consumer : 0;
+  const int row_offset = kPingpong ? 0 : consumer * T::kConsumerRows;  // within the tile
+  const uint8_t* ring_base = shared + ring * T::kRingBytes;
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  // Accumulator layout of wgmma m64nN (per warpgroup): value i of thread
+  // (warp w, lane l) is row 16 w + l / 4 + 8 ((i / 2) % 2), column
+  // 8 (i / 4) + 2 (l % 4) + i % 2.
+  int32_t acc[kRowTiles][kBlockN / 2];
+  int iteration = 0;
+
+  for (int tile = blockIdx.x * kRings + ring; tile < tiles.count(); tile += tile_stride) {
+    const int m0 = (tile / tiles.n_tiles) * kBlockM, n0 = (tile % tiles.n_tiles) * kBlockN;
+    // Column parameters and row scales of this tile, fetched before the math
+    // (the barrier: the previous tile's epilogue has read its parameters).
+    WarpgroupBarrier(1 + consumer);
+    for (int c = threadIdx.x % 128; c < kBlockN; c += 128) {
+      const bool inside = n0 + c < ep.n;
+      column_scale[consumer][c] = inside ? ep.w_scales[n0 + c] : 0.f;
+      column_bias[consumer][c] = inside && ep.bias != nullptr ? ep.bias[n0 + c] : 0.f;
+    }
+    const int row_base = m0 + row_offset + warp * 16 + lane / 4;
+    float row_scale[kRowTiles][2];
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = row_base + r * 64 + 8 * h;
+        row_scale[r][h] = row < ep.m ? ep.a_scales[row] : 0.f;
+      }
+
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r)
+#pragma unroll
+      for (int i = 0; i < kBlockN / 2; ++i) acc[r][i] = 0;
+
+    for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
+      const int s = iteration % kStages;
+      BarrierWait(&stage_full[ring][s], (iteration / kStages) & 1);
+      const uint8_t* stage = ring_base + s * T::kStageBytes;
+      const uint8_t* a_tile = stage + row_offset * kBlockK;
+      const uint64_t desc_w = SwizzledTileDescriptor(stage + kBlockM * kBlockK);
+#pragma unroll
+      for (int r = 0; r < kRowTiles; ++r) PinAccumulators(acc[r]);
+      WgmmaFence();
+#pragma unroll
+      for (int kk = 0; kk < kBlockK / kWgmmaK; ++kk) {
+#pragma unroll
+        for (int r = 0; r < kRowTiles; ++r) {
+          const uint64_t desc_a = SwizzledTileDescriptor(a_tile + r * 64 * kBlockK);
+          Wgmma<kBlockN>(acc[r], desc_a + 2 * kk, desc_w + 2 * kk);
+        }
+      }
+      WgmmaCommit();
+      // Measured: waiting for this group before releasing its stage (rather
+      // than keeping one group in flight, which holds a stage longer) is
+      // faster with 3 or 4 stages; the other consumer keeps the tensor cores
+      // busy in the meantime.
+      WgmmaWait<0>();
+#pragma unroll
+      for (int r = 0; r < kRowTiles; ++r) PinAccumulators(acc[r]);
+      if (threadIdx.x % 128 == 0) BarrierArrive(&stage_free[ring][s]);
+    }
+    WarpgroupBarrier(1 + consumer);  // the column parameters are in shared memory
+
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r) {
+      const int row0 = row_base + r * 64;
+#pragma unroll
+      for (int j = 0; j < kBlockN / 8; ++j) {
+        const int c = 8 * j + 2 * (lane % 4), col = n0 + c;
+        if (col >= ep.n) continue;
+        const float w0 = column_scale[consumer][c], w1 = column_scale[consumer][c + 1];
+        const float b0 = column_bias[consumer][c], b1 = column_bias[consumer][c + 1];
+        if (row0 < ep.m)
+          StorePair(ep, row0, col, Dequantize(acc[r][4 * j], row_scale[r][0], w0, b0, ep.gelu),
+                    Dequantize(acc[r][4 * j + 1], row_scale[r][0], w1, b1, ep.gelu));
+        if (row0 + 8 < ep.m)
+          StorePair(ep, row0 + 8, col,
+                    Dequantize(acc[r][4 * j + 2], row_scale[r][1], w0, b0, ep.gelu),
+                    Dequantize(acc[r][4 * j + 3], row_scale[r][1], w1, b1, ep.gelu));
+      }
+    }
+  }
+}
+
+template <int kBlockN, int kRowTiles, bool kPingpong>
+Status SetSharedLimit() {
+  OCTET_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+      Int8GemmKernel<kBlockN, kRowTiles, kPingpong>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+      Tile<kBlockN, kRowTiles, kPingpong>::kSharedBytes));
+  return Status::Ok();
+}
+
+template <int kBlockN, int kRowTiles, bool kPingpong>
+Status Launch(const CUtensorMap& a_map, const CUtensorMap& w_map, int k, const Int8GemmEpilogue& ep,
+              int sm_count, cudaStream_t stream) {
+  using T = Tile<kBlockN, kRowTiles, kPingpong>;
+  const int64_t tiles =
+      int64_t{(ep.m + T::kBlockM - 1) / T::kBlockM} * ((ep.n + kBlockN - 1) / kBlockN);
+  const int64_t blocks = std::min<int64_t>((tiles + T::kRings - 1) / T::kRings, sm_count);
+  Int8GemmKernel<kBlockN, kRowTiles, kPingpong>
+      <<<static_cast<unsigned>(blocks), kThreads, T::kSharedBytes, stream>>>(a_map, w_map, k, ep);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Int8GemmKernel");
+  return Status::Ok();
+}
+
+}  // namespace
+
+TileShape ShapeOf(Int8GemmTile tile) {
+  switch (tile) {
+    case Int8GemmTile::kCooperative128x256:
+      return {Tile<256, 1, false>::kBlockM, 256, Tile<256, 1, false>::kStages};
+    case Int8GemmTile::kCooperative256x128:
+      return {Tile<128, 2, false>::kBlockM, 128, Tile<128, 2, false>::kStages};
+    case Int8GemmTile::kPingpong128x128:
+      return {Tile<128, 2, true>::kBlockM, 128, Tile<128, 2, true>::kStages};
+    case Int8GemmTile::kAuto:
+      break;
+  }
+  return {};
+}
+
+Status PrepareInt8GemmKernels() {
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, true>()));
+  return Status::Ok();
+}
+
+Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map, int k,
+                      const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream) {
+  switch (tile) {
+    case Int8GemmTile::kCooperative128x256:
+      return Launch<256, 1, false>(a_map, w_map, k, epilogue, sm_count, stream);
+    case Int8GemmTile::kCooperative256x128:
+      return Launch<128, 2, false>(a_map, w_map, k, epilogue, sm_count, stream);
+    case Int8GemmTile::kPingpong128x128:
+      return Launch<128, 2, true>(a_map, w_map, k, epilogue, sm_count, stream);
+    case Int8GemmTile::kAuto:
+      break;
+  }
+  return Internal("LaunchInt8Gemm: tile kAuto must be resolved by the caller");
+}
+
+}  // namespace octet::cuda::sm90

@@ -1,0 +1,38 @@
+// The sm_90a int8 GEMM kernel with the dequantizing epilogue (int8_kernels.h
+// says what it computes; docs/cuda-backend.md how).
+#pragma once
+
+#include <cuda.h>  // CUtensorMap (types only)
+#include <cuda_runtime_api.h>
+
+#include "octet/cuda/int8_kernels.h"
+#include "octet/status.h"
+
+namespace octet::cuda::sm90 {
+
+struct TileShape {
+  int block_m = 0, block_n = 0, stages = 0;  // block_m: rows of one consumer's tile in ping-pong
+};
+// The shape of a concrete tile (not kAuto).
+TileShape ShapeOf(Int8GemmTile tile);
+
+struct Int8GemmEpilogue {
+  const float* a_scales = nullptr;  // [m]
+  const float* w_scales = nullptr;  // [n]
+  const float* bias = nullptr;      // [n] or null
+  void* dst = nullptr;              // [m, n], bf16 or f32
+  int m = 0, n = 0;
+  bool dst_bf16 = true;
+  bool gelu = false;
+};
+
+// Raises every tile's dynamic shared-memory limit on the current device.
+Status PrepareInt8GemmKernels();
+
+// a_map: A [m, k] in boxes [tile's block_m, 128]; w_map: W [n, k] in boxes
+// [tile's block_n, 128] (MakeInt8TileMap). The grid is persistent: at most
+// sm_count blocks.
+Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map, int k,
+                      const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream);
+
+}  // namespace octet::cuda::sm90

@@ -1,0 +1,41 @@
+// QuantizeRowsPerToken (int8_kernels.h): validation and launch.
+#include <cmath>
+#include <sstream>
+
+#include "octet/cuda/int8_kernels.h"
+#include "per_token_quant_kernel.h"
+
+namespace octet::cuda {
+
+Expected<QuantizeRowsPerToken> QuantizeRowsPerToken::Create(
+    const QuantizeRowsPerTokenConfig& config) {
+  std::ostringstream os;
+  os << "QuantizeRowsPerToken " << DTypeName(config.src_type) << "[M," << config.k
+     << "] -> i8 (qmax " << config.qmax << ")";
+  const std::string what = os.str();
+  if (config.src_type != DType::kF32 && config.src_type != DType::kBF16)
+    return InvalidArgument(what, ": source type must be f32 or bf16, got ",
+                           DTypeName(config.src_type));
+  if (config.k <= 0) return InvalidArgument(what, ": row length k must be positive");
+  if (!(config.qmax > 0.f && config.qmax <= 127.f))
+    return InvalidArgument(what, ": qmax must be in (0, 127], got ", config.qmax);
+  if (!(config.min_scale > 0.f) || !std::isfinite(config.min_scale))
+    return InvalidArgument(what, ": min_scale must be positive and finite, got ", config.min_scale);
+  QuantizeRowsPerToken kernel;
+  kernel.config_ = config;
+  kernel.description_ = what;
+  return kernel;
+}
+
+Status QuantizeRowsPerToken::Run(const void* src, int64_t rows, int8_t* codes, float* scales,
+                                 cudaStream_t stream) const {
+  if (rows == 0) return Status::Ok();
+  if (rows < 0 || rows > int64_t{0x7fffffff})
+    return InvalidArgument(description_, ": rows = ", rows, " is outside [0, 2^31)");
+  if (src == nullptr || codes == nullptr || scales == nullptr)
+    return InvalidArgument(description_, ": null src, codes or scales");
+  return LaunchQuantizeRowsPerToken(src, config_.src_type == DType::kBF16, rows, config_.k,
+                                    config_.qmax, config_.min_scale, codes, scales, stream);
+}
+
+}  // namespace octet::cuda

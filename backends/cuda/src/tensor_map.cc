@@ -1,0 +1,62 @@
+#include "tensor_map.h"
+
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
+#include <cuda_runtime_api.h>
+
+#include "octet/cuda/cuda_status.h"
+
+namespace octet::cuda {
+namespace {
+
+struct EncodeTiledEntryPoint {
+  PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  Status status;
+};
+
+EncodeTiledEntryPoint ResolveEncodeTiled() {
+  EncodeTiledEntryPoint entry;
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult query = cudaDriverEntryPointSymbolNotFound;
+  const cudaError_t error = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
+                                                             cudaEnableDefault, &query);
+  if (error != cudaSuccess) {
+    entry.status = CudaCallStatus(error, "cudaGetDriverEntryPointByVersion(cuTensorMapEncodeTiled)",
+                                  __FILE__, __LINE__);
+  } else if (query != cudaDriverEntryPointSuccess || fn == nullptr) {
+    entry.status =
+        NotFound("the CUDA driver has no cuTensorMapEncodeTiled (query result ",
+                 static_cast<int>(query), "): the int8 GEMM needs a driver for CUDA 12.0 or later");
+  } else {
+    entry.fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }
+  return entry;
+}
+
+}  // namespace
+
+Expected<CUtensorMap> MakeInt8TileMap(const void* base, int64_t rows, int64_t cols, int box_rows) {
+  if (reinterpret_cast<uintptr_t>(base) % 16 != 0)
+    return InvalidArgument("int8 matrix at ", base,
+                           " is not 16-byte aligned (the tensor memory accelerator needs it)");
+  if (rows <= 0 || cols <= 0 || cols % 16 != 0)
+    return InvalidArgument("int8 matrix [", rows, ", ", cols,
+                           "]: needs rows > 0 and cols a positive multiple of 16");
+  static const EncodeTiledEntryPoint entry = ResolveEncodeTiled();
+  if (!entry.status.ok()) return entry.status;
+
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t row_pitch[1] = {static_cast<cuuint64_t>(cols)};  // bytes
+  const cuuint32_t box[2] = {128, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t element_strides[2] = {1, 1};
+  const CUresult result =
+      entry.fn(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, row_pitch,
+               box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+               CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result != CUDA_SUCCESS)
+    return Internal("cuTensorMapEncodeTiled for an int8 matrix [", rows, ", ", cols, "] in boxes [",
+                    box_rows, ", 128] failed: CUresult ", static_cast<int>(result));
+  return map;
+}
+
+}  // namespace octet::cuda

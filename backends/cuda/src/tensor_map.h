@@ -1,0 +1,22 @@
+// Tensor maps (TMA descriptors) for the sm_90 kernels. cuTensorMapEncodeTiled
+// is a driver API function; it is reached through cudart's driver entry point
+// rather than by linking libcuda, so that binaries load on machines without a
+// driver (CI) and fail with a Status only when used.
+#pragma once
+
+#include <cuda.h>  // CUtensorMap (types only)
+
+#include <cstdint>
+
+#include "octet/status.h"
+
+namespace octet::cuda {
+
+// A map of a row-major [rows, cols] matrix of bytes (int8), read in boxes of
+// [box_rows, 128] with the 128-byte swizzle that wgmma's K-major shared-memory
+// layout expects. Reads outside the matrix are filled with zeros, which is
+// what masks partial tiles in M, N and K. Needs `base` 16-byte aligned and
+// cols a multiple of 16 (the row pitch in bytes).
+Expected<CUtensorMap> MakeInt8TileMap(const void* base, int64_t rows, int64_t cols, int box_rows);
+
+}  // namespace octet::cuda

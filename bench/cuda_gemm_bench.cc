@@ -1,0 +1,232 @@
+// Not a test: throughput of Octet's fused int8 GEMM (int8 x int8 -> bf16 with
+// per-token x per-channel scales and bias) beside cuBLASLt's int8 -> int32 and
+// bf16 GEMMs at the SAM image encoder's linear-layer shapes (M = 4096 tokens
+// x batch; (N, K) of qkv, proj, mlp.lin1, mlp.lin2 for vit_b and vit_h), plus
+// an 8192^3 sanity point. Each number is the median of 15 timed batches of
+// back-to-back launches (cudaEvent), after a warm-up; inputs are random and
+// stay in place between runs, as a layer's weights and activations would.
+// Also: every tile of the fused kernel (to check the automatic choice) and the
+// per-token quantization of the bf16 activations that precedes the GEMM.
+//
+//   build/cuda_gemm_bench            # all shapes
+//   build/cuda_gemm_bench --quick    # vit_b batch 1 and 8192^3 only
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "octet/cuda/cublaslt_gemm.h"
+#include "octet/cuda/cuda_status.h"
+#include "octet/cuda/device.h"
+#include "octet/cuda/device_buffer.h"
+#include "octet/cuda/int8_kernels.h"
+
+namespace {
+
+using namespace octet;
+using namespace octet::cuda;
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+template <typename T>
+T Take(Expected<T> e, const char* what) {
+  Check(e.status(), what);
+  return std::move(e).value();
+}
+
+Status CheckCuda(cudaError_t e, const char* call) {
+  return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, call, __FILE__, __LINE__);
+}
+
+DeviceBuffer RandomBytes(size_t bytes, std::mt19937& rng, int lo, int hi) {
+  std::vector<int8_t> host(bytes);
+  std::uniform_int_distribution<int> dist(lo, hi);
+  for (int8_t& v : host) v = static_cast<int8_t>(dist(rng));
+  return Take(DeviceBuffer::FromHost(host.data(), bytes), "upload");
+}
+
+DeviceBuffer RandomBf16(size_t count, std::mt19937& rng) {
+  std::vector<uint16_t> host(count);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  for (uint16_t& v : host) v = FloatToBFloat16(dist(rng));
+  return Take(DeviceBuffer::FromHost(host.data(), count * 2), "upload");
+}
+
+// Median over 15 batches of the per-launch time in microseconds.
+double MedianMicros(cudaStream_t stream, const std::function<Status()>& launch) {
+  constexpr int kWarmup = 5, kBatches = 15;
+  // Size a batch to about 2 ms so event resolution does not matter.
+  cudaEvent_t start, stop;
+  Check(CheckCuda(cudaEventCreate(&start), "cudaEventCreate"), "event");
+  Check(CheckCuda(cudaEventCreate(&stop), "cudaEventCreate"), "event");
+  for (int i = 0; i < kWarmup; ++i) Check(launch(), "warm-up");
+  Check(CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord"), "event");
+  Check(launch(), "probe");
+  Check(CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord"), "event");
+  Check(CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize"), "event");
+  float probe_ms = 0;
+  Check(CheckCuda(cudaEventElapsedTime(&probe_ms, start, stop), "cudaEventElapsedTime"), "event");
+  const int per_batch = std::clamp(static_cast<int>(2.0 / std::max(probe_ms, 1e-3f)), 1, 200);
+  std::vector<double> micros;
+  for (int b = 0; b < kBatches; ++b) {
+    Check(CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord"), "event");
+    for (int i = 0; i < per_batch; ++i) Check(launch(), "timed run");
+    Check(CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord"), "event");
+    Check(CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize"), "event");
+    float ms = 0;
+    Check(CheckCuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime"), "event");
+    micros.push_back(1000.0 * ms / per_batch);
+  }
+  (void)cudaEventDestroy(start);
+  (void)cudaEventDestroy(stop);
+  std::sort(micros.begin(), micros.end());
+  return micros[micros.size() / 2];
+}
+
+struct Shape {
+  const char* name;
+  int64_t m, n, k;
+};
+
+void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
+  const double ops = 2.0 * s.m * s.n * s.k;
+  auto tops = [&](double us) { return ops / (us * 1e-6) / 1e12; };
+
+  DeviceBuffer a = RandomBytes(s.m * s.k, rng, -127, 127);
+  DeviceBuffer w_nk = RandomBytes(s.n * s.k, rng, -127, 127);
+  DeviceBuffer a_bf16 = RandomBf16(s.m * s.k, rng);
+  DeviceBuffer w_bf16 = RandomBf16(s.n * s.k, rng);
+  std::vector<float> a_scales_host(s.m, 0.01f);
+  DeviceBuffer a_scales =
+      Take(DeviceBuffer::FromHost(a_scales_host.data(), s.m * sizeof(float)), "upload");
+  DeviceBuffer out_bf16 = Take(DeviceBuffer::Allocate(s.m * s.n * 2), "alloc");
+  DeviceBuffer out_i32 = Take(DeviceBuffer::Allocate(s.m * s.n * 4), "alloc");
+  DeviceBuffer codes = Take(DeviceBuffer::Allocate(s.m * s.k), "alloc");
+
+  // The fused GEMM's weights come from the host, as at module load.
+  std::vector<int8_t> w_host(s.n * s.k);
+  Check(w_nk.CopyToHost(w_host.data(), w_host.size()), "download");
+  Int8DynamicGemmConfig config;
+  config.weights = Tensor(DType::kI8, {s.n, s.k});
+  std::memcpy(config.weights.raw(), w_host.data(), w_host.size());
+  config.weight_layout = WeightLayout::kNK;
+  config.weight_scales.assign(s.n, 0.02f);
+  config.bias = Tensor(DType::kF32, {s.n});
+  config.dst_type = DType::kBF16;
+
+  auto fused_micros = [&](Int8GemmTile tile) {
+    config.tile = tile;
+    const Int8DynamicGemm gemm = Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm");
+    return MedianMicros(stream, [&] {
+      return gemm.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_bf16.data(), stream);
+    });
+  };
+  config.tile = Int8GemmTile::kAuto;
+  const Int8GemmTile auto_tile =
+      Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm").TileFor(s.m);
+  const double fused_us = fused_micros(Int8GemmTile::kAuto);
+  std::string tiles;
+  double best_tile_us = 1e30;
+  for (Int8GemmTile t : {Int8GemmTile::kPingpong128x128, Int8GemmTile::kCooperative128x256,
+                         Int8GemmTile::kCooperative256x128}) {
+    const double us = fused_micros(t);
+    best_tile_us = std::min(best_tile_us, us);
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%s%.0f", tiles.empty() ? "" : "/", tops(us));
+    tiles += buf;
+  }
+
+  CublasLtGemmConfig lt;
+  lt.m = s.m;
+  lt.n = s.n;
+  lt.k = s.k;
+  lt.type = CublasLtGemmType::kInt8Int32;
+  const CublasLtGemm lt_int8 = Take(CublasLtGemm::Create(lt), "cuBLASLt int8");
+  const double int8_us = MedianMicros(
+      stream, [&] { return lt_int8.Run(a.data(), w_nk.data(), out_i32.data(), stream); });
+  lt.type = CublasLtGemmType::kBf16;
+  const CublasLtGemm lt_bf16 = Take(CublasLtGemm::Create(lt), "cuBLASLt bf16");
+  const double bf16_us = MedianMicros(
+      stream, [&] { return lt_bf16.Run(a_bf16.data(), w_bf16.data(), out_bf16.data(), stream); });
+
+  QuantizeRowsPerTokenConfig qc;
+  qc.k = s.k;
+  qc.src_type = DType::kBF16;
+  const QuantizeRowsPerToken quant = Take(QuantizeRowsPerToken::Create(qc), "quantize");
+  const double quant_us = MedianMicros(stream, [&] {
+    return quant.Run(a_bf16.data(), s.m, codes.as<int8_t>(), a_scales.as<float>(), stream);
+  });
+  // Restore the scales the GEMM timings used (quantization overwrote them).
+  Check(a_scales.CopyFromHost(a_scales_host.data(), s.m * sizeof(float)), "upload");
+
+  std::printf(
+      "| %-14s | %6lld | %5lld | %5lld | %7.0f (%s) | %-14s | %7.0f | %6.0f | %5.1f%% | %7.1f | "
+      "%7.1f |\n",
+      s.name, static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
+      tops(fused_us), Int8GemmTileName(auto_tile), tiles.c_str(), tops(int8_us), tops(bf16_us),
+      100.0 * int8_us / fused_us, fused_us, quant_us);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  std::string reason;
+  if (!DeviceAvailable(&reason)) {
+    std::fprintf(stderr, "cuda_gemm_bench: no CUDA device (%s)\n", reason.c_str());
+    return 2;
+  }
+  const DeviceProperties device = Take(GetDeviceProperties(), "device");
+  int runtime = 0, driver = 0;
+  Check(CheckCuda(cudaRuntimeGetVersion(&runtime), "cudaRuntimeGetVersion"), "version");
+  Check(CheckCuda(cudaDriverGetVersion(&driver), "cudaDriverGetVersion"), "version");
+  std::printf("device: %s; CUDA runtime %d, driver %d, cuBLASLt %zu\n", device.ToString().c_str(),
+              runtime, driver, cublasLtGetVersion());
+  std::printf(
+      "TOPS = 2MNK / median time; fused = Octet int8 x int8 -> bf16 with per-token x "
+      "per-channel scales and bias (auto tile; then each of pingpong128x128 / coop128x256 / "
+      "coop256x128); "
+      "%% = fused throughput / cuBLASLt int8->int32 throughput; quant = per-token "
+      "quantization of the bf16 activations [M,K]\n\n");
+  std::printf(
+      "| shape          |      M |     N |     K | fused TOPS (tile) | tiles          | "
+      "i8->i32 | bf16 TF | fused%% | fused us | quant us |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+
+  Stream stream = Take(Stream::Create(), "stream");
+  std::mt19937 rng(1234);
+  struct Layer {
+    const char* name;
+    int64_t n, k;
+  };
+  const Layer vit_b[] = {{"vit_b qkv", 2304, 768},
+                         {"vit_b proj", 768, 768},
+                         {"vit_b mlp1", 3072, 768},
+                         {"vit_b mlp2", 768, 3072}};
+  const Layer vit_h[] = {{"vit_h qkv", 3840, 1280},
+                         {"vit_h proj", 1280, 1280},
+                         {"vit_h mlp1", 5120, 1280},
+                         {"vit_h mlp2", 1280, 5120}};
+  for (int batch : {1, 8}) {
+    if (quick && batch != 1) continue;
+    for (const Layer& l : vit_b) RunShape({l.name, 4096 * batch, l.n, l.k}, stream.get(), rng);
+    if (quick) continue;
+    for (const Layer& l : vit_h) RunShape({l.name, 4096 * batch, l.n, l.k}, stream.get(), rng);
+  }
+  RunShape({"square 8192", 8192, 8192, 8192}, stream.get(), rng);
+  Check(stream.Synchronize(), "synchronize");
+  return 0;
+}

@@ -1,0 +1,269 @@
+// Int8DynamicGemm against a CPU reference of the same arithmetic.
+//
+// Tolerance: the int8 products accumulate exactly in int32 on the GPU (and in
+// int64 here), so the only differences are in the epilogue. The kernel does,
+// in f32, fma(float(acc), a_scale * w_scale, bias) (three roundings of at
+// most 2^-24 relative to the intermediate value: float(acc), exact below 2^24,
+// the scale product and the fma), then erf for GELU (a few ulp), then rounds
+// to the output type.
+// So |got - ref| <= u_out * |ref| + 2^-20 * (|acc * a_scale * w_scale| + |bias|)
+// where u_out is the output type's unit roundoff (2^-8 for bf16: 8 significant
+// bits, round to nearest; 2^-24 for f32) and 2^-20 leaves 16 ulps for the f32
+// steps (GELU's slope is at most 1.13, so it does not amplify them).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "cuda_test_util.h"
+#include "octet/cuda/int8_kernels.h"
+
+namespace octet::cuda {
+namespace {
+
+using testing::Download;
+using testing::Upload;
+
+struct GemmProblem {
+  int64_t m, n, k;
+  std::vector<int8_t> a, w_nk;  // [m, k], [n, k]
+  std::vector<float> a_scales, w_scales, bias;
+};
+
+GemmProblem RandomProblem(int64_t m, int64_t n, int64_t k, std::mt19937& rng) {
+  GemmProblem p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.a = testing::RandomCodes(m * k, rng);
+  p.w_nk = testing::RandomCodes(n * k, rng);
+  // Scales as per-token / per-channel quantization gives them (absmax / 127
+  // for values of order 1), so outputs are of order 1.
+  p.a_scales = testing::RandomFloats(m, rng, 0.002f, 0.02f);
+  p.w_scales = testing::RandomFloats(n, rng, 0.0005f, 0.005f);
+  p.bias = testing::RandomFloats(n, rng, -1.f, 1.f);
+  return p;
+}
+
+struct Check {
+  bool bias = true;
+  bool gelu = false;
+  bool per_tensor_scale = false;
+  DType dst_type = DType::kBF16;
+};
+
+double Gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+
+// Runs the GEMM on the problem and compares every output element, and that
+// nothing past [m, n] was written.
+void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, const Check& check,
+                   uint32_t seed) {
+  auto gemm = Int8DynamicGemm::Create(config);
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  SCOPED_TRACE(::testing::Message() << gemm->description() << ", m " << p.m << ", tile "
+                                    << Int8GemmTileName(gemm->TileFor(p.m)) << ", seed " << seed);
+  const size_t out_bytes = DTypeStorageBytes(check.dst_type, p.m * p.n);
+  constexpr size_t kGuard = 4096;
+  DeviceBuffer a = Upload(p.a), a_scales = Upload(p.a_scales);
+  DeviceBuffer dst = testing::Poisoned(out_bytes + kGuard);
+  ASSERT_TRUE(gemm->Run(a.as<int8_t>(), a_scales.as<float>(), p.m, dst.data(), nullptr).ok());
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<uint8_t> raw = Download<uint8_t>(dst, out_bytes + kGuard);
+  for (size_t i = out_bytes; i < raw.size(); ++i)
+    ASSERT_EQ(raw[i], 0xFF) << "byte " << i - out_bytes << " past the output was written";
+
+  const double u_out = check.dst_type == DType::kBF16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -24);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < p.m; ++i) {
+    for (int64_t j = 0; j < p.n; ++j) {
+      // Exact in int32 for K < 2^31 / 127^2 (about 133k), like the GPU's sum.
+      int32_t acc = 0;
+      const int8_t* a_row = &p.a[i * p.k];
+      const int8_t* w_row = &p.w_nk[j * p.k];
+      for (int64_t kk = 0; kk < p.k; ++kk) acc += int32_t{a_row[kk]} * w_row[kk];
+      const double w_scale = check.per_tensor_scale ? p.w_scales[0] : p.w_scales[j];
+      const double scaled = static_cast<double>(acc) * p.a_scales[i] * w_scale;
+      const double bias = check.bias ? p.bias[j] : 0.0;
+      double ref = scaled + bias;
+      if (check.gelu) ref = Gelu(ref);
+      float got = 0.f;
+      if (check.dst_type == DType::kBF16) {
+        uint16_t b;
+        std::memcpy(&b, &raw[2 * (i * p.n + j)], 2);
+        got = BFloat16ToFloat(b);
+      } else {
+        std::memcpy(&got, &raw[4 * (i * p.n + j)], 4);
+      }
+      const double tol =
+          u_out * std::fabs(ref) + std::ldexp(1.0, -20) * (std::fabs(scaled) + std::fabs(bias));
+      if (!(std::fabs(got - ref) <= tol) && ++bad <= 5)
+        ADD_FAILURE() << "C[" << i << "," << j << "] = " << got << ", expected " << ref << " (acc "
+                      << acc << ", tolerance " << tol << ")";
+    }
+  }
+  EXPECT_EQ(bad, 0) << "elements out of tolerance";
+}
+
+Int8DynamicGemmConfig ConfigFor(const GemmProblem& p, const Check& check, Int8GemmTile tile,
+                                WeightLayout layout = WeightLayout::kNK) {
+  Int8DynamicGemmConfig config;
+  if (layout == WeightLayout::kNK) {
+    config.weights = Tensor(DType::kI8, {p.n, p.k});
+    std::memcpy(config.weights.raw(), p.w_nk.data(), p.w_nk.size());
+  } else {
+    config.weights = Tensor(DType::kI8, {p.k, p.n});
+    int8_t* w = config.weights.data<int8_t>();
+    for (int64_t j = 0; j < p.n; ++j)
+      for (int64_t kk = 0; kk < p.k; ++kk) w[kk * p.n + j] = p.w_nk[j * p.k + kk];
+  }
+  config.weight_layout = layout;
+  config.weight_scales = check.per_tensor_scale ? std::vector<float>{p.w_scales[0]} : p.w_scales;
+  if (check.bias) config.bias = Tensor::FromVector<float>(p.bias, {p.n});
+  config.activation = check.gelu ? Activation::kGeluErf : Activation::kNone;
+  config.dst_type = check.dst_type;
+  config.tile = tile;
+  return config;
+}
+
+struct Shape {
+  int64_t m, n, k;
+};
+
+// M = 1 (a single token), tiles partial in every dimension (N odd, so rows
+// are not 4-byte aligned and the epilogue stores single elements; K not a
+// multiple of the 128-byte stage), several K stages, more rows than one tile.
+const Shape kShapes[] = {{1, 64, 128},     {1, 2304, 768},  {5, 200, 144},   {77, 257, 272},
+                         {130, 384, 1040}, {300, 520, 768}, {257, 1000, 16}, {64, 96, 3072}};
+
+class Int8DynamicGemmTest : public ::testing::TestWithParam<Int8GemmTile> {};
+
+TEST_P(Int8DynamicGemmTest, BiasAndBf16OutputAtManyShapes) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (const Shape& s : kShapes) {
+    const uint32_t seed = testing::FreshSeed();
+    std::mt19937 rng(seed);
+    const GemmProblem p = RandomProblem(s.m, s.n, s.k, rng);
+    const Check check;
+    RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+  }
+}
+
+TEST_P(Int8DynamicGemmTest, GeluAndF32Output) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (const Shape& s : {Shape{1, 130, 256}, Shape{200, 300, 784}}) {
+    for (DType dst : {DType::kBF16, DType::kF32}) {
+      const uint32_t seed = testing::FreshSeed();
+      std::mt19937 rng(seed);
+      const GemmProblem p = RandomProblem(s.m, s.n, s.k, rng);
+      Check check;
+      check.gelu = true;
+      check.dst_type = dst;
+      RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+    }
+  }
+}
+
+// More tiles than the persistent grid has slots (132 SMs x 1 or 2), so blocks
+// walk several tiles and the rings wrap around across tile boundaries.
+TEST_P(Int8DynamicGemmTest, SeveralTilesPerBlock) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  const uint32_t seed = testing::FreshSeed();
+  std::mt19937 rng(seed);
+  const GemmProblem p = RandomProblem(4500, 1100, 272, rng);
+  const Check check;
+  RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiles, Int8DynamicGemmTest,
+                         ::testing::Values(Int8GemmTile::kAuto, Int8GemmTile::kPingpong128x128,
+                                           Int8GemmTile::kCooperative128x256,
+                                           Int8GemmTile::kCooperative256x128),
+                         [](const ::testing::TestParamInfo<Int8GemmTile>& info) {
+                           return std::string("tile_") + Int8GemmTileName(info.param);
+                         });
+
+TEST(Int8DynamicGemm, KNWeightsPerTensorScaleNoBias) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  const uint32_t seed = testing::FreshSeed();
+  std::mt19937 rng(seed);
+  const GemmProblem p = RandomProblem(33, 136, 400, rng);
+  Check check;
+  check.bias = false;
+  check.per_tensor_scale = true;
+  RunAndCompare(p, ConfigFor(p, check, Int8GemmTile::kAuto, WeightLayout::kKN), check, seed);
+}
+
+TEST(Int8DynamicGemm, RejectsBadConfigurationsWithoutTouchingTheDevice) {
+  std::mt19937 rng(7);
+  const GemmProblem p = RandomProblem(4, 32, 96, rng);
+  const Check check;
+  {
+    GemmProblem odd = RandomProblem(4, 32, 100, rng);
+    auto gemm = Int8DynamicGemm::Create(ConfigFor(odd, check, Int8GemmTile::kAuto));
+    EXPECT_EQ(gemm.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(gemm.status().message().find("K = 100 must be a multiple of 16"), std::string::npos)
+        << gemm.status().message();
+    EXPECT_NE(gemm.status().message().find("i8[32,100]^T"), std::string::npos)
+        << gemm.status().message();
+  }
+  {
+    Int8DynamicGemmConfig config = ConfigFor(p, check, Int8GemmTile::kAuto);
+    config.weights = Tensor(DType::kF32, {32, 96});
+    EXPECT_EQ(Int8DynamicGemm::Create(config).status().code(), StatusCode::kInvalidArgument);
+  }
+  {
+    Int8DynamicGemmConfig config = ConfigFor(p, check, Int8GemmTile::kAuto);
+    config.weight_scales.resize(5);
+    auto gemm = Int8DynamicGemm::Create(config);
+    EXPECT_NE(gemm.status().message().find("5 weight scales; expected 1 or N = 32"),
+              std::string::npos)
+        << gemm.status().message();
+  }
+  {
+    Int8DynamicGemmConfig config = ConfigFor(p, check, Int8GemmTile::kAuto);
+    config.bias = Tensor(DType::kF32, {31});
+    EXPECT_EQ(Int8DynamicGemm::Create(config).status().code(), StatusCode::kInvalidArgument);
+  }
+  {
+    Int8DynamicGemmConfig config = ConfigFor(p, check, Int8GemmTile::kAuto);
+    config.dst_type = DType::kI8;
+    auto gemm = Int8DynamicGemm::Create(config);
+    EXPECT_NE(gemm.status().message().find("output type must be bf16 or f32, got i8"),
+              std::string::npos)
+        << gemm.status().message();
+  }
+  {
+    Int8DynamicGemmConfig config = ConfigFor(p, check, Int8GemmTile::kAuto);
+    config.weight_scales[3] = std::nanf("");
+    EXPECT_EQ(Int8DynamicGemm::Create(config).status().code(), StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(Int8DynamicGemm, WithoutAGpuCreateSaysSo) {
+  std::string reason;
+  if (DeviceAvailable(&reason)) GTEST_SKIP() << "a CUDA device is present";
+  std::mt19937 rng(7);
+  const GemmProblem p = RandomProblem(4, 32, 96, rng);
+  auto gemm = Int8DynamicGemm::Create(ConfigFor(p, Check(), Int8GemmTile::kAuto));
+  EXPECT_EQ(gemm.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(gemm.status().message().find("no CUDA device"), std::string::npos)
+      << gemm.status().message();
+}
+
+TEST(Int8DynamicGemm, RunRejectsMisalignedOrNullBuffers) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  std::mt19937 rng(7);
+  const GemmProblem p = RandomProblem(4, 32, 96, rng);
+  auto gemm = Int8DynamicGemm::Create(ConfigFor(p, Check(), Int8GemmTile::kAuto));
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  DeviceBuffer a = Upload(std::vector<int8_t>(4 * 96 + 16)), scales = Upload(p.a_scales);
+  DeviceBuffer dst = testing::Poisoned(4 * 32 * 2);
+  EXPECT_EQ(gemm->Run(a.as<int8_t>() + 1, scales.as<float>(), 4, dst.data(), nullptr).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(gemm->Run(nullptr, scales.as<float>(), 4, dst.data(), nullptr).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(gemm->Run(nullptr, nullptr, 0, nullptr, nullptr).ok());  // m = 0: nothing to do
+}
+
+}  // namespace
+}  // namespace octet::cuda
