@@ -36,7 +36,7 @@
 #   MODEL_ORT_INT8 ORT-quantized model
 #   GOLDEN_INPUT   [dirname MODEL_FP32/inputs/input.npy]; GOLDEN_DIR [.../golden]
 #   INPUT_NAME     the model's input [input]
-#   GIT_COMMIT     printed when <repo> is not a git checkout
+#   GIT_COMMIT     the commit the binaries were built from (else git's HEAD)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -214,7 +214,9 @@ for f in avx2 avx512f avx512_vnni avx_vnni amx_int8; do
   if has_flag "$f"; then isa="$isa, $f yes"; else isa="$isa, $f no"; fi
 done
 isa="${isa#, }"
-if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+if [ -n "${GIT_COMMIT:-}" ]; then
+  commit="$GIT_COMMIT"
+elif git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
   commit="$(git -C "$ROOT" rev-parse --short=12 HEAD)"
   git -C "$ROOT" diff-index --quiet HEAD -- 2>/dev/null || commit="$commit (+ uncommitted changes)"
 else

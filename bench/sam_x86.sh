@@ -70,7 +70,9 @@ done
 echo "### SAM encoder ($(basename "$MODEL_FP32")), x86, batch 1"
 echo
 echo "- machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(nproc) CPUs; $(grep -o -w -E 'avx512_vnni|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo "${GIT_COMMIT:-unknown}")"
+# GIT_COMMIT, when set, names the commit the binaries were built from (a copy
+# of the tree elsewhere may carry a stale .git).
+echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: ${GIT_COMMIT:-$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
 echo
 echo "| engine | threads | median ms | p90 ms | vs ORT fp32 | vs ORT int8 |"
 echo "|---|--:|--:|--:|--:|--:|"
