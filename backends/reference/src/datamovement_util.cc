@@ -1,5 +1,6 @@
 #include "datamovement_util.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace octet::reference::movement {
@@ -27,39 +28,80 @@ bool DispatchBySize(int bytes, Fn&& fn) {
   }
 }
 
-// Walks the output of CopyByTables in row-major order with one recursion level
-// per dimension; the innermost dimension is a plain loop.
+// Copies the output of CopyByTables one innermost row at a time. Rows are
+// independent (a row's base offset is the sum of its outer coordinates'
+// table entries), so they are split across threads; within a row, runs of
+// consecutive source offsets are one memcpy (Slice and Pad along outer axes
+// copy whole rows this way) and runs of fill elements one fill.
 template <typename T>
 class TableCopier {
  public:
   TableCopier(const T* in, T* out, const std::vector<std::vector<int64_t>>& offsets, T fill)
       : in_(in), out_(out), offsets_(offsets), fill_(fill) {}
 
-  void Run() {
+  void Run(int num_threads) {
     if (offsets_.empty()) {
       *out_ = *in_;
       return;
     }
     for (const auto& table : offsets_)
       if (table.empty()) return;  // an empty output
-    Walk(0, 0, false);
+    const std::vector<int64_t>& inner = offsets_.back();
+    for (size_t i = 0; i < inner.size();) {
+      size_t j = i + 1;
+      const bool fill = inner[i] == kFillElement;
+      while (j < inner.size() && (fill ? inner[j] == kFillElement
+                                       : inner[j] != kFillElement && inner[j] == inner[j - 1] + 1))
+        ++j;
+      runs_.push_back({inner[i], static_cast<int64_t>(j - i), fill});
+      i = j;
+    }
+    int64_t rows = 1;
+    for (size_t d = 0; d + 1 < offsets_.size(); ++d)
+      rows *= static_cast<int64_t>(offsets_[d].size());
+    const int64_t row_len = static_cast<int64_t>(inner.size());
+    // Small copies stay on the calling thread (threads cost more than they save).
+    const int threads = rows * row_len < (1 << 16) ? 1 : num_threads;
+    ParallelFor(rows, threads, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) CopyRow(r, out_ + r * row_len);
+    });
   }
 
  private:
-  void Walk(size_t d, int64_t base, bool fill) {
-    const std::vector<int64_t>& table = offsets_[d];
-    if (d + 1 == offsets_.size()) {
-      for (int64_t off : table) *out_++ = (fill || off == kFillElement) ? fill_ : in_[base + off];
-      return;
+  struct RowRun {
+    int64_t offset;  // of the first source element (unused for fills)
+    int64_t length;
+    bool fill;
+  };
+
+  void CopyRow(int64_t row, T* out) const {
+    int64_t base = 0;
+    bool fill = false;
+    for (int d = static_cast<int>(offsets_.size()) - 2; d >= 0; --d) {
+      const int64_t n = static_cast<int64_t>(offsets_[d].size());
+      const int64_t off = offsets_[d][row % n];
+      row /= n;
+      if (off == kFillElement) {
+        fill = true;
+      } else {
+        base += off;
+      }
     }
-    for (int64_t off : table)
-      Walk(d + 1, off == kFillElement ? base : base + off, fill || off == kFillElement);
+    for (const RowRun& run : runs_) {
+      if (fill || run.fill) {
+        std::fill_n(out, run.length, fill_);
+      } else {
+        std::memcpy(out, in_ + base + run.offset, static_cast<size_t>(run.length) * sizeof(T));
+      }
+      out += run.length;
+    }
   }
 
   const T* in_;
   T* out_;
   const std::vector<std::vector<int64_t>>& offsets_;
   T fill_;
+  std::vector<RowRun> runs_;
 };
 
 }  // namespace
@@ -110,7 +152,7 @@ Status CopyByTables(const KernelContext& ctx, const Tensor& in, Tensor& out,
     using T = decltype(zero);
     T fill_value = zero;
     if (fill != nullptr) std::memcpy(&fill_value, fill, sizeof(T));
-    TableCopier<T>(in.data<T>(), out.data<T>(), offsets, fill_value).Run();
+    TableCopier<T>(in.data<T>(), out.data<T>(), offsets, fill_value).Run(ctx.num_threads);
   });
   return Status::Ok();
 }
