@@ -16,6 +16,10 @@
 #   THREADS      thread counts [$(nproc)]
 #   WARMUP ITERATIONS  [2 / 10]
 #   SIZE         input height and width [1024; sam_tiny: 256]
+#   ORT_STATIC   1: also ONNX Runtime int8 static (quant_pre_process +
+#                quantize_static, QDQ per-channel, MinMax) [1]
+#   SAMPLES      its calibration samples (seeded random inputs; its MinMax
+#                calibrator keeps every intermediate of every sample) [2]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 B="${OCTET_BUILD_DIR:-$ROOT/build}"
@@ -44,12 +48,28 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 quantize_dynamic(sys.argv[1], sys.argv[2], per_channel=True, weight_type=QuantType.QInt8)
 print("wrote", sys.argv[2])
 PY
+MODELS="fp32 ort_int8"
+if [ "${ORT_STATIC:-1}" = "1" ]; then
+  echo "== ONNX Runtime: quant_pre_process + quantize_static (QDQ per-channel, ${SAMPLES:-2} samples)" >&2
+  mkdir -p "$OUT/calib_npy"
+  "$ORT_PYTHON" - "$OUT/calib_npy" "$SIZE" "${SAMPLES:-2}" <<'PY'
+import numpy as np, sys
+rng = np.random.default_rng(1)
+for i in range(int(sys.argv[3])):
+    np.save("%s/%03d.npy" % (sys.argv[1], i),
+            rng.standard_normal((1, 3, int(sys.argv[2]), int(sys.argv[2]))).astype(np.float32))
+PY
+  "$ORT_PYTHON" "$ROOT/scripts/ort_quantize.py" "$MODEL_FP32" "$OUT/sam_ort_static.onnx" \
+    --npy "$OUT/calib_npy" > "$OUT/ort_static_quantize.log" 2>&1 ||
+    { tail -5 "$OUT/ort_static_quantize.log" >&2; exit 1; }
+  MODELS="$MODELS ort_static"
+fi
 ROWS=()
 for t in $THREADS; do
   "$OCTET" bench "$OUT/sam.octet" --threads "$t" --warmup "$WARMUP" --iterations "$ITERATIONS" \
     --json "$OUT/octet_t$t.json" --profile --profile-rows 12 > "$OUT/octet_t$t.log"
-  for m in fp32 ort_int8; do
-    f="$MODEL_FP32"; [ "$m" = ort_int8 ] && f="$OUT/sam_ort_int8.onnx"
+  for m in $MODELS; do
+    f="$MODEL_FP32"; [ "$m" != fp32 ] && f="$OUT/sam_$m.onnx"
     "$ORT_PYTHON" "$ROOT/bench/ort_bench.py" "$f" --threads "$t" --warmup "$WARMUP" \
       --iterations "$ITERATIONS" --json "$OUT/${m}_t$t.json" > "$OUT/${m}_t$t.log"
   done
@@ -63,8 +83,8 @@ size = int(sys.argv[2])
 np.save(sys.argv[1] + "/input.npy", np.random.randn(1, 3, size, size).astype(np.float32))
 PY
 "$OCTET" run "$OUT/sam.octet" --input "input=$OUT/input.npy" --output-dir "$OUT/run_octet" >/dev/null
-for m in fp32 ort_int8; do
-  f="$MODEL_FP32"; [ "$m" = ort_int8 ] && f="$OUT/sam_ort_int8.onnx"
+for m in $MODELS; do
+  f="$MODEL_FP32"; [ "$m" != fp32 ] && f="$OUT/sam_$m.onnx"
   "$ORT_PYTHON" "$ROOT/scripts/ort_run.py" "$f" --input "input=$OUT/input.npy" -o "$OUT/run_$m" >/dev/null
 done
 echo "### SAM encoder ($(basename "$MODEL_FP32")), x86, batch 1"
@@ -80,7 +100,10 @@ for t in "${ROWS[@]}"; do
   "$ORT_PYTHON" - "$OUT" "$t" <<'PY'
 import json, sys
 out, t = sys.argv[1], sys.argv[2]
-rows = [("Octet int8-dynamic (x86 module)", "octet"), ("ONNX Runtime int8 (quantize_dynamic)", "ort_int8"), ("ONNX Runtime fp32", "fp32")]
+import os
+rows = [("Octet int8-dynamic (x86 module)", "octet"), ("ONNX Runtime int8 (quantize_dynamic)", "ort_int8"),
+        ("ONNX Runtime int8 (quantize_static QDQ)", "ort_static"), ("ONNX Runtime fp32", "fp32")]
+rows = [r for r in rows if os.path.exists("%s/%s_t%s.json" % (out, r[1], t))]
 med = {k: json.load(open("%s/%s_t%s.json" % (out, k, t)))["latency_ms"] for _, k in rows}
 for label, k in rows:
     print("| %s | %s | %.1f | %.1f | %.2fx | %.2fx |" % (label, t, med[k]["median"], med[k]["p90"],
@@ -90,7 +113,10 @@ done
 echo
 echo "Agreement with ONNX Runtime fp32 on one random input:"
 "$OCTET" compare "$OUT/run_fp32" "$OUT/run_octet" | sed 's/^/- Octet int8-dynamic: /'
-"$OCTET" compare "$OUT/run_fp32" "$OUT/run_ort_int8" | sed 's/^/- ORT int8: /'
+"$OCTET" compare "$OUT/run_fp32" "$OUT/run_ort_int8" | sed 's/^/- ORT int8 dynamic: /'
+if [ -d "$OUT/run_ort_static" ]; then
+  "$OCTET" compare "$OUT/run_fp32" "$OUT/run_ort_static" | sed 's/^/- ORT int8 static QDQ: /'
+fi
 echo
 echo "Octet profile (slowest ops, threads ${ROWS[0]}):"
 sed -n '/^profile:/,$p' "$OUT/octet_t${ROWS[0]}.log"
