@@ -307,27 +307,20 @@ Model MlpBlock(uint32_t seed) {
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape::FromStatic({2, 7, 32})));
   auto scalar = [&](const char* name, float v) { return g.AddConstant(name, Tensor::Scalar(v)); };
-  Value* h = testing::Add(g, "MatMul",
-                          {x, g.AddConstant("w1", testing::RandomTensor({32, 64}, rng, 0.2f))}, "h",
-                          "lin1")
-                 ->output(0);
-  Value* hb =
-      testing::Add(g, "Add", {g.AddConstant("b1", testing::RandomTensor({64}, rng, 0.1f)), h}, "hb",
-                   "lin1_bias")
-          ->output(0);
+  // MatMul(x, w [K, N]) + b [N], as torch.nn.Linear exports.
+  auto linear = [&](Value* in, int64_t k, int64_t n, const std::string& name) {
+    Value* w = g.AddConstant(name + ".w", testing::RandomTensor({k, n}, rng, 0.2f));
+    Value* b = g.AddConstant(name + ".b", testing::RandomTensor({n}, rng, 0.1f));
+    Value* mm = testing::Add(g, "MatMul", {in, w}, name + "_mm", name)->output(0);
+    return testing::Add(g, "Add", {b, mm}, name + "_out", name + "_bias")->output(0);
+  };
+  Value* hb = linear(x, 32, 64, "lin1");
   Value* d = testing::Add(g, "Div", {hb, scalar("root2", 1.4142135f)}, "d", "gelu_div")->output(0);
   Value* e = testing::Add(g, "Erf", {d}, "e", "gelu_erf")->output(0);
   Value* e1 = testing::Add(g, "Add", {e, scalar("one", 1.f)}, "e1", "gelu_add")->output(0);
   Value* p = testing::Add(g, "Mul", {hb, e1}, "p", "gelu_mul")->output(0);
   Value* a = testing::Add(g, "Mul", {p, scalar("half", 0.5f)}, "a", "gelu_half")->output(0);
-  Value* y = testing::Add(g, "MatMul",
-                          {a, g.AddConstant("w2", testing::RandomTensor({64, 32}, rng, 0.2f))}, "y",
-                          "lin2")
-                 ->output(0);
-  Value* yb =
-      testing::Add(g, "Add", {g.AddConstant("b2", testing::RandomTensor({32}, rng, 0.1f)), y}, "yb",
-                   "lin2_bias")
-          ->output(0);
+  Value* yb = linear(a, 64, 32, "lin2");
   Value* out = testing::Add(g, "Add", {x, yb}, "out", "residual")->output(0);
   g.AddOutput(out);
   EXPECT_TRUE(InferShapes(g).ok());
