@@ -15,8 +15,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "x86_test_util.h"
@@ -175,6 +177,39 @@ TEST(F32Attention, SameResultOnAnyThreadCount) {
   ASSERT_TRUE(attn->Run(q.data(), k.data(), v.data(), one.data(), 1).ok());
   ASSERT_TRUE(attn->Run(q.data(), k.data(), v.data(), four.data(), 4).ok());
   EXPECT_EQ(one, four);  // each row is computed by one task with the same kernels
+}
+
+TEST(F32Attention, ConcurrentRunsFromSeveralThreads) {
+  // One kernel shared by 4 threads (sessions do this), each with its own
+  // OpenMP team and per-thread buffers: every run bitwise equal to a lone one.
+  F32AttentionConfig c;
+  c.batch = 1;
+  c.heads = 3;
+  c.q_len = c.kv_len = 35;
+  c.head_dim = 8;
+  c.scale = 0.4f;
+  std::mt19937 rng(Seed(7));
+  c.rel_pos_h = Tensor::FromVector(RandomFloats(5 * 5 * 8, rng, -0.5f, 0.5f), {5, 5, 8});
+  c.rel_pos_w = Tensor::FromVector(RandomFloats(7 * 7 * 8, rng, -0.5f, 0.5f), {7, 7, 8});
+  const size_t n = static_cast<size_t>(3 * 35 * 8);
+  const auto q = RandomFloats(n, rng, -2, 2), k = RandomFloats(n, rng, -2, 2),
+             v = RandomFloats(n, rng, -2, 2);
+  auto attn = F32Attention::Create(c);
+  ASSERT_TRUE(attn.ok()) << attn.status().ToString();
+  std::vector<float> want(n);
+  ASSERT_TRUE(attn->Run(q.data(), k.data(), v.data(), want.data(), 2).ok());
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      std::vector<float> got(n);
+      for (int i = 0; i < 25; ++i) {
+        if (!attn->Run(q.data(), k.data(), v.data(), got.data(), 2).ok() || got != want)
+          ++mismatches;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(F32Attention, RejectsBadConfigurations) {
