@@ -91,19 +91,19 @@ __device__ __forceinline__ void CopyTile(__nv_bfloat16* dst, const __nv_bfloat16
   }
 }
 
-// rel[kk][r] = log2(e) * <Q[r], table[coord(r)][kk]> for the block's rows r
-// and kk < k; the table is f32 [coord, kHeadDim, k_pad]. Each thread makes
-// 4 consecutive kk of one row (float4 loads of the table); a warp's 32
-// threads take 32 consecutive rows, which share a coordinate or two, so the
-// table loads are nearly broadcasts, the 16-byte Q loads (8 rows per phase,
-// rows 16 * odd bytes apart) are conflict-free, and the stores go to 32
-// consecutive floats.
+// log2(e) * <Q[r], table[coord(r)][kk]> for the block's rows r and kk < k,
+// into rel[kk * kRelPitch + r] (kByRow: rel_h, coord = qy) or
+// rel[r * w_pitch + kk] (rel_w, coord = qx); the table is f32
+// [coord, kHeadDim, k_pad]. A thread makes 4 consecutive kk of one row
+// (float4 loads of the table); consecutive threads take consecutive kk, so a
+// warp reads whole table rows (coalesced), and the threads of one row share
+// its 16-byte Q loads (broadcast).
 template <int kHeadDim, bool kByRow>
 __device__ void RelativeTerms(const __nv_bfloat16* q_smem, const float* __restrict__ table, int k,
-                              int k_pad, int q_w, int row0, int q_len, float* rel) {
+                              int k_pad, int q_w, int w_pitch, int row0, int q_len, float* rel) {
   const int groups = k_pad / 4;
   for (int item = threadIdx.x; item < groups * kBlockQueries; item += kThreads) {
-    const int r = item % kBlockQueries, g = item / kBlockQueries;
+    const int r = item / groups, g = item % groups;
     const int q_row = row0 + r;
     float acc[4] = {0.f, 0.f, 0.f, 0.f};
     if (q_row < q_len) {
@@ -128,7 +128,67 @@ __device__ void RelativeTerms(const __nv_bfloat16* q_smem, const float* __restri
     }
 #pragma unroll
     for (int e = 0; e < 4; ++e)
-      if (4 * g + e < k) rel[(4 * g + e) * kRelPitch + r] = acc[e] * kLog2e;
+      if (4 * g + e < k)
+        rel[kByRow ? (4 * g + e) * kRelPitch + r : r * w_pitch + 4 * g + e] = acc[e] * kLog2e;
+  }
+}
+
+// s = s * scale * log2(e) + rel_h[kh(key)] + rel_w[kw(key)] for this
+// thread's score fragment: rows r_lo and r_hi, columns col0 + {0, 1} of each
+// 8-key tile from kv0 (keys past kv_len are left for the caller to mask).
+// (kh, kw) of a key: for k_w >= kBlockKeys from the tile's (uniform) first
+// key with at most one wrap; otherwise from an f32 reciprocal (exact: keys
+// are below 2^22). With k_w even, col0 and kv0 even put kw and kw + 1 in one
+// grid row, so each pair of columns costs one kh, two rel_h loads and two
+// float2 rel_w loads.
+__device__ __forceinline__ void AddRelativeTerms(const Params& p, int kv0, int col0, int r_lo,
+                                                 int r_hi, const float* rel_h, const float* rel_w,
+                                                 float (&s)[kBlockKeys / 8][4]) {
+  const int kh0 = kv0 / p.k_w, kw0 = kv0 - kh0 * p.k_w;
+  const bool wide = p.k_w >= kBlockKeys;
+  const auto split = [&](int col, int* kh, int* kw) {
+    if (wide) {
+      *kh = kh0;
+      *kw = kw0 + col;
+      if (*kw >= p.k_w) {
+        *kw -= p.k_w;
+        ++*kh;
+      }
+    } else {
+      const int key = kv0 + col;
+      *kh = __float2int_rz((static_cast<float>(key) + 0.5f) * p.inv_k_w);
+      *kw = key - *kh * p.k_w;
+    }
+  };
+  const float* w_lo = rel_w + r_lo * p.rel_w_pitch;
+  const float* w_hi = rel_w + r_hi * p.rel_w_pitch;
+  if (p.k_w % 2 == 0) {
+#pragma unroll
+    for (int j = 0; j < kBlockKeys / 8; ++j) {
+      const int col = j * 8 + col0;
+      if (kv0 + col >= p.kv_len) continue;  // so is col + 1 (kv_len = k_h * k_w is even)
+      int kh, kw;
+      split(col, &kh, &kw);
+      const float h_lo = rel_h[kh * kRelPitch + r_lo], h_hi = rel_h[kh * kRelPitch + r_hi];
+      const float2 lo = *reinterpret_cast<const float2*>(w_lo + kw);
+      const float2 hi = *reinterpret_cast<const float2*>(w_hi + kw);
+      s[j][0] = fmaf(s[j][0], p.scale_log2e, h_lo + lo.x);
+      s[j][1] = fmaf(s[j][1], p.scale_log2e, h_lo + lo.y);
+      s[j][2] = fmaf(s[j][2], p.scale_log2e, h_hi + hi.x);
+      s[j][3] = fmaf(s[j][3], p.scale_log2e, h_hi + hi.y);
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < kBlockKeys / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int col = j * 8 + col0 + e;
+        if (kv0 + col >= p.kv_len) continue;
+        int kh, kw;
+        split(col, &kh, &kw);
+        s[j][e] = fmaf(s[j][e], p.scale_log2e, rel_h[kh * kRelPitch + r_lo] + w_lo[kw]);
+        s[j][2 + e] = fmaf(s[j][2 + e], p.scale_log2e, rel_h[kh * kRelPitch + r_hi] + w_hi[kw]);
+      }
   }
 }
 
@@ -166,10 +226,10 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
   if constexpr (kRelPos) {
     WaitCopies<1>();  // Q is in; K and V keep coming
     __syncthreads();
-    RelativeTerms<kHeadDim, true>(q_s, p.rel_h_table, p.k_h, p.k_h_pad, p.q_w, row0, p.q_len,
+    RelativeTerms<kHeadDim, true>(q_s, p.rel_h_table, p.k_h, p.k_h_pad, p.q_w, 0, row0, p.q_len,
                                   rel_h);
-    RelativeTerms<kHeadDim, false>(q_s, p.rel_w_table, p.k_w, p.k_w_pad, p.q_w, row0, p.q_len,
-                                   rel_w);
+    RelativeTerms<kHeadDim, false>(q_s, p.rel_w_table, p.k_w, p.k_w_pad, p.q_w, p.rel_w_pitch, row0,
+                                   p.q_len, rel_w);
   }
   WaitCopies<0>();
   __syncthreads();
@@ -224,25 +284,20 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
     }
 
     // x = S * scale * log2(e) + bias (base 2); keys past kv_len: -inf.
-    const bool partial = kv0 + kBlockKeys > p.kv_len;
+    if constexpr (kRelPos) {
+      AddRelativeTerms(p, kv0, col0, r_lo, r_hi, rel_h, rel_w, s);
+    } else {
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
+      for (int j = 0; j < kKeyTiles; ++j)
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int key = kv0 + j * 8 + col0 + e;
-        float x_lo = s[j][e] * p.scale_log2e, x_hi = s[j][2 + e] * p.scale_log2e;
-        if (partial && key >= p.kv_len) {
-          x_lo = x_hi = -INFINITY;
-        } else if constexpr (kRelPos) {
-          // key < 2^22 (Create checks), so the f32 quotient floors exactly.
-          const int kh = __float2int_rz((static_cast<float>(key) + 0.5f) * p.inv_k_w);
-          const int kw = key - kh * p.k_w;
-          x_lo += rel_h[kh * kRelPitch + r_lo] + rel_w[kw * kRelPitch + r_lo];
-          x_hi += rel_h[kh * kRelPitch + r_hi] + rel_w[kw * kRelPitch + r_hi];
-        }
-        s[j][e] = x_lo;
-        s[j][2 + e] = x_hi;
-      }
+        for (int e = 0; e < 4; ++e) s[j][e] *= p.scale_log2e;
+    }
+    if (kv0 + kBlockKeys > p.kv_len) {
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          if (kv0 + j * 8 + col0 + e >= p.kv_len) s[j][e] = s[j][2 + e] = -INFINITY;
     }
 
     // Online softmax: the row max over the 4 threads of a quad.

@@ -20,15 +20,20 @@ constexpr int kKvStages = 2;  // K and V tiles double-buffered (cp.async)
 // Shared-memory rows of Q, K and V are padded by 16 bytes so that the 8 rows
 // an ldmatrix reads fall in 8 different 16-byte bank groups.
 constexpr int RowPitch(int head_dim) { return head_dim + 8; }
-// rel_h and rel_w are kept in shared memory as [k][query row] f32 with 4
-// floats of padding per k: the 8 rows x 4 columns a warp's score fragment
-// touches then land in 32 different banks.
+// rel_h is kept in shared memory as [k_h][query row] f32 with 4 floats of
+// padding per kh: the 8 rows x 4 columns a warp's score fragment touches then
+// land in 32 different banks. rel_w is [query row][k_w] with a pitch of 8
+// mod 32 floats, so that the float2 (kw, kw + 1) loads of the 8 rows x 4
+// column pairs of a half-warp are conflict-free.
 constexpr int kRelPitch = kBlockQueries + 4;
+constexpr int RelWPitch(int k_w) { return k_w <= 8 ? 8 : (k_w - 8 + 31) / 32 * 32 + 8; }
 
 // Bytes of dynamic shared memory a block uses (k_h = k_w = 0: no position terms).
 constexpr size_t SharedBytes(int head_dim, int k_h, int k_w) {
   return size_t{2} * RowPitch(head_dim) * (kBlockQueries + 2 * kKvStages * kBlockKeys) +
-         size_t{4} * kRelPitch * static_cast<size_t>(k_h + k_w);
+         (k_h + k_w == 0 ? 0
+                         : size_t{4} * (static_cast<size_t>(kRelPitch) * k_h +
+                                        static_cast<size_t>(kBlockQueries) * RelWPitch(k_w)));
 }
 
 struct Params {
@@ -46,6 +51,7 @@ struct Params {
   const float* rel_h_table = nullptr;
   const float* rel_w_table = nullptr;
   int q_w = 1, k_h = 0, k_w = 1, k_h_pad = 0, k_w_pad = 0;
+  int rel_w_pitch = 0;  // RelWPitch(k_w)
   float inv_k_w = 1.f;  // 1 / k_w, for key -> (kh, kw) without an integer division
 };
 
