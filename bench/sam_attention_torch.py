@@ -7,7 +7,8 @@ the same GPU in the same run:
           softmax, @ v, in bf16 (what the unfused graph does)
   sdpa    the position terms as an additive mask ([B*H, N, N] bf16, built
           each call from the einsums) into F.scaled_dot_product_attention
-          (PyTorch picks its memory-efficient kernel for a mask)
+          (PyTorch picks its memory-efficient kernel for a mask); the mask
+          is built on every call, as the model would
   flash   F.scaled_dot_product_attention without the position terms (plain
           attention: the peer of cuda_attention_bench's "rel pos no" rows)
 
@@ -59,6 +60,9 @@ def main():
         rel_pos_w = 0.1 * torch.randn(2 * g - 1, d, device=dev, dtype=torch.bfloat16)
         scale = d ** -0.5
         q, k, v = qkv.permute(2, 0, 3, 1, 4).reshape(3, B * H, n, d).unbind(0)
+        # SDPA's fused kernels want [B, H, N, d]; on 3-d inputs it falls back
+        # to its unfused math path.
+        q4, k4, v4 = (t.view(B, H, n, d) for t in (q, k, v))
 
         def eager():
             attn = (q * scale) @ k.transpose(-2, -1)
@@ -72,12 +76,12 @@ def main():
             r_q = q.reshape(B * H, g, g, d)
             rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, Rh)
             rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, Rw)
-            mask = (rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]).reshape(B * H, n, n)
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            mask = (rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]).reshape(B, H, n, n)
+            o = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=mask)
             return o.view(B, H, g, g, d).permute(0, 2, 3, 1, 4).reshape(B, g, g, H * d)
 
         def flash():
-            return F.scaled_dot_product_attention(q, k, v)
+            return F.scaled_dot_product_attention(q4, k4, v4)
 
         ref = eager().float()
         err = (sdpa().float() - ref).norm() / ref.norm()
@@ -86,7 +90,7 @@ def main():
         flops = 4.0 * B * H * n * n * d
         print(f"| {model} | {block} | {images} | {B} x {H} | {n} | {d} | {t_eager:.1f} | "
               f"{t_sdpa:.1f} | {t_flash:.1f} | {flops / t_eager * 1e-6:.1f} |")
-        del qkv, q, k, v
+        del qkv, q, k, v, q4, k4, v4
         torch.cuda.empty_cache()
 
 
