@@ -1,0 +1,415 @@
+// The bf16 flash-attention kernel (attention_kernel.h; the design is in
+// docs/cuda-backend.md, "bf16 attention"). Included by the attention_kernel_d*.cu
+// files, each of which instantiates some head dims, so that nvcc compiles
+// the variants in parallel and recompiles little.
+//
+// One block of 8 warps takes 128 query rows of one (batch, head); warp w owns
+// rows 16w..16w+15 and keeps, in registers, their Q fragments, their output
+// accumulators O[16, d] (f32) and per row the running max and sum. For each
+// block of 64 keys: S = Q K^T (mma.sync m16n8k16, bf16 in, f32 out), then in
+// f32 x = S * scale * log2(e) + bias, new max, P = 2^(x - max), rescale of O
+// and of the sum, and O += P V with P rounded to bf16 as the A operand (the
+// accumulator layout of S is the A-fragment layout of P, so P never leaves
+// registers). K and V tiles are double-buffered in shared memory with
+// cp.async; the next tile's copy runs while the current one is multiplied.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "attention_kernel.h"
+#include "octet/cuda/cuda_status.h"
+
+namespace octet::cuda::attention {
+namespace device {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ uint32_t SharedAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, asynchronously; valid == false writes zeros
+// (rows past the end of Q, K or V), so no garbage (NaN) enters the products.
+__device__ __forceinline__ void CopyChunk(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SharedAddress(dst)),
+               "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void CommitCopies() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void WaitCopies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+__device__ __forceinline__ void LoadMatrixX4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SharedAddress(p)));
+}
+__device__ __forceinline__ void LoadMatrixX4Transposed(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SharedAddress(p)));
+}
+
+// c[16x8] += a[16x16] b[16x8], bf16 x bf16 -> f32.
+__device__ __forceinline__ void Mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                    uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float Exp2(float x) {  // 2^x; 2^-inf = 0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+__device__ __forceinline__ float Bf16Low(uint32_t v) { return __uint_as_float(v << 16); }
+__device__ __forceinline__ float Bf16High(uint32_t v) { return __uint_as_float(v & 0xffff0000u); }
+
+// rows x kHeadDim bf16 from global (row stride `stride` elements) into shared
+// memory (row pitch RowPitch); rows at or past `valid_rows` become zeros.
+template <int kHeadDim, int kRows>
+__device__ __forceinline__ void CopyTile(__nv_bfloat16* dst, const __nv_bfloat16* src,
+                                         int64_t stride, int valid_rows) {
+  constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+    const int row = i / kChunks, chunk = i % kChunks;
+    const bool valid = row < valid_rows;
+    CopyChunk(dst + row * RowPitch(kHeadDim) + chunk * 8,
+              valid ? src + row * stride + chunk * 8 : src, valid);
+  }
+}
+
+// log2(e) * <Q[r], table[coord(r)][kk]> for the block's rows r and kk < k,
+// into rel[kk * kRelPitch + r] (kByRow: rel_h, coord = qy) or
+// rel[r * w_pitch + kk] (rel_w, coord = qx); the table is f32
+// [coord, kHeadDim, k_pad]. A thread makes 4 consecutive kk of one row
+// (float4 loads of the table); consecutive threads take consecutive kk, so a
+// warp reads whole table rows (coalesced), and the threads of one row share
+// its 16-byte Q loads (broadcast).
+template <int kHeadDim, bool kByRow>
+__device__ void RelativeTerms(const __nv_bfloat16* q_smem, const float* __restrict__ table, int k,
+                              int k_pad, int q_w, int w_pitch, int row0, int q_len, float* rel) {
+  const int groups = k_pad / 4;
+  for (int item = threadIdx.x; item < groups * kBlockQueries; item += kThreads) {
+    const int r = item / groups, g = item % groups;
+    const int q_row = row0 + r;
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    if (q_row < q_len) {
+      const int coord = kByRow ? q_row / q_w : q_row % q_w;
+      const float4* t =
+          reinterpret_cast<const float4*>(table + int64_t{coord} * kHeadDim * k_pad) + g;
+      const int t_pitch = k_pad / 4;  // float4s per channel
+#pragma unroll 2
+      for (int c0 = 0; c0 < kHeadDim; c0 += 8) {
+        const uint4 qv = *reinterpret_cast<const uint4*>(q_smem + r * RowPitch(kHeadDim) + c0);
+        const uint32_t words[4] = {qv.x, qv.y, qv.z, qv.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          const float qc = i % 2 == 0 ? Bf16Low(words[i / 2]) : Bf16High(words[i / 2]);
+          const float4 tv = __ldg(t + (c0 + i) * t_pitch);
+          acc[0] = fmaf(qc, tv.x, acc[0]);
+          acc[1] = fmaf(qc, tv.y, acc[1]);
+          acc[2] = fmaf(qc, tv.z, acc[2]);
+          acc[3] = fmaf(qc, tv.w, acc[3]);
+        }
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (4 * g + e < k)
+        rel[kByRow ? (4 * g + e) * kRelPitch + r : r * w_pitch + 4 * g + e] = acc[e] * kLog2e;
+  }
+}
+
+// s = s * scale * log2(e) + rel_h[kh(key)] + rel_w[kw(key)] for this
+// thread's score fragment: rows r_lo and r_hi, columns col0 + {0, 1} of each
+// 8-key tile from kv0 (keys past kv_len are left for the caller to mask).
+// (kh, kw) of a key: for k_w >= kBlockKeys from the tile's (uniform) first
+// key with at most one wrap; otherwise from an f32 reciprocal (exact: keys
+// are below 2^22). With k_w even, col0 and kv0 even put kw and kw + 1 in one
+// grid row, so each pair of columns costs one kh, two rel_h loads and two
+// float2 rel_w loads.
+__device__ __forceinline__ void AddRelativeTerms(const Params& p, int kv0, int col0, int r_lo,
+                                                 int r_hi, const float* rel_h, const float* rel_w,
+                                                 float (&s)[kBlockKeys / 8][4]) {
+  const int kh0 = kv0 / p.k_w, kw0 = kv0 - kh0 * p.k_w;
+  const bool wide = p.k_w >= kBlockKeys;
+  const auto split = [&](int col, int* kh, int* kw) {
+    if (wide) {
+      *kh = kh0;
+      *kw = kw0 + col;
+      if (*kw >= p.k_w) {
+        *kw -= p.k_w;
+        ++*kh;
+      }
+    } else {
+      const int key = kv0 + col;
+      *kh = __float2int_rz((static_cast<float>(key) + 0.5f) * p.inv_k_w);
+      *kw = key - *kh * p.k_w;
+    }
+  };
+  const float* w_lo = rel_w + r_lo * p.rel_w_pitch;
+  const float* w_hi = rel_w + r_hi * p.rel_w_pitch;
+  if (p.k_w % 2 == 0) {
+#pragma unroll
+    for (int j = 0; j < kBlockKeys / 8; ++j) {
+      const int col = j * 8 + col0;
+      if (kv0 + col >= p.kv_len) continue;  // so is col + 1 (kv_len = k_h * k_w is even)
+      int kh, kw;
+      split(col, &kh, &kw);
+      const float h_lo = rel_h[kh * kRelPitch + r_lo], h_hi = rel_h[kh * kRelPitch + r_hi];
+      const float2 lo = *reinterpret_cast<const float2*>(w_lo + kw);
+      const float2 hi = *reinterpret_cast<const float2*>(w_hi + kw);
+      s[j][0] = fmaf(s[j][0], p.scale_log2e, h_lo + lo.x);
+      s[j][1] = fmaf(s[j][1], p.scale_log2e, h_lo + lo.y);
+      s[j][2] = fmaf(s[j][2], p.scale_log2e, h_hi + hi.x);
+      s[j][3] = fmaf(s[j][3], p.scale_log2e, h_hi + hi.y);
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < kBlockKeys / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int col = j * 8 + col0 + e;
+        if (kv0 + col >= p.kv_len) continue;
+        int kh, kw;
+        split(col, &kh, &kw);
+        s[j][e] = fmaf(s[j][e], p.scale_log2e, rel_h[kh * kRelPitch + r_lo] + w_lo[kw]);
+        s[j][2 + e] = fmaf(s[j][2 + e], p.scale_log2e, rel_h[kh * kRelPitch + r_hi] + w_hi[kw]);
+      }
+  }
+}
+
+template <int kHeadDim, bool kRelPos>
+__global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
+    FlashAttentionKernel(const Params p) {
+  constexpr int P = RowPitch(kHeadDim);
+  constexpr int kKSteps = kHeadDim / 16;  // k-steps of Q K^T; also 16-column pairs of O
+  constexpr int kKeyTiles = kBlockKeys / 8;
+  extern __shared__ __align__(16) unsigned char smem[];
+  __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* k_s = q_s + kBlockQueries * P;  // [kKvStages][kBlockKeys][P]
+  __nv_bfloat16* v_s = k_s + kKvStages * kBlockKeys * P;
+  float* rel_h = reinterpret_cast<float*>(v_s + kKvStages * kBlockKeys * P);  // [k_h][kRelPitch]
+  float* rel_w = rel_h + p.k_h * kRelPitch;                                   // [k_w][kRelPitch]
+
+  const int q_block = static_cast<int>(blockIdx.x % p.q_blocks);
+  const int64_t bh = blockIdx.x / p.q_blocks;
+  const int64_t b = bh / p.heads, h = bh % p.heads;
+  const int row0 = q_block * kBlockQueries;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+
+  const auto* q_g = static_cast<const __nv_bfloat16*>(p.q) + b * p.q_strides[0] +
+                    h * p.q_strides[1] + row0 * p.q_strides[2];
+  const auto* k_g =
+      static_cast<const __nv_bfloat16*>(p.k) + b * p.k_strides[0] + h * p.k_strides[1];
+  const auto* v_g =
+      static_cast<const __nv_bfloat16*>(p.v) + b * p.v_strides[0] + h * p.v_strides[1];
+
+  CopyTile<kHeadDim, kBlockQueries>(q_s, q_g, p.q_strides[2], p.q_len - row0);
+  CommitCopies();
+  CopyTile<kHeadDim, kBlockKeys>(k_s, k_g, p.k_strides[2], p.kv_len);
+  CopyTile<kHeadDim, kBlockKeys>(v_s, v_g, p.v_strides[2], p.kv_len);
+  CommitCopies();
+  if constexpr (kRelPos) {
+    WaitCopies<1>();  // Q is in; K and V keep coming
+    __syncthreads();
+    RelativeTerms<kHeadDim, true>(q_s, p.rel_h_table, p.k_h, p.k_h_pad, p.q_w, 0, row0, p.q_len,
+                                  rel_h);
+    RelativeTerms<kHeadDim, false>(q_s, p.rel_w_table, p.k_w, p.k_w_pad, p.q_w, p.rel_w_pitch, row0,
+                                   p.q_len, rel_w);
+  }
+  WaitCopies<0>();
+  __syncthreads();
+
+  // This warp's Q as A fragments, for all k-steps.
+  uint32_t q_frag[kKSteps][4];
+#pragma unroll
+  for (int kk = 0; kk < kKSteps; ++kk)
+    LoadMatrixX4(q_frag[kk],
+                 q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * P + kk * 16 + lane / 16 * 8);
+
+  // Fragment coordinates: this thread holds rows r and r + 8 of the warp's 16
+  // (block rows warp*16 + r, + 8) and, in each 8-wide column tile, columns
+  // 2 * (lane % 4) and + 1.
+  const int r_lo = warp * 16 + lane / 4, r_hi = r_lo + 8;
+  const int col0 = 2 * (lane % 4);
+  float o[2 * kKSteps][4];
+#pragma unroll
+  for (int j = 0; j < 2 * kKSteps; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+  float max_lo = -INFINITY, max_hi = -INFINITY;  // running max of x per row
+  float sum_lo = 0.f, sum_hi = 0.f;              // this thread's part of the row sums
+
+  const int key_tiles = (p.kv_len + kBlockKeys - 1) / kBlockKeys;
+  for (int t = 0; t < key_tiles; ++t) {
+    const int stage = t % kKvStages;
+    const int kv0 = t * kBlockKeys;
+    if (t + 1 < key_tiles) {  // the next tile's copy overlaps this tile's math
+      const int next = (t + 1) % kKvStages, kv1 = kv0 + kBlockKeys;
+      CopyTile<kHeadDim, kBlockKeys>(k_s + next * kBlockKeys * P, k_g + kv1 * p.k_strides[2],
+                                     p.k_strides[2], p.kv_len - kv1);
+      CopyTile<kHeadDim, kBlockKeys>(v_s + next * kBlockKeys * P, v_g + kv1 * p.v_strides[2],
+                                     p.v_strides[2], p.kv_len - kv1);
+    }
+    CommitCopies();
+    const __nv_bfloat16* k_tile = k_s + stage * kBlockKeys * P;
+    const __nv_bfloat16* v_tile = v_s + stage * kBlockKeys * P;
+
+    // S = Q K^T: K's rows (keys) are B's columns, as ldmatrix reads them.
+    float s[kKeyTiles][4];
+#pragma unroll
+    for (int j = 0; j < kKeyTiles; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < kKSteps; ++kk) {
+#pragma unroll
+      for (int jp = 0; jp < kKeyTiles / 2; ++jp) {
+        uint32_t kb[4];
+        LoadMatrixX4(
+            kb, k_tile + (jp * 16 + lane % 8 + lane / 16 * 8) * P + kk * 16 + (lane / 8) % 2 * 8);
+        Mma(s[2 * jp], q_frag[kk], kb[0], kb[1]);
+        Mma(s[2 * jp + 1], q_frag[kk], kb[2], kb[3]);
+      }
+    }
+
+    // x = S * scale * log2(e) + bias (base 2); keys past kv_len: -inf.
+    if constexpr (kRelPos) {
+      AddRelativeTerms(p, kv0, col0, r_lo, r_hi, rel_h, rel_w, s);
+    } else {
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[j][e] *= p.scale_log2e;
+    }
+    if (kv0 + kBlockKeys > p.kv_len) {
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          if (kv0 + j * 8 + col0 + e >= p.kv_len) s[j][e] = s[j][2 + e] = -INFINITY;
+    }
+
+    // Online softmax: the row max over the 4 threads of a quad.
+    float tile_lo = -INFINITY, tile_hi = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < kKeyTiles; ++j) {
+      tile_lo = fmaxf(tile_lo, fmaxf(s[j][0], s[j][1]));
+      tile_hi = fmaxf(tile_hi, fmaxf(s[j][2], s[j][3]));
+    }
+#pragma unroll
+    for (int offset = 1; offset < 4; offset *= 2) {
+      tile_lo = fmaxf(tile_lo, __shfl_xor_sync(0xffffffffu, tile_lo, offset));
+      tile_hi = fmaxf(tile_hi, __shfl_xor_sync(0xffffffffu, tile_hi, offset));
+    }
+    // Every tile holds at least one real key, so the new max is finite; the
+    // first tile's correction is 2^-inf = 0.
+    const float new_lo = fmaxf(max_lo, tile_lo), new_hi = fmaxf(max_hi, tile_hi);
+    const float alpha_lo = Exp2(max_lo - new_lo), alpha_hi = Exp2(max_hi - new_hi);
+    max_lo = new_lo;
+    max_hi = new_hi;
+    float add_lo = 0.f, add_hi = 0.f;
+#pragma unroll
+    for (int j = 0; j < kKeyTiles; ++j) {
+      s[j][0] = Exp2(s[j][0] - new_lo);
+      s[j][1] = Exp2(s[j][1] - new_lo);
+      s[j][2] = Exp2(s[j][2] - new_hi);
+      s[j][3] = Exp2(s[j][3] - new_hi);
+      add_lo += s[j][0] + s[j][1];
+      add_hi += s[j][2] + s[j][3];
+    }
+    sum_lo = sum_lo * alpha_lo + add_lo;
+    sum_hi = sum_hi * alpha_hi + add_hi;
+#pragma unroll
+    for (int j = 0; j < 2 * kKSteps; ++j) {
+      o[j][0] *= alpha_lo;
+      o[j][1] *= alpha_lo;
+      o[j][2] *= alpha_hi;
+      o[j][3] *= alpha_hi;
+    }
+
+    // O += P V: P's accumulator layout is the A layout of keys 16kt..16kt+15;
+    // V's rows (keys) are B's rows, read transposed by ldmatrix.
+#pragma unroll
+    for (int kt = 0; kt < kBlockKeys / 16; ++kt) {
+      const uint32_t pa[4] = {PackBf16(s[2 * kt][0], s[2 * kt][1]),
+                              PackBf16(s[2 * kt][2], s[2 * kt][3]),
+                              PackBf16(s[2 * kt + 1][0], s[2 * kt + 1][1]),
+                              PackBf16(s[2 * kt + 1][2], s[2 * kt + 1][3])};
+#pragma unroll
+      for (int dp = 0; dp < kKSteps; ++dp) {
+        uint32_t vb[4];
+        LoadMatrixX4Transposed(
+            vb, v_tile + (kt * 16 + lane % 8 + (lane / 8) % 2 * 8) * P + dp * 16 + lane / 16 * 8);
+        Mma(o[2 * dp], pa, vb[0], vb[1]);
+        Mma(o[2 * dp + 1], pa, vb[2], vb[3]);
+      }
+    }
+
+    WaitCopies<0>();  // the next tile is in (this thread's part) ...
+    __syncthreads();  // ... everyone's part, and nobody still reads this stage
+  }
+
+  // O / sum, rounded to bf16, rows past q_len not stored.
+#pragma unroll
+  for (int offset = 1; offset < 4; offset *= 2) {
+    sum_lo += __shfl_xor_sync(0xffffffffu, sum_lo, offset);
+    sum_hi += __shfl_xor_sync(0xffffffffu, sum_hi, offset);
+  }
+  const float inv_lo = 1.f / sum_lo, inv_hi = 1.f / sum_hi;
+  auto* out = static_cast<__nv_bfloat16*>(p.out) + b * p.out_strides[0] + h * p.out_strides[1];
+  const int q_lo = row0 + r_lo, q_hi = row0 + r_hi;
+#pragma unroll
+  for (int j = 0; j < 2 * kKSteps; ++j) {
+    const int c = j * 8 + col0;
+    if (q_lo < p.q_len)
+      *reinterpret_cast<uint32_t*>(out + q_lo * p.out_strides[2] + c) =
+          PackBf16(o[j][0] * inv_lo, o[j][1] * inv_lo);
+    if (q_hi < p.q_len)
+      *reinterpret_cast<uint32_t*>(out + q_hi * p.out_strides[2] + c) =
+          PackBf16(o[j][2] * inv_hi, o[j][3] * inv_hi);
+  }
+}
+
+}  // namespace device
+
+template <int kHeadDim>
+Status PrepareFor(bool rel_pos, size_t shared_bytes) {
+  const auto kernel = rel_pos ? device::FlashAttentionKernel<kHeadDim, true>
+                              : device::FlashAttentionKernel<kHeadDim, false>;
+  OCTET_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
+  return Status::Ok();
+}
+
+template <int kHeadDim>
+Status LaunchFor(const Params& params, int64_t batch_heads, size_t shared_bytes,
+                 cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(batch_heads * params.q_blocks));
+  if (params.rel_h_table != nullptr) {
+    device::FlashAttentionKernel<kHeadDim, true><<<grid, kThreads, shared_bytes, stream>>>(params);
+  } else {
+    device::FlashAttentionKernel<kHeadDim, false><<<grid, kThreads, shared_bytes, stream>>>(params);
+  }
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("FlashAttentionKernel");
+  return Status::Ok();
+}
+
+}  // namespace octet::cuda::attention
+
+// Explicit instantiation of one head dim's entry points (in namespace
+// octet::cuda::attention).
+#define OCTET_ATTENTION_INSTANTIATE(D)                                                         \
+  template Status PrepareFor<D>(bool rel_pos, size_t shared_bytes);                            \
+  template Status LaunchFor<D>(const Params& params, int64_t batch_heads, size_t shared_bytes, \
+                               cudaStream_t stream);

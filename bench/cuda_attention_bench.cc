@@ -1,0 +1,169 @@
+// Not a test: time and TFLOP/s of Bf16Attention (octet/cuda/attention.h) at
+// the SAM image encoder's attention shapes, with and without the decomposed
+// relative position terms: windowed blocks (14x14 windows: 25 per image,
+// padded from 64x64 tokens to 70x70) and global blocks (64x64 tokens), for
+// vit_b (12 heads, d 64) and vit_h (16 heads, d 80) at batch 1 and 8. Q, K and
+// V are read from a packed qkv [B, N, 3, H, d] tensor and O is written as
+// [B, N, H, d], as the encoder lays them out.
+//
+// TFLOP/s counts the two products only (4 * B * H * q * kv * d). Beside it,
+// the unfused path's memory traffic for the score matrix alone (SAM's eager
+// bf16 attention: Q K^T writes S, the position terms read and write it, the
+// softmax reads and writes it, P V reads it: 12 bytes per score), and how
+// long that traffic takes at 3.0 TB/s (the H100's measured copy rate).
+// bench/sam_attention_torch.py measures PyTorch's unfused and fused paths.
+//
+// Each time is the median of 15 batches of back-to-back launches (cudaEvent),
+// about 2 ms per batch, after 5 warm-up launches; inputs are random normal.
+//
+//   build/cuda_attention_bench
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "octet/cuda/attention.h"
+#include "octet/cuda/cuda_status.h"
+#include "octet/cuda/device.h"
+#include "octet/cuda/device_buffer.h"
+
+namespace {
+
+using namespace octet;
+using namespace octet::cuda;
+
+constexpr double kCopyBytesPerSecond = 3.0e12;  // H100 device copy, read + write (KINDS.md)
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+template <typename T>
+T Take(Expected<T> e, const char* what) {
+  Check(e.status(), what);
+  return std::move(e).value();
+}
+
+Status CheckCuda(cudaError_t e, const char* call) {
+  return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, call, __FILE__, __LINE__);
+}
+
+std::vector<float> Normal(size_t count, float stddev, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.f, stddev);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+DeviceBuffer RandomBf16(size_t count, std::mt19937& rng) {
+  const std::vector<float> f = Normal(count, 1.f, rng);
+  std::vector<uint16_t> host(count);
+  for (size_t i = 0; i < count; ++i) host[i] = FloatToBFloat16(f[i]);
+  return Take(DeviceBuffer::FromHost(host.data(), count * 2), "upload");
+}
+
+// Median over 15 batches of the per-launch time in microseconds.
+double MedianMicros(cudaStream_t stream, const std::function<Status()>& launch) {
+  constexpr int kWarmup = 5, kBatches = 15;
+  cudaEvent_t start, stop;
+  Check(CheckCuda(cudaEventCreate(&start), "cudaEventCreate"), "event");
+  Check(CheckCuda(cudaEventCreate(&stop), "cudaEventCreate"), "event");
+  for (int i = 0; i < kWarmup; ++i) Check(launch(), "warm-up");
+  Check(CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord"), "event");
+  Check(launch(), "probe");
+  Check(CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord"), "event");
+  Check(CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize"), "event");
+  float probe_ms = 0;
+  Check(CheckCuda(cudaEventElapsedTime(&probe_ms, start, stop), "cudaEventElapsedTime"), "event");
+  const int reps = std::max(1, static_cast<int>(2.0 / std::max(probe_ms, 1e-3f)));
+  std::vector<double> times;
+  for (int b = 0; b < kBatches; ++b) {
+    Check(CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord"), "event");
+    for (int i = 0; i < reps; ++i) Check(launch(), "launch");
+    Check(CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord"), "event");
+    Check(CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize"), "event");
+    float ms = 0;
+    Check(CheckCuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime"), "event");
+    times.push_back(1e3 * ms / reps);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+struct Shape {
+  const char* model;
+  const char* block;  // "window" or "global"
+  int64_t images;     // SAM batch
+  int64_t batch;      // attentions per head: windows or images
+  int64_t heads, grid, d;
+};
+
+void Bench(const Shape& s, bool rel_pos, cudaStream_t stream, std::mt19937& rng) {
+  const int64_t n = s.grid * s.grid, B = s.batch, H = s.heads, d = s.d;
+  Bf16AttentionConfig c;
+  c.batch = B;
+  c.heads = H;
+  c.q_len = c.kv_len = n;
+  c.head_dim = d;
+  c.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+  c.q_strides = c.k_strides = c.v_strides = {n * 3 * H * d, d, 3 * H * d};
+  c.out_strides = {n * H * d, d, H * d};
+  if (rel_pos) {
+    c.rel_pos_h =
+        Tensor::FromVector(Normal(static_cast<size_t>(n * d), 0.1f, rng), {s.grid, s.grid, d});
+    c.rel_pos_w =
+        Tensor::FromVector(Normal(static_cast<size_t>(n * d), 0.1f, rng), {s.grid, s.grid, d});
+  }
+  const Bf16Attention attn = Take(Bf16Attention::Create(c), "Bf16Attention::Create");
+  DeviceBuffer qkv = RandomBf16(static_cast<size_t>(B * n * 3 * H * d), rng);
+  DeviceBuffer out = Take(DeviceBuffer::Allocate(static_cast<size_t>(B * n * H * d) * 2), "out");
+  const auto* base = qkv.as<uint16_t>();
+  const double us = MedianMicros(
+      stream, [&] { return attn.Run(base, base + H * d, base + 2 * H * d, out.data(), stream); });
+  const double scores = static_cast<double>(B * H) * n * n;
+  const double unfused_bytes = 12.0 * scores;
+  std::printf(
+      "| %-5s | %-6s | %2lld | %4lld x %2lld | %4lld | %3lld | %-3s | %9.1f | %6.1f | %7.2f | "
+      "%9.1f |\n",
+      s.model, s.block, static_cast<long long>(s.images), static_cast<long long>(B),
+      static_cast<long long>(H), static_cast<long long>(n), static_cast<long long>(d),
+      rel_pos ? "yes" : "no", us, attn.flops() / us * 1e-6, unfused_bytes * 1e-9,
+      unfused_bytes / kCopyBytesPerSecond * 1e6);
+}
+
+}  // namespace
+
+int main() {
+  std::string reason;
+  if (!DeviceAvailable(&reason)) {
+    std::fprintf(stderr, "no CUDA device: %s\n", reason.c_str());
+    return 1;
+  }
+  const DeviceProperties device = Take(GetDeviceProperties(), "GetDeviceProperties");
+  std::printf("%s\n\n", device.ToString().c_str());
+  Stream stream = Take(Stream::Create(), "Stream::Create");
+  std::mt19937 rng(1234);
+  const Shape shapes[] = {
+      {"vit_b", "window", 1, 25, 12, 14, 64},  {"vit_b", "global", 1, 1, 12, 64, 64},
+      {"vit_b", "window", 8, 200, 12, 14, 64}, {"vit_b", "global", 8, 8, 12, 64, 64},
+      {"vit_h", "window", 1, 25, 16, 14, 80},  {"vit_h", "global", 1, 1, 16, 64, 80},
+      {"vit_h", "window", 8, 200, 16, 14, 80}, {"vit_h", "global", 8, 8, 16, 64, 80},
+  };
+  std::printf(
+      "| model | block | images | batch x heads | tokens | d | rel pos | us | TFLOP/s | "
+      "unfused S traffic GB | at 3 TB/s us |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const Shape& s : shapes)
+    for (bool rel : {true, false}) Bench(s, rel, stream.get(), rng);
+  return 0;
+}
