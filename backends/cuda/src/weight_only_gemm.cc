@@ -246,6 +246,11 @@ WeightOnlyPath WeightOnlyGemm::PathFor(int64_t m) const {
 }
 
 Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t stream) const {
+  return Run(x, m, y, stream, WeightOnlyPath::kAuto);
+}
+
+Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t stream,
+                           WeightOnlyPath path) const {
   const Impl& impl = *impl_;
   if (m == 0) return Status::Ok();
   if (m < 0 || m >= kMaxDim)
@@ -254,8 +259,11 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 2 != 0)
     return InvalidArgument(impl.description, ": x (", x, ") must be 16-byte aligned and y (", y,
                            ") 2-byte aligned");
-  const WeightOnlyPath path = PathFor(m);
+  if (path == WeightOnlyPath::kAuto) path = PathFor(m);
   if (path == WeightOnlyPath::kCublasLtBf16) {
+    if (!impl.fallback.has_value())
+      return InvalidArgument(impl.description,
+                             ": the cuBLASLt path needs the bf16 copy (cublaslt_min_rows > 0)");
     const Status s = impl.fallback->Run(x, m, y, stream);
     return s.ok() ? s : s.WithContext(impl.description);
   }

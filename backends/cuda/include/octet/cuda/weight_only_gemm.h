@@ -87,6 +87,8 @@ class WeightOnlyGemm {
   // x: bf16 [m, K] row-major, 16-byte aligned; y: bf16 [m, N] row-major. Device
   // memory. m == 0 does nothing.
   Status Run(const void* x, int64_t m, void* y, cudaStream_t stream) const;
+  // The same on a given path (kAuto: PathFor(m)), for tests and benchmarks.
+  Status Run(const void* x, int64_t m, void* y, cudaStream_t stream, WeightOnlyPath path) const;
 
   int64_t n() const;
   int64_t k() const;
