@@ -138,9 +138,10 @@ int CopiesFor(size_t bytes, size_t l2_bytes) {
   return static_cast<int>(std::max<size_t>(2, (2 * l2_bytes + bytes - 1) / bytes));
 }
 
-constexpr int64_t kRows[] = {1, 4, 16, 128, 1024};
+constexpr int64_t kRows[] = {1, 4, 16, 32, 64, 128, 1024};
 constexpr WeightOnlyPath kKernelPaths[] = {
-    WeightOnlyPath::kStreaming16, WeightOnlyPath::kStreaming16x32, WeightOnlyPath::kTensorCore32};
+    WeightOnlyPath::kStreaming8, WeightOnlyPath::kStreaming16, WeightOnlyPath::kStreaming16x32,
+    WeightOnlyPath::kTensorCore32};
 
 void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream_t stream,
               std::mt19937& rng) {
@@ -178,8 +179,9 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
       const int64_t m = kRows[mi];
       std::string variants;
       double auto_us = 0;
-      for (WeightOnlyPath path :
-           {WeightOnlyPath::kAuto, kKernelPaths[0], kKernelPaths[1], kKernelPaths[2]}) {
+      for (WeightOnlyPath path : {WeightOnlyPath::kAuto, kKernelPaths[0], kKernelPaths[1],
+                                  kKernelPaths[2], kKernelPaths[3]}) {
+        if (path == WeightOnlyPath::kStreaming8 && m > 64) continue;  // 8-row tiles: slow there
         const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
           return gemms[i % copies].Run(x.data(), m, y.data(), stream, path);
         });
@@ -232,7 +234,8 @@ int main() {
   std::printf(
       "us = median per-launch time (graph replays, weights rotating over 2x L2); GB/s = packed "
       "weight bytes (codes + scales + zero points) / time; bf16 us = cuBLASLt bf16 at the same "
-      "shape; variants = streaming16 / streaming16x32 / tensorcore32 us\n\n");
+      "shape; variants = streaming8 (m <= 64) / streaming16 / streaming16x32 / tensorcore32 "
+      "us\n\n");
   std::printf(
       "| N x K | M | weights | path (auto) | us | GB/s | %%copy | bf16 us | vs bf16 | variants us "
       "|\n"

@@ -188,8 +188,9 @@ TEST_F(WeightOnlyGemmTest, Int8AllRowCounts) {
 // Each path forced, including the streaming variants at m > 16 (several row
 // tiles) and the cuBLASLt path at small m.
 TEST_F(WeightOnlyGemmTest, EveryPathBothCodeTypes) {
-  for (WeightOnlyPath path : {WeightOnlyPath::kStreaming16, WeightOnlyPath::kStreaming16x32,
-                              WeightOnlyPath::kTensorCore32, WeightOnlyPath::kCublasLtBf16})
+  for (WeightOnlyPath path :
+       {WeightOnlyPath::kStreaming8, WeightOnlyPath::kStreaming16, WeightOnlyPath::kStreaming16x32,
+        WeightOnlyPath::kTensorCore32, WeightOnlyPath::kCublasLtBf16})
     for (int64_t group : {0, 64})
       for (int64_t m : {2, 45}) {
         Problem p;
@@ -229,7 +230,9 @@ TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   d.config.cublaslt_min_rows = 64;
   auto gemm = WeightOnlyGemm::Create(d.config);
   ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
-  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming16);
+  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming8);
+  EXPECT_EQ(gemm->PathFor(8), WeightOnlyPath::kStreaming8);
+  EXPECT_EQ(gemm->PathFor(9), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kTensorCore32);
   EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);

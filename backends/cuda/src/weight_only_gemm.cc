@@ -17,6 +17,8 @@ const char* WeightOnlyPathName(WeightOnlyPath path) {
   switch (path) {
     case WeightOnlyPath::kAuto:
       return "auto";
+    case WeightOnlyPath::kStreaming8:
+      return "streaming8";
     case WeightOnlyPath::kStreaming16:
       return "streaming16";
     case WeightOnlyPath::kStreaming16x32:
@@ -45,8 +47,6 @@ struct WeightOnlyGemm::Impl {
 namespace {
 
 constexpr int64_t kMaxDim = int64_t{1} << 31;
-// Grid rows of the kernels: 65535 tiles of 16 rows.
-constexpr int64_t kMaxKernelRows = int64_t{65535} * 16;
 
 std::string Describe(const WeightOnlyGemmConfig& c) {
   const Tensor& w = c.codes;
@@ -153,6 +153,8 @@ Status Validate(const WeightOnlyGemmConfig& c, const std::string& what, int64_t*
 
 weight_only::Variant VariantOf(WeightOnlyPath path) {
   switch (path) {
+    case WeightOnlyPath::kStreaming8:
+      return weight_only::Variant::kRows8Cols16;
     case WeightOnlyPath::kStreaming16x32:
       return weight_only::Variant::kRows16Cols32;
     case WeightOnlyPath::kTensorCore32:
@@ -240,7 +242,7 @@ WeightOnlyPath WeightOnlyGemm::PathFor(int64_t m) const {
   if (impl.path != WeightOnlyPath::kAuto) return impl.path;
   if (impl.fallback.has_value() && m >= impl.cublaslt_min_rows)
     return WeightOnlyPath::kCublasLtBf16;
-  if (m <= 4) return WeightOnlyPath::kStreaming16;
+  if (m <= 8) return WeightOnlyPath::kStreaming8;
   if (m <= 16) return WeightOnlyPath::kStreaming16x32;
   return WeightOnlyPath::kTensorCore32;
 }
@@ -267,8 +269,11 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
     const Status s = impl.fallback->Run(x, m, y, stream);
     return s.ok() ? s : s.WithContext(impl.description);
   }
-  if (m > kMaxKernelRows)
-    return InvalidArgument(impl.description, ": m = ", m, " is above the kernels' ", kMaxKernelRows,
+  // The grid's y dimension holds at most 65535 row tiles.
+  const int64_t max_rows = int64_t{65535} * weight_only::RowsPerTile(VariantOf(path));
+  if (m > max_rows)
+    return InvalidArgument(impl.description, ": m = ", m, " is above the ",
+                           WeightOnlyPathName(path), " kernel's ", max_rows,
                            " rows; create the kernel with cublaslt_min_rows > 0 for such m");
   weight_only::GemmArgs args;
   args.x = x;

@@ -8,12 +8,14 @@ namespace {
 template <int kGroup>
 Status LaunchInt4Group(Variant variant, const GemmArgs& args, cudaStream_t stream) {
   switch (variant) {
+    case Variant::kRows8Cols16:
+      return Launch<4, kGroup, 1, 2, 5, 1>(args, stream);
     case Variant::kRows16Cols16:
-      return Launch<4, kGroup, 1, 2, 3>(args, stream);
+      return Launch<4, kGroup, 1, 2, 3, 2>(args, stream);
     case Variant::kRows16Cols32:
-      return Launch<4, kGroup, 1, 4, 2>(args, stream);
+      return Launch<4, kGroup, 1, 4, 2, 2>(args, stream);
     case Variant::kRows32Cols16:
-      return Launch<4, kGroup, 2, 2, 2>(args, stream);
+      return Launch<4, kGroup, 2, 2, 2, 2>(args, stream);
   }
   return InvalidArgument("weight-only GEMM: unknown kernel variant");
 }

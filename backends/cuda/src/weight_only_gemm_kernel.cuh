@@ -18,7 +18,7 @@ namespace octet::cuda::weight_only {
 
 constexpr int kWarps = 8;
 
-template <int kBits, int kGroup, int kMBlocks, int kNTiles, int kStages>
+template <int kBits, int kGroup, int kMBlocks, int kNTiles, int kStages, int kRowHalves>
 struct Traits {
   static constexpr int kChunk = kChunkK(kBits);
   static constexpr int kSteps = kChunk / 16;  // mma k-steps per chunk
@@ -29,6 +29,11 @@ struct Traits {
   static constexpr int kStepsPerGroup = kRunGroup / 16;
   static constexpr int kLoadsPerGroup = kRunGroup / 32;  // 16-byte loads of x per row
   static constexpr int kXLoads = kChunk / 32;            // per row and chunk
+  // Rows per block tile: kRowHalves 1 keeps only rows g of one 16-row mma
+  // block (the other half of the A fragment is zero), for m <= 8.
+  static constexpr int kTileRows = kRowHalves == 1 ? 8 : 16 * kMBlocks;
+  static constexpr bool kPrefetchX = kRowHalves == 1;
+  static_assert(kRowHalves == 2 || kMBlocks == 1, "half rows need one mma row block");
   static_assert(kGroupsPerChunk >= 1 && kChunk % kRunGroup == 0, "group must divide the chunk");
 };
 
@@ -73,12 +78,31 @@ __device__ __forceinline__ uint32_t DequantI8Pair(uint32_t word, int h) {
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-template <int kBits, int kGroup, int kMBlocks, int kNTiles, int kStages>
+// x rows g (and g + 8) of each 16-row block: the lane's runs of chunk c.
+template <typename T, int kMBlocks, int kRowHalves>
+__device__ __forceinline__ void LoadX(uint4 (&xa)[kMBlocks][kRowHalves][T::kXLoads], const uint4* x,
+                                      int x_pitch, int m, int k, int row0, int c, int g, int t) {
+#pragma unroll
+  for (int mb = 0; mb < kMBlocks; ++mb)
+#pragma unroll
+    for (int hr = 0; hr < kRowHalves; ++hr) {
+      const int row = row0 + 16 * mb + g + 8 * hr;
+#pragma unroll
+      for (int l = 0; l < T::kXLoads; ++l) {
+        const int kk = c * T::kChunk + T::kRunGroup * (l / T::kLoadsPerGroup) +
+                       (T::kRunGroup / 4) * t + 8 * (l % T::kLoadsPerGroup);
+        xa[mb][hr][l] = (row < m && kk < k) ? __ldg(x + static_cast<size_t>(row) * x_pitch + kk / 8)
+                                            : make_uint4(0, 0, 0, 0);
+      }
+    }
+}
+
+template <int kBits, int kGroup, int kMBlocks, int kNTiles, int kStages, int kRowHalves>
 __global__ void __launch_bounds__(kWarps * 32) WeightOnlyGemmKernel(const GemmArgs p) {
-  using T = Traits<kBits, kGroup, kMBlocks, kNTiles, kStages>;
+  using T = Traits<kBits, kGroup, kMBlocks, kNTiles, kStages, kRowHalves>;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int tile0 = blockIdx.x * kNTiles;
-  const int row0 = blockIdx.y * 16 * kMBlocks;
+  const int row0 = blockIdx.y * T::kTileRows;
   const int c_begin = warp * p.chunks / kWarps, c_end = (warp + 1) * p.chunks / kWarps;
   const uint4* packed = static_cast<const uint4*>(p.packed);
   const uint4* x = static_cast<const uint4*>(p.x);  // 8 bf16 per element
@@ -97,6 +121,10 @@ __global__ void __launch_bounds__(kWarps * 32) WeightOnlyGemmKernel(const GemmAr
             LoadStreaming(packed + (static_cast<size_t>(tile0 + nt) * p.chunks + c) * 32 + lane);
   }
 
+  uint4 xa_next[kMBlocks][kRowHalves][T::kXLoads];
+  if (T::kPrefetchX && c_begin < c_end)
+    LoadX<T, kMBlocks, kRowHalves>(xa_next, x, x_pitch, p.m, p.k, row0, c_begin, g, t);
+
   for (int c0 = c_begin; c0 < c_end; c0 += kStages) {
 #pragma unroll
     for (int st = 0; st < kStages; ++st) {
@@ -110,22 +138,21 @@ __global__ void __launch_bounds__(kWarps * 32) WeightOnlyGemmKernel(const GemmAr
             ring[(st + kStages - 1) % kStages][nt] = LoadStreaming(
                 packed + (static_cast<size_t>(tile0 + nt) * p.chunks + c_next) * 32 + lane);
       }
-      // x: rows g and g + 8 of each 16-row block, the lane's runs of this chunk.
-      uint4 xa[kMBlocks][2][T::kXLoads];
+      // x of this chunk: loaded one chunk ahead where registers allow (half
+      // rows), else now (the other warps hide the latency).
+      uint4 xa[kMBlocks][kRowHalves][T::kXLoads];
+      if constexpr (T::kPrefetchX) {
 #pragma unroll
-      for (int mb = 0; mb < kMBlocks; ++mb)
+        for (int mb = 0; mb < kMBlocks; ++mb)
 #pragma unroll
-        for (int hr = 0; hr < 2; ++hr) {
-          const int row = row0 + 16 * mb + g + 8 * hr;
+          for (int hr = 0; hr < kRowHalves; ++hr)
 #pragma unroll
-          for (int l = 0; l < T::kXLoads; ++l) {
-            const int kk = c * T::kChunk + T::kRunGroup * (l / T::kLoadsPerGroup) +
-                           (T::kRunGroup / 4) * t + 8 * (l % T::kLoadsPerGroup);
-            xa[mb][hr][l] = (row < p.m && kk < p.k)
-                                ? __ldg(x + static_cast<size_t>(row) * x_pitch + kk / 8)
-                                : make_uint4(0, 0, 0, 0);
-          }
-        }
+            for (int l = 0; l < T::kXLoads; ++l) xa[mb][hr][l] = xa_next[mb][hr][l];
+        if (c + 1 < c_end)
+          LoadX<T, kMBlocks, kRowHalves>(xa_next, x, x_pitch, p.m, p.k, row0, c + 1, g, t);
+      } else {
+        LoadX<T, kMBlocks, kRowHalves>(xa, x, x_pitch, p.m, p.k, row0, c, g, t);
+      }
       // u4: this chunk's group scales (columns 2t, 2t+1 of the accumulator
       // fragment) and zero points (column g of the weight fragment).
       float2 scale[T::kGroupsPerChunk][kNTiles];
@@ -159,9 +186,9 @@ __global__ void __launch_bounds__(kWarps * 32) WeightOnlyGemmKernel(const GemmAr
 #pragma unroll
         for (int mb = 0; mb < kMBlocks; ++mb) {
           a[mb][0] = Word(xa[mb][0][l], 2 * h);
-          a[mb][1] = Word(xa[mb][1][l], 2 * h);
+          a[mb][1] = kRowHalves == 2 ? Word(xa[mb][kRowHalves - 1][l], 2 * h) : 0u;
           a[mb][2] = Word(xa[mb][0][l], 2 * h + 1);
-          a[mb][3] = Word(xa[mb][1][l], 2 * h + 1);
+          a[mb][3] = kRowHalves == 2 ? Word(xa[mb][kRowHalves - 1][l], 2 * h + 1) : 0u;
         }
 #pragma unroll
         for (int nt = 0; nt < kNTiles; ++nt) {
@@ -218,6 +245,7 @@ __global__ void __launch_bounds__(kWarps * 32) WeightOnlyGemmKernel(const GemmAr
 #pragma unroll
     for (int w = 0; w < kWarps; ++w) v += partial[w][reg][ln];
     const int mb = reg / (kNTiles * 4), nt = (reg / 4) % kNTiles, r = reg % 4;
+    if (kRowHalves == 1 && r >= 2) continue;  // rows g + 8: not this tile's
     const int row = row0 + 16 * mb + ln / 4 + 8 * (r / 2);
     const int col = (tile0 + nt) * 8 + 2 * (ln % 4) + (r % 2);
     if (row >= p.m || col >= p.n) continue;
@@ -228,10 +256,11 @@ __global__ void __launch_bounds__(kWarps * 32) WeightOnlyGemmKernel(const GemmAr
   }
 }
 
-template <int kBits, int kGroup, int kMBlocks, int kNTiles, int kStages>
+template <int kBits, int kGroup, int kMBlocks, int kNTiles, int kStages, int kRowHalves>
 Status Launch(const GemmArgs& args, cudaStream_t stream) {
-  const dim3 grid(args.n_pad / (8 * kNTiles), (args.m + 16 * kMBlocks - 1) / (16 * kMBlocks));
-  WeightOnlyGemmKernel<kBits, kGroup, kMBlocks, kNTiles, kStages>
+  using T = Traits<kBits, kGroup, kMBlocks, kNTiles, kStages, kRowHalves>;
+  const dim3 grid(args.n_pad / (8 * kNTiles), (args.m + T::kTileRows - 1) / T::kTileRows);
+  WeightOnlyGemmKernel<kBits, kGroup, kMBlocks, kNTiles, kStages, kRowHalves>
       <<<grid, kWarps * 32, 0, stream>>>(args);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("WeightOnlyGemmKernel");
   return Status::Ok();

@@ -39,8 +39,10 @@ namespace octet::cuda::weight_only {
 constexpr int kChunkK(int bits) { return bits == 4 ? 128 : 64; }
 constexpr int kNPad = 32;  // n_pad is a multiple of the widest block (4 tiles)
 
-// Kernel variants: rows per block tile (16 x mblocks) and columns per block (8 x ntiles).
-enum class Variant { kRows16Cols16, kRows16Cols32, kRows32Cols16 };
+// Kernel variants: rows per block tile and columns per block. kRows8Cols16
+// uses half of the mma's 16 rows and keeps 4 chunks of weights and the next
+// chunk of x in flight per warp (m <= 8).
+enum class Variant { kRows8Cols16, kRows16Cols16, kRows16Cols32, kRows32Cols16 };
 int RowsPerTile(Variant v);
 
 struct GemmArgs {

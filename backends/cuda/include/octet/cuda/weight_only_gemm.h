@@ -48,8 +48,9 @@ namespace octet::cuda {
 
 enum class WeightOnlyPath {
   kAuto,            // by m, as above
-  kStreaming16,     // 16-row tiles, 16 columns per block (m <= 4 in auto)
-  kStreaming16x32,  // 16-row tiles, 32 columns per block (5 <= m <= 16 in auto)
+  kStreaming8,      // 8-row tiles, 16 columns per block, deeper prefetch (m <= 8 in auto)
+  kStreaming16,     // 16-row tiles, 16 columns per block
+  kStreaming16x32,  // 16-row tiles, 32 columns per block (9 <= m <= 16 in auto)
   kTensorCore32,    // 32-row tiles
   kCublasLtBf16,    // needs the bf16 copy (cublaslt_min_rows > 0)
 };
