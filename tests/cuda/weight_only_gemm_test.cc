@@ -230,11 +230,9 @@ TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   d.config.cublaslt_min_rows = 64;
   auto gemm = WeightOnlyGemm::Create(d.config);
   ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
-  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming8);
-  EXPECT_EQ(gemm->PathFor(8), WeightOnlyPath::kStreaming8);
-  EXPECT_EQ(gemm->PathFor(9), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16x32);
-  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kTensorCore32);
+  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);
   RunAndCompare(p, WeightOnlyPath::kAuto, 64);
 }

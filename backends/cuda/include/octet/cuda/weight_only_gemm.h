@@ -18,16 +18,18 @@
 // the f32 summation order, that is the reference's arithmetic.
 //
 // Paths, chosen per Run by the number of rows m (WeightOnlyGemm::PathFor):
-//   m <= 16   streaming: each warp streams 16-byte packed-weight blocks of its
-//             columns over a slice of K, several loads in flight, and multiplies
-//             with mma.sync m16n8k16 (x padded to 16 rows); the slices are summed
-//             through shared memory. Memory bound, as it should be.
-//   m > 16    the same kernel with 32-row tiles (every weight block feeds two
-//             mma rows), and from `cublaslt_min_rows` on, cuBLASLt's bf16 GEMM
-//             on a dequantized bf16 copy of the weights that Create keeps on the
-//             device (it costs 4x (int4) / 2x (int8) the packed weights' memory;
-//             cublaslt_min_rows = 0 keeps no copy). docs/cuda-backend.md has the
-//             measured crossover.
+//   m < cublaslt_min_rows   streaming kernels: each block of 8 warps owns 16
+//             rows (x padded) and 16 or 32 columns of y; its warps split K and
+//             stream 16-byte packed-weight blocks with several loads in flight,
+//             multiply on mma.sync m16n8k16 and meet in shared memory. For
+//             m > 16 the row tiles are separate blocks (the weights are read
+//             once per 16 rows, from L2 after the first).
+//   m >= cublaslt_min_rows  cuBLASLt's bf16 GEMM on a dequantized bf16 copy
+//             of the weights that Create keeps on the device (4x (u4) / 2x (i8)
+//             the packed bytes; cublaslt_min_rows = 0 keeps no copy and runs the
+//             kernels at every m). The default, 33, is the measured crossover
+//             on the H100 (docs/cuda-backend.md): the kernels win up to m = 32,
+//             cuBLASLt from m = 64 on.
 // Like the other kernels, Create validates (before touching the device),
 // packs and uploads; Run only enqueues, allocates nothing and does not
 // synchronise (the cuBLASLt path asks cuBLASLt's heuristic for the run's m on
@@ -48,10 +50,10 @@ namespace octet::cuda {
 
 enum class WeightOnlyPath {
   kAuto,            // by m, as above
-  kStreaming8,      // 8-row tiles, 16 columns per block, deeper prefetch (m <= 8 in auto)
-  kStreaming16,     // 16-row tiles, 16 columns per block
-  kStreaming16x32,  // 16-row tiles, 32 columns per block (9 <= m <= 16 in auto)
-  kTensorCore32,    // 32-row tiles
+  kStreaming8,      // 8-row tiles, 16 columns, deeper prefetch (measured: never faster)
+  kStreaming16,     // 16-row tiles, 16 columns per block (auto: i8, m <= 8, N < 8192)
+  kStreaming16x32,  // 16-row tiles, 32 columns per block (auto: the rest)
+  kTensorCore32,    // 32-row tiles, every weight fragment feeds two mma rows (never faster)
   kCublasLtBf16,    // needs the bf16 copy (cublaslt_min_rows > 0)
 };
 const char* WeightOnlyPathName(WeightOnlyPath path);  // "streaming16"
@@ -73,8 +75,9 @@ struct WeightOnlyGemmConfig {
   Activation activation = Activation::kNone;
   WeightOnlyPath path = WeightOnlyPath::kAuto;
   // From this many rows on, kAuto runs cuBLASLt bf16 on a dequantized copy;
-  // 0: no copy, the kernels at every m.
-  int64_t cublaslt_min_rows = 256;
+  // 0: no copy, the kernels at every m (saves the copy's memory; slower than
+  // bf16 from m = 64 on).
+  int64_t cublaslt_min_rows = 33;
 };
 
 class WeightOnlyGemm {
