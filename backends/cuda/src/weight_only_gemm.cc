@@ -245,7 +245,7 @@ WeightOnlyPath WeightOnlyGemm::PathFor(int64_t m) const {
   // 32 columns per block was fastest or within 5% at every measured m for u4,
   // and for i8 except at m <= 8 with N = 4096, where 16 columns won by 5-15%
   // (more blocks: N / 16 = 256 against 128 for 132 SMs). The 32-row and 8-row
-  // variants never won.
+  // variants were rarely and barely faster (docs/cuda-backend.md).
   if (impl.bits == 8 && m <= 8 && impl.n < 8192) return WeightOnlyPath::kStreaming16;
   return WeightOnlyPath::kStreaming16x32;
 }

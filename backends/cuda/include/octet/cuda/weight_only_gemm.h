@@ -50,10 +50,10 @@ namespace octet::cuda {
 
 enum class WeightOnlyPath {
   kAuto,            // by m, as above
-  kStreaming8,      // 8-row tiles, 16 columns, deeper prefetch (measured: never faster)
+  kStreaming8,      // 8-row tiles, 16 columns, deeper prefetch (never more than 3% faster)
   kStreaming16,     // 16-row tiles, 16 columns per block (auto: i8, m <= 8, N < 8192)
   kStreaming16x32,  // 16-row tiles, 32 columns per block (auto: the rest)
-  kTensorCore32,    // 32-row tiles, every weight fragment feeds two mma rows (never faster)
+  kTensorCore32,    // 32-row tiles, every weight fragment feeds two mma rows (rarely faster)
   kCublasLtBf16,    // needs the bf16 copy (cublaslt_min_rows > 0)
 };
 const char* WeightOnlyPathName(WeightOnlyPath path);  // "streaming16"
