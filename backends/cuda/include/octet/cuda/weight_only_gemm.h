@@ -1,0 +1,111 @@
+// Weight-only quantized GEMMs: the CUDA kernels of the int8-weight-only and
+// int4-weight-only presets (passes/quant), where the activations stay bf16
+// and only the weights are integers:
+//
+//   y[m, n] = act(sum_k x[m, k] * dequant(W)[k, n] + bias[n])      x, y: bf16
+//
+//   int8: dequant(W)[k, n] = q[k, n] * scale[n]                (i8 symmetric per channel,
+//                                                              narrow range, zero point 0)
+//   int4: dequant(W)[k, n] = (q[k, n] - zp[k / G, n]) * scale[k / G, n]
+//                                                             (u4 affine, groups of G along K)
+//
+// exactly the QDQ graph's DequantizeLinear (per-axis, or blocked with
+// block_size = G) followed by MatMul / Gemm. The kernels never form a
+// dequantized weight matrix: the codes stay packed in device memory and are
+// turned into exact bf16 integers (q or q - zp) in registers; the tensor cores
+// multiply them with x, accumulating in f32, and the f32 scales are applied to
+// the f32 partial sums (per group for int4, per column for int8). Apart from
+// the f32 summation order, that is the reference's arithmetic.
+//
+// Paths, chosen per Run by the number of rows m (WeightOnlyGemm::PathFor):
+//   m < cublaslt_min_rows   streaming kernels: each block of 8 warps owns 16
+//             rows (x padded) and 16 or 32 columns of y; its warps split K and
+//             stream 16-byte packed-weight blocks with several loads in flight,
+//             multiply on mma.sync m16n8k16 and meet in shared memory. For
+//             m > 16 the row tiles are separate blocks (the weights are read
+//             once per 16 rows, from L2 after the first).
+//   m >= cublaslt_min_rows  cuBLASLt's bf16 GEMM on a dequantized bf16 copy
+//             of the weights that Create keeps on the device (4x (u4) / 2x (i8)
+//             the packed bytes; cublaslt_min_rows = 0 keeps no copy and runs the
+//             kernels at every m). The default, 33, is the measured crossover
+//             on the H100 (docs/cuda-backend.md): the kernels win up to m = 32,
+//             cuBLASLt from m = 64 on.
+// Like the other kernels, Create validates (before touching the device),
+// packs and uploads; Run only enqueues, allocates nothing and does not
+// synchronise (the cuBLASLt path asks cuBLASLt's heuristic for the run's m on
+// the host). A created kernel is immutable and may run on several streams.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "octet/cuda/int8_kernels.h"  // Activation, WeightLayout
+#include "octet/status.h"
+#include "octet/tensor.h"
+
+namespace octet::cuda {
+
+enum class WeightOnlyPath {
+  kAuto,            // by m, as above
+  kStreaming8,      // 8-row tiles, 16 columns, deeper prefetch (never more than 3% faster)
+  kStreaming16,     // 16-row tiles, 16 columns per block (auto: i8, m <= 8, N < 8192)
+  kStreaming16x32,  // 16-row tiles, 32 columns per block (auto: the rest)
+  kTensorCore32,    // 32-row tiles, every weight fragment feeds two mma rows (rarely faster)
+  kCublasLtBf16,    // needs the bf16 copy (cublaslt_min_rows > 0)
+};
+const char* WeightOnlyPathName(WeightOnlyPath path);  // "streaming16"
+
+struct WeightOnlyGemmConfig {
+  // i8 (int8-weight-only) or u4 (int4-weight-only) codes, [K, N] (kKN, an
+  // ONNX MatMul's B) or [N, K] (kNK, a Gemm's B with transB = 1).
+  Tensor codes;
+  WeightLayout weight_layout = WeightLayout::kKN;
+  // f32. i8: [N] (per channel) or one element (per tensor). u4: the codes'
+  // shape with K replaced by K / group_size ([K/G, N] or [N, K/G]), as
+  // quant::QuantizeWeight writes them.
+  Tensor scales;
+  // u4 only: u4 (or u8 in [0, 15]) of the scales' shape; undefined means 0.
+  // i8: must be undefined (the preset is symmetric).
+  Tensor zero_points;
+  int64_t group_size = 0;  // u4: 32, 64 or 128; K must be a multiple of it. i8: 0
+  Tensor bias;             // optional f32 [N]
+  Activation activation = Activation::kNone;
+  WeightOnlyPath path = WeightOnlyPath::kAuto;
+  // From this many rows on, kAuto runs cuBLASLt bf16 on a dequantized copy;
+  // 0: no copy, the kernels at every m (saves the copy's memory; slower than
+  // bf16 from m = 64 on).
+  int64_t cublaslt_min_rows = 33;
+};
+
+class WeightOnlyGemm {
+ public:
+  // Shapes: N >= 1; K a multiple of 8 (i8) or of the group size (u4); both
+  // below 2^31. Returns Unimplemented on GPUs other than compute capability 9.0:
+  // the kernels need only sm_80's mma.sync, but this build compiles device code
+  // for sm_90a alone.
+  static Expected<WeightOnlyGemm> Create(const WeightOnlyGemmConfig& config);
+
+  // x: bf16 [m, K] row-major, 16-byte aligned; y: bf16 [m, N] row-major. Device
+  // memory. m == 0 does nothing.
+  Status Run(const void* x, int64_t m, void* y, cudaStream_t stream) const;
+  // The same on a given path (kAuto: PathFor(m)), for tests and benchmarks.
+  Status Run(const void* x, int64_t m, void* y, cudaStream_t stream, WeightOnlyPath path) const;
+
+  int64_t n() const;
+  int64_t k() const;
+  // Bytes Run reads of the weights per call on the kernel paths: packed codes,
+  // scales and zero points (the benchmark's bandwidth numerator).
+  int64_t packed_weight_bytes() const;
+  WeightOnlyPath PathFor(int64_t m) const;
+  // "WeightOnlyGemm bf16[M,4096] x u4[4096,4096] (group 128) + bias -> gelu -> bf16"
+  const std::string& description() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace octet::cuda

@@ -1,0 +1,99 @@
+// Bf16FallbackGemm: the row-major C[m, n] = A[m, k] W[n, k]^T as cuBLASLt's
+// column-major C^T = W A^T ("TN"), as in cublaslt_gemm.cc.
+#include "weight_only_bf16_fallback.h"
+
+#include "octet/cuda/cuda_status.h"
+
+namespace octet::cuda::weight_only {
+
+struct Bf16FallbackGemm::Impl {
+  cublasLtHandle_t handle = nullptr;
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t w_layout = nullptr;
+  cublasLtMatmulPreference_t preference = nullptr;
+  DeviceBuffer workspace;
+  int64_t n = 0, k = 0;
+  const void* w = nullptr;
+
+  ~Impl() {
+    if (preference != nullptr) (void)cublasLtMatmulPreferenceDestroy(preference);
+    if (w_layout != nullptr) (void)cublasLtMatrixLayoutDestroy(w_layout);
+    if (op != nullptr) (void)cublasLtMatmulDescDestroy(op);
+    if (handle != nullptr) (void)cublasLtDestroy(handle);
+  }
+};
+
+namespace {
+
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+
+// The m-dependent layouts of one Run, destroyed on every return path.
+struct RunLayouts {
+  cublasLtMatrixLayout_t a = nullptr, c = nullptr;
+  ~RunLayouts() {
+    if (c != nullptr) (void)cublasLtMatrixLayoutDestroy(c);
+    if (a != nullptr) (void)cublasLtMatrixLayoutDestroy(a);
+  }
+};
+
+}  // namespace
+
+Expected<Bf16FallbackGemm> Bf16FallbackGemm::Create(int64_t n, int64_t k, const void* w,
+                                                    const void* bias, Activation activation) {
+  auto impl = std::make_shared<Impl>();
+  impl->n = n;
+  impl->k = k;
+  impl->w = w;
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&impl->handle));
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&impl->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(impl->op, CUBLASLT_MATMUL_DESC_TRANSA,
+                                                              &transpose, sizeof(transpose)));
+  OCTET_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulDescSetAttribute(impl->op, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof(keep)));
+  if (bias != nullptr || activation != Activation::kNone) {
+    const bool gelu = activation == Activation::kGeluErf;
+    const cublasLtEpilogue_t epilogue =
+        bias != nullptr ? (gelu ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+                        : CUBLASLT_EPILOGUE_GELU;
+    OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+        impl->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    if (bias != nullptr)
+      OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(
+          impl->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  }
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&impl->w_layout, CUDA_R_16BF, k, n, k));
+  OCTET_ASSIGN_OR_RETURN(impl->workspace, DeviceBuffer::Allocate(kWorkspaceBytes));
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&impl->preference));
+  const size_t workspace_bytes = kWorkspaceBytes;
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
+      impl->preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+      sizeof(workspace_bytes)));
+  Bf16FallbackGemm gemm;
+  gemm.impl_ = std::move(impl);
+  return gemm;
+}
+
+Status Bf16FallbackGemm::Run(const void* x, int64_t m, void* y, cudaStream_t stream) const {
+  const Impl& impl = *impl_;
+  RunLayouts layouts;
+  OCTET_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatrixLayoutCreate(&layouts.a, CUDA_R_16BF, impl.k, m, impl.k));
+  OCTET_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatrixLayoutCreate(&layouts.c, CUDA_R_16BF, impl.n, m, impl.n));
+  cublasLtMatmulHeuristicResult_t heuristic{};
+  int found = 0;
+  OCTET_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulAlgoGetHeuristic(impl.handle, impl.op, impl.w_layout, layouts.a, layouts.c,
+                                     layouts.c, impl.preference, 1, &heuristic, &found));
+  if (found == 0)
+    return Unimplemented("cuBLASLt has no bf16 algorithm for [", m, ",", impl.k, "] x [", impl.n,
+                         ",", impl.k, "]^T");
+  const float one = 1.f, zero = 0.f;
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(
+      impl.handle, impl.op, &one, impl.w, impl.w_layout, x, layouts.a, &zero, y, layouts.c, y,
+      layouts.c, &heuristic.algo, impl.workspace.data(), impl.workspace.bytes(), stream));
+  return Status::Ok();
+}
+
+}  // namespace octet::cuda::weight_only

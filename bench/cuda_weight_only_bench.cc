@@ -1,0 +1,247 @@
+// Not a test: the weight-only GEMMs (int4 group 128 and int8 per channel)
+// beside cuBLASLt's bf16 GEMM at LLaMA-7B-like shapes, (N, K) = (4096, 4096),
+// (11008, 4096), (4096, 11008), for M = 1, 4, 16, 128, 1024.
+//
+// Weights must come from device memory, not L2 (50 MB on the H100, which holds
+// a 4096 x 4096 int4 matrix several times over): each kernel is timed rotating
+// over enough independent copies of its weights to span twice the L2. Launches
+// are captured in a CUDA graph and replayed, so that the host's launch rate
+// does not bound microsecond kernels; each number is the median over 15
+// replays of the per-launch time (cudaEvent). The device-to-device copy
+// bandwidth (bytes read + written) is measured in the same run. "GB/s" is the
+// packed weights' bytes (codes, scales, zero points; for bf16 the 2NK bytes)
+// over the time; "%copy" relates it to the measured copy bandwidth.
+//
+//   build/cuda_weight_only_bench
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "octet/cuda/cublaslt_gemm.h"
+#include "octet/cuda/cuda_status.h"
+#include "octet/cuda/device.h"
+#include "octet/cuda/device_buffer.h"
+#include "octet/cuda/weight_only_gemm.h"
+
+namespace {
+
+using namespace octet;
+using namespace octet::cuda;
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+template <typename T>
+T Take(Expected<T> e, const char* what) {
+  Check(e.status(), what);
+  return std::move(e).value();
+}
+
+void CheckCuda(cudaError_t e, const char* call) {
+  Check(e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, call, __FILE__, __LINE__), call);
+}
+
+DeviceBuffer RandomBf16(size_t count, std::mt19937& rng) {
+  std::vector<uint16_t> host(count);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  for (uint16_t& v : host) v = FloatToBFloat16(dist(rng));
+  return Take(DeviceBuffer::FromHost(host.data(), count * 2), "upload");
+}
+
+// Median per-launch microseconds: `launches` calls of launch(i) captured in a
+// graph, replayed 15 times after 3 warm-up replays.
+double MedianMicros(cudaStream_t stream, int launches, const std::function<Status(int)>& launch) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CheckCuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin capture");
+  for (int i = 0; i < launches; ++i) Check(launch(i), "captured launch");
+  CheckCuda(cudaStreamEndCapture(stream, &graph), "end capture");
+  CheckCuda(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
+  cudaEvent_t start, stop;
+  CheckCuda(cudaEventCreate(&start), "cudaEventCreate");
+  CheckCuda(cudaEventCreate(&stop), "cudaEventCreate");
+  for (int i = 0; i < 3; ++i) CheckCuda(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+  std::vector<double> micros;
+  for (int r = 0; r < 15; ++r) {
+    CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord");
+    CheckCuda(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+    CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord");
+    CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0;
+    CheckCuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    micros.push_back(1000.0 * ms / launches);
+  }
+  (void)cudaEventDestroy(start);
+  (void)cudaEventDestroy(stop);
+  (void)cudaGraphExecDestroy(exec);
+  (void)cudaGraphDestroy(graph);
+  std::sort(micros.begin(), micros.end());
+  return micros[micros.size() / 2];
+}
+
+// Device-to-device copy bandwidth in GB/s, bytes read plus bytes written.
+double CopyBandwidth(cudaStream_t stream) {
+  const size_t bytes = size_t{512} << 20;
+  DeviceBuffer src = Take(DeviceBuffer::Allocate(bytes), "alloc");
+  DeviceBuffer dst = Take(DeviceBuffer::Allocate(bytes), "alloc");
+  CheckCuda(cudaMemsetAsync(src.data(), 1, bytes, stream), "cudaMemsetAsync");
+  const double us = MedianMicros(stream, 4, [&](int) {
+    OCTET_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream));
+    return Status::Ok();
+  });
+  return 2.0 * bytes / (us * 1e-6) / 1e9;
+}
+
+// Random int4 (group 128) or int8 codes as the presets produce them, [N, K].
+WeightOnlyGemmConfig RandomConfig(int bits, int64_t n, int64_t k, std::mt19937& rng) {
+  WeightOnlyGemmConfig c;
+  c.weight_layout = WeightLayout::kNK;
+  c.cublaslt_min_rows = 0;  // kernels only; cuBLASLt bf16 is timed on its own
+  c.bias = Tensor(DType::kF32, {n});
+  std::uniform_real_distribution<float> scale(0.001f, 0.01f);
+  for (int64_t i = 0; i < n; ++i) c.bias.data<float>()[i] = scale(rng);
+  if (bits == 4) {
+    c.group_size = 128;
+    c.codes = Tensor(DType::kU4, {n, k});
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (int64_t i = 0; i < c.codes.nbytes(); ++i)
+      static_cast<uint8_t*>(c.codes.raw())[i] = static_cast<uint8_t>(byte(rng));
+    c.scales = Tensor(DType::kF32, {n, k / 128});
+    c.zero_points = Tensor(DType::kU4, {n, k / 128});
+    for (int64_t i = 0; i < c.zero_points.nbytes(); ++i)
+      static_cast<uint8_t*>(c.zero_points.raw())[i] = static_cast<uint8_t>(byte(rng));
+  } else {
+    c.codes = Tensor(DType::kI8, {n, k});
+    std::uniform_int_distribution<int> code(-127, 127);
+    for (int64_t i = 0; i < c.codes.numel(); ++i)
+      c.codes.data<int8_t>()[i] = static_cast<int8_t>(code(rng));
+    c.scales = Tensor(DType::kF32, {n});
+  }
+  for (int64_t i = 0; i < c.scales.numel(); ++i) c.scales.data<float>()[i] = scale(rng);
+  return c;
+}
+
+// Copies of `bytes` each that together span twice the L2 (at least 2).
+int CopiesFor(size_t bytes, size_t l2_bytes) {
+  return static_cast<int>(std::max<size_t>(2, (2 * l2_bytes + bytes - 1) / bytes));
+}
+
+constexpr int64_t kRows[] = {1, 4, 16, 32, 64, 128, 1024};
+constexpr WeightOnlyPath kKernelPaths[] = {
+    WeightOnlyPath::kStreaming8, WeightOnlyPath::kStreaming16, WeightOnlyPath::kStreaming16x32,
+    WeightOnlyPath::kTensorCore32};
+
+void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream_t stream,
+              std::mt19937& rng) {
+  const int64_t max_m = 1024;
+  DeviceBuffer x = RandomBf16(max_m * k, rng);
+  DeviceBuffer y = Take(DeviceBuffer::Allocate(max_m * n * 2), "alloc");
+
+  // cuBLASLt bf16, per m (it fixes m at Create), over rotating weight copies.
+  const int bf16_copies = CopiesFor(n * k * 2, l2_bytes);
+  std::vector<DeviceBuffer> w_bf16;
+  for (int i = 0; i < bf16_copies; ++i) w_bf16.push_back(RandomBf16(n * k, rng));
+  std::vector<double> bf16_us;
+  for (int64_t m : kRows) {
+    CublasLtGemmConfig lt;
+    lt.m = m;
+    lt.n = n;
+    lt.k = k;
+    lt.type = CublasLtGemmType::kBf16;
+    const CublasLtGemm gemm = Take(CublasLtGemm::Create(lt), "cuBLASLt bf16");
+    bf16_us.push_back(MedianMicros(stream, std::max(bf16_copies, 20), [&](int i) {
+      return gemm.Run(x.data(), w_bf16[i % bf16_copies].data(), y.data(), stream);
+    }));
+  }
+  w_bf16.clear();
+
+  for (int bits : {4, 8}) {
+    const WeightOnlyGemmConfig config = RandomConfig(bits, n, k, rng);
+    std::vector<WeightOnlyGemm> gemms;
+    gemms.push_back(Take(WeightOnlyGemm::Create(config), "WeightOnlyGemm"));
+    const int copies = CopiesFor(gemms[0].packed_weight_bytes(), l2_bytes);
+    while (static_cast<int>(gemms.size()) < copies)
+      gemms.push_back(Take(WeightOnlyGemm::Create(config), "WeightOnlyGemm"));
+    const double bytes = static_cast<double>(gemms[0].packed_weight_bytes());
+    for (size_t mi = 0; mi < std::size(kRows); ++mi) {
+      const int64_t m = kRows[mi];
+      std::string variants;
+      double auto_us = 0;
+      for (WeightOnlyPath path : {WeightOnlyPath::kAuto, kKernelPaths[0], kKernelPaths[1],
+                                  kKernelPaths[2], kKernelPaths[3]}) {
+        if (path == WeightOnlyPath::kStreaming8 && m > 64) continue;  // 8-row tiles: slow there
+        const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
+          return gemms[i % copies].Run(x.data(), m, y.data(), stream, path);
+        });
+        if (path == WeightOnlyPath::kAuto) {
+          auto_us = us;
+        } else {
+          char buf[32];
+          std::snprintf(buf, sizeof(buf), "%s%.1f", variants.empty() ? "" : "/", us);
+          variants += buf;
+        }
+      }
+      const double gbs = bytes / (auto_us * 1e-6) / 1e9;
+      std::printf(
+          "| %5lld x %5lld | %4lld | %s | %-14s | %8.1f | %6.0f | %5.1f%% | %8.1f | %5.2fx | %s "
+          "|\n",
+          static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m),
+          bits == 4 ? "int4 g128" : "int8     ", WeightOnlyPathName(gemms[0].PathFor(m)), auto_us,
+          gbs, 100.0 * gbs / copy_gbs, bf16_us[mi], bf16_us[mi] / auto_us, variants.c_str());
+      std::fflush(stdout);
+    }
+  }
+  for (size_t mi = 0; mi < std::size(kRows); ++mi) {
+    const double gbs = 2.0 * n * k / (bf16_us[mi] * 1e-6) / 1e9;
+    std::printf(
+        "| %5lld x %5lld | %4lld | bf16      | cuBLASLt       | %8.1f | %6.0f | %5.1f%% |"
+        "          |       |  |\n",
+        static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(kRows[mi]),
+        bf16_us[mi], gbs, 100.0 * gbs / copy_gbs);
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main() {
+  std::string reason;
+  if (!DeviceAvailable(&reason)) {
+    std::fprintf(stderr, "cuda_weight_only_bench: no CUDA device (%s)\n", reason.c_str());
+    return 2;
+  }
+  const DeviceProperties device = Take(GetDeviceProperties(), "device");
+  int runtime = 0, driver = 0;
+  CheckCuda(cudaRuntimeGetVersion(&runtime), "cudaRuntimeGetVersion");
+  CheckCuda(cudaDriverGetVersion(&driver), "cudaDriverGetVersion");
+  const Stream stream = Take(Stream::Create(), "stream");
+  const double copy_gbs = CopyBandwidth(stream.get());
+  std::printf("device: %s; CUDA runtime %d, driver %d; L2 %zu MiB\n", device.ToString().c_str(),
+              runtime, driver, device.l2_cache_bytes >> 20);
+  std::printf("device-to-device copy: %.0f GB/s (read + write)\n", copy_gbs);
+  std::printf(
+      "us = median per-launch time (graph replays, weights rotating over 2x L2); GB/s = packed "
+      "weight bytes (codes + scales + zero points) / time; bf16 us = cuBLASLt bf16 at the same "
+      "shape; variants = streaming8 (m <= 64) / streaming16 / streaming16x32 / tensorcore32 "
+      "us\n\n");
+  std::printf(
+      "| N x K | M | weights | path (auto) | us | GB/s | %%copy | bf16 us | vs bf16 | variants us "
+      "|\n"
+      "|---|---|---|---|---|---|---|---|---|---|\n");
+  std::mt19937 rng(2026);
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{4096, 4096}, {11008, 4096}, {4096, 11008}})
+    RunShape(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
+  return 0;
+}

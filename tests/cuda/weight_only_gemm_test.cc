@@ -1,0 +1,336 @@
+// WeightOnlyGemm against a CPU reference computed here from the same codes,
+// scales and zero points: y = act(x . dequant(W) + bias), dequant as
+// DequantizeLinear computes it in f32, the sum in double.
+//
+// Tolerance. On the kernel paths the dequantized integers (q or q - zp) are
+// exact in bf16 and x is bf16 already, so every product is exact in f32; what
+// differs is (a) the f32 summation (tensor-core accumulation, the group
+// partial sums scaled by an f32 fma, the sum of 8 K slices): each addition
+// rounds by at most 2^-24 of a partial sum bounded by S = sum_k |x w| + |bias|,
+// and with K <= 4352 here the usual bound K 2^-24 S stays under 2^-11.9 S; we
+// allow 2^-12 S plus the rare worst case through a factor 2 (2^-11 S), times
+// 1.13 for GELU's largest slope; (b) the output's rounding to bf16, half an ulp
+// = 2^-9 |ref|, budgeted as 2^-8 |ref| for erff's few ulps. The cuBLASLt path
+// multiplies bf16-rounded weights and bias: 2^-9 relative per product, so its
+// budget is 2^-8 S instead of 2^-11 S.
+#include "octet/cuda/weight_only_gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "cuda_test_util.h"
+
+namespace octet::cuda {
+namespace {
+
+using testing::Download;
+using testing::Upload;
+
+struct Problem {
+  int64_t m = 0, n = 0, k = 0, group = 0;  // group 0: i8 per channel
+  WeightLayout layout = WeightLayout::kKN;
+  bool bias = false, gelu = false;
+};
+
+std::string ToString(const Problem& p) {
+  std::ostringstream os;
+  os << (p.group > 0 ? "u4 group " + std::to_string(p.group) : std::string("i8")) << " m " << p.m
+     << " n " << p.n << " k " << p.k << (p.layout == WeightLayout::kKN ? " [K,N]" : " [N,K]")
+     << (p.bias ? " bias" : "") << (p.gelu ? " gelu" : "");
+  return os.str();
+}
+
+// Random codes, scales and zero points shaped as quant::QuantizeWeight writes
+// them, and a bf16 x.
+struct Data {
+  WeightOnlyGemmConfig config;
+  std::vector<float> w;  // dequantized, [n][k]
+  std::vector<uint16_t> x;
+  std::vector<float> bias;
+};
+
+Data MakeData(const Problem& p, std::mt19937& rng) {
+  Data d;
+  const bool kn = p.layout == WeightLayout::kKN;
+  const bool u4 = p.group > 0;
+  WeightOnlyGemmConfig& c = d.config;
+  c.weight_layout = p.layout;
+  c.group_size = p.group;
+  c.codes = Tensor(u4 ? DType::kU4 : DType::kI8,
+                   kn ? std::vector<int64_t>{p.k, p.n} : std::vector<int64_t>{p.n, p.k});
+  const int64_t groups = u4 ? p.k / p.group : 1;
+  std::uniform_int_distribution<int> code(u4 ? 0 : -127, u4 ? 15 : 127), zero(0, 15);
+  std::uniform_real_distribution<float> scale(u4 ? 0.01f : 0.001f, u4 ? 0.1f : 0.01f);
+  if (u4) {
+    const std::vector<int64_t> dims =
+        kn ? std::vector<int64_t>{groups, p.n} : std::vector<int64_t>{p.n, groups};
+    c.scales = Tensor(DType::kF32, dims);
+    c.zero_points = Tensor(DType::kU4, dims);
+  } else {
+    c.scales = Tensor(DType::kF32, {p.n});
+  }
+  for (int64_t i = 0; i < c.scales.numel(); ++i) c.scales.data<float>()[i] = scale(rng);
+  if (u4)
+    for (int64_t i = 0; i < c.zero_points.numel(); ++i) c.zero_points.SetFromDouble(i, zero(rng));
+  d.w.resize(static_cast<size_t>(p.n * p.k));
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t k = 0; k < p.k; ++k) {
+      const int q = code(rng);
+      c.codes.SetFromDouble(kn ? k * p.n + n : n * p.k + k, q);
+      const int64_t pi = u4 ? (kn ? (k / p.group) * p.n + n : n * groups + k / p.group) : n;
+      const int zp = u4 ? static_cast<int>(c.zero_points.GetAsDouble(pi)) : 0;
+      d.w[n * p.k + k] = static_cast<float>(q - zp) * c.scales.data<float>()[pi];
+    }
+  d.x = testing::ToBf16(testing::RandomFloats(p.m * p.k, rng, -1.f, 1.f));
+  if (p.bias) {
+    d.bias = testing::RandomFloats(p.n, rng, -1.f, 1.f);
+    c.bias = Tensor(DType::kF32, {p.n});
+    std::memcpy(c.bias.raw(), d.bias.data(), d.bias.size() * sizeof(float));
+  }
+  c.activation = p.gelu ? Activation::kGeluErf : Activation::kNone;
+  return d;
+}
+
+double Gelu(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
+
+void RunAndCompare(const Problem& p, WeightOnlyPath path, int64_t cublaslt_min_rows) {
+  const uint32_t seed = testing::FreshSeed();
+  std::mt19937 rng(seed);
+  Data d = MakeData(p, rng);
+  d.config.path = path;
+  d.config.cublaslt_min_rows = cublaslt_min_rows;
+  auto gemm = WeightOnlyGemm::Create(d.config);
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  const WeightOnlyPath used = gemm->PathFor(p.m);
+  SCOPED_TRACE(::testing::Message()
+               << ToString(p) << ", path " << WeightOnlyPathName(used) << ", seed " << seed);
+  const size_t out_bytes = static_cast<size_t>(p.m * p.n * 2);
+  constexpr size_t kGuard = 4096;
+  DeviceBuffer x = Upload(d.x);
+  DeviceBuffer y = testing::Poisoned(out_bytes + kGuard);
+  const Status run = gemm->Run(x.data(), p.m, y.data(), nullptr);
+  ASSERT_TRUE(run.ok()) << run.ToString();
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const std::vector<uint8_t> raw = Download<uint8_t>(y, out_bytes + kGuard);
+  for (size_t i = out_bytes; i < raw.size(); ++i)
+    ASSERT_EQ(raw[i], 0xFF) << "byte " << i - out_bytes << " past the output was written";
+  std::vector<uint16_t> got(static_cast<size_t>(p.m * p.n));
+  std::memcpy(got.data(), raw.data(), out_bytes);
+
+  const double sum_budget =
+      std::ldexp(1.0, used == WeightOnlyPath::kCublasLtBf16 ? -8 : -11) * (p.gelu ? 1.13 : 1.0);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < p.m; ++i)
+    for (int64_t j = 0; j < p.n; ++j) {
+      double acc = 0, magnitude = 0;
+      for (int64_t k = 0; k < p.k; ++k) {
+        const double prod =
+            static_cast<double>(BFloat16ToFloat(d.x[i * p.k + k])) * d.w[j * p.k + k];
+        acc += prod;
+        magnitude += std::fabs(prod);
+      }
+      if (p.bias) {
+        acc += d.bias[j];
+        magnitude += std::fabs(d.bias[j]);
+      }
+      const double ref = p.gelu ? Gelu(acc) : acc;
+      const double out = BFloat16ToFloat(got[i * p.n + j]);
+      const double tolerance = std::ldexp(std::fabs(ref), -8) + sum_budget * magnitude;
+      if (!(std::fabs(out - ref) <= tolerance) && ++bad <= 5)
+        ADD_FAILURE() << "y[" << i << "," << j << "] = " << out << ", reference " << ref
+                      << " (tolerance " << tolerance << ")";
+    }
+  EXPECT_EQ(bad, 0) << "of " << p.m * p.n << " outputs";
+}
+
+class WeightOnlyGemmTest : public ::testing::Test {
+ protected:
+  void SetUp() override { OCTET_SKIP_WITHOUT_CUDA_DEVICE(); }
+};
+
+// Every group size at every m of the list, on the kernel paths only
+// (cublaslt_min_rows 0), alternating layouts and epilogues; N not a multiple
+// of the 16- or 32-column blocks, K not a multiple of the 128-value chunk.
+TEST_F(WeightOnlyGemmTest, Int4AllGroupsAndRowCounts) {
+  int variant = 0;
+  for (int64_t group : {32, 64, 128})
+    for (int64_t m : {1, 3, 16, 17, 128, 300}) {
+      Problem p;
+      p.m = m;
+      p.n = 200 + 8 * variant % 3 + (variant % 2);  // odd N too
+      p.k = group * (group == 128 ? 5 : 7);
+      p.group = group;
+      p.layout = variant % 2 == 0 ? WeightLayout::kKN : WeightLayout::kNK;
+      p.bias = variant % 3 != 2;
+      p.gelu = variant % 2 == 1;
+      ++variant;
+      RunAndCompare(p, WeightOnlyPath::kAuto, 0);
+    }
+}
+
+TEST_F(WeightOnlyGemmTest, Int8AllRowCounts) {
+  int variant = 0;
+  for (int64_t m : {1, 3, 16, 17, 128, 300}) {
+    Problem p;
+    p.m = m;
+    p.n = 136 + 5 * variant;
+    p.k = variant % 2 == 0 ? 328 : 1024;  // 328: not a multiple of the 64-value chunk
+    p.layout = variant % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+    p.bias = variant % 3 != 1;
+    p.gelu = variant % 2 == 0;
+    ++variant;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0);
+  }
+}
+
+// Each path forced, including the streaming variants at m > 16 (several row
+// tiles) and the cuBLASLt path at small m.
+TEST_F(WeightOnlyGemmTest, EveryPathBothCodeTypes) {
+  for (WeightOnlyPath path :
+       {WeightOnlyPath::kStreaming8, WeightOnlyPath::kStreaming16, WeightOnlyPath::kStreaming16x32,
+        WeightOnlyPath::kTensorCore32, WeightOnlyPath::kCublasLtBf16})
+    for (int64_t group : {0, 64})
+      for (int64_t m : {2, 45}) {
+        Problem p;
+        p.m = m;
+        p.n = 96 + 3;
+        p.k = 512;
+        p.group = group;
+        p.bias = true;
+        p.gelu = m == 45;
+        RunAndCompare(p, path, 1);
+      }
+}
+
+// Long K: each warp walks many chunks (17 per warp at K = 4352 / 128 / 8 is
+// not even: slices of 4 and 5 chunks), so the load ring wraps.
+TEST_F(WeightOnlyGemmTest, LongK) {
+  for (int64_t group : {0, 128, 32}) {
+    Problem p;
+    p.m = 5;
+    p.n = 264;
+    p.k = 4352;
+    p.group = group;
+    p.bias = true;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0);
+  }
+}
+
+// The automatic choice: kernels up to cublaslt_min_rows, cuBLASLt from there.
+TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
+  Problem p;
+  p.m = 64;
+  p.n = 128;
+  p.k = 256;
+  p.group = 128;
+  std::mt19937 rng(1);
+  Data d = MakeData(p, rng);
+  d.config.cublaslt_min_rows = 64;
+  auto gemm = WeightOnlyGemm::Create(d.config);
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);
+  RunAndCompare(p, WeightOnlyPath::kAuto, 64);
+}
+
+TEST_F(WeightOnlyGemmTest, RunRejectsMisalignedAndNullBuffers) {
+  Problem p;
+  p.m = 4;
+  p.n = 64;
+  p.k = 128;
+  p.group = 64;
+  std::mt19937 rng(2);
+  auto gemm = WeightOnlyGemm::Create(MakeData(p, rng).config);
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  DeviceBuffer x = testing::Poisoned(1024 + 16), y = testing::Poisoned(1024);
+  const Status misaligned =
+      gemm->Run(static_cast<const char*>(x.data()) + 2, p.m, y.data(), nullptr);
+  EXPECT_EQ(misaligned.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(misaligned.message().find("16-byte aligned"), std::string::npos)
+      << misaligned.ToString();
+  EXPECT_EQ(gemm->Run(nullptr, p.m, y.data(), nullptr).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(gemm->Run(x.data(), 0, y.data(), nullptr).ok());
+}
+
+// ---- configuration errors: reported before the device is touched ----------
+
+void ExpectConfigError(const WeightOnlyGemmConfig& config, StatusCode code, const char* needle) {
+  const auto gemm = WeightOnlyGemm::Create(config);
+  ASSERT_FALSE(gemm.ok());
+  EXPECT_EQ(gemm.status().code(), code) << gemm.status().ToString();
+  EXPECT_NE(gemm.status().ToString().find(needle), std::string::npos) << gemm.status().ToString();
+}
+
+WeightOnlyGemmConfig ValidInt4Config() {
+  Problem p;
+  p.m = 1;
+  p.n = 16;
+  p.k = 128;
+  p.group = 64;
+  std::mt19937 rng(3);
+  return MakeData(p, rng).config;
+}
+
+TEST(WeightOnlyGemmConfigTest, RejectsBadShapesAndTypes) {
+  WeightOnlyGemmConfig c = ValidInt4Config();
+  c.group_size = 48;
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "group_size 48");
+
+  c = ValidInt4Config();  // K = 128, group 64: scales [2, 16]
+  c.group_size = 128;
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "scales of shape [1,16]");
+
+  c = ValidInt4Config();
+  c.codes = Tensor(DType::kU4, {96, 16});  // K = 96 with group 64
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "multiple of the group size 64");
+
+  c = ValidInt4Config();
+  c.codes = Tensor(DType::kI4, {128, 16});
+  ExpectConfigError(c, StatusCode::kUnimplemented, "signed int4");
+
+  c = ValidInt4Config();
+  c.zero_points = Tensor(DType::kI8, {2, 16});
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "zero points must be u4");
+
+  c = ValidInt4Config();
+  c.bias = Tensor(DType::kF32, {15});
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "bias must be f32 [16]");
+
+  c = ValidInt4Config();
+  c.scales.data<float>()[3] = NAN;
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "not finite");
+
+  c = ValidInt4Config();
+  c.path = WeightOnlyPath::kCublasLtBf16;
+  c.cublaslt_min_rows = 0;
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "bf16 copy");
+
+  WeightOnlyGemmConfig i8;
+  i8.codes = Tensor(DType::kI8, {100, 32});  // K = 100
+  i8.scales = Tensor(DType::kF32, {32});
+  ExpectConfigError(i8, StatusCode::kInvalidArgument, "multiple of 8");
+  i8.codes = Tensor(DType::kI8, {104, 32});
+  i8.zero_points = Tensor(DType::kI8, {32});
+  ExpectConfigError(i8, StatusCode::kUnimplemented, "symmetric");
+  i8.zero_points = Tensor();
+  i8.scales = Tensor(DType::kF32, {31});
+  ExpectConfigError(i8, StatusCode::kInvalidArgument, "f32 scales [32]");
+  i8.scales = Tensor(DType::kF32, {32});
+  i8.group_size = 32;
+  ExpectConfigError(i8, StatusCode::kInvalidArgument, "per channel");
+}
+
+TEST(WeightOnlyGemmConfigTest, NoDeviceIsNotFound) {
+  std::string reason;
+  if (DeviceAvailable(&reason)) GTEST_SKIP() << "a GPU is present";
+  const auto gemm = WeightOnlyGemm::Create(ValidInt4Config());
+  ASSERT_FALSE(gemm.ok());
+  EXPECT_EQ(gemm.status().code(), StatusCode::kNotFound) << gemm.status().ToString();
+}
+
+}  // namespace
+}  // namespace octet::cuda
