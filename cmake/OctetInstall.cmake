@@ -19,6 +19,10 @@ if(TARGET octet_x86)
   list(APPEND _octet_install_libs octet_x86)
   list(APPEND _octet_include_dirs backends/x86/include)
 endif()
+if(TARGET octet_cuda)
+  list(APPEND _octet_install_libs octet_cuda)
+  list(APPEND _octet_include_dirs backends/cuda/include)
+endif()
 
 foreach(_lib IN LISTS _octet_install_libs)
   string(REGEX REPLACE "^octet_" "" _name "${_lib}")
@@ -39,6 +43,10 @@ install(EXPORT OctetTargets NAMESPACE Octet:: DESTINATION ${_octet_cmake_dir})
 
 # What OctetConfig.cmake must find again: the x86 backend (oneDNN, from the
 # same dnnl_DIR as this build) and how stb was linked (pkg-config or a path).
+set(OCTET_CONFIG_HAVE_CUDA OFF)
+if(TARGET octet_cuda)
+  set(OCTET_CONFIG_HAVE_CUDA ON)
+endif()
 set(OCTET_CONFIG_HAVE_X86 OFF)
 set(OCTET_CONFIG_DNNL_DIR "")
 if(TARGET octet_x86)

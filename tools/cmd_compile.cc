@@ -32,7 +32,7 @@ Expected<Model> ModelToCompile(const CompileFlags& f) {
   const QuantizeFlags& q = f.quantize;
   if (q.calib.empty() && q.stats_in.empty() && !f.preset_given) {
     OCTET_ASSIGN_OR_RETURN(Model model, ImportOnnxFile(f.model));
-    if (f.target == "x86" && !HasQdq(*model.graph))
+    if ((f.target == "x86" || f.target == "cuda") && !HasQdq(*model.graph))
       std::fprintf(stderr,
                    "note: %s has no QuantizeLinear/DequantizeLinear nodes, so nothing runs in "
                    "int8; give --calib DATA to quantize it first\n",
@@ -53,11 +53,10 @@ Expected<Model> ModelToCompile(const CompileFlags& f) {
 }
 
 int Compile(const CompileFlags& f) {
-  // CUDA comes with its backend. x86 lowering needs no kernel library, so it
-  // is offered in every build; running its modules needs oneDNN.
-  if (f.target != "reference" && f.target != "x86")
-    return Fail(Unimplemented("--target '", f.target,
-                              "' is not available in this build; use reference or x86"));
+  // Lowering needs no kernel library, so every target is offered in every
+  // build; running x86 modules needs oneDNN, cuda modules CUDA and a GPU.
+  if (f.target != "reference" && f.target != "x86" && f.target != "cuda")
+    return Fail(InvalidArgument("unknown --target '", f.target, "'; use reference, x86 or cuda"));
   if (f.reduce_range && f.target != "x86")
     return Fail(InvalidArgument("--reduce-range applies to --target x86 only"));
   if (f.batch < 1) return Fail(InvalidArgument("--batch must be at least 1, got ", f.batch));
@@ -68,8 +67,9 @@ int Compile(const CompileFlags& f) {
   options.default_symbol_value = f.batch;
   options.metadata["source"] = f.model;
   options.reduce_range = f.reduce_range;
-  auto compiled = f.target == "x86" ? CompileForX86(std::move(model).value(), options)
-                                    : CompileForReference(std::move(model).value(), options);
+  auto compiled = f.target == "x86"    ? CompileForX86(std::move(model).value(), options)
+                  : f.target == "cuda" ? CompileForCuda(std::move(model).value(), options)
+                                       : CompileForReference(std::move(model).value(), options);
   if (!compiled.ok()) return Fail(compiled.status().WithContext(f.model));
   Status s = WriteModule(compiled->desc, compiled->weights, f.output);
   if (!s.ok()) return Fail(s);
@@ -92,7 +92,7 @@ Action AddCompileCommand(CLI::App& app) {
   cmd->add_option("model", f->model, "ONNX model file")->required();
   AddQuantizeFlags(cmd, &f->quantize, "--calib-batch");
   cmd->add_option("--qdq-out", f->qdq_out, "with --calib: also write the QDQ ONNX model");
-  cmd->add_option("--target", f->target, "target: reference or x86")->capture_default_str();
+  cmd->add_option("--target", f->target, "target: reference, x86 or cuda")->capture_default_str();
   cmd->add_flag("--reduce-range", f->reduce_range,
                 "x86: 7-bit activations (with --calib: quantize so; else: the QDQ model was "
                 "quantized so); needed to run on CPUs without VNNI");

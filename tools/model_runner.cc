@@ -51,6 +51,10 @@ class ModuleRunner : public ModelRunner {
   }
   void ResetProfile() override { s_->ResetProfile(); }
   std::string ProfileTable(int rows) const override { return FormatProfile(s_->profile(), rows); }
+  double LastDeviceMs() const override {
+    const runtime::Session::DeviceRunInfo* info = s_->last_device_run();
+    return info != nullptr ? info->device_ms : -1;
+  }
 
  private:
   // The slowest ops, then the time by kernel id; ms per run.

@@ -27,6 +27,9 @@ class ModelRunner {
   // `rows` slowest ops (and the time per kernel id) as a table.
   virtual void ResetProfile() {}
   virtual std::string ProfileTable(int rows) const { return ""; }
+  // Device modules (cuda): the device time of the last run in ms (CUDA
+  // events around its ops, host<->device copies excluded); -1 elsewhere.
+  virtual double LastDeviceMs() const { return -1; }
 };
 
 // True when the file starts with the compiled-module magic (OCTETMOD).

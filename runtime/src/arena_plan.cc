@@ -13,8 +13,10 @@ std::shared_ptr<uint8_t> AllocateArena(int64_t bytes, int64_t alignment) {
   return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
 }
 
-// The slot's dims at `symbols`, or empty when one is unknown there.
-std::vector<int64_t> DimsAt(const TensorSlot& s, const std::map<std::string, int64_t>& symbols) {
+}  // namespace
+
+std::vector<int64_t> SlotDimsAt(const TensorSlot& s,
+                                const std::map<std::string, int64_t>& symbols) {
   std::vector<int64_t> dims;
   for (const Dim& d : s.shape.dims()) {
     int64_t v = d.value();
@@ -28,11 +30,8 @@ std::vector<int64_t> DimsAt(const TensorSlot& s, const std::map<std::string, int
   return dims;
 }
 
-}  // namespace
-
-Expected<ArenaPlan> MakeArenaPlan(const ModuleDesc& desc,
-                                  const std::map<std::string, int64_t>& symbols,
-                                  const std::string& module_name) {
+Expected<ArenaPlan> PlanArenaLayout(const ModuleDesc& desc,
+                                    const std::map<std::string, int64_t>& symbols) {
   const size_t n = desc.slots.size();
   ArenaPlan plan;
   plan.symbols = symbols;
@@ -49,7 +48,7 @@ Expected<ArenaPlan> MakeArenaPlan(const ModuleDesc& desc,
     const TensorSlot& s = desc.slots[i];
     problem.tensors[i].in_arena = false;
     if (s.kind != SlotKind::kActivation || s.dynamic || s.shape.rank() == 0) continue;
-    std::vector<int64_t> dims = DimsAt(s, symbols);
+    std::vector<int64_t> dims = SlotDimsAt(s, symbols);
     if (dims.empty()) continue;
     int64_t numel = 1;
     for (int64_t d : dims) numel *= d;
@@ -67,6 +66,13 @@ Expected<ArenaPlan> MakeArenaPlan(const ModuleDesc& desc,
     plan.offsets = placed.offsets;
     plan.arena_size = placed.arena_size;
   }
+  return plan;
+}
+
+Expected<ArenaPlan> MakeArenaPlan(const ModuleDesc& desc,
+                                  const std::map<std::string, int64_t>& symbols,
+                                  const std::string& module_name) {
+  OCTET_ASSIGN_OR_RETURN(ArenaPlan plan, PlanArenaLayout(desc, symbols));
   plan.arena = AllocateArena(plan.arena_size, desc.memory_plan.alignment);
   if (plan.arena_size > 0 && plan.arena == nullptr) {
     std::string dims;

@@ -29,6 +29,16 @@ struct ArenaPlan {
   uint8_t* At(int32_t slot) const { return arena.get() + offsets[slot]; }
 };
 
+// The slot's dims at `symbols` (the values of the inputs' symbolic dims), or
+// empty when one is unknown there.
+std::vector<int64_t> SlotDimsAt(const TensorSlot& slot,
+                                const std::map<std::string, int64_t>& symbols);
+
+// Offsets and sizes only (`arena` stays null): for arenas that live elsewhere
+// (the cuda target's device arena, runtime/src/cuda_program.cc).
+Expected<ArenaPlan> PlanArenaLayout(const ModuleDesc& desc,
+                                    const std::map<std::string, int64_t>& symbols);
+
 // The plan for `symbols` (the values of the inputs' symbolic dims): the
 // module's own when they are its reference dims, else a new one. Activations
 // whose size is unknown at those dims stay out of the arena (allocated per

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "device_program.h"
 #include "octet/runtime/random_inputs.h"
 #ifdef OCTET_HAVE_X86
 #include "x86_executor.h"
@@ -12,9 +13,9 @@ namespace {
 
 constexpr const char kReferenceTarget[] = "reference";
 #ifdef OCTET_HAVE_X86
-constexpr const char kTargets[] = "'reference' and 'x86'";
+constexpr const char kTargets[] = "'reference', 'x86' and 'cuda'";
 #else
-constexpr const char kTargets[] = "'reference' only (built without oneDNN, so not 'x86')";
+constexpr const char kTargets[] = "'reference' and 'cuda' (built without oneDNN, so not 'x86')";
 #endif
 
 // Reference modules may require only "target" naming their own target; x86
@@ -22,6 +23,7 @@ constexpr const char kTargets[] = "'reference' only (built without oneDNN, so no
 // Anything else belongs to a backend that is not linked here.
 Status CheckRequirements(const LoadedModule& m) {
   const ModuleDesc& d = m.desc();
+  if (IsDeviceTarget(d.target)) return CheckDeviceRequirements(m);
 #ifdef OCTET_HAVE_X86
   if (d.target == "x86") return CheckX86Requirements(m);
 #endif
@@ -63,6 +65,10 @@ Status Module::Bind() {
       outputs_.push_back({s.name, s.dtype, s.shape});
       output_slots_.push_back(i);
     }
+  }
+  if (IsDeviceTarget(d.target)) {
+    OCTET_ASSIGN_OR_RETURN(device_, CreateDeviceProgram(loaded_, constants_));
+    return Status::Ok();
   }
   const int32_t num_ops = static_cast<int32_t>(d.ops.size());
   for (int32_t k = 0; k < num_ops; ++k) {

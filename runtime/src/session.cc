@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "arena_plan.h"
+#include "device_program.h"
 #include "octet/reference/interpreter.h"
 #include "octet/runtime/module.h"
 
@@ -21,6 +22,28 @@ void Session::ResetProfile() {
 
 Session::~Session() = default;
 
+const Session::DeviceRunInfo* Session::last_device_run() const {
+  return device_runner_ != nullptr ? &device_runner_->last_run() : nullptr;
+}
+
+// The inputs, checked and bound to their slots by CheckInputs, go to the
+// device runner, which copies them in, runs and copies the outputs out.
+Expected<std::map<std::string, Tensor>> Session::RunOnDevice(
+    const std::map<std::string, int64_t>& symbols) {
+  const Module& m = *module_;
+  std::vector<const Tensor*> inputs;
+  for (int32_t s : m.input_slots_) inputs.push_back(&values_[s]);
+  OCTET_ASSIGN_OR_RETURN(std::vector<Tensor> outputs,
+                         device_runner_->Run(inputs, symbols, profiling_ ? &profile_ : nullptr));
+  const DeviceRunInfo& info = device_runner_->last_run();
+  last_run_used_arena_ = info.used_module_plan;
+  last_run_arena_bytes_ = info.arena_bytes;
+  std::map<std::string, Tensor> result;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    result[m.loaded().desc().slots[m.output_slots_[i]].name] = std::move(outputs[i]);
+  return result;
+}
+
 Expected<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Module> module,
                                                    const SessionOptions& options) {
   if (module == nullptr) return InvalidArgument("Session::Create: no module");
@@ -28,11 +51,15 @@ Expected<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Module>
   if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   std::unique_ptr<Session> s(new Session(std::move(module), threads, options.profile));
   const ModuleDesc& d = s->module_->loaded().desc();
+  s->values_.resize(d.slots.size());
+  if (s->module_->device_ != nullptr) {
+    OCTET_ASSIGN_OR_RETURN(s->device_runner_, s->module_->device_->NewRunner(options));
+    return s;
+  }
   // The module's own plan, allocated now so that a failure shows at creation.
   OCTET_ASSIGN_OR_RETURN(ArenaPlan plan, MakeArenaPlan(d, d.memory_plan.reference_dims,
                                                        s->module_->loaded().source()));
   s->plans_.push_back(std::make_unique<ArenaPlan>(std::move(plan)));
-  s->values_.resize(d.slots.size());
   return s;
 }
 
@@ -120,6 +147,7 @@ Expected<std::map<std::string, Tensor>> Session::RunLocked(
   const ModuleDesc& d = m.loaded().desc();
   std::map<std::string, int64_t> symbols;
   OCTET_RETURN_IF_ERROR(CheckInputs(inputs, &symbols));
+  if (device_runner_ != nullptr) return RunOnDevice(symbols);
   OCTET_ASSIGN_OR_RETURN(const ArenaPlan* plan, PlanFor(symbols));
   std::vector<const Tensor*> args;
   std::vector<Tensor> outs;

@@ -146,9 +146,15 @@ TEST_F(CompileCliTest, CalibQuantizesThenCompiles) {
 }
 
 TEST_F(CompileCliTest, Errors) {
-  auto r = RunOctet("compile " + onnx_ + " --target cuda -o " + octet_);
+  auto r = RunOctet("compile " + onnx_ + " --target npu -o " + octet_);
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("--target 'cuda'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("unknown --target 'npu'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(octet_));
+  // A float CNN has nothing the cuda target runs yet: one error lists the nodes.
+  r = RunOctet("compile " + onnx_ + " --target cuda -o " + octet_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("target cuda cannot run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(Conv): no cuda kernel for Conv yet"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(octet_));
 
   r = RunOctet("compile " + onnx_ + " -o " + octet_);

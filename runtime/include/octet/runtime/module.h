@@ -18,6 +18,14 @@
 // write into their planned place directly; reference kernels allocate their
 // outputs, which are then copied into place. Outputs are always separate
 // tensors owned by the caller.
+//
+// cuda modules (docs/cuda-backend.md, "Lowering and runtime") keep the same
+// host API: Load uploads the weights to the GPU once; a Session owns a CUDA
+// stream and a device arena per input shape (allocated once per shape, as
+// above); Run copies the inputs to the device, runs every op there (replaying
+// a CUDA graph from the second run at a shape), and copies the outputs back
+// before it returns. Loading one on a machine without a suitable GPU fails
+// with the reason.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +42,9 @@
 
 namespace octet::runtime {
 
-struct ArenaPlan;  // runtime/src/arena_plan.h
+struct ArenaPlan;     // runtime/src/arena_plan.h
+class DeviceProgram;  // runtime/src/device_program.h
+class DeviceRunner;
 
 struct TensorInfo {
   std::string name;
@@ -54,6 +64,8 @@ class Module {
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
   const std::vector<TensorInfo>& outputs() const { return outputs_; }
   const LoadedModule& loaded() const { return loaded_; }
+  // Whether the ops run on a device (target cuda) rather than on the host.
+  bool on_device() const { return device_ != nullptr; }
 
   // Seeded random inputs (as ReferenceSession::MakeRandomInputs, so a .onnx
   // and its .octet get the same data); symbolic dims take `symbolic_dim`.
@@ -71,12 +83,17 @@ class Module {
   std::vector<Tensor> constants_;                       // per slot; views of the weight sections
   std::vector<std::unique_ptr<OpExecutor>> executors_;  // per op
   std::vector<std::vector<int32_t>> release_after_;     // per op: activations last read there
+  // Device targets (cuda): the ops' device executors, instead of executors_.
+  std::shared_ptr<const DeviceProgram> device_;
 };
 
 struct SessionOptions {
   int num_threads = 0;  // threads per kernel; 0: all hardware threads
   // Time every op of every run (a clock read before and after each op).
   bool profile = false;
+  // cuda modules: replay each input shape's op sequence as a CUDA graph from
+  // its second run on (profiled runs stay eager).
+  bool cuda_graphs = true;
 };
 
 class Session {
@@ -106,6 +123,18 @@ class Session {
   const std::vector<OpProfile>& profile() const { return profile_; }
   void ResetProfile();
 
+  // Device modules (cuda): what the last successful Run did on the device.
+  struct DeviceRunInfo {
+    // From the first op's start to the last op's end (CUDA events), copies
+    // excluded; profiled runs are eager with an event pair per op.
+    double device_ms = 0;
+    bool graph_replayed = false;  // the ops ran as one CUDA graph
+    int64_t arena_bytes = 0;      // of the device arena the run used
+    bool used_module_plan = false;
+  };
+  // Null for host targets (reference, x86).
+  const DeviceRunInfo* last_device_run() const;
+
   ~Session();
 
  private:
@@ -116,6 +145,8 @@ class Session {
   void StoreOutput(int32_t slot, Tensor t, const ArenaPlan& plan);
   void BindArenaOutputs(const ModuleOp& op, std::vector<Tensor>& outs, const ArenaPlan& plan);
   Expected<std::map<std::string, Tensor>> RunLocked(const std::map<std::string, Tensor>& inputs);
+  Expected<std::map<std::string, Tensor>> RunOnDevice(
+      const std::map<std::string, int64_t>& symbols);
 
   std::shared_ptr<const Module> module_;
   int num_threads_;
@@ -128,6 +159,7 @@ class Session {
   std::vector<OpProfile> profile_;
   bool last_run_used_arena_ = false;
   int64_t last_run_arena_bytes_ = 0;
+  std::unique_ptr<DeviceRunner> device_runner_;  // device modules only
 };
 
 }  // namespace octet::runtime

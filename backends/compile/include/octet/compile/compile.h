@@ -2,7 +2,7 @@
 // loads. The reference target maps every node to one op whose kernel id names
 // a reference kernel, "ref.<domain>::<OpType>" (the ONNX default domain is
 // written "ai.onnx"), so any model the interpreter runs can be compiled;
-// optimised targets (x86) replace matched groups of nodes by their own kernels
+// optimised targets (x86, cuda) replace matched groups of nodes by their own kernels
 // and emit the rest as the reference target does.
 #pragma once
 
@@ -74,5 +74,19 @@ Expected<CompiledModule> CompileForReference(Model model, const CompileOptions& 
 // as CompileForReference does (kernel ids "ref.*"). The module's metadata
 // counts the matches per kernel id ("x86.int8_conv": "20", ...).
 Expected<CompiledModule> CompileForX86(Model model, const CompileOptions& options = {});
+
+// QDQ model -> module for the cuda target (docs/cuda-backend.md, "Lowering
+// and runtime"). Every op runs on the device; there is no host fallback:
+//   DynamicMatMul       the int8-dynamic per-token form (+ bias, + GELU)
+//                       => "cuda.dynamic_int8_matmul" (QuantizeRowsPerToken +
+//                       Int8DynamicGemm, weights stored [N, K])
+//   Add                 of two f32 activations of one shape => "cuda.add"
+//   LayerNormalization  over the last axis, constant f32 Scale / B
+//                       => "cuda.layer_norm"
+// Any other node, or a matched one the kernels cannot take (K not a multiple
+// of 16), makes compilation fail with one Unimplemented error listing every
+// such node by name and op type. Requirements: "cuda_arch": "sm_90a". The
+// metadata counts the ops per kernel id.
+Expected<CompiledModule> CompileForCuda(Model model, const CompileOptions& options = {});
 
 }  // namespace octet

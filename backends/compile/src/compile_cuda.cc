@@ -1,0 +1,274 @@
+// The cuda lowering (docs/cuda-backend.md, "Lowering and runtime"). Every op
+// of a cuda module runs on the device: there is no host fallback, because a
+// host op in the middle of a device graph costs two synchronising copies and
+// breaks CUDA Graph capture. So the lowering first decides, for every node,
+// whether a device kernel takes it, and fails with one error listing all the
+// nodes none takes; only then does it emit.
+//
+// Activations stay f32 on the device in this slice (the graph's own dtype):
+// no conversion ops at the edges, and the int8 GEMM writes f32. bf16
+// activations come with the bf16 graph (attention, LayerNorm in bf16).
+//
+// Emission walks the nodes in graph order; a dynamic matmul is written where
+// its last absorbed node stood.
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "module_builder.h"
+#include "octet/compile/compile.h"
+#include "x86_patterns.h"
+
+namespace octet {
+namespace {
+
+using compile_internal::DynamicMatMulPattern;
+using compile_internal::IsOnnxOp;
+
+constexpr const char kDynamicMatMul[] = "cuda.dynamic_int8_matmul";
+constexpr const char kAdd[] = "cuda.add";
+constexpr const char kLayerNorm[] = "cuda.layer_norm";
+// The kernels are built for sm_90a only (wgmma and TMA in the int8 GEMM).
+constexpr const char kCudaArch[] = "sm_90a";
+
+// Every dim static, or symbolic (bound by the inputs at run time): the device
+// arena is planned per set of input dims, so no size may depend on data.
+bool PlannableShape(const TensorType& t) {
+  if (!t.has_shape) return false;
+  for (const Dim& d : t.shape.dims())
+    if (!d.is_symbolic() && d.value() < 0) return false;
+  return true;
+}
+
+std::string ShapeText(const TensorType& t) {
+  return std::string(DTypeName(t.dtype)) + (t.has_shape ? t.shape.ToString() : "[?]");
+}
+
+// The dynamic matmul's own result, before a residual Add (which cuda.add runs).
+const Node* LastFusedNode(const DynamicMatMulPattern& m) {
+  if (!m.gelu.empty()) return m.gelu.back();
+  return m.add != nullptr ? m.add : m.matmul;
+}
+
+class CudaLowering {
+ public:
+  CudaLowering(const Graph& graph, const CompileOptions& options)
+      : graph_(graph), builder_(graph, options, "cuda") {
+    builder_.desc().requirements["cuda_arch"] = kCudaArch;
+  }
+
+  Expected<CompiledModule> Lower() {
+    Match();
+    OCTET_RETURN_IF_ERROR(CheckEverythingRuns());
+    OCTET_RETURN_IF_ERROR(builder_.Begin());
+    for (const Node* n : graph_.nodes()) {
+      if (absorbed_.count(n)) {
+        if (auto it = dynamics_.find(n); it != dynamics_.end())
+          OCTET_RETURN_IF_ERROR(EmitDynamicMatMul(it->second));
+        continue;
+      }
+      if (IsOnnxOp(n, "Add")) {
+        OCTET_RETURN_IF_ERROR(EmitAdd(*n));
+      } else {
+        OCTET_RETURN_IF_ERROR(EmitLayerNorm(*n));
+      }
+    }
+    auto& meta = builder_.desc().metadata;
+    meta[kDynamicMatMul] = std::to_string(dynamics_.size());
+    meta[kAdd] = std::to_string(adds_);
+    meta[kLayerNorm] = std::to_string(layer_norms_);
+    return builder_.Finish();
+  }
+
+ private:
+  void Match() {
+    const std::vector<Node*> nodes = graph_.nodes();
+    for (const Node* n : nodes) {
+      auto d = compile_internal::MatchDynamicMatMul(n);
+      if (!d) continue;
+      for (const Node* x :
+           {d->abs, d->reduce_max, d->div, d->max, d->q, d->dq_x, d->matmul, d->add})
+        if (x != nullptr) absorbed_.insert(x);
+      for (const Node* g : d->gelu) absorbed_.insert(g);
+      // The residual Add stays a node of its own: the GEMM's epilogue has no
+      // residual input yet, so cuda.add runs it.
+      dynamics_.emplace(LastFusedNode(*d), std::move(*d));
+    }
+    // Weight DequantizeLinear nodes read only by absorbed nodes go too.
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+      const Node* n = *it;
+      if (!IsOnnxOp(n, "DequantizeLinear") || n->output(0)->is_graph_output()) continue;
+      bool all_absorbed = !n->output(0)->uses().empty();
+      for (const Use& u : n->output(0)->uses())
+        all_absorbed = all_absorbed && absorbed_.count(u.node);
+      if (all_absorbed) absorbed_.insert(n);
+    }
+  }
+
+  // Why the device cannot run `n` (empty when it can).
+  std::string WhyNot(const Node& n) const {
+    if (auto it = dynamics_.find(&n); it != dynamics_.end()) {
+      const int64_t k = it->second.x->type().shape.dims().back().value();
+      if (k % 16 != 0)
+        return "the int8 GEMM needs K to be a multiple of 16 (its rows are loaded by TMA), K = " +
+               std::to_string(k);
+      return "";
+    }
+    if (absorbed_.count(&n)) return "";
+    for (const Value* v : n.outputs())
+      if (v != nullptr && !PlannableShape(v->type()))
+        return "output '" + v->name() + "' is " + ShapeText(v->type()) +
+               "; device tensors need static or input-bound (symbolic) dims";
+    if (IsOnnxOp(&n, "Add")) return WhyNotAdd(n);
+    if (IsOnnxOp(&n, "LayerNormalization")) return WhyNotLayerNorm(n);
+    return "no cuda kernel for " + n.op_type() + " yet";
+  }
+
+  static std::string WhyNotAdd(const Node& n) {
+    const TensorType& y = n.output(0)->type();
+    for (const Value* v : n.inputs())
+      if (v->is_constant() || v->type().dtype != DType::kF32 || !(v->type().shape == y.shape))
+        return "cuda.add adds two f32 activations of the output's shape (no broadcasting, no "
+               "constants); got " +
+               ShapeText(n.input(0)->type()) + " + " + ShapeText(n.input(1)->type());
+    return "";
+  }
+
+  static std::string WhyNotLayerNorm(const Node& n) {
+    const TensorType& x = n.input(0)->type();
+    if (x.dtype != DType::kF32 || x.shape.rank() < 1)
+      return "cuda.layer_norm takes f32 of rank >= 1, got " + ShapeText(x);
+    const int64_t rank = x.shape.rank();
+    auto axis = n.GetInt("axis", -1);
+    if (!axis.ok() || (*axis != -1 && *axis != rank - 1))
+      return "cuda.layer_norm normalises the last axis only";
+    auto stash = n.GetInt("stash_type", 1);
+    if (!stash.ok() || *stash != 1) return "cuda.layer_norm computes in f32 (stash_type 1) only";
+    const int64_t k = x.shape.dims().back().value();
+    if (k <= 0) return "cuda.layer_norm needs a static last dim";
+    for (int i = 1; i < n.num_inputs(); ++i) {
+      const Value* p = n.input(i);
+      if (p == nullptr) continue;
+      if (!p->is_constant() || p->constant().dtype() != DType::kF32 || p->constant().numel() != k)
+        return "cuda.layer_norm takes constant f32 Scale and B of " + std::to_string(k) + " values";
+    }
+    for (int i = 1; i < n.num_outputs(); ++i) {
+      const Value* v = n.output(i);
+      if (v != nullptr && (!v->uses().empty() || v->is_graph_output()))
+        return "cuda.layer_norm does not write Mean / InvStdDev, which '" + v->name() + "' needs";
+    }
+    return "";
+  }
+
+  // One error for every node the device cannot run, so that a model's whole
+  // gap is visible at once.
+  Status CheckEverythingRuns() const {
+    std::ostringstream list;
+    int count = 0;
+    for (const Node* n : graph_.nodes()) {
+      const std::string why = WhyNot(*n);
+      if (why.empty()) continue;
+      list << "\n  " << n->name() << " (" << n->op_type() << "): " << why;
+      ++count;
+    }
+    for (const Value* in : graph_.inputs())
+      if (!PlannableShape(in->type())) {
+        list << "\n  graph input '" << in->name() << "': " << ShapeText(in->type())
+             << " has unknown dims; declare them (static or symbolic)";
+        ++count;
+      }
+    if (count == 0) return Status::Ok();
+    return Unimplemented("target cuda cannot run ", count, count == 1 ? " node" : " nodes",
+                         " of graph '", graph_.name(),
+                         "' (cuda has no host fallback; see docs/cuda-backend.md):", list.str());
+  }
+
+  // Inputs: x f32 [..., K], weight i8 [N, K] (the kernel's own layout, packed
+  // here from the graph's [K, N]), weight scales f32 [N] or [1], bias f32 [N]
+  // (absent: -1). Outputs: y f32 [..., N] after the optional GELU, then two
+  // scratch tensors the op writes before its GEMM and nothing else reads: the
+  // per-token codes i8 [..., K] and row scales f32 [..., 1]. Being outputs,
+  // they are planned in the arena like any activation (nothing is allocated
+  // on the run path), and they die at this op.
+  Status EmitDynamicMatMul(const DynamicMatMulPattern& m) {
+    const Node& n = *m.matmul;
+    ModuleOp op;
+    op.kernel = kDynamicMatMul;
+    op.name = n.name();
+    auto x = builder_.InputSlot(m.x);
+    auto scales = builder_.InputSlot(m.dq_w->input(1));
+    for (const auto* e : {&x, &scales})
+      if (!e->ok()) return e->status().WithContext(n.Describe());
+    const Tensor& w_kn = m.dq_w->input(0)->constant();
+    const int64_t k = w_kn.dim(0), cols = w_kn.dim(1);
+    Tensor w_nk(DType::kI8, {cols, k});
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < cols; ++j)
+        w_nk.data<int8_t>()[j * k + i] = w_kn.data<int8_t>()[i * cols + j];
+    op.inputs = {*x, builder_.AddConstantTensor(n.name() + "/w_nk", w_nk), *scales,
+                 m.bias.defined() ? builder_.AddConstantTensor(n.name() + "/bias", m.bias) : -1};
+    const TensorType& xt = m.x->type();
+    std::vector<Dim> row_dims = xt.shape.dims();
+    row_dims.back() = Dim(1);
+    op.outputs = {
+        builder_.OutputSlot(LastFusedNode(m)->output(0)),
+        builder_.AddActivation(n.name() + "/codes", TensorType(DType::kI8, xt.shape)),
+        builder_.AddActivation(n.name() + "/row_scales", TensorType(DType::kF32, Shape(row_dims)))};
+    op.attrs = {{"qmax", m.qmax},
+                {"min_scale", m.min_scale},
+                {"activation", std::string(m.gelu.empty() ? "none" : "gelu_erf")}};
+    builder_.AddOp(std::move(op));
+    return Status::Ok();
+  }
+
+  // Inputs a, b f32 of the output's dims; the output may take either's place.
+  Status EmitAdd(const Node& n) {
+    ModuleOp op;
+    op.kernel = kAdd;
+    op.name = n.name();
+    for (const Value* v : n.inputs()) {
+      auto slot = builder_.InputSlot(v);
+      if (!slot.ok()) return slot.status().WithContext(n.Describe());
+      op.inputs.push_back(*slot);
+    }
+    op.outputs = {builder_.OutputSlot(n.output(0))};
+    op.inplace = {{0, 0}, {0, 1}};
+    builder_.AddOp(std::move(op));
+    ++adds_;
+    return Status::Ok();
+  }
+
+  // Inputs: x f32 [..., K], scale f32 [K], bias f32 [K] (absent: -1).
+  Status EmitLayerNorm(const Node& n) {
+    ModuleOp op;
+    op.kernel = kLayerNorm;
+    op.name = n.name();
+    for (int i = 0; i < 3; ++i) {
+      auto slot = builder_.InputSlot(i < n.num_inputs() ? n.input(i) : nullptr);
+      if (!slot.ok()) return slot.status().WithContext(n.Describe());
+      op.inputs.push_back(*slot);
+    }
+    op.outputs = {builder_.OutputSlot(n.output(0))};
+    OCTET_ASSIGN_OR_RETURN(float epsilon, n.GetFloat("epsilon", 1e-5f));
+    op.attrs = {{"epsilon", epsilon}};
+    op.inplace = {{0, 0}};
+    builder_.AddOp(std::move(op));
+    ++layer_norms_;
+    return Status::Ok();
+  }
+
+  const Graph& graph_;
+  compile_internal::ModuleBuilder builder_;
+  std::set<const Node*> absorbed_;
+  std::map<const Node*, DynamicMatMulPattern> dynamics_;  // keyed by the last fused node
+  int adds_ = 0, layer_norms_ = 0;
+};
+
+}  // namespace
+
+Expected<CompiledModule> CompileForCuda(Model model, const CompileOptions& options) {
+  OCTET_RETURN_IF_ERROR(compile_internal::SimplifyForCompile(model, options));
+  return CudaLowering(*model.graph, options).Lower();
+}
+
+}  // namespace octet

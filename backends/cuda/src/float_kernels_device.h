@@ -1,0 +1,17 @@
+// Device side of float_kernels.h.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "octet/status.h"
+
+namespace octet::cuda {
+
+Status LaunchAddF32(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream);
+// bias may be null. One block per row.
+Status LaunchLayerNormF32(const float* x, int64_t rows, int64_t k, const float* scale,
+                          const float* bias, float epsilon, float* y, cudaStream_t stream);
+
+}  // namespace octet::cuda

@@ -1,0 +1,182 @@
+#include "cuda_executors.h"
+
+#include <string>
+
+#include "octet/cuda/float_kernels.h"
+#include "octet/cuda/int8_kernels.h"
+
+namespace octet::runtime {
+namespace {
+
+std::string Prefix(const ModuleOp& op) { return "op '" + op.name + "' (" + op.kernel + "): "; }
+
+std::string DimsText(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+// The op's structure: input count (those beyond `required` may be -1),
+// output count, and which inputs must be constants.
+Status CheckOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs, size_t required,
+                    size_t num_outputs, const std::vector<size_t>& constant) {
+  if (op.inputs.size() != num_inputs || op.outputs.size() != num_outputs)
+    return InvalidArgument(Prefix(op), "expected ", num_inputs, " inputs and ", num_outputs,
+                           " outputs, got ", op.inputs.size(), " and ", op.outputs.size());
+  for (size_t i = 0; i < required; ++i)
+    if (op.inputs[i] < 0) return InvalidArgument(Prefix(op), "input ", i, " is required");
+  for (size_t i : constant)
+    if (op.inputs[i] >= 0 && desc.slots[op.inputs[i]].kind != SlotKind::kConstant)
+      return InvalidArgument(Prefix(op), "input ", i, " must be a constant");
+  return Status::Ok();
+}
+
+// cuda.dynamic_int8_matmul: x f32 [..., K] -> per-token codes and row scales
+// (outputs 1 and 2, scratch in the arena) -> Int8DynamicGemm with the weight
+// scales, bias and activation in its epilogue -> y f32 [..., N].
+class DynamicInt8MatMulExecutor : public CudaOpExecutor {
+ public:
+  DynamicInt8MatMulExecutor(ModuleOp op, cuda::QuantizeRowsPerToken quantize,
+                            cuda::Int8DynamicGemm gemm)
+      : op_(std::move(op)), quantize_(std::move(quantize)), gemm_(std::move(gemm)) {}
+
+  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
+             cudaStream_t stream) const override {
+    const DeviceTensor &x = in[0], &y = out[0], &codes = out[1], &scales = out[2];
+    const int64_t k = gemm_.k(), n = gemm_.n();
+    if (x.dtype != DType::kF32 || x.dims.empty() || x.dims.back() != k)
+      return InvalidArgument(Prefix(op_), "input is ", DTypeName(x.dtype), DimsText(x.dims),
+                             ", expected f32 [..., ", k, "]");
+    const int64_t m = x.numel() / k;
+    if (y.numel() != m * n || codes.numel() != m * k || scales.numel() != m)
+      return Internal(Prefix(op_), "output places do not fit ", m, " rows: y ", DimsText(y.dims),
+                      ", codes ", DimsText(codes.dims), ", row scales ", DimsText(scales.dims));
+    auto* c = static_cast<int8_t*>(codes.data);
+    auto* s = static_cast<float*>(scales.data);
+    Status st = quantize_.Run(x.data, m, c, s, stream);
+    if (st.ok()) st = gemm_.Run(c, s, m, y.data, stream);
+    return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
+  }
+
+ private:
+  ModuleOp op_;
+  cuda::QuantizeRowsPerToken quantize_;
+  cuda::Int8DynamicGemm gemm_;
+};
+
+Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
+    const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
+  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 4, 3, 3, {1, 2, 3}));
+  const Tensor& w = constants[op.inputs[1]];
+  const Tensor& scales = constants[op.inputs[2]];
+  if (w.dtype() != DType::kI8 || w.rank() != 2 || scales.dtype() != DType::kF32 ||
+      (scales.numel() != 1 && scales.numel() != w.dim(0)))
+    return InvalidArgument(Prefix(op), "expected i8 weights [N, K] and f32 scales [N] or [1], got ",
+                           DTypeName(w.dtype()), w.ShapeString(), " and ",
+                           DTypeName(scales.dtype()), scales.ShapeString());
+  OCTET_ASSIGN_OR_RETURN(std::string activation, op.Get<std::string>("activation"));
+  if (activation != "none" && activation != "gelu_erf")
+    return InvalidArgument(Prefix(op), "unknown activation '", activation,
+                           "' (this runtime has none, gelu_erf)");
+  cuda::QuantizeRowsPerTokenConfig q;
+  q.k = w.dim(1);
+  q.src_type = DType::kF32;
+  OCTET_ASSIGN_OR_RETURN(q.qmax, op.Get<float>("qmax"));
+  OCTET_ASSIGN_OR_RETURN(q.min_scale, op.Get<float>("min_scale"));
+  cuda::Int8DynamicGemmConfig g;
+  g.weights = w;
+  g.weight_layout = cuda::WeightLayout::kNK;
+  g.weight_scales.assign(scales.data<float>(), scales.data<float>() + scales.numel());
+  if (op.inputs[3] >= 0) g.bias = constants[op.inputs[3]];
+  g.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
+  g.dst_type = DType::kF32;
+  auto quantize = cuda::QuantizeRowsPerToken::Create(q);
+  if (!quantize.ok()) return quantize.status().WithContext("op '" + op.name + "'");
+  auto gemm = cuda::Int8DynamicGemm::Create(g);
+  if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
+  return std::unique_ptr<CudaOpExecutor>(
+      new DynamicInt8MatMulExecutor(op, std::move(*quantize), std::move(*gemm)));
+}
+
+// cuda.add: y = a + b, all f32 of one shape (y may be a's or b's place).
+class AddExecutor : public CudaOpExecutor {
+ public:
+  explicit AddExecutor(ModuleOp op) : op_(std::move(op)) {}
+
+  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
+             cudaStream_t stream) const override {
+    const DeviceTensor &a = in[0], &b = in[1], &y = out[0];
+    if (a.dtype != DType::kF32 || b.dtype != DType::kF32 || a.dims != b.dims || a.dims != y.dims)
+      return InvalidArgument(Prefix(op_), "adds f32 tensors of one shape, got ", DTypeName(a.dtype),
+                             DimsText(a.dims), " + ", DTypeName(b.dtype), DimsText(b.dims), " -> ",
+                             DimsText(y.dims));
+    Status s = cuda::AddF32(static_cast<const float*>(a.data), static_cast<const float*>(b.data),
+                            static_cast<float*>(y.data), y.numel(), stream);
+    return s.ok() ? s : s.WithContext("op '" + op_.name + "'");
+  }
+
+ private:
+  ModuleOp op_;
+};
+
+// cuda.layer_norm: y = LayerNormalization(x, scale, bias) over the last axis.
+class LayerNormExecutor : public CudaOpExecutor {
+ public:
+  LayerNormExecutor(ModuleOp op, cuda::LayerNorm kernel)
+      : op_(std::move(op)), kernel_(std::move(kernel)) {}
+
+  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
+             cudaStream_t stream) const override {
+    const DeviceTensor &x = in[0], &y = out[0];
+    if (x.dtype != DType::kF32 || x.dims.empty() || x.dims.back() != kernel_.k() ||
+        x.dims != y.dims)
+      return InvalidArgument(Prefix(op_), "input is ", DTypeName(x.dtype), DimsText(x.dims),
+                             ", expected f32 [..., ", kernel_.k(), "] of the output's dims");
+    Status s = kernel_.Run(static_cast<const float*>(x.data), x.numel() / kernel_.k(),
+                           static_cast<float*>(y.data), stream);
+    return s.ok() ? s : s.WithContext("op '" + op_.name + "'");
+  }
+
+ private:
+  ModuleOp op_;
+  cuda::LayerNorm kernel_;
+};
+
+Expected<std::unique_ptr<CudaOpExecutor>> CreateLayerNorm(const ModuleDesc& desc,
+                                                          const ModuleOp& op,
+                                                          const std::vector<Tensor>& constants) {
+  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 3, 2, 1, {1, 2}));
+  const Tensor& scale = constants[op.inputs[1]];
+  cuda::LayerNormConfig c;
+  if (scale.dtype() != DType::kF32)
+    return InvalidArgument(Prefix(op), "scale must be f32, got ", DTypeName(scale.dtype()));
+  c.k = scale.numel();
+  c.scale.assign(scale.data<float>(), scale.data<float>() + scale.numel());
+  if (op.inputs[2] >= 0) {
+    const Tensor& bias = constants[op.inputs[2]];
+    if (bias.dtype() != DType::kF32)
+      return InvalidArgument(Prefix(op), "bias must be f32, got ", DTypeName(bias.dtype()));
+    c.bias.assign(bias.data<float>(), bias.data<float>() + bias.numel());
+  }
+  OCTET_ASSIGN_OR_RETURN(c.epsilon, op.Get<float>("epsilon"));
+  auto kernel = cuda::LayerNorm::Create(c);
+  if (!kernel.ok()) return kernel.status().WithContext("op '" + op.name + "'");
+  return std::unique_ptr<CudaOpExecutor>(new LayerNormExecutor(op, std::move(*kernel)));
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
+    const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
+  if (op.kernel == "cuda.dynamic_int8_matmul") return CreateDynamicInt8MatMul(desc, op, constants);
+  if (op.kernel == "cuda.layer_norm") return CreateLayerNorm(desc, op, constants);
+  if (op.kernel == "cuda.add") {
+    OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 2, 2, 1, {}));
+    return std::unique_ptr<CudaOpExecutor>(new AddExecutor(op));
+  }
+  return Unimplemented("op '", op.name, "': unknown kernel id '", op.kernel,
+                       "' in a cuda module (this runtime has cuda.dynamic_int8_matmul, cuda.add, "
+                       "cuda.layer_norm)");
+}
+
+}  // namespace octet::runtime

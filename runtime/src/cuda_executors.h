@@ -1,0 +1,48 @@
+// Executors of the cuda target's kernel ids ("cuda.*"; built with OCTET_CUDA).
+// Unlike OpExecutor they take device memory: a CudaProgram (cuda_program.cc)
+// places every value of a run in the session's device arena and calls each
+// op's executor with the places of its inputs and outputs.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "octet/module/module.h"
+#include "octet/status.h"
+#include "octet/tensor.h"
+
+namespace octet::runtime {
+
+// A tensor in device memory, for the duration of one run.
+struct DeviceTensor {
+  void* data = nullptr;  // null for constants (executors hold their own copy)
+  DType dtype = DType::kUndefined;
+  std::vector<int64_t> dims;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return n;
+  }
+};
+
+class CudaOpExecutor {
+ public:
+  virtual ~CudaOpExecutor() = default;
+  // One per op input (data null when absent or constant) and per output. Only
+  // enqueues work on `stream`: no allocation, no synchronisation, no host
+  // callback, so that a run's op sequence can be captured in a CUDA graph and
+  // replayed. Immutable: many sessions (streams) run one executor at once.
+  virtual Status Run(const std::vector<DeviceTensor>& inputs,
+                     const std::vector<DeviceTensor>& outputs, cudaStream_t stream) const = 0;
+};
+
+// Validates `op` against its slots and creates its kernels; constants
+// (weights, scales, bias, LayerNorm parameters) are uploaded here, once.
+// Unknown kernel ids are errors naming the op.
+Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
+    const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants);
+
+}  // namespace octet::runtime

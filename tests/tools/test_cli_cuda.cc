@@ -1,0 +1,49 @@
+// `octet compile --target cuda`, `octet run` and `octet bench` on a cuda
+// module. Compiling needs no GPU (runs in CI); running and benchmarking do,
+// and where the module cannot load, the CLI must say why.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "cli_util.h"
+#include "cuda_lower/mlp_block.h"
+#include "octet/onnx.h"
+
+namespace octet {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::RunOctet;
+
+TEST(CudaCliTest, CompileRunAndBenchAnMlpBlock) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "octet_cuda_cli";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string onnx = (dir / "mlp.onnx").string(), octet = (dir / "mlp.octet").string();
+  ASSERT_TRUE(ExportOnnxFile(testing::TransformerMlpBlock(3, 7, 64, 256), onnx).ok());
+  auto r = RunOctet("compile " + onnx + " --preset int8-dynamic --target cuda --quiet -o " + octet);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("target cuda, 4 ops"), std::string::npos) << r.output;
+  r = RunOctet("run " + octet + " --batch 3");
+  if (r.exit_code != 0) {
+    // No GPU, or a runtime built without CUDA: the reason, not a crash.
+    EXPECT_TRUE(r.output.find("no usable CUDA device") != std::string::npos ||
+                r.output.find("built without CUDA") != std::string::npos ||
+                r.output.find("needs a sm_90a GPU") != std::string::npos)
+        << r.output;
+    fs::remove_all(dir);
+    GTEST_SKIP() << "cuda modules do not run here: " << r.output;
+  }
+  EXPECT_NE(r.output.find("out"), std::string::npos) << r.output;
+  std::printf("%s", r.output.c_str());
+  r = RunOctet("bench " + octet + " --batch 64 --iterations 50 --profile");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("target cuda"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("device ms"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cuda.dynamic_int8_matmul"), std::string::npos) << r.output;
+  std::printf("%s", r.output.c_str());
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace octet
