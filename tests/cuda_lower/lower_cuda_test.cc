@@ -21,6 +21,7 @@
 #include <random>
 
 #include "cuda_lower/mlp_block.h"
+#include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/passes/shape_inference.h"
 #include "octet/runtime/module.h"
@@ -46,36 +47,8 @@ Model QuantizeDynamic(Model float_model) {
   return std::move(*qdq);
 }
 
-double Cosine(const Tensor& a, const Tensor& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.data<float>()[i], y = b.data<float>()[i];
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return aa == 0 && bb == 0 ? 1.0 : ab / std::sqrt(aa * bb);
-}
-
-class LowerCudaTest : public ::testing::Test {
+class LowerCudaTest : public testing::ModuleFolderTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("octet_cuda_lower_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string Write(const Expected<CompiledModule>& m, const std::string& name) {
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    const std::string path = (dir_ / name).string();
-    Status s = WriteModule(m->desc, m->weights, path);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    return path;
-  }
-
   // The cuda module, or null after GTEST_SKIP when this runtime or machine
   // cannot run it (the loader's reason is printed).
   std::shared_ptr<const runtime::Module> LoadOrSkip(const std::string& path) {
@@ -86,8 +59,6 @@ class LowerCudaTest : public ::testing::Test {
         << m.status().ToString();
     return nullptr;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(LowerCudaTest, MlpBlockLowersToDeviceOpsOnly) {
@@ -211,7 +182,7 @@ TEST_F(LowerCudaTest, MlpBlockOnGpuMatchesReferenceAtSeveralBatches) {
     ASSERT_TRUE(want.ok()) << want.status().ToString();
     const Tensor &y = got->at("out"), &r = want->at("out");
     ASSERT_EQ(y.dims(), (std::vector<int64_t>{batch, kTokens, kHidden}));
-    const double cosine = Cosine(y, r);
+    const double cosine = testing::Cosine(y, r);
     EXPECT_GE(cosine, 0.999) << "batch " << batch;
     double max_err = 0;
     for (int64_t i = 0; i < y.numel(); ++i)
@@ -299,7 +270,7 @@ TEST_F(LowerCudaTest, VitBSizedMlpOnGpuMatchesReference) {
     auto got = (*session)->Run(*inputs);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     if (i == 0) {
-      const double cosine = Cosine(got->at("out"), want->at("out"));
+      const double cosine = testing::Cosine(got->at("out"), want->at("out"));
       EXPECT_GE(cosine, 0.999);
       std::printf("vit_b MLP, batch 8 x 197 tokens: cosine %.7f\n", cosine);
     }

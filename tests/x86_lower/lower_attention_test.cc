@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 
+#include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/onnx.h"
 #include "octet/passes/shape_inference.h"
@@ -106,17 +107,8 @@ double RelL2(const Tensor& ref, const Tensor& got) {
   return std::sqrt(num / den);
 }
 
-class LowerAttentionTest : public ::testing::Test {
+class LowerAttentionTest : public testing::ModuleFolderTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("octet_x86_attention_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Compiles for x86 and reference, runs both on seeded random inputs and
   // checks every output. Returns the number of x86.attention ops.
   int CompileRunCompare(const Model& model, uint64_t seed = 3) {
@@ -154,8 +146,6 @@ class LowerAttentionTest : public ::testing::Test {
     }
     return fused;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(LowerAttentionTest, SamWindowWithRelativePositionFuses) {

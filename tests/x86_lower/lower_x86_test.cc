@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "memory_source.h"
+#include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/onnx.h"
 #include "octet/passes/shape_inference.h"
@@ -48,36 +49,8 @@ Model Quantize(Model float_model, const std::vector<int64_t>& sample_dims, bool 
   return std::move(*qdq);
 }
 
-double Cosine(const Tensor& a, const Tensor& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.data<float>()[i], y = b.data<float>()[i];
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return aa == 0 && bb == 0 ? 1.0 : ab / std::sqrt(aa * bb);
-}
-
-class LowerX86Test : public ::testing::Test {
+class LowerX86Test : public testing::ModuleFolderTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("octet_x86_lower_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string Write(const Expected<CompiledModule>& m, const std::string& name) {
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    const std::string path = (dir_ / name).string();
-    Status s = WriteModule(m->desc, m->weights, path);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    return path;
-  }
-
   static int CountKernel(const ModuleDesc& d, const std::string& kernel) {
     int n = 0;
     for (const ModuleOp& op : d.ops) n += op.kernel == kernel;
@@ -129,7 +102,7 @@ class LowerX86Test : public ::testing::Test {
         const Tensor& x = xo->at(name);
         EXPECT_EQ(x.dims(), r.dims()) << name;
         if (x.dims() != r.dims() || r.dtype() != DType::kF32) continue;
-        const double cos = Cosine(x, r);
+        const double cos = testing::Cosine(x, r);
         // oneDNN accumulates exactly in int32 and rounds once; the reference
         // dequantizes and sums in f32. A requantized code can therefore differ
         // by one step (value near .5), for about 1% of codes per layer
@@ -148,7 +121,6 @@ class LowerX86Test : public ::testing::Test {
     return convs;
   }
 
-  fs::path dir_;
   int matmuls_ = 0;  // x86.int8_matmul ops of the last CompareWithReference
 };
 
@@ -186,7 +158,7 @@ TEST_F(LowerX86Test, SmallCnnConvsRunOnOneDnnAndMatchReference) {
     EXPECT_TRUE(out.ok()) << out.status().ToString();
     return out->at("logits");
   };
-  EXPECT_LT(Cosine(run(x86->desc, "a.octet"), run(changed, "b.octet")), 0.999);
+  EXPECT_LT(testing::Cosine(run(x86->desc, "a.octet"), run(changed, "b.octet")), 0.999);
 }
 
 // A ResNet in miniature: stem conv + max pool, an identity block and a
