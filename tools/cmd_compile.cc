@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "octet/compile/compile.h"
 #include "octet/onnx.h"
+#include "octet/runtime/prepack.h"
 #include "quantize_flow.h"
 
 namespace octet::cli {
@@ -15,6 +16,7 @@ struct CompileFlags {
   int64_t batch = 1;
   int threads = 0;
   bool reduce_range = false;
+  bool prepack = false;
   std::string qdq_out;
   QuantizeFlags quantize;  // used when --calib, --stats-in or --preset is given
   bool preset_given = false;
@@ -59,6 +61,8 @@ int Compile(const CompileFlags& f) {
     return Fail(InvalidArgument("unknown --target '", f.target, "'; use reference, x86 or cuda"));
   if (f.reduce_range && f.target != "x86")
     return Fail(InvalidArgument("--reduce-range applies to --target x86 only"));
+  if (f.prepack && f.target != "x86")
+    return Fail(InvalidArgument("--prepack applies to --target x86 only"));
   if (f.batch < 1) return Fail(InvalidArgument("--batch must be at least 1, got ", f.batch));
   auto model = ModelToCompile(f);
   if (!model.ok()) return Fail(model.status());
@@ -71,6 +75,14 @@ int Compile(const CompileFlags& f) {
                   : f.target == "cuda" ? CompileForCuda(std::move(model).value(), options)
                                        : CompileForReference(std::move(model).value(), options);
   if (!compiled.ok()) return Fail(compiled.status().WithContext(f.model));
+  if (f.prepack) {
+    auto report = runtime::PrepackX86Weights(&*compiled);
+    if (!report.ok()) return Fail(report.status().WithContext(f.model));
+    std::printf(
+        "prepacked %d ops for %s (%lld bytes; used in place on CPUs where oneDNN picks "
+        "the same layouts, ignored elsewhere)\n",
+        report->ops_packed, report->isa.c_str(), static_cast<long long>(report->bytes));
+  }
   Status s = WriteModule(compiled->desc, compiled->weights, f.output);
   if (!s.ok()) return Fail(s);
   int64_t weight_bytes = 0;
@@ -96,6 +108,9 @@ Action AddCompileCommand(CLI::App& app) {
   cmd->add_flag("--reduce-range", f->reduce_range,
                 "x86: 7-bit activations (with --calib: quantize so; else: the QDQ model was "
                 "quantized so); needed to run on CPUs without VNNI");
+  cmd->add_flag("--prepack", f->prepack,
+                "x86: also store the weights packed for this CPU's oneDNN kernels (used in place "
+                "at load where the layout matches; the plain weights stay for other CPUs)");
   cmd->add_option("--output,-o", f->output, "compiled module to write (.octet)")->required();
   cmd->add_option("--batch", f->batch,
                   "value of symbolic dims the arena is planned for (other values still run)")

@@ -38,6 +38,17 @@ Status CheckConstantInputs(const ModuleDesc& desc, const ModuleOp& op,
   return Status::Ok();
 }
 
+Expected<x86::PackedWeights> PrepackedWeightsOf(const ModuleDesc& desc, const ModuleOp& op,
+                                                const std::vector<Tensor>& constants) {
+  if (op.FindAttr("prepacked_slot") == nullptr) return x86::PackedWeights();
+  OCTET_ASSIGN_OR_RETURN(int64_t slot, op.Get<int64_t>("prepacked_slot"));
+  OCTET_ASSIGN_OR_RETURN(std::string layout, op.Get<std::string>("prepacked_layout"));
+  if (slot < 0 || slot >= static_cast<int64_t>(desc.slots.size()) ||
+      desc.slots[slot].kind != SlotKind::kConstant || constants[slot].dtype() != DType::kU8)
+    return InvalidArgument(OpPrefix(op), "prepacked_slot ", slot, " is not a u8 constant slot");
+  return x86::PackedWeights{std::move(layout), constants[slot]};
+}
+
 }  // namespace x86_internal
 
 using namespace x86_internal;
@@ -49,14 +60,20 @@ constexpr const char kInt8MatMul[] = "x86.int8_matmul";
 // x86.int8_matmul: u8 [M, K] in, f32 [M, N] out. Int8MatMul fixes M at
 // creation, so as for convolutions there is one primitive per batch size,
 // the planned one created at load.
-class Int8MatMulExecutor : public OpExecutor {
+class Int8MatMulExecutor : public OpExecutor, public PackingExecutor {
  public:
   Int8MatMulExecutor(std::string name, x86::Int8MatMulConfig config, int64_t k)
       : name_(std::move(name)), config_(std::move(config)), k_(k) {}
 
   Status Prepare(int64_t m) {
+    planned_m_ = m;
     auto kernel = KernelFor(m);
     return kernel.ok() ? Status::Ok() : kernel.status();
+  }
+
+  Expected<x86::PackedWeights> PlannedPackedWeights() const override {
+    OCTET_ASSIGN_OR_RETURN(x86::Int8MatMul kernel, KernelFor(planned_m_));
+    return kernel.packed_weights();
   }
 
   Status Run(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
@@ -87,6 +104,7 @@ class Int8MatMulExecutor : public OpExecutor {
   std::string name_;
   x86::Int8MatMulConfig config_;
   int64_t k_;
+  int64_t planned_m_ = 1;
   KernelCache<x86::Int8MatMul> kernels_;
 };
 
@@ -118,6 +136,7 @@ Expected<std::unique_ptr<OpExecutor>> CreateInt8MatMul(const ModuleDesc& desc, c
   c.weight_scales.assign(scales.data<float>(), scales.data<float>() + scales.numel());
   if (op.inputs[3] >= 0) c.bias = constants[op.inputs[3]];
   c.dst_type = DType::kF32;
+  OCTET_ASSIGN_OR_RETURN(c.prepacked, PrepackedWeightsOf(desc, op, constants));
   auto e = std::make_unique<Int8MatMulExecutor>(op.name, std::move(c), w.dims()[0]);
   OCTET_RETURN_IF_ERROR(e->Prepare(m));
   return std::unique_ptr<OpExecutor>(std::move(e));

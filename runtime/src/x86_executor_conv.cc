@@ -34,12 +34,17 @@ Status CheckInput(const ModuleOp& op, const Tensor& x, DType type,
                          want_physical[2], ",", want_physical[3], "]");
 }
 
-class Int8ConvExecutor : public OpExecutor {
+class Int8ConvExecutor : public OpExecutor, public PackingExecutor {
  public:
   Int8ConvExecutor(ModuleOp op, x86::Int8Conv2dConfig config)
       : op_(std::move(op)), config_(std::move(config)) {}
 
   Status Prepare() { return KernelFor(config_.src_dims[0]).status(); }
+
+  Expected<x86::PackedWeights> PlannedPackedWeights() const override {
+    OCTET_ASSIGN_OR_RETURN(x86::Int8Conv2d kernel, KernelFor(config_.src_dims[0]));
+    return kernel.packed_weights();
+  }
 
   Status Run(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
              int num_threads) const override {
@@ -178,6 +183,7 @@ Expected<std::unique_ptr<OpExecutor>> CreateInt8ConvExecutor(const ModuleDesc& d
   c.src.zero_point = static_cast<int32_t>(xz);
   c.dst.zero_point = static_cast<int32_t>(yz);
   c.dst_type = DType::kU8;
+  OCTET_ASSIGN_OR_RETURN(c.prepacked, PrepackedWeightsOf(desc, op, constants));
   auto e = std::make_unique<Int8ConvExecutor>(op, std::move(c));
   OCTET_RETURN_IF_ERROR(e->Prepare());  // create and pack at load, not at the first run
   return std::unique_ptr<OpExecutor>(std::move(e));

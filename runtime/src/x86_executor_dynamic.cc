@@ -30,7 +30,7 @@ RowBuffers& ThreadRowBuffers() {
   return buffers;
 }
 
-class DynamicInt8MatMulExecutor : public OpExecutor {
+class DynamicInt8MatMulExecutor : public OpExecutor, public PackingExecutor {
  public:
   DynamicInt8MatMulExecutor(ModuleOp op, x86::Int8MatMulConfig int8, Tensor w_f32, int64_t k,
                             int64_t n, float qmax, float min_scale)
@@ -43,7 +43,17 @@ class DynamicInt8MatMulExecutor : public OpExecutor {
         min_scale_(min_scale),
         use_int8_(!x86::Int8NeedsReducedRange()) {}
 
-  Status Prepare(int64_t m) { return use_int8_ ? Int8For(m).status() : F32For(m).status(); }
+  Status Prepare(int64_t m) {
+    planned_m_ = m;
+    return use_int8_ ? Int8For(m).status() : F32For(m).status();
+  }
+
+  Expected<x86::PackedWeights> PlannedPackedWeights() const override {
+    if (!use_int8_)
+      return Unimplemented(OpPrefix(op_), "runs in f32 on this CPU (no VNNI): no int8 weights");
+    OCTET_ASSIGN_OR_RETURN(x86::Int8MatMul kernel, Int8For(planned_m_));
+    return kernel.packed_weights();
+  }
 
   Status Run(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs,
              int num_threads) const override {
@@ -117,6 +127,7 @@ class DynamicInt8MatMulExecutor : public OpExecutor {
   int64_t k_, n_;
   float qmax_, min_scale_;
   bool use_int8_;
+  int64_t planned_m_ = 1;
   KernelCache<x86::Int8MatMul> int8_kernels_;
   KernelCache<x86::F32MatMul> f32_kernels_;
 };
@@ -156,6 +167,7 @@ Expected<std::unique_ptr<OpExecutor>> CreateDynamicInt8MatMulExecutor(
     return InvalidArgument(OpPrefix(op), "unknown activation '", activation,
                            "' (this runtime has none, gelu_erf)");
   c.gelu_erf = activation == "gelu_erf";
+  OCTET_ASSIGN_OR_RETURN(c.prepacked, PrepackedWeightsOf(desc, op, constants));
   Tensor w_f32(DType::kF32, {k, n});
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = 0; j < n; ++j)

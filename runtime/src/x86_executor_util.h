@@ -10,6 +10,7 @@
 #include "octet/module/module.h"
 #include "octet/status.h"
 #include "octet/tensor.h"
+#include "octet/x86/int8_kernels.h"  // PackedWeights
 
 namespace octet::runtime::x86_internal {
 
@@ -45,6 +46,11 @@ Tensor& PrepareOutput(Tensor& out, DType dtype, const std::vector<int64_t>& dims
 
 // "op 'name' (kernel): " for messages.
 std::string OpPrefix(const ModuleOp& op);
+
+// The op's prepacked weights, written by PrepackX86Weights (attributes
+// "prepacked_slot", a constant u8 slot, and "prepacked_layout"), or none.
+Expected<x86::PackedWeights> PrepackedWeightsOf(const ModuleDesc& desc, const ModuleOp& op,
+                                                const std::vector<Tensor>& constants);
 
 // Checks that inputs 1.. of `op` listed in `constant_inputs` are constants.
 Status CheckConstantInputs(const ModuleDesc& desc, const ModuleOp& op,

@@ -19,6 +19,7 @@
 #include "octet/onnx.h"
 #include "octet/passes/shape_inference.h"
 #include "octet/runtime/module.h"
+#include "octet/runtime/prepack.h"
 #include "octet/runtime/quantize.h"
 #include "octet/x86/cpu_info.h"
 #include "process_stats.h"
@@ -266,6 +267,52 @@ TEST_F(LowerX86Test, DynamicPerTokenMatMuls) {
     EXPECT_NE(op.kernel, "ref.ai.onnx::QuantizeLinear") << op.name;
     EXPECT_NE(op.kernel, "ref.ai.onnx::MatMul") << op.name;
   }
+}
+
+// --prepack: the packed copies are what the kernels use at load (the module
+// computes the same with its plain weights zeroed), and a copy whose layout
+// fingerprint does not match this CPU is ignored for the plain weights.
+TEST_F(LowerX86Test, PrepackedWeightsAreUsedInPlace) {
+  Model qdq = Quantize(TinyResnet(9), {3, 12, 12}, /*reduce_range=*/true, 16);
+  CompileOptions options;
+  options.reduce_range = true;
+  auto plain = CompileForX86(qdq.Clone(), options);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  auto packed = CompileForX86(qdq.Clone(), options);
+  ASSERT_TRUE(packed.ok());
+  auto report = runtime::PrepackX86Weights(&*packed);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->ops_packed, 7);  // 6 convolutions and the classifier
+  EXPECT_GT(report->bytes, 0);
+  // Packing twice adds nothing.
+  auto again = runtime::PrepackX86Weights(&*packed);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->ops_packed, 0);
+
+  auto run = [&](const CompiledModule& m, const std::string& name) {
+    auto module = runtime::Module::Load(Write(m, name));
+    EXPECT_TRUE(module.ok()) << module.status().ToString();
+    auto session = runtime::Session::Create(*module, {1});
+    auto inputs = (*module)->MakeRandomInputs(5, 3);
+    auto out = (*session)->Run(*inputs);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? out->begin()->second : Tensor();
+  };
+  const Tensor want = run(*plain, "plain.octet");
+  // Zero the plain weights of every packed op: only the packed copies remain.
+  CompiledModule zeroed = *packed;
+  for (const ModuleOp& op : zeroed.desc.ops)
+    if (op.FindAttr("prepacked_slot") != nullptr) {
+      auto& bytes = zeroed.weights[zeroed.desc.slots[op.inputs[1]].weight_section].bytes;
+      std::fill(bytes.begin(), bytes.end(), uint8_t{0});
+    }
+  EXPECT_TRUE(run(zeroed, "zeroed.octet").BitwiseEquals(want));
+  // A fingerprint from another CPU: the packed copy is ignored.
+  CompiledModule foreign = *packed;
+  for (ModuleOp& op : foreign.desc.ops)
+    for (ModuleAttr& a : op.attrs)
+      if (a.name == "prepacked_layout") a.value = std::string("onednn 3.2.0 isa 999 elsewhere");
+  EXPECT_TRUE(run(foreign, "foreign.octet").BitwiseEquals(want));
 }
 
 // Transformer MLP: x -> Linear -> GELU (exported as Div/Erf/Add/Mul/Mul) ->

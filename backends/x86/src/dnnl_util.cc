@@ -91,6 +91,46 @@ void Execute(const dnnl::primitive& p, const dnnl::memory::desc& scratchpad,
   stream.wait();
 }
 
+std::string PackedLayoutFingerprint(const dnnl::memory::desc& md) {
+  std::ostringstream os;
+  const dnnl::version_t* v = dnnl::version();
+  os << "onednn " << v->major << "." << v->minor << "." << v->patch << " " << v->hash << " isa "
+     << static_cast<int>(dnnl::get_effective_cpu_isa()) << " dt "
+     << static_cast<int>(md.get_data_type()) << " dims " << DimsString(md.get_dims());
+  if (md.get_format_kind() == dnnl::memory::format_kind::blocked) {
+    os << " strides " << DimsString(md.get_strides()) << " blocks "
+       << DimsString(md.get_inner_blks()) << " idxs " << DimsString(md.get_inner_idxs());
+  } else {
+    os << " format " << static_cast<int>(md.get_format_kind());
+  }
+  os << " bytes " << md.get_size();
+  return os.str();
+}
+
+dnnl::memory PackedOrReordered(const dnnl::memory::desc& want, const dnnl::memory& plain,
+                               const PackedWeights& prepacked, bool* used_prepacked) {
+  const auto& eng = CpuEngine();
+  *used_prepacked = prepacked.defined() && prepacked.layout == PackedLayoutFingerprint(want) &&
+                    static_cast<size_t>(prepacked.bytes.nbytes()) == want.get_size();
+  if (*used_prepacked)  // read only: the primitive never writes its weights
+    return dnnl::memory(want, eng, const_cast<void*>(prepacked.bytes.raw()));
+  dnnl::memory packed(want, eng);
+  dnnl::stream stream(eng);
+  dnnl::reorder(plain, packed).execute(stream, const_cast<dnnl::memory&>(plain), packed);
+  stream.wait();
+  return packed;
+}
+
+PackedWeights DescribePacked(const dnnl::memory& m) {
+  const dnnl::memory::desc md = m.get_desc();
+  auto keep = std::make_shared<dnnl::memory>(m);
+  PackedWeights p;
+  p.layout = PackedLayoutFingerprint(md);
+  p.bytes = Tensor::View(DType::kU8, {static_cast<int64_t>(md.get_size())}, keep->get_data_handle(),
+                         std::shared_ptr<void>(keep, keep.get()));
+  return p;
+}
+
 std::string DimsString(const std::vector<int64_t>& dims) {
   std::ostringstream os;
   os << "[";

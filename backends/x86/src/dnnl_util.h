@@ -11,6 +11,7 @@
 
 #include "octet/dtype.h"
 #include "octet/status.h"
+#include "octet/x86/int8_kernels.h"  // PackedWeights
 
 namespace octet::x86::detail {
 
@@ -59,6 +60,23 @@ Status RunSrcDst(const dnnl::primitive& prim, const PrimitiveDesc& pd,
 }
 
 std::string DimsString(const std::vector<int64_t>& dims);  // "[1,64,56,56]"
+
+// PackedWeights::layout of a weights descriptor: oneDNN's version and the ISA
+// it dispatches to, the data type, dims, strides, inner blocks and byte size.
+// oneDNN 3.2 cannot serialise a descriptor (nor expose the flags of the
+// compensation it appends to int8 weights), but for one primitive
+// configuration, version and ISA its choice is deterministic, and the
+// configuration is the op's own.
+std::string PackedLayoutFingerprint(const dnnl::memory::desc& md);
+
+// The primitive's weights: `prepacked`'s bytes wrapped in place when their
+// layout is `want`'s, else `plain` reordered into a new buffer. Throws
+// dnnl::error like the calls it makes.
+dnnl::memory PackedOrReordered(const dnnl::memory::desc& want, const dnnl::memory& plain,
+                               const PackedWeights& prepacked, bool* used_prepacked);
+
+// The packed weights of a primitive as PackedWeights (a view sharing `m`).
+PackedWeights DescribePacked(const dnnl::memory& m);
 
 // N, out_channels, OH, OW of a 2-D convolution or pooling window of `kernel`
 // over N, C, H, W: an error when a stride or dilation is below 1, a pad is

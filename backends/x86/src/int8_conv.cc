@@ -22,6 +22,8 @@ struct Int8Conv2d::Impl {
   // Weights, bias, scales and zero points: the arguments every run shares.
   std::unordered_map<int, memory> const_args;
   bool has_sum = false;
+  bool uses_prepacked = false;
+  Tensor prepacked;  // the caller's bytes the weights memory points into
   // NCHW callers: reorders to and from the primitive's NHWC buffers.
   dnnl::reorder src_to_nhwc, dst_to_nchw, residual_to_nhwc;
   memory::desc src_user, dst_user, residual_user, residual_nhwc;
@@ -160,15 +162,13 @@ Expected<Int8Conv2d> Int8Conv2d::Create(const Int8Conv2dConfig& config) {
     impl->implementation = impl->pd.impl_info_str();
     impl->conv = dnnl::convolution_forward(impl->pd);
 
-    // Pack the weights once into the primitive's layout.
+    // The weights in the primitive's layout: prepacked in place, or packed once.
     memory w_user({w_dims, memory::data_type::s8, w_user_tag}, eng,
                   const_cast<void*>(w.raw()));  // read only
-    memory packed(impl->pd.weights_desc(), eng);
-    dnnl::stream stream(eng);
-    dnnl::reorder(w_user, packed).execute(stream, w_user, packed);
-    stream.wait();
     auto& args = impl->const_args;
-    args[DNNL_ARG_WEIGHTS] = packed;
+    args[DNNL_ARG_WEIGHTS] =
+        PackedOrReordered(impl->pd.weights_desc(), w_user, c.prepacked, &impl->uses_prepacked);
+    if (impl->uses_prepacked) impl->prepacked = c.prepacked.bytes;
     if (c.bias.defined())
       args[DNNL_ARG_BIAS] =
           ConstF32(std::vector<float>(c.bias.data<float>(), c.bias.data<float>() + o));
@@ -202,6 +202,7 @@ Expected<Int8Conv2d> Int8Conv2d::Create(const Int8Conv2dConfig& config) {
   impl->config = config;
   impl->config.weights = Tensor();  // packed copy above; do not keep the caller's
   impl->config.bias = Tensor();
+  impl->config.prepacked = PackedWeights();
   Int8Conv2d out;
   out.impl_ = std::move(impl);
   return out;
@@ -253,6 +254,10 @@ Status Int8Conv2d::Impl::Run(const void* src, void* dst, const void* residual) c
 }
 
 const std::vector<int64_t>& Int8Conv2d::dst_dims() const { return impl_->dst_dims; }
+PackedWeights Int8Conv2d::packed_weights() const {
+  return DescribePacked(impl_->const_args.at(DNNL_ARG_WEIGHTS));
+}
+bool Int8Conv2d::uses_prepacked() const { return impl_->uses_prepacked; }
 const std::string& Int8Conv2d::implementation() const { return impl_->implementation; }
 const std::string& Int8Conv2d::description() const { return impl_->description; }
 

@@ -29,6 +29,8 @@ struct Int8MatMul::Impl {
   // Weights, bias, scales and zero points: the arguments every run shares.
   std::unordered_map<int, memory> const_args;
   memory::desc row_scales_md;  // [M, 1] with per_row_src_scales
+  bool uses_prepacked = false;
+  Tensor prepacked;  // the caller's bytes the weights memory points into
 
   Status Run(const void* src, void* dst, const float* row_scales) const;
 };
@@ -136,12 +138,10 @@ Expected<Int8MatMul> Int8MatMul::Create(const Int8MatMulConfig& config) {
 
     memory w_user({dims(k, n), memory::data_type::s8, plain}, eng,
                   const_cast<void*>(c.weights.raw()));  // read only
-    memory packed(impl->pd.weights_desc(), eng);
-    dnnl::stream stream(eng);
-    dnnl::reorder(w_user, packed).execute(stream, w_user, packed);
-    stream.wait();
     auto& args = impl->const_args;
-    args[DNNL_ARG_WEIGHTS] = packed;
+    args[DNNL_ARG_WEIGHTS] =
+        PackedOrReordered(impl->pd.weights_desc(), w_user, c.prepacked, &impl->uses_prepacked);
+    if (impl->uses_prepacked) impl->prepacked = c.prepacked.bytes;
     if (c.bias.defined()) {
       const float* b = c.bias.data<float>();
       // The bias is post-op 1 (after the row scales) in the per-token form.
@@ -165,6 +165,7 @@ Expected<Int8MatMul> Int8MatMul::Create(const Int8MatMulConfig& config) {
   impl->config = config;
   impl->config.weights = Tensor();
   impl->config.bias = Tensor();
+  impl->config.prepacked = PackedWeights();
   Int8MatMul out;
   out.impl_ = std::move(impl);
   return out;
@@ -198,6 +199,10 @@ Status Int8MatMul::Impl::Run(const void* src, void* dst, const float* row_scales
 }
 
 int64_t Int8MatMul::m() const { return impl_->config.m; }
+PackedWeights Int8MatMul::packed_weights() const {
+  return DescribePacked(impl_->const_args.at(DNNL_ARG_WEIGHTS));
+}
+bool Int8MatMul::uses_prepacked() const { return impl_->uses_prepacked; }
 int64_t Int8MatMul::k() const { return impl_->k; }
 int64_t Int8MatMul::n() const { return impl_->n; }
 const std::string& Int8MatMul::implementation() const { return impl_->implementation; }

@@ -48,6 +48,20 @@ enum class PostOp {
   kClip,
 };
 
+// Weights already in the layout a kernel's oneDNN primitive wants: what
+// packed_weights() of a kernel with the same configuration returned, stored
+// in a module by `octet compile --prepack`. `layout` fingerprints that layout
+// (oneDNN's version and ISA, the descriptor's data type, dims, blocking and
+// size: PackedLayoutFingerprint). Create uses `bytes` in place, without a
+// copy, when its primitive wants the same layout, and packs `weights` itself
+// otherwise (another CPU, another oneDNN). The kernel keeps `bytes`
+// referenced.
+struct PackedWeights {
+  std::string layout;
+  Tensor bytes;  // u8 [size]
+  bool defined() const { return bytes.defined(); }
+};
+
 struct Int8Conv2dConfig {
   // Activations. src_dims are N, C, H, W whatever the layout. NHWC is the
   // layout oneDNN's int8 kernels use; NCHW buffers are reordered to it and
@@ -75,6 +89,7 @@ struct Int8Conv2dConfig {
   // kU8 or kI8 (requantized with dst) or kF32 (real values; dst is unused).
   DType dst_type = DType::kU8;
   PerTensorQuant dst;
+  PackedWeights prepacked;  // optional (see PackedWeights); `weights` is still required
 };
 
 class Int8Conv2d {
@@ -87,6 +102,9 @@ class Int8Conv2d {
   Status Run(const void* src, void* dst, const void* residual = nullptr) const;
 
   const std::vector<int64_t>& dst_dims() const;  // N, O, OH, OW
+  // The weights as this kernel's primitive holds them (shares its memory).
+  PackedWeights packed_weights() const;
+  bool uses_prepacked() const;  // config.prepacked was used in place
   // oneDNN's implementation, e.g. "jit_uni_int8:avx2", "brg:avx512_core_amx".
   const std::string& implementation() const;
   // "Int8Conv2d u8[1,64,56,56] nhwc * i8[64,64,3,3] stride 1x1 ... -> u8"
@@ -115,6 +133,7 @@ struct Int8MatMulConfig {
   bool gelu_erf = false;         // 0.5 x (1 + erf(x / sqrt 2))
   DType dst_type = DType::kF32;  // kF32, or kU8 / kI8 requantized with dst
   PerTensorQuant dst;
+  PackedWeights prepacked;  // optional (see PackedWeights); `weights` is still required
 };
 
 class Int8MatMul {
@@ -128,6 +147,8 @@ class Int8MatMul {
   int64_t m() const;
   int64_t k() const;
   int64_t n() const;
+  PackedWeights packed_weights() const;  // as for Int8Conv2d
+  bool uses_prepacked() const;
   const std::string& implementation() const;
   const std::string& description() const;
 
