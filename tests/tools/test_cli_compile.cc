@@ -138,6 +138,27 @@ TEST_F(CompileCliTest, CalibQuantizesThenCompiles) {
   EXPECT_GE(int8_ops, 2);  // the conv and the classifier
   EXPECT_EQ(a->desc().ops, b->desc().ops);
 
+  // --prepack: the same ops, each int8 op with its packed weights; octet run
+  // gives the same output as the unpacked module.
+  const std::string packed = (dir_ / "packed.octet").string();
+  r = RunOctet("compile " + qdq + " --target x86 --reduce-range --prepack -o " + packed);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  int with_weights = 0;  // int8 convolutions and matmuls (pooling has no weights)
+  for (const ModuleOp& op : a->desc().ops)
+    with_weights += op.kernel == "x86.int8_conv" || op.kernel == "x86.int8_matmul";
+  EXPECT_NE(r.output.find("prepacked " + std::to_string(with_weights) + " ops for "),
+            std::string::npos)
+      << r.output;
+  const std::string out_a = (dir_ / "out_a").string(), out_p = (dir_ / "out_p").string();
+  ASSERT_EQ(RunOctet("run " + again + " --seed 2 --output-dir " + out_a).exit_code, 0);
+  ASSERT_EQ(RunOctet("run " + packed + " --seed 2 --output-dir " + out_p).exit_code, 0);
+  r = RunOctet("compare " + out_a + " " + out_p + " --max-rel-l2 0");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = RunOctet("compile " + qdq + " --target reference --prepack -o " +
+               (dir_ / "p.octet").string());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--prepack applies to --target x86 only"), std::string::npos) << r.output;
+
   const std::string bad = (dir_ / "bad.octet").string();
   r = RunOctet("compile " + qdq + " --calib npy:" + calib.string() + " --target x86 -o " + bad);
   EXPECT_NE(r.exit_code, 0);
