@@ -413,6 +413,68 @@ TEST(FloatProvider, TransposePowAndBinaryOpsMatchReferenceExactly) {
         std::string(op) + " with b " + ::testing::PrintToString(b_dims));
 }
 
+TEST(FloatProvider, SliceAndZeroPadMatchReferenceExactly) {
+  auto ints = [](Builder& b, const std::string& name, Ints v) {
+    const int64_t n = static_cast<int64_t>(v.size());
+    return b.graph().AddConstant(name, Tensor::FromVector(std::move(v), {n}));
+  };
+  // SAM's window unpartition crop, a negative start and end, and axes given.
+  ExpectExact(
+      [&](Builder& b) {
+        return b.Node("Slice", {b.Input({1, 7, 7, 5}, "x"), ints(b, "s", {0, 0}),
+                                ints(b, "e", {6, 6}), ints(b, "a", {1, 2})});
+      },
+      "Slice crop");
+  ExpectExact(
+      [&](Builder& b) {
+        return b.Node("Slice", {b.Input({4, 9, 3}, "x"), ints(b, "s", {-3, 1}),
+                                ints(b, "e", {-1, 1000}), ints(b, "a", {1, 0})});
+      },
+      "Slice negative and clamped");
+  // SAM's window partition pad (H and W of [B, H, W, C], at the end).
+  ExpectExact(
+      [&](Builder& b) {
+        return b.Node("Pad", {b.Input({1, 5, 5, 3}, "x"), ints(b, "p", {0, 0, 0, 0, 0, 2, 2, 0})});
+      },
+      "Pad end");
+  ExpectExact(
+      [&](Builder& b) {
+        return b.Node("Pad", {b.Input({2, 3, 4}, "x"), ints(b, "p", {1, 0, 2, 0, 3, 1}),
+                              b.graph().AddConstant("zero", Tensor::Scalar(0.f))});
+      },
+      "Pad both sides, explicit zero");
+}
+
+TEST(FloatProvider, SliceAndPadOutsideTheFastFormsFallBack) {
+  auto ints = [](Builder& b, const std::string& name, Ints v) {
+    const int64_t n = static_cast<int64_t>(v.size());
+    return b.graph().AddConstant(name, Tensor::FromVector(std::move(v), {n}));
+  };
+  ExpectFallsBack(
+      [&](Builder& b) {
+        return b.Node("Slice", {b.Input({6, 5}, "x"), ints(b, "s", {0}), ints(b, "e", {6}),
+                                ints(b, "a", {0}), ints(b, "st", {2})});
+      },
+      "Slice step 2");
+  ExpectFallsBack(
+      [&](Builder& b) {
+        return b.Node("Pad", {b.Input({2, 3}, "x"), ints(b, "p", {1, 1, 1, 1}),
+                              b.graph().AddConstant("v", Tensor::Scalar(1.5f))});
+      },
+      "Pad value 1.5");
+  ExpectFallsBack(
+      [&](Builder& b) {
+        return b.Node("Pad", {b.Input({2, 3}, "x"), ints(b, "p", {0, 1, 0, 1})},
+                      {{"mode", Attribute(std::string("reflect"))}});
+      },
+      "Pad reflect");
+  ExpectFallsBack(
+      [&](Builder& b) {
+        return b.Node("Pad", {b.Input({4, 3}, "x"), ints(b, "p", {-1, 0, 0, 0})});
+      },
+      "Pad negative");
+}
+
 TEST(FloatProvider, PowOtherExponentFallsBack) {
   ExpectFallsBack(
       [](Builder& b) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -137,7 +138,7 @@ Status Reorder(const dnnl::reorder& r, const dnnl::memory::desc& from, const voi
                     {{DNNL_ARG_FROM, dnnl::memory(from, eng, const_cast<void*>(src))},  // read only
                      {DNNL_ARG_TO, dnnl::memory(to, eng, dst)}});
   } catch (const dnnl::error& e) {
-    return detail::FromDnnlError(e, "NCHW <-> NHWC reorder");
+    return detail::FromDnnlError(e, "reorder");
   }
   return Status::Ok();
 }
@@ -412,6 +413,150 @@ std::shared_ptr<const Runner> PlanTranspose(const KernelContext& ctx) {
   }
 }
 
+// Ints of a constant i64/i32 input, or nullopt (absent: `dflt`).
+std::optional<std::vector<int64_t>> ConstantInts(const KernelContext& ctx, int i,
+                                                 std::optional<std::vector<int64_t>> dflt) {
+  const Tensor* t = In(ctx, i);
+  if (t == nullptr) return dflt;
+  if (!IsConstantInput(ctx.node, i)) return std::nullopt;
+  std::vector<int64_t> v(static_cast<size_t>(t->numel()));
+  for (int64_t k = 0; k < t->numel(); ++k) {
+    if (t->dtype() == DType::kI64) {
+      v[k] = t->data<int64_t>()[k];
+    } else if (t->dtype() == DType::kI32) {
+      v[k] = t->data<int32_t>()[k];
+    } else {
+      return std::nullopt;
+    }
+  }
+  return v;
+}
+
+std::vector<int64_t> DenseStrides(const std::vector<int64_t>& dims) {
+  std::vector<int64_t> s(dims.size(), 1);
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * dims[i + 1];
+  return s;
+}
+
+// A box of `dims` inside a dense f32 tensor of `outer` dims: the desc reads
+// it through the outer tensor's strides.
+dnnl::memory::desc Box(const std::vector<int64_t>& dims, const std::vector<int64_t>& outer) {
+  const std::vector<int64_t> strides = DenseStrides(outer);
+  return dnnl::memory::desc(dnnl::memory::dims(dims.begin(), dims.end()),
+                            dnnl::memory::data_type::f32,
+                            dnnl::memory::dims(strides.begin(), strides.end()));
+}
+
+// Slice with constant starts / ends / axes and unit steps as one reorder of
+// the box it selects (ONNX's clamping of starts and ends, as the reference).
+std::shared_ptr<const Runner> PlanSlice(const KernelContext& ctx) {
+  const Tensor* x = In(ctx, 0);
+  if (ctx.num_outputs() != 1 || !IsF32(x) || x->rank() < 1 || x->rank() > DNNL_MAX_NDIMS ||
+      !AllPositive(x->dims()))
+    return nullptr;
+  const int rank = x->rank();
+  const auto starts = ConstantInts(ctx, 1, std::nullopt);
+  const auto ends = ConstantInts(ctx, 2, std::nullopt);
+  std::vector<int64_t> all(rank);
+  for (int i = 0; i < rank; ++i) all[i] = i;
+  const auto axes = ConstantInts(
+      ctx, 3,
+      std::vector<int64_t>(all.begin(),
+                           all.begin() + (starts ? std::min<size_t>(starts->size(), rank) : 0)));
+  const auto steps = ConstantInts(ctx, 4, std::vector<int64_t>(starts ? starts->size() : 0, 1));
+  if (!starts || !ends || !axes || !steps || starts->size() != ends->size() ||
+      axes->size() != starts->size() || steps->size() != starts->size())
+    return nullptr;
+  std::vector<int64_t> first(rank, 0), out_dims = x->dims();
+  std::vector<bool> seen(rank, false);
+  for (size_t i = 0; i < axes->size(); ++i) {
+    int64_t a = (*axes)[i];
+    if (a < -rank || a >= rank || (*steps)[i] != 1) return nullptr;
+    const int d = static_cast<int>(a < 0 ? a + rank : a);
+    if (seen[d]) return nullptr;
+    seen[d] = true;
+    const int64_t dim = x->dim(d);
+    const int64_t start =
+        std::clamp<int64_t>((*starts)[i] < 0 ? (*starts)[i] + dim : (*starts)[i], 0, dim);
+    const int64_t end = std::clamp<int64_t>((*ends)[i] < 0 ? (*ends)[i] + dim : (*ends)[i], 0, dim);
+    if (end <= start) return nullptr;  // empty: the reference handles it
+    first[d] = start;
+    out_dims[d] = end - start;
+  }
+  int64_t offset = 0;
+  const std::vector<int64_t> in_strides = DenseStrides(x->dims());
+  for (int d = 0; d < rank; ++d) offset += first[d] * in_strides[d];
+  try {
+    const auto& eng = detail::CpuEngine();
+    const dnnl::memory::desc from = Box(out_dims, x->dims()), to = Box(out_dims, out_dims);
+    const dnnl::reorder::primitive_desc pd(eng, from, eng, to);
+    const std::string impl = pd.impl_info_str();
+    if (!IsFast(impl)) return nullptr;
+    return std::make_shared<const Runner>(
+        Runner{[r = dnnl::reorder(pd), from, to, out_dims, offset](KernelContext& ctx) -> Status {
+                 Tensor y = UninitializedF32(out_dims);
+                 OCTET_RETURN_IF_ERROR(
+                     Reorder(r, from, ctx.inputs[0]->data<float>() + offset, to, y.raw()));
+                 ctx.outputs[0] = std::move(y);
+                 return Status::Ok();
+               },
+               "Slice reorder " + detail::DimsString(out_dims) + " [" + impl + "]"});
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+// Pad, mode constant, non-negative constant pads, value 0 (absent or a
+// constant zero): zero the output, then one reorder of x into its box.
+std::shared_ptr<const Runner> PlanPad(const KernelContext& ctx) {
+  const Tensor *x = In(ctx, 0), *value = In(ctx, 2);
+  if (ctx.num_outputs() != 1 || !IsF32(x) || x->rank() < 1 || x->rank() > DNNL_MAX_NDIMS ||
+      !AllPositive(x->dims()) || In(ctx, 3) != nullptr)
+    return nullptr;
+  const auto mode = Attr(ctx.node.GetString("mode", std::string("constant")));
+  if (!mode || *mode != "constant") return nullptr;
+  if (value != nullptr &&
+      !(IsConstantInput(ctx.node, 2) && IsF32(value) && value->numel() == 1 &&
+        value->data<float>()[0] == 0.f && !std::signbit(value->data<float>()[0])))
+    return nullptr;
+  const int rank = x->rank();
+  const auto pads = ConstantInts(ctx, 1, std::nullopt);
+  if (!pads || static_cast<int>(pads->size()) != 2 * rank) return nullptr;
+  std::vector<int64_t> out_dims = x->dims();
+  for (int d = 0; d < rank; ++d) {
+    if ((*pads)[d] < 0 || (*pads)[d + rank] < 0) return nullptr;
+    out_dims[d] += (*pads)[d] + (*pads)[d + rank];
+  }
+  int64_t offset = 0;
+  const std::vector<int64_t> out_strides = DenseStrides(out_dims);
+  for (int d = 0; d < rank; ++d) offset += (*pads)[d] * out_strides[d];
+  try {
+    const auto& eng = detail::CpuEngine();
+    const dnnl::memory::desc from = Box(x->dims(), x->dims()), to = Box(x->dims(), out_dims);
+    const dnnl::reorder::primitive_desc pd(eng, from, eng, to);
+    const std::string impl = pd.impl_info_str();
+    if (!IsFast(impl)) return nullptr;
+    return std::make_shared<const Runner>(
+        Runner{[r = dnnl::reorder(pd), from, to, out_dims, offset](KernelContext& ctx) -> Status {
+                 Tensor y = UninitializedF32(out_dims);
+                 const int64_t n = y.numel();
+                 float* p = y.data<float>();
+                 const int threads = std::max(1, ctx.num_threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+                 for (int64_t c = 0; c < threads; ++c) {
+                   const int64_t b = n * c / threads, e = n * (c + 1) / threads;
+                   std::fill(p + b, p + e, 0.f);
+                 }
+                 OCTET_RETURN_IF_ERROR(Reorder(r, from, ctx.inputs[0]->raw(), to, p + offset));
+                 ctx.outputs[0] = std::move(y);
+                 return Status::Ok();
+               },
+               "Pad reorder " + detail::DimsString(out_dims) + " [" + impl + "]"});
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
 // Pow(x, 2) (LayerNorm2d's variance, written out by PyTorch's export).
 std::shared_ptr<const Runner> PlanPow(const KernelContext& ctx) {
   const Tensor *x = In(ctx, 0), *e = In(ctx, 1);
@@ -459,7 +604,9 @@ std::shared_ptr<const Runner> PlanBinary(const KernelContext& ctx) {
 class FloatKernelProvider final : public reference::KernelProvider {
  public:
   FloatKernelProvider() {
-    const std::array<std::pair<const char*, Planner>, 11> ops{{
+    const std::array<std::pair<const char*, Planner>, 13> ops{{
+        {"Slice", PlanSlice},
+        {"Pad", PlanPad},
         {"Conv", PlanConv},
         {"MatMul", PlanMatMul},
         {"Gemm", PlanGemm},

@@ -19,6 +19,10 @@
 //   Transpose           f32, rank 2..12                 => one oneDNN reorder
 //                       (the input read through permuted strides)
 //   Pow                 f32 x, exponent the scalar 2    => F32Eltwise square
+//   Slice               f32, constant starts / ends / axes, unit steps
+//                                                      => one reorder of the box
+//   Pad                 f32, mode constant, value 0, constant pads >= 0
+//                                                      => zero fill + one reorder
 //   Add, Sub, Mul, Div  f32, numpy broadcasting          => F32Binary, where
 //                       oneDNN has a fast kernel for the broadcast
 //
