@@ -325,6 +325,23 @@ class Importer {
         name = base + "." + std::to_string(k);
       return name;
     };
+    // Node names are unique in the IR: passes, quantization plans and
+    // calibration statistics find nodes by name. ONNX allows empty and
+    // repeated names; such a node gets its op type (or its name) with a
+    // ".k" suffix. Explicit unique names are kept as they are.
+    std::set<std::string> file_node_names, node_names;
+    for (const onnx::NodeProto& p : protos)
+      if (!p.name().empty()) file_node_names.insert(p.name());
+    auto node_name = [&](const onnx::NodeProto& p) {
+      if (!p.name().empty() && node_names.insert(p.name()).second) return p.name();
+      const std::string base = p.name().empty() ? p.op_type() : p.name();
+      std::string name = base;
+      for (int k = 1; node_names.count(name) || (p.name().empty() && file_node_names.count(name));
+           ++k)
+        name = base + "." + std::to_string(k);
+      node_names.insert(name);
+      return name;
+    };
     for (int i = 0; i < protos.size(); ++i) {
       const onnx::NodeProto& p = protos[i];
       const std::string desc = name_ + ": node " + DescribeNode(p, i);
@@ -353,7 +370,7 @@ class Importer {
           if (prev == out) return InvalidArgument(desc, ": output '", out, "' is listed twice");
         outputs.push_back(out);
       }
-      Node* n = g.AddNode(p.op_type(), {}, outputs, p.name(), domain);
+      Node* n = g.AddNode(p.op_type(), {}, outputs, node_name(p), domain);
       for (int k = 0; k < n->num_outputs(); ++k)
         if (n->output(k)->name() != outputs[k])
           return InvalidArgument(desc, ": output '", outputs[k], "' is defined twice");

@@ -158,6 +158,24 @@ TEST(OnnxImportGraph, OutOfOrderNodesAreSorted) {
   EXPECT_EQ(model.graph->nodes()[1]->name(), "second");
 }
 
+TEST(OnnxImportGraph, EmptyAndRepeatedNodeNamesBecomeUnique) {
+  // ONNX allows both; the IR's passes and quantization plans find nodes by
+  // name, so each node gets its own (an unnamed MatMul was once quantized
+  // with another unnamed MatMul's weight plan).
+  onnx::ModelProto m = MakeModel();
+  AddInput(m, "x");
+  AddNode(m, "Relu", {"x"}, {"a"}, "");
+  AddNode(m, "Relu", {"a"}, {"b"}, "");
+  AddNode(m, "Neg", {"b"}, {"c"}, "twice");
+  AddNode(m, "Neg", {"c"}, {"d"}, "twice");
+  AddNode(m, "Neg", {"d"}, {"e"}, "Relu.1");  // explicit: kept, the unnamed avoid it
+  AddOutput(m, "e");
+  Model model = MustImport(m);
+  std::vector<std::string> names;
+  for (const Node* n : model.graph->nodes()) names.push_back(n->name());
+  EXPECT_EQ(names, (std::vector<std::string>{"Relu", "Relu.2", "twice", "twice.1", "Relu.1"}));
+}
+
 TEST(OnnxImportGraph, EmptyOptionalInputsAndOutputs) {
   onnx::ModelProto m = MakeModel();
   AddInput(m, "x");
