@@ -4,6 +4,7 @@
 
 #include "octet/cuda/float_kernels.h"
 #include "octet/cuda/int8_kernels.h"
+#include "octet/cuda/weight_only_gemm.h"
 
 namespace octet::runtime {
 namespace {
@@ -98,6 +99,57 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
       new DynamicInt8MatMulExecutor(op, std::move(*quantize), std::move(*gemm)));
 }
 
+// cuda.weight_only_matmul: x f32 [..., K] -> bf16 (output 1, scratch) ->
+// WeightOnlyGemm (bias and activation in it) -> bf16 (output 2, scratch) ->
+// y f32 [..., N]. The module's activations are f32; the weight-only kernels
+// take bf16, as torchao's weight-only schemes run.
+class WeightOnlyMatMulExecutor : public CudaOpExecutor {
+ public:
+  WeightOnlyMatMulExecutor(ModuleOp op, cuda::WeightOnlyGemm gemm)
+      : op_(std::move(op)), gemm_(std::move(gemm)) {}
+
+  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
+             cudaStream_t stream) const override {
+    const DeviceTensor &x = in[0], &y = out[0], &x16 = out[1], &y16 = out[2];
+    const int64_t k = gemm_.k(), n = gemm_.n();
+    if (x.dtype != DType::kF32 || x.dims.empty() || x.dims.back() != k)
+      return InvalidArgument(Prefix(op_), "input is ", DTypeName(x.dtype), DimsText(x.dims),
+                             ", expected f32 [..., ", k, "]");
+    const int64_t m = x.numel() / k;
+    if (y.numel() != m * n || x16.numel() != m * k || y16.numel() != m * n)
+      return Internal(Prefix(op_), "output places do not fit ", m, " rows: y ", DimsText(y.dims),
+                      ", bf16 x ", DimsText(x16.dims), ", bf16 y ", DimsText(y16.dims));
+    Status st = cuda::ConvertF32ToBf16(static_cast<const float*>(x.data), x16.data, m * k, stream);
+    if (st.ok()) st = gemm_.Run(x16.data, m, y16.data, stream);
+    if (st.ok()) st = cuda::ConvertBf16ToF32(y16.data, static_cast<float*>(y.data), m * n, stream);
+    return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
+  }
+
+ private:
+  ModuleOp op_;
+  cuda::WeightOnlyGemm gemm_;
+};
+
+Expected<std::unique_ptr<CudaOpExecutor>> CreateWeightOnlyMatMul(
+    const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
+  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 5, 3, 3, {1, 2, 3, 4}));
+  OCTET_ASSIGN_OR_RETURN(std::string activation, op.Get<std::string>("activation"));
+  if (activation != "none" && activation != "gelu_erf")
+    return InvalidArgument(Prefix(op), "unknown activation '", activation,
+                           "' (this runtime has none, gelu_erf)");
+  cuda::WeightOnlyGemmConfig c;
+  c.codes = constants[op.inputs[1]];
+  c.weight_layout = cuda::WeightLayout::kKN;
+  c.scales = constants[op.inputs[2]];
+  if (op.inputs[3] >= 0) c.zero_points = constants[op.inputs[3]];
+  if (op.inputs[4] >= 0) c.bias = constants[op.inputs[4]];
+  OCTET_ASSIGN_OR_RETURN(c.group_size, op.Get<int64_t>("group_size"));
+  c.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
+  auto gemm = cuda::WeightOnlyGemm::Create(c);  // checks dtypes, shapes and the group size
+  if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
+  return std::unique_ptr<CudaOpExecutor>(new WeightOnlyMatMulExecutor(op, std::move(*gemm)));
+}
+
 // cuda.add: y = a + b, all f32 of one shape (y may be a's or b's place).
 class AddExecutor : public CudaOpExecutor {
  public:
@@ -170,13 +222,14 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
   if (op.kernel == "cuda.dynamic_int8_matmul") return CreateDynamicInt8MatMul(desc, op, constants);
   if (op.kernel == "cuda.layer_norm") return CreateLayerNorm(desc, op, constants);
+  if (op.kernel == "cuda.weight_only_matmul") return CreateWeightOnlyMatMul(desc, op, constants);
   if (op.kernel == "cuda.add") {
     OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 2, 2, 1, {}));
     return std::unique_ptr<CudaOpExecutor>(new AddExecutor(op));
   }
   return Unimplemented("op '", op.name, "': unknown kernel id '", op.kernel,
-                       "' in a cuda module (this runtime has cuda.dynamic_int8_matmul, cuda.add, "
-                       "cuda.layer_norm)");
+                       "' in a cuda module (this runtime has cuda.dynamic_int8_matmul, "
+                       "cuda.weight_only_matmul, cuda.add, cuda.layer_norm)");
 }
 
 }  // namespace octet::runtime

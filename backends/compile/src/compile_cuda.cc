@@ -6,7 +6,8 @@
 // nodes none takes; only then does it emit.
 //
 // Activations stay f32 on the device in this slice (the graph's own dtype):
-// no conversion ops at the edges, and the int8 GEMM writes f32. bf16
+// no conversion ops at the edges, and the int8 GEMM writes f32. The
+// weight-only GEMMs run in bf16 and convert at their own edges. bf16
 // activations come with the bf16 graph (attention, LayerNorm in bf16).
 //
 // Emission walks the nodes in graph order; a dynamic matmul is written where
@@ -24,8 +25,10 @@ namespace {
 
 using compile_internal::DynamicMatMulPattern;
 using compile_internal::IsOnnxOp;
+using compile_internal::WeightOnlyMatMulPattern;
 
 constexpr const char kDynamicMatMul[] = "cuda.dynamic_int8_matmul";
+constexpr const char kWeightOnlyMatMul[] = "cuda.weight_only_matmul";
 constexpr const char kAdd[] = "cuda.add";
 constexpr const char kLayerNorm[] = "cuda.layer_norm";
 // The kernels are built for sm_90a only (wgmma and TMA in the int8 GEMM).
@@ -65,6 +68,8 @@ class CudaLowering {
       if (absorbed_.count(n)) {
         if (auto it = dynamics_.find(n); it != dynamics_.end())
           OCTET_RETURN_IF_ERROR(EmitDynamicMatMul(it->second));
+        if (auto it = weight_only_.find(n); it != weight_only_.end())
+          OCTET_RETURN_IF_ERROR(EmitWeightOnlyMatMul(it->second));
         continue;
       }
       if (IsOnnxOp(n, "Add")) {
@@ -75,6 +80,7 @@ class CudaLowering {
     }
     auto& meta = builder_.desc().metadata;
     meta[kDynamicMatMul] = std::to_string(dynamics_.size());
+    meta[kWeightOnlyMatMul] = std::to_string(weight_only_.size());
     meta[kAdd] = std::to_string(adds_);
     meta[kLayerNorm] = std::to_string(layer_norms_);
     return builder_.Finish();
@@ -84,6 +90,15 @@ class CudaLowering {
   void Match() {
     const std::vector<Node*> nodes = graph_.nodes();
     for (const Node* n : nodes) {
+      if (absorbed_.count(n)) continue;
+      if (auto w = compile_internal::MatchWeightOnlyMatMul(n)) {
+        for (const Node* x : {w->matmul, w->add}) {
+          if (x != nullptr) absorbed_.insert(x);
+        }
+        for (const Node* g : w->gelu) absorbed_.insert(g);
+        weight_only_.emplace(w->last(), std::move(*w));
+        continue;
+      }
       auto d = compile_internal::MatchDynamicMatMul(n);
       if (!d) continue;
       for (const Node* x :
@@ -112,6 +127,17 @@ class CudaLowering {
       if (k % 16 != 0)
         return "the int8 GEMM needs K to be a multiple of 16 (its rows are loaded by TMA), K = " +
                std::to_string(k);
+      return "";
+    }
+    if (auto it = weight_only_.find(&n); it != weight_only_.end()) {
+      const WeightOnlyMatMulPattern& w = it->second;
+      const int64_t k = w.codes.dim(0), g = w.group_size;
+      if (w.codes.dtype() == DType::kI8 && k % 8 != 0)
+        return "the int8 weight-only kernel needs K to be a multiple of 8, K = " +
+               std::to_string(k);
+      if (w.codes.dtype() == DType::kU4 && ((g != 32 && g != 64 && g != 128) || k % g != 0))
+        return "the int4 weight-only kernel takes groups of 32, 64 or 128 dividing K; K = " +
+               std::to_string(k) + ", group " + std::to_string(g);
       return "";
     }
     if (absorbed_.count(&n)) return "";
@@ -221,6 +247,36 @@ class CudaLowering {
     return Status::Ok();
   }
 
+  // Inputs: x f32 [..., K], codes i8 / u4 [K, N], scales f32 ([N] / [K/G, N]),
+  // zero points u4 [K/G, N] (absent: -1), bias f32 [N] (absent: -1). Outputs:
+  // y f32 [..., N] after the optional GELU, then the bf16 copies of x and y the
+  // kernel reads and writes (scratch in the arena, dead after this op).
+  Status EmitWeightOnlyMatMul(const WeightOnlyMatMulPattern& m) {
+    const Node& n = *m.matmul;
+    ModuleOp op;
+    op.kernel = kWeightOnlyMatMul;
+    op.name = n.name();
+    auto x = builder_.InputSlot(m.x);
+    auto codes = builder_.InputSlot(m.dq_w->input(0));
+    auto scales = builder_.InputSlot(m.dq_w->input(1));
+    for (const auto* e : {&x, &codes, &scales})
+      if (!e->ok()) return e->status().WithContext(n.Describe());
+    op.inputs = {*x, *codes, *scales,
+                 m.zero_points.defined()
+                     ? builder_.AddConstantTensor(n.name() + "/zero_points", m.zero_points)
+                     : -1,
+                 m.bias.defined() ? builder_.AddConstantTensor(n.name() + "/bias", m.bias) : -1};
+    const TensorType& yt = m.last()->output(0)->type();
+    op.outputs = {
+        builder_.OutputSlot(m.last()->output(0)),
+        builder_.AddActivation(n.name() + "/x_bf16", TensorType(DType::kBF16, m.x->type().shape)),
+        builder_.AddActivation(n.name() + "/y_bf16", TensorType(DType::kBF16, yt.shape))};
+    op.attrs = {{"group_size", m.group_size},
+                {"activation", std::string(m.gelu.empty() ? "none" : "gelu_erf")}};
+    builder_.AddOp(std::move(op));
+    return Status::Ok();
+  }
+
   // Inputs a, b f32 of the output's dims; the output may take either's place.
   Status EmitAdd(const Node& n) {
     ModuleOp op;
@@ -260,7 +316,8 @@ class CudaLowering {
   const Graph& graph_;
   compile_internal::ModuleBuilder builder_;
   std::set<const Node*> absorbed_;
-  std::map<const Node*, DynamicMatMulPattern> dynamics_;  // keyed by the last fused node
+  std::map<const Node*, DynamicMatMulPattern> dynamics_;        // keyed by the last fused node
+  std::map<const Node*, WeightOnlyMatMulPattern> weight_only_;  // likewise
   int adds_ = 0, layer_norms_ = 0;
 };
 

@@ -387,6 +387,62 @@ std::vector<const Node*> MatchGeluOf(const Value* x) {
   return {div, erf, add, mul, half};
 }
 
+std::optional<WeightOnlyMatMulPattern> MatchWeightOnlyMatMul(const Node* matmul) {
+  if (!IsOnnxOp(matmul, "MatMul") || matmul->num_inputs() != 2) return std::nullopt;
+  WeightOnlyMatMulPattern m;
+  m.matmul = matmul;
+  m.x = matmul->input(0);
+  const TensorType& xt = m.x->type();
+  if (m.x->is_constant() || xt.dtype != DType::kF32 || !xt.has_shape || xt.shape.rank() < 2)
+    return std::nullopt;
+  // A dequantized activation makes it an int8 x int8 product (int8-dynamic,
+  // static presets), not weight-only.
+  if (IsOnnxOp(m.x->producer(), "DequantizeLinear")) return std::nullopt;
+  m.dq_w = matmul->input(1)->producer();
+  if (!IsOnnxOp(m.dq_w, "DequantizeLinear")) return std::nullopt;
+  const Tensor* w = ConstantOf(m.dq_w->input(0));
+  const Tensor* scale = ConstantOf(m.dq_w->input(1));
+  if (w == nullptr || scale == nullptr || w->rank() != 2 || scale->dtype() != DType::kF32)
+    return std::nullopt;
+  const int64_t k = w->dim(0), n = w->dim(1);
+  if (xt.shape.dims().back().is_symbolic() || xt.shape.dims().back().value() != k)
+    return std::nullopt;
+  auto axis = m.dq_w->GetInt("axis", 1);
+  auto block = m.dq_w->GetInt("block_size", 0);
+  if (!axis.ok() || !block.ok()) return std::nullopt;
+  if (w->dtype() == DType::kI8) {
+    if (*axis != 1 || *block != 0 || scale->numel() != n || !AllZero(m.dq_w->input(2)))
+      return std::nullopt;
+  } else if (w->dtype() == DType::kU4) {
+    const int64_t g = *block;
+    if (*axis != 0 || g <= 0) return std::nullopt;
+    const int64_t groups = (k + g - 1) / g;
+    if (scale->rank() != 2 || scale->dim(0) != groups || scale->dim(1) != n) return std::nullopt;
+    if (const Value* zp = m.dq_w->input(2)) {
+      const Tensor* z = ConstantOf(zp);
+      if (z == nullptr || z->dtype() != DType::kU4 || z->dims() != scale->dims())
+        return std::nullopt;
+      m.zero_points = *z;
+    }
+    m.group_size = groups == 1 ? k : g;
+  } else {
+    return std::nullopt;
+  }
+  m.codes = *w;
+  m.scales = *scale;
+  const Node* add = SoleUser(matmul->output(0));
+  if (IsOnnxOp(add, "Add")) {
+    const Value* b = add->input(0) == matmul->output(0) ? add->input(1) : add->input(0);
+    const Tensor* t = ConstantOf(b);
+    if (t != nullptr && t->dtype() == DType::kF32 && t->rank() == 1 && t->dim(0) == n) {
+      m.add = add;
+      m.bias = *t;
+    }
+  }
+  m.gelu = MatchGeluOf(m.last()->output(0));
+  return m;
+}
+
 std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul) {
   if (!IsOnnxOp(matmul, "MatMul") || matmul->num_inputs() != 2) return std::nullopt;
   DynamicMatMulPattern m;

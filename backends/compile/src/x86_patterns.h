@@ -122,6 +122,28 @@ struct DynamicMatMulPattern {
 };
 std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul);
 
+// The weight-only presets' form: MatMul(x f32 [..., K] not itself
+// dequantized, DequantizeLinear(w))
+// -> [Add(bias [N])] -> [GELU], with w a constant [K, N] of either
+//   i8, per column (axis 1, scale [N]), zero point absent or 0, or
+//   u4, blocked along K (axis 0, block_size G), scale and zero point
+//   [ceil(K / G), N] (one group when G >= K: the group is then K).
+struct WeightOnlyMatMulPattern {
+  const Node* dq_w = nullptr;
+  const Node* matmul = nullptr;
+  const Node* add = nullptr;      // optional bias
+  std::vector<const Node*> gelu;  // optional
+  const Value* x = nullptr;
+  Tensor codes, scales, zero_points;  // zero_points: u4 only (may be undefined)
+  Tensor bias;                        // f32 [N] or undefined
+  int64_t group_size = 0;             // u4: the group along K; i8: 0
+  const Node* last() const {
+    if (!gelu.empty()) return gelu.back();
+    return add != nullptr ? add : matmul;
+  }
+};
+std::optional<WeightOnlyMatMulPattern> MatchWeightOnlyMatMul(const Node* matmul);
+
 // PyTorch's exact GELU as exported: Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)
 // (operands of Add and Mul in either order), every intermediate read once.
 // The nodes in graph order, or empty.

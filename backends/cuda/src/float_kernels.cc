@@ -17,6 +17,20 @@ Status AddF32(const float* a, const float* b, float* out, int64_t n, cudaStream_
   return LaunchAddF32(a, b, out, n, stream);
 }
 
+Status ConvertF32ToBf16(const float* x, void* y, int64_t n, cudaStream_t stream) {
+  if (n == 0) return Status::Ok();
+  if (n < 0 || x == nullptr || y == nullptr)
+    return InvalidArgument("ConvertF32ToBf16: null pointer or negative count ", n);
+  return LaunchF32ToBf16(x, y, n, stream);
+}
+
+Status ConvertBf16ToF32(const void* x, float* y, int64_t n, cudaStream_t stream) {
+  if (n == 0) return Status::Ok();
+  if (n < 0 || x == nullptr || y == nullptr)
+    return InvalidArgument("ConvertBf16ToF32: null pointer or negative count ", n);
+  return LaunchBf16ToF32(x, y, n, stream);
+}
+
 Expected<LayerNorm> LayerNorm::Create(const LayerNormConfig& config) {
   const std::string what = "LayerNorm f32[M," + std::to_string(config.k) + "]";
   if (config.k <= 0) return InvalidArgument(what, ": the normalised axis must be non-empty");

@@ -3,6 +3,8 @@
 // LayerNorm one block per row reading the row three times (mean, centred
 // squares, output; the second and third reads hit L1/L2 for the row lengths
 // of transformers, K <= 8192 floats = 32 KiB).
+#include <cuda_bf16.h>
+
 #include "float_kernels_device.h"
 #include "octet/cuda/cuda_status.h"
 
@@ -23,6 +25,19 @@ __global__ void AddF32x4Kernel(const float4* a, const float4* b, float4* out, in
     const float4 x = a[i], y = b[i];
     out[i] = make_float4(x.x + y.x, x.y + y.y, x.z + y.z, x.w + y.w);
   }
+}
+
+// Round to nearest even, as the reference's Cast f32 -> bf16.
+__global__ void F32ToBf16Kernel(const float* x, __nv_bfloat16* y, int64_t n) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = __float2bfloat16_rn(x[i]);
+}
+
+__global__ void Bf16ToF32Kernel(const __nv_bfloat16* x, float* y, int64_t n) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride)
+    y[i] = __bfloat162float(x[i]);
 }
 
 __device__ float BlockSum(float v) {
@@ -82,6 +97,19 @@ Status LaunchAddF32(const float* a, const float* b, float* out, int64_t n, cudaS
     AddF32Kernel<<<BlocksFor(n), kThreads, 0, stream>>>(a, b, out, n);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("AddF32Kernel");
+  return Status::Ok();
+}
+
+Status LaunchF32ToBf16(const float* x, void* y, int64_t n, cudaStream_t stream) {
+  F32ToBf16Kernel<<<BlocksFor(n), kThreads, 0, stream>>>(x, static_cast<__nv_bfloat16*>(y), n);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("F32ToBf16Kernel");
+  return Status::Ok();
+}
+
+Status LaunchBf16ToF32(const void* x, float* y, int64_t n, cudaStream_t stream) {
+  Bf16ToF32Kernel<<<BlocksFor(n), kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(x), y,
+                                                         n);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Bf16ToF32Kernel");
   return Status::Ok();
 }
 

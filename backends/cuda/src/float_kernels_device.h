@@ -10,6 +10,8 @@
 namespace octet::cuda {
 
 Status LaunchAddF32(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream);
+Status LaunchF32ToBf16(const float* x, void* y, int64_t n, cudaStream_t stream);
+Status LaunchBf16ToF32(const void* x, float* y, int64_t n, cudaStream_t stream);
 // bias may be null. One block per row.
 Status LaunchLayerNormF32(const float* x, int64_t rows, int64_t k, const float* scale,
                           const float* bias, float epsilon, float* y, cudaStream_t stream);

@@ -24,6 +24,12 @@ namespace octet::cuda {
 // before it is written, by the same thread).
 Status AddF32(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream);
 
+// y[i] = bf16(x[i]) (round to nearest even) and back, for n elements: the
+// edges of kernels that run in bf16 (the weight-only GEMMs) inside an f32
+// module. y is bf16 storage (2 bytes an element).
+Status ConvertF32ToBf16(const float* x, void* y, int64_t n, cudaStream_t stream);
+Status ConvertBf16ToF32(const void* x, float* y, int64_t n, cudaStream_t stream);
+
 struct LayerNormConfig {
   int64_t k = 0;             // the normalised (last) axis
   std::vector<float> scale;  // k values (ONNX's Scale, gamma)

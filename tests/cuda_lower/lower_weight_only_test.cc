@@ -1,0 +1,102 @@
+// The cuda lowering of the weight-only presets: MatMul(x, DequantizeLinear(w
+// i8 per channel | u4 in groups along K)) [+ bias] [+ GELU] ->
+// cuda.weight_only_matmul (WeightOnlyGemm in bf16 between two conversions).
+// The op list is checked everywhere; the GPU runs compare with the reference
+// module.
+//
+// Tolerance: the module rounds each activation to bf16 before the GEMM
+// (relative 2^-9) and each output back from bf16 (2^-9), and from 33 rows on
+// multiplies by a bf16 copy of the dequantized weights (2^-9 per weight); the
+// sums are f32. Each is a relative error of order 2^-9 = 0.002 per element,
+// so 1 - cosine stays near 1e-5; cosine >= 0.999 leaves room for the GELU and
+// the second layer while a wrong group, scale, zero point or layout gives
+// errors of order 1.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cuda_lower/mlp_block.h"
+#include "module_test_util.h"
+#include "octet/compile/compile.h"
+#include "octet/runtime/module.h"
+#include "octet/runtime/quantize.h"
+
+namespace octet {
+namespace {
+
+constexpr int64_t kTokens = 7, kHidden = 128, kMlp = 256;
+
+Model Quantized(const std::string& preset, uint32_t seed) {
+  auto config = quant::MakePreset(preset);
+  EXPECT_TRUE(config.ok());
+  auto prepared =
+      PrepareForQuantization(testing::TransformerMlpBlock(seed, kTokens, kHidden, kMlp), *config);
+  EXPECT_TRUE(prepared.ok()) << prepared.status().ToString();
+  auto qdq = ConvertToQuantized(*prepared, CalibrationStats{});  // weights only
+  EXPECT_TRUE(qdq.ok()) << qdq.status().ToString();
+  return std::move(*qdq);
+}
+
+class LowerWeightOnlyTest : public testing::ModuleFolderTest,
+                            public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(LowerWeightOnlyTest, MlpLowersToWeightOnlyOps) {
+  const std::string preset = GetParam();
+  auto cuda = CompileForCuda(Quantized(preset, 1));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  std::vector<std::string> kernels;
+  for (const ModuleOp& op : d.ops) kernels.push_back(op.kernel);
+  EXPECT_EQ(kernels, (std::vector<std::string>{"cuda.layer_norm", "cuda.weight_only_matmul",
+                                               "cuda.weight_only_matmul", "cuda.add"}));
+  EXPECT_EQ(d.metadata.at("cuda.weight_only_matmul"), "2");
+  const ModuleOp &lin1 = d.ops[1], &lin2 = d.ops[2];
+  EXPECT_EQ(*lin1.Get<std::string>("activation"), "gelu_erf");
+  EXPECT_EQ(*lin2.Get<std::string>("activation"), "none");
+  const bool int4 = preset == "int4-weight-only";
+  const TensorSlot& codes = d.slots[lin1.inputs[1]];
+  EXPECT_EQ(codes.dtype, int4 ? DType::kU4 : DType::kI8);
+  EXPECT_EQ(codes.shape, Shape({kHidden, kMlp}));  // [K, N], as the graph has it
+  EXPECT_EQ(*lin1.Get<int64_t>("group_size"), int4 ? 128 : 0);
+  EXPECT_EQ(lin1.inputs[3] >= 0, int4);  // zero points
+  ASSERT_EQ(lin1.outputs.size(), 3u);    // y, and the bf16 scratch of x and y
+  EXPECT_EQ(d.slots[lin1.outputs[1]].dtype, DType::kBF16);
+  EXPECT_EQ(d.slots[lin1.outputs[2]].shape, Shape({Dim::Symbol("N"), kTokens, kMlp}));
+}
+
+TEST_P(LowerWeightOnlyTest, MlpOnGpuMatchesReference) {
+  Model qdq = Quantized(GetParam(), 2);
+  auto module = runtime::Module::Load(Write(CompileForCuda(qdq.Clone()), "cuda.octet"));
+  if (!module.ok()) GTEST_SKIP() << module.status().ToString();
+  auto reference = runtime::Module::Load(Write(CompileForReference(qdq.Clone()), "ref.octet"));
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  auto session = runtime::Session::Create(*module);
+  auto ref_session = runtime::Session::Create(*reference, {1});
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  ASSERT_TRUE(ref_session.ok());
+  // 7, 21 and 119 rows: the streaming kernels (m <= 32) and cuBLASLt on the
+  // bf16 copy (m >= 33).
+  for (int64_t batch : {1, 3, 17}) {
+    auto inputs = (*reference)->MakeRandomInputs(60 + batch, batch);
+    ASSERT_TRUE(inputs.ok());
+    auto got = (*session)->Run(*inputs);
+    auto want = (*ref_session)->Run(*inputs);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    const Tensor &y = got->at("out"), &r = want->at("out");
+    ASSERT_EQ(y.dims(), (std::vector<int64_t>{batch, kTokens, kHidden}));
+    const double cosine = testing::Cosine(y, r);
+    EXPECT_GE(cosine, 0.999) << GetParam() << " batch " << batch;
+    std::printf("%s batch %lld: cosine %.7f\n", GetParam(), static_cast<long long>(batch), cosine);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, LowerWeightOnlyTest,
+                         ::testing::Values("int8-weight-only", "int4-weight-only"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param) == "int8-weight-only" ? "int8" : "int4";
+                         });
+
+}  // namespace
+}  // namespace octet
