@@ -65,8 +65,8 @@ Status CheckHeader(const uint8_t* b, uint64_t n, const std::string& what, uint64
     return Unimplemented(what, ": module format version ", version, ", this Octet reads version ",
                          kModuleFormatVersion, ": recompile the model");
   if (header_length != L::kHeaderSize)
-    return DataLoss(what, ": the header is corrupt (header length ", header_length,
-                    ", version ", kModuleFormatVersion, " uses ", L::kHeaderSize, ")");
+    return DataLoss(what, ": the header is corrupt (header length ", header_length, ", version ",
+                    kModuleFormatVersion, " uses ", L::kHeaderSize, ")");
   const uint64_t file_size = GetU64(b + L::kFileSizeOffset);
   if (n < file_size)
     return DataLoss(what, " is truncated: it has ", n, " bytes, its header says ", file_size);

@@ -365,54 +365,6 @@ std::shared_ptr<const Runner> PlanLayerNorm(const KernelContext& ctx) {
 
 // ---------------------------------------------------------------- Transpose, Pow, binary
 
-// Transpose as one oneDNN reorder: the source is described with the output's
-// dims and the input's strides permuted, so the reorder reads x in the
-// permuted order and writes y densely.
-std::shared_ptr<const Runner> PlanTranspose(const KernelContext& ctx) {
-  const Tensor* x = In(ctx, 0);
-  if (ctx.num_outputs() != 1 || !IsF32(x) || x->rank() < 2 || x->rank() > DNNL_MAX_NDIMS ||
-      !AllPositive(x->dims()))
-    return nullptr;
-  const int rank = x->rank();
-  std::vector<int64_t> dflt(rank);
-  for (int i = 0; i < rank; ++i) dflt[i] = rank - 1 - i;
-  const auto perm = Attr(ctx.node.GetInts("perm", dflt));
-  if (!perm || static_cast<int>(perm->size()) != rank) return nullptr;
-  std::vector<int64_t> in_strides(rank, 1), out_dims(rank), src_strides(rank);
-  for (int i = rank - 2; i >= 0; --i) in_strides[i] = in_strides[i + 1] * x->dim(i + 1);
-  std::vector<bool> seen(rank, false);
-  for (int i = 0; i < rank; ++i) {
-    const int64_t p = (*perm)[i];
-    if (p < 0 || p >= rank || seen[p]) return nullptr;  // the reference kernel says why
-    seen[p] = true;
-    out_dims[i] = x->dim(p);
-    src_strides[i] = in_strides[p];
-  }
-  using dnnl::memory;
-  try {
-    const auto& eng = detail::CpuEngine();
-    const memory::dims d(out_dims.begin(), out_dims.end());
-    const memory::desc from(d, memory::data_type::f32,
-                            memory::dims(src_strides.begin(), src_strides.end()));
-    memory::dims dense(rank, 1);
-    for (int i = rank - 2; i >= 0; --i) dense[i] = dense[i + 1] * d[i + 1];
-    const memory::desc to(d, memory::data_type::f32, dense);
-    const dnnl::reorder::primitive_desc pd(eng, from, eng, to);
-    const std::string impl = pd.impl_info_str();
-    if (!IsFast(impl)) return nullptr;
-    return std::make_shared<const Runner>(
-        Runner{[r = dnnl::reorder(pd), from, to, out_dims](KernelContext& ctx) -> Status {
-                 Tensor y = UninitializedF32(out_dims);
-                 OCTET_RETURN_IF_ERROR(Reorder(r, from, ctx.inputs[0]->raw(), to, y.raw()));
-                 ctx.outputs[0] = std::move(y);
-                 return Status::Ok();
-               },
-               "Transpose reorder " + detail::DimsString(out_dims) + " [" + impl + "]"});
-  } catch (const dnnl::error&) {
-    return nullptr;
-  }
-}
-
 // Ints of a constant i64/i32 input, or nullopt (absent: `dflt`).
 std::optional<std::vector<int64_t>> ConstantInts(const KernelContext& ctx, int i,
                                                  std::optional<std::vector<int64_t>> dflt) {
@@ -438,13 +390,86 @@ std::vector<int64_t> DenseStrides(const std::vector<int64_t>& dims) {
   return s;
 }
 
-// A box of `dims` inside a dense f32 tensor of `outer` dims: the desc reads
-// it through the outer tensor's strides.
-dnnl::memory::desc Box(const std::vector<int64_t>& dims, const std::vector<int64_t>& outer) {
-  const std::vector<int64_t> strides = DenseStrides(outer);
-  return dnnl::memory::desc(dnnl::memory::dims(dims.begin(), dims.end()),
-                            dnnl::memory::data_type::f32,
-                            dnnl::memory::dims(strides.begin(), strides.end()));
+// f32 elements of `dims` laid out with `strides` (in elements): a box inside
+// a larger tensor, or a permuted view of one.
+struct StridedView {
+  std::vector<int64_t> dims, strides;
+  dnnl::memory::desc desc() const {  // throws dnnl::error like the calls it wraps
+    return dnnl::memory::desc(dnnl::memory::dims(dims.begin(), dims.end()),
+                              dnnl::memory::data_type::f32,
+                              dnnl::memory::dims(strides.begin(), strides.end()));
+  }
+};
+
+// A box of `dims` inside a dense tensor of `outer` dims.
+StridedView Box(const std::vector<int64_t>& dims, const std::vector<int64_t>& outer) {
+  return {dims, DenseStrides(outer)};
+}
+
+// One oneDNN reorder as a runner: the op's input 0 from element `src_offset`
+// on, read as `src`, into a new f32 tensor of `out_dims` from element
+// `dst_offset` on, written as `dst` (after zeroing the whole tensor when
+// `zero_fill`). Null when oneDNN has no fast reorder for the pair.
+std::shared_ptr<const Runner> ReorderRunner(const char* what, const StridedView& src,
+                                            const StridedView& dst, std::vector<int64_t> out_dims,
+                                            int64_t src_offset, int64_t dst_offset,
+                                            bool zero_fill) {
+  try {
+    const auto& eng = detail::CpuEngine();
+    const dnnl::memory::desc from = src.desc(), to = dst.desc();
+    const dnnl::reorder::primitive_desc pd(eng, from, eng, to);
+    const std::string impl = pd.impl_info_str();
+    if (!IsFast(impl)) return nullptr;
+    std::string description =
+        std::string(what) + " reorder " + detail::DimsString(out_dims) + " [" + impl + "]";
+    return std::make_shared<const Runner>(
+        Runner{[r = dnnl::reorder(pd), from, to, out_dims = std::move(out_dims), src_offset,
+                dst_offset, zero_fill](KernelContext& ctx) -> Status {
+                 Tensor y = UninitializedF32(out_dims);
+                 float* p = y.data<float>();
+                 if (zero_fill) {
+                   const int64_t n = y.numel();
+                   const int threads = std::max(1, ctx.num_threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+                   for (int64_t c = 0; c < threads; ++c)
+                     std::fill(p + n * c / threads, p + n * (c + 1) / threads, 0.f);
+                 }
+                 OCTET_RETURN_IF_ERROR(Reorder(r, from, ctx.inputs[0]->data<float>() + src_offset,
+                                               to, p + dst_offset));
+                 ctx.outputs[0] = std::move(y);
+                 return Status::Ok();
+               },
+               std::move(description)});
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+// Transpose as one oneDNN reorder: the source is described with the output's
+// dims and the input's strides permuted, so the reorder reads x in the
+// permuted order and writes y densely.
+std::shared_ptr<const Runner> PlanTranspose(const KernelContext& ctx) {
+  const Tensor* x = In(ctx, 0);
+  if (ctx.num_outputs() != 1 || !IsF32(x) || x->rank() < 2 || x->rank() > DNNL_MAX_NDIMS ||
+      !AllPositive(x->dims()))
+    return nullptr;
+  const int rank = x->rank();
+  std::vector<int64_t> dflt(rank);
+  for (int i = 0; i < rank; ++i) dflt[i] = rank - 1 - i;
+  const auto perm = Attr(ctx.node.GetInts("perm", dflt));
+  if (!perm || static_cast<int>(perm->size()) != rank) return nullptr;
+  const std::vector<int64_t> in_strides = DenseStrides(x->dims());
+  std::vector<int64_t> out_dims(rank), src_strides(rank);
+  std::vector<bool> seen(rank, false);
+  for (int i = 0; i < rank; ++i) {
+    const int64_t p = (*perm)[i];
+    if (p < 0 || p >= rank || seen[p]) return nullptr;  // the reference kernel says why
+    seen[p] = true;
+    out_dims[i] = x->dim(p);
+    src_strides[i] = in_strides[p];
+  }
+  return ReorderRunner("Transpose", StridedView{out_dims, src_strides}, Box(out_dims, out_dims),
+                       out_dims, 0, 0, false);
 }
 
 // Slice with constant starts / ends / axes and unit steps as one reorder of
@@ -486,24 +511,8 @@ std::shared_ptr<const Runner> PlanSlice(const KernelContext& ctx) {
   int64_t offset = 0;
   const std::vector<int64_t> in_strides = DenseStrides(x->dims());
   for (int d = 0; d < rank; ++d) offset += first[d] * in_strides[d];
-  try {
-    const auto& eng = detail::CpuEngine();
-    const dnnl::memory::desc from = Box(out_dims, x->dims()), to = Box(out_dims, out_dims);
-    const dnnl::reorder::primitive_desc pd(eng, from, eng, to);
-    const std::string impl = pd.impl_info_str();
-    if (!IsFast(impl)) return nullptr;
-    return std::make_shared<const Runner>(
-        Runner{[r = dnnl::reorder(pd), from, to, out_dims, offset](KernelContext& ctx) -> Status {
-                 Tensor y = UninitializedF32(out_dims);
-                 OCTET_RETURN_IF_ERROR(
-                     Reorder(r, from, ctx.inputs[0]->data<float>() + offset, to, y.raw()));
-                 ctx.outputs[0] = std::move(y);
-                 return Status::Ok();
-               },
-               "Slice reorder " + detail::DimsString(out_dims) + " [" + impl + "]"});
-  } catch (const dnnl::error&) {
-    return nullptr;
-  }
+  return ReorderRunner("Slice", Box(out_dims, x->dims()), Box(out_dims, out_dims), out_dims, offset,
+                       0, false);
 }
 
 // Pad, mode constant, non-negative constant pads, value 0 (absent or a
@@ -530,31 +539,8 @@ std::shared_ptr<const Runner> PlanPad(const KernelContext& ctx) {
   int64_t offset = 0;
   const std::vector<int64_t> out_strides = DenseStrides(out_dims);
   for (int d = 0; d < rank; ++d) offset += (*pads)[d] * out_strides[d];
-  try {
-    const auto& eng = detail::CpuEngine();
-    const dnnl::memory::desc from = Box(x->dims(), x->dims()), to = Box(x->dims(), out_dims);
-    const dnnl::reorder::primitive_desc pd(eng, from, eng, to);
-    const std::string impl = pd.impl_info_str();
-    if (!IsFast(impl)) return nullptr;
-    return std::make_shared<const Runner>(
-        Runner{[r = dnnl::reorder(pd), from, to, out_dims, offset](KernelContext& ctx) -> Status {
-                 Tensor y = UninitializedF32(out_dims);
-                 const int64_t n = y.numel();
-                 float* p = y.data<float>();
-                 const int threads = std::max(1, ctx.num_threads);
-#pragma omp parallel for num_threads(threads) schedule(static)
-                 for (int64_t c = 0; c < threads; ++c) {
-                   const int64_t b = n * c / threads, e = n * (c + 1) / threads;
-                   std::fill(p + b, p + e, 0.f);
-                 }
-                 OCTET_RETURN_IF_ERROR(Reorder(r, from, ctx.inputs[0]->raw(), to, p + offset));
-                 ctx.outputs[0] = std::move(y);
-                 return Status::Ok();
-               },
-               "Pad reorder " + detail::DimsString(out_dims) + " [" + impl + "]"});
-  } catch (const dnnl::error&) {
-    return nullptr;
-  }
+  return ReorderRunner("Pad", Box(x->dims(), x->dims()), Box(x->dims(), out_dims), out_dims, 0,
+                       offset, true);
 }
 
 // Pow(x, 2) (LayerNorm2d's variance, written out by PyTorch's export).
