@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_bench_util.h"
 #include "octet/cuda/attention.h"
 #include "octet/cuda/cuda_status.h"
 #include "octet/cuda/device.h"
@@ -37,68 +38,15 @@ namespace {
 
 using namespace octet;
 using namespace octet::cuda;
+using namespace octet::cuda::bench;
 
 constexpr double kCopyBytesPerSecond = 3.0e12;  // H100 device copy, read + write (KINDS.md)
-
-void Check(const Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
-    std::exit(1);
-  }
-}
-
-template <typename T>
-T Take(Expected<T> e, const char* what) {
-  Check(e.status(), what);
-  return std::move(e).value();
-}
-
-Status CheckCuda(cudaError_t e, const char* call) {
-  return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, call, __FILE__, __LINE__);
-}
 
 std::vector<float> Normal(size_t count, float stddev, std::mt19937& rng) {
   std::normal_distribution<float> dist(0.f, stddev);
   std::vector<float> v(count);
   for (float& x : v) x = dist(rng);
   return v;
-}
-
-DeviceBuffer RandomBf16(size_t count, std::mt19937& rng) {
-  const std::vector<float> f = Normal(count, 1.f, rng);
-  std::vector<uint16_t> host(count);
-  for (size_t i = 0; i < count; ++i) host[i] = FloatToBFloat16(f[i]);
-  return Take(DeviceBuffer::FromHost(host.data(), count * 2), "upload");
-}
-
-// Median over 15 batches of the per-launch time in microseconds.
-double MedianMicros(cudaStream_t stream, const std::function<Status()>& launch) {
-  constexpr int kWarmup = 5, kBatches = 15;
-  cudaEvent_t start, stop;
-  Check(CheckCuda(cudaEventCreate(&start), "cudaEventCreate"), "event");
-  Check(CheckCuda(cudaEventCreate(&stop), "cudaEventCreate"), "event");
-  for (int i = 0; i < kWarmup; ++i) Check(launch(), "warm-up");
-  Check(CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord"), "event");
-  Check(launch(), "probe");
-  Check(CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord"), "event");
-  Check(CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize"), "event");
-  float probe_ms = 0;
-  Check(CheckCuda(cudaEventElapsedTime(&probe_ms, start, stop), "cudaEventElapsedTime"), "event");
-  const int reps = std::max(1, static_cast<int>(2.0 / std::max(probe_ms, 1e-3f)));
-  std::vector<double> times;
-  for (int b = 0; b < kBatches; ++b) {
-    Check(CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord"), "event");
-    for (int i = 0; i < reps; ++i) Check(launch(), "launch");
-    Check(CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord"), "event");
-    Check(CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize"), "event");
-    float ms = 0;
-    Check(CheckCuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime"), "event");
-    times.push_back(1e3 * ms / reps);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
 }
 
 struct Shape {

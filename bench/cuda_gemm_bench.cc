@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_bench_util.h"
 #include "octet/cuda/cublaslt_gemm.h"
 #include "octet/cuda/cuda_status.h"
 #include "octet/cuda/device.h"
@@ -32,67 +33,13 @@ namespace {
 
 using namespace octet;
 using namespace octet::cuda;
-
-void Check(const Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
-    std::exit(1);
-  }
-}
-
-template <typename T>
-T Take(Expected<T> e, const char* what) {
-  Check(e.status(), what);
-  return std::move(e).value();
-}
-
-Status CheckCuda(cudaError_t e, const char* call) {
-  return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, call, __FILE__, __LINE__);
-}
+using namespace octet::cuda::bench;
 
 DeviceBuffer RandomBytes(size_t bytes, std::mt19937& rng, int lo, int hi) {
   std::vector<int8_t> host(bytes);
   std::uniform_int_distribution<int> dist(lo, hi);
   for (int8_t& v : host) v = static_cast<int8_t>(dist(rng));
   return Take(DeviceBuffer::FromHost(host.data(), bytes), "upload");
-}
-
-DeviceBuffer RandomBf16(size_t count, std::mt19937& rng) {
-  std::vector<uint16_t> host(count);
-  std::normal_distribution<float> dist(0.f, 1.f);
-  for (uint16_t& v : host) v = FloatToBFloat16(dist(rng));
-  return Take(DeviceBuffer::FromHost(host.data(), count * 2), "upload");
-}
-
-// Median over 15 batches of the per-launch time in microseconds.
-double MedianMicros(cudaStream_t stream, const std::function<Status()>& launch) {
-  constexpr int kWarmup = 5, kBatches = 15;
-  // Size a batch to about 2 ms so event resolution does not matter.
-  cudaEvent_t start, stop;
-  Check(CheckCuda(cudaEventCreate(&start), "cudaEventCreate"), "event");
-  Check(CheckCuda(cudaEventCreate(&stop), "cudaEventCreate"), "event");
-  for (int i = 0; i < kWarmup; ++i) Check(launch(), "warm-up");
-  Check(CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord"), "event");
-  Check(launch(), "probe");
-  Check(CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord"), "event");
-  Check(CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize"), "event");
-  float probe_ms = 0;
-  Check(CheckCuda(cudaEventElapsedTime(&probe_ms, start, stop), "cudaEventElapsedTime"), "event");
-  const int per_batch = std::clamp(static_cast<int>(2.0 / std::max(probe_ms, 1e-3f)), 1, 200);
-  std::vector<double> micros;
-  for (int b = 0; b < kBatches; ++b) {
-    Check(CheckCuda(cudaEventRecord(start, stream), "cudaEventRecord"), "event");
-    for (int i = 0; i < per_batch; ++i) Check(launch(), "timed run");
-    Check(CheckCuda(cudaEventRecord(stop, stream), "cudaEventRecord"), "event");
-    Check(CheckCuda(cudaEventSynchronize(stop), "cudaEventSynchronize"), "event");
-    float ms = 0;
-    Check(CheckCuda(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime"), "event");
-    micros.push_back(1000.0 * ms / per_batch);
-  }
-  (void)cudaEventDestroy(start);
-  (void)cudaEventDestroy(stop);
-  std::sort(micros.begin(), micros.end());
-  return micros[micros.size() / 2];
 }
 
 struct Shape {
@@ -191,8 +138,8 @@ int main(int argc, char** argv) {
   }
   const DeviceProperties device = Take(GetDeviceProperties(), "device");
   int runtime = 0, driver = 0;
-  Check(CheckCuda(cudaRuntimeGetVersion(&runtime), "cudaRuntimeGetVersion"), "version");
-  Check(CheckCuda(cudaDriverGetVersion(&driver), "cudaDriverGetVersion"), "version");
+  CheckCuda(cudaRuntimeGetVersion(&runtime), "cudaRuntimeGetVersion");
+  CheckCuda(cudaDriverGetVersion(&driver), "cudaDriverGetVersion");
   std::printf("device: %s; CUDA runtime %d, driver %d, cuBLASLt %zu\n", device.ToString().c_str(),
               runtime, driver, cublasLtGetVersion());
   std::printf(

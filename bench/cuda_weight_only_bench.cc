@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_bench_util.h"
 #include "octet/cuda/cublaslt_gemm.h"
 #include "octet/cuda/cuda_status.h"
 #include "octet/cuda/device.h"
@@ -34,30 +35,7 @@ namespace {
 
 using namespace octet;
 using namespace octet::cuda;
-
-void Check(const Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, s.ToString().c_str());
-    std::exit(1);
-  }
-}
-
-template <typename T>
-T Take(Expected<T> e, const char* what) {
-  Check(e.status(), what);
-  return std::move(e).value();
-}
-
-void CheckCuda(cudaError_t e, const char* call) {
-  Check(e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, call, __FILE__, __LINE__), call);
-}
-
-DeviceBuffer RandomBf16(size_t count, std::mt19937& rng) {
-  std::vector<uint16_t> host(count);
-  std::normal_distribution<float> dist(0.f, 1.f);
-  for (uint16_t& v : host) v = FloatToBFloat16(dist(rng));
-  return Take(DeviceBuffer::FromHost(host.data(), count * 2), "upload");
-}
+using namespace octet::cuda::bench;
 
 // Median per-launch microseconds: `launches` calls of launch(i) captured in a
 // graph, replayed 15 times after 3 warm-up replays.
