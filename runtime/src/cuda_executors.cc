@@ -9,27 +9,11 @@
 namespace octet::runtime {
 namespace {
 
-std::string Prefix(const ModuleOp& op) { return "op '" + op.name + "' (" + op.kernel + "): "; }
-
-std::string DimsText(const std::vector<int64_t>& dims) {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
-  return s + "]";
-}
-
-// The op's structure: input count (those beyond `required` may be -1),
-// output count, and which inputs must be constants.
+std::string Prefix(const ModuleOp& op) { return CudaOpPrefix(op); }
+std::string DimsText(const std::vector<int64_t>& dims) { return CudaDimsText(dims); }
 Status CheckOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs, size_t required,
                     size_t num_outputs, const std::vector<size_t>& constant) {
-  if (op.inputs.size() != num_inputs || op.outputs.size() != num_outputs)
-    return InvalidArgument(Prefix(op), "expected ", num_inputs, " inputs and ", num_outputs,
-                           " outputs, got ", op.inputs.size(), " and ", op.outputs.size());
-  for (size_t i = 0; i < required; ++i)
-    if (op.inputs[i] < 0) return InvalidArgument(Prefix(op), "input ", i, " is required");
-  for (size_t i : constant)
-    if (op.inputs[i] >= 0 && desc.slots[op.inputs[i]].kind != SlotKind::kConstant)
-      return InvalidArgument(Prefix(op), "input ", i, " must be a constant");
-  return Status::Ok();
+  return CheckCudaOpShape(desc, op, num_inputs, required, num_outputs, constant);
 }
 
 // cuda.dynamic_int8_matmul: x f32 [..., K] -> per-token codes and row scales
@@ -150,86 +134,50 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateWeightOnlyMatMul(
   return std::unique_ptr<CudaOpExecutor>(new WeightOnlyMatMulExecutor(op, std::move(*gemm)));
 }
 
-// cuda.add: y = a + b, all f32 of one shape (y may be a's or b's place).
-class AddExecutor : public CudaOpExecutor {
- public:
-  explicit AddExecutor(ModuleOp op) : op_(std::move(op)) {}
-
-  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
-             cudaStream_t stream) const override {
-    const DeviceTensor &a = in[0], &b = in[1], &y = out[0];
-    if (a.dtype != DType::kF32 || b.dtype != DType::kF32 || a.dims != b.dims || a.dims != y.dims)
-      return InvalidArgument(Prefix(op_), "adds f32 tensors of one shape, got ", DTypeName(a.dtype),
-                             DimsText(a.dims), " + ", DTypeName(b.dtype), DimsText(b.dims), " -> ",
-                             DimsText(y.dims));
-    Status s = cuda::AddF32(static_cast<const float*>(a.data), static_cast<const float*>(b.data),
-                            static_cast<float*>(y.data), y.numel(), stream);
-    return s.ok() ? s : s.WithContext("op '" + op_.name + "'");
-  }
-
- private:
-  ModuleOp op_;
-};
-
-// cuda.layer_norm: y = LayerNormalization(x, scale, bias) over the last axis.
-class LayerNormExecutor : public CudaOpExecutor {
- public:
-  LayerNormExecutor(ModuleOp op, cuda::LayerNorm kernel)
-      : op_(std::move(op)), kernel_(std::move(kernel)) {}
-
-  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
-             cudaStream_t stream) const override {
-    const DeviceTensor &x = in[0], &y = out[0];
-    if (x.dtype != DType::kF32 || x.dims.empty() || x.dims.back() != kernel_.k() ||
-        x.dims != y.dims)
-      return InvalidArgument(Prefix(op_), "input is ", DTypeName(x.dtype), DimsText(x.dims),
-                             ", expected f32 [..., ", kernel_.k(), "] of the output's dims");
-    Status s = kernel_.Run(static_cast<const float*>(x.data), x.numel() / kernel_.k(),
-                           static_cast<float*>(y.data), stream);
-    return s.ok() ? s : s.WithContext("op '" + op_.name + "'");
-  }
-
- private:
-  ModuleOp op_;
-  cuda::LayerNorm kernel_;
-};
-
-Expected<std::unique_ptr<CudaOpExecutor>> CreateLayerNorm(const ModuleDesc& desc,
-                                                          const ModuleOp& op,
-                                                          const std::vector<Tensor>& constants) {
-  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 3, 2, 1, {1, 2}));
-  const Tensor& scale = constants[op.inputs[1]];
-  cuda::LayerNormConfig c;
-  if (scale.dtype() != DType::kF32)
-    return InvalidArgument(Prefix(op), "scale must be f32, got ", DTypeName(scale.dtype()));
-  c.k = scale.numel();
-  c.scale.assign(scale.data<float>(), scale.data<float>() + scale.numel());
-  if (op.inputs[2] >= 0) {
-    const Tensor& bias = constants[op.inputs[2]];
-    if (bias.dtype() != DType::kF32)
-      return InvalidArgument(Prefix(op), "bias must be f32, got ", DTypeName(bias.dtype()));
-    c.bias.assign(bias.data<float>(), bias.data<float>() + bias.numel());
-  }
-  OCTET_ASSIGN_OR_RETURN(c.epsilon, op.Get<float>("epsilon"));
-  auto kernel = cuda::LayerNorm::Create(c);
-  if (!kernel.ok()) return kernel.status().WithContext("op '" + op.name + "'");
-  return std::unique_ptr<CudaOpExecutor>(new LayerNormExecutor(op, std::move(*kernel)));
-}
-
 }  // namespace
 
 Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
-  if (op.kernel == "cuda.dynamic_int8_matmul") return CreateDynamicInt8MatMul(desc, op, constants);
-  if (op.kernel == "cuda.layer_norm") return CreateLayerNorm(desc, op, constants);
-  if (op.kernel == "cuda.weight_only_matmul") return CreateWeightOnlyMatMul(desc, op, constants);
-  if (op.kernel == "cuda.add") {
-    OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 2, 2, 1, {}));
-    return std::unique_ptr<CudaOpExecutor>(new AddExecutor(op));
-  }
+  static const CudaExecutorFactories* const factories = [] {
+    auto* f = new CudaExecutorFactories;
+    AddCudaGemmExecutors(*f);
+    AddCudaNormExecutors(*f);
+    return f;
+  }();
+  if (auto it = factories->find(op.kernel); it != factories->end())
+    return it->second(desc, op, constants);
+  std::string known;
+  for (const auto& [kernel, factory] : *factories) known += (known.empty() ? "" : ", ") + kernel;
   return Unimplemented("op '", op.name, "': unknown kernel id '", op.kernel,
-                       "' in a cuda module (this runtime has cuda.dynamic_int8_matmul, "
-                       "cuda.weight_only_matmul, cuda.add, cuda.layer_norm)");
+                       "' in a cuda module (this runtime has ", known, ")");
+}
+
+void AddCudaGemmExecutors(CudaExecutorFactories& factories) {
+  factories["cuda.dynamic_int8_matmul"] = CreateDynamicInt8MatMul;
+  factories["cuda.weight_only_matmul"] = CreateWeightOnlyMatMul;
+}
+
+std::string CudaOpPrefix(const ModuleOp& op) {
+  return "op '" + op.name + "' (" + op.kernel + "): ";
+}
+
+std::string CudaDimsText(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+Status CheckCudaOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs,
+                        size_t required, size_t num_outputs, const std::vector<size_t>& constant) {
+  if (op.inputs.size() != num_inputs || op.outputs.size() != num_outputs)
+    return InvalidArgument(CudaOpPrefix(op), "expected ", num_inputs, " inputs and ", num_outputs,
+                           " outputs, got ", op.inputs.size(), " and ", op.outputs.size());
+  for (size_t i = 0; i < required; ++i)
+    if (op.inputs[i] < 0) return InvalidArgument(CudaOpPrefix(op), "input ", i, " is required");
+  for (size_t i : constant)
+    if (op.inputs[i] >= 0 && desc.slots[op.inputs[i]].kind != SlotKind::kConstant)
+      return InvalidArgument(CudaOpPrefix(op), "input ", i, " must be a constant");
+  return Status::Ok();
 }
 
 }  // namespace octet::runtime

@@ -7,7 +7,9 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "octet/module/module.h"
@@ -44,5 +46,23 @@ class CudaOpExecutor {
 // Unknown kernel ids are errors naming the op.
 Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants);
+
+// The executors by kernel id. Each family of kernels keeps its executors in
+// its own file (cuda_executors_*.cc) and adds its factories here.
+using CudaExecutorFactory = Expected<std::unique_ptr<CudaOpExecutor>> (*)(
+    const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants);
+using CudaExecutorFactories = std::map<std::string, CudaExecutorFactory>;
+void AddCudaGemmExecutors(CudaExecutorFactories& factories);  // cuda_executors.cc
+void AddCudaNormExecutors(CudaExecutorFactories& factories);  // cuda_executors_norm.cc
+
+// Shared by the executor files.
+// "op 'name' (kernel): " to begin an error message.
+std::string CudaOpPrefix(const ModuleOp& op);
+// "[1,2,3]"
+std::string CudaDimsText(const std::vector<int64_t>& dims);
+// The op's structure: input count (those beyond `required` may be -1),
+// output count, and which inputs must be constants.
+Status CheckCudaOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs,
+                        size_t required, size_t num_outputs, const std::vector<size_t>& constant);
 
 }  // namespace octet::runtime

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "cuda_rules.h"
 #include "module_builder.h"
 #include "octet/compile/compile.h"
 #include "x86_patterns.h"
@@ -29,23 +30,8 @@ using compile_internal::WeightOnlyMatMulPattern;
 
 constexpr const char kDynamicMatMul[] = "cuda.dynamic_int8_matmul";
 constexpr const char kWeightOnlyMatMul[] = "cuda.weight_only_matmul";
-constexpr const char kAdd[] = "cuda.add";
-constexpr const char kLayerNorm[] = "cuda.layer_norm";
 // The kernels are built for sm_90a only (wgmma and TMA in the int8 GEMM).
 constexpr const char kCudaArch[] = "sm_90a";
-
-// Every dim static, or symbolic (bound by the inputs at run time): the device
-// arena is planned per set of input dims, so no size may depend on data.
-bool PlannableShape(const TensorType& t) {
-  if (!t.has_shape) return false;
-  for (const Dim& d : t.shape.dims())
-    if (!d.is_symbolic() && d.value() < 0) return false;
-  return true;
-}
-
-std::string ShapeText(const TensorType& t) {
-  return std::string(DTypeName(t.dtype)) + (t.has_shape ? t.shape.ToString() : "[?]");
-}
 
 // The dynamic matmul's own result, before a residual Add (which cuda.add runs).
 const Node* LastFusedNode(const DynamicMatMulPattern& m) {
@@ -58,6 +44,8 @@ class CudaLowering {
   CudaLowering(const Graph& graph, const CompileOptions& options)
       : graph_(graph), builder_(graph, options, "cuda") {
     builder_.desc().requirements["cuda_arch"] = kCudaArch;
+    compile_internal::AddCudaNormRules(rules_);
+    compile_internal::AddCudaElementwiseRules(rules_);
   }
 
   Expected<CompiledModule> Lower() {
@@ -72,17 +60,13 @@ class CudaLowering {
           OCTET_RETURN_IF_ERROR(EmitWeightOnlyMatMul(it->second));
         continue;
       }
-      if (IsOnnxOp(n, "Add")) {
-        OCTET_RETURN_IF_ERROR(EmitAdd(*n));
-      } else {
-        OCTET_RETURN_IF_ERROR(EmitLayerNorm(*n));
-      }
+      OCTET_RETURN_IF_ERROR(Rule(*n)->emit(*n, builder_));
     }
-    auto& meta = builder_.desc().metadata;
-    meta[kDynamicMatMul] = std::to_string(dynamics_.size());
-    meta[kWeightOnlyMatMul] = std::to_string(weight_only_.size());
-    meta[kAdd] = std::to_string(adds_);
-    meta[kLayerNorm] = std::to_string(layer_norms_);
+    // How many ops of each kernel id the module has (shown by `octet inspect`).
+    std::map<std::string, int> counts;
+    for (const ModuleOp& op : builder_.desc().ops) ++counts[op.kernel];
+    for (const auto& [kernel, count] : counts)
+      builder_.desc().metadata[kernel] = std::to_string(count);
     return builder_.Finish();
   }
 
@@ -142,48 +126,18 @@ class CudaLowering {
     }
     if (absorbed_.count(&n)) return "";
     for (const Value* v : n.outputs())
-      if (v != nullptr && !PlannableShape(v->type()))
-        return "output '" + v->name() + "' is " + ShapeText(v->type()) +
+      if (v != nullptr && !compile_internal::CudaPlannableShape(v->type()))
+        return "output '" + v->name() + "' is " + compile_internal::CudaShapeText(v->type()) +
                "; device tensors need static or input-bound (symbolic) dims";
-    if (IsOnnxOp(&n, "Add")) return WhyNotAdd(n);
-    if (IsOnnxOp(&n, "LayerNormalization")) return WhyNotLayerNorm(n);
-    return "no cuda kernel for " + n.op_type() + " yet";
+    const compile_internal::CudaNodeRule* rule = Rule(n);
+    if (rule == nullptr) return "no cuda kernel for " + n.op_type() + " yet";
+    return rule->why_not(n);
   }
 
-  static std::string WhyNotAdd(const Node& n) {
-    const TensorType& y = n.output(0)->type();
-    for (const Value* v : n.inputs())
-      if (v->is_constant() || v->type().dtype != DType::kF32 || !(v->type().shape == y.shape))
-        return "cuda.add adds two f32 activations of the output's shape (no broadcasting, no "
-               "constants); got " +
-               ShapeText(n.input(0)->type()) + " + " + ShapeText(n.input(1)->type());
-    return "";
-  }
-
-  static std::string WhyNotLayerNorm(const Node& n) {
-    const TensorType& x = n.input(0)->type();
-    if (x.dtype != DType::kF32 || x.shape.rank() < 1)
-      return "cuda.layer_norm takes f32 of rank >= 1, got " + ShapeText(x);
-    const int64_t rank = x.shape.rank();
-    auto axis = n.GetInt("axis", -1);
-    if (!axis.ok() || (*axis != -1 && *axis != rank - 1))
-      return "cuda.layer_norm normalises the last axis only";
-    auto stash = n.GetInt("stash_type", 1);
-    if (!stash.ok() || *stash != 1) return "cuda.layer_norm computes in f32 (stash_type 1) only";
-    const int64_t k = x.shape.dims().back().value();
-    if (k <= 0) return "cuda.layer_norm needs a static last dim";
-    for (int i = 1; i < n.num_inputs(); ++i) {
-      const Value* p = n.input(i);
-      if (p == nullptr) continue;
-      if (!p->is_constant() || p->constant().dtype() != DType::kF32 || p->constant().numel() != k)
-        return "cuda.layer_norm takes constant f32 Scale and B of " + std::to_string(k) + " values";
-    }
-    for (int i = 1; i < n.num_outputs(); ++i) {
-      const Value* v = n.output(i);
-      if (v != nullptr && (!v->uses().empty() || v->is_graph_output()))
-        return "cuda.layer_norm does not write Mean / InvStdDev, which '" + v->name() + "' needs";
-    }
-    return "";
+  const compile_internal::CudaNodeRule* Rule(const Node& n) const {
+    if (!n.domain().empty() && n.domain() != "ai.onnx") return nullptr;
+    auto it = rules_.find(n.op_type());
+    return it == rules_.end() ? nullptr : &it->second;
   }
 
   // One error for every node the device cannot run, so that a model's whole
@@ -198,8 +152,9 @@ class CudaLowering {
       ++count;
     }
     for (const Value* in : graph_.inputs())
-      if (!PlannableShape(in->type())) {
-        list << "\n  graph input '" << in->name() << "': " << ShapeText(in->type())
+      if (!compile_internal::CudaPlannableShape(in->type())) {
+        list << "\n  graph input '" << in->name()
+             << "': " << compile_internal::CudaShapeText(in->type())
              << " has unknown dims; declare them (static or symbolic)";
         ++count;
       }
@@ -277,51 +232,30 @@ class CudaLowering {
     return Status::Ok();
   }
 
-  // Inputs a, b f32 of the output's dims; the output may take either's place.
-  Status EmitAdd(const Node& n) {
-    ModuleOp op;
-    op.kernel = kAdd;
-    op.name = n.name();
-    for (const Value* v : n.inputs()) {
-      auto slot = builder_.InputSlot(v);
-      if (!slot.ok()) return slot.status().WithContext(n.Describe());
-      op.inputs.push_back(*slot);
-    }
-    op.outputs = {builder_.OutputSlot(n.output(0))};
-    op.inplace = {{0, 0}, {0, 1}};
-    builder_.AddOp(std::move(op));
-    ++adds_;
-    return Status::Ok();
-  }
-
-  // Inputs: x f32 [..., K], scale f32 [K], bias f32 [K] (absent: -1).
-  Status EmitLayerNorm(const Node& n) {
-    ModuleOp op;
-    op.kernel = kLayerNorm;
-    op.name = n.name();
-    for (int i = 0; i < 3; ++i) {
-      auto slot = builder_.InputSlot(i < n.num_inputs() ? n.input(i) : nullptr);
-      if (!slot.ok()) return slot.status().WithContext(n.Describe());
-      op.inputs.push_back(*slot);
-    }
-    op.outputs = {builder_.OutputSlot(n.output(0))};
-    OCTET_ASSIGN_OR_RETURN(float epsilon, n.GetFloat("epsilon", 1e-5f));
-    op.attrs = {{"epsilon", epsilon}};
-    op.inplace = {{0, 0}};
-    builder_.AddOp(std::move(op));
-    ++layer_norms_;
-    return Status::Ok();
-  }
-
   const Graph& graph_;
   compile_internal::ModuleBuilder builder_;
   std::set<const Node*> absorbed_;
   std::map<const Node*, DynamicMatMulPattern> dynamics_;        // keyed by the last fused node
   std::map<const Node*, WeightOnlyMatMulPattern> weight_only_;  // likewise
-  int adds_ = 0, layer_norms_ = 0;
+  compile_internal::CudaNodeRules rules_;
 };
 
 }  // namespace
+
+namespace compile_internal {
+
+std::string CudaShapeText(const TensorType& t) {
+  return std::string(DTypeName(t.dtype)) + (t.has_shape ? t.shape.ToString() : "[?]");
+}
+
+bool CudaPlannableShape(const TensorType& t) {
+  if (!t.has_shape) return false;
+  for (const Dim& d : t.shape.dims())
+    if (!d.is_symbolic() && d.value() < 0) return false;
+  return true;
+}
+
+}  // namespace compile_internal
 
 Expected<CompiledModule> CompileForCuda(Model model, const CompileOptions& options) {
   OCTET_RETURN_IF_ERROR(compile_internal::SimplifyForCompile(model, options));

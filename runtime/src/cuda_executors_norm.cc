@@ -1,0 +1,93 @@
+// Executors of the cuda target's f32 add and LayerNorm (cuda.add,
+// cuda.layer_norm).
+#include <string>
+
+#include "cuda_executors.h"
+#include "octet/cuda/float_kernels.h"
+
+namespace octet::runtime {
+namespace {
+
+std::string Prefix(const ModuleOp& op) { return CudaOpPrefix(op); }
+std::string DimsText(const std::vector<int64_t>& dims) { return CudaDimsText(dims); }
+
+// cuda.add: y = a + b, all f32 of one shape (y may be a's or b's place).
+class AddExecutor : public CudaOpExecutor {
+ public:
+  explicit AddExecutor(ModuleOp op) : op_(std::move(op)) {}
+
+  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
+             cudaStream_t stream) const override {
+    const DeviceTensor &a = in[0], &b = in[1], &y = out[0];
+    if (a.dtype != DType::kF32 || b.dtype != DType::kF32 || a.dims != b.dims || a.dims != y.dims)
+      return InvalidArgument(Prefix(op_), "adds f32 tensors of one shape, got ", DTypeName(a.dtype),
+                             DimsText(a.dims), " + ", DTypeName(b.dtype), DimsText(b.dims), " -> ",
+                             DimsText(y.dims));
+    Status s = cuda::AddF32(static_cast<const float*>(a.data), static_cast<const float*>(b.data),
+                            static_cast<float*>(y.data), y.numel(), stream);
+    return s.ok() ? s : s.WithContext("op '" + op_.name + "'");
+  }
+
+ private:
+  ModuleOp op_;
+};
+
+// cuda.layer_norm: y = LayerNormalization(x, scale, bias) over the last axis.
+class LayerNormExecutor : public CudaOpExecutor {
+ public:
+  LayerNormExecutor(ModuleOp op, cuda::LayerNorm kernel)
+      : op_(std::move(op)), kernel_(std::move(kernel)) {}
+
+  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
+             cudaStream_t stream) const override {
+    const DeviceTensor &x = in[0], &y = out[0];
+    if (x.dtype != DType::kF32 || x.dims.empty() || x.dims.back() != kernel_.k() ||
+        x.dims != y.dims)
+      return InvalidArgument(Prefix(op_), "input is ", DTypeName(x.dtype), DimsText(x.dims),
+                             ", expected f32 [..., ", kernel_.k(), "] of the output's dims");
+    Status s = kernel_.Run(static_cast<const float*>(x.data), x.numel() / kernel_.k(),
+                           static_cast<float*>(y.data), stream);
+    return s.ok() ? s : s.WithContext("op '" + op_.name + "'");
+  }
+
+ private:
+  ModuleOp op_;
+  cuda::LayerNorm kernel_;
+};
+
+Expected<std::unique_ptr<CudaOpExecutor>> CreateLayerNorm(const ModuleDesc& desc,
+                                                          const ModuleOp& op,
+                                                          const std::vector<Tensor>& constants) {
+  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, 3, 2, 1, {1, 2}));
+  const Tensor& scale = constants[op.inputs[1]];
+  cuda::LayerNormConfig c;
+  if (scale.dtype() != DType::kF32)
+    return InvalidArgument(Prefix(op), "scale must be f32, got ", DTypeName(scale.dtype()));
+  c.k = scale.numel();
+  c.scale.assign(scale.data<float>(), scale.data<float>() + scale.numel());
+  if (op.inputs[2] >= 0) {
+    const Tensor& bias = constants[op.inputs[2]];
+    if (bias.dtype() != DType::kF32)
+      return InvalidArgument(Prefix(op), "bias must be f32, got ", DTypeName(bias.dtype()));
+    c.bias.assign(bias.data<float>(), bias.data<float>() + bias.numel());
+  }
+  OCTET_ASSIGN_OR_RETURN(c.epsilon, op.Get<float>("epsilon"));
+  auto kernel = cuda::LayerNorm::Create(c);
+  if (!kernel.ok()) return kernel.status().WithContext("op '" + op.name + "'");
+  return std::unique_ptr<CudaOpExecutor>(new LayerNormExecutor(op, std::move(*kernel)));
+}
+
+Expected<std::unique_ptr<CudaOpExecutor>> CreateAdd(const ModuleDesc& desc, const ModuleOp& op,
+                                                    const std::vector<Tensor>&) {
+  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, 2, 2, 1, {}));
+  return std::unique_ptr<CudaOpExecutor>(new AddExecutor(op));
+}
+
+}  // namespace
+
+void AddCudaNormExecutors(CudaExecutorFactories& factories) {
+  factories["cuda.add"] = CreateAdd;
+  factories["cuda.layer_norm"] = CreateLayerNorm;
+}
+
+}  // namespace octet::runtime
