@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <random>
 
+#include "cuda_lower/cuda_module_test.h"
 #include "cuda_lower/mlp_block.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
@@ -47,19 +48,7 @@ Model QuantizeDynamic(Model float_model) {
   return std::move(*qdq);
 }
 
-class LowerCudaTest : public testing::ModuleFolderTest {
- protected:
-  // The cuda module, or null after GTEST_SKIP when this runtime or machine
-  // cannot run it (the loader's reason is printed).
-  std::shared_ptr<const runtime::Module> LoadOrSkip(const std::string& path) {
-    auto m = runtime::Module::Load(path);
-    if (m.ok()) return *m;
-    const StatusCode code = m.status().code();
-    EXPECT_TRUE(code == StatusCode::kNotFound || code == StatusCode::kUnimplemented)
-        << m.status().ToString();
-    return nullptr;
-  }
-};
+using LowerCudaTest = testing::CudaModuleTest;
 
 TEST_F(LowerCudaTest, MlpBlockLowersToDeviceOpsOnly) {
   auto cuda = CompileForCuda(QuantizeDynamic(MlpBlock(1)));

@@ -16,6 +16,8 @@
 #include <set>
 #include <sstream>
 
+#include "attention_pattern.h"
+#include "cuda_attention.h"
 #include "cuda_rules.h"
 #include "module_builder.h"
 #include "octet/compile/compile.h"
@@ -24,6 +26,7 @@
 namespace octet {
 namespace {
 
+using compile_internal::AttentionPattern;
 using compile_internal::DynamicMatMulPattern;
 using compile_internal::IsOnnxOp;
 using compile_internal::WeightOnlyMatMulPattern;
@@ -58,6 +61,8 @@ class CudaLowering {
           OCTET_RETURN_IF_ERROR(EmitDynamicMatMul(it->second));
         if (auto it = weight_only_.find(n); it != weight_only_.end())
           OCTET_RETURN_IF_ERROR(EmitWeightOnlyMatMul(it->second));
+        if (auto it = attentions_.find(n); it != attentions_.end())
+          OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaAttention(it->second, builder_));
         continue;
       }
       OCTET_RETURN_IF_ERROR(Rule(*n)->emit(*n, builder_));
@@ -73,6 +78,19 @@ class CudaLowering {
  private:
   void Match() {
     const std::vector<Node*> nodes = graph_.nodes();
+    // Attention first: its MatMuls must not be taken by other patterns. A
+    // match the kernel cannot run keeps its nodes, and the Softmax carries
+    // the reason.
+    for (const Node* n : nodes) {
+      auto a = compile_internal::MatchAttention(n);
+      if (!a) continue;
+      if (std::string why = compile_internal::WhyNotCudaAttention(*a); !why.empty()) {
+        refused_attention_[n] = "attention found, but " + why;
+        continue;
+      }
+      for (const Node* x : a->absorbed) absorbed_.insert(x);
+      attentions_.emplace(a->pv, std::move(*a));
+    }
     for (const Node* n : nodes) {
       if (absorbed_.count(n)) continue;
       if (auto w = compile_internal::MatchWeightOnlyMatMul(n)) {
@@ -130,8 +148,12 @@ class CudaLowering {
         return "output '" + v->name() + "' is " + compile_internal::CudaShapeText(v->type()) +
                "; device tensors need static or input-bound (symbolic) dims";
     const compile_internal::CudaNodeRule* rule = Rule(n);
-    if (rule == nullptr) return "no cuda kernel for " + n.op_type() + " yet";
-    return rule->why_not(n);
+    std::string why =
+        rule == nullptr ? "no cuda kernel for " + n.op_type() + " yet" : rule->why_not(n);
+    // The unfused ops may still run; if not, say why the fused one did not.
+    if (auto it = refused_attention_.find(&n); !why.empty() && it != refused_attention_.end())
+      why += " (" + it->second + ")";
+    return why;
   }
 
   const compile_internal::CudaNodeRule* Rule(const Node& n) const {
@@ -237,6 +259,8 @@ class CudaLowering {
   std::set<const Node*> absorbed_;
   std::map<const Node*, DynamicMatMulPattern> dynamics_;        // keyed by the last fused node
   std::map<const Node*, WeightOnlyMatMulPattern> weight_only_;  // likewise
+  std::map<const Node*, AttentionPattern> attentions_;          // keyed by P x V
+  std::map<const Node*, std::string> refused_attention_;        // keyed by the Softmax
   compile_internal::CudaNodeRules rules_;
 };
 
