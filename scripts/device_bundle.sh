@@ -15,17 +15,16 @@ mkdir -p "$stage/lib" "$out"
 for bin in "$@"; do
   [ -x "$bin" ] || { echo "$0: $bin is not an executable" >&2; exit 1; }
   cp "$bin" "$stage/"
-  ldd "$bin" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
+  # Outside the system and CUDA directories, and the Debian libraries the
+  # Ubuntu image lacks (ONNX, protobuf 3.21, stb).
+  ldd "$bin" | awk '$3 ~ /^\// {print $1, $3}' | while read -r name lib; do
     case "$lib" in
-      /lib/*|/usr/lib/*|/usr/local/cuda*) ;;  # on the device image already
+      /usr/local/cuda*) ;;
+      /lib/*|/usr/lib/*)
+        case "$name" in libonnx*|libprotobuf*|libstb*) cp -L "$lib" "$stage/lib/" ;; esac ;;
       *) cp -L "$lib" "$stage/lib/" ;;
     esac
   done
-done
-for lib in /usr/lib/x86_64-linux-gnu/libonnx*.so.* /usr/lib/x86_64-linux-gnu/libprotobuf.so.32 \
-  /usr/lib/x86_64-linux-gnu/libstb.so.0; do
-  # Debian libraries the Ubuntu image lacks (linked by the octet CLI).
-  if [ -e "$lib" ] && ldd "$@" 2>/dev/null | grep -q "$(basename "$lib")"; then cp -L "$lib" "$stage/lib/"; fi
 done
 tar cJf "$out/bundle.tar.xz" -C "$stage" .
 du -h "$out/bundle.tar.xz"
