@@ -9,6 +9,9 @@
 namespace octet::cli {
 namespace {
 
+// --preset bf16: no quantization; the cuda target's float kernels run in bf16.
+constexpr const char kBf16Preset[] = "bf16";
+
 struct CompileFlags {
   std::string model;
   std::string target = "reference";
@@ -32,6 +35,25 @@ bool HasQdq(const Graph& g) {
 // calibration data (or saved statistics) is given.
 Expected<Model> ModelToCompile(const CompileFlags& f) {
   const QuantizeFlags& q = f.quantize;
+  if (f.preset_given && q.preset == kBf16Preset) {
+    // Not a quantization: the float model, whose float ops the cuda target
+    // runs in bf16 (f32 accumulation). Other targets would run it in f32.
+    if (f.target != "cuda")
+      return InvalidArgument(
+          "--preset bf16 runs the float model's layers in bf16 on --target "
+          "cuda; --target ",
+          f.target, " runs float layers in f32: compile without --preset");
+    if (!q.calib.empty() || !q.stats_in.empty())
+      return InvalidArgument(
+          "--preset bf16 quantizes nothing, so it takes no --calib or "
+          "--stats-in");
+    OCTET_ASSIGN_OR_RETURN(Model model, ImportOnnxFile(f.model));
+    if (HasQdq(*model.graph))
+      return InvalidArgument(f.model,
+                             " is quantized (it has QuantizeLinear/DequantizeLinear "
+                             "nodes); --preset bf16 takes a float model");
+    return model;
+  }
   if (q.calib.empty() && q.stats_in.empty() && !f.preset_given) {
     OCTET_ASSIGN_OR_RETURN(Model model, ImportOnnxFile(f.model));
     if ((f.target == "x86" || f.target == "cuda") && !HasQdq(*model.graph))

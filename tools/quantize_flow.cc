@@ -81,7 +81,11 @@ void AddQuantizeFlags(CLI::App* cmd, QuantizeFlags* f, const std::string& batch_
                   "calibration data: images:DIR, npy:DIR, idx:IMAGES[:LABELS] or DIR");
   std::string presets;
   for (const std::string& p : quant::PresetNames()) presets += (presets.empty() ? "" : ", ") + p;
-  cmd->add_option("--preset", f->preset, "quantization preset: " + presets)->capture_default_str();
+  cmd->add_option("--preset", f->preset,
+                  "quantization preset: " + presets +
+                      "; compile --target cuda also takes bf16 (nothing quantized, float layers "
+                      "in bf16)")
+      ->capture_default_str();
   cmd->add_option("--method,-m", f->method,
                   "calibration method: minmax, moving-average, percentile, entropy, mse "
                   "(default: the preset's)");

@@ -45,5 +45,32 @@ TEST(CudaCliTest, CompileRunAndBenchAnMlpBlock) {
   fs::remove_all(dir);
 }
 
+TEST(CudaCliTest, Bf16PresetIsForTheCudaTargetAndAFloatModel) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "octet_cuda_cli_bf16";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string onnx = (dir / "mlp.onnx").string(), out = (dir / "mlp.octet").string();
+  ASSERT_TRUE(ExportOnnxFile(testing::TransformerMlpBlock(4, 7, 64, 256), onnx).ok());
+  auto r = RunOctet("compile " + onnx + " --preset bf16 --target x86 -o " + out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--preset bf16 runs the float model's layers in bf16 on --target cuda"),
+            std::string::npos)
+      << r.output;
+  r = RunOctet("compile " + onnx + " --preset bf16 --target cuda --calib npy:" + dir.string() +
+               " -o " + out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("quantizes nothing, so it takes no --calib"), std::string::npos)
+      << r.output;
+  // A quantized model is not a bf16 model.
+  const std::string qdq = (dir / "qdq.onnx").string();
+  r = RunOctet("quantize " + onnx + " --preset int8-dynamic -o " + qdq);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = RunOctet("compile " + qdq + " --preset bf16 --target cuda -o " + out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--preset bf16 takes a float model"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out)) << "no module is written after an error";
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace octet
