@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""The PyTorch side of bench/sam_cuda.sh, on the GPU machine: one SAM ViT
-image encoder (models/sam_encoder.py, seeded random weights), exported to
-ONNX for Octet and timed in PyTorch bf16 (eager and torch.compile) on the
-same weights and input.
+"""The PyTorch side of bench/models_cuda.sh, on the GPU machine: one model
+with seeded random weights (a SAM ViT image encoder from
+models/sam_encoder.py: tiny, vit_b, vit_l, vit_h; or torchvision's resnet18
+as models/resnet18.py makes it), exported to ONNX for Octet and timed in
+PyTorch bf16 (eager and torch.compile; resnet18 channels-last) on the same
+weights and input.
 
-    bench/sam_torch_cuda.py CONFIG BATCH OUT_DIR [--warmup N] [--iterations N] [--no-compile]
+    bench/torch_cuda_peer.py CONFIG BATCH OUT_DIR [--warmup N] [--iterations N] [--no-compile]
 
 Writes into OUT_DIR: model.onnx (TorchScript exporter, opset 17, static batch
 BATCH; weights in model.onnx.data when over 2 GB), input.npy (seeded normal
@@ -24,6 +26,15 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
 import sam_encoder  # noqa: E402
+
+
+def make(config):
+    """(model, input height and width, channels_last for bf16)."""
+    if config == "resnet18":
+        import resnet18
+        return resnet18.make_model(torch), 224, True
+    model, cfg = sam_encoder.make_model(config)
+    return model, cfg["img_size"], False
 
 
 def cuda_ms(fn, x, warmup, iterations):
@@ -57,9 +68,8 @@ def main():
     p.add_argument("--no-compile", action="store_true")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    model, cfg = sam_encoder.make_model(a.config)
+    model, size, channels_last = make(a.config)
     model.eval()
-    size = cfg["img_size"]
     x = torch.randn(a.batch, 3, size, size, generator=torch.Generator().manual_seed(1))
     np.save(os.path.join(a.out, "input.npy"), x.numpy())
 
@@ -67,9 +77,12 @@ def main():
     t0 = time.time()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, x, onnx_path, dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["output"],
-                          do_constant_folding=True)
+        kwargs = dict(opset_version=17, input_names=["input"], output_names=["output"],
+                      do_constant_folding=True)
+        try:
+            torch.onnx.export(model, x, onnx_path, dynamo=False, **kwargs)
+        except TypeError:  # PyTorch before the dynamo exporter
+            torch.onnx.export(model, x, onnx_path, **kwargs)
     print("exported %s in %.1f s" % (onnx_path, time.time() - t0), file=sys.stderr)
 
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -85,6 +98,9 @@ def main():
               "torch": torch.__version__}
     model16 = model.to(torch.bfloat16)
     x16 = xd.to(torch.bfloat16)
+    if channels_last:
+        model16 = model16.to(memory_format=torch.channels_last)
+        x16 = x16.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         result["bf16_eager_ms"] = cuda_ms(model16, x16, a.warmup, a.iterations)
         result["bf16_eager_cosine"] = cosine(model16(x16).float(), ref)

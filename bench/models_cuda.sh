@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# SAM ViT image encoder on an NVIDIA GPU: Octet modules compiled for cuda
+# The regression models on an NVIDIA GPU: Octet modules compiled for cuda
 # (int8-dynamic, and the other presets asked for) beside PyTorch bf16 eager
-# and bf16 torch.compile, on the same weights and input, in one run on one
-# machine; each engine's output against PyTorch fp32 (TF32 off).
+# and bf16 torch.compile (resnet18 channels-last), on the same weights and
+# input, in one run on one machine; each engine's output against PyTorch
+# fp32 (TF32 off). bench/torch_cuda_peer.py makes the models (seeded random
+# weights) and runs PyTorch.
 #
-#   bench/sam_cuda.sh                      # RUNS="vit_b:1 vit_b:8 vit_h:8"
-#   RUNS="vit_b:8" PRESETS="int8-dynamic bf16" bench/sam_cuda.sh
+#   bench/models_cuda.sh        # RUNS="vit_b:1 vit_b:8 vit_h:8 resnet18:1 resnet18:64"
+#   RUNS="vit_b:8" PRESETS="int8-dynamic bf16" bench/models_cuda.sh
 #
 # Environment (defaults in brackets):
-#   RUNS        CONFIG:BATCH pairs [vit_b:1 vit_b:8 vit_h:8]
+#   RUNS        CONFIG:BATCH pairs, CONFIG one of tiny, vit_b, vit_l, vit_h,
+#               resnet18 [vit_b:1 vit_b:8 vit_h:8 resnet18:1 resnet18:64]
 #   PRESETS     Octet presets to compile with [int8-dynamic bf16 int4-weight-only]
 #   OCTET       octet binary [build/tools/octet]
 #   PYTHON      python with torch (CUDA) [python3]
-#   OUT         output folder [build/bench/sam_cuda]
+#   OUT         output folder [build/bench/models_cuda]
 #   WARMUP ITERATIONS  [3 / 10]
 #   COMPILE     0: skip torch.compile [1]
 # Octet's time is the device time of the module's ops (CUDA events, input and
@@ -23,8 +26,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 B="${OCTET_BUILD_DIR:-$ROOT/build}"
 OCTET="${OCTET:-$B/tools/octet}"
 PYTHON="${PYTHON:-python3}"
-OUT="${OUT:-$B/bench/sam_cuda}"
-RUNS="${RUNS:-vit_b:1 vit_b:8 vit_h:8}"
+OUT="${OUT:-$B/bench/models_cuda}"
+RUNS="${RUNS:-vit_b:1 vit_b:8 vit_h:8 resnet18:1 resnet18:64}"
 PRESETS="${PRESETS:-int8-dynamic bf16 int4-weight-only}"
 WARMUP="${WARMUP:-3}"
 ITERATIONS="${ITERATIONS:-10}"
@@ -46,7 +49,7 @@ for run in $RUNS; do
   echo "== $config batch $batch: PyTorch (export, fp32 reference, bf16 eager, bf16 torch.compile)" >&2
   flags=(--warmup "$WARMUP" --iterations "$ITERATIONS")
   [ "${COMPILE:-1}" = "1" ] || flags+=(--no-compile)
-  "$PYTHON" "$ROOT/bench/sam_torch_cuda.py" "$config" "$batch" "$dir" "${flags[@]}" >&2
+  "$PYTHON" "$ROOT/bench/torch_cuda_peer.py" "$config" "$batch" "$dir" "${flags[@]}" >&2
   eager=$(jget "$dir/torch.json" bf16_eager_ms)
   printf "%s\t%s\tPyTorch bf16 eager\t%.2f\t%.2f\t%s\t%s\n" "$config" "$batch" "$eager" \
     "$(div "$eager" "$batch")" "$(jget "$dir/torch.json" bf16_eager_cosine)" "$COMMIT" >>"$TSV"
