@@ -18,7 +18,8 @@ Status CheckOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_input
 
 // cuda.dynamic_int8_matmul: x f32 [..., K] -> per-token codes and row scales
 // (outputs 1 and 2, scratch in the arena) -> Int8DynamicGemm with the weight
-// scales, bias and activation in its epilogue -> y f32 [..., N].
+// scales, bias, activation and residual sum (input 4) in its epilogue -> y
+// f32 [..., N].
 class DynamicInt8MatMulExecutor : public CudaOpExecutor {
  public:
   DynamicInt8MatMulExecutor(ModuleOp op, cuda::QuantizeRowsPerToken quantize,
@@ -38,8 +39,14 @@ class DynamicInt8MatMulExecutor : public CudaOpExecutor {
                       ", codes ", DimsText(codes.dims), ", row scales ", DimsText(scales.dims));
     auto* c = static_cast<int8_t*>(codes.data);
     auto* s = static_cast<float*>(scales.data);
+    const DeviceTensor* residual = in.size() > 4 && in[4].data != nullptr ? &in[4] : nullptr;
+    if (residual != nullptr && (residual->dtype != DType::kF32 || residual->numel() != m * n))
+      return InvalidArgument(Prefix(op_), "residual is ", DTypeName(residual->dtype),
+                             DimsText(residual->dims), ", expected f32 of the output's ", m * n,
+                             " values");
     Status st = quantize_.Run(x.data, m, c, s, stream);
-    if (st.ok()) st = gemm_.Run(c, s, m, y.data, stream);
+    if (st.ok())
+      st = gemm_.Run(c, s, m, y.data, stream, residual != nullptr ? residual->data : nullptr);
     return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
   }
 
@@ -51,7 +58,8 @@ class DynamicInt8MatMulExecutor : public CudaOpExecutor {
 
 Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
-  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 4, 3, 3, {1, 2, 3}));
+  // Modules from before the residual input have 4 inputs.
+  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, op.inputs.size() == 4 ? 4 : 5, 3, 3, {1, 2, 3}));
   const Tensor& w = constants[op.inputs[1]];
   const Tensor& scales = constants[op.inputs[2]];
   if (w.dtype() != DType::kI8 || w.rank() != 2 || scales.dtype() != DType::kF32 ||

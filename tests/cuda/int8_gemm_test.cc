@@ -50,6 +50,7 @@ struct Check {
   bool gelu = false;
   bool per_tensor_scale = false;
   DType dst_type = DType::kBF16;
+  enum class Residual { kNone, kSeparate, kInPlace } residual = Residual::kNone;
 };
 
 double Gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
@@ -66,7 +67,33 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
   constexpr size_t kGuard = 4096;
   DeviceBuffer a = Upload(p.a), a_scales = Upload(p.a_scales);
   DeviceBuffer dst = testing::Poisoned(out_bytes + kGuard);
-  ASSERT_TRUE(gemm->Run(a.as<int8_t>(), a_scales.as<float>(), p.m, dst.data(), nullptr).ok());
+  // The residual: values of order 1 in dst's type (f32 or bf16 bits), in its
+  // own buffer or already in dst (the in-place sum).
+  std::vector<float> residual;
+  std::vector<uint8_t> residual_bytes(out_bytes);
+  DeviceBuffer residual_buffer;
+  const void* residual_ptr = nullptr;
+  if (check.residual != Check::Residual::kNone) {
+    std::mt19937 rng(seed + 1);
+    residual = testing::RandomFloats(p.m * p.n, rng, -1.f, 1.f);
+    if (check.dst_type == DType::kBF16) {
+      const std::vector<uint16_t> bits = testing::ToBf16(residual);
+      std::memcpy(residual_bytes.data(), bits.data(), out_bytes);
+      for (size_t i = 0; i < residual.size(); ++i) residual[i] = BFloat16ToFloat(bits[i]);
+    } else {
+      std::memcpy(residual_bytes.data(), residual.data(), out_bytes);
+    }
+    if (check.residual == Check::Residual::kInPlace) {
+      ASSERT_EQ(cudaMemcpy(dst.data(), residual_bytes.data(), out_bytes, cudaMemcpyHostToDevice),
+                cudaSuccess);
+      residual_ptr = dst.data();
+    } else {
+      residual_buffer = Upload(residual_bytes);
+      residual_ptr = residual_buffer.data();
+    }
+  }
+  ASSERT_TRUE(
+      gemm->Run(a.as<int8_t>(), a_scales.as<float>(), p.m, dst.data(), nullptr, residual_ptr).ok());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   const std::vector<uint8_t> raw = Download<uint8_t>(dst, out_bytes + kGuard);
   for (size_t i = out_bytes; i < raw.size(); ++i)
@@ -86,6 +113,8 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
       const double bias = check.bias ? p.bias[j] : 0.0;
       double ref = scaled + bias;
       if (check.gelu) ref = Gelu(ref);
+      const double r = residual.empty() ? 0.0 : residual[i * p.n + j];
+      ref += r;
       float got = 0.f;
       if (check.dst_type == DType::kBF16) {
         uint16_t b;
@@ -95,7 +124,8 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
         std::memcpy(&got, &raw[4 * (i * p.n + j)], 4);
       }
       const double tol =
-          u_out * std::fabs(ref) + std::ldexp(1.0, -20) * (std::fabs(scaled) + std::fabs(bias));
+          u_out * std::fabs(ref) +
+          std::ldexp(1.0, -20) * (std::fabs(scaled) + std::fabs(bias) + std::fabs(r));
       if (!(std::fabs(got - ref) <= tol) && ++bad <= 5)
         ADD_FAILURE() << "C[" << i << "," << j << "] = " << got << ", expected " << ref << " (acc "
                       << acc << ", tolerance " << tol << ")";
@@ -159,6 +189,25 @@ TEST_P(Int8DynamicGemmTest, GeluAndF32Output) {
       check.gelu = true;
       check.dst_type = dst;
       RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+    }
+  }
+}
+
+// The residual sum (a transformer block's x + f(x)), from its own buffer and
+// in place (dst holds the residual), for both output types.
+TEST_P(Int8DynamicGemmTest, ResidualSumSeparateAndInPlace) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (const Shape& s : {Shape{1, 130, 256}, Shape{77, 257, 272}, Shape{300, 768, 768}}) {
+    for (DType dst : {DType::kBF16, DType::kF32}) {
+      for (auto residual : {Check::Residual::kSeparate, Check::Residual::kInPlace}) {
+        const uint32_t seed = testing::FreshSeed();
+        std::mt19937 rng(seed);
+        const GemmProblem p = RandomProblem(s.m, s.n, s.k, rng);
+        Check check;
+        check.dst_type = dst;
+        check.residual = residual;
+        RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+      }
     }
   }
 }

@@ -36,12 +36,6 @@ constexpr const char kWeightOnlyMatMul[] = "cuda.weight_only_matmul";
 // The kernels are built for sm_90a only (wgmma and TMA in the int8 GEMM).
 constexpr const char kCudaArch[] = "sm_90a";
 
-// The dynamic matmul's own result, before a residual Add (which cuda.add runs).
-const Node* LastFusedNode(const DynamicMatMulPattern& m) {
-  if (!m.gelu.empty()) return m.gelu.back();
-  return m.add != nullptr ? m.add : m.matmul;
-}
-
 class CudaLowering {
  public:
   CudaLowering(const Graph& graph, const CompileOptions& options)
@@ -103,13 +97,11 @@ class CudaLowering {
       }
       auto d = compile_internal::MatchDynamicMatMul(n);
       if (!d) continue;
-      for (const Node* x :
-           {d->abs, d->reduce_max, d->div, d->max, d->q, d->dq_x, d->matmul, d->add})
+      for (const Node* x : {d->abs, d->reduce_max, d->div, d->max, d->q, d->dq_x, d->matmul, d->add,
+                            d->residual_add})
         if (x != nullptr) absorbed_.insert(x);
       for (const Node* g : d->gelu) absorbed_.insert(g);
-      // The residual Add stays a node of its own: the GEMM's epilogue has no
-      // residual input yet, so cuda.add runs it.
-      dynamics_.emplace(LastFusedNode(*d), std::move(*d));
+      dynamics_.emplace(d->last(), std::move(*d));
     }
     // Weight DequantizeLinear nodes read only by absorbed nodes go too.
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
@@ -188,7 +180,9 @@ class CudaLowering {
 
   // Inputs: x f32 [..., K], weight i8 [N, K] (the kernel's own layout, packed
   // here from the graph's [K, N]), weight scales f32 [N] or [1], bias f32 [N]
-  // (absent: -1). Outputs: y f32 [..., N] after the optional GELU, then two
+  // (absent: -1), residual f32 [..., N] added last (absent: -1; the output
+  // may take its place). Outputs: y f32 [..., N] after the optional GELU or
+  // residual sum, then two
   // scratch tensors the op writes before its GEMM and nothing else reads: the
   // per-token codes i8 [..., K] and row scales f32 [..., 1]. Being outputs,
   // they are planned in the arena like any activation (nothing is allocated
@@ -209,12 +203,19 @@ class CudaLowering {
       for (int64_t j = 0; j < cols; ++j)
         w_nk.data<int8_t>()[j * k + i] = w_kn.data<int8_t>()[i * cols + j];
     op.inputs = {*x, builder_.AddConstantTensor(n.name() + "/w_nk", w_nk), *scales,
-                 m.bias.defined() ? builder_.AddConstantTensor(n.name() + "/bias", m.bias) : -1};
+                 m.bias.defined() ? builder_.AddConstantTensor(n.name() + "/bias", m.bias) : -1,
+                 -1};
+    if (m.residual != nullptr) {
+      auto residual = builder_.InputSlot(m.residual);
+      if (!residual.ok()) return residual.status().WithContext(n.Describe());
+      op.inputs[4] = *residual;
+      op.inplace = {{0, 4}};
+    }
     const TensorType& xt = m.x->type();
     std::vector<Dim> row_dims = xt.shape.dims();
     row_dims.back() = Dim(1);
     op.outputs = {
-        builder_.OutputSlot(LastFusedNode(m)->output(0)),
+        builder_.OutputSlot(m.last()->output(0)),
         builder_.AddActivation(n.name() + "/codes", TensorType(DType::kI8, xt.shape)),
         builder_.AddActivation(n.name() + "/row_scales", TensorType(DType::kF32, Shape(row_dims)))};
     op.attrs = {{"qmax", m.qmax},

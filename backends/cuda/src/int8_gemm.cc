@@ -160,7 +160,7 @@ Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
 }
 
 Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, void* dst,
-                            cudaStream_t stream) const {
+                            cudaStream_t stream, const void* residual) const {
   const Impl& impl = *impl_;
   if (m == 0) return Status::Ok();
   if (m < 0 || m >= (int64_t{1} << 31))
@@ -179,6 +179,7 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   epilogue.w_scales = impl.w_scales.as<float>();
   epilogue.bias = impl.bias.bytes() > 0 ? impl.bias.as<float>() : nullptr;
   epilogue.dst = dst;
+  epilogue.residual = residual;
   epilogue.m = static_cast<int>(m);
   epilogue.n = static_cast<int>(impl.n);
   epilogue.dst_bf16 = impl.dst_bf16;

@@ -160,6 +160,11 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
   const bool pair = col + 1 < ep.n;
   if (ep.dst_bf16) {
     __nv_bfloat16* dst = static_cast<__nv_bfloat16*>(ep.dst) + offset;
+    if (ep.residual != nullptr) {
+      const __nv_bfloat16* r = static_cast<const __nv_bfloat16*>(ep.residual) + offset;
+      v0 += __bfloat162float(r[0]);
+      if (pair) v1 += __bfloat162float(r[1]);
+    }
     if (pair && ep.n % 2 == 0) {
       *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(v0, v1);
     } else {
@@ -168,6 +173,11 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
     }
   } else {
     float* dst = static_cast<float*>(ep.dst) + offset;
+    if (ep.residual != nullptr) {
+      const float* r = static_cast<const float*>(ep.residual) + offset;
+      v0 += r[0];
+      if (pair) v1 += r[1];
+    }
     if (pair && ep.n % 2 == 0) {
       *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
     } else {

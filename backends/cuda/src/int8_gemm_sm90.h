@@ -21,6 +21,9 @@ struct Int8GemmEpilogue {
   const float* w_scales = nullptr;  // [n]
   const float* bias = nullptr;      // [n] or null
   void* dst = nullptr;              // [m, n], bf16 or f32
+  // [m, n] of dst's type added last (a residual sum), or null. May be dst:
+  // each element is read and then written by the same thread.
+  const void* residual = nullptr;
   int m = 0, n = 0;
   bool dst_bf16 = true;
   bool gelu = false;

@@ -106,10 +106,11 @@ class Int8DynamicGemm {
   static Expected<Int8DynamicGemm> Create(const Int8DynamicGemmConfig& config);
 
   // a: i8 [m, K] row-major, 16-byte aligned; a_scales: f32 [m]; dst: [m, N]
-  // of dst_type, row-major, 16-byte aligned. All device memory; m == 0 does
-  // nothing.
-  Status Run(const int8_t* a, const float* a_scales, int64_t m, void* dst,
-             cudaStream_t stream) const;
+  // of dst_type, row-major, 16-byte aligned; residual: null or [m, N] of
+  // dst_type added after the activation (a transformer's residual sum), which
+  // may be dst itself (in place). All device memory; m == 0 does nothing.
+  Status Run(const int8_t* a, const float* a_scales, int64_t m, void* dst, cudaStream_t stream,
+             const void* residual = nullptr) const;
 
   int64_t n() const;
   int64_t k() const;
