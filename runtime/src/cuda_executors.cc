@@ -58,8 +58,12 @@ class DynamicInt8MatMulExecutor : public CudaOpExecutor {
 
 Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
-  // Modules from before the residual input have 4 inputs.
-  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, op.inputs.size() == 4 ? 4 : 5, 3, 3, {1, 2, 3}));
+  // 4 inputs: modules from before the residual input; 7: a fused LayerNorm
+  // (inputs 5 and 6, attr layer_norm_epsilon).
+  const size_t num_inputs = op.inputs.size() == 4 ? 4 : op.inputs.size() == 7 ? 7 : 5;
+  OCTET_RETURN_IF_ERROR(CheckOpShape(
+      desc, op, num_inputs, 3, 3,
+      num_inputs == 7 ? std::vector<size_t>{1, 2, 3, 5, 6} : std::vector<size_t>{1, 2, 3}));
   const Tensor& w = constants[op.inputs[1]];
   const Tensor& scales = constants[op.inputs[2]];
   if (w.dtype() != DType::kI8 || w.rank() != 2 || scales.dtype() != DType::kF32 ||
@@ -76,6 +80,23 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
   q.src_type = DType::kF32;
   OCTET_ASSIGN_OR_RETURN(q.qmax, op.Get<float>("qmax"));
   OCTET_ASSIGN_OR_RETURN(q.min_scale, op.Get<float>("min_scale"));
+  if (num_inputs == 7) {
+    if (op.inputs[5] < 0)
+      return InvalidArgument(Prefix(op), "LayerNorm scale (input 5) is required");
+    const Tensor& ln_scale = constants[op.inputs[5]];
+    if (ln_scale.dtype() != DType::kF32 || ln_scale.numel() != q.k)
+      return InvalidArgument(Prefix(op), "LayerNorm scale must be f32 of ", q.k, " values, got ",
+                             DTypeName(ln_scale.dtype()), ln_scale.ShapeString());
+    q.ln_scale.assign(ln_scale.data<float>(), ln_scale.data<float>() + q.k);
+    if (op.inputs[6] >= 0) {
+      const Tensor& ln_bias = constants[op.inputs[6]];
+      if (ln_bias.dtype() != DType::kF32 || ln_bias.numel() != q.k)
+        return InvalidArgument(Prefix(op), "LayerNorm bias must be f32 of ", q.k, " values, got ",
+                               DTypeName(ln_bias.dtype()), ln_bias.ShapeString());
+      q.ln_bias.assign(ln_bias.data<float>(), ln_bias.data<float>() + q.k);
+    }
+    OCTET_ASSIGN_OR_RETURN(q.ln_epsilon, op.Get<float>("layer_norm_epsilon"));
+  }
   cuda::Int8DynamicGemmConfig g;
   g.weights = w;
   g.weight_layout = cuda::WeightLayout::kNK;

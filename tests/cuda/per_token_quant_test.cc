@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "cuda_test_util.h"
+#include "octet/cuda/float_kernels.h"
 #include "octet/cuda/int8_kernels.h"
 
 namespace octet::cuda {
@@ -121,6 +122,81 @@ TEST(QuantizeRowsPerToken, ZeroRowsIsANoOpAndNullBuffersAreRejected) {
   ASSERT_TRUE(quant.ok());
   EXPECT_TRUE(quant->Run(nullptr, 0, nullptr, nullptr, nullptr).ok());
   EXPECT_EQ(quant->Run(nullptr, 4, nullptr, nullptr, nullptr).code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace octet::cuda
+
+namespace octet::cuda {
+namespace {
+
+// The fused LayerNorm + quantization against the unfused pair on the device
+// (LayerNorm writes f32 rows, QuantizeRowsPerToken reads them): the same
+// normalised values (one shared device function, no contraction), so codes
+// and scales must be identical, bit for bit. Row lengths below, at and above
+// the block's 256 threads, odd ones; rows with a large mean.
+TEST(LayerNormQuantizeRows, MatchesLayerNormThenQuantizeBitForBit) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (int64_t k : {24, 255, 768, 1280, 1031}) {
+    for (bool with_bias : {true, false}) {
+      const uint32_t seed = testing::FreshSeed();
+      SCOPED_TRACE(::testing::Message()
+                   << "k " << k << ", bias " << with_bias << ", seed " << seed);
+      std::mt19937 rng(seed);
+      const int64_t rows = 37;
+      std::vector<float> x = testing::RandomFloats(rows * k, rng, -2.f, 2.f);
+      for (int64_t i = 0; i < k; ++i) x[3 * k + i] += 100.f;  // a row far from zero
+      LayerNormConfig ln;
+      ln.k = k;
+      ln.scale = testing::RandomFloats(k, rng, 0.5f, 1.5f);
+      if (with_bias) ln.bias = testing::RandomFloats(k, rng, -0.1f, 0.1f);
+      ln.epsilon = 1e-6f;
+      auto layer_norm = LayerNorm::Create(ln);
+      ASSERT_TRUE(layer_norm.ok()) << layer_norm.status().ToString();
+      QuantizeRowsPerTokenConfig q;
+      q.k = k;
+      auto quantize = QuantizeRowsPerToken::Create(q);
+      ASSERT_TRUE(quantize.ok());
+      q.ln_scale = ln.scale;
+      q.ln_bias = ln.bias;
+      q.ln_epsilon = ln.epsilon;
+      auto fused = QuantizeRowsPerToken::Create(q);
+      ASSERT_TRUE(fused.ok()) << fused.status().ToString();
+      EXPECT_TRUE(fused->has_layer_norm());
+
+      DeviceBuffer src = Upload(x), normed = Upload(std::vector<float>(rows * k));
+      DeviceBuffer codes_a = Upload(std::vector<int8_t>(rows * k)),
+                   codes_b = Upload(std::vector<int8_t>(rows * k));
+      DeviceBuffer scales_a = Upload(std::vector<float>(rows)),
+                   scales_b = Upload(std::vector<float>(rows));
+      ASSERT_TRUE(layer_norm->Run(src.as<float>(), rows, normed.as<float>(), nullptr).ok());
+      ASSERT_TRUE(
+          quantize->Run(normed.data(), rows, codes_a.as<int8_t>(), scales_a.as<float>(), nullptr)
+              .ok());
+      ASSERT_TRUE(
+          fused->Run(src.data(), rows, codes_b.as<int8_t>(), scales_b.as<float>(), nullptr).ok());
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_EQ(Download<int8_t>(codes_a, rows * k), Download<int8_t>(codes_b, rows * k));
+      const std::vector<float> sa = Download<float>(scales_a, rows),
+                               sb = Download<float>(scales_b, rows);
+      for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(sa[r], sb[r]) << "row " << r;
+    }
+  }
+}
+
+TEST(LayerNormQuantizeRows, RejectsBf16RowsAndWrongParameterCounts) {
+  QuantizeRowsPerTokenConfig q;
+  q.k = 8;
+  q.ln_scale.assign(7, 1.f);
+  auto wrong = QuantizeRowsPerToken::Create(q);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("need 8 values, got 7"), std::string::npos)
+      << wrong.status().ToString();
+  q.ln_scale.assign(8, 1.f);
+  q.src_type = DType::kBF16;
+  auto bf16 = QuantizeRowsPerToken::Create(q);
+  ASSERT_FALSE(bf16.ok());
+  EXPECT_NE(bf16.status().message().find("takes f32 rows"), std::string::npos);
 }
 
 }  // namespace

@@ -59,13 +59,19 @@ TEST_F(LowerCudaTest, MlpBlockLowersToDeviceOpsOnly) {
   EXPECT_EQ(d.requirements.at("cuda_arch"), "sm_90a");
   std::vector<std::string> kernels;
   for (const ModuleOp& op : d.ops) kernels.push_back(op.kernel);
-  // The residual sum is in the second GEMM's epilogue.
-  EXPECT_EQ(kernels, (std::vector<std::string>{"cuda.layer_norm", "cuda.dynamic_int8_matmul",
-                                               "cuda.dynamic_int8_matmul"}));
+  // The LayerNorm is inside the first op's per-token quantization, the
+  // residual sum in the second GEMM's epilogue.
+  EXPECT_EQ(kernels,
+            (std::vector<std::string>{"cuda.dynamic_int8_matmul", "cuda.dynamic_int8_matmul"}));
   EXPECT_EQ(d.metadata.at("cuda.dynamic_int8_matmul"), "2");
   EXPECT_EQ(d.metadata.count("cuda.add"), 0u);
-  EXPECT_EQ(d.metadata.at("cuda.layer_norm"), "1");
-  const ModuleOp &lin1 = d.ops[1], &lin2 = d.ops[2];
+  EXPECT_EQ(d.metadata.count("cuda.layer_norm"), 0u);
+  const ModuleOp &lin1 = d.ops[0], &lin2 = d.ops[1];
+  ASSERT_EQ(lin1.inputs.size(), 7u);
+  EXPECT_EQ(d.slots[lin1.inputs[0]].name, "x");  // the LayerNorm's input
+  EXPECT_EQ(d.slots[lin1.inputs[5]].shape, Shape({kHidden}));
+  EXPECT_TRUE(lin1.Get<float>("layer_norm_epsilon").ok());
+  EXPECT_EQ(lin2.inputs.size(), 5u);  // no LayerNorm in front of the second
   EXPECT_EQ(*lin1.Get<std::string>("activation"), "gelu_erf");
   EXPECT_EQ(*lin2.Get<std::string>("activation"), "none");
   // Weights in the kernel's [N, K] layout, scales per output channel, bias.

@@ -103,6 +103,20 @@ class CudaLowering {
       for (const Node* g : d->gelu) absorbed_.insert(g);
       dynamics_.emplace(d->last(), std::move(*d));
     }
+    // Per-token quantization fused into its producer: a LayerNorm read only by
+    // a dynamic matmul's quantization is computed inside that op.
+    for (auto& [key, d] : dynamics_) {
+      const Node* ln = d.x->producer();
+      if (ln == nullptr || !IsOnnxOp(ln, "LayerNormalization") || d.x->is_graph_output() ||
+          absorbed_.count(ln) || !Rule(*ln)->why_not(*ln).empty())
+        continue;
+      bool only_quantization = true;
+      for (const Use& u : d.x->uses())
+        only_quantization = only_quantization && (u.node == d.abs || u.node == d.q);
+      if (!only_quantization) continue;
+      absorbed_.insert(ln);
+      fused_layer_norm_[key] = ln;
+    }
     // Weight DequantizeLinear nodes read only by absorbed nodes go too.
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
       const Node* n = *it;
@@ -181,7 +195,9 @@ class CudaLowering {
   // Inputs: x f32 [..., K], weight i8 [N, K] (the kernel's own layout, packed
   // here from the graph's [K, N]), weight scales f32 [N] or [1], bias f32 [N]
   // (absent: -1), residual f32 [..., N] added last (absent: -1; the output
-  // may take its place). Outputs: y f32 [..., N] after the optional GELU or
+  // may take its place); with a fused LayerNorm (attr layer_norm_epsilon),
+  // x is the LayerNorm's input and inputs 5, 6 its Scale and B (B absent:
+  // -1). Outputs: y f32 [..., N] after the optional GELU or
   // residual sum, then two
   // scratch tensors the op writes before its GEMM and nothing else reads: the
   // per-token codes i8 [..., K] and row scales f32 [..., 1]. Being outputs,
@@ -192,7 +208,9 @@ class CudaLowering {
     ModuleOp op;
     op.kernel = kDynamicMatMul;
     op.name = n.name();
-    auto x = builder_.InputSlot(m.x);
+    auto ln_it = fused_layer_norm_.find(m.last());
+    const Node* ln = ln_it != fused_layer_norm_.end() ? ln_it->second : nullptr;
+    auto x = builder_.InputSlot(ln != nullptr ? ln->input(0) : m.x);
     auto scales = builder_.InputSlot(m.dq_w->input(1));
     for (const auto* e : {&x, &scales})
       if (!e->ok()) return e->status().WithContext(n.Describe());
@@ -211,6 +229,13 @@ class CudaLowering {
       op.inputs[4] = *residual;
       op.inplace = {{0, 4}};
     }
+    if (ln != nullptr) {
+      for (int i = 1; i < 3; ++i) {
+        auto slot = builder_.InputSlot(i < ln->num_inputs() ? ln->input(i) : nullptr);
+        if (!slot.ok()) return slot.status().WithContext(ln->Describe());
+        op.inputs.push_back(*slot);
+      }
+    }
     const TensorType& xt = m.x->type();
     std::vector<Dim> row_dims = xt.shape.dims();
     row_dims.back() = Dim(1);
@@ -221,6 +246,10 @@ class CudaLowering {
     op.attrs = {{"qmax", m.qmax},
                 {"min_scale", m.min_scale},
                 {"activation", std::string(m.gelu.empty() ? "none" : "gelu_erf")}};
+    if (ln != nullptr) {
+      OCTET_ASSIGN_OR_RETURN(float epsilon, ln->GetFloat("epsilon", 1e-5f));
+      op.attrs.push_back({"layer_norm_epsilon", epsilon});
+    }
     builder_.AddOp(std::move(op));
     return Status::Ok();
   }
@@ -260,6 +289,7 @@ class CudaLowering {
   std::set<const Node*> absorbed_;
   std::map<const Node*, DynamicMatMulPattern> dynamics_;        // keyed by the last fused node
   std::map<const Node*, WeightOnlyMatMulPattern> weight_only_;  // likewise
+  std::map<const Node*, const Node*> fused_layer_norm_;         // dynamic key -> its LayerNorm
   std::map<const Node*, AttentionPattern> attentions_;          // keyed by P x V
   std::map<const Node*, std::string> refused_attention_;        // keyed by the Softmax
   compile_internal::CudaNodeRules rules_;

@@ -6,6 +6,7 @@
 #include <cuda_bf16.h>
 
 #include "float_kernels_device.h"
+#include "layer_norm_row.cuh"
 #include "octet/cuda/cuda_status.h"
 
 namespace octet::cuda {
@@ -40,39 +41,16 @@ __global__ void Bf16ToF32Kernel(const __nv_bfloat16* x, float* y, int64_t n) {
     y[i] = __bfloat162float(x[i]);
 }
 
-__device__ float BlockSum(float v) {
-  __shared__ float warp_sum[kThreads / 32];
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  __syncthreads();  // warp_sum may still be read by a previous call
-  if (threadIdx.x % 32 == 0) warp_sum[threadIdx.x / 32] = v;
-  __syncthreads();
-  v = 0.f;
-#pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) v += warp_sum[w];
-  return v;
-}
-
-__global__ void __launch_bounds__(kThreads)
+// One block per row; the arithmetic is layer_norm_row.cuh's, shared with the
+// fused LayerNorm + per-token quantization.
+__global__ void __launch_bounds__(kLayerNormThreads)
     LayerNormKernel(const float* src, int64_t k, const float* scale, const float* bias,
                     float epsilon, float* dst) {
   const float* x = src + int64_t{blockIdx.x} * k;
   float* y = dst + int64_t{blockIdx.x} * k;
-  float sum = 0.f;
-  for (int64_t i = threadIdx.x; i < k; i += kThreads) sum += x[i];
-  const float mean = BlockSum(sum) / static_cast<float>(k);
-  float squares = 0.f;
-  for (int64_t i = threadIdx.x; i < k; i += kThreads) {
-    const float d = x[i] - mean;
-    squares = fmaf(d, d, squares);
-  }
-  const float var = BlockSum(squares) / static_cast<float>(k);
-  // IEEE sqrt and division, as the reference interpreter computes 1/sqrt.
-  const float inv_std = __fdiv_rn(1.f, __fsqrt_rn(var + epsilon));
-  for (int64_t i = threadIdx.x; i < k; i += kThreads) {
-    const float v = (x[i] - mean) * inv_std * scale[i];
-    y[i] = bias != nullptr ? v + bias[i] : v;
-  }
+  const LayerNormRowStats stats = LayerNormStats(x, k, epsilon);
+  for (int64_t i = threadIdx.x; i < k; i += kLayerNormThreads)
+    y[i] = LayerNormValue(x[i], stats, scale[i], bias, i);
 }
 
 unsigned BlocksFor(int64_t n) {
@@ -115,8 +93,8 @@ Status LaunchBf16ToF32(const void* x, float* y, int64_t n, cudaStream_t stream) 
 
 Status LaunchLayerNormF32(const float* x, int64_t rows, int64_t k, const float* scale,
                           const float* bias, float epsilon, float* y, cudaStream_t stream) {
-  LayerNormKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, k, scale, bias, epsilon,
-                                                                        y);
+  LayerNormKernel<<<static_cast<unsigned>(rows), kLayerNormThreads, 0, stream>>>(x, k, scale, bias,
+                                                                                 epsilon, y);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("LayerNormKernel");
   return Status::Ok();
 }

@@ -10,8 +10,8 @@ namespace octet::cuda {
 Expected<QuantizeRowsPerToken> QuantizeRowsPerToken::Create(
     const QuantizeRowsPerTokenConfig& config) {
   std::ostringstream os;
-  os << "QuantizeRowsPerToken " << DTypeName(config.src_type) << "[M," << config.k
-     << "] -> i8 (qmax " << config.qmax << ")";
+  os << (config.ln_scale.empty() ? "QuantizeRowsPerToken " : "LayerNorm+QuantizeRowsPerToken ")
+     << DTypeName(config.src_type) << "[M," << config.k << "] -> i8 (qmax " << config.qmax << ")";
   const std::string what = os.str();
   if (config.src_type != DType::kF32 && config.src_type != DType::kBF16)
     return InvalidArgument(what, ": source type must be f32 or bf16, got ",
@@ -23,7 +23,29 @@ Expected<QuantizeRowsPerToken> QuantizeRowsPerToken::Create(
     return InvalidArgument(what, ": min_scale must be positive and finite, got ", config.min_scale);
   QuantizeRowsPerToken kernel;
   kernel.config_ = config;
+  kernel.config_.ln_scale.clear();
+  kernel.config_.ln_bias.clear();
   kernel.description_ = what;
+  if (!config.ln_scale.empty()) {
+    if (config.src_type != DType::kF32)
+      return InvalidArgument(what, ": the fused LayerNorm takes f32 rows");
+    if (static_cast<int64_t>(config.ln_scale.size()) != config.k ||
+        (!config.ln_bias.empty() && static_cast<int64_t>(config.ln_bias.size()) != config.k))
+      return InvalidArgument(what, ": LayerNorm scale and bias need ", config.k, " values, got ",
+                             config.ln_scale.size(), " and ", config.ln_bias.size());
+    if (!(config.ln_epsilon >= 0.f) || !std::isfinite(config.ln_epsilon))
+      return InvalidArgument(what, ": LayerNorm epsilon must be finite and non-negative, got ",
+                             config.ln_epsilon);
+    const size_t bytes = sizeof(float) * static_cast<size_t>(config.k);
+    OCTET_ASSIGN_OR_RETURN(DeviceBuffer scale,
+                           DeviceBuffer::FromHost(config.ln_scale.data(), bytes));
+    kernel.ln_scale_ = std::make_shared<const DeviceBuffer>(std::move(scale));
+    if (!config.ln_bias.empty()) {
+      OCTET_ASSIGN_OR_RETURN(DeviceBuffer bias,
+                             DeviceBuffer::FromHost(config.ln_bias.data(), bytes));
+      kernel.ln_bias_ = std::make_shared<const DeviceBuffer>(std::move(bias));
+    }
+  }
   return kernel;
 }
 
@@ -34,6 +56,11 @@ Status QuantizeRowsPerToken::Run(const void* src, int64_t rows, int8_t* codes, f
     return InvalidArgument(description_, ": rows = ", rows, " is outside [0, 2^31)");
   if (src == nullptr || codes == nullptr || scales == nullptr)
     return InvalidArgument(description_, ": null src, codes or scales");
+  if (ln_scale_ != nullptr)
+    return LaunchLayerNormQuantizeRows(
+        static_cast<const float*>(src), rows, config_.k, ln_scale_->as<float>(),
+        ln_bias_ != nullptr ? ln_bias_->as<float>() : nullptr, config_.ln_epsilon, config_.qmax,
+        config_.min_scale, codes, scales, stream);
   return LaunchQuantizeRowsPerToken(src, config_.src_type == DType::kBF16, rows, config_.k,
                                     config_.qmax, config_.min_scale, codes, scales, stream);
 }

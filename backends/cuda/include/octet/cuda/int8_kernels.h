@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "octet/cuda/device_buffer.h"
 #include "octet/dtype.h"
 #include "octet/status.h"
 #include "octet/tensor.h"
@@ -47,6 +48,13 @@ struct QuantizeRowsPerTokenConfig {
   DType src_type = DType::kF32;  // kF32 or kBF16
   float qmax = 127.f;
   float min_scale = std::numeric_limits<float>::min();
+  // Optional LayerNorm in front (f32 source only): the rows are normalised
+  // as float_kernels.h's LayerNorm computes them, bit for bit, and those
+  // values quantized, without the normalised rows being written. This is the
+  // per-token quantization fused into its producer. Empty ln_scale: none.
+  std::vector<float> ln_scale;  // k values (gamma)
+  std::vector<float> ln_bias;   // k values or empty (beta)
+  float ln_epsilon = 1e-5f;
 };
 
 class QuantizeRowsPerToken {
@@ -59,11 +67,13 @@ class QuantizeRowsPerToken {
              cudaStream_t stream) const;
 
   int64_t k() const { return config_.k; }
+  bool has_layer_norm() const { return ln_scale_ != nullptr; }
   // "QuantizeRowsPerToken bf16[M,768] -> i8 (qmax 127)"
   const std::string& description() const { return description_; }
 
  private:
-  QuantizeRowsPerTokenConfig config_;
+  QuantizeRowsPerTokenConfig config_;                       // without the LayerNorm vectors
+  std::shared_ptr<const DeviceBuffer> ln_scale_, ln_bias_;  // shared by copies
   std::string description_;
 };
 
