@@ -4,6 +4,7 @@
 #include "octet/compile/compile.h"
 #include "octet/onnx.h"
 #include "octet/runtime/prepack.h"
+#include "octet/runtime/tune.h"
 #include "quantize_flow.h"
 
 namespace octet::cli {
@@ -20,6 +21,7 @@ struct CompileFlags {
   int threads = 0;
   bool reduce_range = false;
   bool prepack = false;
+  bool tune = false;
   std::string qdq_out;
   QuantizeFlags quantize;  // used when --calib, --stats-in or --preset is given
   bool preset_given = false;
@@ -85,6 +87,8 @@ int Compile(const CompileFlags& f) {
     return Fail(InvalidArgument("--reduce-range applies to --target x86 only"));
   if (f.prepack && f.target != "x86")
     return Fail(InvalidArgument("--prepack applies to --target x86 only"));
+  if (f.tune && f.target != "cuda")
+    return Fail(InvalidArgument("--tune applies to --target cuda only"));
   if (f.batch < 1) return Fail(InvalidArgument("--batch must be at least 1, got ", f.batch));
   auto model = ModelToCompile(f);
   if (!model.ok()) return Fail(model.status());
@@ -104,6 +108,18 @@ int Compile(const CompileFlags& f) {
         "prepacked %d ops for %s (%lld bytes; used in place on CPUs where oneDNN picks "
         "the same layouts, ignored elsewhere)\n",
         report->ops_packed, report->isa.c_str(), static_cast<long long>(report->bytes));
+  }
+  if (f.tune) {
+    auto tuned = runtime::TuneCudaModule(&*compiled);
+    if (!tuned.ok()) return Fail(tuned.status().WithContext(f.model));
+    for (const runtime::TunedOp& t : *tuned) {
+      std::printf("tuned %s (M %lld, N %lld, K %lld):", t.op.c_str(), static_cast<long long>(t.m),
+                  static_cast<long long>(t.n), static_cast<long long>(t.k));
+      for (size_t i = 0; i < t.tiles.size(); ++i)
+        std::printf(" %s %.4f ms%s", t.tiles[i].c_str(), t.ms[i],
+                    t.tiles[i] == t.chosen ? "*" : "");
+      std::printf(" (model: %s)\n", t.model_choice.c_str());
+    }
   }
   Status s = WriteModule(compiled->desc, compiled->weights, f.output);
   if (!s.ok()) return Fail(s);
@@ -133,6 +149,9 @@ Action AddCompileCommand(CLI::App& app) {
   cmd->add_flag("--prepack", f->prepack,
                 "x86: also store the weights packed for this CPU's oneDNN kernels (used in place "
                 "at load where the layout matches; the plain weights stay for other CPUs)");
+  cmd->add_flag("--tune", f->tune,
+                "cuda: time each int8 GEMM's tiles at the planned shape on this GPU and store the "
+                "fastest in the module (needs the GPU the module will run on)");
   cmd->add_option("--output,-o", f->output, "compiled module to write (.octet)")->required();
   cmd->add_option("--batch", f->batch,
                   "value of symbolic dims the arena is planned for (other values still run)")

@@ -24,6 +24,14 @@ const char* Int8GemmTileName(Int8GemmTile tile) {
   return "?";
 }
 
+Expected<Int8GemmTile> Int8GemmTileFromName(const std::string& name) {
+  for (Int8GemmTile t : {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256,
+                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kPingpong128x128})
+    if (name == Int8GemmTileName(t)) return t;
+  return InvalidArgument("unknown int8 GEMM tile '", name,
+                         "' (auto, coop128x256, coop256x128, pingpong128x128)");
+}
+
 struct Int8DynamicGemm::Impl {
   int64_t n = 0, k = 0;
   int sm_count = 0;
@@ -35,6 +43,8 @@ struct Int8DynamicGemm::Impl {
   bool gelu = false;
   bool dst_bf16 = true;
   Int8GemmTile tile = Int8GemmTile::kAuto;
+  int64_t tuned_rows = 0;
+  Int8GemmTile tuned_tile = Int8GemmTile::kAuto;
   std::string description;
 };
 
@@ -104,6 +114,8 @@ Expected<Int8DynamicGemm> Int8DynamicGemm::Create(const Int8DynamicGemmConfig& c
   impl->gelu = config.activation == Activation::kGeluErf;
   impl->dst_bf16 = config.dst_type == DType::kBF16;
   impl->tile = config.tile;
+  impl->tuned_rows = config.tuned_rows;
+  impl->tuned_tile = config.tuned_tile;
   impl->description = Describe(config, n, k);
 
   std::string no_device;
@@ -148,6 +160,7 @@ const std::string& Int8DynamicGemm::description() const { return impl_->descript
 // (bench/cuda_gemm_bench, docs/cuda-backend.md).
 Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
+  if (m == impl_->tuned_rows && impl_->tuned_tile != Int8GemmTile::kAuto) return impl_->tuned_tile;
   auto rounds = [&](Int8GemmTile tile) {
     const sm90::TileShape shape = sm90::ShapeOf(tile);
     const int64_t tiles = ((m + shape.block_m - 1) / shape.block_m) *

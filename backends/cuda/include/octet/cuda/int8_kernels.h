@@ -93,6 +93,7 @@ enum class WeightLayout {
 // (Int8DynamicGemm::TileFor); the others force one, for tests and benchmarks.
 enum class Int8GemmTile { kAuto, kCooperative128x256, kCooperative256x128, kPingpong128x128 };
 const char* Int8GemmTileName(Int8GemmTile tile);  // "coop128x256"
+Expected<Int8GemmTile> Int8GemmTileFromName(const std::string& name);
 
 struct Int8DynamicGemmConfig {
   // i8, symmetric; K must be a multiple of 16 (the row pitch of A and of the
@@ -105,6 +106,11 @@ struct Int8DynamicGemmConfig {
   Activation activation = Activation::kNone;
   DType dst_type = DType::kBF16;  // kBF16 or kF32
   Int8GemmTile tile = Int8GemmTile::kAuto;
+  // With tile kAuto: the tile measured fastest for this many rows (the
+  // module's planned M, `octet compile --target cuda --tune`), used when Run
+  // gets exactly that M; other M use the model.
+  int64_t tuned_rows = 0;
+  Int8GemmTile tuned_tile = Int8GemmTile::kAuto;
 };
 
 class Int8DynamicGemm {

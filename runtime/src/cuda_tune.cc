@@ -1,0 +1,132 @@
+// TuneCudaModule (octet/runtime/tune.h): times each cuda.dynamic_int8_matmul's
+// GEMM at the planned rows with every tile, on random codes (the time of an
+// int8 GEMM does not depend on the values), 3 warm-up and 10 timed runs each,
+// CUDA events around each run.
+#include <algorithm>
+
+#include "octet/cuda/cuda_status.h"
+#include "octet/cuda/device.h"
+#include "octet/cuda/device_buffer.h"
+#include "octet/cuda/int8_kernels.h"
+#include "octet/runtime/tune.h"
+
+namespace octet::runtime {
+namespace {
+
+constexpr const char kDynamicMatMul[] = "cuda.dynamic_int8_matmul";
+constexpr int kWarmup = 3, kRuns = 10;
+
+// Rows of the op's input at the module's reference dims.
+Expected<int64_t> PlannedRows(const ModuleDesc& desc, const ModuleOp& op, int64_t k) {
+  int64_t numel = 1;
+  for (const Dim& d : desc.slots[op.inputs[0]].shape.dims()) {
+    if (d.is_static()) {
+      numel *= d.value();
+      continue;
+    }
+    auto it = desc.memory_plan.reference_dims.find(d.symbol());
+    if (it == desc.memory_plan.reference_dims.end())
+      return InvalidArgument("op '", op.name, "': input dims ",
+                             desc.slots[op.inputs[0]].shape.ToString(), " have no planned value");
+    numel *= it->second;
+  }
+  return numel / k;
+}
+
+Expected<double> MedianMs(const cuda::Int8DynamicGemm& gemm, const cuda::DeviceBuffer& a,
+                          const cuda::DeviceBuffer& scales, int64_t m,
+                          const cuda::DeviceBuffer& dst) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  OCTET_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start));
+  OCTET_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop));
+  std::vector<double> ms;
+  Status s = Status::Ok();
+  for (int i = 0; i < kWarmup + kRuns && s.ok(); ++i) {
+    (void)cudaEventRecord(start, nullptr);
+    s = gemm.Run(a.as<int8_t>(), scales.as<float>(), m, dst.data(), nullptr);
+    (void)cudaEventRecord(stop, nullptr);
+    if (s.ok() && cudaEventSynchronize(stop) != cudaSuccess)
+      s = Internal("synchronising after ", gemm.description(), " failed");
+    float t = 0.f;
+    if (s.ok() && i >= kWarmup) {
+      (void)cudaEventElapsedTime(&t, start, stop);
+      ms.push_back(t);
+    }
+  }
+  (void)cudaEventDestroy(start);
+  (void)cudaEventDestroy(stop);
+  OCTET_RETURN_IF_ERROR(s);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
+  ModuleDesc& desc = module->desc;
+  if (desc.target != "cuda")
+    return InvalidArgument("--tune is for cuda modules; this one is for target '", desc.target,
+                           "'");
+  std::string reason;
+  if (!cuda::DeviceAvailable(&reason)) return NotFound("--tune needs a CUDA GPU: ", reason);
+  OCTET_ASSIGN_OR_RETURN(std::string bytes, SerializeModule(desc, module->weights));
+  OCTET_ASSIGN_OR_RETURN(LoadedModule loaded, LoadModuleFromBytes(bytes, "module to tune"));
+  std::vector<TunedOp> report;
+  for (ModuleOp& op : desc.ops) {
+    if (op.kernel != kDynamicMatMul) continue;
+    OCTET_ASSIGN_OR_RETURN(Tensor w, loaded.ConstantTensor(op.inputs[1]));
+    OCTET_ASSIGN_OR_RETURN(Tensor scales, loaded.ConstantTensor(op.inputs[2]));
+    TunedOp t;
+    t.op = op.name;
+    t.n = w.dim(0);
+    t.k = w.dim(1);
+    OCTET_ASSIGN_OR_RETURN(t.m, PlannedRows(desc, op, t.k));
+    // The GEMM as the executor makes it; bias and activation cost the same
+    // for every tile, so the plain product is timed.
+    cuda::Int8DynamicGemmConfig c;
+    c.weights = w;
+    c.weight_layout = cuda::WeightLayout::kNK;
+    c.weight_scales.assign(scales.data<float>(), scales.data<float>() + scales.numel());
+    c.dst_type = DType::kF32;
+    OCTET_ASSIGN_OR_RETURN(cuda::DeviceBuffer a, cuda::DeviceBuffer::Allocate(t.m * t.k));
+    OCTET_ASSIGN_OR_RETURN(cuda::DeviceBuffer row_scales,
+                           cuda::DeviceBuffer::Allocate(sizeof(float) * t.m));
+    OCTET_ASSIGN_OR_RETURN(cuda::DeviceBuffer dst,
+                           cuda::DeviceBuffer::Allocate(sizeof(float) * t.m * t.n));
+    OCTET_CUDA_RETURN_IF_ERROR(cudaMemset(a.data(), 0x11, t.m * t.k));
+    OCTET_CUDA_RETURN_IF_ERROR(cudaMemset(row_scales.data(), 0, sizeof(float) * t.m));
+    double best = 0;
+    for (cuda::Int8GemmTile tile :
+         {cuda::Int8GemmTile::kCooperative128x256, cuda::Int8GemmTile::kCooperative256x128,
+          cuda::Int8GemmTile::kPingpong128x128}) {
+      c.tile = tile;
+      auto gemm = cuda::Int8DynamicGemm::Create(c);
+      if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
+      if (tile == cuda::Int8GemmTile::kCooperative128x256) {
+        cuda::Int8DynamicGemmConfig automatic = c;
+        automatic.tile = cuda::Int8GemmTile::kAuto;
+        auto model = cuda::Int8DynamicGemm::Create(automatic);
+        if (model.ok()) t.model_choice = cuda::Int8GemmTileName(model->TileFor(t.m));
+      }
+      auto ms = MedianMs(*gemm, a, row_scales, t.m, dst);
+      if (!ms.ok()) return ms.status().WithContext("op '" + op.name + "'");
+      t.tiles.push_back(cuda::Int8GemmTileName(tile));
+      t.ms.push_back(*ms);
+      if (t.chosen.empty() || *ms < best) {
+        best = *ms;
+        t.chosen = cuda::Int8GemmTileName(tile);
+      }
+    }
+    op.attrs.erase(std::remove_if(op.attrs.begin(), op.attrs.end(),
+                                  [](const ModuleAttr& a) {
+                                    return a.name == "tuned_tile" || a.name == "tuned_rows";
+                                  }),
+                   op.attrs.end());
+    op.attrs.push_back({"tuned_tile", t.chosen});
+    op.attrs.push_back({"tuned_rows", t.m});
+    report.push_back(std::move(t));
+  }
+  return report;
+}
+
+}  // namespace octet::runtime
