@@ -7,6 +7,7 @@
 
 #include "cli_util.h"
 #include "cuda_lower/mlp_block.h"
+#include "octet/module/module.h"
 #include "octet/onnx.h"
 
 namespace octet {
@@ -66,12 +67,19 @@ TEST(CudaCliTest, TuneStoresTheMeasuredTileOrSaysWhyNot) {
     GTEST_SKIP() << "no GPU to tune on: " << r.output;
   }
   // Both GEMMs timed at 64 x 7 rows, every tile, the fastest stored.
-  EXPECT_NE(r.output.find("tuned lin1 (M 448, N 256, K 64)"), std::string::npos)
-      << r.output;
+  EXPECT_NE(r.output.find("tuned lin1 (M 448, N 256, K 64)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("pingpong128x128"), std::string::npos) << r.output;
   std::printf("%s", r.output.c_str());
-  r = RunOctet("inspect " + out);
-  EXPECT_NE(r.output.find("tuned_tile"), std::string::npos) << r.output;
+  auto module = LoadModule(out);
+  ASSERT_TRUE(module.ok()) << module.status().ToString();
+  int tuned = 0;
+  for (const ModuleOp& op : module->desc().ops) {
+    if (op.kernel != "cuda.dynamic_int8_matmul") continue;
+    EXPECT_TRUE(op.Get<std::string>("tuned_tile").ok()) << op.name;
+    EXPECT_EQ(*op.Get<int64_t>("tuned_rows"), 448) << op.name;
+    ++tuned;
+  }
+  EXPECT_EQ(tuned, 2);
   r = RunOctet("run " + out + " --batch 64");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   fs::remove_all(dir);
