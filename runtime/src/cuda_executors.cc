@@ -142,6 +142,9 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     auto* f = new CudaExecutorFactories;
     AddCudaGemmExecutors(*f);
     AddCudaNormExecutors(*f);
+    AddCudaLayoutExecutors(*f);
+    AddCudaElementwiseExecutors(*f);
+    AddCudaReduceExecutors(*f);
     return f;
   }();
   if (auto it = factories->find(op.kernel); it != factories->end())
