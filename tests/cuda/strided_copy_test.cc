@@ -5,9 +5,11 @@
 // words (SAM's window partition) and from misaligned pointers.
 #include "octet/cuda/strided_copy.h"
 
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -179,6 +181,47 @@ TEST(StridedCopy, PadsWithAValueAndCopiesIntoASubBox) {
   e.dims = {2, 3, 5};
   e.src_strides = {0, 1, 0};
   Check(e, 3, 30, rng, seed);
+}
+
+// Not a check: prints the bandwidth (bytes read + written per second) of
+// SAM ViT-B's layout copies at 1024x1024 input: the window partition of the
+// padded 70x70x768 map and the patch embedding's NCHW -> NHWC transpose.
+TEST(StridedCopy, PrintsBandwidthOfSamCopies) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  struct Named {
+    const char* name;
+    std::vector<int64_t> in;
+    std::vector<int> perm;
+  };
+  const std::vector<Named> copies = {
+      {"window partition [1,5,14,5,14,768]", {1, 5, 14, 5, 14, 768}, {0, 1, 3, 2, 4, 5}},
+      {"NCHW->NHWC [1,768,64,64]", {1, 768, 64, 64}, {0, 2, 3, 1}}};
+  for (const Named& c : copies) {
+    const std::vector<int64_t> strides = DenseStrides(c.in);
+    StridedCopy spec;
+    for (int p : c.perm) {
+      spec.dims.push_back(c.in[p]);
+      spec.src_strides.push_back(strides[p]);
+    }
+    const int64_t bytes = Numel(c.in) * 4;
+    DeviceBuffer src = Poisoned(bytes), dst = Poisoned(bytes);
+    cudaEvent_t start, stop;
+    ASSERT_EQ(cudaEventCreate(&start), cudaSuccess);
+    ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
+    ASSERT_TRUE(CopyStrided(spec, src.data(), dst.data(), nullptr).ok());  // warm-up
+    constexpr int kReps = 50;
+    cudaEventRecord(start);
+    for (int i = 0; i < kReps; ++i)
+      ASSERT_TRUE(CopyStrided(spec, src.data(), dst.data(), nullptr).ok());
+    cudaEventRecord(stop);
+    ASSERT_EQ(cudaEventSynchronize(stop), cudaSuccess);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    std::printf("%s: %.1f us, %.0f GB/s\n", c.name, 1e3 * ms / kReps,
+                2.0 * bytes * kReps / (ms * 1e-3) / 1e9);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
 }
 
 TEST(StridedCopy, RejectsBadSpecs) {
