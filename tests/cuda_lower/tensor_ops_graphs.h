@@ -68,11 +68,9 @@ inline Model LayerNorm2dGraph(uint32_t seed) {
   auto scalar = [&](const char* name, float v) { return g.AddConstant(name, Tensor::Scalar(v)); };
   auto reduce = [&](const char* op, Value* in, std::vector<int64_t> axes, int64_t keep,
                     const std::string& name) {
-    // ReduceSum takes its axes as an input from opset 13, the others from 18.
-    const bool input = std::string(op) == "ReduceSum";
-    Node* n = input ? Add(g, op, {in, Ints(g, name + "_axes", axes)}, name, name)
-                    : Add(g, op, {in}, name, name);
-    if (!input) n->SetAttr("axes", std::move(axes));
+    // Axes as an input: the IR's form at every opset (the importer moves
+    // older opsets' axes attribute there).
+    Node* n = Add(g, op, {in, Ints(g, name + "_axes", axes)}, name, name);
     n->SetAttr("keepdims", keep);
     return n->output(0);
   };

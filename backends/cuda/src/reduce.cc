@@ -61,7 +61,9 @@ Status ReduceF32(ReduceOp op, const float* x, const std::vector<int64_t>& dims,
     else if (dims[d] == 0)
       p.count = 0;
   if (p.outputs == 0) return Status::Ok();
-  if (x == nullptr || y == nullptr) return InvalidArgument("ReduceF32: null x or y");
+  // x may be empty (null) when every output is an empty reduction.
+  if (y == nullptr || (x == nullptr && p.count > 0))
+    return InvalidArgument("ReduceF32: null x or y");
   return LaunchReduce(op, p, x, y, stream);
 }
 
