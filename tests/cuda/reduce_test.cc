@@ -7,10 +7,12 @@
 // (k/32 + 8) * 2^-24 + 3 ulp; checked with 2e-6 + k * 4e-9 relative.
 #include "octet/cuda/reduce.h"
 
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <vector>
 
@@ -112,6 +114,40 @@ TEST(SoftmaxF32, RowsOfManyLengths) {
       }
     }
   }
+}
+
+// Not a check: prints the time of SAM's LayerNorm2d mean (the channels of
+// [1, 256, 64, 64]) and of a softmax over 1024 rows of 4096.
+TEST(ReduceF32, PrintsTimesOfSamShapes) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  std::mt19937 rng(1);
+  const int64_t n = 1024 * 4096;
+  DeviceBuffer dx = Upload(RandomFloats(n, rng, -3.f, 3.f)), dy = Poisoned(n * 4);
+  const auto* x = static_cast<const float*>(dx.data());
+  auto* y = static_cast<float*>(dy.data());
+  cudaEvent_t start, stop;
+  ASSERT_EQ(cudaEventCreate(&start), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
+  for (int which = 0; which < 2; ++which) {
+    auto launch = [&] {
+      return which == 0 ? ReduceF32(ReduceOp::kMean, x, {1, 256, 64, 64}, {1}, y, nullptr)
+                        : SoftmaxLastAxisF32(x, 1024, 4096, y, nullptr);
+    };
+    ASSERT_TRUE(launch().ok());
+    constexpr int kReps = 50;
+    cudaEventRecord(start);
+    for (int i = 0; i < kReps; ++i) ASSERT_TRUE(launch().ok());
+    cudaEventRecord(stop);
+    ASSERT_EQ(cudaEventSynchronize(stop), cudaSuccess);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    const double bytes = which == 0 ? 256.0 * 64 * 64 * 4 : 2.0 * n * 4;
+    std::printf("%s: %.1f us, %.0f GB/s\n",
+                which == 0 ? "ReduceMean channels of [1,256,64,64]" : "Softmax [1024, 4096]",
+                1e3 * ms / kReps, bytes * kReps / (ms * 1e-3) / 1e9);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
 }
 
 TEST(ReduceF32, RejectsBadAxes) {

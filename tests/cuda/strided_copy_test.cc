@@ -80,7 +80,9 @@ TEST(StridedCopy, TransposesAllElementSizes) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   const uint32_t seed = FreshSeed();
   std::mt19937 rng(seed);
-  const std::vector<std::vector<int64_t>> shapes = {{3, 5, 7}, {2, 4, 8, 16}, {1, 9, 1, 4, 3}};
+  // The last two are long enough for the tiled transpose (dims >= 16).
+  const std::vector<std::vector<int64_t>> shapes = {
+      {3, 5, 7}, {2, 4, 8, 16}, {1, 9, 1, 4, 3}, {3, 40, 33}, {2, 17, 50, 5}};
   for (int64_t eb : {1, 2, 4, 8})
     for (const auto& in : shapes) {
       std::vector<int64_t> perm(in.size());
@@ -95,6 +97,26 @@ TEST(StridedCopy, TransposesAllElementSizes) {
       }
       Check(c, Numel(in), Numel(in), rng, seed);
     }
+}
+
+// NCHW -> NHWC at odd sizes: the tiled transpose (A = 19 * 21 source-
+// contiguous, B = 37 destination-contiguous, 2 batches), partial tiles at
+// both edges.
+TEST(StridedCopy, TiledTransposeAtOddSizes) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  const uint32_t seed = FreshSeed();
+  std::mt19937 rng(seed);
+  const std::vector<int64_t> in = {2, 37, 19, 21};
+  const std::vector<int64_t> strides = DenseStrides(in);
+  for (int64_t eb : {1, 2, 4, 8}) {
+    StridedCopy c;
+    c.elem_bytes = eb;
+    for (int p : {0, 2, 3, 1}) {
+      c.dims.push_back(in[p]);
+      c.src_strides.push_back(strides[p]);
+    }
+    Check(c, Numel(in), Numel(in), rng, seed);
+  }
 }
 
 // SAM's window partition: [1, 4, 16, 4, 16, 96] -> permute(0, 1, 3, 2, 4, 5),

@@ -117,6 +117,13 @@ Status CopyStrided(const StridedCopy& c, const void* src, void* dst, cudaStream_
     }
   }
   p.word_bytes = static_cast<int>(word);
+  // The innermost output dim strided in the source (a true transpose): tile
+  // it with the dim the source has contiguous, when both are long enough for
+  // 32 x 32 tiles to pay.
+  if (!has_box && dims.size() >= 2 && dims.back().dst == 1 && dims.back().src != 1 &&
+      dims.back().size >= 16)
+    for (size_t d = 0; d + 1 < dims.size(); ++d)
+      if (dims[d].src == 1 && dims[d].size >= 16) p.tile_dim = static_cast<int>(d);
   p.has_box = has_box;
   p.numel = 1;
   for (int d = 0; d < p.rank; ++d) {

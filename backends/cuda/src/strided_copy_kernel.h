@@ -24,6 +24,9 @@ struct CopyParams {
   int64_t src_offset = 0, dst_offset = 0;
   bool has_box = false;
   int word_bytes = 4;
+  // >= 0: a transpose through shared-memory tiles of this dim (contiguous in
+  // the source) and the innermost one (contiguous in the destination).
+  int tile_dim = -1;
   uint32_t pad[4] = {};  // the pad value repeated over 16 bytes
 };
 

@@ -4,8 +4,9 @@
 // Reductions: the host merges neighbouring dims that are both kept or both
 // reduced, then picks one of two kernels. When the innermost merged dim is
 // reduced (a row, contiguous), one warp reduces each output; else (e.g. the
-// channel axis of NCHW, SAM's LayerNorm2d) one thread per output walks the
-// reduced elements while its neighbours read the neighbouring addresses.
+// channel axis of NCHW, SAM's LayerNorm2d) a block takes 32 neighbouring
+// outputs (neighbouring addresses for each warp) and splits each one's
+// reduced elements over 8 threads, combined in a fixed order.
 // Sums accumulate in double, as the reference interpreter does, so a mean
 // over thousands of elements matches it to the last f32 rounding in most
 // cases.
