@@ -180,6 +180,9 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     AddCudaGemmExecutors(*f);
     AddCudaNormExecutors(*f);
     AddCudaAttentionExecutors(*f);
+    AddCudaLayoutExecutors(*f);
+    AddCudaElementwiseExecutors(*f);
+    AddCudaReduceExecutors(*f);
     return f;
   }();
   if (auto it = factories->find(op.kernel); it != factories->end())

@@ -52,8 +52,11 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
 using CudaExecutorFactory = Expected<std::unique_ptr<CudaOpExecutor>> (*)(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants);
 using CudaExecutorFactories = std::map<std::string, CudaExecutorFactory>;
-void AddCudaGemmExecutors(CudaExecutorFactories& factories);  // cuda_executors.cc
-void AddCudaNormExecutors(CudaExecutorFactories& factories);  // cuda_executors_norm.cc
+void AddCudaGemmExecutors(CudaExecutorFactories& factories);       // cuda_executors.cc
+void AddCudaNormExecutors(CudaExecutorFactories& factories);       // cuda_executors_norm.cc
+void AddCudaLayoutExecutors(CudaExecutorFactories& factories);     // cuda_executors_layout.cc
+void AddCudaElementwiseExecutors(CudaExecutorFactories& f);        // cuda_executors_elementwise.cc
+void AddCudaReduceExecutors(CudaExecutorFactories& factories);     // cuda_executors_reduce.cc
 void AddCudaAttentionExecutors(CudaExecutorFactories& factories);  // cuda_executors_attention.cc
 
 // Shared by the executor files.

@@ -1,5 +1,5 @@
-// Executors of the cuda target's f32 add and LayerNorm (cuda.add,
-// cuda.layer_norm).
+// Executor of the cuda target's f32 LayerNorm (cuda.layer_norm); cuda.add is
+// one of the elementwise ops (cuda_executors_elementwise.cc).
 #include <string>
 
 #include "cuda_executors.h"
@@ -10,27 +10,6 @@ namespace {
 
 std::string Prefix(const ModuleOp& op) { return CudaOpPrefix(op); }
 std::string DimsText(const std::vector<int64_t>& dims) { return CudaDimsText(dims); }
-
-// cuda.add: y = a + b, all f32 of one shape (y may be a's or b's place).
-class AddExecutor : public CudaOpExecutor {
- public:
-  explicit AddExecutor(ModuleOp op) : op_(std::move(op)) {}
-
-  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
-             cudaStream_t stream) const override {
-    const DeviceTensor &a = in[0], &b = in[1], &y = out[0];
-    if (a.dtype != DType::kF32 || b.dtype != DType::kF32 || a.dims != b.dims || a.dims != y.dims)
-      return InvalidArgument(Prefix(op_), "adds f32 tensors of one shape, got ", DTypeName(a.dtype),
-                             DimsText(a.dims), " + ", DTypeName(b.dtype), DimsText(b.dims), " -> ",
-                             DimsText(y.dims));
-    Status s = cuda::AddF32(static_cast<const float*>(a.data), static_cast<const float*>(b.data),
-                            static_cast<float*>(y.data), y.numel(), stream);
-    return s.ok() ? s : s.WithContext("op '" + op_.name + "'");
-  }
-
- private:
-  ModuleOp op_;
-};
 
 // cuda.layer_norm: y = LayerNormalization(x, scale, bias) over the last axis.
 class LayerNormExecutor : public CudaOpExecutor {
@@ -77,16 +56,9 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateLayerNorm(const ModuleDesc& desc
   return std::unique_ptr<CudaOpExecutor>(new LayerNormExecutor(op, std::move(*kernel)));
 }
 
-Expected<std::unique_ptr<CudaOpExecutor>> CreateAdd(const ModuleDesc& desc, const ModuleOp& op,
-                                                    const std::vector<Tensor>&) {
-  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, 2, 2, 1, {}));
-  return std::unique_ptr<CudaOpExecutor>(new AddExecutor(op));
-}
-
 }  // namespace
 
 void AddCudaNormExecutors(CudaExecutorFactories& factories) {
-  factories["cuda.add"] = CreateAdd;
   factories["cuda.layer_norm"] = CreateLayerNorm;
 }
 

@@ -96,28 +96,35 @@ TEST_F(LowerCudaTest, MlpBlockLowersToDeviceOpsOnly) {
 }
 
 TEST_F(LowerCudaTest, UnsupportedNodesAreListedInOneError) {
-  // A float model: nothing is quantized, so every node is one cuda cannot run.
+  // Three nodes no cuda kernel takes (a Softmax over the first axis, a
+  // reflecting Pad, a Floor) between two it does run (Relu, a broadcast Add).
   std::mt19937 rng(2);
   Model m;
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape::FromStatic({4, 32})));
-  Value* w = g.AddConstant("w", testing::RandomTensor({32, 32}, rng));
-  Value* mm = testing::Add(g, "MatMul", {x, w}, "mm", "float_matmul")->output(0);
-  Value* r = testing::Add(g, "Relu", {mm}, "r", "the_relu")->output(0);
-  Value* s = testing::Add(g, "Softmax", {r}, "s", "the_softmax")->output(0);
-  Value* b = g.AddConstant("b", testing::RandomTensor({32}, rng));
-  Value* y = testing::Add(g, "Add", {s, b}, "y", "broadcast_add")->output(0);
+  Value* r = testing::Add(g, "Relu", {x}, "r", "the_relu")->output(0);
+  Node* sm = testing::Add(g, "Softmax", {r}, "s", "the_softmax");
+  sm->SetAttr("axis", int64_t{0});
+  Value* pads = g.AddConstant("pads", Tensor::FromVector<int64_t>({0, 1, 0, 1}, {4}));
+  Node* pad = testing::Add(g, "Pad", {sm->output(0), pads}, "p", "the_pad");
+  pad->SetAttr("mode", "reflect");
+  Value* f = testing::Add(g, "Floor", {pad->output(0)}, "f", "the_floor")->output(0);
+  Value* b = g.AddConstant("b", testing::RandomTensor({34}, rng));
+  Value* y = testing::Add(g, "Add", {f, b}, "y", "broadcast_add")->output(0);
   g.AddOutput(y);
   ASSERT_TRUE(InferShapes(g).ok());
   auto cuda = CompileForCuda(std::move(m));
   ASSERT_FALSE(cuda.ok());
   const std::string msg = cuda.status().ToString();
   EXPECT_EQ(cuda.status().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(msg.find("cannot run 4 nodes"), std::string::npos) << msg;
-  for (const char* want : {"float_matmul (MatMul)", "the_relu (Relu)", "the_softmax (Softmax)",
-                           "broadcast_add (Add)", "no host fallback"})
+  EXPECT_NE(msg.find("cannot run 3 nodes"), std::string::npos) << msg;
+  for (const char* want : {"the_softmax (Softmax): cuda.softmax normalises over the last axis",
+                           "the_pad (Pad): cuda.pad pads with a constant only, not mode 'reflect'",
+                           "the_floor (Floor): no cuda kernel for Floor", "no host fallback"})
     EXPECT_NE(msg.find(want), std::string::npos) << want << " not in: " << msg;
+  for (const char* runs : {"the_relu", "broadcast_add"})
+    EXPECT_EQ(msg.find(runs), std::string::npos) << runs << " is listed: " << msg;
 }
 
 TEST_F(LowerCudaTest, MatMulWithKNotAMultipleOf16IsRefusedWithTheReason) {

@@ -43,6 +43,8 @@ class CudaLowering {
     builder_.desc().requirements["cuda_arch"] = kCudaArch;
     compile_internal::AddCudaNormRules(rules_);
     compile_internal::AddCudaElementwiseRules(rules_);
+    compile_internal::AddCudaLayoutRules(rules_);
+    compile_internal::AddCudaReduceRules(rules_);
   }
 
   Expected<CompiledModule> Lower() {

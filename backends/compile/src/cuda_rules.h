@@ -27,6 +27,8 @@ using CudaNodeRules = std::map<std::string, CudaNodeRule>;
 // The rule families; each file adds its op types.
 void AddCudaNormRules(CudaNodeRules& rules);         // cuda_rules_norm.cc
 void AddCudaElementwiseRules(CudaNodeRules& rules);  // cuda_rules_elementwise.cc
+void AddCudaLayoutRules(CudaNodeRules& rules);       // cuda_rules_layout.cc
+void AddCudaReduceRules(CudaNodeRules& rules);       // cuda_rules_reduce.cc
 
 // "f32[1,3,?]" for error messages.
 std::string CudaShapeText(const TensorType& t);
