@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "cuda_lower/cuda_module_test.h"
 #include "cuda_lower/tensor_ops_graphs.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
@@ -37,17 +38,8 @@ const ModuleOp* FindOp(const ModuleDesc& d, const std::string& name) {
   return nullptr;
 }
 
-class LowerCudaTensorOpsTest : public testing::ModuleFolderTest {
+class LowerCudaTensorOpsTest : public testing::CudaModuleTest {
  protected:
-  std::shared_ptr<const runtime::Module> LoadOrSkip(const std::string& path) {
-    auto m = runtime::Module::Load(path);
-    if (m.ok()) return *m;
-    const StatusCode code = m.status().code();
-    EXPECT_TRUE(code == StatusCode::kNotFound || code == StatusCode::kUnimplemented)
-        << m.status().ToString();
-    return nullptr;
-  }
-
   // Runs `model` compiled for cuda and for reference on the same random
   // inputs (symbolic dims at `batch`); returns false after GTEST_SKIP when
   // there is no GPU.
@@ -71,9 +63,10 @@ class LowerCudaTensorOpsTest : public testing::ModuleFolderTest {
       auto g = (*session)->Run(*inputs);
       EXPECT_TRUE(g.ok()) << g.status().ToString();
       if (!g.ok()) return false;
-      if (run == 1)
+      if (run == 1) {
         for (const auto& [name, t] : *g)
           EXPECT_TRUE(t.BitwiseEquals(got->at(name))) << name << " differs on replay";
+      }
       *got = std::move(*g);
     }
     auto w = (*ref_session)->Run(*inputs);
