@@ -75,13 +75,13 @@ class CudaLowering {
   void Match() {
     const std::vector<Node*> nodes = graph_.nodes();
     // Attention first: its MatMuls must not be taken by other patterns. A
-    // match the kernel cannot run keeps its nodes, and the Softmax carries
-    // the reason.
+    // match the kernel cannot run keeps its nodes (they may run unfused);
+    // any of them that cannot run carries the reason.
     for (const Node* n : nodes) {
       auto a = compile_internal::MatchAttention(n);
       if (!a) continue;
       if (std::string why = compile_internal::WhyNotCudaAttention(*a); !why.empty()) {
-        refused_attention_[n] = "attention found, but " + why;
+        for (const Node* x : a->absorbed) refused_attention_[x] = "attention found, but " + why;
         continue;
       }
       for (const Node* x : a->absorbed) absorbed_.insert(x);
@@ -293,7 +293,7 @@ class CudaLowering {
   std::map<const Node*, WeightOnlyMatMulPattern> weight_only_;  // likewise
   std::map<const Node*, const Node*> fused_layer_norm_;         // dynamic key -> its LayerNorm
   std::map<const Node*, AttentionPattern> attentions_;          // keyed by P x V
-  std::map<const Node*, std::string> refused_attention_;        // keyed by the Softmax
+  std::map<const Node*, std::string> refused_attention_;        // by each node of the match
   compile_internal::CudaNodeRules rules_;
 };
 
