@@ -142,6 +142,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     auto* f = new CudaExecutorFactories;
     AddCudaGemmExecutors(*f);
     AddCudaNormExecutors(*f);
+    AddCudaConvExecutors(*f);
     return f;
   }();
   if (auto it = factories->find(op.kernel); it != factories->end())

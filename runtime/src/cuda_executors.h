@@ -54,6 +54,7 @@ using CudaExecutorFactory = Expected<std::unique_ptr<CudaOpExecutor>> (*)(
 using CudaExecutorFactories = std::map<std::string, CudaExecutorFactory>;
 void AddCudaGemmExecutors(CudaExecutorFactories& factories);  // cuda_executors.cc
 void AddCudaNormExecutors(CudaExecutorFactories& factories);  // cuda_executors_norm.cc
+void AddCudaConvExecutors(CudaExecutorFactories& factories);  // cuda_executors_conv.cc
 
 // Shared by the executor files.
 // "op 'name' (kernel): " to begin an error message.

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "cuda_conv_patterns.h"
 #include "cuda_rules.h"
 #include "module_builder.h"
 #include "octet/compile/compile.h"
@@ -46,6 +47,7 @@ class CudaLowering {
     builder_.desc().requirements["cuda_arch"] = kCudaArch;
     compile_internal::AddCudaNormRules(rules_);
     compile_internal::AddCudaElementwiseRules(rules_);
+    compile_internal::AddCudaPoolRules(rules_);
   }
 
   Expected<CompiledModule> Lower() {
@@ -58,6 +60,8 @@ class CudaLowering {
           OCTET_RETURN_IF_ERROR(EmitDynamicMatMul(it->second));
         if (auto it = weight_only_.find(n); it != weight_only_.end())
           OCTET_RETURN_IF_ERROR(EmitWeightOnlyMatMul(it->second));
+        if (auto it = float_fusions_.find(n); it != float_fusions_.end())
+          OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaFloatFusion(it->second, builder_));
         continue;
       }
       OCTET_RETURN_IF_ERROR(Rule(*n)->emit(*n, builder_));
@@ -81,6 +85,20 @@ class CudaLowering {
         }
         for (const Node* g : w->gelu) absorbed_.insert(g);
         weight_only_.emplace(w->last(), std::move(*w));
+        continue;
+      }
+      // Conv / MatMul / Gemm in float (cuda_conv_patterns.h); a refused one
+      // absorbs nothing and reports why.
+      if (auto f = compile_internal::MatchCudaFloatFusion(n)) {
+        bool clash = false;
+        for (const Node* x : f->nodes) clash = clash || absorbed_.count(x) != 0;
+        if (clash) f = compile_internal::MatchCudaFloatFusion(n, false);
+        if (!f->why_not.empty()) {
+          refused_.emplace(n, f->why_not);
+          continue;
+        }
+        for (const Node* x : f->nodes) absorbed_.insert(x);
+        float_fusions_.emplace(f->last, std::move(*f));
         continue;
       }
       auto d = compile_internal::MatchDynamicMatMul(n);
@@ -124,6 +142,7 @@ class CudaLowering {
                std::to_string(k) + ", group " + std::to_string(g);
       return "";
     }
+    if (auto it = refused_.find(&n); it != refused_.end()) return it->second;
     if (absorbed_.count(&n)) return "";
     for (const Value* v : n.outputs())
       if (v != nullptr && !compile_internal::CudaPlannableShape(v->type()))
@@ -237,6 +256,8 @@ class CudaLowering {
   std::set<const Node*> absorbed_;
   std::map<const Node*, DynamicMatMulPattern> dynamics_;        // keyed by the last fused node
   std::map<const Node*, WeightOnlyMatMulPattern> weight_only_;  // likewise
+  std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;  // likewise
+  std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
   compile_internal::CudaNodeRules rules_;
 };
 

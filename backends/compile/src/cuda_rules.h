@@ -27,6 +27,7 @@ using CudaNodeRules = std::map<std::string, CudaNodeRule>;
 // The rule families; each file adds its op types.
 void AddCudaNormRules(CudaNodeRules& rules);         // cuda_rules_norm.cc
 void AddCudaElementwiseRules(CudaNodeRules& rules);  // cuda_rules_elementwise.cc
+void AddCudaPoolRules(CudaNodeRules& rules);         // cuda_rules_pool.cc
 
 // "f32[1,3,?]" for error messages.
 std::string CudaShapeText(const TensorType& t);
