@@ -1,6 +1,7 @@
 // Executors of the cuda target's convolutions, pooling and float GEMMs
 // (cuda.conv2d_bf16, cuda.grouped_conv2d, cuda.max_pool, cuda.average_pool,
-// cuda.global_average_pool, cuda.linear_bf16; docs/cuda-backend.md,
+// cuda.global_average_pool, cuda.linear_bf16, cuda.batched_matmul_bf16;
+// docs/cuda-backend.md,
 // "Convolutions, pooling, float GEMMs").
 #include <memory>
 #include <string>
@@ -346,6 +347,65 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateLinearBf16(const ModuleDesc& des
                              std::move(bias), std::move(*gemm)));
 }
 
+// cuda.batched_matmul_bf16: y[b] = a[b or shared] x b[b or shared], a and b
+// converted to bf16 (outputs 1 and 2, scratch), f32 accumulation and output.
+class BatchedMatMulExecutor : public CudaOpExecutor {
+ public:
+  BatchedMatMulExecutor(ModuleOp op, cuda::Bf16Gemm gemm)
+      : op_(std::move(op)), gemm_(std::move(gemm)) {}
+
+  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
+             cudaStream_t stream) const override {
+    const DeviceTensor &a = in[0], &b = in[1], &y = out[0], &a16 = out[1], &b16 = out[2],
+                       &ws = out[3];
+    const size_t ra = a.dims.size(), rb = b.dims.size(), ry = y.dims.size();
+    if (a.dtype != DType::kF32 || b.dtype != DType::kF32 || ra < 2 || rb < 2 || ry < 2 ||
+        a.dims[ra - 1] != b.dims[rb - 2] || y.dims[ry - 2] != a.dims[ra - 2] ||
+        y.dims[ry - 1] != b.dims[rb - 1])
+      return InvalidArgument(Prefix(op_), "expected f32 [..., M, K] x [..., K, N] -> [..., M, N], ",
+                             "got ", DimsText(a.dims), " x ", DimsText(b.dims), " -> ",
+                             DimsText(y.dims));
+    const int64_t m = a.dims[ra - 2], k = a.dims[ra - 1], n = b.dims[rb - 1];
+    const int64_t batch = m * n > 0 ? y.numel() / (m * n) : 0;
+    const int64_t a_batch = m * k > 0 ? a.numel() / (m * k) : 0;
+    const int64_t b_batch = k * n > 0 ? b.numel() / (k * n) : 0;
+    if ((a_batch != batch && a_batch != 1) || (b_batch != batch && b_batch != 1))
+      return InvalidArgument(Prefix(op_),
+                             "each operand's batch must be the output's or 1: ", DimsText(a.dims),
+                             " x ", DimsText(b.dims), " -> ", DimsText(y.dims));
+    if (a16.numel() != a.numel() || b16.numel() != b.numel())
+      return Internal(Prefix(op_), "the bf16 places do not fit the operands");
+    if (y.numel() == 0) return Status::Ok();
+    if (k == 0) return InvalidArgument(Prefix(op_), "K = 0 is not supported");
+    Status st =
+        cuda::ConvertF32ToBf16(static_cast<const float*>(a.data), a16.data, a.numel(), stream);
+    if (st.ok())
+      st = cuda::ConvertF32ToBf16(static_cast<const float*>(b.data), b16.data, b.numel(), stream);
+    // Column-major: y^T [N, M] = b^T [N, K] a^T [K, M], both stored as they are.
+    cuda::Bf16GemmShape s;
+    s.m = n, s.n = m, s.k = k, s.lda = n, s.ldb = k, s.ldc = n;
+    s.batch = batch, s.stride_a = b_batch == 1 ? 0 : k * n, s.stride_b = a_batch == 1 ? 0 : m * k;
+    s.stride_c = m * n;
+    if (st.ok())
+      st = gemm_.Run(s, b16.data, a16.data, nullptr, static_cast<float*>(y.data), ws.data,
+                     static_cast<size_t>(ws.numel()), stream);
+    return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
+  }
+
+ private:
+  ModuleOp op_;
+  cuda::Bf16Gemm gemm_;
+};
+
+Expected<std::unique_ptr<CudaOpExecutor>> CreateBatchedMatMul(const ModuleDesc& desc,
+                                                              const ModuleOp& op,
+                                                              const std::vector<Tensor>&) {
+  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, 2, 2, 4, {}));
+  auto gemm = cuda::Bf16Gemm::Create(cuda::Bf16GemmConfig{});
+  if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
+  return std::unique_ptr<CudaOpExecutor>(new BatchedMatMulExecutor(op, std::move(*gemm)));
+}
+
 }  // namespace
 
 void AddCudaConvExecutors(CudaExecutorFactories& factories) {
@@ -355,6 +415,7 @@ void AddCudaConvExecutors(CudaExecutorFactories& factories) {
   factories["cuda.average_pool"] = CreateAveragePool;
   factories["cuda.global_average_pool"] = CreateGlobalAveragePool;
   factories["cuda.linear_bf16"] = CreateLinearBf16;
+  factories["cuda.batched_matmul_bf16"] = CreateBatchedMatMul;
 }
 
 }  // namespace octet::runtime

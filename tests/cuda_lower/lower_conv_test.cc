@@ -128,6 +128,21 @@ Model SamLikeConvs(uint32_t seed) {
   return m;
 }
 
+// MatMuls of two activations: batched with the same batch, then with a
+// shared (rank-2) right operand.
+Model ActivationMatMuls() {
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* a = g.AddInput("a", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 4, 9, 24})));
+  Value* b = g.AddInput("b", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 4, 24, 10})));
+  Value* c = g.AddInput("c", TensorType(DType::kF32, Shape::FromStatic({10, 6})));
+  Value* ab = Add(g, "MatMul", {a, b}, "ab", "mm_ab")->output(0);
+  g.AddOutput(Add(g, "MatMul", {ab, c}, "abc", "mm_abc")->output(0));
+  EXPECT_TRUE(InferShapes(g).ok());
+  return m;
+}
+
 std::vector<std::string> Kernels(const ModuleDesc& d) {
   std::vector<std::string> kernels;
   for (const ModuleOp& op : d.ops) kernels.push_back(op.kernel);
@@ -230,6 +245,27 @@ TEST_F(LowerConvTest, SamLikeConvsLowerAndDepthwiseIsDirect) {
   EXPECT_EQ(*cuda->desc.ops[4].Get<int64_t>("count_include_pad"), 0);
 }
 
+TEST_F(LowerConvTest, ActivationMatMulsAreBatchedGemms) {
+  auto cuda = CompileForCuda(ActivationMatMuls());
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  EXPECT_EQ(Kernels(cuda->desc),
+            (std::vector<std::string>{"cuda.batched_matmul_bf16", "cuda.batched_matmul_bf16"}));
+  EXPECT_EQ(cuda->desc.slots[cuda->desc.ops[0].outputs[1]].dtype, DType::kBF16);
+  // Mixed broadcasting (each operand expanded along another dim) is refused.
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* a = g.AddInput("a", TensorType(DType::kF32, Shape::FromStatic({2, 1, 5, 6})));
+  Value* b = g.AddInput("b", TensorType(DType::kF32, Shape::FromStatic({1, 3, 6, 7})));
+  g.AddOutput(Add(g, "MatMul", {a, b}, "y", "mixed")->output(0));
+  ASSERT_TRUE(InferShapes(g).ok());
+  auto refused = CompileForCuda(std::move(m));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("mixed (MatMul): cuda.batched_matmul_bf16 broadcasts"),
+            std::string::npos)
+      << refused.status().ToString();
+}
+
 TEST_F(LowerConvTest, UnsupportedFormsSayWhy) {
   std::mt19937 rng(4);
   Model m;
@@ -255,6 +291,9 @@ TEST_F(LowerConvTest, UnsupportedFormsSayWhy) {
 TEST_F(LowerConvTest, ResidualCnnOnGpuMatchesReference) { CompareOnGpu(ResidualCnn(5), "logits"); }
 TEST_F(LowerConvTest, FloatMlpOnGpuMatchesReference) { CompareOnGpu(FloatMlp(6), "lin2_out"); }
 TEST_F(LowerConvTest, SamLikeConvsOnGpuMatchReference) { CompareOnGpu(SamLikeConvs(7), "y"); }
+TEST_F(LowerConvTest, ActivationMatMulsOnGpuMatchReference) {
+  CompareOnGpu(ActivationMatMuls(), "abc");
+}
 
 }  // namespace
 }  // namespace octet

@@ -104,12 +104,13 @@ TEST_F(LowerCudaTest, UnsupportedNodesAreListedInOneError) {
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape::FromStatic({4, 32})));
-  // Two activations: the float MatMul with a constant weight runs (cuda.linear_bf16).
-  Value* w = g.AddInput("w", TensorType(DType::kF32, Shape::FromStatic({32, 32})));
+  // A rank-1 operand: float MatMuls of rank >= 2 run (cuda.linear_bf16,
+  // cuda.batched_matmul_bf16).
+  Value* w = g.AddInput("w", TensorType(DType::kF32, Shape::FromStatic({32})));
   Value* mm = testing::Add(g, "MatMul", {x, w}, "mm", "float_matmul")->output(0);
   Value* r = testing::Add(g, "Relu", {mm}, "r", "the_relu")->output(0);
   Value* s = testing::Add(g, "Softmax", {r}, "s", "the_softmax")->output(0);
-  Value* b = g.AddConstant("b", testing::RandomTensor({32}, rng));
+  Value* b = g.AddConstant("b", testing::RandomTensor({2, 4}, rng));
   Value* y = testing::Add(g, "Add", {s, b}, "y", "broadcast_add")->output(0);
   g.AddOutput(y);
   ASSERT_TRUE(InferShapes(g).ok());

@@ -48,6 +48,7 @@ class CudaLowering {
     compile_internal::AddCudaNormRules(rules_);
     compile_internal::AddCudaElementwiseRules(rules_);
     compile_internal::AddCudaPoolRules(rules_);
+    compile_internal::AddCudaMatMulRules(rules_);
   }
 
   Expected<CompiledModule> Lower() {

@@ -28,6 +28,7 @@ using CudaNodeRules = std::map<std::string, CudaNodeRule>;
 void AddCudaNormRules(CudaNodeRules& rules);         // cuda_rules_norm.cc
 void AddCudaElementwiseRules(CudaNodeRules& rules);  // cuda_rules_elementwise.cc
 void AddCudaPoolRules(CudaNodeRules& rules);         // cuda_rules_pool.cc
+void AddCudaMatMulRules(CudaNodeRules& rules);       // cuda_rules_matmul.cc
 
 // "f32[1,3,?]" for error messages.
 std::string CudaShapeText(const TensorType& t);
