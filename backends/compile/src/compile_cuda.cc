@@ -20,6 +20,7 @@
 #include "cuda_rules.h"
 #include "module_builder.h"
 #include "octet/compile/compile.h"
+#include "octet/passes/fold_batchnorm.h"
 #include "x86_patterns.h"
 
 namespace octet {
@@ -281,6 +282,11 @@ bool CudaPlannableShape(const TensorType& t) {
 
 Expected<CompiledModule> CompileForCuda(Model model, const CompileOptions& options) {
   OCTET_RETURN_IF_ERROR(compile_internal::SimplifyForCompile(model, options));
+  // cuda has no BatchNormalization kernel: one after a Conv / Gemm / MatMul
+  // is folded into its weights (as the quantization flow does); others stay
+  // and are listed.
+  OCTET_ASSIGN_OR_RETURN(bool folded, FoldBatchNorm(*model.graph));
+  (void)folded;
   return CudaLowering(*model.graph, options).Lower();
 }
 
