@@ -5,6 +5,7 @@
 // sw) windows).
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "octet/cuda/conv_pool_kernels.h"
@@ -32,27 +33,40 @@ Geometry MakeGeometry(const Conv2dDims& d, const Window2d& w) {
           w.pad_bottom, w.pad_right, w.dilation_h, w.dilation_w};
 }
 
+// One block row per (image, tap row r): the tap's channel and offsets are
+// uniform across the block, and the threads run over the output pixels with
+// 32-bit index math (a pixel count fits; image and row offsets are 64-bit).
 __global__ void Im2ColBf16Kernel(const float* __restrict__ x, Geometry g, int64_t batch,
                                  int64_t rows, int64_t ones_rows,
                                  __nv_bfloat16* __restrict__ cols) {
-  const int64_t pixels = g.oh * g.ow, taps = g.kh * g.kw, k = g.c * taps;
-  const int64_t total = batch * rows * pixels;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t e = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; e < total; e += stride) {
-    const int64_t p = e % pixels;
-    const int64_t r = (e / pixels) % rows;
-    const int64_t b = e / (pixels * rows);
-    float v = 0.f;
-    if (r < k) {
-      const int64_t c = r / taps, tap = r % taps;
-      const int64_t ih = (p / g.ow) * g.sh - g.pt + (tap / g.kw) * g.dh;
-      const int64_t iw = (p % g.ow) * g.sw - g.pl + (tap % g.kw) * g.dw;
-      if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) v = x[((b * g.c + c) * g.h + ih) * g.w + iw];
-    } else if (r < k + ones_rows) {
-      v = 1.f;
+  const int ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
+  const int sh = static_cast<int>(g.sh), sw = static_cast<int>(g.sw);
+  const int pixels = static_cast<int>(g.oh * g.ow), taps = static_cast<int>(g.kh * g.kw);
+  const int64_t k = g.c * taps;
+  const int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  const int step = static_cast<int>(gridDim.x * blockDim.x);
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z)
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+      __nv_bfloat16* dst = cols + (b * rows + r) * pixels;
+      if (r >= k) {
+        const __nv_bfloat16 v = __float2bfloat16_rn(r < k + ones_rows ? 1.f : 0.f);
+        for (int p = first; p < pixels; p += step) dst[p] = v;
+        continue;
+      }
+      const int c = static_cast<int>(r / taps), tap = static_cast<int>(r % taps);
+      const int ih0 =
+          (tap / static_cast<int>(g.kw)) * static_cast<int>(g.dh) - static_cast<int>(g.pt);
+      const int iw0 =
+          (tap % static_cast<int>(g.kw)) * static_cast<int>(g.dw) - static_cast<int>(g.pl);
+      const float* xc = x + (b * g.c + c) * g.h * g.w;
+      for (int p = first; p < pixels; p += step) {
+        const int oh = p / ow, oc = p - oh * ow;
+        const int ih = oh * sh + ih0, iw = oc * sw + iw0;
+        const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(h) &&
+                            static_cast<unsigned>(iw) < static_cast<unsigned>(w);
+        dst[p] = __float2bfloat16_rn(inside ? xc[ih * w + iw] : 0.f);
+      }
     }
-    cols[e] = __float2bfloat16_rn(v);
-  }
 }
 
 __global__ void GroupedConvKernel(const float* __restrict__ x, const float* __restrict__ wt,
@@ -153,12 +167,16 @@ Status Im2ColBf16(const float* x, const Conv2dDims& dims, const Window2d& window
   if (ones_rows < 0 || rows < k + ones_rows)
     return InvalidArgument("Im2ColBf16: ", rows, " rows cannot hold ", k, " taps and ", ones_rows,
                            " rows of ones");
-  const int64_t total = dims.batch * rows * dims.out_height * dims.out_width;
-  if (total == 0) return Status::Ok();
+  const int64_t pixels = dims.out_height * dims.out_width;
+  if (dims.batch * rows * pixels == 0) return Status::Ok();
   if (x == nullptr || cols == nullptr) return InvalidArgument("Im2ColBf16: null x or cols");
-  Im2ColBf16Kernel<<<BlocksFor(total), kThreads, 0, stream>>>(x, MakeGeometry(dims, window),
-                                                              dims.batch, rows, ones_rows,
-                                                              static_cast<__nv_bfloat16*>(cols));
+  if (pixels >= (int64_t{1} << 31) || dims.height * dims.width >= (int64_t{1} << 31))
+    return InvalidArgument("Im2ColBf16: planes of 2^31 elements or more are not supported");
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((pixels + kThreads - 1) / kThreads, 64)),
+                  static_cast<unsigned>(std::min<int64_t>(rows, 65535)),
+                  static_cast<unsigned>(std::min<int64_t>(dims.batch, 65535)));
+  Im2ColBf16Kernel<<<grid, kThreads, 0, stream>>>(x, MakeGeometry(dims, window), dims.batch, rows,
+                                                  ones_rows, static_cast<__nv_bfloat16*>(cols));
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColBf16Kernel");
   return Status::Ok();
 }
