@@ -183,6 +183,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     AddCudaLayoutExecutors(*f);
     AddCudaElementwiseExecutors(*f);
     AddCudaReduceExecutors(*f);
+    AddCudaConvExecutors(*f);
     return f;
   }();
   if (auto it = factories->find(op.kernel); it != factories->end())

@@ -58,6 +58,7 @@ void AddCudaLayoutExecutors(CudaExecutorFactories& factories);     // cuda_execu
 void AddCudaElementwiseExecutors(CudaExecutorFactories& f);        // cuda_executors_elementwise.cc
 void AddCudaReduceExecutors(CudaExecutorFactories& factories);     // cuda_executors_reduce.cc
 void AddCudaAttentionExecutors(CudaExecutorFactories& factories);  // cuda_executors_attention.cc
+void AddCudaConvExecutors(CudaExecutorFactories& factories);       // cuda_executors_conv.cc
 
 // Shared by the executor files.
 // "op 'name' (kernel): " to begin an error message.

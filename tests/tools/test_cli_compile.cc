@@ -171,12 +171,12 @@ TEST_F(CompileCliTest, Errors) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("unknown --target 'npu'"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(octet_));
-  // A float CNN has nothing the cuda target runs yet: one error lists the nodes.
+  // The float CNN runs on cuda (Conv + Relu, GlobalAveragePool, Flatten +
+  // Gemm); what cuda refuses is listed in one error (tests/cuda_lower).
   r = RunOctet("compile " + onnx_ + " --target cuda -o " + octet_);
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("target cuda cannot run"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("(Conv): no cuda kernel for Conv yet"), std::string::npos) << r.output;
-  EXPECT_FALSE(fs::exists(octet_));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(octet_));
+  fs::remove(octet_);
 
   r = RunOctet("compile " + onnx_ + " -o " + octet_);
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -18,9 +18,11 @@
 
 #include "attention_pattern.h"
 #include "cuda_attention.h"
+#include "cuda_conv_patterns.h"
 #include "cuda_rules.h"
 #include "module_builder.h"
 #include "octet/compile/compile.h"
+#include "octet/passes/fold_batchnorm.h"
 #include "x86_patterns.h"
 
 namespace octet {
@@ -45,6 +47,8 @@ class CudaLowering {
     compile_internal::AddCudaElementwiseRules(rules_);
     compile_internal::AddCudaLayoutRules(rules_);
     compile_internal::AddCudaReduceRules(rules_);
+    compile_internal::AddCudaPoolRules(rules_);
+    compile_internal::AddCudaMatMulRules(rules_);
   }
 
   Expected<CompiledModule> Lower() {
@@ -59,6 +63,8 @@ class CudaLowering {
           OCTET_RETURN_IF_ERROR(EmitWeightOnlyMatMul(it->second));
         if (auto it = attentions_.find(n); it != attentions_.end())
           OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaAttention(it->second, builder_));
+        if (auto it = float_fusions_.find(n); it != float_fusions_.end())
+          OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaFloatFusion(it->second, builder_));
         continue;
       }
       OCTET_RETURN_IF_ERROR(Rule(*n)->emit(*n, builder_));
@@ -95,6 +101,20 @@ class CudaLowering {
         }
         for (const Node* g : w->gelu) absorbed_.insert(g);
         weight_only_.emplace(w->last(), std::move(*w));
+        continue;
+      }
+      // Conv / MatMul / Gemm in float (cuda_conv_patterns.h); a refused one
+      // absorbs nothing and reports why.
+      if (auto f = compile_internal::MatchCudaFloatFusion(n)) {
+        bool clash = false;
+        for (const Node* x : f->nodes) clash = clash || absorbed_.count(x) != 0;
+        if (clash) f = compile_internal::MatchCudaFloatFusion(n, false);
+        if (!f->why_not.empty()) {
+          refused_.emplace(n, f->why_not);
+          continue;
+        }
+        for (const Node* x : f->nodes) absorbed_.insert(x);
+        float_fusions_.emplace(f->last, std::move(*f));
         continue;
       }
       auto d = compile_internal::MatchDynamicMatMul(n);
@@ -150,6 +170,7 @@ class CudaLowering {
                std::to_string(k) + ", group " + std::to_string(g);
       return "";
     }
+    if (auto it = refused_.find(&n); it != refused_.end()) return it->second;
     if (absorbed_.count(&n)) return "";
     for (const Value* v : n.outputs())
       if (v != nullptr && !compile_internal::CudaPlannableShape(v->type()))
@@ -294,6 +315,8 @@ class CudaLowering {
   std::map<const Node*, const Node*> fused_layer_norm_;         // dynamic key -> its LayerNorm
   std::map<const Node*, AttentionPattern> attentions_;          // keyed by P x V
   std::map<const Node*, std::string> refused_attention_;        // by each node of the match
+  std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;  // likewise
+  std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
   compile_internal::CudaNodeRules rules_;
 };
 
@@ -316,6 +339,11 @@ bool CudaPlannableShape(const TensorType& t) {
 
 Expected<CompiledModule> CompileForCuda(Model model, const CompileOptions& options) {
   OCTET_RETURN_IF_ERROR(compile_internal::SimplifyForCompile(model, options));
+  // cuda has no BatchNormalization kernel: one after a Conv / Gemm / MatMul
+  // is folded into its weights (as the quantization flow does); others stay
+  // and are listed.
+  OCTET_ASSIGN_OR_RETURN(bool folded, FoldBatchNorm(*model.graph));
+  (void)folded;
   return CudaLowering(*model.graph, options).Lower();
 }
 

@@ -29,6 +29,8 @@ void AddCudaNormRules(CudaNodeRules& rules);         // cuda_rules_norm.cc
 void AddCudaElementwiseRules(CudaNodeRules& rules);  // cuda_rules_elementwise.cc
 void AddCudaLayoutRules(CudaNodeRules& rules);       // cuda_rules_layout.cc
 void AddCudaReduceRules(CudaNodeRules& rules);       // cuda_rules_reduce.cc
+void AddCudaPoolRules(CudaNodeRules& rules);         // cuda_rules_pool.cc
+void AddCudaMatMulRules(CudaNodeRules& rules);       // cuda_rules_matmul.cc
 
 // "f32[1,3,?]" for error messages.
 std::string CudaShapeText(const TensorType& t);

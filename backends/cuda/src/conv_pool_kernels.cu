@@ -1,0 +1,236 @@
+// conv_pool_kernels.h. All memory-bound gathers: one thread per output
+// element in a grid-stride loop, consecutive threads on consecutive output
+// pixels (coalesced writes; the reads are strided by the window's stride and
+// mostly hit L1/L2, every input element being read by about kh * kw / (sh *
+// sw) windows).
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "octet/cuda/conv_pool_kernels.h"
+#include "octet/cuda/cuda_status.h"
+
+namespace octet::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned BlocksFor(int64_t n) {
+  const int64_t blocks = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < 8192 ? (blocks > 0 ? blocks : 1) : 8192);
+}
+
+// Plain ints for the device: the sizes of one problem.
+struct Geometry {
+  int64_t c, h, w, o, oh, ow;
+  int64_t kh, kw, sh, sw, pt, pl, pb, pr, dh, dw;
+};
+
+Geometry MakeGeometry(const Conv2dDims& d, const Window2d& w) {
+  return {d.channels,   d.height,    d.width,      d.out_channels, d.out_height, d.out_width,
+          w.kernel_h,   w.kernel_w,  w.stride_h,   w.stride_w,     w.pad_top,    w.pad_left,
+          w.pad_bottom, w.pad_right, w.dilation_h, w.dilation_w};
+}
+
+// One block row per (image, tap row r): the tap's channel and offsets are
+// uniform across the block, and the threads run over the output pixels with
+// 32-bit index math (a pixel count fits; image and row offsets are 64-bit).
+__global__ void Im2ColBf16Kernel(const float* __restrict__ x, Geometry g, int64_t batch,
+                                 int64_t rows, int64_t ones_rows,
+                                 __nv_bfloat16* __restrict__ cols) {
+  const int ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
+  const int sh = static_cast<int>(g.sh), sw = static_cast<int>(g.sw);
+  const int pixels = static_cast<int>(g.oh * g.ow), taps = static_cast<int>(g.kh * g.kw);
+  const int64_t k = g.c * taps;
+  const int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  const int step = static_cast<int>(gridDim.x * blockDim.x);
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z)
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+      __nv_bfloat16* dst = cols + (b * rows + r) * pixels;
+      if (r >= k) {
+        const __nv_bfloat16 v = __float2bfloat16_rn(r < k + ones_rows ? 1.f : 0.f);
+        for (int p = first; p < pixels; p += step) dst[p] = v;
+        continue;
+      }
+      const int c = static_cast<int>(r / taps), tap = static_cast<int>(r % taps);
+      const int ih0 =
+          (tap / static_cast<int>(g.kw)) * static_cast<int>(g.dh) - static_cast<int>(g.pt);
+      const int iw0 =
+          (tap % static_cast<int>(g.kw)) * static_cast<int>(g.dw) - static_cast<int>(g.pl);
+      const float* xc = x + (b * g.c + c) * g.h * g.w;
+      for (int p = first; p < pixels; p += step) {
+        const int oh = p / ow, oc = p - oh * ow;
+        const int ih = oh * sh + ih0, iw = oc * sw + iw0;
+        const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(h) &&
+                            static_cast<unsigned>(iw) < static_cast<unsigned>(w);
+        dst[p] = __float2bfloat16_rn(inside ? xc[ih * w + iw] : 0.f);
+      }
+    }
+}
+
+__global__ void GroupedConvKernel(const float* __restrict__ x, const float* __restrict__ wt,
+                                  const float* __restrict__ bias, const float* residual, Geometry g,
+                                  int64_t batch, int64_t groups, bool relu, float* y) {
+  const int64_t pixels = g.oh * g.ow, total = batch * g.o * pixels;
+  const int64_t cg = g.c / groups, og = g.o / groups;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t e = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t p = e % pixels, o = (e / pixels) % g.o, b = e / (pixels * g.o);
+    const int64_t oh = p / g.ow, ow = p % g.ow, c0 = (o / og) * cg;
+    float acc = 0.f;
+    for (int64_t c = 0; c < cg; ++c) {
+      const float* xc = x + (b * g.c + c0 + c) * g.h * g.w;
+      const float* wc = wt + (o * cg + c) * g.kh * g.kw;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t ih = oh * g.sh - g.pt + i * g.dh;
+        if (ih < 0 || ih >= g.h) continue;
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const int64_t iw = ow * g.sw - g.pl + j * g.dw;
+          if (iw >= 0 && iw < g.w) acc = fmaf(xc[ih * g.w + iw], wc[i * g.kw + j], acc);
+        }
+      }
+    }
+    if (bias != nullptr) acc += bias[o];
+    if (residual != nullptr) acc += residual[e];
+    y[e] = relu ? fmaxf(acc, 0.f) : acc;
+  }
+}
+
+__global__ void Pool2dKernel(const float* __restrict__ x, Geometry g, int64_t planes, int kind,
+                             float* __restrict__ y) {
+  const int64_t pixels = g.oh * g.ow, total = planes * pixels;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t e = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; e < total; e += stride) {
+    const int64_t p = e % pixels, plane = e / pixels;
+    const int64_t oh = p / g.ow, ow = p % g.ow;
+    const float* xp = x + plane * g.h * g.w;
+    float best = -INFINITY, sum = 0.f;
+    int64_t count = 0;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const int64_t ih = oh * g.sh - g.pt + i * g.dh;
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t iw = ow * g.sw - g.pl + j * g.dw;
+        if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) {
+          const float v = xp[ih * g.w + iw];
+          best = fmaxf(best, v);
+          sum += v;
+          ++count;
+        } else if (kind == 1 && ih >= -g.pt && ih < g.h + g.pb && iw >= -g.pl && iw < g.w + g.pr) {
+          ++count;  // a padding tap counted by count_include_pad
+        }
+      }
+    }
+    y[e] = kind == 0 ? best : sum / static_cast<float>(count);
+  }
+}
+
+__global__ void GlobalAveragePoolKernel(const float* __restrict__ x, int64_t planes,
+                                        int64_t plane_size, float* __restrict__ y) {
+  const int64_t warps = int64_t{gridDim.x} * (blockDim.x / 32);
+  const int lane = threadIdx.x % 32;
+  for (int64_t plane = int64_t{blockIdx.x} * (blockDim.x / 32) + threadIdx.x / 32; plane < planes;
+       plane += warps) {
+    const float* xp = x + plane * plane_size;
+    float sum = 0.f;
+    for (int64_t i = lane; i < plane_size; i += 32) sum += xp[i];
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    if (lane == 0) y[plane] = sum / static_cast<float>(plane_size);
+  }
+}
+
+__global__ void GeluErfKernel(float* y, int64_t n) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const float v = y[i];
+    y[i] = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+  }
+}
+
+Status CheckWindow(const char* what, const Conv2dDims& d, const Window2d& w) {
+  if (d.batch < 0 || d.channels <= 0 || d.height <= 0 || d.width <= 0 || d.out_height < 0 ||
+      d.out_width < 0 || w.kernel_h <= 0 || w.kernel_w <= 0 || w.stride_h <= 0 || w.stride_w <= 0 ||
+      w.dilation_h <= 0 || w.dilation_w <= 0 || w.pad_top < 0 || w.pad_left < 0 ||
+      w.pad_bottom < 0 || w.pad_right < 0)
+    return InvalidArgument(what, ": bad dims or window (input [", d.batch, ",", d.channels, ",",
+                           d.height, ",", d.width, "], kernel ", w.kernel_h, "x", w.kernel_w, ")");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Im2ColBf16(const float* x, const Conv2dDims& dims, const Window2d& window, int64_t rows,
+                  int64_t ones_rows, void* cols, cudaStream_t stream) {
+  OCTET_RETURN_IF_ERROR(CheckWindow("Im2ColBf16", dims, window));
+  const int64_t k = dims.channels * window.kernel_h * window.kernel_w;
+  if (ones_rows < 0 || rows < k + ones_rows)
+    return InvalidArgument("Im2ColBf16: ", rows, " rows cannot hold ", k, " taps and ", ones_rows,
+                           " rows of ones");
+  const int64_t pixels = dims.out_height * dims.out_width;
+  if (dims.batch * rows * pixels == 0) return Status::Ok();
+  if (x == nullptr || cols == nullptr) return InvalidArgument("Im2ColBf16: null x or cols");
+  if (pixels >= (int64_t{1} << 31) || dims.height * dims.width >= (int64_t{1} << 31))
+    return InvalidArgument("Im2ColBf16: planes of 2^31 elements or more are not supported");
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((pixels + kThreads - 1) / kThreads, 64)),
+                  static_cast<unsigned>(std::min<int64_t>(rows, 65535)),
+                  static_cast<unsigned>(std::min<int64_t>(dims.batch, 65535)));
+  Im2ColBf16Kernel<<<grid, kThreads, 0, stream>>>(x, MakeGeometry(dims, window), dims.batch, rows,
+                                                  ones_rows, static_cast<__nv_bfloat16*>(cols));
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColBf16Kernel");
+  return Status::Ok();
+}
+
+Status GroupedConv2dF32(const float* x, const float* w, const float* bias, const float* residual,
+                        const Conv2dDims& dims, const Window2d& window, int64_t groups, bool relu,
+                        float* y, cudaStream_t stream) {
+  OCTET_RETURN_IF_ERROR(CheckWindow("GroupedConv2dF32", dims, window));
+  if (groups <= 0 || dims.channels % groups != 0 || dims.out_channels % groups != 0)
+    return InvalidArgument("GroupedConv2dF32: ", groups, " groups do not divide ", dims.channels,
+                           " input and ", dims.out_channels, " output channels");
+  const int64_t total = dims.batch * dims.out_channels * dims.out_height * dims.out_width;
+  if (total == 0) return Status::Ok();
+  if (x == nullptr || w == nullptr || y == nullptr)
+    return InvalidArgument("GroupedConv2dF32: null x, w or y");
+  GroupedConvKernel<<<BlocksFor(total), kThreads, 0, stream>>>(
+      x, w, bias, residual, MakeGeometry(dims, window), dims.batch, groups, relu, y);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("GroupedConvKernel");
+  return Status::Ok();
+}
+
+Status Pool2dF32(const float* x, const Conv2dDims& dims, const Window2d& window, PoolKind kind,
+                 float* y, cudaStream_t stream) {
+  OCTET_RETURN_IF_ERROR(CheckWindow("Pool2dF32", dims, window));
+  const int64_t planes = dims.batch * dims.channels;
+  const int64_t total = planes * dims.out_height * dims.out_width;
+  if (total == 0) return Status::Ok();
+  if (x == nullptr || y == nullptr) return InvalidArgument("Pool2dF32: null x or y");
+  const int k = kind == PoolKind::kMax ? 0 : (kind == PoolKind::kAverageIncludePad ? 1 : 2);
+  Pool2dKernel<<<BlocksFor(total), kThreads, 0, stream>>>(x, MakeGeometry(dims, window), planes, k,
+                                                          y);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Pool2dKernel");
+  return Status::Ok();
+}
+
+Status GlobalAveragePoolF32(const float* x, int64_t planes, int64_t plane_size, float* y,
+                            cudaStream_t stream) {
+  if (planes < 0 || plane_size <= 0)
+    return InvalidArgument("GlobalAveragePoolF32: ", planes, " planes of ", plane_size);
+  if (planes == 0) return Status::Ok();
+  if (x == nullptr || y == nullptr) return InvalidArgument("GlobalAveragePoolF32: null x or y");
+  GlobalAveragePoolKernel<<<BlocksFor(planes * 32), kThreads, 0, stream>>>(x, planes, plane_size,
+                                                                           y);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("GlobalAveragePoolKernel");
+  return Status::Ok();
+}
+
+Status GeluErfF32InPlace(float* y, int64_t n, cudaStream_t stream) {
+  if (n < 0) return InvalidArgument("GeluErfF32InPlace: negative count ", n);
+  if (n == 0) return Status::Ok();
+  if (y == nullptr) return InvalidArgument("GeluErfF32InPlace: null y");
+  GeluErfKernel<<<BlocksFor(n), kThreads, 0, stream>>>(y, n);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("GeluErfKernel");
+  return Status::Ok();
+}
+
+}  // namespace octet::cuda

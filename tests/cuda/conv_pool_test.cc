@@ -1,0 +1,301 @@
+// The convolution / pooling kernels and the run-time-sized bf16 GEMM
+// (conv_pool_kernels.h, bf16_gemm.h) against CPU references in double, with
+// fresh random inputs (the seed is printed on failure).
+//
+// Tolerances. The GEMM paths round x and w to bf16 (the references use the
+// same rounded values, so that rounding is not error) and accumulate in f32:
+// each of the K + 2 additions errs by at most 2^-24 of the running sum, so
+// |err| <= (K + 2) 2^-24 sum |x w| (a loose bound; blocked summation does
+// better), plus the bias split into two bf16 (hi + lo: 2^-17 |b|). The f32
+// kernels (direct conv, pooling, GELU) differ from the references only by f32
+// rounding: 2^-20 of the magnitudes summed (a few ulps each) covers them.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "cuda_test_util.h"
+#include "octet/cuda/bf16_gemm.h"
+#include "octet/cuda/conv_pool_kernels.h"
+
+namespace octet::cuda {
+namespace {
+
+using testing::Download;
+using testing::Upload;
+
+float RoundBf16(float v) { return BFloat16ToFloat(FloatToBFloat16(v)); }
+
+struct ConvCase {
+  Conv2dDims d;
+  Window2d w;
+  bool bias, residual, relu;
+};
+
+int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t dil) {
+  return (in + p0 + p1 - dil * (k - 1) - 1) / s + 1;
+}
+
+// y[b, o, p] and the magnitude sum |x w| of each output, in double.
+void ReferenceConv(const std::vector<float>& x, const std::vector<float>& wt, int64_t groups,
+                   const ConvCase& c, std::vector<double>* y, std::vector<double>* mag) {
+  const Conv2dDims& d = c.d;
+  const Window2d& w = c.w;
+  const int64_t cg = d.channels / groups, og = d.out_channels / groups;
+  y->assign(d.batch * d.out_channels * d.out_height * d.out_width, 0.0);
+  mag->assign(y->size(), 0.0);
+  for (int64_t b = 0; b < d.batch; ++b)
+    for (int64_t o = 0; o < d.out_channels; ++o)
+      for (int64_t oh = 0; oh < d.out_height; ++oh)
+        for (int64_t ow = 0; ow < d.out_width; ++ow) {
+          double acc = 0, m = 0;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t i = 0; i < w.kernel_h; ++i)
+              for (int64_t j = 0; j < w.kernel_w; ++j) {
+                const int64_t ih = oh * w.stride_h - w.pad_top + i * w.dilation_h;
+                const int64_t iw = ow * w.stride_w - w.pad_left + j * w.dilation_w;
+                if (ih < 0 || ih >= d.height || iw < 0 || iw >= d.width) continue;
+                const int64_t c_in = (o / og) * cg + ci;
+                const double p =
+                    double{x[((b * d.channels + c_in) * d.height + ih) * d.width + iw]} *
+                    wt[((o * cg + ci) * w.kernel_h + i) * w.kernel_w + j];
+                acc += p;
+                m += std::fabs(p);
+              }
+          const int64_t e = ((b * d.out_channels + o) * d.out_height + oh) * d.out_width + ow;
+          (*y)[e] = acc;
+          (*mag)[e] = m;
+        }
+}
+
+std::vector<ConvCase> ConvCases() {
+  std::vector<ConvCase> cases;
+  auto add = [&](int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o, int64_t k, int64_t s,
+                 int64_t p, int64_t dil, bool bias, bool residual, bool relu) {
+    ConvCase cc;
+    cc.w.kernel_h = cc.w.kernel_w = k;
+    cc.w.stride_h = cc.w.stride_w = s;
+    cc.w.pad_top = cc.w.pad_left = p;
+    cc.w.pad_bottom = p;
+    cc.w.pad_right = p + (p > 0 ? 1 : 0);  // asymmetric
+    cc.w.dilation_h = cc.w.dilation_w = dil;
+    cc.d = {n, c, h, wd, o, OutSize(h, k, s, p, p, dil), OutSize(wd, k, s, p, cc.w.pad_right, dil)};
+    cc.bias = bias, cc.residual = residual, cc.relu = relu;
+    cases.push_back(cc);
+  };
+  add(2, 3, 11, 13, 5, 3, 2, 1, 1, true, false, true);      // odd sizes, stride 2
+  add(1, 16, 9, 7, 24, 1, 1, 0, 1, false, true, true);      // 1x1 with the residual
+  add(3, 8, 10, 10, 8, 3, 1, 2, 2, true, true, false);      // dilation 2
+  add(2, 3, 32, 48, 40, 16, 16, 0, 1, true, false, false);  // SAM's patch embedding
+  return cases;
+}
+
+TEST(ConvBf16, Im2ColThenGemmMatchesReference) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (const ConvCase& c : ConvCases()) {
+    const uint32_t seed = testing::FreshSeed();
+    const Conv2dDims& d = c.d;
+    SCOPED_TRACE(::testing::Message()
+                 << "x [" << d.batch << "," << d.channels << "," << d.height << "," << d.width
+                 << "] o " << d.out_channels << " k " << c.w.kernel_h << ", seed " << seed);
+    std::mt19937 rng(seed);
+    const int64_t k = d.channels * c.w.kernel_h * c.w.kernel_w, ones = c.bias ? 2 : 0;
+    const int64_t rows = (k + ones + 7) / 8 * 8, pixels = d.out_height * d.out_width;
+    std::vector<float> x =
+        testing::RandomFloats(d.batch * d.channels * d.height * d.width, rng, -1, 1);
+    std::vector<float> wt = testing::RandomFloats(d.out_channels * k, rng, -1, 1);
+    const std::vector<float> bias = testing::RandomFloats(d.out_channels, rng, -2, 2);
+    const int64_t y_size = d.batch * d.out_channels * pixels;
+    const std::vector<float> residual = testing::RandomFloats(y_size, rng, -2, 2);
+    for (float& v : x) v = RoundBf16(v);
+    for (float& v : wt) v = RoundBf16(v);
+    // The lowering's packing: taps, bias hi, bias lo, zeros.
+    std::vector<uint16_t> packed(d.out_channels * rows, 0);
+    for (int64_t o = 0; o < d.out_channels; ++o) {
+      for (int64_t r = 0; r < k; ++r) packed[o * rows + r] = FloatToBFloat16(wt[o * k + r]);
+      if (c.bias) {
+        packed[o * rows + k] = FloatToBFloat16(bias[o]);
+        packed[o * rows + k + 1] = FloatToBFloat16(bias[o] - RoundBf16(bias[o]));
+      }
+    }
+    DeviceBuffer dx = Upload(x), dw = Upload(packed), dr = Upload(residual);
+    DeviceBuffer cols = testing::Poisoned(d.batch * rows * pixels * 2);
+    DeviceBuffer dy = testing::Poisoned(y_size * 4);
+    DeviceBuffer ws = testing::Poisoned(Bf16Gemm::kWorkspaceBytes);
+    if (c.residual) {  // in place: C is D
+      ASSERT_EQ(cudaMemcpy(dy.data(), dr.data(), y_size * 4, cudaMemcpyDefault), cudaSuccess);
+    }
+    Bf16GemmConfig config;
+    config.relu = c.relu;
+    config.accumulate = c.residual;
+    auto gemm = Bf16Gemm::Create(config);
+    ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+    ASSERT_TRUE(Im2ColBf16(dx.as<float>(), d, c.w, rows, ones, cols.data(), nullptr).ok());
+    Bf16GemmShape s;
+    s.m = pixels, s.n = d.out_channels, s.k = rows, s.lda = pixels, s.ldb = rows, s.ldc = pixels;
+    s.batch = d.batch, s.stride_a = rows * pixels, s.stride_c = d.out_channels * pixels;
+    const Status st = gemm->Run(s, cols.data(), dw.data(), dy.as<float>(), dy.as<float>(),
+                                ws.data(), ws.bytes(), nullptr);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<float> y = Download<float>(dy, y_size);
+    std::vector<double> ref, mag;
+    ReferenceConv(x, wt, 1, c, &ref, &mag);
+    for (int64_t e = 0; e < y_size; ++e) {
+      const int64_t o = (e / pixels) % d.out_channels;
+      double want = ref[e] + (c.bias ? bias[o] : 0.0) + (c.residual ? residual[e] : 0.0);
+      if (c.relu) want = std::max(want, 0.0);
+      const double tol = (k + 2) * std::ldexp(1.0, -24) * (mag[e] + std::fabs(want)) +
+                         std::ldexp(1.0, -17) * std::fabs(bias[o]) + 1e-6;
+      ASSERT_NEAR(y[e], want, tol) << "y[" << e << "]";
+    }
+  }
+}
+
+TEST(GroupedConv, DepthwiseAndGroupsMatchReference) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (int64_t groups : {int64_t{6}, int64_t{2}}) {
+    const uint32_t seed = testing::FreshSeed();
+    SCOPED_TRACE(::testing::Message() << "groups " << groups << ", seed " << seed);
+    std::mt19937 rng(seed);
+    ConvCase c;
+    c.w.kernel_h = 3, c.w.kernel_w = 5, c.w.stride_h = 2, c.w.stride_w = 1;
+    c.w.pad_top = 1, c.w.pad_left = 2, c.w.pad_bottom = 1, c.w.pad_right = 2;
+    c.d = {2, 6, 9, 10, groups == 6 ? 6 : 4, OutSize(9, 3, 2, 1, 1, 1), OutSize(10, 5, 1, 2, 2, 1)};
+    const Conv2dDims& d = c.d;
+    const int64_t cg = d.channels / groups;
+    const std::vector<float> x =
+        testing::RandomFloats(d.batch * d.channels * d.height * d.width, rng, -1, 1);
+    const std::vector<float> wt = testing::RandomFloats(d.out_channels * cg * 15, rng, -1, 1);
+    const std::vector<float> bias = testing::RandomFloats(d.out_channels, rng, -1, 1);
+    const int64_t y_size = d.batch * d.out_channels * d.out_height * d.out_width;
+    const std::vector<float> residual = testing::RandomFloats(y_size, rng, -1, 1);
+    DeviceBuffer dx = Upload(x), dw = Upload(wt), db = Upload(bias), dr = Upload(residual);
+    DeviceBuffer dy = testing::Poisoned(y_size * 4);
+    ASSERT_TRUE(GroupedConv2dF32(dx.as<float>(), dw.as<float>(), db.as<float>(), dr.as<float>(), d,
+                                 c.w, groups, true, dy.as<float>(), nullptr)
+                    .ok());
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<float> y = Download<float>(dy, y_size);
+    std::vector<double> ref, mag;
+    ReferenceConv(x, wt, groups, c, &ref, &mag);
+    const int64_t pixels = d.out_height * d.out_width;
+    for (int64_t e = 0; e < y_size; ++e) {
+      const double want = std::max(0.0, ref[e] + bias[(e / pixels) % d.out_channels] + residual[e]);
+      ASSERT_NEAR(y[e], want, std::ldexp(1.0, -20) * (mag[e] + 4)) << "y[" << e << "]";
+    }
+  }
+}
+
+// ceil_mode is the output's extra row / column: windows hanging off the end.
+TEST(Pool2d, MaxAndAverageMatchReference) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (PoolKind kind : {PoolKind::kMax, PoolKind::kAverageIncludePad, PoolKind::kAverageExcludePad})
+    for (bool ceil_mode : {false, true}) {
+      const uint32_t seed = testing::FreshSeed();
+      SCOPED_TRACE(::testing::Message() << "kind " << static_cast<int>(kind) << " ceil "
+                                        << ceil_mode << ", seed " << seed);
+      std::mt19937 rng(seed);
+      Window2d w;
+      w.kernel_h = w.kernel_w = 3, w.stride_h = w.stride_w = 2;
+      w.pad_top = w.pad_left = 1, w.pad_bottom = w.pad_right = 1;
+      const int64_t h = 12, wd = 9;  // (12 + 2 - 3) / 2 = 5.5: ceil gives 7 rows
+      Conv2dDims d{
+          2, 3, h, wd, 3, OutSize(h, 3, 2, 1, 1, 1) + ceil_mode, OutSize(wd, 3, 2, 1, 1, 1)};
+      const std::vector<float> x = testing::RandomFloats(2 * 3 * h * wd, rng, -3, 3);
+      const int64_t y_size = 2 * 3 * d.out_height * d.out_width;
+      DeviceBuffer dx = Upload(x), dy = testing::Poisoned(y_size * 4);
+      ASSERT_TRUE(Pool2dF32(dx.as<float>(), d, w, kind, dy.as<float>(), nullptr).ok());
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::vector<float> y = Download<float>(dy, y_size);
+      for (int64_t e = 0; e < y_size; ++e) {
+        const int64_t ow = e % d.out_width, oh = (e / d.out_width) % d.out_height;
+        const int64_t plane = e / (d.out_width * d.out_height);
+        double best = -std::numeric_limits<double>::infinity(), sum = 0;
+        int64_t count = 0;
+        for (int64_t i = 0; i < 3; ++i)
+          for (int64_t j = 0; j < 3; ++j) {
+            const int64_t ih = oh * 2 - 1 + i, iw = ow * 2 - 1 + j;
+            if (ih >= 0 && ih < h && iw >= 0 && iw < wd) {
+              const double v = x[(plane * h + ih) * wd + iw];
+              best = std::max(best, v), sum += v, ++count;
+            } else if (kind == PoolKind::kAverageIncludePad && ih < h + 1 && iw < wd + 1) {
+              ++count;
+            }
+          }
+        const double want = kind == PoolKind::kMax ? best : sum / count;
+        ASSERT_NEAR(y[e], want, 1e-5) << "y[" << e << "]";
+      }
+    }
+}
+
+TEST(GlobalAveragePool, MatchesReference) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (int64_t plane : {int64_t{1}, int64_t{49}, int64_t{3136}}) {
+    const uint32_t seed = testing::FreshSeed();
+    SCOPED_TRACE(::testing::Message() << "plane " << plane << ", seed " << seed);
+    std::mt19937 rng(seed);
+    const int64_t planes = 37;
+    const std::vector<float> x = testing::RandomFloats(planes * plane, rng, -2, 2);
+    DeviceBuffer dx = Upload(x), dy = testing::Poisoned(planes * 4);
+    ASSERT_TRUE(GlobalAveragePoolF32(dx.as<float>(), planes, plane, dy.as<float>(), nullptr).ok());
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<float> y = Download<float>(dy, planes);
+    for (int64_t p = 0; p < planes; ++p) {
+      double sum = 0, mag = 0;
+      for (int64_t i = 0; i < plane; ++i)
+        sum += x[p * plane + i], mag += std::fabs(x[p * plane + i]);
+      ASSERT_NEAR(y[p], sum / plane, std::ldexp(1.0, -20) * mag / plane + 1e-7) << p;
+    }
+  }
+}
+
+// The float linear layer's form: y[M, N] = act(x W^T + bias) with W bf16
+// [N, K] (transposed A in column-major terms), several M at one GEMM object.
+TEST(Bf16Gemm, LinearWithBiasReluAndGelu) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (const char* act : {"relu", "gelu"}) {
+    Bf16GemmConfig config;
+    const int64_t n = 72, k = 100;
+    const uint32_t seed = testing::FreshSeed();
+    std::mt19937 rng(seed);
+    const std::vector<uint16_t> w = testing::ToBf16(testing::RandomFloats(n * k, rng, -1, 1));
+    const std::vector<float> bias = testing::RandomFloats(n, rng, -1, 1);
+    DeviceBuffer dw = Upload(w), db = Upload(bias),
+                 ws = testing::Poisoned(Bf16Gemm::kWorkspaceBytes);
+    config.bias = db.as<float>();
+    config.relu = std::string(act) == "relu";
+    auto gemm = Bf16Gemm::Create(config);
+    ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+    for (int64_t m : {int64_t{1}, int64_t{37}, int64_t{300}}) {
+      SCOPED_TRACE(::testing::Message() << act << " m " << m << ", seed " << seed);
+      const std::vector<uint16_t> x = testing::ToBf16(testing::RandomFloats(m * k, rng, -1, 1));
+      DeviceBuffer dx = Upload(x), dy = testing::Poisoned(m * n * 4);
+      Bf16GemmShape s;
+      s.m = n, s.n = m, s.k = k, s.trans_a = true, s.lda = k, s.ldb = k, s.ldc = n;
+      Status st = gemm->Run(s, dw.data(), dx.data(), nullptr, dy.as<float>(), ws.data(), ws.bytes(),
+                            nullptr);
+      if (st.ok() && !config.relu) st = GeluErfF32InPlace(dy.as<float>(), m * n, nullptr);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::vector<float> y = Download<float>(dy, m * n);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double dot = bias[j], mag = std::fabs(bias[j]);
+          for (int64_t kk = 0; kk < k; ++kk) {
+            const double p =
+                double{BFloat16ToFloat(x[i * k + kk])} * BFloat16ToFloat(w[j * k + kk]);
+            dot += p, mag += std::fabs(p);
+          }
+          const double want =
+              config.relu ? std::max(dot, 0.0) : 0.5 * dot * (1 + std::erf(dot / std::sqrt(2.0)));
+          // GELU's slope is at most 1.13; erff is within 2 ulps.
+          ASSERT_NEAR(y[i * n + j], want, 1.13 * (k + 1) * std::ldexp(1.0, -24) * mag + 1e-6)
+              << "y[" << i << "," << j << "]";
+        }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace octet::cuda
