@@ -18,6 +18,7 @@
 #   OUT         output folder [build/bench/models_cuda]
 #   WARMUP ITERATIONS  [3 / 10]
 #   COMPILE     0: skip torch.compile [1]
+#   PROFILE     1: also print each Octet module's per-op device times [0]
 # Octet's time is the device time of the module's ops (CUDA events, input and
 # output copies excluded), like PyTorch's (CUDA events around the forward on
 # a device-resident input). Results: OUT/results.tsv and a table on stdout.
@@ -66,6 +67,9 @@ for run in $RUNS; do
       continue
     fi
     "$OCTET" bench "$module" --warmup "$WARMUP" --iterations "$ITERATIONS" --json "$dir/$preset.json" >&2
+    if [ "${PROFILE:-0}" = "1" ]; then
+      "$OCTET" bench "$module" --warmup 1 --iterations 3 --profile --profile-rows 25 >&2
+    fi
     rm -rf "$dir/${preset}_out"
     "$OCTET" run "$module" -i "input=$dir/input.npy" -o "$dir/${preset}_out" >&2
     ms=$(jget "$dir/$preset.json" device_ms.median)
