@@ -26,6 +26,17 @@ inline double Cosine(const Tensor& a, const Tensor& b) {
   return aa == 0 && bb == 0 ? 1.0 : ab / std::sqrt(aa * bb);
 }
 
+// ||got - ref|| / ||ref|| over f32 elements.
+inline double RelativeL2(const Tensor& ref, const Tensor& got) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    const double r = ref.data<float>()[i], x = got.data<float>()[i];
+    num += (r - x) * (r - x);
+    den += r * r;
+  }
+  return std::sqrt(num / den);
+}
+
 // dir_: <gtest temp dir>/octet_<suite>_<test>, created empty for each test
 // and removed after it.
 class ModuleFolderTest : public ::testing::Test {

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <random>
 
+#include "cuda_lower/cuda_module_test.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/passes/shape_inference.h"
@@ -149,17 +150,8 @@ std::vector<std::string> Kernels(const ModuleDesc& d) {
   return kernels;
 }
 
-class LowerConvTest : public testing::ModuleFolderTest {
+class LowerConvTest : public testing::CudaModuleTest {
  protected:
-  std::shared_ptr<const runtime::Module> LoadOrSkip(const std::string& path) {
-    auto m = runtime::Module::Load(path);
-    if (m.ok()) return *m;
-    const StatusCode code = m.status().code();
-    EXPECT_TRUE(code == StatusCode::kNotFound || code == StatusCode::kUnimplemented)
-        << m.status().ToString();
-    return nullptr;
-  }
-
   // The cuda module against the reference module at several batches.
   void CompareOnGpu(const Model& model, const std::string& out) {
     auto module = LoadOrSkip(Write(CompileForCuda(model.Clone()), "cuda.octet"));

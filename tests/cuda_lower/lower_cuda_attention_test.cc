@@ -30,16 +30,6 @@ namespace fs = std::filesystem;
 using testing::AttentionGraph;
 using testing::BuildAttention;
 
-double RelL2(const Tensor& ref, const Tensor& got) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    const double r = ref.data<float>()[i], x = got.data<float>()[i];
-    num += (r - x) * (r - x);
-    den += r * r;
-  }
-  return std::sqrt(num / den);
-}
-
 class LowerCudaAttentionTest : public testing::CudaModuleTest {
  protected:
   // Compiles `model` for cuda and reference, runs both on fresh random inputs
@@ -70,7 +60,7 @@ class LowerCudaAttentionTest : public testing::CudaModuleTest {
       const Tensor& y = got->at(name);
       EXPECT_EQ(y.dims(), r.dims()) << name;
       if (y.dims() != r.dims()) continue;
-      const double err = RelL2(r, y), cosine = testing::Cosine(r, y);
+      const double err = testing::RelativeL2(r, y), cosine = testing::Cosine(r, y);
       EXPECT_LT(err, max_rel_l2) << name << " seed " << seed;
       std::printf("%s: rel L2 %.3g, cosine %.7f (seed %u)\n", name.c_str(), err, cosine, seed);
     }

@@ -32,16 +32,6 @@ int CountKernel(const ModuleDesc& d, const std::string& kernel) {
   return n;
 }
 
-double RelL2(const Tensor& ref, const Tensor& got) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    const double r = ref.data<float>()[i], x = got.data<float>()[i];
-    num += (r - x) * (r - x);
-    den += r * r;
-  }
-  return std::sqrt(num / den);
-}
-
 class LowerAttentionTest : public testing::ModuleFolderTest {
  protected:
   // Compiles for x86 and reference, runs both on seeded random inputs and
@@ -75,7 +65,7 @@ class LowerAttentionTest : public testing::ModuleFolderTest {
       const Tensor& x = xo->at(name);
       EXPECT_EQ(x.dims(), r.dims()) << name;
       if (x.dims() != r.dims()) continue;
-      const double err = RelL2(r, x);
+      const double err = testing::RelativeL2(r, x);
       EXPECT_LT(err, 1e-5) << name;
       std::printf("%s: rel L2 %.3g (%d x86.attention)\n", name.c_str(), err, fused);
     }
