@@ -20,13 +20,16 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "conformance_compare.h"
+#include "octet/compile/compile.h"
 #include "octet/onnx.h"
 #include "octet/reference/interpreter.h"
+#include "octet/runtime/module.h"
 
 namespace fs = std::filesystem;
 
@@ -50,6 +53,7 @@ struct Options {
   bool roundtrip = false;
   std::string export_dir;
   double timeout_s = 30;
+  std::string target = "reference";  // or "cuda"
 };
 
 Result Pass() { return {Outcome::kPass, "passed", ""}; }
@@ -107,46 +111,114 @@ Tensor MatchBf16(Tensor t, DType declared) {
   return out;
 }
 
-Result RunDataSet(const Model& model, const fs::path& set_dir) {
-  const Graph& g = *model.graph;
-  const std::string set_name = set_dir.filename().string();
+// One test_data_set_N: the inputs by graph input name and the expected
+// outputs in graph output order.
+struct DataSet {
+  std::string name;
+  std::map<std::string, Tensor> inputs;
+  std::vector<Tensor> expected;
+};
+
+std::optional<Result> ReadDataSet(const Graph& g, const fs::path& set_dir, DataSet* data) {
+  data->name = set_dir.filename().string();
   const auto input_files = NumberedFiles(set_dir, "input");
   const auto output_files = NumberedFiles(set_dir, "output");
   if (input_files.size() != g.inputs().size())
-    return Fail("input count", set_name + ": has " + std::to_string(input_files.size()) +
+    return Fail("input count", data->name + ": has " + std::to_string(input_files.size()) +
                                    " input files but the graph has " +
                                    std::to_string(g.inputs().size()) + " inputs");
   if (output_files.size() != g.outputs().size())
-    return Fail("output count", set_name + ": has " + std::to_string(output_files.size()) +
+    return Fail("output count", data->name + ": has " + std::to_string(output_files.size()) +
                                     " output files but the graph has " +
                                     std::to_string(g.outputs().size()) + " outputs");
-  std::map<std::string, Tensor> inputs;
   for (size_t i = 0; i < input_files.size(); ++i) {
     auto t = ReadTensorProtoFile(input_files[i].string());
     if (!t.ok()) return ImportFailure(t.status(), "bad test data");
     const Value* in = g.inputs()[i];
-    inputs[in->name()] = MatchBf16(std::move(t).value(), in->type().dtype);
+    data->inputs[in->name()] = MatchBf16(std::move(t).value(), in->type().dtype);
   }
+  for (size_t i = 0; i < output_files.size(); ++i) {
+    auto expected = ReadTensorProtoFile(output_files[i].string());
+    if (!expected.ok()) return ImportFailure(expected.status(), "bad test data");
+    data->expected.push_back(MatchBf16(*expected, g.outputs()[i]->type().dtype));
+  }
+  return std::nullopt;
+}
+
+// Compares each output of a run with the data set's expected ones.
+Result CompareOutputs(const Graph& g, const DataSet& data,
+                      const std::map<std::string, Tensor>& outputs, const Tolerance& tolerance) {
+  for (size_t i = 0; i < data.expected.size(); ++i) {
+    const std::string& name = g.outputs()[i]->name();
+    auto it = outputs.find(name);
+    if (it == outputs.end()) return Fail("wrong result", "output '" + name + "' missing");
+    const std::string diff = CompareTensors(it->second, data.expected[i], tolerance);
+    if (!diff.empty()) return Fail("wrong result", data.name + ": output '" + name + "': " + diff);
+  }
+  return Pass();
+}
+
+Result RunDataSet(const Model& model, const fs::path& set_dir) {
+  const Graph& g = *model.graph;
+  DataSet data;
+  if (auto bad = ReadDataSet(g, set_dir, &data)) return *bad;
   reference::InterpreterOptions options;
   options.num_threads = 1;
   reference::Interpreter interpreter(g, options);
-  auto outputs = interpreter.Run(inputs);
+  auto outputs = interpreter.Run(data.inputs);
   if (!outputs.ok()) {
     const Status& s = outputs.status();
     if (s.code() == StatusCode::kUnimplemented &&
         s.message().find("no reference kernel") != std::string::npos)
       return Fail("no kernel", s.message());
-    return Fail("run error", set_name + ": " + s.ToString());
+    return Fail("run error", data.name + ": " + s.ToString());
   }
-  for (size_t i = 0; i < output_files.size(); ++i) {
-    auto expected = ReadTensorProtoFile(output_files[i].string());
-    if (!expected.ok()) return ImportFailure(expected.status(), "bad test data");
-    const std::string& name = g.outputs()[i]->name();
-    auto it = outputs->find(name);
-    if (it == outputs->end()) return Fail("wrong result", "output '" + name + "' missing");
-    const std::string diff =
-        CompareTensors(it->second, MatchBf16(*expected, g.outputs()[i]->type().dtype));
-    if (!diff.empty()) return Fail("wrong result", set_name + ": output '" + name + "': " + diff);
+  return CompareOutputs(g, data, *outputs, Tolerance{});
+}
+
+// --target cuda: the test's model compiled for the cuda target and run on
+// the GPU. Models with an op no cuda kernel takes are not applicable (the
+// lowering says so); any other lowering error fails. Without a GPU the test
+// stops after lowering. Ops that compute in bf16 by design (convolutions,
+// float GEMMs, attention) are compared at bf16's precision: operands rounded
+// to 8 significant bits, so rtol 2^-6 and an atol of 2^-6 for sums that
+// cancel; the f32 ops keep ONNX's tolerance.
+Result RunTestOnCuda(const Model& model, const fs::path& test_dir) {
+  const Graph& g = *model.graph;
+  auto compiled = CompileForCuda(model.Clone());
+  if (!compiled.ok()) {
+    if (compiled.status().code() == StatusCode::kUnimplemented)
+      return NotApplicable("no cuda lowering", compiled.status().message());
+    return Fail("lowering error", compiled.status().ToString());
+  }
+  Tolerance tolerance;
+  for (const ModuleOp& op : compiled->desc.ops)
+    if (op.kernel.find("bf16") != std::string::npos || op.kernel == "cuda.attention")
+      tolerance = Tolerance{1.0 / 64, 1.0 / 64};
+  const fs::path path =
+      fs::temp_directory_path() / ("octet_conformance_" + std::to_string(getpid()) + ".octet");
+  Status written = WriteModule(compiled->desc, compiled->weights, path.string());
+  if (!written.ok()) return Fail("driver error", written.ToString());
+  auto module = runtime::Module::Load(path.string());
+  std::error_code ec;
+  fs::remove(path, ec);
+  if (!module.ok()) {
+    const StatusCode code = module.status().code();
+    if (code == StatusCode::kNotFound || code == StatusCode::kUnimplemented)
+      return NotApplicable("lowered for cuda; no GPU here", module.status().message());
+    return Fail("load error", module.status().ToString());
+  }
+  auto session = runtime::Session::Create(*module);
+  if (!session.ok()) return Fail("session error", session.status().ToString());
+  const auto sets = SortedEntries(test_dir, "test_data_set_");
+  if (sets.empty()) return Fail("bad test data", "no test_data_set_* folder");
+  for (const fs::path& set : sets) {
+    DataSet data;
+    if (auto bad = ReadDataSet(g, set, &data)) return *bad;
+    auto outputs = (*session)->Run(data.inputs);
+    if (!outputs.ok()) return Fail("run error", data.name + ": " + outputs.status().ToString());
+    Result r = CompareOutputs(g, data, *outputs, tolerance);
+    if (r.outcome != Outcome::kPass) return r;
   }
   return Pass();
 }
@@ -166,6 +238,7 @@ Result RunTest(const fs::path& test_dir, const Options& opts) {
     Status s = ExportOnnxFile(*model, out.string());
     if (!s.ok()) return Fail("export error", s.ToString());
   }
+  if (opts.target == "cuda") return RunTestOnCuda(*model, test_dir);
   const auto sets = SortedEntries(test_dir, "test_data_set_");
   if (sets.empty()) return Fail("bad test data", "no test_data_set_* folder");
   for (const fs::path& set : sets) {
@@ -398,6 +471,11 @@ int main(int argc, char** argv) {
   app.add_flag("--roundtrip", opts.roundtrip, "Export and re-import each model before running it");
   app.add_option("--export-dir", opts.export_dir,
                  "Also export each imported model to DIR/<test>.onnx (to check the exporter)");
+  app.add_option("--target", opts.target,
+                 "reference: the interpreter; cuda: compile for the cuda target and run on the "
+                 "GPU (lowering only without one)")
+      ->check(CLI::IsMember({"reference", "cuda"}))
+      ->default_val("reference");
   bool no_fork = false;
   app.add_flag("--no-fork", no_fork, "Run tests in this process (for debuggers)");
   CLI11_PARSE(app, argc, argv);
