@@ -96,7 +96,8 @@ INSTANTIATE_TEST_SUITE_P(Models, LowerCudaModelsTest,
                                            ModelCase{"sam_tiny", "bf16", 0.999},
                                            ModelCase{"fashion_resnet", "bf16", 0.999},
                                            ModelCase{"resnet18", "bf16", 0.999},
-                                           ModelCase{"resnet18", "int8-weight-only", 0.99}),
+                                           ModelCase{"resnet18", "int8-weight-only", 0.99},
+                      ModelCase{"resnet18", "int8-dynamic", 0.99}),
                          [](const ::testing::TestParamInfo<ModelCase>& info) {
                            std::string name =
                                std::string(info.param.model) + "_" + info.param.preset;

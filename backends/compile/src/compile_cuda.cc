@@ -103,6 +103,16 @@ class CudaLowering {
         weight_only_.emplace(w->last(), std::move(*w));
         continue;
       }
+      auto d = compile_internal::MatchDynamicMatMul(n);
+      if (!d) d = compile_internal::MatchDynamicGemm(n);
+      if (d) {
+        for (const Node* x : {d->abs, d->reduce_max, d->div, d->max, d->q, d->dq_x, d->matmul,
+                              d->add, d->residual_add})
+          if (x != nullptr) absorbed_.insert(x);
+        for (const Node* g : d->gelu) absorbed_.insert(g);
+        dynamics_.emplace(d->last(), std::move(*d));
+        continue;
+      }
       // Conv / MatMul / Gemm in float (cuda_conv_patterns.h); a refused one
       // absorbs nothing and reports why.
       if (auto f = compile_internal::MatchCudaFloatFusion(n)) {
@@ -117,13 +127,6 @@ class CudaLowering {
         float_fusions_.emplace(f->last, std::move(*f));
         continue;
       }
-      auto d = compile_internal::MatchDynamicMatMul(n);
-      if (!d) continue;
-      for (const Node* x : {d->abs, d->reduce_max, d->div, d->max, d->q, d->dq_x, d->matmul, d->add,
-                            d->residual_add})
-        if (x != nullptr) absorbed_.insert(x);
-      for (const Node* g : d->gelu) absorbed_.insert(g);
-      dynamics_.emplace(d->last(), std::move(*d));
     }
     // Per-token quantization fused into its producer: a LayerNorm read only by
     // a dynamic matmul's quantization is computed inside that op.
@@ -237,12 +240,15 @@ class CudaLowering {
     auto scales = builder_.InputSlot(m.dq_w->input(1));
     for (const auto* e : {&x, &scales})
       if (!e->ok()) return e->status().WithContext(n.Describe());
-    const Tensor& w_kn = m.dq_w->input(0)->constant();
-    const int64_t k = w_kn.dim(0), cols = w_kn.dim(1);
-    Tensor w_nk(DType::kI8, {cols, k});
-    for (int64_t i = 0; i < k; ++i)
-      for (int64_t j = 0; j < cols; ++j)
-        w_nk.data<int8_t>()[j * k + i] = w_kn.data<int8_t>()[i * cols + j];
+    const Tensor& w = m.dq_w->input(0)->constant();
+    Tensor w_nk = w;  // a Gemm's transB weight is [N, K] already
+    if (!m.weight_nk) {
+      const int64_t k = w.dim(0), cols = w.dim(1);
+      w_nk = Tensor(DType::kI8, {cols, k});
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          w_nk.data<int8_t>()[j * k + i] = w.data<int8_t>()[i * cols + j];
+    }
     op.inputs = {*x, builder_.AddConstantTensor(n.name() + "/w_nk", w_nk), *scales,
                  m.bias.defined() ? builder_.AddConstantTensor(n.name() + "/bias", m.bias) : -1,
                  -1};

@@ -333,8 +333,9 @@ std::optional<CudaFloatFusion> MatchCudaFloatFusion(const Node* n, bool fuse) {
   if (Dequantized(n->input(0))) {
     if (!gemm) return std::nullopt;  // the quantized patterns' (or no kernel's)
     f.why_not =
-        "a Gemm on dequantized activations (int8-dynamic / static QDQ) has no cuda kernel; the "
-        "int8 dynamic GEMM takes MatMul only (export the layer as MatMul, or keep it float)";
+        "a Gemm on dequantized activations has no cuda kernel unless it is the int8-dynamic "
+        "per-token form with transB = 1, alpha = beta = 1 and a constant bias (static QDQ is "
+        "not run on cuda; keep the layer float or quantize it int8-dynamic)";
     return f;
   }
   if (!conv && !gemm && !ConstantWeight(n->input(1)).defined()) return std::nullopt;

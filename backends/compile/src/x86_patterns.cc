@@ -443,51 +443,79 @@ std::optional<WeightOnlyMatMulPattern> MatchWeightOnlyMatMul(const Node* matmul)
   return m;
 }
 
-std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul) {
-  if (!IsOnnxOp(matmul, "MatMul") || matmul->num_inputs() != 2) return std::nullopt;
-  DynamicMatMulPattern m;
-  m.matmul = matmul;
-  m.dq_x = ProducerWithUses(matmul->input(0), "DequantizeLinear", 1);
-  if (m.dq_x == nullptr) return std::nullopt;
+namespace {
+
+// The per-token quantization of x feeding `in`: DequantizeLinear(
+// QuantizeLinear(x, scale)) with scale = Max(Div(ReduceMax(Abs(x), last
+// axis, keepdims), qmax), min_scale), one block of K per row. Fills m's
+// activation fields.
+bool MatchPerTokenActivation(const Value* in, DynamicMatMulPattern& m) {
+  m.dq_x = ProducerWithUses(in, "DequantizeLinear", 1);
+  if (m.dq_x == nullptr) return false;
   m.q = ProducerWithUses(m.dq_x->input(0), "QuantizeLinear", 1);
   if (m.q == nullptr || m.q->input(1) != m.dq_x->input(1) || m.q->input(2) != nullptr ||
       m.dq_x->input(2) != nullptr || m.q->output(0)->type().dtype != DType::kI8)
-    return std::nullopt;
+    return false;
   // x: f32 [..., K], one block of K per row along the last axis.
   m.x = m.q->input(0);
   const TensorType& xt = m.x->type();
-  if (xt.dtype != DType::kF32 || !xt.has_shape || xt.shape.rank() < 2) return std::nullopt;
+  if (xt.dtype != DType::kF32 || !xt.has_shape || xt.shape.rank() < 2) return false;
   const int64_t rank = xt.shape.rank();
   const int64_t k = xt.shape.dims()[rank - 1].value();
-  if (k <= 0) return std::nullopt;
+  if (k <= 0) return false;
   for (const Node* n : {m.q, m.dq_x}) {
     auto axis = n->GetInt("axis", 1);
     auto block = n->GetInt("block_size", 0);
     if (!axis.ok() || (*axis != rank - 1 && *axis != -1) || !block.ok() || *block != k)
-      return std::nullopt;
+      return false;
   }
-  // scale = Max(Div(ReduceMax(Abs(x), last axis, keepdims), qmax), min_scale)
   const Value* scale = m.q->input(1);
   m.max = ProducerWithUses(scale, "Max", 2);
-  if (m.max == nullptr) return std::nullopt;
+  if (m.max == nullptr) return false;
   const Value* raw = nullptr;
   auto min_scale = ScalarOperand(m.max, &raw);
   m.div = ProducerWithUses(raw, "Div", 1);
-  if (!min_scale || m.div == nullptr) return std::nullopt;
+  if (!min_scale || m.div == nullptr) return false;
   auto qmax = ScalarF32(m.div->input(1));
   m.reduce_max = ProducerWithUses(m.div->input(0), "ReduceMax", 1);
-  if (!qmax || m.reduce_max == nullptr) return std::nullopt;
+  if (!qmax || m.reduce_max == nullptr) return false;
   auto keepdims = m.reduce_max->GetInt("keepdims", 1);
   const Tensor* axes = ConstantOf(m.reduce_max->input(1));
   if (!keepdims.ok() || *keepdims != 1 || axes == nullptr || axes->dtype() != DType::kI64 ||
       axes->numel() != 1 ||
       (axes->data<int64_t>()[0] != rank - 1 && axes->data<int64_t>()[0] != -1))
-    return std::nullopt;
+    return false;
   m.abs = ProducerWithUses(m.reduce_max->input(0), "Abs", 1);
-  if (m.abs == nullptr || m.abs->input(0) != m.x) return std::nullopt;
+  if (m.abs == nullptr || m.abs->input(0) != m.x) return false;
   m.qmax = *qmax;
   m.min_scale = *min_scale;
-  if (!(m.qmax > 0) || !(m.min_scale > 0)) return std::nullopt;
+  return m.qmax > 0 && m.min_scale > 0;
+}
+
+// [GELU] or [Add(residual)] on the product (after its bias).
+void MatchDynamicEpilogue(DynamicMatMulPattern& m) {
+  const Value* y = m.last()->output(0);
+  m.gelu = MatchGeluOf(y);
+  const Node* res = m.gelu.empty() ? SoleUser(y) : nullptr;
+  if (IsOnnxOp(res, "Add") && res->num_inputs() == 2) {
+    const Value* r = res->input(0) == y ? res->input(1) : res->input(0);
+    const TensorType &rt = r->type(), &yt = y->type();
+    if (r != y && !r->is_constant() && rt.dtype == DType::kF32 && rt.has_shape && yt.has_shape &&
+        rt.shape == yt.shape && res->output(0)->type().shape == yt.shape) {
+      m.residual_add = res;
+      m.residual = r;
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul) {
+  if (!IsOnnxOp(matmul, "MatMul") || matmul->num_inputs() != 2) return std::nullopt;
+  DynamicMatMulPattern m;
+  m.matmul = matmul;
+  if (!MatchPerTokenActivation(matmul->input(0), m)) return std::nullopt;
+  const int64_t k = m.x->type().shape.dims().back().value();
   // Weight: i8 [K, N] constant, symmetric, per-tensor or per column.
   m.dq_w = matmul->input(1)->producer();
   const Tensor* w0 = ConstantOf(m.dq_w != nullptr ? m.dq_w->input(0) : nullptr);
@@ -503,19 +531,36 @@ std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul) {
       m.bias = *t;
     }
   }
-  // [GELU] or [Add(residual)] on the result.
-  const Value* y = m.last()->output(0);
-  m.gelu = MatchGeluOf(y);
-  const Node* res = m.gelu.empty() ? SoleUser(y) : nullptr;
-  if (IsOnnxOp(res, "Add") && res->num_inputs() == 2) {
-    const Value* r = res->input(0) == y ? res->input(1) : res->input(0);
-    const TensorType &rt = r->type(), &yt = y->type();
-    if (r != y && !r->is_constant() && rt.dtype == DType::kF32 && rt.has_shape && yt.has_shape &&
-        rt.shape == yt.shape && res->output(0)->type().shape == yt.shape) {
-      m.residual_add = res;
-      m.residual = r;
-    }
+  MatchDynamicEpilogue(m);
+  return m;
+}
+
+std::optional<DynamicMatMulPattern> MatchDynamicGemm(const Node* gemm) {
+  if (!IsOnnxOp(gemm, "Gemm") || gemm->num_inputs() < 2) return std::nullopt;
+  auto trans_a = gemm->GetInt("transA", 0), trans_b = gemm->GetInt("transB", 0);
+  auto alpha = gemm->GetFloat("alpha", 1.f), beta = gemm->GetFloat("beta", 1.f);
+  if (!trans_a.ok() || *trans_a != 0 || !trans_b.ok() || *trans_b != 1 || !alpha.ok() ||
+      *alpha != 1.f || !beta.ok() || *beta != 1.f)
+    return std::nullopt;
+  DynamicMatMulPattern m;
+  m.matmul = gemm;
+  m.weight_nk = true;
+  if (!MatchPerTokenActivation(gemm->input(0), m) || m.x->type().shape.rank() != 2)
+    return std::nullopt;
+  const int64_t k = m.x->type().shape.dims().back().value();
+  // Weight: i8 [N, K] constant (transB), symmetric, per-tensor or per row.
+  m.dq_w = gemm->input(1)->producer();
+  const Tensor* w0 = ConstantOf(m.dq_w != nullptr ? m.dq_w->input(0) : nullptr);
+  if (w0 == nullptr || w0->rank() != 2 || w0->dim(1) != k) return std::nullopt;
+  if (SymmetricWeight(m.dq_w, 2, 0, w0->dim(0)) == nullptr) return std::nullopt;
+  // C: absent, or a constant f32 [N] bias.
+  if (gemm->num_inputs() > 2 && gemm->input(2) != nullptr) {
+    const Tensor* c = ConstantOf(gemm->input(2));
+    if (c == nullptr || c->dtype() != DType::kF32 || c->rank() != 1 || c->dim(0) != w0->dim(0))
+      return std::nullopt;
+    m.bias = *c;
   }
+  MatchDynamicEpilogue(m);
   return m;
 }
 

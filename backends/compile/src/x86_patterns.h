@@ -104,10 +104,13 @@ struct DynamicMatMulPattern {
   const Node* q = nullptr;
   const Node* dq_x = nullptr;
   const Node* dq_w = nullptr;
-  const Node* matmul = nullptr;
-  const Node* add = nullptr;  // optional bias
-  const Value* x = nullptr;   // f32 [..., K]
-  Tensor bias;                // f32 [N] or undefined
+  const Node* matmul = nullptr;  // the MatMul, or a Gemm (MatchDynamicGemm)
+  const Node* add = nullptr;     // optional bias
+  // The weight DequantizeLinear's constant is [N, K] (a Gemm with transB,
+  // per-row scales) instead of a MatMul's [K, N] (per-column scales).
+  bool weight_nk = false;
+  const Value* x = nullptr;  // f32 [..., K]
+  Tensor bias;               // f32 [N] or undefined
   float qmax = 127.f, min_scale = 0.f;
   // Then at most one of: a residual Add(result, r) with r f32 of the
   // result's dims (oneDNN's sum post-op), or PyTorch's exact GELU.
@@ -121,6 +124,10 @@ struct DynamicMatMulPattern {
   }
 };
 std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul);
+// The same scheme on Gemm(x, w, [C]) with transB = 1, alpha = beta = 1, x of
+// rank 2 and C a constant bias [N] (a classifier head after Flatten). Only
+// targets whose emitter reads weight_nk use it (cuda).
+std::optional<DynamicMatMulPattern> MatchDynamicGemm(const Node* gemm);
 
 // The weight-only presets' form: MatMul(x f32 [..., K] not itself
 // dequantized, DequantizeLinear(w))
