@@ -22,28 +22,32 @@ Status CheckOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_input
 // f32 [..., N].
 class DynamicInt8MatMulExecutor : public CudaOpExecutor {
  public:
-  DynamicInt8MatMulExecutor(ModuleOp op, cuda::QuantizeRowsPerToken quantize,
+  DynamicInt8MatMulExecutor(ModuleOp op, DType src, DType dst, cuda::QuantizeRowsPerToken quantize,
                             cuda::Int8DynamicGemm gemm)
-      : op_(std::move(op)), quantize_(std::move(quantize)), gemm_(std::move(gemm)) {}
+      : op_(std::move(op)),
+        src_(src),
+        dst_(dst),
+        quantize_(std::move(quantize)),
+        gemm_(std::move(gemm)) {}
 
   Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
              cudaStream_t stream) const override {
     const DeviceTensor &x = in[0], &y = out[0], &codes = out[1], &scales = out[2];
     const int64_t k = gemm_.k(), n = gemm_.n();
-    if (x.dtype != DType::kF32 || x.dims.empty() || x.dims.back() != k)
+    if (x.dtype != src_ || x.dims.empty() || x.dims.back() != k)
       return InvalidArgument(Prefix(op_), "input is ", DTypeName(x.dtype), DimsText(x.dims),
-                             ", expected f32 [..., ", k, "]");
+                             ", expected ", DTypeName(src_), " [..., ", k, "]");
     const int64_t m = x.numel() / k;
-    if (y.numel() != m * n || codes.numel() != m * k || scales.numel() != m)
+    if (y.dtype != dst_ || y.numel() != m * n || codes.numel() != m * k || scales.numel() != m)
       return Internal(Prefix(op_), "output places do not fit ", m, " rows: y ", DimsText(y.dims),
                       ", codes ", DimsText(codes.dims), ", row scales ", DimsText(scales.dims));
     auto* c = static_cast<int8_t*>(codes.data);
     auto* s = static_cast<float*>(scales.data);
     const DeviceTensor* residual = in.size() > 4 && in[4].data != nullptr ? &in[4] : nullptr;
-    if (residual != nullptr && (residual->dtype != DType::kF32 || residual->numel() != m * n))
+    if (residual != nullptr && (residual->dtype != dst_ || residual->numel() != m * n))
       return InvalidArgument(Prefix(op_), "residual is ", DTypeName(residual->dtype),
-                             DimsText(residual->dims), ", expected f32 of the output's ", m * n,
-                             " values");
+                             DimsText(residual->dims), ", expected ", DTypeName(dst_),
+                             " of the output's ", m * n, " values");
     Status st = quantize_.Run(x.data, m, c, s, stream);
     if (st.ok())
       st = gemm_.Run(c, s, m, y.data, stream, residual != nullptr ? residual->data : nullptr);
@@ -52,6 +56,7 @@ class DynamicInt8MatMulExecutor : public CudaOpExecutor {
 
  private:
   ModuleOp op_;
+  DType src_, dst_;  // x and y in device memory: f32, or bf16 between device ops
   cuda::QuantizeRowsPerToken quantize_;
   cuda::Int8DynamicGemm gemm_;
 };
@@ -77,7 +82,14 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
                            "' (this runtime has none, gelu_erf)");
   cuda::QuantizeRowsPerTokenConfig q;
   q.k = w.dim(1);
-  q.src_type = DType::kF32;
+  // x and y are f32, or bf16 where the lowering keeps a value in bf16
+  // between two device ops (the slots say which).
+  const DType src = desc.slots[op.inputs[0]].dtype, dst = desc.slots[op.outputs[0]].dtype;
+  for (DType t : {src, dst})
+    if (t != DType::kF32 && t != DType::kBF16)
+      return InvalidArgument(Prefix(op), "x and y must be f32 or bf16, got ", DTypeName(src),
+                             " and ", DTypeName(dst));
+  q.src_type = src;
   OCTET_ASSIGN_OR_RETURN(q.qmax, op.Get<float>("qmax"));
   OCTET_ASSIGN_OR_RETURN(q.min_scale, op.Get<float>("min_scale"));
   if (num_inputs == 7) {
@@ -103,7 +115,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
   g.weight_scales.assign(scales.data<float>(), scales.data<float>() + scales.numel());
   if (op.inputs[3] >= 0) g.bias = constants[op.inputs[3]];
   g.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
-  g.dst_type = DType::kF32;
+  g.dst_type = dst;
   // The tile `octet compile --tune` measured fastest at the planned rows.
   if (op.FindAttr("tuned_tile") != nullptr) {
     OCTET_ASSIGN_OR_RETURN(std::string name, op.Get<std::string>("tuned_tile"));
@@ -117,7 +129,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
   auto gemm = cuda::Int8DynamicGemm::Create(g);
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
   return std::unique_ptr<CudaOpExecutor>(
-      new DynamicInt8MatMulExecutor(op, std::move(*quantize), std::move(*gemm)));
+      new DynamicInt8MatMulExecutor(op, src, dst, std::move(*quantize), std::move(*gemm)));
 }
 
 // cuda.weight_only_matmul: x f32 [..., K] -> bf16 (output 1, scratch) ->

@@ -36,8 +36,10 @@ Tensor PadLastDim(const Tensor& t, int64_t dp) {
 class AttentionExecutor : public CudaOpExecutor {
  public:
   AttentionExecutor(ModuleOp op, float scale, int64_t heads, bool interleaved, int64_t d,
-                    int64_t dp, Tensor rh, Tensor rw)
+                    int64_t dp, Tensor rh, Tensor rw, bool in_bf16, bool out_bf16)
       : op_(std::move(op)),
+        in_bf16_(in_bf16),
+        out_bf16_(out_bf16),
         scale_(scale),
         heads_(heads),
         interleaved_(interleaved),
@@ -98,16 +100,22 @@ class AttentionExecutor : public CudaOpExecutor {
   }
 
  private:
+  // Outputs: y, then the bf16 qkv copy unless qkv is bf16 already, then the
+  // bf16 output unless y is bf16 itself.
   Status RunPacked(const DeviceTensor& qkv, const std::vector<DeviceTensor>& out,
                    cudaStream_t stream) const {
-    const DeviceTensor &y = out[0], &qkv16 = out[1], &y16 = out[2];
+    const DeviceTensor& y = out[0];
+    const DeviceTensor& qkv16 = in_bf16_ ? qkv : out[1];
+    const DeviceTensor& y16 = out_bf16_ ? y : out[in_bf16_ ? 1 : 2];
     OCTET_ASSIGN_OR_RETURN(const cuda::Bf16Attention* kernel, PackedKernel(qkv.dims));
     OCTET_RETURN_IF_ERROR(CheckPlaces(qkv, y, {&qkv16}, y16));
     const int64_t hdp = heads_ * dp_;
-    OCTET_RETURN_IF_ERROR(cuda::ConvertF32ToBf16Rows(
-        static_cast<const float*>(qkv.data), qkv.numel() / d_, d_, qkv16.data, dp_, stream));
+    if (!in_bf16_)
+      OCTET_RETURN_IF_ERROR(cuda::ConvertF32ToBf16Rows(
+          static_cast<const float*>(qkv.data), qkv.numel() / d_, d_, qkv16.data, dp_, stream));
     auto* p = static_cast<const uint16_t*>(qkv16.data);
     OCTET_RETURN_IF_ERROR(kernel->Run(p, p + hdp, p + 2 * hdp, y16.data, stream));
+    if (out_bf16_) return Status::Ok();
     return cuda::ConvertBf16ToF32Rows(y16.data, y.numel() / d_, dp_, static_cast<float*>(y.data),
                                       d_, stream);
   }
@@ -133,9 +141,12 @@ class AttentionExecutor : public CudaOpExecutor {
   // The planner sized the places for these dims: check rather than trust.
   Status CheckPlaces(const DeviceTensor& x, const DeviceTensor& y,
                      const std::vector<const DeviceTensor*>& x16, const DeviceTensor& y16) const {
-    if (x.dtype != DType::kF32 || y.dtype != DType::kF32)
-      return InvalidArgument(CudaOpPrefix(op_), "takes and writes f32, got ", DTypeName(x.dtype),
-                             " -> ", DTypeName(y.dtype));
+    const DType want_x = in_bf16_ ? DType::kBF16 : DType::kF32;
+    const DType want_y = out_bf16_ ? DType::kBF16 : DType::kF32;
+    if (x.dtype != want_x || y.dtype != want_y)
+      return InvalidArgument(CudaOpPrefix(op_), "takes ", DTypeName(want_x), " and writes ",
+                             DTypeName(want_y), ", got ", DTypeName(x.dtype), " -> ",
+                             DTypeName(y.dtype));
     bool ok = y.numel() % d_ == 0 && y16.numel() == y.numel() / d_ * dp_;
     if (heads_ > 0) ok = ok && x16[0]->numel() == x.numel() / d_ * dp_;
     if (!ok)
@@ -160,6 +171,7 @@ class AttentionExecutor : public CudaOpExecutor {
   }
 
   ModuleOp op_;
+  bool in_bf16_, out_bf16_;  // qkv / y in bf16 already (packed form, no padding)
   float scale_;
   int64_t heads_;  // > 0: input 0 is the packed qkv
   bool interleaved_;
@@ -197,9 +209,17 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateAttention(const ModuleDesc& desc
   OCTET_ASSIGN_OR_RETURN(int64_t d, op.Get<int64_t>("head_dim"));
   OCTET_ASSIGN_OR_RETURN(int64_t dp, op.Get<int64_t>("padded_head_dim"));
   const bool packed = heads > 0;
-  if (op.inputs.size() != 5 || op.outputs.size() != (packed ? 3u : 5u) || op.inputs[0] < 0 ||
-      (op.inputs[1] < 0) != packed || (op.inputs[2] < 0) != packed ||
-      (op.inputs[3] < 0) != (op.inputs[4] < 0) || (interleaved != 0 && !packed))
+  if (op.inputs.size() != 5 || op.outputs.empty() || op.inputs[0] < 0)
+    return InvalidArgument(CudaOpPrefix(op), "expected 5 inputs and at least one output");
+  const bool in_bf16 = desc.slots[op.inputs[0]].dtype == DType::kBF16;
+  const bool out_bf16 = desc.slots[op.outputs[0]].dtype == DType::kBF16;
+  const size_t scratch = packed ? (in_bf16 ? 0u : 1u) + (out_bf16 ? 0u : 1u) : 4u;
+  if ((in_bf16 || out_bf16) && (!packed || dp != d))
+    return InvalidArgument(CudaOpPrefix(op),
+                           "bf16 operands in place need the packed form and an unpadded head dim");
+  if (op.outputs.size() != 1 + scratch || (op.inputs[1] < 0) != packed ||
+      (op.inputs[2] < 0) != packed || (op.inputs[3] < 0) != (op.inputs[4] < 0) ||
+      (interleaved != 0 && !packed))
     return InvalidArgument(CudaOpPrefix(op),
                            "expected inputs q, k, v (or qkv with qkv_heads > 0, and -1, -1), "
                            "[rel_pos_h, rel_pos_w], the output and its bf16 scratch places; "
@@ -219,7 +239,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateAttention(const ModuleDesc& desc
     rw = PadLastDim(w, dp);
   }
   auto e = std::make_unique<AttentionExecutor>(op, scale, heads, interleaved != 0, d, dp,
-                                               std::move(rh), std::move(rw));
+                                               std::move(rh), std::move(rw), in_bf16, out_bf16);
   // The planned shape's kernel now, so that a bad module fails at load.
   const std::vector<int64_t> q = PlannedDims(desc, op.inputs[0]);
   if (packed && AllKnown(q)) {

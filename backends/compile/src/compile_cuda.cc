@@ -62,7 +62,8 @@ class CudaLowering {
         if (auto it = weight_only_.find(n); it != weight_only_.end())
           OCTET_RETURN_IF_ERROR(EmitWeightOnlyMatMul(it->second));
         if (auto it = attentions_.find(n); it != attentions_.end())
-          OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaAttention(it->second, builder_));
+          OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaAttention(
+              it->second, builder_, bf16_values_.count(it->second.output()) != 0));
         if (auto it = float_fusions_.find(n); it != float_fusions_.end())
           OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaFloatFusion(it->second, builder_));
         continue;
@@ -142,6 +143,7 @@ class CudaLowering {
       absorbed_.insert(ln);
       fused_layer_norm_[key] = ln;
     }
+    KeepAttentionEdgesInBf16();
     // Weight DequantizeLinear nodes read only by absorbed nodes go too.
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
       const Node* n = *it;
@@ -150,6 +152,36 @@ class CudaLowering {
       for (const Use& u : n->output(0)->uses())
         all_absorbed = all_absorbed && absorbed_.count(u.node);
       if (all_absorbed) absorbed_.insert(n);
+    }
+  }
+
+  // Values two device ops pass in bf16 instead of the graph's f32, saving a
+  // conversion pass each way: a packed qkv an int8 GEMM writes (without a
+  // residual, which would have to be bf16 too) and only an attention reads,
+  // and an attention's output only an int8 GEMM's per-token quantization
+  // reads (it quantizes bf16 rows as exactly as f32 ones). Only where the
+  // head dim needs no padding (the kernel then reads and writes in place).
+  void KeepAttentionEdgesInBf16() {
+    for (const auto& [key, a] : attentions_) {
+      if (a.qkv == nullptr) continue;
+      const int64_t c = a.qkv->type().shape.dims().back().value();
+      if (c % (3 * a.heads) != 0 || (c / (3 * a.heads)) % 16 != 0) continue;
+      const std::set<const Node*> inside(a.absorbed.begin(), a.absorbed.end());
+      const Node* producer = a.qkv->producer();
+      auto d = producer != nullptr ? dynamics_.find(producer) : dynamics_.end();
+      bool only_attention = !a.qkv->is_graph_output() && d != dynamics_.end() &&
+                            d->second.residual == nullptr && d->second.last()->output(0) == a.qkv;
+      for (const Use& u : a.qkv->uses()) only_attention = only_attention && inside.count(u.node);
+      if (only_attention) bf16_values_.insert(a.qkv);
+      const Value* out = a.output();
+      if (out->is_graph_output()) continue;
+      for (const auto& [k2, d2] : dynamics_) {
+        if (d2.x != out || fused_layer_norm_.count(k2)) continue;
+        bool only_quantization = true;
+        for (const Use& u : out->uses())
+          only_quantization = only_quantization && (u.node == d2.abs || u.node == d2.q);
+        if (only_quantization) bf16_values_.insert(out);
+      }
     }
   }
 
@@ -269,7 +301,9 @@ class CudaLowering {
     std::vector<Dim> row_dims = xt.shape.dims();
     row_dims.back() = Dim(1);
     op.outputs = {
-        builder_.OutputSlot(m.last()->output(0)),
+        bf16_values_.count(m.last()->output(0))
+            ? builder_.OutputSlotAs(m.last()->output(0), DType::kBF16)
+            : builder_.OutputSlot(m.last()->output(0)),
         builder_.AddActivation(n.name() + "/codes", TensorType(DType::kI8, xt.shape)),
         builder_.AddActivation(n.name() + "/row_scales", TensorType(DType::kF32, Shape(row_dims)))};
     op.attrs = {{"qmax", m.qmax},
@@ -304,7 +338,9 @@ class CudaLowering {
                  m.bias.defined() ? builder_.AddConstantTensor(n.name() + "/bias", m.bias) : -1};
     const TensorType& yt = m.last()->output(0)->type();
     op.outputs = {
-        builder_.OutputSlot(m.last()->output(0)),
+        bf16_values_.count(m.last()->output(0))
+            ? builder_.OutputSlotAs(m.last()->output(0), DType::kBF16)
+            : builder_.OutputSlot(m.last()->output(0)),
         builder_.AddActivation(n.name() + "/x_bf16", TensorType(DType::kBF16, m.x->type().shape)),
         builder_.AddActivation(n.name() + "/y_bf16", TensorType(DType::kBF16, yt.shape))};
     op.attrs = {{"group_size", m.group_size},
@@ -321,6 +357,7 @@ class CudaLowering {
   std::map<const Node*, const Node*> fused_layer_norm_;         // dynamic key -> its LayerNorm
   std::map<const Node*, AttentionPattern> attentions_;          // keyed by P x V
   std::map<const Node*, std::string> refused_attention_;        // by each node of the match
+  std::set<const Value*> bf16_values_;                          // KeepAttentionEdgesInBf16
   std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;  // likewise
   std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
   compile_internal::CudaNodeRules rules_;

@@ -54,7 +54,7 @@ std::string WhyNotCudaAttention(const AttentionPattern& m) {
   return "";
 }
 
-Status EmitCudaAttention(const AttentionPattern& m, ModuleBuilder& builder) {
+Status EmitCudaAttention(const AttentionPattern& m, ModuleBuilder& builder, bool out_bf16) {
   const Node& n = *m.pv;
   ModuleOp op;
   op.kernel = kAttention;
@@ -74,18 +74,25 @@ Status EmitCudaAttention(const AttentionPattern& m, ModuleBuilder& builder) {
     op.inputs.push_back(table->defined() ? builder.AddConstantTensor(op.name + suffix, *table)
                                          : -1);
   const int64_t d = HeadDim(m), dp = RoundUp16(d);
-  op.outputs.push_back(builder.OutputSlot(m.output()));
+  const bool in_bf16 = builder.desc().slots[op.inputs[0]].dtype == DType::kBF16;
+  if ((in_bf16 && (!packed || dp != d)) || (out_bf16 && dp != d))
+    return Internal(n.Describe(), ": bf16 operands in place need a packed qkv and a head dim ",
+                    "multiple of 16, got head dim ", d);
+  op.outputs.push_back(out_bf16 ? builder.OutputSlotAs(m.output(), DType::kBF16)
+                                : builder.OutputSlot(m.output()));
   if (packed) {
-    op.outputs.push_back(
-        builder.AddActivation(op.name + "/qkv_bf16", Bf16WithLastDim(m.qkv, 3 * m.heads * dp)));
+    if (!in_bf16)
+      op.outputs.push_back(
+          builder.AddActivation(op.name + "/qkv_bf16", Bf16WithLastDim(m.qkv, 3 * m.heads * dp)));
   } else {
     for (const auto& [v, suffix] :
          {std::pair{m.q, "/q_bf16"}, std::pair{m.k, "/k_bf16"}, std::pair{m.v, "/v_bf16"}})
       op.outputs.push_back(builder.AddActivation(op.name + suffix, Bf16WithLastDim(v, dp)));
   }
   const int64_t out_channels = LastDim(m.output());
-  op.outputs.push_back(builder.AddActivation(op.name + "/out_bf16",
-                                             Bf16WithLastDim(m.output(), out_channels / d * dp)));
+  if (!out_bf16)
+    op.outputs.push_back(builder.AddActivation(op.name + "/out_bf16",
+                                               Bf16WithLastDim(m.output(), out_channels / d * dp)));
   op.attrs = {{"scale", m.scale},
               {"qkv_heads", m.heads},
               {"out_interleaved", int64_t{m.out_last != nullptr}},

@@ -21,6 +21,13 @@ std::string WhyNotCudaAttention(const AttentionPattern& m);
 // (the pattern's output), then bf16 scratch the op writes and nothing else
 // reads: the operands with rows padded to padded_head_dim (packed: one qkv
 // copy; else q, k, v) and the padded output.
-Status EmitCudaAttention(const AttentionPattern& m, ModuleBuilder& builder);
+//
+// Where the neighbours keep the values in bf16 (compile_cuda.cc: a packed qkv
+// written in bf16 by the int8 GEMM before, an output quantized from bf16 by
+// the one after; head dims needing no padding), the kernel reads and writes
+// them in place: the packed qkv input's slot is then bf16 and its scratch
+// copy is not emitted, and with out_bf16 the output slot is bf16 and the
+// output scratch is not emitted.
+Status EmitCudaAttention(const AttentionPattern& m, ModuleBuilder& builder, bool out_bf16);
 
 }  // namespace octet::compile_internal

@@ -156,6 +156,19 @@ int32_t ModuleBuilder::OutputSlot(const Value* v) {
   return AddSlot(v, std::move(s));
 }
 
+int32_t ModuleBuilder::OutputSlotAs(const Value* v, DType dtype) {
+  TensorType t = v->type();
+  t.dtype = dtype;
+  TensorSlot s;
+  s.name = v->name();
+  s.dtype = dtype;
+  if (t.has_shape) s.shape = t.shape;
+  s.kind = SlotKind::kActivation;
+  s.byte_size = PlannedBytes(t);
+  s.dynamic = s.byte_size < 0;
+  return AddSlot(v, std::move(s));
+}
+
 int32_t ModuleBuilder::AddActivation(const std::string& name, const TensorType& type) {
   TensorSlot s;
   s.name = name;

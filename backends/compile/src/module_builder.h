@@ -41,6 +41,10 @@ class ModuleBuilder {
   // The slot an op writes `v` into: an output slot when `v` is a graph
   // output, else an activation planned at the reference dims.
   int32_t OutputSlot(const Value* v);
+  // The same, stored as `dtype` instead of v's own (an activation a target
+  // keeps in another precision between two of its ops); v must not be a
+  // graph output.
+  int32_t OutputSlotAs(const Value* v, DType dtype);
   // An activation slot that no graph value names (a value in another layout),
   // planned at the reference dims.
   int32_t AddActivation(const std::string& name, const TensorType& type);
