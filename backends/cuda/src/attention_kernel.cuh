@@ -241,7 +241,7 @@ __device__ __forceinline__ void AddRelativeTerms(const Params& p, int kv0, int c
 }
 
 template <int kHeadDim, bool kRelPos>
-__global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
+__global__ void __launch_bounds__(kThreads, kHeadDim <= 80 ? 2 : 1)
     FlashAttentionKernel(const Params p) {
   constexpr int P = RowPitch(kHeadDim);
   constexpr int kKSteps = kHeadDim / 16;  // k-steps of Q K^T; also 16-column pairs of O
@@ -280,12 +280,17 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
   WaitCopies<1>();  // Q is in; K and V keep coming
   __syncthreads();
 
-  // This warp's Q as A fragments, for all k-steps.
+  // This warp's Q as A fragments, for all k-steps: before the prologue where
+  // rel_h and rel_w overwrite Q's tile, otherwise after it (fewer registers
+  // live during the prologue).
   uint32_t q_frag[kKSteps][4];
+  const auto load_q = [&] {
 #pragma unroll
-  for (int kk = 0; kk < kKSteps; ++kk)
-    LoadMatrixX4(q_frag[kk],
-                 q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * P + kk * 16 + lane / 16 * 8);
+    for (int kk = 0; kk < kKSteps; ++kk)
+      LoadMatrixX4(q_frag[kk],
+                   q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * P + kk * 16 + lane / 16 * 8);
+  };
+  if (!kRelPos || p.rel_replaces_q) load_q();
   if constexpr (kRelPos) {
     // Q's rows from shared memory, or (rel_h and rel_w replace the tile) from
     // global memory once every warp has its fragments.
@@ -306,10 +311,12 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
     // Row pairs halve the table reads where they come from L2 (the 64x64
     // grid's rel_w table is 1 MiB); on small grids, one row per item keeps
     // the items even across the threads.
-    if (p.rel_replaces_q)
+    if (p.rel_replaces_q) {
       terms(std::true_type{});
-    else
+    } else {
       terms(std::false_type{});
+      load_q();
+    }
   }
   WaitCopies<0>();
   __syncthreads();
