@@ -149,10 +149,10 @@ Status Validate(const Bf16AttentionConfig& c) {
   if (bytes > kSm90SharedLimit)
     return InvalidArgument(
         "the key grid ", k_h, "x", k_w, " needs ", bytes / 1024,
-        " KiB of shared memory per block (Q, K, V and the f32 rel_h and "
-        "rel_w of 128 query rows); the limit is 227 KiB, which allows "
+        " KiB of shared memory per block (K and V, and the f32 rel_h and "
+        "rel_w of 128 query rows in place of Q); the limit is 227 KiB, which allows "
         "k_h + k_w up to about ",
-        (kSm90SharedLimit - attention::SharedBytes(static_cast<int>(c.head_dim), 0, 0)) /
+        (kSm90SharedLimit - attention::KvBytes(static_cast<int>(c.head_dim))) /
             (4 * attention::kRelPitch),
         " at head_dim ", c.head_dim);
   return Status::Ok();
@@ -264,6 +264,8 @@ Status Bf16Attention::Run(const void* q, const void* k, const void* v, void* out
     params.k_w_pad = static_cast<int>(RoundUp4(p.k_w));
     params.inv_k_w = 1.f / static_cast<float>(p.k_w);
     params.rel_w_pitch = attention::RelWPitch(params.k_w);
+    params.rel_replaces_q =
+        attention::RelReplacesQ(static_cast<int>(c.head_dim), params.k_h, params.k_w);
   }
   return attention::Launch(static_cast<int>(c.head_dim), params, c.batch * c.heads, p.shared_bytes,
                            stream);

@@ -17,6 +17,7 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "attention_kernel.h"
 #include "octet/cuda/cuda_status.h"
@@ -94,42 +95,74 @@ __device__ __forceinline__ void CopyTile(__nv_bfloat16* dst, const __nv_bfloat16
 // log2(e) * <Q[r], table[coord(r)][kk]> for the block's rows r and kk < k,
 // into rel[kk * kRelPitch + r] (kByRow: rel_h, coord = qy) or
 // rel[r * w_pitch + kk] (rel_w, coord = qx); the table is f32
-// [coord, kHeadDim, k_pad]. A thread makes 4 consecutive kk of one row
-// (float4 loads of the table); consecutive threads take consecutive kk, so a
-// warp reads whole table rows (coalesced), and the threads of one row share
-// its 16-byte Q loads (broadcast).
-template <int kHeadDim, bool kByRow>
-__device__ void RelativeTerms(const __nv_bfloat16* q_smem, const float* __restrict__ table, int k,
-                              int k_pad, int q_w, int w_pitch, int row0, int q_len, float* rel) {
+// [coord, kHeadDim, k_pad]; q_rows is the block's first Q row (shared or
+// global memory: generic loads), rows q_pitch elements apart. A thread makes 4
+// consecutive kk of two rows that (mostly) share their coordinate, so that
+// one table load feeds 8 FFMA: rows 2i and 2i + 1 for rel_h (one grid row
+// unless they straddle its end), rows r and r + q_w for rel_w (always the
+// same qx; the second is missing when past the block). Consecutive threads
+// take consecutive kk, so a warp reads whole table rows (coalesced), and the
+// threads of one row share its 16-byte Q loads (broadcast). Rows past q_len
+// get zeros.
+template <int kHeadDim, bool kByRow, bool kPairs>
+__device__ void RelativeTerms(const __nv_bfloat16* q_rows, int64_t q_pitch,
+                              const float* __restrict__ table, int k, int k_pad, int q_w,
+                              int w_pitch, int row0, int q_len, float* rel) {
   const int groups = k_pad / 4;
-  for (int item = threadIdx.x; item < groups * kBlockQueries; item += kThreads) {
-    const int r = item / groups, g = item % groups;
-    const int q_row = row0 + r;
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
-    if (q_row < q_len) {
-      const int coord = kByRow ? q_row / q_w : q_row % q_w;
-      const float4* t =
-          reinterpret_cast<const float4*>(table + int64_t{coord} * kHeadDim * k_pad) + g;
-      const int t_pitch = k_pad / 4;  // float4s per channel
-#pragma unroll 2
+  const int t_pitch = k_pad / 4;  // float4s per channel
+  const int items = (kPairs && kByRow ? kBlockQueries / 2 : kBlockQueries) * groups;
+  for (int item = threadIdx.x; item < items; item += kThreads) {
+    const int pair = item / groups, g = item % groups;
+    // rel_w: the first rows of even runs of q_w rows (the run after is the
+    // second row); increasing in `pair`, so past the block means done.
+    const int ra = !kPairs ? pair : kByRow ? 2 * pair : pair / q_w * 2 * q_w + pair % q_w;
+    if (ra >= kBlockQueries) break;
+    const int rb = kByRow ? ra + 1 : ra + q_w;
+    const int qa = row0 + ra, qb = row0 + rb;
+    const bool valid_a = qa < q_len, valid_b = kPairs && rb < kBlockQueries && qb < q_len;
+    float acc_a[4] = {0.f, 0.f, 0.f, 0.f}, acc_b[4] = {0.f, 0.f, 0.f, 0.f};
+    if (valid_a) {
+      const int ca = kByRow ? qa / q_w : qa % q_w;
+      const int cb = valid_b ? (kByRow ? qb / q_w : qb % q_w) : ca;
+      const bool same = ca == cb;
+      const float4* ta =
+          reinterpret_cast<const float4*>(table + int64_t{ca} * kHeadDim * k_pad) + g;
+      const float4* tb =
+          reinterpret_cast<const float4*>(table + int64_t{cb} * kHeadDim * k_pad) + g;
+      const uint4* q_a = reinterpret_cast<const uint4*>(q_rows + ra * q_pitch);
+      const uint4* q_b = valid_b ? reinterpret_cast<const uint4*>(q_rows + rb * q_pitch) : q_a;
+#pragma unroll(kPairs ? 1 : 2)
       for (int c0 = 0; c0 < kHeadDim; c0 += 8) {
-        const uint4 qv = *reinterpret_cast<const uint4*>(q_smem + r * RowPitch(kHeadDim) + c0);
-        const uint32_t words[4] = {qv.x, qv.y, qv.z, qv.w};
+        const uint4 qva = q_a[c0 / 8], qvb = kPairs ? q_b[c0 / 8] : qva;
+        const uint32_t wa[4] = {qva.x, qva.y, qva.z, qva.w};
+        const uint32_t wb[4] = {qvb.x, qvb.y, qvb.z, qvb.w};
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
-          const float qc = i % 2 == 0 ? Bf16Low(words[i / 2]) : Bf16High(words[i / 2]);
-          const float4 tv = __ldg(t + (c0 + i) * t_pitch);
-          acc[0] = fmaf(qc, tv.x, acc[0]);
-          acc[1] = fmaf(qc, tv.y, acc[1]);
-          acc[2] = fmaf(qc, tv.z, acc[2]);
-          acc[3] = fmaf(qc, tv.w, acc[3]);
+          const float xa = i % 2 == 0 ? Bf16Low(wa[i / 2]) : Bf16High(wa[i / 2]);
+          const float4 tva = __ldg(ta + (c0 + i) * t_pitch);
+          acc_a[0] = fmaf(xa, tva.x, acc_a[0]);
+          acc_a[1] = fmaf(xa, tva.y, acc_a[1]);
+          acc_a[2] = fmaf(xa, tva.z, acc_a[2]);
+          acc_a[3] = fmaf(xa, tva.w, acc_a[3]);
+          if constexpr (kPairs) {
+            const float xb = i % 2 == 0 ? Bf16Low(wb[i / 2]) : Bf16High(wb[i / 2]);
+            const float4 tvb = same ? tva : __ldg(tb + (c0 + i) * t_pitch);
+            acc_b[0] = fmaf(xb, tvb.x, acc_b[0]);
+            acc_b[1] = fmaf(xb, tvb.y, acc_b[1]);
+            acc_b[2] = fmaf(xb, tvb.z, acc_b[2]);
+            acc_b[3] = fmaf(xb, tvb.w, acc_b[3]);
+          }
         }
       }
     }
 #pragma unroll
-    for (int e = 0; e < 4; ++e)
-      if (4 * g + e < k)
-        rel[kByRow ? (4 * g + e) * kRelPitch + r : r * w_pitch + 4 * g + e] = acc[e] * kLog2e;
+    for (int e = 0; e < 4; ++e) {
+      const int kk = 4 * g + e;
+      if (kk >= k) continue;
+      rel[kByRow ? kk * kRelPitch + ra : ra * w_pitch + kk] = acc_a[e] * kLog2e;
+      if (kPairs && rb < kBlockQueries)
+        rel[kByRow ? kk * kRelPitch + rb : rb * w_pitch + kk] = valid_b ? acc_b[e] * kLog2e : 0.f;
+    }
   }
 }
 
@@ -162,7 +195,22 @@ __device__ __forceinline__ void AddRelativeTerms(const Params& p, int kv0, int c
   };
   const float* w_lo = rel_w + r_lo * p.rel_w_pitch;
   const float* w_hi = rel_w + r_hi * p.rel_w_pitch;
-  if (p.k_w % 2 == 0) {
+  if (p.k_w % kBlockKeys == 0) {
+    // The tile lies in one grid row (SAM's 64x64 grid: one row per tile):
+    // one rel_h value per row, and the tile's keys are whole (kv_len is a
+    // multiple of 64).
+    const float h_lo = rel_h[kh0 * kRelPitch + r_lo], h_hi = rel_h[kh0 * kRelPitch + r_hi];
+#pragma unroll
+    for (int j = 0; j < kBlockKeys / 8; ++j) {
+      const int kw = kw0 + j * 8 + col0;
+      const float2 lo = *reinterpret_cast<const float2*>(w_lo + kw);
+      const float2 hi = *reinterpret_cast<const float2*>(w_hi + kw);
+      s[j][0] = fmaf(s[j][0], p.scale_log2e, h_lo + lo.x);
+      s[j][1] = fmaf(s[j][1], p.scale_log2e, h_lo + lo.y);
+      s[j][2] = fmaf(s[j][2], p.scale_log2e, h_hi + hi.x);
+      s[j][3] = fmaf(s[j][3], p.scale_log2e, h_hi + hi.y);
+    }
+  } else if (p.k_w % 2 == 0) {
 #pragma unroll
     for (int j = 0; j < kBlockKeys / 8; ++j) {
       const int col = j * 8 + col0;
@@ -193,23 +241,29 @@ __device__ __forceinline__ void AddRelativeTerms(const Params& p, int kv0, int c
 }
 
 template <int kHeadDim, bool kRelPos>
-__global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
+__global__ void __launch_bounds__(kThreads, kHeadDim <= 80 ? 2 : 1)
     FlashAttentionKernel(const Params p) {
   constexpr int P = RowPitch(kHeadDim);
   constexpr int kKSteps = kHeadDim / 16;  // k-steps of Q K^T; also 16-column pairs of O
   constexpr int kKeyTiles = kBlockKeys / 8;
   extern __shared__ __align__(16) unsigned char smem[];
-  __nv_bfloat16* q_s = reinterpret_cast<__nv_bfloat16*>(smem);
-  __nv_bfloat16* k_s = q_s + kBlockQueries * P;  // [kKvStages][kBlockKeys][P]
+  __nv_bfloat16* k_s = reinterpret_cast<__nv_bfloat16*>(smem);  // [kKvStages][kBlockKeys][P]
   __nv_bfloat16* v_s = k_s + kKvStages * kBlockKeys * P;
-  float* rel_h = reinterpret_cast<float*>(v_s + kKvStages * kBlockKeys * P);  // [k_h][kRelPitch]
-  float* rel_w = rel_h + p.k_h * kRelPitch;                                   // [k_w][kRelPitch]
+  // Q's tile, then (position terms) rel_h [k_h][kRelPitch] and rel_w
+  // [128][rel_w_pitch], after Q or in its place once Q is in registers.
+  __nv_bfloat16* q_s = v_s + kKvStages * kBlockKeys * P;
+  float* rel_h = reinterpret_cast<float*>(p.rel_replaces_q ? q_s : q_s + kBlockQueries * P);
+  float* rel_w = rel_h + p.k_h * kRelPitch;
 
   const int q_block = static_cast<int>(blockIdx.x % p.q_blocks);
   const int64_t bh = blockIdx.x / p.q_blocks;
   const int64_t b = bh / p.heads, h = bh % p.heads;
   const int row0 = q_block * kBlockQueries;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // Warps whose 16 rows are all past q_len (the last block of a short
+  // sequence: 196 = 128 + 68 rows) copy and wait with the others but skip the
+  // math.
+  const bool warp_active = row0 + warp * 16 < p.q_len;
 
   const auto* q_g = static_cast<const __nv_bfloat16*>(p.q) + b * p.q_strides[0] +
                     h * p.q_strides[1] + row0 * p.q_strides[2];
@@ -223,23 +277,49 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
   CopyTile<kHeadDim, kBlockKeys>(k_s, k_g, p.k_strides[2], p.kv_len);
   CopyTile<kHeadDim, kBlockKeys>(v_s, v_g, p.v_strides[2], p.kv_len);
   CommitCopies();
+  WaitCopies<1>();  // Q is in; K and V keep coming
+  __syncthreads();
+
+  // This warp's Q as A fragments, for all k-steps: before the prologue where
+  // rel_h and rel_w overwrite Q's tile, otherwise after it (fewer registers
+  // live during the prologue).
+  uint32_t q_frag[kKSteps][4];
+  const auto load_q = [&] {
+#pragma unroll
+    for (int kk = 0; kk < kKSteps; ++kk)
+      LoadMatrixX4(q_frag[kk],
+                   q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * P + kk * 16 + lane / 16 * 8);
+  };
+  if (!kRelPos || p.rel_replaces_q) load_q();
   if constexpr (kRelPos) {
-    WaitCopies<1>();  // Q is in; K and V keep coming
-    __syncthreads();
-    RelativeTerms<kHeadDim, true>(q_s, p.rel_h_table, p.k_h, p.k_h_pad, p.q_w, 0, row0, p.q_len,
-                                  rel_h);
-    RelativeTerms<kHeadDim, false>(q_s, p.rel_w_table, p.k_w, p.k_w_pad, p.q_w, p.rel_w_pitch, row0,
-                                   p.q_len, rel_w);
+    // Q's rows from shared memory, or (rel_h and rel_w replace the tile) from
+    // global memory once every warp has its fragments.
+    const __nv_bfloat16* q_rows = q_s;
+    int64_t q_pitch = P;
+    if (p.rel_replaces_q) {
+      __syncthreads();
+      q_rows = q_g;
+      q_pitch = p.q_strides[2];
+    }
+    const auto terms = [&](auto pairs_tag) {
+      constexpr bool kPairs = decltype(pairs_tag)::value;
+      RelativeTerms<kHeadDim, true, kPairs>(q_rows, q_pitch, p.rel_h_table, p.k_h, p.k_h_pad, p.q_w,
+                                            0, row0, p.q_len, rel_h);
+      RelativeTerms<kHeadDim, false, kPairs>(q_rows, q_pitch, p.rel_w_table, p.k_w, p.k_w_pad,
+                                             p.q_w, p.rel_w_pitch, row0, p.q_len, rel_w);
+    };
+    // Row pairs halve the table reads where they come from L2 (the 64x64
+    // grid's rel_w table is 1 MiB); on small grids, one row per item keeps
+    // the items even across the threads.
+    if (p.rel_replaces_q) {
+      terms(std::true_type{});
+    } else {
+      terms(std::false_type{});
+      load_q();
+    }
   }
   WaitCopies<0>();
   __syncthreads();
-
-  // This warp's Q as A fragments, for all k-steps.
-  uint32_t q_frag[kKSteps][4];
-#pragma unroll
-  for (int kk = 0; kk < kKSteps; ++kk)
-    LoadMatrixX4(q_frag[kk],
-                 q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * P + kk * 16 + lane / 16 * 8);
 
   // Fragment coordinates: this thread holds rows r and r + 8 of the warp's 16
   // (block rows warp*16 + r, + 8) and, in each 8-wide column tile, columns
@@ -252,21 +332,13 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
   float max_lo = -INFINITY, max_hi = -INFINITY;  // running max of x per row
   float sum_lo = 0.f, sum_hi = 0.f;              // this thread's part of the row sums
 
-  const int key_tiles = (p.kv_len + kBlockKeys - 1) / kBlockKeys;
-  for (int t = 0; t < key_tiles; ++t) {
-    const int stage = t % kKvStages;
-    const int kv0 = t * kBlockKeys;
-    if (t + 1 < key_tiles) {  // the next tile's copy overlaps this tile's math
-      const int next = (t + 1) % kKvStages, kv1 = kv0 + kBlockKeys;
-      CopyTile<kHeadDim, kBlockKeys>(k_s + next * kBlockKeys * P, k_g + kv1 * p.k_strides[2],
-                                     p.k_strides[2], p.kv_len - kv1);
-      CopyTile<kHeadDim, kBlockKeys>(v_s + next * kBlockKeys * P, v_g + kv1 * p.v_strides[2],
-                                     p.v_strides[2], p.kv_len - kv1);
-    }
-    CommitCopies();
-    const __nv_bfloat16* k_tile = k_s + stage * kBlockKeys * P;
-    const __nv_bfloat16* v_tile = v_s + stage * kBlockKeys * P;
-
+  // One key tile's math; kFull: all 64 keys are real. Otherwise (the last
+  // tile) 16-key slices past kv_len skip their products (the key tile of a
+  // 196-token window holds 4) and the scores past kv_len become -inf.
+  const auto tile_math = [&](const __nv_bfloat16* k_tile, const __nv_bfloat16* v_tile, int kv0,
+                             auto full_tag) {
+    constexpr bool kFull = decltype(full_tag)::value;
+    const int valid_keys = p.kv_len - kv0;
     // S = Q K^T: K's rows (keys) are B's columns, as ldmatrix reads them.
     float s[kKeyTiles][4];
 #pragma unroll
@@ -275,6 +347,7 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
     for (int kk = 0; kk < kKSteps; ++kk) {
 #pragma unroll
       for (int jp = 0; jp < kKeyTiles / 2; ++jp) {
+        if (!kFull && jp * 16 >= valid_keys) continue;
         uint32_t kb[4];
         LoadMatrixX4(
             kb, k_tile + (jp * 16 + lane % 8 + lane / 16 * 8) * P + kk * 16 + (lane / 8) % 2 * 8);
@@ -292,12 +365,12 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
 #pragma unroll
         for (int e = 0; e < 4; ++e) s[j][e] *= p.scale_log2e;
     }
-    if (kv0 + kBlockKeys > p.kv_len) {
+    if constexpr (!kFull) {
 #pragma unroll
       for (int j = 0; j < kKeyTiles; ++j)
 #pragma unroll
         for (int e = 0; e < 2; ++e)
-          if (kv0 + j * 8 + col0 + e >= p.kv_len) s[j][e] = s[j][2 + e] = -INFINITY;
+          if (j * 8 + col0 + e >= valid_keys) s[j][e] = s[j][2 + e] = -INFINITY;
     }
 
     // Online softmax: the row max over the 4 threads of a quad.
@@ -342,6 +415,7 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
     // V's rows (keys) are B's rows, read transposed by ldmatrix.
 #pragma unroll
     for (int kt = 0; kt < kBlockKeys / 16; ++kt) {
+      if (!kFull && kt * 16 >= valid_keys) continue;
       const uint32_t pa[4] = {PackBf16(s[2 * kt][0], s[2 * kt][1]),
                               PackBf16(s[2 * kt][2], s[2 * kt][3]),
                               PackBf16(s[2 * kt + 1][0], s[2 * kt + 1][1]),
@@ -354,6 +428,28 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 64 ? 2 : 1)
         Mma(o[2 * dp], pa, vb[0], vb[1]);
         Mma(o[2 * dp + 1], pa, vb[2], vb[3]);
       }
+    }
+  };
+
+  const int key_tiles = (p.kv_len + kBlockKeys - 1) / kBlockKeys;
+  for (int t = 0; t < key_tiles; ++t) {
+    const int stage = t % kKvStages;
+    const int kv0 = t * kBlockKeys;
+    if (t + 1 < key_tiles) {  // the next tile's copy overlaps this tile's math
+      const int next = (t + 1) % kKvStages, kv1 = kv0 + kBlockKeys;
+      CopyTile<kHeadDim, kBlockKeys>(k_s + next * kBlockKeys * P, k_g + kv1 * p.k_strides[2],
+                                     p.k_strides[2], p.kv_len - kv1);
+      CopyTile<kHeadDim, kBlockKeys>(v_s + next * kBlockKeys * P, v_g + kv1 * p.v_strides[2],
+                                     p.v_strides[2], p.kv_len - kv1);
+    }
+    CommitCopies();
+    if (warp_active) {
+      const __nv_bfloat16* k_tile = k_s + stage * kBlockKeys * P;
+      const __nv_bfloat16* v_tile = v_s + stage * kBlockKeys * P;
+      if (kv0 + kBlockKeys <= p.kv_len)
+        tile_math(k_tile, v_tile, kv0, std::true_type{});
+      else
+        tile_math(k_tile, v_tile, kv0, std::false_type{});
     }
 
     WaitCopies<0>();  // the next tile is in (this thread's part) ...

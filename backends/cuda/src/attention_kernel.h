@@ -28,12 +28,29 @@ constexpr int RowPitch(int head_dim) { return head_dim + 8; }
 constexpr int kRelPitch = kBlockQueries + 4;
 constexpr int RelWPitch(int k_w) { return k_w <= 8 ? 8 : (k_w - 8 + 31) / 32 * 32 + 8; }
 
+// Dynamic shared memory: the K and V stages, Q's tile, then (position terms)
+// rel_h and rel_w. When the three do not fit twice in an SM (SAM's 64x64
+// grid: 126 KiB at d 64), rel_h and rel_w take Q's place once every warp has
+// its Q fragments in registers, and the prologue reads Q from global memory
+// instead (105 KiB at d 64: two blocks per SM).
+constexpr size_t kTwoBlocksBytes = 113 * 1024;  // (228 KiB per SM) / 2 - 1 KiB reserved
+constexpr size_t KvBytes(int head_dim) {
+  return size_t{2} * RowPitch(head_dim) * 2 * kKvStages * kBlockKeys;
+}
+constexpr size_t QBytes(int head_dim) { return size_t{2} * RowPitch(head_dim) * kBlockQueries; }
+constexpr size_t RelBytes(int k_h, int k_w) {
+  return k_h + k_w == 0 ? 0
+                        : size_t{4} * (static_cast<size_t>(kRelPitch) * k_h +
+                                       static_cast<size_t>(kBlockQueries) * RelWPitch(k_w));
+}
+constexpr bool RelReplacesQ(int head_dim, int k_h, int k_w) {
+  return k_h + k_w > 0 &&
+         KvBytes(head_dim) + QBytes(head_dim) + RelBytes(k_h, k_w) > kTwoBlocksBytes;
+}
 // Bytes of dynamic shared memory a block uses (k_h = k_w = 0: no position terms).
 constexpr size_t SharedBytes(int head_dim, int k_h, int k_w) {
-  return size_t{2} * RowPitch(head_dim) * (kBlockQueries + 2 * kKvStages * kBlockKeys) +
-         (k_h + k_w == 0 ? 0
-                         : size_t{4} * (static_cast<size_t>(kRelPitch) * k_h +
-                                        static_cast<size_t>(kBlockQueries) * RelWPitch(k_w)));
+  const size_t q = QBytes(head_dim), rel = RelBytes(k_h, k_w);
+  return KvBytes(head_dim) + (RelReplacesQ(head_dim, k_h, k_w) ? (q > rel ? q : rel) : q + rel);
 }
 
 struct Params {
@@ -51,8 +68,9 @@ struct Params {
   const float* rel_h_table = nullptr;
   const float* rel_w_table = nullptr;
   int q_w = 1, k_h = 0, k_w = 1, k_h_pad = 0, k_w_pad = 0;
-  int rel_w_pitch = 0;  // RelWPitch(k_w)
-  float inv_k_w = 1.f;  // 1 / k_w, for key -> (kh, kw) without an integer division
+  int rel_w_pitch = 0;          // RelWPitch(k_w)
+  float inv_k_w = 1.f;          // 1 / k_w, for key -> (kh, kw) without an integer division
+  bool rel_replaces_q = false;  // RelReplacesQ(head_dim, k_h, k_w)
 };
 
 // Head dims with a kernel: multiples of 16 from 16 to 128.
