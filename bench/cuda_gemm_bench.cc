@@ -6,10 +6,14 @@
 // back-to-back launches (cudaEvent), after a warm-up; inputs are random and
 // stay in place between runs, as a layer's weights and activations would.
 // Also: every tile of the fused kernel (to check the automatic choice) and the
-// per-token quantization of the bf16 activations that precedes the GEMM.
+// per-token quantization that precedes the GEMM: of bf16 rows, of f32 rows (what
+// the model quantizes) and of f32 rows with the LayerNorm fused in front, with
+// the bandwidth each moves (bytes read + codes and scales written / time); and
+// the fused GEMM with f32 output (the model's), auto tile.
 //
 //   build/cuda_gemm_bench            # all shapes
 //   build/cuda_gemm_bench --quick    # vit_b batch 1 and 8192^3 only
+//   build/cuda_gemm_bench --quant    # the quantization table only (fast)
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
@@ -46,6 +50,48 @@ struct Shape {
   const char* name;
   int64_t m, n, k;
 };
+
+// Median microseconds of per-token quantization of [m, k] rows (bf16, f32, or
+// f32 with a LayerNorm in front), and the bandwidth it moves in TB/s.
+struct QuantTime {
+  double us, tbps;
+};
+
+QuantTime TimeQuantize(int64_t m, int64_t k, DType type, bool layer_norm, const DeviceBuffer& src,
+                       DeviceBuffer& codes, DeviceBuffer& scales, cudaStream_t stream) {
+  QuantizeRowsPerTokenConfig qc;
+  qc.k = k;
+  qc.src_type = type;
+  if (layer_norm) {
+    qc.ln_scale.assign(k, 1.1f);
+    qc.ln_bias.assign(k, 0.01f);
+    qc.ln_epsilon = 1e-6f;
+  }
+  const QuantizeRowsPerToken quant = Take(QuantizeRowsPerToken::Create(qc), "quantize");
+  const double us = MedianMicros(stream, [&] {
+    return quant.Run(src.data(), m, codes.as<int8_t>(), scales.as<float>(), stream);
+  });
+  const double bytes = static_cast<double>(m) * k * (type == DType::kBF16 ? 2 : 4) +
+                       static_cast<double>(m) * k + m * 4.0;
+  return {us, bytes / (us * 1e-6) / 1e12};
+}
+
+void RunQuantShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
+  DeviceBuffer a_bf16 = RandomBf16(s.m * s.k, rng);
+  std::vector<float> host(s.m * s.k);
+  std::uniform_real_distribution<float> dist(-3.f, 3.f);
+  for (float& v : host) v = dist(rng);
+  DeviceBuffer a_f32 = Take(DeviceBuffer::FromHost(host.data(), host.size() * 4), "upload");
+  DeviceBuffer codes = Take(DeviceBuffer::Allocate(s.m * s.k), "alloc");
+  DeviceBuffer scales = Take(DeviceBuffer::Allocate(s.m * 4), "alloc");
+  const QuantTime b = TimeQuantize(s.m, s.k, DType::kBF16, false, a_bf16, codes, scales, stream);
+  const QuantTime f = TimeQuantize(s.m, s.k, DType::kF32, false, a_f32, codes, scales, stream);
+  const QuantTime l = TimeQuantize(s.m, s.k, DType::kF32, true, a_f32, codes, scales, stream);
+  std::printf("| %-14s | %6lld | %5lld | %7.1f (%.2f) | %7.1f (%.2f) | %7.1f (%.2f) |\n", s.name,
+              static_cast<long long>(s.m), static_cast<long long>(s.k), b.us, b.tbps, f.us, f.tbps,
+              l.us, l.tbps);
+  std::fflush(stdout);
+}
 
 void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   const double ops = 2.0 * s.m * s.n * s.k;
@@ -118,12 +164,22 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   // Restore the scales the GEMM timings used (quantization overwrote them).
   Check(a_scales.CopyFromHost(a_scales_host.data(), s.m * sizeof(float)), "upload");
 
+  // The model's output type: f32 (auto tile).
+  DeviceBuffer out_f32 = Take(DeviceBuffer::Allocate(s.m * s.n * 4), "alloc");
+  config.tile = Int8GemmTile::kAuto;
+  config.dst_type = DType::kF32;
+  const Int8DynamicGemm gemm_f32 = Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm f32");
+  const double f32_us = MedianMicros(stream, [&] {
+    return gemm_f32.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_f32.data(), stream);
+  });
+  config.dst_type = DType::kBF16;
+
   std::printf(
       "| %-14s | %6lld | %5lld | %5lld | %7.0f (%s) | %-14s | %7.0f | %6.0f | %5.1f%% | %7.1f | "
-      "%7.1f |\n",
+      "%7.1f | %8.0f |\n",
       s.name, static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
       tops(fused_us), Int8GemmTileName(auto_tile), tiles.c_str(), tops(int8_us), tops(bf16_us),
-      100.0 * int8_us / fused_us, fused_us, quant_us);
+      100.0 * int8_us / fused_us, fused_us, quant_us, tops(f32_us));
   std::fflush(stdout);
 }
 
@@ -131,6 +187,7 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const bool quant_only = argc > 1 && std::strcmp(argv[1], "--quant") == 0;
   std::string reason;
   if (!DeviceAvailable(&reason)) {
     std::fprintf(stderr, "cuda_gemm_bench: no CUDA device (%s)\n", reason.c_str());
@@ -142,23 +199,38 @@ int main(int argc, char** argv) {
   CheckCuda(cudaDriverGetVersion(&driver), "cudaDriverGetVersion");
   std::printf("device: %s; CUDA runtime %d, driver %d, cuBLASLt %zu\n", device.ToString().c_str(),
               runtime, driver, cublasLtGetVersion());
-  std::printf(
-      "TOPS = 2MNK / median time; fused = Octet int8 x int8 -> bf16 with per-token x "
-      "per-channel scales and bias (auto tile; then each of pingpong128x128 / coop128x256 / "
-      "coop256x128); "
-      "%% = fused throughput / cuBLASLt int8->int32 throughput; quant = per-token "
-      "quantization of the bf16 activations [M,K]\n\n");
-  std::printf(
-      "| shape          |      M |     N |     K | fused TOPS (tile) | tiles          | "
-      "i8->i32 | bf16 TF | fused%% | fused us | quant us |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-
   Stream stream = Take(Stream::Create(), "stream");
   std::mt19937 rng(1234);
   struct Layer {
     const char* name;
     int64_t n, k;
   };
+  if (quant_only) {
+    std::printf(
+        "per-token quantization of [M,K] rows: median us (TB/s moved = bytes read + codes + "
+        "scales written / time); bf16 rows, f32 rows, f32 rows with LayerNorm fused\n\n");
+    std::printf(
+        "| shape          |      M |     K | bf16 us (TB/s) | f32 us (TB/s) | "
+        "LN+f32 us (TB/s) |\n|---|---|---|---|---|---|\n");
+    for (const Layer& l :
+         {Layer{"K 768", 0, 768}, Layer{"K 1024", 0, 1024}, Layer{"K 1280", 0, 1280},
+          Layer{"K 3072", 0, 3072}, Layer{"K 5120", 0, 5120}})
+      RunQuantShape({l.name, 4096 * 8, l.n, l.k}, stream.get(), rng);
+    Check(stream.Synchronize(), "synchronize");
+    return 0;
+  }
+  std::printf(
+      "TOPS = 2MNK / median time; fused = Octet int8 x int8 -> bf16 with per-token x "
+      "per-channel scales and bias (auto tile; then each of pingpong128x128 / coop128x256 / "
+      "coop256x128); "
+      "%% = fused throughput / cuBLASLt int8->int32 throughput; quant = per-token "
+      "quantization of the bf16 activations [M,K]; f32 out = fused TOPS with f32 output (auto "
+      "tile)\n\n");
+  std::printf(
+      "| shape          |      M |     N |     K | fused TOPS (tile) | tiles          | "
+      "i8->i32 | bf16 TF | fused%% | fused us | quant us | f32 out |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+
   const Layer vit_b[] = {{"vit_b qkv", 2304, 768},
                          {"vit_b proj", 768, 768},
                          {"vit_b mlp1", 3072, 768},

@@ -95,7 +95,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(QuantCase{3, 16, DType::kF32}, QuantCase{1, 768, DType::kBF16},
                       QuantCase{5, 100, DType::kF32}, QuantCase{77, 768, DType::kBF16},
                       QuantCase{33, 1280, DType::kF32}, QuantCase{9, 5120, DType::kBF16},
-                      QuantCase{300, 257, DType::kBF16}));
+                      QuantCase{300, 257, DType::kBF16}, QuantCase{20, 3072, DType::kF32},
+                      QuantCase{13, 20480, DType::kF32}));
 
 TEST(QuantizeRowsPerToken, RejectsBadConfigurations) {
   QuantizeRowsPerTokenConfig config;
@@ -134,10 +135,12 @@ namespace {
 // (LayerNorm writes f32 rows, QuantizeRowsPerToken reads them): the same
 // normalised values (one shared device function, no contraction), so codes
 // and scales must be identical, bit for bit. Row lengths below, at and above
-// the block's 256 threads, odd ones; rows with a large mean.
+// the block's 256 threads, odd ones; a warp per row (K <= 2048), a block per
+// row (3072, 5120) and the scalar kernels (K % 4 != 0); rows with a large
+// mean.
 TEST(LayerNormQuantizeRows, MatchesLayerNormThenQuantizeBitForBit) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
-  for (int64_t k : {24, 255, 768, 1280, 1031}) {
+  for (int64_t k : {24, 255, 768, 1280, 1031, 3072, 5120}) {
     for (bool with_bias : {true, false}) {
       const uint32_t seed = testing::FreshSeed();
       SCOPED_TRACE(::testing::Message()
@@ -180,6 +183,49 @@ TEST(LayerNormQuantizeRows, MatchesLayerNormThenQuantizeBitForBit) {
       const std::vector<float> sa = Download<float>(scales_a, rows),
                                sb = Download<float>(scales_b, rows);
       for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(sa[r], sb[r]) << "row " << r;
+    }
+  }
+}
+
+// The LayerNorm kernel against a double-precision reference, at the shapes
+// of each of its kernels (a warp per row, a block per row, scalar); with
+// rows starting off a 16-byte boundary (the vectorised kernels' element loads).
+TEST(LayerNorm, MatchesADoubleReference) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (int64_t k : {24, 255, 768, 1280, 1031, 3072, 5120}) {
+    for (int64_t offset : {0, 1}) {
+      const uint32_t seed = testing::FreshSeed();
+      SCOPED_TRACE(::testing::Message() << "k " << k << ", offset " << offset << ", seed " << seed);
+      std::mt19937 rng(seed);
+      const int64_t rows = 19;
+      std::vector<float> x = testing::RandomFloats(rows * k + offset, rng, -2.f, 2.f);
+      for (int64_t i = 0; i < k; ++i) x[offset + 5 * k + i] += 50.f;
+      LayerNormConfig ln;
+      ln.k = k;
+      ln.scale = testing::RandomFloats(k, rng, 0.5f, 1.5f);
+      ln.bias = testing::RandomFloats(k, rng, -0.1f, 0.1f);
+      ln.epsilon = 1e-6f;
+      auto layer_norm = LayerNorm::Create(ln);
+      ASSERT_TRUE(layer_norm.ok()) << layer_norm.status().ToString();
+      DeviceBuffer src = Upload(x), dst = Upload(std::vector<float>(rows * k + offset));
+      ASSERT_TRUE(
+          layer_norm->Run(src.as<float>() + offset, rows, dst.as<float>() + offset, nullptr).ok());
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      const std::vector<float> got = Download<float>(dst, rows * k + offset);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* row = x.data() + offset + r * k;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < k; ++i) mean += row[i];
+        mean /= k;
+        for (int64_t i = 0; i < k; ++i) var += (row[i] - mean) * (row[i] - mean);
+        var /= k;
+        for (int64_t i = 0; i < k; ++i) {
+          const double want =
+              (row[i] - mean) / std::sqrt(var + ln.epsilon) * ln.scale[i] + ln.bias[i];
+          ASSERT_NEAR(got[offset + r * k + i], want, 1e-4 * (1 + std::fabs(want)))
+              << "row " << r << ", element " << i;
+        }
+      }
     }
   }
 }

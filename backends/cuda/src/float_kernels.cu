@@ -1,8 +1,9 @@
 // Elementwise add and LayerNorm in f32. Both are memory-bound: the add is a
 // grid-stride loop (float4 when all three pointers are 16-byte aligned), the
-// LayerNorm one block per row reading the row three times (mean, centred
-// squares, output; the second and third reads hit L1/L2 for the row lengths
-// of transformers, K <= 8192 floats = 32 KiB).
+// LayerNorm a warp or a block per row holding the row in registers
+// (layer_norm_row.cuh's LayerNormRowVec) when K is a multiple of 4 (up to
+// 16384), else one block per row reading the row three times (mean, centred
+// squares, output; the second and third reads hit L1/L2).
 #include <cuda_bf16.h>
 
 #include "float_kernels_device.h"
@@ -53,6 +54,32 @@ __global__ void __launch_bounds__(kLayerNormThreads)
     y[i] = LayerNormValue(x[i], stats, scale[i], bias, i);
 }
 
+// kGroup threads per row (ChooseRowVecShape's, as the fused LayerNorm +
+// quantization chooses it); aligned: every pointer 16-byte aligned.
+template <int kGroup, int kVecs>
+__global__ void __launch_bounds__(kLayerNormThreads)
+    LayerNormVecKernel(const float* src, int64_t rows, int64_t k, const float* scale,
+                       const float* bias, float epsilon, bool aligned, float* dst) {
+  const int lane = static_cast<int>(threadIdx.x) % kGroup;
+  const int64_t row = int64_t{blockIdx.x} * (kLayerNormThreads / kGroup) + threadIdx.x / kGroup;
+  if (row >= rows) return;  // a whole group (kGroup < kLayerNormThreads only)
+  float y[kVecs][4];
+  LayerNormRowVec<kGroup, kVecs>(src + row * k, k, scale, bias, epsilon, aligned, lane, y);
+  float* out = dst + row * k;
+  const int64_t nvec = k / 4;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int64_t v = lane + int64_t{j} * kGroup;
+    if (v >= nvec) continue;
+    if (aligned) {
+      *reinterpret_cast<float4*>(out + 4 * v) = make_float4(y[j][0], y[j][1], y[j][2], y[j][3]);
+    } else {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) out[4 * v + c] = y[j][c];
+    }
+  }
+}
+
 unsigned BlocksFor(int64_t n) {
   // Enough blocks to fill an H100 (132 SMs x 8 resident blocks of 256)
   // several times over; the grid-stride loop covers the rest.
@@ -93,6 +120,20 @@ Status LaunchBf16ToF32(const void* x, float* y, int64_t n, cudaStream_t stream) 
 
 Status LaunchLayerNormF32(const float* x, int64_t rows, int64_t k, const float* scale,
                           const float* bias, float epsilon, float* y, cudaStream_t stream) {
+  const RowVecShape shape = ChooseRowVecShape(k, 4);
+  if (shape.group != 0) {
+    auto aligned16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+    const bool aligned =
+        aligned16(x) && aligned16(scale) && (bias == nullptr || aligned16(bias)) && aligned16(y);
+    const int64_t per_block = kLayerNormThreads / shape.group;
+    const unsigned grid = static_cast<unsigned>((rows + per_block - 1) / per_block);
+    DispatchRowVecShape(shape, [&](auto group, auto vecs) {
+      LayerNormVecKernel<decltype(group)::value, decltype(vecs)::value>
+          <<<grid, kLayerNormThreads, 0, stream>>>(x, rows, k, scale, bias, epsilon, aligned, y);
+    });
+    OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("LayerNormVecKernel");
+    return Status::Ok();
+  }
   LayerNormKernel<<<static_cast<unsigned>(rows), kLayerNormThreads, 0, stream>>>(x, k, scale, bias,
                                                                                  epsilon, y);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("LayerNormKernel");

@@ -227,6 +227,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   if (warpgroup == 0) {
+    // The producer needs few registers: hand them to the math warpgroups
+    // (40 + 2 x 232 per thread of a warpgroup fit the SM's 64 Ki), which
+    // otherwise spill at the 168 that 384 threads per block allow.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     const int ring = threadIdx.x / 32;
     if (ring < kRings && threadIdx.x % 32 == 0) {
       uint8_t* ring_base = shared + ring * T::kRingBytes;
@@ -249,6 +253,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     return;
   }
 
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
   const int consumer = warpgroup - 1;
   const int ring = kPingpong ? consumer : 0;
   const int row_offset = kPingpong ? 0 : consumer * T::kConsumerRows;  // within the tile

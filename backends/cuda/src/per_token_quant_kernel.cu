@@ -1,7 +1,12 @@
-// Per-token quantization: one thread block per row, two passes over the row
-// (the absolute maximum, then the codes; the second pass reads the row from
-// L1/L2). Memory-bound: it reads the row once from device memory and writes
-// k bytes and one scale.
+// Per-token quantization. Memory-bound: it reads the row once from device
+// memory and writes k bytes and one scale. Rows whose length is a multiple of
+// the 16-byte vector (and at most 16 vectors per thread) go to the vectorised
+// kernels: a warp per row (K <= 2048 f32 / 4096 bf16; 8 rows per block) or a
+// block per row beyond, the row held in registers between the absolute
+// maximum and the codes, 16-byte loads, 4- or 8-byte code stores. Other rows:
+// one block per row, scalar, two passes (the second from L1/L2). The
+// arithmetic is the same in all (IEEE division, round-half-even), so the
+// codes are the same, bit for bit.
 #include <cuda_bf16.h>
 
 #include "layer_norm_row.cuh"
@@ -76,11 +81,124 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The codes of one vector's elems values, packed little-endian (4 or 8 bytes).
+template <int kElems>
+__device__ __forceinline__ void StoreCodes(const float (&v)[kElems], float scale, int8_t* q,
+                                           bool aligned) {
+  uint32_t word[kElems / 4];
+#pragma unroll
+  for (int w = 0; w < kElems / 4; ++w) word[w] = 0;
+#pragma unroll
+  for (int c = 0; c < kElems; ++c) {
+    const float r = rintf(__fdiv_rn(v[c], scale));
+    const int code = static_cast<int>(fminf(127.f, fmaxf(-128.f, r)));
+    word[c / 4] |= (static_cast<uint32_t>(code) & 0xffu) << (8 * (c % 4));
+  }
+  if (aligned) {
+    if constexpr (kElems == 4)
+      *reinterpret_cast<uint32_t*>(q) = word[0];
+    else
+      *reinterpret_cast<uint2*>(q) = make_uint2(word[0], word[1]);
+  } else {
+#pragma unroll
+    for (int c = 0; c < kElems; ++c) q[c] = static_cast<int8_t>(word[c / 4] >> (8 * (c % 4)));
+  }
+}
+
+// kGroup threads per row (a warp, or the block), kVecs 16-byte vectors per
+// thread held in registers. aligned: src 16-byte and codes 8-byte aligned.
+template <typename T, int kGroup, int kVecs>
+__global__ void __launch_bounds__(kThreads)
+    QuantizeRowsVecKernel(const T* src, int64_t rows, int64_t k, float qmax, float min_scale,
+                          bool aligned, int8_t* codes, float* scales) {
+  constexpr int kElems = kRowVecElems<T>;
+  const int lane = static_cast<int>(threadIdx.x) % kGroup;
+  const int64_t row = int64_t{blockIdx.x} * (kThreads / kGroup) + threadIdx.x / kGroup;
+  if (row >= rows) return;  // a whole group (kGroup < kThreads only)
+  const int64_t nvec = k / kElems;
+  const T* x = src + row * k;
+  uint4 r[kVecs];
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int64_t v = lane + int64_t{j} * kGroup;
+    r[j] = v < nvec ? LoadRowVec(x + kElems * v, aligned) : make_uint4(0, 0, 0, 0);
+  }
+  float absmax = 0.f;  // padding vectors are zeros
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j)
+#pragma unroll
+    for (int c = 0; c < kElems; ++c) absmax = fmaxf(absmax, fabsf(RowVecElem<T>(r[j], c)));
+  absmax = RowGroupMax<kGroup>(absmax);
+  const float scale = fmaxf(__fdiv_rn(absmax, qmax), min_scale);
+  if (lane == 0) scales[row] = scale;
+  int8_t* q = codes + row * k;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int64_t v = lane + int64_t{j} * kGroup;
+    if (v >= nvec) continue;
+    float f[kElems];
+#pragma unroll
+    for (int c = 0; c < kElems; ++c) f[c] = RowVecElem<T>(r[j], c);
+    StoreCodes(f, scale, q + kElems * v, aligned);
+  }
+}
+
+// LayerNormRowVec (the arithmetic of LayerNormVecKernel, float_kernels.cu,
+// with the same shape for the same k), then the codes of the normalised row.
+// aligned: src, ln_scale, ln_bias 16-byte and codes 8-byte aligned.
+template <int kGroup, int kVecs>
+__global__ void __launch_bounds__(kThreads)
+    LayerNormQuantizeRowsVecKernel(const float* src, int64_t rows, int64_t k, const float* ln_scale,
+                                   const float* ln_bias, float epsilon, float qmax, float min_scale,
+                                   bool aligned, int8_t* codes, float* scales) {
+  const int lane = static_cast<int>(threadIdx.x) % kGroup;
+  const int64_t row = int64_t{blockIdx.x} * (kThreads / kGroup) + threadIdx.x / kGroup;
+  if (row >= rows) return;
+  const int64_t nvec = k / 4;
+  float y[kVecs][4];
+  LayerNormRowVec<kGroup, kVecs>(src + row * k, k, ln_scale, ln_bias, epsilon, aligned, lane, y);
+  float absmax = 0.f;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j)
+    if (lane + int64_t{j} * kGroup < nvec)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) absmax = fmaxf(absmax, fabsf(y[j][c]));
+  absmax = RowGroupMax<kGroup>(absmax);
+  const float scale = fmaxf(__fdiv_rn(absmax, qmax), min_scale);
+  if (lane == 0) scales[row] = scale;
+  int8_t* q = codes + row * k;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int64_t v = lane + int64_t{j} * kGroup;
+    if (v < nvec) StoreCodes(y[j], scale, q + 4 * v, aligned);
+  }
+}
+
+bool Aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+unsigned VecGrid(int64_t rows, int group) {
+  const int64_t per_block = kThreads / group;
+  return static_cast<unsigned>((rows + per_block - 1) / per_block);
+}
+
 }  // namespace
 
 Status LaunchLayerNormQuantizeRows(const float* src, int64_t rows, int64_t k, const float* ln_scale,
                                    const float* ln_bias, float epsilon, float qmax, float min_scale,
                                    int8_t* codes, float* scales, cudaStream_t stream) {
+  static_assert(kThreads == kLayerNormThreads, "one block shape for both kernels");
+  const RowVecShape shape = ChooseRowVecShape(k, 4);
+  if (shape.group != 0) {
+    const bool aligned = Aligned(src, 16) && Aligned(ln_scale, 16) &&
+                         (ln_bias == nullptr || Aligned(ln_bias, 16)) && Aligned(codes, 8);
+    DispatchRowVecShape(shape, [&](auto group, auto vecs) {
+      LayerNormQuantizeRowsVecKernel<decltype(group)::value, decltype(vecs)::value>
+          <<<VecGrid(rows, shape.group), kThreads, 0, stream>>>(
+              src, rows, k, ln_scale, ln_bias, epsilon, qmax, min_scale, aligned, codes, scales);
+    });
+    OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("LayerNormQuantizeRowsVecKernel");
+    return Status::Ok();
+  }
   LayerNormQuantizeRowsKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
       src, k, ln_scale, ln_bias, epsilon, qmax, min_scale, codes, scales);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("LayerNormQuantizeRowsKernel");
@@ -90,6 +208,24 @@ Status LaunchLayerNormQuantizeRows(const float* src, int64_t rows, int64_t k, co
 Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, int64_t rows, int64_t k,
                                   float qmax, float min_scale, int8_t* codes, float* scales,
                                   cudaStream_t stream) {
+  const RowVecShape shape = ChooseRowVecShape(k, src_bf16 ? 8 : 4);
+  if (shape.group != 0) {
+    const bool aligned = Aligned(src, 16) && Aligned(codes, 8);
+    DispatchRowVecShape(shape, [&](auto group, auto vecs) {
+      constexpr int kGroup = decltype(group)::value, kVecs = decltype(vecs)::value;
+      const unsigned grid = VecGrid(rows, shape.group);
+      if (src_bf16) {
+        QuantizeRowsVecKernel<__nv_bfloat16, kGroup, kVecs>
+            <<<grid, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(src), rows, k, qmax,
+                                            min_scale, aligned, codes, scales);
+      } else {
+        QuantizeRowsVecKernel<float, kGroup, kVecs><<<grid, kThreads, 0, stream>>>(
+            static_cast<const float*>(src), rows, k, qmax, min_scale, aligned, codes, scales);
+      }
+    });
+    OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeRowsVecKernel");
+    return Status::Ok();
+  }
   const dim3 grid(static_cast<unsigned>(rows));
   if (src_bf16) {
     QuantizeRowsKernel<<<grid, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(src), k,
