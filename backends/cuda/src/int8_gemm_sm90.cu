@@ -20,6 +20,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "int8_gemm_sm90.h"
 #include "octet/cuda/cuda_status.h"
@@ -153,14 +154,17 @@ __device__ __forceinline__ float Dequantize(int32_t acc, float a_scale, float w_
 
 // Writes the values of columns col and col + 1 of one row (col + 1 may be past
 // the end). Pairs are stored as one 4- or 8-byte access when the row pitch
-// keeps them aligned, that is when n is even.
+// keeps them aligned, that is when n is even. kResidual: add ep.residual's
+// values (a template parameter, so that the loads and their branch are not in
+// the code of the epilogues without one).
+template <bool kResidual>
 __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t row, int col,
                                           float v0, float v1) {
   const int64_t offset = row * ep.n + col;
   const bool pair = col + 1 < ep.n;
   if (ep.dst_bf16) {
     __nv_bfloat16* dst = static_cast<__nv_bfloat16*>(ep.dst) + offset;
-    if (ep.residual != nullptr) {
+    if constexpr (kResidual) {
       const __nv_bfloat16* r = static_cast<const __nv_bfloat16*>(ep.residual) + offset;
       v0 += __bfloat162float(r[0]);
       if (pair) v1 += __bfloat162float(r[1]);
@@ -173,7 +177,7 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
     }
   } else {
     float* dst = static_cast<float*>(ep.dst) + offset;
-    if (ep.residual != nullptr) {
+    if constexpr (kResidual) {
       const float* r = static_cast<const float*>(ep.residual) + offset;
       v0 += r[0];
       if (pair) v1 += r[1];
@@ -319,24 +323,34 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     WarpgroupBarrier(1 + consumer);  // the column parameters are in shared memory
 
+    // One branch per tile between the epilogue with a residual and the one
+    // without (the loads in the loop cost 2x at K = 768 with a null residual).
+    auto store_tile = [&](auto residual) {
+      constexpr bool kResidual = decltype(residual)::value;
 #pragma unroll
-    for (int r = 0; r < kRowTiles; ++r) {
-      const int row0 = row_base + r * 64;
+      for (int r = 0; r < kRowTiles; ++r) {
+        const int row0 = row_base + r * 64;
 #pragma unroll
-      for (int j = 0; j < kBlockN / 8; ++j) {
-        const int c = 8 * j + 2 * (lane % 4), col = n0 + c;
-        if (col >= ep.n) continue;
-        const float w0 = column_scale[consumer][c], w1 = column_scale[consumer][c + 1];
-        const float b0 = column_bias[consumer][c], b1 = column_bias[consumer][c + 1];
-        if (row0 < ep.m)
-          StorePair(ep, row0, col, Dequantize(acc[r][4 * j], row_scale[r][0], w0, b0, ep.gelu),
-                    Dequantize(acc[r][4 * j + 1], row_scale[r][0], w1, b1, ep.gelu));
-        if (row0 + 8 < ep.m)
-          StorePair(ep, row0 + 8, col,
-                    Dequantize(acc[r][4 * j + 2], row_scale[r][1], w0, b0, ep.gelu),
-                    Dequantize(acc[r][4 * j + 3], row_scale[r][1], w1, b1, ep.gelu));
+        for (int j = 0; j < kBlockN / 8; ++j) {
+          const int c = 8 * j + 2 * (lane % 4), col = n0 + c;
+          if (col >= ep.n) continue;
+          const float w0 = column_scale[consumer][c], w1 = column_scale[consumer][c + 1];
+          const float b0 = column_bias[consumer][c], b1 = column_bias[consumer][c + 1];
+          if (row0 < ep.m)
+            StorePair<kResidual>(ep, row0, col,
+                                 Dequantize(acc[r][4 * j], row_scale[r][0], w0, b0, ep.gelu),
+                                 Dequantize(acc[r][4 * j + 1], row_scale[r][0], w1, b1, ep.gelu));
+          if (row0 + 8 < ep.m)
+            StorePair<kResidual>(ep, row0 + 8, col,
+                                 Dequantize(acc[r][4 * j + 2], row_scale[r][1], w0, b0, ep.gelu),
+                                 Dequantize(acc[r][4 * j + 3], row_scale[r][1], w1, b1, ep.gelu));
+        }
       }
-    }
+    };
+    if (ep.residual != nullptr)
+      store_tile(std::true_type{});
+    else
+      store_tile(std::false_type{});
   }
 }
 
