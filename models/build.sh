@@ -8,9 +8,9 @@
 #       resnet18        resnet18, resnet18_bnfolded AND resnet18_dynbatch
 #       resnet18_bnfolded   (same job as resnet18)
 #       resnet18_dynbatch   (same job; symbolic batch dim, for bench/)
-#       sam_tiny sam_vit_b sam_vit_l sam_vit_h
+#       sam_tiny sam_tiny32 sam_vit_b sam_vit_l sam_vit_h
 #       fashion_resnet
-#       all-ci          calib calib300 resnet18 resnet18_dynbatch sam_tiny fashion_resnet
+#       all-ci          calib calib300 resnet18 resnet18_dynbatch sam_tiny sam_tiny32 fashion_resnet
 #       all             all-ci + sam_vit_b sam_vit_l sam_vit_h (large!)
 #       describe-sam    print params/FLOPs of every SAM config (no export)
 #
@@ -61,8 +61,8 @@ for a in "$@"; do
   case "$a" in
     --force) FORCE="--force" ;;
     -h|--help) usage; exit 0 ;;
-    all-ci) NAMES+=(calib calib300 resnet18 resnet18_dynbatch sam_tiny fashion_resnet) ;;
-    all) NAMES+=(calib calib300 resnet18 resnet18_dynbatch sam_tiny fashion_resnet sam_vit_b sam_vit_l sam_vit_h) ;;
+    all-ci) NAMES+=(calib calib300 resnet18 resnet18_dynbatch sam_tiny sam_tiny32 fashion_resnet) ;;
+    all) NAMES+=(calib calib300 resnet18 resnet18_dynbatch sam_tiny sam_tiny32 fashion_resnet sam_vit_b sam_vit_l sam_vit_h) ;;
     *) NAMES+=("$a") ;;
   esac
 done
@@ -81,7 +81,7 @@ for n in "${NAMES[@]}"; do
       [ -n "${DONE[resnet18_job]:-}" ] && continue
       DONE[resnet18_job]=1
       run "$HERE/resnet18.py" $FORCE ;;
-    sam_tiny|sam_vit_b|sam_vit_l|sam_vit_h) run "$HERE/sam.py" "$n" $FORCE ;;
+    sam_tiny|sam_tiny32|sam_vit_b|sam_vit_l|sam_vit_h) run "$HERE/sam.py" "$n" $FORCE ;;
     fashion_resnet) run "$HERE/fashion_resnet.py" $FORCE ;;
     describe-sam) run "$HERE/sam.py" --describe sam_tiny sam_vit_b sam_vit_l sam_vit_h ;;
     *) echo "models/build.sh: unknown model '$n'" >&2; usage >&2; exit 2 ;;

@@ -36,9 +36,11 @@ GOLDEN_IMAGE = "coffee_00.png"   # eval set, whole original photo (600x400, non-
 EXTERNAL_DATA_BYTES = int(os.environ.get("OCTET_EXTERNAL_DATA_BYTES", str(1800 * 1024 * 1024)))
 SOURCES = ["common.py", "calib_images.py", "sam_encoder.py", "sam.py", "onnx_ref.py"]
 REQUIRED = ["model.onnx", "inputs/input.npy", "golden/output.npy", "info.json"]
-NAMES = {"sam_tiny": "tiny", "sam_vit_b": "vit_b", "sam_vit_l": "vit_l", "sam_vit_h": "vit_h"}
+NAMES = {"sam_tiny": "tiny", "sam_tiny32": "tiny32", "sam_vit_b": "vit_b", "sam_vit_l": "vit_l",
+         "sam_vit_h": "vit_h"}
 # numpy ONNX reference check is on by default only where it is cheap
-REF_CHECK_DEFAULT = {"tiny": True, "vit_b": False, "vit_l": False, "vit_h": False}
+REF_CHECK_DEFAULT = {"tiny": True, "tiny32": True, "vit_b": False, "vit_l": False,
+                     "vit_h": False}
 
 
 def sam_preprocess(path, img_size):

@@ -89,15 +89,51 @@ TEST_P(LowerCudaModelsTest, WholeModelRunsOnTheGpuNearFp32) {
   }
 }
 
+// Head dim 32: the int8 GEMM writes qkv in bf16, the attention reads it and
+// writes its output in bf16 in place, and the projection quantizes bf16 rows:
+// no conversion scratch around the attention (KeepAttentionEdgesInBf16).
+TEST(LowerCudaBf16Edges, QkvAndAttentionOutputStayBf16AtHeadDim32) {
+  const fs::path path = testing::ModelsDir() / "sam_tiny32" / "model.onnx";
+  OCTET_REQUIRE_PATH(path, "sam_tiny32");
+  auto float_model = ImportOnnxFile(path.string());
+  ASSERT_TRUE(float_model.ok()) << float_model.status().ToString();
+  auto model = Prepare(std::move(*float_model), "int8-dynamic");
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto cuda = CompileForCuda(std::move(*model));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  int attentions = 0;
+  for (const ModuleOp& op : d.ops) {
+    if (op.kernel != "cuda.attention") continue;
+    ++attentions;
+    EXPECT_EQ(d.slots[op.inputs[0]].dtype, DType::kBF16) << op.name << ": qkv";
+    EXPECT_EQ(d.slots[op.outputs[0]].dtype, DType::kBF16) << op.name << ": output";
+    EXPECT_EQ(op.outputs.size(), 1u) << op.name << ": no conversion scratch";
+    EXPECT_EQ(*op.Get<int64_t>("head_dim"), 32);
+    // The producer of qkv and the reader of the output are int8 GEMMs.
+    int producers = 0, readers = 0;
+    for (const ModuleOp& other : d.ops) {
+      if (other.kernel != "cuda.dynamic_int8_matmul") continue;
+      producers += other.outputs[0] == op.inputs[0];
+      readers += other.inputs[0] == op.outputs[0];
+    }
+    EXPECT_EQ(producers, 1) << op.name;
+    EXPECT_EQ(readers, 1) << op.name;
+  }
+  EXPECT_EQ(attentions, 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, LowerCudaModelsTest,
                          ::testing::Values(ModelCase{"sam_tiny", "int8-dynamic", 0.99},
                                            ModelCase{"sam_tiny", "int4-weight-only", 0.99},
                                            ModelCase{"sam_tiny", "int8-weight-only", 0.99},
                                            ModelCase{"sam_tiny", "bf16", 0.999},
+                                           ModelCase{"sam_tiny32", "int8-dynamic", 0.99},
+                                           ModelCase{"sam_tiny32", "bf16", 0.999},
                                            ModelCase{"fashion_resnet", "bf16", 0.999},
                                            ModelCase{"resnet18", "bf16", 0.999},
                                            ModelCase{"resnet18", "int8-weight-only", 0.99},
-                      ModelCase{"resnet18", "int8-dynamic", 0.99}),
+                                           ModelCase{"resnet18", "int8-dynamic", 0.99}),
                          [](const ::testing::TestParamInfo<ModelCase>& info) {
                            std::string name =
                                std::string(info.param.model) + "_" + info.param.preset;
