@@ -16,8 +16,7 @@ Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, int64_t rows, 
 
 // src: [rows, k] f32, normalised per row (ln_bias may be null) and quantized.
 Status LaunchLayerNormQuantizeRows(const float* src, int64_t rows, int64_t k, const float* ln_scale,
-                                   const float* ln_bias, float epsilon, float qmax,
-                                   float min_scale, int8_t* codes, float* scales,
-                                   cudaStream_t stream);
+                                   const float* ln_bias, float epsilon, float qmax, float min_scale,
+                                   int8_t* codes, float* scales, cudaStream_t stream);
 
 }  // namespace octet::cuda
