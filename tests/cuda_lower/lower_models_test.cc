@@ -91,7 +91,7 @@ TEST_P(LowerCudaModelsTest, WholeModelRunsOnTheGpuNearFp32) {
 
 // Head dim 32: the int8 GEMM writes qkv in bf16, the attention reads it and
 // writes its output in bf16 in place, and the projection quantizes bf16 rows:
-// no conversion scratch around the attention (KeepAttentionEdgesInBf16).
+// no conversion scratch around the attention (KeepDeviceEdgesInBf16).
 TEST(LowerCudaBf16Edges, QkvAndAttentionOutputStayBf16AtHeadDim32) {
   const fs::path path = testing::ModelsDir() / "sam_tiny32" / "model.onnx";
   OCTET_REQUIRE_PATH(path, "sam_tiny32");
@@ -121,6 +121,37 @@ TEST(LowerCudaBf16Edges, QkvAndAttentionOutputStayBf16AtHeadDim32) {
     EXPECT_EQ(readers, 1) << op.name;
   }
   EXPECT_EQ(attentions, 2);
+}
+
+// The MLP's hidden layer (lin1's GELU output, read only by lin2's per-token
+// quantization) stays bf16 between the two int8 GEMMs; outputs with a
+// residual sum, read by a LayerNorm or by anything else stay f32.
+TEST(LowerCudaBf16Edges, MlpHiddenStaysBf16BetweenInt8Gemms) {
+  const fs::path path = testing::ModelsDir() / "sam_tiny32" / "model.onnx";
+  OCTET_REQUIRE_PATH(path, "sam_tiny32");
+  auto float_model = ImportOnnxFile(path.string());
+  ASSERT_TRUE(float_model.ok()) << float_model.status().ToString();
+  auto model = Prepare(std::move(*float_model), "int8-dynamic");
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto cuda = CompileForCuda(std::move(*model));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  int hidden = 0;
+  for (const ModuleOp& op : d.ops) {
+    if (op.kernel != "cuda.dynamic_int8_matmul") continue;
+    const bool lin1 = op.name.find("/mlp/lin1/") != std::string::npos;
+    const bool lin2 = op.name.find("/mlp/lin2/") != std::string::npos;
+    if (lin1) {
+      ++hidden;
+      EXPECT_EQ(d.slots[op.outputs[0]].dtype, DType::kBF16) << op.name;
+      EXPECT_EQ(*op.Get<std::string>("activation"), "gelu_erf") << op.name;
+    }
+    if (lin2) {
+      EXPECT_EQ(d.slots[op.inputs[0]].dtype, DType::kBF16) << op.name;
+      EXPECT_EQ(d.slots[op.outputs[0]].dtype, DType::kF32) << op.name << ": residual sum";
+    }
+  }
+  EXPECT_EQ(hidden, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, LowerCudaModelsTest,

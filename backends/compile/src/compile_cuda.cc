@@ -143,7 +143,7 @@ class CudaLowering {
       absorbed_.insert(ln);
       fused_layer_norm_[key] = ln;
     }
-    KeepAttentionEdgesInBf16();
+    KeepDeviceEdgesInBf16();
     // Weight DequantizeLinear nodes read only by absorbed nodes go too.
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
       const Node* n = *it;
@@ -155,13 +155,18 @@ class CudaLowering {
     }
   }
 
-  // Values two device ops pass in bf16 instead of the graph's f32, saving a
-  // conversion pass each way: a packed qkv an int8 GEMM writes (without a
-  // residual, which would have to be bf16 too) and only an attention reads,
-  // and an attention's output only an int8 GEMM's per-token quantization
-  // reads (it quantizes bf16 rows as exactly as f32 ones). Only where the
-  // head dim needs no padding (the kernel then reads and writes in place).
-  void KeepAttentionEdgesInBf16() {
+  // Values two device ops pass in bf16 instead of the graph's f32, halving
+  // the bytes written and read and saving a conversion pass each way:
+  // - a packed qkv an int8 GEMM writes (without a residual, which would have
+  //   to be bf16 too) and only an attention reads, where the head dim needs
+  //   no padding (the kernel then reads and writes in place);
+  // - an attention's output that only an int8 GEMM's per-token quantization
+  //   reads (it quantizes bf16 rows as exactly as f32 ones);
+  // - an int8 GEMM's output (no residual) that only another int8 GEMM's
+  //   per-token quantization reads: the MLP's hidden layer after GELU. Its
+  //   codes are those of the bf16-rounded values (relative change <= 2^-9,
+  //   a fraction of the int8 step), as torchao's bf16 model computes them.
+  void KeepDeviceEdgesInBf16() {
     for (const auto& [key, a] : attentions_) {
       if (a.qkv == nullptr) continue;
       const int64_t c = a.qkv->type().shape.dims().back().value();
@@ -173,16 +178,26 @@ class CudaLowering {
                             d->second.residual == nullptr && d->second.last()->output(0) == a.qkv;
       for (const Use& u : a.qkv->uses()) only_attention = only_attention && inside.count(u.node);
       if (only_attention) bf16_values_.insert(a.qkv);
-      const Value* out = a.output();
-      if (out->is_graph_output()) continue;
-      for (const auto& [k2, d2] : dynamics_) {
-        if (d2.x != out || fused_layer_norm_.count(k2)) continue;
-        bool only_quantization = true;
-        for (const Use& u : out->uses())
-          only_quantization = only_quantization && (u.node == d2.abs || u.node == d2.q);
-        if (only_quantization) bf16_values_.insert(out);
-      }
+      if (OnlyQuantizedByADynamicMatMul(a.output())) bf16_values_.insert(a.output());
     }
+    for (const auto& [key, d] : dynamics_) {
+      const Value* y = d.last()->output(0);
+      if (d.residual == nullptr && OnlyQuantizedByADynamicMatMul(y)) bf16_values_.insert(y);
+    }
+  }
+
+  // True when `v` is read only by the per-token quantization of one dynamic
+  // matmul without a fused LayerNorm (whose rows must be f32).
+  bool OnlyQuantizedByADynamicMatMul(const Value* v) const {
+    if (v->is_graph_output() || v->uses().empty()) return false;
+    for (const auto& [key, d] : dynamics_) {
+      if (d.x != v || fused_layer_norm_.count(key)) continue;
+      bool only_quantization = true;
+      for (const Use& u : v->uses())
+        only_quantization = only_quantization && (u.node == d.abs || u.node == d.q);
+      if (only_quantization) return true;
+    }
+    return false;
   }
 
   // Why the device cannot run `n` (empty when it can).
@@ -357,7 +372,7 @@ class CudaLowering {
   std::map<const Node*, const Node*> fused_layer_norm_;         // dynamic key -> its LayerNorm
   std::map<const Node*, AttentionPattern> attentions_;          // keyed by P x V
   std::map<const Node*, std::string> refused_attention_;        // by each node of the match
-  std::set<const Value*> bf16_values_;                          // KeepAttentionEdgesInBf16
+  std::set<const Value*> bf16_values_;                          // KeepDeviceEdgesInBf16
   std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;  // likewise
   std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
   compile_internal::CudaNodeRules rules_;
