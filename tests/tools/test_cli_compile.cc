@@ -52,6 +52,35 @@ graph g {
   std::string onnx_, octet_;
 };
 
+TEST_F(CompileCliTest, InspectDescribesACompiledModule) {
+  auto r = RunOctet("compile " + onnx_ + " --target reference -o " + octet_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = RunOctet("inspect " + octet_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("target reference"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("input  x : f32[N,"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("output y : f32[N,3]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ops by kernel"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("ops in execution order"), std::string::npos) << r.output;
+  r = RunOctet("inspect --ops " + octet_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ops in execution order"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("fc"), std::string::npos) << r.output;  // the Gemm's node name
+  // --ops is for modules; on an ONNX model it is an error that says so.
+  r = RunOctet("inspect --ops " + onnx_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("is not a module"), std::string::npos) << r.output;
+  // A truncated module is named, not half-printed.
+  {
+    std::ifstream in(octet_, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(octet_, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  }
+  r = RunOctet("inspect " + octet_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("model.octet"), std::string::npos) << r.output;
+}
+
 TEST_F(CompileCliTest, CompileRunBench) {
   auto r = RunOctet("compile " + onnx_ + " --target reference -o " + octet_);
   ASSERT_EQ(r.exit_code, 0) << r.output;
