@@ -52,10 +52,7 @@ Status EmitTranspose(const Node& n, ModuleBuilder& builder) {
   return CudaEmitOp(n, "cuda.transpose", {n.input(0)}, {{"perm", perm}}, {}, builder);
 }
 
-struct SliceArgs {
-  std::vector<int64_t> starts, ends, axes, steps;
-  std::string error;
-};
+}  // namespace
 
 // Opset 10+: inputs starts, ends, axes, steps (constants); opset 1: attrs.
 SliceArgs GetSliceArgs(const Node& n) {
@@ -106,6 +103,8 @@ SliceArgs GetSliceArgs(const Node& n) {
   return s;
 }
 
+namespace {
+
 std::string WhyNotSlice(const Node& n) {
   if (std::string why = CudaWhyNotCopyable(n.input(0), "cuda.slice"); !why.empty()) return why;
   return GetSliceArgs(n).error;
@@ -118,11 +117,7 @@ Status EmitSlice(const Node& n, ModuleBuilder& builder) {
                     {}, builder);
 }
 
-struct PadArgs {
-  std::vector<int64_t> pads;  // 2 * rank: begins, then ends
-  float value = 0.f;
-  std::string error;
-};
+}  // namespace
 
 PadArgs GetPadArgs(const Node& n) {
   PadArgs p;
@@ -201,6 +196,8 @@ PadArgs GetPadArgs(const Node& n) {
   p.pads = pads;
   return p;
 }
+
+namespace {
 
 std::string WhyNotPad(const Node& n) {
   if (std::string why = CudaWhyNotCopyable(n.input(0), "cuda.pad"); !why.empty()) return why;

@@ -29,6 +29,24 @@ T CudaOr(const Expected<T>& e, T dflt) {
 // [-rank, rank).
 std::optional<int64_t> CudaNormalizeAxis(int64_t a, int64_t rank);
 
+// Slice's starts, ends, axes (normalised, distinct) and steps (non-zero), from
+// constant inputs (opset 10+) or attributes (opset 1); `error` says what is
+// wrong when they cannot be read.
+struct SliceArgs {
+  std::vector<int64_t> starts, ends, axes, steps;
+  std::string error;
+};
+SliceArgs GetSliceArgs(const Node& n);
+
+// Pad (constant mode, no cropping): 2 * rank pads (begins, then ends) and the
+// value; `error` says why the device cannot pad so.
+struct PadArgs {
+  std::vector<int64_t> pads;
+  float value = 0.f;
+  std::string error;
+};
+PadArgs GetPadArgs(const Node& n);
+
 // Emits `kernel` reading `inputs` (graph values; constants become constant
 // slots) and writing the node's outputs, with attrs and inplace.
 Status CudaEmitOp(const Node& n, const std::string& kernel, const std::vector<const Value*>& inputs,

@@ -190,23 +190,31 @@ void DispatchRowVecShape(RowVecShape s, F&& f) {
   return with_group(std::integral_constant<int, kLayerNormThreads>{});
 }
 
-// The LayerNorm of row x (k f32 values, k % 4 == 0) by the kGroup threads
-// of a group (this thread is `lane`), into y: y[j][c] is element
-// 4 (lane + j kGroup) + c, for the vectors below k / 4. Reads x once. The
-// same arithmetic as LayerNormStats / LayerNormValue (mean, biased variance
-// of the centred values, IEEE sqrt and division), in this group's order.
-// aligned: x, scale and bias (when not null) are 16-byte aligned.
+// Row x (k f32 values, k % 4 == 0) into the registers of the kGroup threads
+// of a group (this thread is `lane`): r[j] is vector lane + j kGroup, zeros
+// past k / 4. aligned: x is 16-byte aligned.
 template <int kGroup, int kVecs>
-__device__ __forceinline__ void LayerNormRowVec(const float* x, int64_t k, const float* scale,
-                                                const float* bias, float epsilon, bool aligned,
-                                                int lane, float (&y)[kVecs][4]) {
+__device__ __forceinline__ void LoadRowVecs(const float* x, int64_t k, bool aligned, int lane,
+                                            uint4 (&r)[kVecs]) {
   const int64_t nvec = k / 4;
-  uint4 r[kVecs];
 #pragma unroll
   for (int j = 0; j < kVecs; ++j) {
     const int64_t v = lane + int64_t{j} * kGroup;
     r[j] = v < nvec ? LoadRowVec(x + 4 * v, aligned) : make_uint4(0, 0, 0, 0);
   }
+}
+
+// The LayerNorm of a row held as LoadRowVecs leaves it, into y: y[j][c] is
+// element 4 (lane + j kGroup) + c, for the vectors below k / 4. The same
+// arithmetic as LayerNormStats / LayerNormValue (mean, biased variance of the
+// centred values, IEEE sqrt and division), in this group's order.
+// aligned: scale and bias (when not null) are 16-byte aligned.
+template <int kGroup, int kVecs>
+__device__ __forceinline__ void LayerNormRowVecs(const uint4 (&r)[kVecs], int64_t k,
+                                                 const float* scale, const float* bias,
+                                                 float epsilon, bool aligned, int lane,
+                                                 float (&y)[kVecs][4]) {
+  const int64_t nvec = k / 4;
   float sum = 0.f;
 #pragma unroll
   for (int j = 0; j < kVecs; ++j)
@@ -239,6 +247,17 @@ __device__ __forceinline__ void LayerNormRowVec(const float* x, int64_t k, const
       y[j][c] = bias != nullptr ? __fadd_rn(n, RowVecElem<float>(b, c)) : n;
     }
   }
+}
+
+// The LayerNorm of row x, read once (LoadRowVecs, then LayerNormRowVecs).
+// aligned: x, scale and bias (when not null) are 16-byte aligned.
+template <int kGroup, int kVecs>
+__device__ __forceinline__ void LayerNormRowVec(const float* x, int64_t k, const float* scale,
+                                                const float* bias, float epsilon, bool aligned,
+                                                int lane, float (&y)[kVecs][4]) {
+  uint4 r[kVecs];
+  LoadRowVecs<kGroup, kVecs>(x, k, aligned, lane, r);
+  LayerNormRowVecs<kGroup, kVecs>(r, k, scale, bias, epsilon, aligned, lane, y);
 }
 
 }  // namespace octet::cuda

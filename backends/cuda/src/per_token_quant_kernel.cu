@@ -174,6 +174,99 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// 4 values of an addend row at p (4-aligned element offset), as f32 bits.
+template <typename T>
+__device__ __forceinline__ uint4 LoadAddendVec(const T* p, bool aligned) {
+  if constexpr (std::is_same_v<T, float>) {
+    return LoadRowVec(p, aligned);
+  } else {
+    const unsigned short* h = reinterpret_cast<const unsigned short*>(p);
+    uint2 w;
+    if (aligned) {
+      w = *reinterpret_cast<const uint2*>(p);
+    } else {
+      w = make_uint2(unsigned{h[0]} | (unsigned{h[1]} << 16),
+                     unsigned{h[2]} | (unsigned{h[3]} << 16));
+    }
+    return make_uint4(w.x << 16, w.x & 0xffff0000u, w.y << 16, w.y & 0xffff0000u);
+  }
+}
+
+// The row prologue of QuantizeRowsPerTokenConfig (row_map, add_rows), then
+// the optional LayerNorm (LayerNormRowVecs: the same values, bit for bit, as
+// LayerNormQuantizeRowsVecKernel for this k) and the codes. One group of
+// kGroup threads per output row. add is null without add_rows (AddT is then
+// float and unused); ln_scale null without a LayerNorm. aligned: src, add,
+// sum, ln_scale and ln_bias 16-byte (add 8-byte when bf16), codes 8-byte.
+template <int kGroup, int kVecs, typename AddT>
+__global__ void __launch_bounds__(kThreads)
+    PrologueQuantizeRowsVecKernel(const float* src, const int32_t* row_map, const AddT* add,
+                                  const int32_t* add_map, float* sum, int64_t rows, int64_t k,
+                                  const float* ln_scale, const float* ln_bias, float epsilon,
+                                  float qmax, float min_scale, bool aligned, int8_t* codes,
+                                  float* scales) {
+  const int lane = static_cast<int>(threadIdx.x) % kGroup;
+  const int64_t row = int64_t{blockIdx.x} * (kThreads / kGroup) + threadIdx.x / kGroup;
+  if (row >= rows) return;  // a whole group
+  const int64_t nvec = k / 4;
+  int8_t* q = codes + row * k;
+  const int64_t src_row = row_map != nullptr ? row_map[row] : row;
+  if (src_row < 0) {  // padding: a row of zeros has scale max(0 / qmax, min_scale), codes 0
+    if (lane == 0) scales[row] = fmaxf(__fdiv_rn(0.f, qmax), min_scale);
+    const float zeros[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int64_t v = lane; v < nvec; v += kGroup) StoreCodes(zeros, 1.f, q + 4 * v, aligned);
+    return;
+  }
+  uint4 r[kVecs];
+  LoadRowVecs<kGroup, kVecs>(src + src_row * k, k, aligned, lane, r);
+  if (add != nullptr) {
+    const int64_t add_row = add_map != nullptr ? add_map[row] : row;
+#pragma unroll
+    for (int j = 0; j < kVecs; ++j) {
+      const int64_t v = lane + int64_t{j} * kGroup;
+      if (v >= nvec) continue;
+      if (add_row >= 0) {
+        const uint4 b = LoadAddendVec(add + add_row * k + 4 * v, aligned);
+        r[j] = make_uint4(
+            __float_as_uint(__fadd_rn(RowVecElem<float>(r[j], 0), RowVecElem<float>(b, 0))),
+            __float_as_uint(__fadd_rn(RowVecElem<float>(r[j], 1), RowVecElem<float>(b, 1))),
+            __float_as_uint(__fadd_rn(RowVecElem<float>(r[j], 2), RowVecElem<float>(b, 2))),
+            __float_as_uint(__fadd_rn(RowVecElem<float>(r[j], 3), RowVecElem<float>(b, 3))));
+      }
+      float* out = sum + row * k + 4 * v;
+      if (aligned) {
+        *reinterpret_cast<uint4*>(out) = r[j];
+      } else {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) out[c] = RowVecElem<float>(r[j], c);
+      }
+    }
+  }
+  float y[kVecs][4];
+  if (ln_scale != nullptr) {
+    LayerNormRowVecs<kGroup, kVecs>(r, k, ln_scale, ln_bias, epsilon, aligned, lane, y);
+  } else {
+#pragma unroll
+    for (int j = 0; j < kVecs; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) y[j][c] = RowVecElem<float>(r[j], c);
+  }
+  float absmax = 0.f;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j)
+    if (lane + int64_t{j} * kGroup < nvec)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) absmax = fmaxf(absmax, fabsf(y[j][c]));
+  absmax = RowGroupMax<kGroup>(absmax);
+  const float scale = fmaxf(__fdiv_rn(absmax, qmax), min_scale);
+  if (lane == 0) scales[row] = scale;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int64_t v = lane + int64_t{j} * kGroup;
+    if (v < nvec) StoreCodes(y[j], scale, q + 4 * v, aligned);
+  }
+}
+
 bool Aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 unsigned VecGrid(int64_t rows, int group) {
@@ -235,6 +328,40 @@ Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, int64_t rows, 
                                                       min_scale, codes, scales);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeRowsKernel");
+  return Status::Ok();
+}
+
+bool RowPrologueSupported(int64_t k) { return ChooseRowVecShape(k, 4).group != 0; }
+
+Status LaunchPrologueQuantizeRows(const float* src, const int32_t* row_map, const void* add,
+                                  bool add_bf16, const int32_t* add_map, float* sum, int64_t rows,
+                                  int64_t k, const float* ln_scale, const float* ln_bias,
+                                  float epsilon, float qmax, float min_scale, int8_t* codes,
+                                  float* scales, cudaStream_t stream) {
+  const RowVecShape shape = ChooseRowVecShape(k, 4);
+  if (shape.group == 0)
+    return Unimplemented(
+        "the row prologue of the per-token quantization takes rows of a multiple "
+        "of 4 values, at most 16384; k = ",
+        k);
+  const bool aligned =
+      Aligned(src, 16) && Aligned(codes, 8) && (ln_scale == nullptr || Aligned(ln_scale, 16)) &&
+      (ln_bias == nullptr || Aligned(ln_bias, 16)) &&
+      (add == nullptr || Aligned(add, add_bf16 ? 8 : 16)) && (sum == nullptr || Aligned(sum, 16));
+  DispatchRowVecShape(shape, [&](auto group, auto vecs) {
+    constexpr int kGroup = decltype(group)::value, kVecs = decltype(vecs)::value;
+    const unsigned grid = VecGrid(rows, shape.group);
+    if (add != nullptr && add_bf16) {
+      PrologueQuantizeRowsVecKernel<kGroup, kVecs, __nv_bfloat16><<<grid, kThreads, 0, stream>>>(
+          src, row_map, static_cast<const __nv_bfloat16*>(add), add_map, sum, rows, k, ln_scale,
+          ln_bias, epsilon, qmax, min_scale, aligned, codes, scales);
+    } else {
+      PrologueQuantizeRowsVecKernel<kGroup, kVecs, float><<<grid, kThreads, 0, stream>>>(
+          src, row_map, static_cast<const float*>(add), add_map, sum, rows, k, ln_scale, ln_bias,
+          epsilon, qmax, min_scale, aligned, codes, scales);
+    }
+  });
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("PrologueQuantizeRowsVecKernel");
   return Status::Ok();
 }
 

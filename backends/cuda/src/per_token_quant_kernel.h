@@ -19,4 +19,15 @@ Status LaunchLayerNormQuantizeRows(const float* src, int64_t rows, int64_t k, co
                                    const float* ln_bias, float epsilon, float qmax, float min_scale,
                                    int8_t* codes, float* scales, cudaStream_t stream);
 
+// QuantizeRowsPerTokenConfig's row prologue (row_map, add_rows) and the
+// optional LayerNorm (ln_scale null: none) in front of the codes; rows are
+// the output rows. add null: no addend (sum unused). Vectorised rows only:
+// RowPrologueSupported(k).
+bool RowPrologueSupported(int64_t k);
+Status LaunchPrologueQuantizeRows(const float* src, const int32_t* row_map, const void* add,
+                                  bool add_bf16, const int32_t* add_map, float* sum, int64_t rows,
+                                  int64_t k, const float* ln_scale, const float* ln_bias,
+                                  float epsilon, float qmax, float min_scale, int8_t* codes,
+                                  float* scales, cudaStream_t stream);
+
 }  // namespace octet::cuda

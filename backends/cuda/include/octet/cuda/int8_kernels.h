@@ -55,6 +55,20 @@ struct QuantizeRowsPerTokenConfig {
   std::vector<float> ln_scale;  // k values (gamma)
   std::vector<float> ln_bias;   // k values or empty (beta)
   float ln_epsilon = 1e-5f;
+  // Row prologue (f32 source; rows of a multiple of 4 values, at most 16384):
+  // what a ViT block's window partition and its reverse become when the
+  // lowering folds them into the quantization that reads the rows.
+  // - row_map: output row r quantizes source row row_map[r], or a row of
+  //   zeros where row_map[r] < 0 (zeros after the LayerNorm: the padding of
+  //   a Pad behind it). Empty: row r reads row r.
+  // - add_rows: Run's `add` rows are added to the source rows before the
+  //   LayerNorm, in f32 (one rounding, as an f32 Add), and the sums are
+  //   written to Run's `sum`; row r adds row add_map[r] of `add` (nothing
+  //   where add_map[r] < 0; empty: row r). Not together with row_map.
+  std::vector<int32_t> row_map;
+  bool add_rows = false;
+  DType add_type = DType::kF32;  // f32 or bf16
+  std::vector<int32_t> add_map;
 };
 
 class QuantizeRowsPerToken {
@@ -63,17 +77,27 @@ class QuantizeRowsPerToken {
 
   // src: [rows, k] row-major of src_type; codes: [rows, k]; scales: [rows].
   // All device memory. rows == 0 does nothing.
-  Status Run(const void* src, int64_t rows, int8_t* codes, float* scales,
-             cudaStream_t stream) const;
+  // With a row_map, rows is its length (the output rows) and src must hold
+  // min_source_rows() rows; with add_rows, add [min_add_rows(), k] of
+  // add_type and sum [rows, k] f32 (both null otherwise).
+  Status Run(const void* src, int64_t rows, int8_t* codes, float* scales, cudaStream_t stream,
+             const void* add = nullptr, float* sum = nullptr) const;
 
   int64_t k() const { return config_.k; }
   bool has_layer_norm() const { return ln_scale_ != nullptr; }
+  bool has_row_map() const { return row_map_ != nullptr; }
+  bool adds_rows() const { return config_.add_rows; }
+  int64_t row_map_size() const { return row_map_size_; }
+  int64_t min_source_rows() const { return min_source_rows_; }  // 0 without a row_map
+  int64_t min_add_rows() const { return min_add_rows_; }        // without an add_map: rows
   // "QuantizeRowsPerToken bf16[M,768] -> i8 (qmax 127)"
   const std::string& description() const { return description_; }
 
  private:
   QuantizeRowsPerTokenConfig config_;                       // without the LayerNorm vectors
   std::shared_ptr<const DeviceBuffer> ln_scale_, ln_bias_;  // shared by copies
+  std::shared_ptr<const DeviceBuffer> row_map_, add_map_;   // i32, when given
+  int64_t row_map_size_ = 0, min_source_rows_ = 0, min_add_rows_ = 0;
   std::string description_;
 };
 
