@@ -1,5 +1,6 @@
 #include "cuda_executors.h"
 
+#include <algorithm>
 #include <string>
 
 #include "octet/cuda/float_kernels.h"
@@ -37,7 +38,11 @@ class DynamicInt8MatMulExecutor : public CudaOpExecutor {
     if (x.dtype != src_ || x.dims.empty() || x.dims.back() != k)
       return InvalidArgument(Prefix(op_), "input is ", DTypeName(x.dtype), DimsText(x.dims),
                              ", expected ", DTypeName(src_), " [..., ", k, "]");
-    const int64_t m = x.numel() / k;
+    // With a row map the quantized rows are the map's, read from x's rows.
+    const int64_t m = quantize_.has_row_map() ? quantize_.row_map_size() : x.numel() / k;
+    if (quantize_.has_row_map() && x.numel() / k < quantize_.min_source_rows())
+      return InvalidArgument(Prefix(op_), "input is ", DimsText(x.dims), ", the row map reads ",
+                             quantize_.min_source_rows(), " rows");
     if (y.dtype != dst_ || y.numel() != m * n || codes.numel() != m * k || scales.numel() != m)
       return Internal(Prefix(op_), "output places do not fit ", m, " rows: y ", DimsText(y.dims),
                       ", codes ", DimsText(codes.dims), ", row scales ", DimsText(scales.dims));
@@ -48,7 +53,21 @@ class DynamicInt8MatMulExecutor : public CudaOpExecutor {
       return InvalidArgument(Prefix(op_), "residual is ", DTypeName(residual->dtype),
                              DimsText(residual->dims), ", expected ", DTypeName(dst_),
                              " of the output's ", m * n, " values");
-    Status st = quantize_.Run(x.data, m, c, s, stream);
+    const void* add = nullptr;
+    float* sum = nullptr;
+    if (quantize_.adds_rows()) {
+      const DeviceTensor &a = in[8], &total = out[3];
+      const int64_t add_rows = a.numel() / k;
+      if (a.dims.empty() || a.dims.back() != k || add_rows < quantize_.min_add_rows() ||
+          (quantize_.min_add_rows() == 0 && add_rows != m) || total.numel() != m * k)
+        return InvalidArgument(Prefix(op_), "added rows are ", DimsText(a.dims), " and the sum ",
+                               DimsText(total.dims), "; expected [..., ", k, "] with at least ",
+                               std::max<int64_t>(quantize_.min_add_rows(), 1), " rows and ", m,
+                               " rows");
+      add = a.data;
+      sum = static_cast<float*>(total.data);
+    }
+    Status st = quantize_.Run(x.data, m, c, s, stream, add, sum);
     if (st.ok())
       st = gemm_.Run(c, s, m, y.data, stream, residual != nullptr ? residual->data : nullptr);
     return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
@@ -64,11 +83,17 @@ class DynamicInt8MatMulExecutor : public CudaOpExecutor {
 Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
   // 4 inputs: modules from before the residual input; 7: a fused LayerNorm
-  // (inputs 5 and 6, attr layer_norm_epsilon).
-  const size_t num_inputs = op.inputs.size() == 4 ? 4 : op.inputs.size() == 7 ? 7 : 5;
-  OCTET_RETURN_IF_ERROR(CheckOpShape(
-      desc, op, num_inputs, 3, 3,
-      num_inputs == 7 ? std::vector<size_t>{1, 2, 3, 5, 6} : std::vector<size_t>{1, 2, 3}));
+  // (inputs 5 and 6, attr layer_norm_epsilon); 10: a row prologue (inputs
+  // 7-9; the LayerNorm optional; with added rows the sum is output 3).
+  const size_t num_inputs = op.inputs.size() == 4    ? 4
+                            : op.inputs.size() == 7  ? 7
+                            : op.inputs.size() == 10 ? 10
+                                                     : 5;
+  const bool adds_rows = num_inputs == 10 && op.inputs[8] >= 0;
+  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, num_inputs, 3, adds_rows ? 4 : 3,
+                                     num_inputs == 10  ? std::vector<size_t>{1, 2, 3, 5, 6, 7, 9}
+                                     : num_inputs == 7 ? std::vector<size_t>{1, 2, 3, 5, 6}
+                                                       : std::vector<size_t>{1, 2, 3}));
   const Tensor& w = constants[op.inputs[1]];
   const Tensor& scales = constants[op.inputs[2]];
   if (w.dtype() != DType::kI8 || w.rank() != 2 || scales.dtype() != DType::kF32 ||
@@ -92,7 +117,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
   q.src_type = src;
   OCTET_ASSIGN_OR_RETURN(q.qmax, op.Get<float>("qmax"));
   OCTET_ASSIGN_OR_RETURN(q.min_scale, op.Get<float>("min_scale"));
-  if (num_inputs == 7) {
+  if (num_inputs == 7 || (num_inputs == 10 && op.inputs[5] >= 0)) {
     if (op.inputs[5] < 0)
       return InvalidArgument(Prefix(op), "LayerNorm scale (input 5) is required");
     const Tensor& ln_scale = constants[op.inputs[5]];
@@ -108,6 +133,26 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
       q.ln_bias.assign(ln_bias.data<float>(), ln_bias.data<float>() + q.k);
     }
     OCTET_ASSIGN_OR_RETURN(q.ln_epsilon, op.Get<float>("layer_norm_epsilon"));
+  }
+  if (num_inputs == 10) {
+    auto map = [&](int index, std::vector<int32_t>* out) -> Status {
+      if (op.inputs[index] < 0) return Status::Ok();
+      const Tensor& t = constants[op.inputs[index]];
+      if (t.dtype() != DType::kI32 || t.rank() != 1)
+        return InvalidArgument(Prefix(op), "input ", index, " (a row map) must be i32 [rows], got ",
+                               DTypeName(t.dtype()), t.ShapeString());
+      out->assign(t.data<int32_t>(), t.data<int32_t>() + t.numel());
+      return Status::Ok();
+    };
+    OCTET_RETURN_IF_ERROR(map(7, &q.row_map));
+    OCTET_RETURN_IF_ERROR(map(9, &q.add_map));
+    if (adds_rows) {
+      q.add_rows = true;
+      q.add_type = desc.slots[op.inputs[8]].dtype;
+      if (desc.slots[op.outputs[3]].dtype != DType::kF32)
+        return InvalidArgument(Prefix(op), "the sum (output 3) must be f32, got ",
+                               DTypeName(desc.slots[op.outputs[3]].dtype));
+    }
   }
   cuda::Int8DynamicGemmConfig g;
   g.weights = w;

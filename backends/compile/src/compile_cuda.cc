@@ -12,13 +12,16 @@
 //
 // Emission walks the nodes in graph order; a dynamic matmul is written where
 // its last absorbed node stood.
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "attention_pattern.h"
 #include "cuda_attention.h"
 #include "cuda_conv_patterns.h"
+#include "cuda_row_gather.h"
 #include "cuda_rules.h"
 #include "module_builder.h"
 #include "octet/compile/compile.h"
@@ -31,6 +34,7 @@ namespace {
 using compile_internal::AttentionPattern;
 using compile_internal::DynamicMatMulPattern;
 using compile_internal::IsOnnxOp;
+using compile_internal::RowGather;
 using compile_internal::WeightOnlyMatMulPattern;
 
 constexpr const char kDynamicMatMul[] = "cuda.dynamic_int8_matmul";
@@ -143,6 +147,7 @@ class CudaLowering {
       absorbed_.insert(ln);
       fused_layer_norm_[key] = ln;
     }
+    FoldRowGathersIntoQuantization();
     KeepDeviceEdgesInBf16();
     // Weight DequantizeLinear nodes read only by absorbed nodes go too.
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
@@ -153,6 +158,77 @@ class CudaLowering {
         all_absorbed = all_absorbed && absorbed_.count(u.node);
       if (all_absorbed) absorbed_.insert(n);
     }
+  }
+
+  // A ViT block's window partition and its reverse, folded into the per-token
+  // quantization that reads the rows (cuda_row_gather.h), so that neither the
+  // copies nor the residual Add run on their own:
+  // - [LayerNorm ->] Pad / Reshape / Transpose / Reshape -> quantization: the
+  //   kernel normalises and quantizes the gathered rows (row_map), zeros for
+  //   the padding;
+  // - Reshape / Transpose / Reshape / Slice -> Add(residual, .) -> LayerNorm
+  //   -> quantization: the kernel adds the gathered branch rows to the
+  //   residual (add_map), writes the sum (which the block's second residual
+  //   reads), then normalises and quantizes it.
+  // Rows must be f32 with K a multiple of 4 up to 16384 (the kernel's rows).
+  void FoldRowGathersIntoQuantization() {
+    std::map<const Node*, size_t> position;
+    for (const Node* n : graph_.nodes()) position.emplace(n, position.size());
+    for (auto& [key, d] : dynamics_) {
+      const Dim& kd = d.x->type().shape.dims().back();
+      if (kd.is_symbolic() || kd.value() % 4 != 0 || kd.value() > 16384) continue;
+      auto ln_it = fused_layer_norm_.find(key);
+      if (ln_it == fused_layer_norm_.end()) {
+        if (d.x->is_graph_output() || !OnlyReadByQuantization(d, d.x)) continue;
+        auto g = compile_internal::MatchRowGather(d.x, absorbed_);
+        if (!g || g->source->type().dtype != DType::kF32) continue;
+        for (const Node* n : g->nodes) absorbed_.insert(n);
+        const Node* ln = g->source->producer();
+        if (ln != nullptr && IsOnnxOp(ln, "LayerNormalization") && !absorbed_.count(ln) &&
+            !g->source->is_graph_output() && g->source->uses().size() == 1 &&
+            ln->input(0)->type().dtype == DType::kF32 && Rule(*ln)->why_not(*ln).empty()) {
+          absorbed_.insert(ln);
+          fused_layer_norm_[key] = ln;
+        }
+        prologues_[key].gather = std::move(*g);
+        continue;
+      }
+      const Value* sum = ln_it->second->input(0);
+      const Node* add = sum->producer();
+      if (add == nullptr || !IsOnnxOp(add, "Add") || absorbed_.count(add) ||
+          add->num_inputs() != 2 || sum->type().dtype != DType::kF32)
+        continue;
+      // The sum is written where the quantization stands: every other reader
+      // must come after it.
+      bool readers_after = true;
+      for (const Use& u : sum->uses())
+        readers_after =
+            readers_after && (u.node == ln_it->second || position[u.node] > position[d.last()]);
+      if (!readers_after) continue;
+      for (int i = 0; i < 2; ++i) {
+        const Value *branch = add->input(i), *other = add->input(1 - i);
+        if (branch->is_graph_output() || branch->uses().size() != 1 ||
+            other->type().dtype != DType::kF32 || other->type().shape != sum->type().shape ||
+            branch->type().shape != sum->type().shape)
+          continue;
+        auto g = compile_internal::MatchRowGather(branch, absorbed_);
+        if (!g || g->source->type().dtype != DType::kF32) continue;
+        for (const Node* n : g->nodes) absorbed_.insert(n);
+        absorbed_.insert(add);
+        QuantPrologue& p = prologues_[key];
+        p.add = add;
+        p.residual = other;
+        p.add_gather = std::move(*g);
+        break;
+      }
+    }
+  }
+
+  // True when `v` is read only by d's per-token quantization.
+  static bool OnlyReadByQuantization(const DynamicMatMulPattern& d, const Value* v) {
+    for (const Use& u : v->uses())
+      if (u.node != d.abs && u.node != d.q) return false;
+    return true;
   }
 
   // Values two device ops pass in bf16 instead of the graph's f32, halving
@@ -183,6 +259,19 @@ class CudaLowering {
     for (const auto& [key, d] : dynamics_) {
       const Value* y = d.last()->output(0);
       if (d.residual == nullptr && OnlyQuantizedByADynamicMatMul(y)) bf16_values_.insert(y);
+    }
+    // - an int8 GEMM's output (no residual) that only a row prologue adds to
+    //   its residual (the attention branch of a windowed block): one bf16
+    //   rounding of the branch before the f32 sum.
+    for (const auto& [key, p] : prologues_) {
+      if (!p.add_gather) continue;
+      const Value* branch = p.add_gather->source;
+      const Node* producer = branch->producer();
+      auto d = producer != nullptr ? dynamics_.find(producer) : dynamics_.end();
+      if (d != dynamics_.end() && d->second.residual == nullptr &&
+          d->second.last()->output(0) == branch && !branch->is_graph_output() &&
+          branch->uses().size() == 1)
+        bf16_values_.insert(branch);
     }
   }
 
@@ -270,7 +359,12 @@ class CudaLowering {
   // (absent: -1), residual f32 [..., N] added last (absent: -1; the output
   // may take its place); with a fused LayerNorm (attr layer_norm_epsilon),
   // x is the LayerNorm's input and inputs 5, 6 its Scale and B (B absent:
-  // -1). Outputs: y f32 [..., N] after the optional GELU or
+  // -1). With a row prologue (FoldRowGathersIntoQuantization) inputs 7-9
+  // follow (inputs 5, 6 -1 without a LayerNorm): row_map i32 [rows] (x's row
+  // per quantized row, -1: zeros; absent: -1), the added rows f32 / bf16
+  // [..., K] (absent: -1) and add_map i32 [rows] (absent: -1), and with
+  // added rows the sum x + added f32 [..., K] is output 3.
+  // Outputs: y f32 [..., N] after the optional GELU or
   // residual sum, then two
   // scratch tensors the op writes before its GEMM and nothing else reads: the
   // per-token codes i8 [..., K] and row scales f32 [..., 1]. Being outputs,
@@ -283,7 +377,12 @@ class CudaLowering {
     op.name = n.name();
     auto ln_it = fused_layer_norm_.find(m.last());
     const Node* ln = ln_it != fused_layer_norm_.end() ? ln_it->second : nullptr;
-    auto x = builder_.InputSlot(ln != nullptr ? ln->input(0) : m.x);
+    auto pro_it = prologues_.find(m.last());
+    const QuantPrologue* pro = pro_it != prologues_.end() ? &pro_it->second : nullptr;
+    const Value* x_value = ln != nullptr ? ln->input(0) : m.x;
+    if (pro != nullptr && pro->gather && ln == nullptr) x_value = pro->gather->source;
+    if (pro != nullptr && pro->add != nullptr) x_value = pro->residual;
+    auto x = builder_.InputSlot(x_value);
     auto scales = builder_.InputSlot(m.dq_w->input(1));
     for (const auto* e : {&x, &scales})
       if (!e->ok()) return e->status().WithContext(n.Describe());
@@ -312,6 +411,26 @@ class CudaLowering {
         op.inputs.push_back(*slot);
       }
     }
+    if (pro != nullptr) {
+      op.inputs.resize(7, -1);
+      auto map_tensor = [](const std::vector<int32_t>& map) {
+        Tensor t(DType::kI32, {static_cast<int64_t>(map.size())});
+        std::copy(map.begin(), map.end(), t.data<int32_t>());
+        return t;
+      };
+      op.inputs.push_back(pro->gather ? builder_.AddConstantTensor(n.name() + "/row_map",
+                                                                   map_tensor(pro->gather->map))
+                                      : -1);
+      op.inputs.push_back(-1);
+      op.inputs.push_back(-1);
+      if (pro->add != nullptr) {
+        auto branch = builder_.InputSlot(pro->add_gather->source);
+        if (!branch.ok()) return branch.status().WithContext(pro->add->Describe());
+        op.inputs[8] = *branch;
+        op.inputs[9] =
+            builder_.AddConstantTensor(n.name() + "/add_map", map_tensor(pro->add_gather->map));
+      }
+    }
     const TensorType& xt = m.x->type();
     std::vector<Dim> row_dims = xt.shape.dims();
     row_dims.back() = Dim(1);
@@ -328,6 +447,8 @@ class CudaLowering {
       OCTET_ASSIGN_OR_RETURN(float epsilon, ln->GetFloat("epsilon", 1e-5f));
       op.attrs.push_back({"layer_norm_epsilon", epsilon});
     }
+    if (pro != nullptr && pro->add != nullptr)  // the residual sum, output 3
+      op.outputs.push_back(builder_.OutputSlot(pro->add->output(0)));
     builder_.AddOp(std::move(op));
     return Status::Ok();
   }
@@ -370,9 +491,19 @@ class CudaLowering {
   std::map<const Node*, DynamicMatMulPattern> dynamics_;        // keyed by the last fused node
   std::map<const Node*, WeightOnlyMatMulPattern> weight_only_;  // likewise
   std::map<const Node*, const Node*> fused_layer_norm_;         // dynamic key -> its LayerNorm
-  std::map<const Node*, AttentionPattern> attentions_;          // keyed by P x V
-  std::map<const Node*, std::string> refused_attention_;        // by each node of the match
-  std::set<const Value*> bf16_values_;                          // KeepDeviceEdgesInBf16
+  // What FoldRowGathersIntoQuantization folded in front of a dynamic matmul's
+  // quantization: the rows it reads (gather), or a residual Add whose branch
+  // arrives through add_gather.
+  struct QuantPrologue {
+    std::optional<RowGather> gather;
+    const Node* add = nullptr;
+    const Value* residual = nullptr;  // the Add's operand in the output's row order
+    std::optional<RowGather> add_gather;
+  };
+  std::map<const Node*, QuantPrologue> prologues_;        // dynamic key -> its prologue
+  std::map<const Node*, AttentionPattern> attentions_;    // keyed by P x V
+  std::map<const Node*, std::string> refused_attention_;  // by each node of the match
+  std::set<const Value*> bf16_values_;                    // KeepDeviceEdgesInBf16
   std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;  // likewise
   std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
   compile_internal::CudaNodeRules rules_;
