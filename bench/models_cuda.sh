@@ -19,6 +19,8 @@
 #   WARMUP ITERATIONS  [3 / 10]
 #   COMPILE     0: skip torch.compile [1]
 #   PROFILE     1: also print each Octet module's per-op device times [0]
+#   PROFILE_ROWS  ops listed by PROFILE=1 [25]
+#   TUNE        1: compile with --tune (each int8 GEMM's tile measured on this GPU) [0]
 # Octet's time is the device time of the module's ops (CUDA events, input and
 # output copies excluded), like PyTorch's (CUDA events around the forward on
 # a device-resident input). Results: OUT/results.tsv and a table on stdout.
@@ -62,18 +64,20 @@ for run in $RUNS; do
   for preset in $PRESETS; do
     echo "== $config batch $batch: Octet $preset, compiled for cuda" >&2
     module="$dir/$preset.octet"
-    if ! "$OCTET" compile "$dir/model.onnx" --preset "$preset" --target cuda --quiet -o "$module" >&2; then
-      printf "%s\t%s\tOctet %s\tfailed to compile\t\t\t%s\n" "$config" "$batch" "$preset" "$COMMIT" >>"$TSV"
+    tune=(); engine="Octet $preset"
+    if [ "${TUNE:-0}" = "1" ]; then tune=(--tune); engine="$engine --tune"; fi
+    if ! "$OCTET" compile "$dir/model.onnx" --preset "$preset" --target cuda "${tune[@]}" --quiet -o "$module" >&2; then
+      printf "%s\t%s\t%s\tfailed to compile\t\t\t%s\n" "$config" "$batch" "$engine" "$COMMIT" >>"$TSV"
       continue
     fi
     "$OCTET" bench "$module" --warmup "$WARMUP" --iterations "$ITERATIONS" --json "$dir/$preset.json" >&2
     if [ "${PROFILE:-0}" = "1" ]; then
-      "$OCTET" bench "$module" --warmup 1 --iterations 3 --profile --profile-rows 25 >&2
+      "$OCTET" bench "$module" --warmup 1 --iterations 3 --profile --profile-rows "${PROFILE_ROWS:-25}" >&2
     fi
     rm -rf "$dir/${preset}_out"
     "$OCTET" run "$module" -i "input=$dir/input.npy" -o "$dir/${preset}_out" >&2
     ms=$(jget "$dir/$preset.json" device_ms.median)
-    printf "%s\t%s\tOctet %s\t%.2f\t%.2f\t%s\t%s\n" "$config" "$batch" "$preset" "$ms" \
+    printf "%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\n" "$config" "$batch" "$engine" "$ms" \
       "$(div "$ms" "$batch")" "$(cos "$dir/${preset}_out/output.npy" "$dir/ref_fp32.npy")" \
       "$COMMIT" >>"$TSV"
     rm -f "$module"
