@@ -107,8 +107,28 @@ TEST_F(LowerCudaTensorOpsTest, WindowPartitionLowersToCopies) {
   EXPECT_EQ(reshape->inplace, (std::vector<std::pair<int32_t, int32_t>>{{0, 0}}));
 }
 
-TEST_F(LowerCudaTensorOpsTest, LayerNorm2dLowersToElementwiseAndReductions) {
+// The LayerNorm2d's nine ops fuse into one cuda.channel_layer_norm
+// (MatchChannelLayerNorm): scale and bias as [C] constants, epsilon.
+TEST_F(LowerCudaTensorOpsTest, LayerNorm2dFusesIntoOneChannelLayerNorm) {
   auto cuda = CompileForCuda(testing::LayerNorm2dGraph(1));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  const std::vector<std::string> kernels = Kernels(d);
+  EXPECT_EQ(kernels.front(), "cuda.channel_layer_norm");
+  for (const char* k : {"cuda.reduce_mean", "cuda.pow", "cuda.sqrt", "cuda.div"})
+    EXPECT_EQ(std::count(kernels.begin(), kernels.end(), k), 0) << k;
+  EXPECT_EQ(std::count(kernels.begin(), kernels.end(), "cuda.sub"), 1) << "half_sub only";
+  const ModuleOp* ln = FindOp(d, "beta_add");
+  ASSERT_NE(ln, nullptr);
+  EXPECT_EQ(d.slots[ln->inputs[0]].name, "x");
+  EXPECT_EQ(d.slots[ln->inputs[1]].shape, Shape::FromStatic({8}));
+  EXPECT_EQ(d.slots[ln->inputs[2]].shape, Shape::FromStatic({8}));
+  EXPECT_EQ(*ln->Get<float>("epsilon"), 1e-6f);
+  EXPECT_EQ(d.slots[ln->outputs[0]].name, "ln");
+}
+
+TEST_F(LowerCudaTensorOpsTest, LayerNorm2dLowersToElementwiseAndReductions) {
+  auto cuda = CompileForCuda(testing::LayerNorm2dGraph(1, /*expose_mean=*/true));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
   const ModuleDesc& d = cuda->desc;
   const std::vector<std::string> kernels = Kernels(d);

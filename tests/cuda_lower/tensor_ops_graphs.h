@@ -58,8 +58,9 @@ inline Model WindowPartitionGraph(int64_t batch) {
 
 // SAM's LayerNorm2d over the channels of x [N, 8, 5, 7] (N symbolic), then
 // elementwise ops with activation and constant broadcasts, a softmax and
-// reductions over several axes.
-inline Model LayerNorm2dGraph(uint32_t seed) {
+// reductions over several axes. expose_mean: the channel mean is a graph
+// output too, which keeps the LayerNorm2d's nine ops from fusing into one.
+inline Model LayerNorm2dGraph(uint32_t seed, bool expose_mean = false) {
   std::mt19937 rng(seed);
   Model m;
   m.opset_imports[""] = 17;
@@ -108,6 +109,7 @@ inline Model LayerNorm2dGraph(uint32_t seed) {
           ->output(0);
   g.AddOutput(ln);
   g.AddOutput(rc);
+  if (expose_mean) g.AddOutput(u);
   g.AddOutput(reduce("ReduceSum", rc, {0, 2}, 0, "sum_n_h"));  // [8, 7]
   (void)InferShapes(g);
   return m;

@@ -20,6 +20,7 @@
 
 #include "attention_pattern.h"
 #include "cuda_attention.h"
+#include "cuda_channel_layer_norm.h"
 #include "cuda_conv_patterns.h"
 #include "cuda_row_gather.h"
 #include "cuda_rules.h"
@@ -70,6 +71,8 @@ class CudaLowering {
               it->second, builder_, bf16_values_.count(it->second.output()) != 0));
         if (auto it = float_fusions_.find(n); it != float_fusions_.end())
           OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaFloatFusion(it->second, builder_));
+        if (auto it = channel_norms_.find(n); it != channel_norms_.end())
+          OCTET_RETURN_IF_ERROR(EmitChannelLayerNorm(it->second));
         continue;
       }
       OCTET_RETURN_IF_ERROR(Rule(*n)->emit(*n, builder_));
@@ -100,6 +103,15 @@ class CudaLowering {
     }
     for (const Node* n : nodes) {
       if (absorbed_.count(n)) continue;
+      if (auto c = compile_internal::MatchChannelLayerNorm(n)) {
+        bool clash = false;
+        for (const Node* x : c->nodes) clash = clash || absorbed_.count(x) != 0;
+        if (!clash) {
+          for (const Node* x : c->nodes) absorbed_.insert(x);
+          channel_norms_.emplace(n, std::move(*c));
+          continue;
+        }
+      }
       if (auto w = compile_internal::MatchWeightOnlyMatMul(n)) {
         for (const Node* x : {w->matmul, w->add}) {
           if (x != nullptr) absorbed_.insert(x);
@@ -453,6 +465,23 @@ class CudaLowering {
     return Status::Ok();
   }
 
+  // Inputs: x f32 [N, C, ...], scale f32 [C], bias f32 [C] (constants).
+  // Output y f32 of x's dims, which may take x's place.
+  Status EmitChannelLayerNorm(const compile_internal::ChannelLayerNormPattern& c) {
+    ModuleOp op;
+    op.kernel = "cuda.channel_layer_norm";
+    op.name = c.last->name();
+    auto x = builder_.InputSlot(c.x);
+    if (!x.ok()) return x.status().WithContext(c.last->Describe());
+    op.inputs = {*x, builder_.AddConstantTensor(op.name + "/scale", c.scale),
+                 builder_.AddConstantTensor(op.name + "/bias", c.bias)};
+    op.outputs = {builder_.OutputSlot(c.last->output(0))};
+    op.attrs = {{"epsilon", c.epsilon}};
+    op.inplace = {{0, 0}};
+    builder_.AddOp(std::move(op));
+    return Status::Ok();
+  }
+
   // Inputs: x f32 [..., K], codes i8 / u4 [K, N], scales f32 ([N] / [K/G, N]),
   // zero points u4 [K/G, N] (absent: -1), bias f32 [N] (absent: -1). Outputs:
   // y f32 [..., N] after the optional GELU, then the bf16 copies of x and y the
@@ -504,7 +533,8 @@ class CudaLowering {
   std::map<const Node*, AttentionPattern> attentions_;    // keyed by P x V
   std::map<const Node*, std::string> refused_attention_;  // by each node of the match
   std::set<const Value*> bf16_values_;                    // KeepDeviceEdgesInBf16
-  std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;  // likewise
+  std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;          // likewise
+  std::map<const Node*, compile_internal::ChannelLayerNormPattern> channel_norms_;  // likewise
   std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
   compile_internal::CudaNodeRules rules_;
 };

@@ -66,4 +66,41 @@ Status LayerNorm::Run(const float* x, int64_t rows, float* y, cudaStream_t strea
                             bias_ != nullptr ? bias_->as<float>() : nullptr, epsilon_, y, stream);
 }
 
+Expected<ChannelLayerNorm> ChannelLayerNorm::Create(const LayerNormConfig& config) {
+  const std::string what = "ChannelLayerNorm f32[N," + std::to_string(config.k) + ",...]";
+  if (config.k <= 0) return InvalidArgument(what, ": the channel axis must be non-empty");
+  if (static_cast<int64_t>(config.scale.size()) != config.k)
+    return InvalidArgument(what, ": ", config.scale.size(), " scale values, expected ", config.k);
+  if (!config.bias.empty() && static_cast<int64_t>(config.bias.size()) != config.k)
+    return InvalidArgument(what, ": ", config.bias.size(), " bias values, expected ", config.k,
+                           " or none");
+  if (!(config.epsilon >= 0.f) || !std::isfinite(config.epsilon))
+    return InvalidArgument(what, ": epsilon must be finite and non-negative, got ", config.epsilon);
+  std::string reason;
+  if (!DeviceAvailable(&reason)) return NotFound(what, ": no CUDA device: ", reason);
+  ChannelLayerNorm kernel;
+  kernel.channels_ = config.k;
+  kernel.epsilon_ = config.epsilon;
+  kernel.description_ = what;
+  const size_t bytes = sizeof(float) * static_cast<size_t>(config.k);
+  OCTET_ASSIGN_OR_RETURN(DeviceBuffer scale, DeviceBuffer::FromHost(config.scale.data(), bytes));
+  kernel.scale_ = std::make_shared<const DeviceBuffer>(std::move(scale));
+  if (!config.bias.empty()) {
+    OCTET_ASSIGN_OR_RETURN(DeviceBuffer bias, DeviceBuffer::FromHost(config.bias.data(), bytes));
+    kernel.bias_ = std::make_shared<const DeviceBuffer>(std::move(bias));
+  }
+  return kernel;
+}
+
+Status ChannelLayerNorm::Run(const float* x, int64_t outer, int64_t inner, float* y,
+                             cudaStream_t stream) const {
+  if (outer == 0 || inner == 0) return Status::Ok();
+  if (outer < 0 || inner < 0 || outer * inner > int64_t{0x7fffffff} * 256)
+    return InvalidArgument(description_, ": outer ", outer, " x inner ", inner, " is out of range");
+  if (x == nullptr || y == nullptr) return InvalidArgument(description_, ": null x or y");
+  return LaunchChannelLayerNormF32(x, outer, channels_, inner, scale_->as<float>(),
+                                   bias_ != nullptr ? bias_->as<float>() : nullptr, epsilon_, y,
+                                   stream);
+}
+
 }  // namespace octet::cuda

@@ -59,4 +59,27 @@ class LayerNorm {
   std::string description_;
 };
 
+// A LayerNorm over axis 1 of an NC... tensor, as SAM's neck writes it
+// (LayerNorm2d: ReduceMean over the channels, Sub, Pow 2, ReduceMean, Add
+// epsilon, Sqrt, Div, then Mul by scale [C, 1, 1] and Add bias):
+//   y[o, c, i] = (x - mean) / sqrt(var + epsilon) * scale[c] + bias[c]
+// with the graph's operations in its order, each rounded once (a division by
+// the square root, not a multiplication by its inverse; sums over c in
+// order). Config k is the channel count.
+class ChannelLayerNorm {
+ public:
+  static Expected<ChannelLayerNorm> Create(const LayerNormConfig& config);
+
+  // x, y: [outer, channels, inner] f32, device memory; y may alias x.
+  Status Run(const float* x, int64_t outer, int64_t inner, float* y, cudaStream_t stream) const;
+
+  int64_t channels() const { return channels_; }
+
+ private:
+  int64_t channels_ = 0;
+  float epsilon_ = 0.f;
+  std::shared_ptr<const DeviceBuffer> scale_, bias_;  // shared by copies
+  std::string description_;
+};
+
 }  // namespace octet::cuda
