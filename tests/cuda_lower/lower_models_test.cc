@@ -89,17 +89,22 @@ TEST_P(LowerCudaModelsTest, WholeModelRunsOnTheGpuNearFp32) {
   }
 }
 
+// The model's int8-dynamic QDQ graph compiled for cuda (no GPU needed).
+Expected<CompiledModule> CompileInt8DynamicForCuda(const fs::path& path) {
+  auto float_model = ImportOnnxFile(path.string());
+  if (!float_model.ok()) return float_model.status();
+  auto model = Prepare(std::move(*float_model), "int8-dynamic");
+  if (!model.ok()) return model.status();
+  return CompileForCuda(std::move(*model));
+}
+
 // Head dim 32: the int8 GEMM writes qkv in bf16, the attention reads it and
 // writes its output in bf16 in place, and the projection quantizes bf16 rows:
 // no conversion scratch around the attention (KeepDeviceEdgesInBf16).
 TEST(LowerCudaBf16Edges, QkvAndAttentionOutputStayBf16AtHeadDim32) {
   const fs::path path = testing::ModelsDir() / "sam_tiny32" / "model.onnx";
   OCTET_REQUIRE_PATH(path, "sam_tiny32");
-  auto float_model = ImportOnnxFile(path.string());
-  ASSERT_TRUE(float_model.ok()) << float_model.status().ToString();
-  auto model = Prepare(std::move(*float_model), "int8-dynamic");
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
-  auto cuda = CompileForCuda(std::move(*model));
+  auto cuda = CompileInt8DynamicForCuda(path);
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
   const ModuleDesc& d = cuda->desc;
   int attentions = 0;
@@ -129,11 +134,7 @@ TEST(LowerCudaBf16Edges, QkvAndAttentionOutputStayBf16AtHeadDim32) {
 TEST(LowerCudaBf16Edges, MlpHiddenStaysBf16BetweenInt8Gemms) {
   const fs::path path = testing::ModelsDir() / "sam_tiny32" / "model.onnx";
   OCTET_REQUIRE_PATH(path, "sam_tiny32");
-  auto float_model = ImportOnnxFile(path.string());
-  ASSERT_TRUE(float_model.ok()) << float_model.status().ToString();
-  auto model = Prepare(std::move(*float_model), "int8-dynamic");
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
-  auto cuda = CompileForCuda(std::move(*model));
+  auto cuda = CompileInt8DynamicForCuda(path);
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
   const ModuleDesc& d = cuda->desc;
   int hidden = 0;

@@ -31,9 +31,16 @@ Status ConvertBf16ToF32(const void* x, float* y, int64_t n, cudaStream_t stream)
   return LaunchBf16ToF32(x, y, n, stream);
 }
 
-Expected<LayerNorm> LayerNorm::Create(const LayerNormConfig& config) {
-  const std::string what = "LayerNorm f32[M," + std::to_string(config.k) + "]";
-  if (config.k <= 0) return InvalidArgument(what, ": the normalised axis must be non-empty");
+namespace {
+
+// The checks and device copies LayerNorm and ChannelLayerNorm share.
+struct NormParams {
+  std::shared_ptr<const DeviceBuffer> scale, bias;
+};
+
+Expected<NormParams> CheckAndUploadNorm(const LayerNormConfig& config, const std::string& what,
+                                        const char* axis) {
+  if (config.k <= 0) return InvalidArgument(what, ": the ", axis, " axis must be non-empty");
   if (static_cast<int64_t>(config.scale.size()) != config.k)
     return InvalidArgument(what, ": ", config.scale.size(), " scale values, expected ", config.k);
   if (!config.bias.empty() && static_cast<int64_t>(config.bias.size()) != config.k)
@@ -43,17 +50,28 @@ Expected<LayerNorm> LayerNorm::Create(const LayerNormConfig& config) {
     return InvalidArgument(what, ": epsilon must be finite and non-negative, got ", config.epsilon);
   std::string reason;
   if (!DeviceAvailable(&reason)) return NotFound(what, ": no CUDA device: ", reason);
+  NormParams p;
+  const size_t bytes = sizeof(float) * static_cast<size_t>(config.k);
+  OCTET_ASSIGN_OR_RETURN(DeviceBuffer scale, DeviceBuffer::FromHost(config.scale.data(), bytes));
+  p.scale = std::make_shared<const DeviceBuffer>(std::move(scale));
+  if (!config.bias.empty()) {
+    OCTET_ASSIGN_OR_RETURN(DeviceBuffer bias, DeviceBuffer::FromHost(config.bias.data(), bytes));
+    p.bias = std::make_shared<const DeviceBuffer>(std::move(bias));
+  }
+  return p;
+}
+
+}  // namespace
+
+Expected<LayerNorm> LayerNorm::Create(const LayerNormConfig& config) {
+  const std::string what = "LayerNorm f32[M," + std::to_string(config.k) + "]";
+  OCTET_ASSIGN_OR_RETURN(NormParams p, CheckAndUploadNorm(config, what, "normalised"));
   LayerNorm kernel;
   kernel.k_ = config.k;
   kernel.epsilon_ = config.epsilon;
   kernel.description_ = what;
-  const size_t bytes = sizeof(float) * static_cast<size_t>(config.k);
-  OCTET_ASSIGN_OR_RETURN(DeviceBuffer scale, DeviceBuffer::FromHost(config.scale.data(), bytes));
-  kernel.scale_ = std::make_shared<const DeviceBuffer>(std::move(scale));
-  if (!config.bias.empty()) {
-    OCTET_ASSIGN_OR_RETURN(DeviceBuffer bias, DeviceBuffer::FromHost(config.bias.data(), bytes));
-    kernel.bias_ = std::make_shared<const DeviceBuffer>(std::move(bias));
-  }
+  kernel.scale_ = std::move(p.scale);
+  kernel.bias_ = std::move(p.bias);
   return kernel;
 }
 
@@ -68,27 +86,13 @@ Status LayerNorm::Run(const float* x, int64_t rows, float* y, cudaStream_t strea
 
 Expected<ChannelLayerNorm> ChannelLayerNorm::Create(const LayerNormConfig& config) {
   const std::string what = "ChannelLayerNorm f32[N," + std::to_string(config.k) + ",...]";
-  if (config.k <= 0) return InvalidArgument(what, ": the channel axis must be non-empty");
-  if (static_cast<int64_t>(config.scale.size()) != config.k)
-    return InvalidArgument(what, ": ", config.scale.size(), " scale values, expected ", config.k);
-  if (!config.bias.empty() && static_cast<int64_t>(config.bias.size()) != config.k)
-    return InvalidArgument(what, ": ", config.bias.size(), " bias values, expected ", config.k,
-                           " or none");
-  if (!(config.epsilon >= 0.f) || !std::isfinite(config.epsilon))
-    return InvalidArgument(what, ": epsilon must be finite and non-negative, got ", config.epsilon);
-  std::string reason;
-  if (!DeviceAvailable(&reason)) return NotFound(what, ": no CUDA device: ", reason);
+  OCTET_ASSIGN_OR_RETURN(NormParams p, CheckAndUploadNorm(config, what, "channel"));
   ChannelLayerNorm kernel;
   kernel.channels_ = config.k;
   kernel.epsilon_ = config.epsilon;
   kernel.description_ = what;
-  const size_t bytes = sizeof(float) * static_cast<size_t>(config.k);
-  OCTET_ASSIGN_OR_RETURN(DeviceBuffer scale, DeviceBuffer::FromHost(config.scale.data(), bytes));
-  kernel.scale_ = std::make_shared<const DeviceBuffer>(std::move(scale));
-  if (!config.bias.empty()) {
-    OCTET_ASSIGN_OR_RETURN(DeviceBuffer bias, DeviceBuffer::FromHost(config.bias.data(), bytes));
-    kernel.bias_ = std::make_shared<const DeviceBuffer>(std::move(bias));
-  }
+  kernel.scale_ = std::move(p.scale);
+  kernel.bias_ = std::move(p.bias);
   return kernel;
 }
 

@@ -105,6 +105,30 @@ __device__ __forceinline__ void StoreCodes(const float (&v)[kElems], float scale
   }
 }
 
+// The codes and scale of a row held as y[j][c] (element 4 (lane + j kGroup)
+// + c, vectors below nvec) by the kGroup threads of a group: the absolute
+// maximum over the group, scale = max(absmax / qmax, min_scale), the codes
+// at q (the row's first code) and the scale at *scale_out.
+template <int kGroup, int kVecs>
+__device__ __forceinline__ void QuantizeRowVecs(const float (&y)[kVecs][4], int64_t nvec, int lane,
+                                                float qmax, float min_scale, bool aligned,
+                                                int8_t* q, float* scale_out) {
+  float absmax = 0.f;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j)
+    if (lane + int64_t{j} * kGroup < nvec)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) absmax = fmaxf(absmax, fabsf(y[j][c]));
+  absmax = RowGroupMax<kGroup>(absmax);
+  const float scale = fmaxf(__fdiv_rn(absmax, qmax), min_scale);
+  if (lane == 0) *scale_out = scale;
+#pragma unroll
+  for (int j = 0; j < kVecs; ++j) {
+    const int64_t v = lane + int64_t{j} * kGroup;
+    if (v < nvec) StoreCodes(y[j], scale, q + 4 * v, aligned);
+  }
+}
+
 // kGroup threads per row (a warp, or the block), kVecs 16-byte vectors per
 // thread held in registers. aligned: src 16-byte and codes 8-byte aligned.
 template <typename T, int kGroup, int kVecs>
@@ -157,21 +181,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t nvec = k / 4;
   float y[kVecs][4];
   LayerNormRowVec<kGroup, kVecs>(src + row * k, k, ln_scale, ln_bias, epsilon, aligned, lane, y);
-  float absmax = 0.f;
-#pragma unroll
-  for (int j = 0; j < kVecs; ++j)
-    if (lane + int64_t{j} * kGroup < nvec)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) absmax = fmaxf(absmax, fabsf(y[j][c]));
-  absmax = RowGroupMax<kGroup>(absmax);
-  const float scale = fmaxf(__fdiv_rn(absmax, qmax), min_scale);
-  if (lane == 0) scales[row] = scale;
-  int8_t* q = codes + row * k;
-#pragma unroll
-  for (int j = 0; j < kVecs; ++j) {
-    const int64_t v = lane + int64_t{j} * kGroup;
-    if (v < nvec) StoreCodes(y[j], scale, q + 4 * v, aligned);
-  }
+  QuantizeRowVecs<kGroup, kVecs>(y, nvec, lane, qmax, min_scale, aligned, codes + row * k,
+                                 scales + row);
 }
 
 // 4 values of an addend row at p (4-aligned element offset), as f32 bits.
@@ -251,20 +262,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int c = 0; c < 4; ++c) y[j][c] = RowVecElem<float>(r[j], c);
   }
-  float absmax = 0.f;
-#pragma unroll
-  for (int j = 0; j < kVecs; ++j)
-    if (lane + int64_t{j} * kGroup < nvec)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) absmax = fmaxf(absmax, fabsf(y[j][c]));
-  absmax = RowGroupMax<kGroup>(absmax);
-  const float scale = fmaxf(__fdiv_rn(absmax, qmax), min_scale);
-  if (lane == 0) scales[row] = scale;
-#pragma unroll
-  for (int j = 0; j < kVecs; ++j) {
-    const int64_t v = lane + int64_t{j} * kGroup;
-    if (v < nvec) StoreCodes(y[j], scale, q + 4 * v, aligned);
-  }
+  QuantizeRowVecs<kGroup, kVecs>(y, nvec, lane, qmax, min_scale, aligned, q, scales + row);
 }
 
 bool Aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
