@@ -1,9 +1,10 @@
 // ChannelLayerNorm (SAM's LayerNorm2d: a LayerNorm over axis 1) against a
-// double-precision evaluation of the same formula. The kernel sums in f32 in
-// channel order and rounds each operation once; for C values of magnitude
-// <= ~4 the f32 mean and variance are within ~C * 2^-24 relative of the
-// double ones, so outputs of magnitude <= ~10 agree within 2e-5 absolute (a
-// wrong stride or channel gives errors of order 1).
+// double-precision evaluation of the same formula. The kernel sums in f32
+// (16 strided partial sums, then those in order) and rounds each operation
+// once; for C values of magnitude <= ~4 the f32 mean and variance are within
+// ~C * 2^-24 relative of the double ones, so outputs of magnitude <= ~10
+// agree within 2e-5 absolute (a wrong stride or channel gives errors of
+// order 1).
 #include <gtest/gtest.h>
 
 #include <cmath>

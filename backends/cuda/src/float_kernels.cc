@@ -99,7 +99,7 @@ Expected<ChannelLayerNorm> ChannelLayerNorm::Create(const LayerNormConfig& confi
 Status ChannelLayerNorm::Run(const float* x, int64_t outer, int64_t inner, float* y,
                              cudaStream_t stream) const {
   if (outer == 0 || inner == 0) return Status::Ok();
-  if (outer < 0 || inner < 0 || outer * inner > int64_t{0x7fffffff} * 256)
+  if (outer < 0 || inner < 0 || outer * inner > int64_t{0x7fffffff} * 32)
     return InvalidArgument(description_, ": outer ", outer, " x inner ", inner, " is out of range");
   if (x == nullptr || y == nullptr) return InvalidArgument(description_, ": null x or y");
   return LaunchChannelLayerNormF32(x, outer, channels_, inner, scale_->as<float>(),

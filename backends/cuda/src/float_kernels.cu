@@ -87,29 +87,48 @@ unsigned BlocksFor(int64_t n) {
   return static_cast<unsigned>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
 }
 
-// One thread per (outer, inner) column: neighbouring threads read
-// neighbouring inner positions, so every pass over the channels is coalesced.
-// Three passes (mean, variance, output); the column's later passes come from
-// L1/L2. Sums over c in order, each operation rounded once, as the graph.
-__global__ void ChannelLayerNormKernel(const float* x, int64_t outer, int64_t channels,
-                                       int64_t inner, const float* scale, const float* bias,
-                                       float epsilon, float* y) {
-  const int64_t column = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (column >= outer * inner) return;
-  const int64_t o = column / inner, i = column % inner;
+// A block takes 32 neighbouring (outer, inner) columns (threadIdx.x: reads of
+// a channel are 128-byte coalesced) and splits the channels among 16 rows of
+// threads (threadIdx.y takes c = y, y + 16, ...): a column's partial sums
+// meet in shared memory, added in row order. Three passes (mean, variance,
+// output); the later ones read x from L1/L2. Each operation is rounded once,
+// as the graph computes it (a division by the square root).
+constexpr int kChannelLnColumns = 32, kChannelLnRows = 16;
+
+__device__ __forceinline__ float ChannelLnColumnSum(float v, float (*part)[kChannelLnColumns + 1]) {
+  part[threadIdx.y][threadIdx.x] = v;
+  __syncthreads();
+  float sum = 0.f;
+  for (int r = 0; r < kChannelLnRows; ++r) sum = __fadd_rn(sum, part[r][threadIdx.x]);
+  __syncthreads();  // part is reused by the next call
+  return sum;
+}
+
+__global__ void __launch_bounds__(kChannelLnColumns* kChannelLnRows)
+    ChannelLayerNormKernel(const float* x, int64_t outer, int64_t channels, int64_t inner,
+                           const float* scale, const float* bias, float epsilon, float* y) {
+  __shared__ float part[kChannelLnRows][kChannelLnColumns + 1];
+  const int64_t column = int64_t{blockIdx.x} * kChannelLnColumns + threadIdx.x;
+  const bool active = column < outer * inner;  // inactive threads still join the sums
+  const int64_t o = active ? column / inner : 0, i = active ? column % inner : 0;
   const float* xc = x + o * channels * inner + i;
   float* yc = y + o * channels * inner + i;
   const float count = static_cast<float>(channels);
   float sum = 0.f;
-  for (int64_t c = 0; c < channels; ++c) sum = __fadd_rn(sum, xc[c * inner]);
-  const float mean = __fdiv_rn(sum, count);
+  if (active)
+    for (int64_t c = threadIdx.y; c < channels; c += kChannelLnRows)
+      sum = __fadd_rn(sum, xc[c * inner]);
+  const float mean = __fdiv_rn(ChannelLnColumnSum(sum, part), count);
   float squares = 0.f;
-  for (int64_t c = 0; c < channels; ++c) {
-    const float d = __fsub_rn(xc[c * inner], mean);
-    squares = __fadd_rn(squares, __fmul_rn(d, d));
-  }
-  const float den = __fsqrt_rn(__fadd_rn(__fdiv_rn(squares, count), epsilon));
-  for (int64_t c = 0; c < channels; ++c) {
+  if (active)
+    for (int64_t c = threadIdx.y; c < channels; c += kChannelLnRows) {
+      const float d = __fsub_rn(xc[c * inner], mean);
+      squares = __fadd_rn(squares, __fmul_rn(d, d));
+    }
+  const float var = __fdiv_rn(ChannelLnColumnSum(squares, part), count);
+  const float den = __fsqrt_rn(__fadd_rn(var, epsilon));
+  if (!active) return;
+  for (int64_t c = threadIdx.y; c < channels; c += kChannelLnRows) {
     const float n = __fmul_rn(scale[c], __fdiv_rn(__fsub_rn(xc[c * inner], mean), den));
     yc[c * inner] = bias != nullptr ? __fadd_rn(n, bias[c]) : n;
   }
@@ -171,10 +190,11 @@ Status LaunchLayerNormF32(const float* x, int64_t rows, int64_t k, const float* 
 Status LaunchChannelLayerNormF32(const float* x, int64_t outer, int64_t channels, int64_t inner,
                                  const float* scale, const float* bias, float epsilon, float* y,
                                  cudaStream_t stream) {
-  constexpr int kThreads = 256;
   const int64_t columns = outer * inner;
-  ChannelLayerNormKernel<<<static_cast<unsigned>((columns + kThreads - 1) / kThreads), kThreads, 0,
-                           stream>>>(x, outer, channels, inner, scale, bias, epsilon, y);
+  const dim3 block(kChannelLnColumns, kChannelLnRows);
+  ChannelLayerNormKernel<<<static_cast<unsigned>((columns + kChannelLnColumns - 1) /
+                                                 kChannelLnColumns),
+                           block, 0, stream>>>(x, outer, channels, inner, scale, bias, epsilon, y);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("ChannelLayerNormKernel");
   return Status::Ok();
 }

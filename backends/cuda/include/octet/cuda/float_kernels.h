@@ -63,9 +63,9 @@ class LayerNorm {
 // (LayerNorm2d: ReduceMean over the channels, Sub, Pow 2, ReduceMean, Add
 // epsilon, Sqrt, Div, then Mul by scale [C, 1, 1] and Add bias):
 //   y[o, c, i] = (x - mean) / sqrt(var + epsilon) * scale[c] + bias[c]
-// with the graph's operations in its order, each rounded once (a division by
-// the square root, not a multiplication by its inverse; sums over c in
-// order). Config k is the channel count.
+// with the graph's operations, each rounded once (a division by the square
+// root, not a multiplication by its inverse); the sums over c in a fixed
+// order (16 strided partial sums, then those in order). Config k is the channel count.
 class ChannelLayerNorm {
  public:
   static Expected<ChannelLayerNorm> Create(const LayerNormConfig& config);
