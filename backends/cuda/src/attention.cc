@@ -3,6 +3,7 @@
 #include "octet/cuda/attention.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <vector>
 
@@ -76,6 +77,8 @@ struct Bf16Attention::Impl {
   int64_t q_h = 0, q_w = 0, k_h = 0, k_w = 0;
   DeviceBuffer rel_h_table, rel_w_table;  // f32 [q coord, head_dim, k padded to 4]
   size_t shared_bytes = 0;
+  int m_tiles = 1;     // attention::Params::m_tiles
+  bool patch = false;  // attention::Params::patch
   std::string description;
 };
 
@@ -220,6 +223,14 @@ Expected<Bf16Attention> Bf16Attention::Create(const Bf16AttentionConfig& config)
     return InvalidArgument(impl->description, ": needs ", impl->shared_bytes,
                            " bytes of shared memory per block and ", device.ToString(), " allows ",
                            device.max_shared_memory_per_block_optin);
+  impl->m_tiles = attention::HasTwoRowTiles(d) ? 2 : 1;
+  impl->patch = impl->rel_pos && impl->m_tiles == 2 && impl->q_h % 8 == 0 && impl->q_w % 16 == 0;
+  // TEMPORARY (experiments): OCTET_ATTENTION_VARIANT = "m1", "m2" or "m2p".
+  if (const char* v = std::getenv("OCTET_ATTENTION_VARIANT")) {
+    const std::string s = v;
+    if (s == "m1") impl->m_tiles = 1, impl->patch = false;
+    if (s == "m2" && attention::HasTwoRowTiles(d)) impl->m_tiles = 2, impl->patch = false;
+  }
   // The limit is the device's, not this configuration's: several attentions
   // with different grids share the kernel.
   OCTET_RETURN_IF_ERROR(
@@ -267,6 +278,8 @@ Status Bf16Attention::Run(const void* q, const void* k, const void* v, void* out
     params.rel_replaces_q =
         attention::RelReplacesQ(static_cast<int>(c.head_dim), params.k_h, params.k_w);
   }
+  params.m_tiles = p.m_tiles;
+  params.patch = p.patch;
   return attention::Launch(static_cast<int>(c.head_dim), params, c.batch * c.heads, p.shared_bytes,
                            stream);
 }
