@@ -193,27 +193,36 @@ __device__ void RelativeTermsPatch(const __nv_bfloat16* q_s, const float* __rest
     float acc[8][4];
 #pragma unroll
     for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    // 16 channels' table loads in flight before their FFMA (the table comes
+    // from L2: latency, not bandwidth, bounds this loop).
 #pragma unroll 1
-    for (int c0 = 0; c0 < kHeadDim; c0 += 8) {
-      uint32_t w[8][4];
+    for (int c0 = 0; c0 < kHeadDim; c0 += 16) {
+      float4 tv[16];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const uint4 qv = *reinterpret_cast<const uint4*>(q_s + (r0 + i * kRowStep) * P + c0);
-        w[i][0] = qv.x;
-        w[i][1] = qv.y;
-        w[i][2] = qv.z;
-        w[i][3] = qv.w;
-      }
+      for (int c = 0; c < 16; ++c) tv[c] = __ldg(t + (c0 + c) * t_pitch);
 #pragma unroll
-      for (int c = 0; c < 8; ++c) {
-        const float4 tv = __ldg(t + (c0 + c) * t_pitch);
+      for (int half = 0; half < 2; ++half) {
+        uint32_t w[8][4];
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
-          const float x = c % 2 == 0 ? Bf16Low(w[i][c / 2]) : Bf16High(w[i][c / 2]);
-          acc[i][0] = fmaf(x, tv.x, acc[i][0]);
-          acc[i][1] = fmaf(x, tv.y, acc[i][1]);
-          acc[i][2] = fmaf(x, tv.z, acc[i][2]);
-          acc[i][3] = fmaf(x, tv.w, acc[i][3]);
+          const uint4 qv =
+              *reinterpret_cast<const uint4*>(q_s + (r0 + i * kRowStep) * P + c0 + 8 * half);
+          w[i][0] = qv.x;
+          w[i][1] = qv.y;
+          w[i][2] = qv.z;
+          w[i][3] = qv.w;
+        }
+#pragma unroll
+        for (int c = 0; c < 8; ++c) {
+          const float4 tc = tv[8 * half + c];
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            const float x = c % 2 == 0 ? Bf16Low(w[i][c / 2]) : Bf16High(w[i][c / 2]);
+            acc[i][0] = fmaf(x, tc.x, acc[i][0]);
+            acc[i][1] = fmaf(x, tc.y, acc[i][1]);
+            acc[i][2] = fmaf(x, tc.z, acc[i][2]);
+            acc[i][3] = fmaf(x, tc.w, acc[i][3]);
+          }
         }
       }
     }
@@ -335,6 +344,9 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
   constexpr int P = RowPitch(kHeadDim);
   constexpr int kKSteps = kHeadDim / 16;  // k-steps of Q K^T; also 16-column pairs of O
   constexpr int kKeyTiles = kBlockKeys / 8;
+  // rel_h joins the row max instead of every score (k_w % 64 == 0); not with
+  // 16-row warps, where the 128 registers of two blocks per SM would spill.
+  constexpr bool kFoldH = kRelPos && kMTiles == 2;
   extern __shared__ __align__(16) unsigned char smem[];
   __nv_bfloat16* k_s = reinterpret_cast<__nv_bfloat16*>(smem);  // [kKvStages][kBlockKeys][P]
   __nv_bfloat16* v_s = k_s + kKvStages * kBlockKeys * P;
@@ -409,10 +421,12 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
   };
   if constexpr (kPatch) {
     load_q();
+    if (!(p.debug & 1)) {
     RelativeTermsPatch<kHeadDim, true, kNumThreads>(q_s, p.rel_h_table, p.k_h, p.k_h_pad, qy0, 0,
                                                     rel_h);
     RelativeTermsPatch<kHeadDim, false, kNumThreads>(q_s, p.rel_w_table, p.k_w, p.k_w_pad, qx0,
                                                      p.rel_w_pitch, rel_w);
+    }
     __syncthreads();  // Q's tile is read: V tile 0 may take its place
     CopyTile<kHeadDim, kBlockKeys, kNumThreads>(v_s, v_g, p.v_strides[2], p.kv_len);
     CommitCopies();
@@ -507,8 +521,34 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt) {
       // x = S * scale * log2(e) + bias (base 2); keys past kv_len: -inf.
+      // Where a key tile lies in one grid row (k_w % 64 == 0: SAM's global
+      // grid), rel_h is one value per row and tile, h: s becomes x - h, and h
+      // joins the row max and the exponent's offset instead of every score.
+      float h_lo = 0.f, h_hi = 0.f;
       if constexpr (kRelPos) {
-        AddRelativeTerms(p, kv0, col0, r_lo[mt], r_hi[mt], rel_h, rel_w, s[mt]);
+        if (p.debug & 2) {
+#pragma unroll
+          for (int j = 0; j < kKeyTiles; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[mt][j][e] *= p.scale_log2e;
+        } else if (kFoldH && p.k_w % kBlockKeys == 0) {
+          const int kh = kv0 / p.k_w, kw0 = kv0 - kh * p.k_w;
+          h_lo = rel_h[kh * kRelPitch + r_lo[mt]];
+          h_hi = rel_h[kh * kRelPitch + r_hi[mt]];
+          const float* w_lo = rel_w + r_lo[mt] * p.rel_w_pitch + kw0 + col0;
+          const float* w_hi = rel_w + r_hi[mt] * p.rel_w_pitch + kw0 + col0;
+#pragma unroll
+          for (int j = 0; j < kKeyTiles; ++j) {
+            const float2 lo = *reinterpret_cast<const float2*>(w_lo + j * 8);
+            const float2 hi = *reinterpret_cast<const float2*>(w_hi + j * 8);
+            s[mt][j][0] = fmaf(s[mt][j][0], p.scale_log2e, lo.x);
+            s[mt][j][1] = fmaf(s[mt][j][1], p.scale_log2e, lo.y);
+            s[mt][j][2] = fmaf(s[mt][j][2], p.scale_log2e, hi.x);
+            s[mt][j][3] = fmaf(s[mt][j][3], p.scale_log2e, hi.y);
+          }
+        } else {
+          AddRelativeTerms(p, kv0, col0, r_lo[mt], r_hi[mt], rel_h, rel_w, s[mt]);
+        }
       } else {
 #pragma unroll
         for (int j = 0; j < kKeyTiles; ++j)
@@ -535,19 +575,26 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
         tile_lo = fmaxf(tile_lo, __shfl_xor_sync(0xffffffffu, tile_lo, offset));
         tile_hi = fmaxf(tile_hi, __shfl_xor_sync(0xffffffffu, tile_hi, offset));
       }
+      if constexpr (kFoldH) {
+        tile_lo += h_lo;
+        tile_hi += h_hi;
+      }
       // Every tile holds at least one real key, so the new max is finite; the
       // first tile's correction is 2^-inf = 0.
       const float new_lo = fmaxf(max_lo[mt], tile_lo), new_hi = fmaxf(max_hi[mt], tile_hi);
       const float alpha_lo = Exp2(max_lo[mt] - new_lo), alpha_hi = Exp2(max_hi[mt] - new_hi);
       max_lo[mt] = new_lo;
       max_hi[mt] = new_hi;
+      // 2^(x - max) = 2^(s - (max - h)).
+      const float off_lo = kFoldH ? new_lo - h_lo : new_lo;
+      const float off_hi = kFoldH ? new_hi - h_hi : new_hi;
       float add_lo = 0.f, add_hi = 0.f;
 #pragma unroll
       for (int j = 0; j < kKeyTiles; ++j) {
-        s[mt][j][0] = Exp2(s[mt][j][0] - new_lo);
-        s[mt][j][1] = Exp2(s[mt][j][1] - new_lo);
-        s[mt][j][2] = Exp2(s[mt][j][2] - new_hi);
-        s[mt][j][3] = Exp2(s[mt][j][3] - new_hi);
+        s[mt][j][0] = Exp2(s[mt][j][0] - off_lo);
+        s[mt][j][1] = Exp2(s[mt][j][1] - off_lo);
+        s[mt][j][2] = Exp2(s[mt][j][2] - off_hi);
+        s[mt][j][3] = Exp2(s[mt][j][3] - off_hi);
         add_lo += s[mt][j][0] + s[mt][j][1];
         add_hi += s[mt][j][2] + s[mt][j][3];
       }

@@ -78,6 +78,7 @@ struct Params {
   // Position terms, m_tiles 2, q_h % 8 == 0 and q_w % 16 == 0: each block
   // takes an 8 x 16 patch of the query grid instead of 128 consecutive rows.
   bool patch = false;
+  int debug = 0;  // TEMPORARY: 1 skips the patch prologue, 2 the bias in the loop
 };
 
 // Head dims with a kernel: multiples of 16 from 16 to 128.
