@@ -78,7 +78,6 @@ struct Bf16Attention::Impl {
   DeviceBuffer rel_h_table, rel_w_table;  // f32 [q coord, head_dim, k padded to 4]
   size_t shared_bytes = 0;
   int m_tiles = 1;     // attention::Params::m_tiles
-  int debug = 0;
   bool patch = false;  // attention::Params::patch
   std::string description;
 };
@@ -234,15 +233,6 @@ Expected<Bf16Attention> Bf16Attention::Create(const Bf16AttentionConfig& config)
       impl->patch = impl->q_h % 8 == 0 && impl->q_w % 16 == 0;
     impl->m_tiles = impl->patch || (!impl->rel_pos && c.q_len > 256 && blocks >= 512) ? 2 : 1;
   }
-  // TEMPORARY (experiments): OCTET_ATTENTION_VARIANT = "m1", "m2" or "m2p".
-  if (const char* v = std::getenv("OCTET_ATTENTION_VARIANT")) {
-    const std::string s = v;
-    if (s == "m1") impl->m_tiles = 1, impl->patch = false;
-    if (s == "m2" && attention::HasTwoRowTiles(d)) impl->m_tiles = 2, impl->patch = false;
-    if (s == "nopro") impl->debug = 1;
-    if (s == "nobias") impl->debug = 2;
-    if (s == "noboth") impl->debug = 3;
-  }
   // The limit is the device's, not this configuration's: several attentions
   // with different grids share the kernel.
   OCTET_RETURN_IF_ERROR(
@@ -292,7 +282,7 @@ Status Bf16Attention::Run(const void* q, const void* k, const void* v, void* out
   }
   params.m_tiles = p.m_tiles;
   params.patch = p.patch;
-  params.debug = p.debug;
+  params.key_row_tiles = p.patch && p.k_w % kBlockKeys == 0 && !std::getenv("OCTET_ATTN_NO_KEY_ROWS");  // TEMPORARY
   return attention::Launch(static_cast<int>(c.head_dim), params, c.batch * c.heads, p.shared_bytes,
                            stream);
 }

@@ -335,18 +335,20 @@ constexpr int MinBlocks() {
   return kMTiles == 2 || kHeadDim <= 80 ? 2 : 1;
 }
 
-template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch>
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
 __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTiles>()))
     FlashAttentionKernel(const Params p) {
   static_assert(!kPatch || kRelPos);
+  static_assert(!kKeyRowTiles || kPatch);
   constexpr int kNumThreads = ThreadsFor(kMTiles);
   constexpr int kWarpRows = 16 * kMTiles;
   constexpr int P = RowPitch(kHeadDim);
   constexpr int kKSteps = kHeadDim / 16;  // k-steps of Q K^T; also 16-column pairs of O
   constexpr int kKeyTiles = kBlockKeys / 8;
-  // rel_h joins the row max instead of every score (k_w % 64 == 0); not with
-  // 16-row warps, where the 128 registers of two blocks per SM would spill.
-  constexpr bool kFoldH = kRelPos && kMTiles == 2;
+  // kKeyRowTiles (patch blocks, k_w % 64 == 0: SAM's global grid): each key
+  // tile lies in one grid row, so rel_h is one value per row and tile and
+  // joins the row max instead of every score; the bias code has no branch.
+  constexpr bool kFoldH = kKeyRowTiles;
   extern __shared__ __align__(16) unsigned char smem[];
   __nv_bfloat16* k_s = reinterpret_cast<__nv_bfloat16*>(smem);  // [kKvStages][kBlockKeys][P]
   __nv_bfloat16* v_s = k_s + kKvStages * kBlockKeys * P;
@@ -421,12 +423,10 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
   };
   if constexpr (kPatch) {
     load_q();
-    if (!(p.debug & 1)) {
     RelativeTermsPatch<kHeadDim, true, kNumThreads>(q_s, p.rel_h_table, p.k_h, p.k_h_pad, qy0, 0,
                                                     rel_h);
     RelativeTermsPatch<kHeadDim, false, kNumThreads>(q_s, p.rel_w_table, p.k_w, p.k_w_pad, qx0,
                                                      p.rel_w_pitch, rel_w);
-    }
     __syncthreads();  // Q's tile is read: V tile 0 may take its place
     CopyTile<kHeadDim, kBlockKeys, kNumThreads>(v_s, v_g, p.v_strides[2], p.kv_len);
     CommitCopies();
@@ -526,12 +526,7 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
       // joins the row max and the exponent's offset instead of every score.
       float h_lo = 0.f, h_hi = 0.f;
       if constexpr (kRelPos) {
-        if (p.debug & 2) {
-#pragma unroll
-          for (int j = 0; j < kKeyTiles; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) s[mt][j][e] *= p.scale_log2e;
-        } else if (kFoldH && p.k_w % kBlockKeys == 0) {
+        if constexpr (kFoldH) {
           const int kh = kv0 / p.k_w, kw0 = kv0 - kh * p.k_w;
           h_lo = rel_h[kh * kRelPitch + r_lo[mt]];
           h_hi = rel_h[kh * kRelPitch + r_hi[mt]];
@@ -691,57 +686,59 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
 
 }  // namespace device
 
-template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch>
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
 Status PrepareVariant(size_t shared_bytes) {
-  OCTET_CUDA_RETURN_IF_ERROR(
-      cudaFuncSetAttribute(device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch>,
-                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(shared_bytes)));
+  OCTET_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+      device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch, kKeyRowTiles>,
+      cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
   return Status::Ok();
 }
 
 template <int kHeadDim>
 Status PrepareFor(bool rel_pos, size_t shared_bytes) {
   if (rel_pos) {
-    OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 1, false>(shared_bytes)));
+    OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 1, false, false>(shared_bytes)));
     if constexpr (HasTwoRowTiles(kHeadDim)) {
-      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 2, false>(shared_bytes)));
-      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 2, true>(shared_bytes)));
+      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 2, true, false>(shared_bytes)));
+      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 2, true, true>(shared_bytes)));
     }
   } else {
-    OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, false, 1, false>(shared_bytes)));
+    OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, false, 1, false, false>(shared_bytes)));
     if constexpr (HasTwoRowTiles(kHeadDim))
-      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, false, 2, false>(shared_bytes)));
+      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, false, 2, false, false>(shared_bytes)));
   }
   return Status::Ok();
 }
 
-template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch>
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
 void LaunchVariant(const Params& params, int64_t batch_heads, size_t shared_bytes,
                    cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(batch_heads * params.q_blocks));
-  device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch>
+  device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch, kKeyRowTiles>
       <<<grid, ThreadsFor(kMTiles), shared_bytes, stream>>>(params);
 }
 
+// Variants: 16-row warps (every head dim, plain or position terms); 32-row
+// warps (head dims up to 80): plain, or position terms on patch blocks, with
+// or without one grid row per key tile.
 template <int kHeadDim>
 Status LaunchFor(const Params& params, int64_t batch_heads, size_t shared_bytes,
                  cudaStream_t stream) {
   const bool rel = params.rel_h_table != nullptr;
   const bool two = HasTwoRowTiles(kHeadDim) && params.m_tiles == 2;
   if constexpr (HasTwoRowTiles(kHeadDim)) {
-    if (two && rel && params.patch)
-      LaunchVariant<kHeadDim, true, 2, true>(params, batch_heads, shared_bytes, stream);
+    if (two && rel && params.key_row_tiles)
+      LaunchVariant<kHeadDim, true, 2, true, true>(params, batch_heads, shared_bytes, stream);
     else if (two && rel)
-      LaunchVariant<kHeadDim, true, 2, false>(params, batch_heads, shared_bytes, stream);
+      LaunchVariant<kHeadDim, true, 2, true, false>(params, batch_heads, shared_bytes, stream);
     else if (two)
-      LaunchVariant<kHeadDim, false, 2, false>(params, batch_heads, shared_bytes, stream);
+      LaunchVariant<kHeadDim, false, 2, false, false>(params, batch_heads, shared_bytes, stream);
   }
   if (!two) {
     if (rel)
-      LaunchVariant<kHeadDim, true, 1, false>(params, batch_heads, shared_bytes, stream);
+      LaunchVariant<kHeadDim, true, 1, false, false>(params, batch_heads, shared_bytes, stream);
     else
-      LaunchVariant<kHeadDim, false, 1, false>(params, batch_heads, shared_bytes, stream);
+      LaunchVariant<kHeadDim, false, 1, false, false>(params, batch_heads, shared_bytes, stream);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("FlashAttentionKernel");
   return Status::Ok();

@@ -75,10 +75,11 @@ struct Params {
   float inv_k_w = 1.f;          // 1 / k_w, for key -> (kh, kw) without an integer division
   bool rel_replaces_q = false;  // RelReplacesQ(head_dim, k_h, k_w)
   int m_tiles = 1;              // 16-row m-tiles per warp: 1, or 2 (HasTwoRowTiles)
-  // Position terms, m_tiles 2, q_h % 8 == 0 and q_w % 16 == 0: each block
-  // takes an 8 x 16 patch of the query grid instead of 128 consecutive rows.
+  // Position terms with m_tiles 2 (then q_h % 8 == 0 and q_w % 16 == 0): each
+  // block takes an 8 x 16 patch of the query grid, not 128 consecutive rows.
   bool patch = false;
-  int debug = 0;  // TEMPORARY: 1 skips the patch prologue, 2 the bias in the loop
+  // Patch blocks with k_w % kBlockKeys == 0: every key tile lies in one grid row.
+  bool key_row_tiles = false;
 };
 
 // Head dims with a kernel: multiples of 16 from 16 to 128.
