@@ -3,7 +3,6 @@
 #include "octet/cuda/attention.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <sstream>
 #include <vector>
 
@@ -229,8 +228,7 @@ Expected<Bf16Attention> Bf16Attention::Create(const Bf16AttentionConfig& config)
   // otherwise (SAM's 14x14 windows, few blocks).
   const int64_t blocks = c.batch * c.heads * ((c.q_len + kBlockQueries - 1) / kBlockQueries);
   if (attention::HasTwoRowTiles(d)) {
-    if (impl->rel_pos)
-      impl->patch = impl->q_h % 8 == 0 && impl->q_w % 16 == 0;
+    if (impl->rel_pos) impl->patch = impl->q_h % 8 == 0 && impl->q_w % 16 == 0;
     impl->m_tiles = impl->patch || (!impl->rel_pos && c.q_len > 256 && blocks >= 512) ? 2 : 1;
   }
   // The limit is the device's, not this configuration's: several attentions
@@ -282,7 +280,7 @@ Status Bf16Attention::Run(const void* q, const void* k, const void* v, void* out
   }
   params.m_tiles = p.m_tiles;
   params.patch = p.patch;
-  params.key_row_tiles = p.patch && p.k_w % kBlockKeys == 0 && !std::getenv("OCTET_ATTN_NO_KEY_ROWS");  // TEMPORARY
+  params.key_row_tiles = p.patch && p.k_w % kBlockKeys == 0;
   return attention::Launch(static_cast<int>(c.head_dim), params, c.batch * c.heads, p.shared_bytes,
                            stream);
 }

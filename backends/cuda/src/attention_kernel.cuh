@@ -3,9 +3,10 @@
 // files, each of which instantiates some head dims, so that nvcc compiles
 // the variants in parallel and recompiles little.
 //
-// One block of 8 warps takes 128 query rows of one (batch, head); warp w owns
-// rows 16w..16w+15 and keeps, in registers, their Q fragments, their output
-// accumulators O[16, d] (f32) and per row the running max and sum. For each
+// One block takes 128 query rows of one (batch, head): 8 warps of 16 rows, or
+// (head dims up to 80, long sequences) 4 warps of 32 rows. Each warp keeps,
+// in registers, its rows' Q fragments, their output accumulators O[rows, d]
+// (f32) and per row the running max and sum. For each
 // block of 64 keys: S = Q K^T (mma.sync m16n8k16, bf16 in, f32 out), then in
 // f32 x = S * scale * log2(e) + bias, new max, P = 2^(x - max), rescale of O
 // and of the sum, and O += P V with P rounded to bf16 as the A operand (the
@@ -193,8 +194,8 @@ __device__ void RelativeTermsPatch(const __nv_bfloat16* q_s, const float* __rest
     float acc[8][4];
 #pragma unroll
     for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
-    // 16 channels' table loads in flight before their FFMA (the table comes
-    // from L2: latency, not bandwidth, bounds this loop).
+      // 16 channels' table loads in flight before their FFMA (the table comes
+      // from L2: latency, not bandwidth, bounds this loop).
 #pragma unroll 1
     for (int c0 = 0; c0 < kHeadDim; c0 += 16) {
       float4 tv[16];
@@ -244,9 +245,8 @@ __device__ void RelativeTermsPatch(const __nv_bfloat16* q_s, const float* __rest
       // padding) stays inside the row's pitch (RelWPitch(k) >= k_pad).
 #pragma unroll
       for (int i = 0; i < 8; ++i)
-        *reinterpret_cast<float4*>(rel + (r0 + 16 * i) * w_pitch + 4 * g) =
-            make_float4(acc[i][0] * kLog2e, acc[i][1] * kLog2e, acc[i][2] * kLog2e,
-                        acc[i][3] * kLog2e);
+        *reinterpret_cast<float4*>(rel + (r0 + 16 * i) * w_pitch + 4 * g) = make_float4(
+            acc[i][0] * kLog2e, acc[i][1] * kLog2e, acc[i][2] * kLog2e, acc[i][3] * kLog2e);
     }
   }
 }
@@ -357,7 +357,7 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
   // Patch blocks: Q's tile in the V stages (the same size: 2 x 64 rows),
   // rel_h and rel_w after them.
   __nv_bfloat16* q_s = kPatch ? v_s : v_s + kKvStages * kBlockKeys * P;
-  float* rel_h = reinterpret_cast<float*>(kPatch              ? v_s + kKvStages * kBlockKeys * P
+  float* rel_h = reinterpret_cast<float*>(kPatch             ? v_s + kKvStages * kBlockKeys * P
                                           : p.rel_replaces_q ? q_s
                                                              : q_s + kBlockQueries * P);
   float* rel_w = rel_h + p.k_h * kRelPitch;
@@ -373,7 +373,9 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
   const int qy0 = kPatch ? q_block / patches_w * 8 : 0;
   const int qx0 = kPatch ? q_block % patches_w * 16 : 0;
   const int row0 = kPatch ? 0 : q_block * kBlockQueries;
-  const auto query_of = [&](int r) { return kPatch ? (qy0 + r / 16) * p.q_w + qx0 + r % 16 : row0 + r; };
+  const auto query_of = [&](int r) {
+    return kPatch ? (qy0 + r / 16) * p.q_w + qx0 + r % 16 : row0 + r;
+  };
   const int valid_rows = kPatch ? kBlockQueries : p.q_len - row0;
   // Warps whose rows are all past q_len (the last block of a short
   // sequence: 196 = 128 + 68 rows) copy and wait with the others but skip the
@@ -418,8 +420,9 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk)
-        LoadMatrixX4(q_frag[mt][kk], q_s + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8) % 2 * 8) * P +
-                                         kk * 16 + lane / 16 * 8);
+        LoadMatrixX4(q_frag[mt][kk],
+                     q_s + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8) % 2 * 8) * P +
+                         kk * 16 + lane / 16 * 8);
   };
   if constexpr (kPatch) {
     load_q();
@@ -444,9 +447,8 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
       }
       const auto terms = [&](auto pairs_tag) {
         constexpr bool kPairs = decltype(pairs_tag)::value;
-        RelativeTerms<kHeadDim, true, kPairs, kNumThreads>(q_rows, q_pitch, p.rel_h_table, p.k_h,
-                                                           p.k_h_pad, p.q_w, 0, row0, p.q_len,
-                                                           rel_h);
+        RelativeTerms<kHeadDim, true, kPairs, kNumThreads>(
+            q_rows, q_pitch, p.rel_h_table, p.k_h, p.k_h_pad, p.q_w, 0, row0, p.q_len, rel_h);
         RelativeTerms<kHeadDim, false, kPairs, kNumThreads>(q_rows, q_pitch, p.rel_w_table, p.k_w,
                                                             p.k_w_pad, p.q_w, p.rel_w_pitch, row0,
                                                             p.q_len, rel_w);
@@ -479,7 +481,8 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
 #pragma unroll
   for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
-    for (int j = 0; j < 2 * kKSteps; ++j) o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.f;
+    for (int j = 0; j < 2 * kKSteps; ++j)
+      o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.f;
   float max_lo[kMTiles], max_hi[kMTiles];  // running max of x per row
   float sum_lo[kMTiles], sum_hi[kMTiles];  // this thread's part of the row sums
 #pragma unroll
@@ -500,7 +503,8 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.f;
+      for (int j = 0; j < kKeyTiles; ++j)
+        s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk) {
 #pragma unroll
@@ -637,12 +641,10 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
     const int kv0 = t * kBlockKeys;
     if (t + 1 < key_tiles) {  // the next tile's copy overlaps this tile's math
       const int next = (t + 1) % kKvStages, kv1 = kv0 + kBlockKeys;
-      CopyTile<kHeadDim, kBlockKeys, kNumThreads>(k_s + next * kBlockKeys * P,
-                                                  k_g + kv1 * p.k_strides[2], p.k_strides[2],
-                                                  p.kv_len - kv1);
-      CopyTile<kHeadDim, kBlockKeys, kNumThreads>(v_s + next * kBlockKeys * P,
-                                                  v_g + kv1 * p.v_strides[2], p.v_strides[2],
-                                                  p.kv_len - kv1);
+      CopyTile<kHeadDim, kBlockKeys, kNumThreads>(
+          k_s + next * kBlockKeys * P, k_g + kv1 * p.k_strides[2], p.k_strides[2], p.kv_len - kv1);
+      CopyTile<kHeadDim, kBlockKeys, kNumThreads>(
+          v_s + next * kBlockKeys * P, v_g + kv1 * p.v_strides[2], p.v_strides[2], p.kv_len - kv1);
     }
     CommitCopies();
     if (warp_active) {
