@@ -238,6 +238,11 @@ TEST(Bf16Attention, SamWindowedRelativePosition) {
 
 TEST(Bf16Attention, SamGlobalRelativePosition) {
   Check({1, 2, 1024, 1024, 64, 32, 32, 32, 32, true});  // SAM's 64x64 grid, quartered
+  // Patch blocks (8 x 16 query rows of the grid per block) at d 80, 2 x 2
+  // patches, a key grid narrower than a key block; and one patch against a
+  // key grid wider than a key block with a partial last key block.
+  Check({2, 2, 512, 576, 80, 16, 32, 24, 24, false, DType::kBF16});
+  Check({1, 1, 128, 195, 64, 8, 16, 3, 65});
 }
 
 TEST(Bf16Attention, QueryAndKeyGridsDiffer) {
@@ -249,6 +254,10 @@ TEST(Bf16Attention, KeyRowsAsWideAsAKeyBlockOrWider) {
   // k_w >= 64: (kh, kw) from the tile's first key, one wrap at most; even
   // k_w reads rel_w in pairs, odd k_w one by one.
   Check({1, 2, 128, 4096, 64, 2, 64, 64, 64});  // SAM's global key grid
+  // Patch blocks (query grids of 8 x 16 patches) whose key tiles each lie in
+  // one grid row (k_w a multiple of 64): rel_h joins the row max.
+  Check({1, 2, 128, 4096, 80, 8, 16, 64, 64});
+  Check({2, 1, 256, 256, 64, 16, 16, 2, 128, false, DType::kBF16});
   Check({1, 1, 10, 195, 64, 2, 5, 3, 65});
   Check({1, 1, 21, 99, 32, 3, 7, 11, 9});  // narrow and odd
 }

@@ -76,6 +76,8 @@ struct Bf16Attention::Impl {
   int64_t q_h = 0, q_w = 0, k_h = 0, k_w = 0;
   DeviceBuffer rel_h_table, rel_w_table;  // f32 [q coord, head_dim, k padded to 4]
   size_t shared_bytes = 0;
+  int m_tiles = 1;     // attention::Params::m_tiles
+  bool patch = false;  // attention::Params::patch
   std::string description;
 };
 
@@ -220,6 +222,15 @@ Expected<Bf16Attention> Bf16Attention::Create(const Bf16AttentionConfig& config)
     return InvalidArgument(impl->description, ": needs ", impl->shared_bytes,
                            " bytes of shared memory per block and ", device.ToString(), " allows ",
                            device.max_shared_memory_per_block_optin);
+  // 32 rows per warp where it measured faster (docs/cuda-backend.md): with
+  // position terms on patch blocks (the query grid in 8 x 16 patches), plain
+  // attention past 256 queries with at least 512 blocks; 8 warps of 16 rows
+  // otherwise (SAM's 14x14 windows, few blocks).
+  const int64_t blocks = c.batch * c.heads * ((c.q_len + kBlockQueries - 1) / kBlockQueries);
+  if (attention::HasTwoRowTiles(d)) {
+    if (impl->rel_pos) impl->patch = impl->q_h % 8 == 0 && impl->q_w % 16 == 0;
+    impl->m_tiles = impl->patch || (!impl->rel_pos && c.q_len > 256 && blocks >= 512) ? 2 : 1;
+  }
   // The limit is the device's, not this configuration's: several attentions
   // with different grids share the kernel.
   OCTET_RETURN_IF_ERROR(
@@ -267,6 +278,9 @@ Status Bf16Attention::Run(const void* q, const void* k, const void* v, void* out
     params.rel_replaces_q =
         attention::RelReplacesQ(static_cast<int>(c.head_dim), params.k_h, params.k_w);
   }
+  params.m_tiles = p.m_tiles;
+  params.patch = p.patch;
+  params.key_row_tiles = p.patch && p.k_w % kBlockKeys == 0;
   return attention::Launch(static_cast<int>(c.head_dim), params, c.batch * c.heads, p.shared_bytes,
                            stream);
 }

@@ -3,9 +3,10 @@
 // files, each of which instantiates some head dims, so that nvcc compiles
 // the variants in parallel and recompiles little.
 //
-// One block of 8 warps takes 128 query rows of one (batch, head); warp w owns
-// rows 16w..16w+15 and keeps, in registers, their Q fragments, their output
-// accumulators O[16, d] (f32) and per row the running max and sum. For each
+// One block takes 128 query rows of one (batch, head): 8 warps of 16 rows, or
+// (head dims up to 80, long sequences) 4 warps of 32 rows. Each warp keeps,
+// in registers, its rows' Q fragments, their output accumulators O[rows, d]
+// (f32) and per row the running max and sum. For each
 // block of 64 keys: S = Q K^T (mma.sync m16n8k16, bf16 in, f32 out), then in
 // f32 x = S * scale * log2(e) + bias, new max, P = 2^(x - max), rescale of O
 // and of the sum, and O += P V with P rounded to bf16 as the A operand (the
@@ -80,11 +81,12 @@ __device__ __forceinline__ float Bf16High(uint32_t v) { return __uint_as_float(v
 
 // rows x kHeadDim bf16 from global (row stride `stride` elements) into shared
 // memory (row pitch RowPitch); rows at or past `valid_rows` become zeros.
-template <int kHeadDim, int kRows>
+template <int kHeadDim, int kRows, int kNumThreads>
 __device__ __forceinline__ void CopyTile(__nv_bfloat16* dst, const __nv_bfloat16* src,
                                          int64_t stride, int valid_rows) {
   constexpr int kChunks = kHeadDim / 8;  // 16-byte pieces per row
-  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+#pragma unroll 4
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kNumThreads) {
     const int row = i / kChunks, chunk = i % kChunks;
     const bool valid = row < valid_rows;
     CopyChunk(dst + row * RowPitch(kHeadDim) + chunk * 8,
@@ -104,14 +106,14 @@ __device__ __forceinline__ void CopyTile(__nv_bfloat16* dst, const __nv_bfloat16
 // take consecutive kk, so a warp reads whole table rows (coalesced), and the
 // threads of one row share its 16-byte Q loads (broadcast). Rows past q_len
 // get zeros.
-template <int kHeadDim, bool kByRow, bool kPairs>
+template <int kHeadDim, bool kByRow, bool kPairs, int kNumThreads>
 __device__ void RelativeTerms(const __nv_bfloat16* q_rows, int64_t q_pitch,
                               const float* __restrict__ table, int k, int k_pad, int q_w,
                               int w_pitch, int row0, int q_len, float* rel) {
   const int groups = k_pad / 4;
   const int t_pitch = k_pad / 4;  // float4s per channel
   const int items = (kPairs && kByRow ? kBlockQueries / 2 : kBlockQueries) * groups;
-  for (int item = threadIdx.x; item < items; item += kThreads) {
+  for (int item = threadIdx.x; item < items; item += kNumThreads) {
     const int pair = item / groups, g = item % groups;
     // rel_w: the first rows of even runs of q_w rows (the run after is the
     // second row); increasing in `pair`, so past the block means done.
@@ -162,6 +164,89 @@ __device__ void RelativeTerms(const __nv_bfloat16* q_rows, int64_t q_pitch,
       rel[kByRow ? kk * kRelPitch + ra : ra * w_pitch + kk] = acc_a[e] * kLog2e;
       if (kPairs && rb < kBlockQueries)
         rel[kByRow ? kk * kRelPitch + rb : rb * w_pitch + kk] = valid_b ? acc_b[e] * kLog2e : 0.f;
+    }
+  }
+}
+
+// Patch blocks: the block's 128 rows are an 8 x 16 patch of the query grid
+// (local row r: qy = qy0 + r / 16, qx = qx0 + r % 16), so its rel_h needs the
+// tables of 8 qy and its rel_w those of 16 qx: 24 tables of [head_dim, k]
+// instead of 66 for 128 consecutive rows of SAM's 64-wide grid (384 KiB of
+// f32 from L2 per block at d 64 instead of 1.03 MiB). An item is 8 rows that
+// share the coordinate times 4 consecutive kk, so one float4 table load feeds
+// 32 FFMA: rel_h, set s: rows (s / 2) 16 + (s % 2) 8 + i (qy0 + s / 2);
+// rel_w, set s: rows 16 i + s (qx0 + s), i < 8. Q's rows come from shared
+// memory (q_s, pitch RowPitch); consecutive threads take consecutive kk of
+// one set (coalesced table rows, broadcast Q loads).
+template <int kHeadDim, bool kByRow, int kNumThreads>
+__device__ void RelativeTermsPatch(const __nv_bfloat16* q_s, const float* __restrict__ table, int k,
+                                   int k_pad, int coord0, int w_pitch, float* rel) {
+  constexpr int P = RowPitch(kHeadDim);
+  constexpr int kRowStep = kByRow ? 1 : 16;
+  const int groups = k_pad / 4;
+  const int t_pitch = k_pad / 4;  // float4s per channel
+  for (int item = threadIdx.x; item < 16 * groups; item += kNumThreads) {
+    const int set = item / groups, g = item % groups;
+    const int coord = coord0 + (kByRow ? set / 2 : set);
+    const int r0 = kByRow ? set / 2 * 16 + set % 2 * 8 : set;
+    const float4* t =
+        reinterpret_cast<const float4*>(table + int64_t{coord} * kHeadDim * k_pad) + g;
+    float acc[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+      // 16 channels' table loads in flight before their FFMA (the table comes
+      // from L2: latency, not bandwidth, bounds this loop).
+#pragma unroll 1
+    for (int c0 = 0; c0 < kHeadDim; c0 += 16) {
+      float4 tv[16];
+#pragma unroll
+      for (int c = 0; c < 16; ++c) tv[c] = __ldg(t + (c0 + c) * t_pitch);
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        uint32_t w[8][4];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          const uint4 qv =
+              *reinterpret_cast<const uint4*>(q_s + (r0 + i * kRowStep) * P + c0 + 8 * half);
+          w[i][0] = qv.x;
+          w[i][1] = qv.y;
+          w[i][2] = qv.z;
+          w[i][3] = qv.w;
+        }
+#pragma unroll
+        for (int c = 0; c < 8; ++c) {
+          const float4 tc = tv[8 * half + c];
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            const float x = c % 2 == 0 ? Bf16Low(w[i][c / 2]) : Bf16High(w[i][c / 2]);
+            acc[i][0] = fmaf(x, tc.x, acc[i][0]);
+            acc[i][1] = fmaf(x, tc.y, acc[i][1]);
+            acc[i][2] = fmaf(x, tc.z, acc[i][2]);
+            acc[i][3] = fmaf(x, tc.w, acc[i][3]);
+          }
+        }
+      }
+    }
+    if constexpr (kByRow) {
+      // rel_h[kk][r0 .. r0 + 7]: two float4 per kk (kRelPitch and r0 are
+      // multiples of 4); kk past k would land in rel_w.
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int kk = 4 * g + e;
+        if (kk >= k) continue;
+        float4* dst = reinterpret_cast<float4*>(rel + kk * kRelPitch + r0);
+        dst[0] = make_float4(acc[0][e] * kLog2e, acc[1][e] * kLog2e, acc[2][e] * kLog2e,
+                             acc[3][e] * kLog2e);
+        dst[1] = make_float4(acc[4][e] * kLog2e, acc[5][e] * kLog2e, acc[6][e] * kLog2e,
+                             acc[7][e] * kLog2e);
+      }
+    } else {
+      // rel_w[r][4g .. 4g + 3]: one float4 per row; kk past k (zero table
+      // padding) stays inside the row's pitch (RelWPitch(k) >= k_pad).
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        *reinterpret_cast<float4*>(rel + (r0 + 16 * i) * w_pitch + 4 * g) = make_float4(
+            acc[i][0] * kLog2e, acc[i][1] * kLog2e, acc[i][2] * kLog2e, acc[i][3] * kLog2e);
     }
   }
 }
@@ -240,97 +325,171 @@ __device__ __forceinline__ void AddRelativeTerms(const Params& p, int kv0, int c
   }
 }
 
-template <int kHeadDim, bool kRelPos>
-__global__ void __launch_bounds__(kThreads, kHeadDim <= 80 ? 2 : 1)
+// kMTiles: 16-row m-tiles per warp (1: 8 warps of 16 rows; 2: 4 warps of 32
+// rows, each K / V fragment read from shared memory feeds two mma). kPatch
+// (position terms, q_h % 8 == 0, q_w % 16 == 0): the block's rows are an
+// 8 x 16 patch of the query grid (RelativeTermsPatch), Q's tile lies in the V
+// stages during the prologue and rel_h / rel_w follow the K / V stages.
+template <int kHeadDim, int kMTiles>
+constexpr int MinBlocks() {
+  return kMTiles == 2 || kHeadDim <= 80 ? 2 : 1;
+}
+
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
+__global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTiles>()))
     FlashAttentionKernel(const Params p) {
+  static_assert(!kPatch || kRelPos);
+  static_assert(!kKeyRowTiles || kPatch);
+  constexpr int kNumThreads = ThreadsFor(kMTiles);
+  constexpr int kWarpRows = 16 * kMTiles;
   constexpr int P = RowPitch(kHeadDim);
   constexpr int kKSteps = kHeadDim / 16;  // k-steps of Q K^T; also 16-column pairs of O
   constexpr int kKeyTiles = kBlockKeys / 8;
+  // kKeyRowTiles (patch blocks, k_w % 64 == 0: SAM's global grid): each key
+  // tile lies in one grid row, so rel_h is one value per row and tile and
+  // joins the row max instead of every score; the bias code has no branch.
+  constexpr bool kFoldH = kKeyRowTiles;
   extern __shared__ __align__(16) unsigned char smem[];
   __nv_bfloat16* k_s = reinterpret_cast<__nv_bfloat16*>(smem);  // [kKvStages][kBlockKeys][P]
   __nv_bfloat16* v_s = k_s + kKvStages * kBlockKeys * P;
   // Q's tile, then (position terms) rel_h [k_h][kRelPitch] and rel_w
   // [128][rel_w_pitch], after Q or in its place once Q is in registers.
-  __nv_bfloat16* q_s = v_s + kKvStages * kBlockKeys * P;
-  float* rel_h = reinterpret_cast<float*>(p.rel_replaces_q ? q_s : q_s + kBlockQueries * P);
+  // Patch blocks: Q's tile in the V stages (the same size: 2 x 64 rows),
+  // rel_h and rel_w after them.
+  __nv_bfloat16* q_s = kPatch ? v_s : v_s + kKvStages * kBlockKeys * P;
+  float* rel_h = reinterpret_cast<float*>(kPatch             ? v_s + kKvStages * kBlockKeys * P
+                                          : p.rel_replaces_q ? q_s
+                                                             : q_s + kBlockQueries * P);
   float* rel_w = rel_h + p.k_h * kRelPitch;
 
   const int q_block = static_cast<int>(blockIdx.x % p.q_blocks);
   const int64_t bh = blockIdx.x / p.q_blocks;
   const int64_t b = bh / p.heads, h = bh % p.heads;
-  const int row0 = q_block * kBlockQueries;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  // Warps whose 16 rows are all past q_len (the last block of a short
+  // Block rows: 128 consecutive query rows from row0, or (kPatch) the patch
+  // at grid row qy0, column qx0: local row r is query (qy0 + r / 16) q_w +
+  // qx0 + r % 16 (all inside the grid).
+  const int patches_w = kPatch ? p.q_w / 16 : 1;
+  const int qy0 = kPatch ? q_block / patches_w * 8 : 0;
+  const int qx0 = kPatch ? q_block % patches_w * 16 : 0;
+  const int row0 = kPatch ? 0 : q_block * kBlockQueries;
+  const auto query_of = [&](int r) {
+    return kPatch ? (qy0 + r / 16) * p.q_w + qx0 + r % 16 : row0 + r;
+  };
+  const int valid_rows = kPatch ? kBlockQueries : p.q_len - row0;
+  // Warps whose rows are all past q_len (the last block of a short
   // sequence: 196 = 128 + 68 rows) copy and wait with the others but skip the
   // math.
-  const bool warp_active = row0 + warp * 16 < p.q_len;
+  const bool warp_active = warp * kWarpRows < valid_rows;
 
-  const auto* q_g = static_cast<const __nv_bfloat16*>(p.q) + b * p.q_strides[0] +
-                    h * p.q_strides[1] + row0 * p.q_strides[2];
+  const auto* q_base =
+      static_cast<const __nv_bfloat16*>(p.q) + b * p.q_strides[0] + h * p.q_strides[1];
+  const auto* q_g = q_base + row0 * p.q_strides[2];
   const auto* k_g =
       static_cast<const __nv_bfloat16*>(p.k) + b * p.k_strides[0] + h * p.k_strides[1];
   const auto* v_g =
       static_cast<const __nv_bfloat16*>(p.v) + b * p.v_strides[0] + h * p.v_strides[1];
 
-  CopyTile<kHeadDim, kBlockQueries>(q_s, q_g, p.q_strides[2], p.q_len - row0);
-  CommitCopies();
-  CopyTile<kHeadDim, kBlockKeys>(k_s, k_g, p.k_strides[2], p.kv_len);
-  CopyTile<kHeadDim, kBlockKeys>(v_s, v_g, p.v_strides[2], p.kv_len);
-  CommitCopies();
+  if constexpr (kPatch) {
+    constexpr int kChunks = kHeadDim / 8;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < kBlockQueries * kChunks; i += kNumThreads) {
+      const int row = i / kChunks, chunk = i % kChunks;
+      CopyChunk(q_s + row * P + chunk * 8, q_base + query_of(row) * p.q_strides[2] + chunk * 8,
+                true);
+    }
+    CommitCopies();
+    CopyTile<kHeadDim, kBlockKeys, kNumThreads>(k_s, k_g, p.k_strides[2], p.kv_len);
+    CommitCopies();
+  } else {
+    CopyTile<kHeadDim, kBlockQueries, kNumThreads>(q_s, q_g, p.q_strides[2], valid_rows);
+    CommitCopies();
+    CopyTile<kHeadDim, kBlockKeys, kNumThreads>(k_s, k_g, p.k_strides[2], p.kv_len);
+    CopyTile<kHeadDim, kBlockKeys, kNumThreads>(v_s, v_g, p.v_strides[2], p.kv_len);
+    CommitCopies();
+  }
   WaitCopies<1>();  // Q is in; K and V keep coming
   __syncthreads();
 
   // This warp's Q as A fragments, for all k-steps: before the prologue where
   // rel_h and rel_w overwrite Q's tile, otherwise after it (fewer registers
   // live during the prologue).
-  uint32_t q_frag[kKSteps][4];
+  uint32_t q_frag[kMTiles][kKSteps][4];
   const auto load_q = [&] {
 #pragma unroll
-    for (int kk = 0; kk < kKSteps; ++kk)
-      LoadMatrixX4(q_frag[kk],
-                   q_s + (warp * 16 + lane % 8 + (lane / 8) % 2 * 8) * P + kk * 16 + lane / 16 * 8);
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk)
+        LoadMatrixX4(q_frag[mt][kk],
+                     q_s + (warp * kWarpRows + mt * 16 + lane % 8 + (lane / 8) % 2 * 8) * P +
+                         kk * 16 + lane / 16 * 8);
   };
-  if (!kRelPos || p.rel_replaces_q) load_q();
-  if constexpr (kRelPos) {
-    // Q's rows from shared memory, or (rel_h and rel_w replace the tile) from
-    // global memory once every warp has its fragments.
-    const __nv_bfloat16* q_rows = q_s;
-    int64_t q_pitch = P;
-    if (p.rel_replaces_q) {
-      __syncthreads();
-      q_rows = q_g;
-      q_pitch = p.q_strides[2];
-    }
-    const auto terms = [&](auto pairs_tag) {
-      constexpr bool kPairs = decltype(pairs_tag)::value;
-      RelativeTerms<kHeadDim, true, kPairs>(q_rows, q_pitch, p.rel_h_table, p.k_h, p.k_h_pad, p.q_w,
-                                            0, row0, p.q_len, rel_h);
-      RelativeTerms<kHeadDim, false, kPairs>(q_rows, q_pitch, p.rel_w_table, p.k_w, p.k_w_pad,
-                                             p.q_w, p.rel_w_pitch, row0, p.q_len, rel_w);
-    };
-    // Row pairs halve the table reads where they come from L2 (the 64x64
-    // grid's rel_w table is 1 MiB); on small grids, one row per item keeps
-    // the items even across the threads.
-    if (p.rel_replaces_q) {
-      terms(std::true_type{});
-    } else {
-      terms(std::false_type{});
-      load_q();
+  if constexpr (kPatch) {
+    load_q();
+    RelativeTermsPatch<kHeadDim, true, kNumThreads>(q_s, p.rel_h_table, p.k_h, p.k_h_pad, qy0, 0,
+                                                    rel_h);
+    RelativeTermsPatch<kHeadDim, false, kNumThreads>(q_s, p.rel_w_table, p.k_w, p.k_w_pad, qx0,
+                                                     p.rel_w_pitch, rel_w);
+    __syncthreads();  // Q's tile is read: V tile 0 may take its place
+    CopyTile<kHeadDim, kBlockKeys, kNumThreads>(v_s, v_g, p.v_strides[2], p.kv_len);
+    CommitCopies();
+  } else {
+    if (!kRelPos || p.rel_replaces_q) load_q();
+    if constexpr (kRelPos) {
+      // Q's rows from shared memory, or (rel_h and rel_w replace the tile) from
+      // global memory once every warp has its fragments.
+      const __nv_bfloat16* q_rows = q_s;
+      int64_t q_pitch = P;
+      if (p.rel_replaces_q) {
+        __syncthreads();
+        q_rows = q_g;
+        q_pitch = p.q_strides[2];
+      }
+      const auto terms = [&](auto pairs_tag) {
+        constexpr bool kPairs = decltype(pairs_tag)::value;
+        RelativeTerms<kHeadDim, true, kPairs, kNumThreads>(
+            q_rows, q_pitch, p.rel_h_table, p.k_h, p.k_h_pad, p.q_w, 0, row0, p.q_len, rel_h);
+        RelativeTerms<kHeadDim, false, kPairs, kNumThreads>(q_rows, q_pitch, p.rel_w_table, p.k_w,
+                                                            p.k_w_pad, p.q_w, p.rel_w_pitch, row0,
+                                                            p.q_len, rel_w);
+      };
+      // Row pairs halve the table reads where they come from L2 (the 64x64
+      // grid's rel_w table is 1 MiB); on small grids, one row per item keeps
+      // the items even across the threads.
+      if (p.rel_replaces_q) {
+        terms(std::true_type{});
+      } else {
+        terms(std::false_type{});
+        load_q();
+      }
     }
   }
   WaitCopies<0>();
   __syncthreads();
 
-  // Fragment coordinates: this thread holds rows r and r + 8 of the warp's 16
-  // (block rows warp*16 + r, + 8) and, in each 8-wide column tile, columns
-  // 2 * (lane % 4) and + 1.
-  const int r_lo = warp * 16 + lane / 4, r_hi = r_lo + 8;
-  const int col0 = 2 * (lane % 4);
-  float o[2 * kKSteps][4];
+  // Fragment coordinates: in m-tile mt this thread holds rows r and r + 8 of
+  // the tile's 16 (block rows warp * kWarpRows + 16 mt + r, + 8) and, in each
+  // 8-wide column tile, columns 2 * (lane % 4) and + 1.
+  int r_lo[kMTiles], r_hi[kMTiles];
 #pragma unroll
-  for (int j = 0; j < 2 * kKSteps; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-  float max_lo = -INFINITY, max_hi = -INFINITY;  // running max of x per row
-  float sum_lo = 0.f, sum_hi = 0.f;              // this thread's part of the row sums
+  for (int mt = 0; mt < kMTiles; ++mt) {
+    r_lo[mt] = warp * kWarpRows + mt * 16 + lane / 4;
+    r_hi[mt] = r_lo[mt] + 8;
+  }
+  const int col0 = 2 * (lane % 4);
+  float o[kMTiles][2 * kKSteps][4];
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+    for (int j = 0; j < 2 * kKSteps; ++j)
+      o[mt][j][0] = o[mt][j][1] = o[mt][j][2] = o[mt][j][3] = 0.f;
+  float max_lo[kMTiles], max_hi[kMTiles];  // running max of x per row
+  float sum_lo[kMTiles], sum_hi[kMTiles];  // this thread's part of the row sums
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt) {
+    max_lo[mt] = max_hi[mt] = -INFINITY;
+    sum_lo[mt] = sum_hi[mt] = 0.f;
+  }
 
   // One key tile's math; kFull: all 64 keys are real. Otherwise (the last
   // tile) 16-key slices past kv_len skip their products (the key tile of a
@@ -340,9 +499,12 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 80 ? 2 : 1)
     constexpr bool kFull = decltype(full_tag)::value;
     const int valid_keys = p.kv_len - kv0;
     // S = Q K^T: K's rows (keys) are B's columns, as ldmatrix reads them.
-    float s[kKeyTiles][4];
+    float s[kMTiles][kKeyTiles][4];
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j)
+        s[mt][j][0] = s[mt][j][1] = s[mt][j][2] = s[mt][j][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk) {
 #pragma unroll
@@ -351,82 +513,124 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 80 ? 2 : 1)
         uint32_t kb[4];
         LoadMatrixX4(
             kb, k_tile + (jp * 16 + lane % 8 + lane / 16 * 8) * P + kk * 16 + (lane / 8) % 2 * 8);
-        Mma(s[2 * jp], q_frag[kk], kb[0], kb[1]);
-        Mma(s[2 * jp + 1], q_frag[kk], kb[2], kb[3]);
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+          Mma(s[mt][2 * jp], q_frag[mt][kk], kb[0], kb[1]);
+          Mma(s[mt][2 * jp + 1], q_frag[mt][kk], kb[2], kb[3]);
+        }
       }
     }
 
-    // x = S * scale * log2(e) + bias (base 2); keys past kv_len: -inf.
-    if constexpr (kRelPos) {
-      AddRelativeTerms(p, kv0, col0, r_lo, r_hi, rel_h, rel_w, s);
-    } else {
+    uint32_t pa[kMTiles][kBlockKeys / 16][4];
 #pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j)
+    for (int mt = 0; mt < kMTiles; ++mt) {
+      // x = S * scale * log2(e) + bias (base 2); keys past kv_len: -inf.
+      // Where a key tile lies in one grid row (k_w % 64 == 0: SAM's global
+      // grid), rel_h is one value per row and tile, h: s becomes x - h, and h
+      // joins the row max and the exponent's offset instead of every score.
+      float h_lo = 0.f, h_hi = 0.f;
+      if constexpr (kRelPos) {
+        if constexpr (kFoldH) {
+          const int kh = kv0 / p.k_w, kw0 = kv0 - kh * p.k_w;
+          h_lo = rel_h[kh * kRelPitch + r_lo[mt]];
+          h_hi = rel_h[kh * kRelPitch + r_hi[mt]];
+          const float* w_lo = rel_w + r_lo[mt] * p.rel_w_pitch + kw0 + col0;
+          const float* w_hi = rel_w + r_hi[mt] * p.rel_w_pitch + kw0 + col0;
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[j][e] *= p.scale_log2e;
-    }
-    if constexpr (!kFull) {
+          for (int j = 0; j < kKeyTiles; ++j) {
+            const float2 lo = *reinterpret_cast<const float2*>(w_lo + j * 8);
+            const float2 hi = *reinterpret_cast<const float2*>(w_hi + j * 8);
+            s[mt][j][0] = fmaf(s[mt][j][0], p.scale_log2e, lo.x);
+            s[mt][j][1] = fmaf(s[mt][j][1], p.scale_log2e, lo.y);
+            s[mt][j][2] = fmaf(s[mt][j][2], p.scale_log2e, hi.x);
+            s[mt][j][3] = fmaf(s[mt][j][3], p.scale_log2e, hi.y);
+          }
+        } else {
+          AddRelativeTerms(p, kv0, col0, r_lo[mt], r_hi[mt], rel_h, rel_w, s[mt]);
+        }
+      } else {
 #pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j)
+        for (int j = 0; j < kKeyTiles; ++j)
 #pragma unroll
-        for (int e = 0; e < 2; ++e)
-          if (j * 8 + col0 + e >= valid_keys) s[j][e] = s[j][2 + e] = -INFINITY;
+          for (int e = 0; e < 4; ++e) s[mt][j][e] *= p.scale_log2e;
+      }
+      if constexpr (!kFull) {
+#pragma unroll
+        for (int j = 0; j < kKeyTiles; ++j)
+#pragma unroll
+          for (int e = 0; e < 2; ++e)
+            if (j * 8 + col0 + e >= valid_keys) s[mt][j][e] = s[mt][j][2 + e] = -INFINITY;
+      }
+
+      // Online softmax: the row max over the 4 threads of a quad.
+      float tile_lo = -INFINITY, tile_hi = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j) {
+        tile_lo = fmaxf(tile_lo, fmaxf(s[mt][j][0], s[mt][j][1]));
+        tile_hi = fmaxf(tile_hi, fmaxf(s[mt][j][2], s[mt][j][3]));
+      }
+#pragma unroll
+      for (int offset = 1; offset < 4; offset *= 2) {
+        tile_lo = fmaxf(tile_lo, __shfl_xor_sync(0xffffffffu, tile_lo, offset));
+        tile_hi = fmaxf(tile_hi, __shfl_xor_sync(0xffffffffu, tile_hi, offset));
+      }
+      if constexpr (kFoldH) {
+        tile_lo += h_lo;
+        tile_hi += h_hi;
+      }
+      // Every tile holds at least one real key, so the new max is finite; the
+      // first tile's correction is 2^-inf = 0.
+      const float new_lo = fmaxf(max_lo[mt], tile_lo), new_hi = fmaxf(max_hi[mt], tile_hi);
+      const float alpha_lo = Exp2(max_lo[mt] - new_lo), alpha_hi = Exp2(max_hi[mt] - new_hi);
+      max_lo[mt] = new_lo;
+      max_hi[mt] = new_hi;
+      // 2^(x - max) = 2^(s - (max - h)).
+      const float off_lo = kFoldH ? new_lo - h_lo : new_lo;
+      const float off_hi = kFoldH ? new_hi - h_hi : new_hi;
+      float add_lo = 0.f, add_hi = 0.f;
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j) {
+        s[mt][j][0] = Exp2(s[mt][j][0] - off_lo);
+        s[mt][j][1] = Exp2(s[mt][j][1] - off_lo);
+        s[mt][j][2] = Exp2(s[mt][j][2] - off_hi);
+        s[mt][j][3] = Exp2(s[mt][j][3] - off_hi);
+        add_lo += s[mt][j][0] + s[mt][j][1];
+        add_hi += s[mt][j][2] + s[mt][j][3];
+      }
+      sum_lo[mt] = sum_lo[mt] * alpha_lo + add_lo;
+      sum_hi[mt] = sum_hi[mt] * alpha_hi + add_hi;
+#pragma unroll
+      for (int j = 0; j < 2 * kKSteps; ++j) {
+        o[mt][j][0] *= alpha_lo;
+        o[mt][j][1] *= alpha_lo;
+        o[mt][j][2] *= alpha_hi;
+        o[mt][j][3] *= alpha_hi;
+      }
+      // P as A fragments: its accumulator layout is the A layout of keys
+      // 16 kt .. 16 kt + 15.
+#pragma unroll
+      for (int kt = 0; kt < kBlockKeys / 16; ++kt) {
+        pa[mt][kt][0] = PackBf16(s[mt][2 * kt][0], s[mt][2 * kt][1]);
+        pa[mt][kt][1] = PackBf16(s[mt][2 * kt][2], s[mt][2 * kt][3]);
+        pa[mt][kt][2] = PackBf16(s[mt][2 * kt + 1][0], s[mt][2 * kt + 1][1]);
+        pa[mt][kt][3] = PackBf16(s[mt][2 * kt + 1][2], s[mt][2 * kt + 1][3]);
+      }
     }
 
-    // Online softmax: the row max over the 4 threads of a quad.
-    float tile_lo = -INFINITY, tile_hi = -INFINITY;
-#pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-      tile_lo = fmaxf(tile_lo, fmaxf(s[j][0], s[j][1]));
-      tile_hi = fmaxf(tile_hi, fmaxf(s[j][2], s[j][3]));
-    }
-#pragma unroll
-    for (int offset = 1; offset < 4; offset *= 2) {
-      tile_lo = fmaxf(tile_lo, __shfl_xor_sync(0xffffffffu, tile_lo, offset));
-      tile_hi = fmaxf(tile_hi, __shfl_xor_sync(0xffffffffu, tile_hi, offset));
-    }
-    // Every tile holds at least one real key, so the new max is finite; the
-    // first tile's correction is 2^-inf = 0.
-    const float new_lo = fmaxf(max_lo, tile_lo), new_hi = fmaxf(max_hi, tile_hi);
-    const float alpha_lo = Exp2(max_lo - new_lo), alpha_hi = Exp2(max_hi - new_hi);
-    max_lo = new_lo;
-    max_hi = new_hi;
-    float add_lo = 0.f, add_hi = 0.f;
-#pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-      s[j][0] = Exp2(s[j][0] - new_lo);
-      s[j][1] = Exp2(s[j][1] - new_lo);
-      s[j][2] = Exp2(s[j][2] - new_hi);
-      s[j][3] = Exp2(s[j][3] - new_hi);
-      add_lo += s[j][0] + s[j][1];
-      add_hi += s[j][2] + s[j][3];
-    }
-    sum_lo = sum_lo * alpha_lo + add_lo;
-    sum_hi = sum_hi * alpha_hi + add_hi;
-#pragma unroll
-    for (int j = 0; j < 2 * kKSteps; ++j) {
-      o[j][0] *= alpha_lo;
-      o[j][1] *= alpha_lo;
-      o[j][2] *= alpha_hi;
-      o[j][3] *= alpha_hi;
-    }
-
-    // O += P V: P's accumulator layout is the A layout of keys 16kt..16kt+15;
-    // V's rows (keys) are B's rows, read transposed by ldmatrix.
+    // O += P V: V's rows (keys) are B's rows, read transposed by ldmatrix.
 #pragma unroll
     for (int kt = 0; kt < kBlockKeys / 16; ++kt) {
       if (!kFull && kt * 16 >= valid_keys) continue;
-      const uint32_t pa[4] = {PackBf16(s[2 * kt][0], s[2 * kt][1]),
-                              PackBf16(s[2 * kt][2], s[2 * kt][3]),
-                              PackBf16(s[2 * kt + 1][0], s[2 * kt + 1][1]),
-                              PackBf16(s[2 * kt + 1][2], s[2 * kt + 1][3])};
 #pragma unroll
       for (int dp = 0; dp < kKSteps; ++dp) {
         uint32_t vb[4];
         LoadMatrixX4Transposed(
             vb, v_tile + (kt * 16 + lane % 8 + (lane / 8) % 2 * 8) * P + dp * 16 + lane / 16 * 8);
-        Mma(o[2 * dp], pa, vb[0], vb[1]);
-        Mma(o[2 * dp + 1], pa, vb[2], vb[3]);
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+          Mma(o[mt][2 * dp], pa[mt][kt], vb[0], vb[1]);
+          Mma(o[mt][2 * dp + 1], pa[mt][kt], vb[2], vb[3]);
+        }
       }
     }
   };
@@ -437,10 +641,10 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 80 ? 2 : 1)
     const int kv0 = t * kBlockKeys;
     if (t + 1 < key_tiles) {  // the next tile's copy overlaps this tile's math
       const int next = (t + 1) % kKvStages, kv1 = kv0 + kBlockKeys;
-      CopyTile<kHeadDim, kBlockKeys>(k_s + next * kBlockKeys * P, k_g + kv1 * p.k_strides[2],
-                                     p.k_strides[2], p.kv_len - kv1);
-      CopyTile<kHeadDim, kBlockKeys>(v_s + next * kBlockKeys * P, v_g + kv1 * p.v_strides[2],
-                                     p.v_strides[2], p.kv_len - kv1);
+      CopyTile<kHeadDim, kBlockKeys, kNumThreads>(
+          k_s + next * kBlockKeys * P, k_g + kv1 * p.k_strides[2], p.k_strides[2], p.kv_len - kv1);
+      CopyTile<kHeadDim, kBlockKeys, kNumThreads>(
+          v_s + next * kBlockKeys * P, v_g + kv1 * p.v_strides[2], p.v_strides[2], p.kv_len - kv1);
     }
     CommitCopies();
     if (warp_active) {
@@ -457,45 +661,86 @@ __global__ void __launch_bounds__(kThreads, kHeadDim <= 80 ? 2 : 1)
   }
 
   // O / sum, rounded to bf16, rows past q_len not stored.
-#pragma unroll
-  for (int offset = 1; offset < 4; offset *= 2) {
-    sum_lo += __shfl_xor_sync(0xffffffffu, sum_lo, offset);
-    sum_hi += __shfl_xor_sync(0xffffffffu, sum_hi, offset);
-  }
-  const float inv_lo = 1.f / sum_lo, inv_hi = 1.f / sum_hi;
   auto* out = static_cast<__nv_bfloat16*>(p.out) + b * p.out_strides[0] + h * p.out_strides[1];
-  const int q_lo = row0 + r_lo, q_hi = row0 + r_hi;
 #pragma unroll
-  for (int j = 0; j < 2 * kKSteps; ++j) {
-    const int c = j * 8 + col0;
-    if (q_lo < p.q_len)
-      *reinterpret_cast<uint32_t*>(out + q_lo * p.out_strides[2] + c) =
-          PackBf16(o[j][0] * inv_lo, o[j][1] * inv_lo);
-    if (q_hi < p.q_len)
-      *reinterpret_cast<uint32_t*>(out + q_hi * p.out_strides[2] + c) =
-          PackBf16(o[j][2] * inv_hi, o[j][3] * inv_hi);
+  for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+    for (int offset = 1; offset < 4; offset *= 2) {
+      sum_lo[mt] += __shfl_xor_sync(0xffffffffu, sum_lo[mt], offset);
+      sum_hi[mt] += __shfl_xor_sync(0xffffffffu, sum_hi[mt], offset);
+    }
+    const float inv_lo = 1.f / sum_lo[mt], inv_hi = 1.f / sum_hi[mt];
+    const bool lo_valid = r_lo[mt] < valid_rows, hi_valid = r_hi[mt] < valid_rows;
+    __nv_bfloat16* out_lo = out + int64_t{query_of(r_lo[mt])} * p.out_strides[2];
+    __nv_bfloat16* out_hi = out + int64_t{query_of(r_hi[mt])} * p.out_strides[2];
+#pragma unroll
+    for (int j = 0; j < 2 * kKSteps; ++j) {
+      const int c = j * 8 + col0;
+      if (lo_valid)
+        *reinterpret_cast<uint32_t*>(out_lo + c) =
+            PackBf16(o[mt][j][0] * inv_lo, o[mt][j][1] * inv_lo);
+      if (hi_valid)
+        *reinterpret_cast<uint32_t*>(out_hi + c) =
+            PackBf16(o[mt][j][2] * inv_hi, o[mt][j][3] * inv_hi);
+    }
   }
 }
 
 }  // namespace device
 
-template <int kHeadDim>
-Status PrepareFor(bool rel_pos, size_t shared_bytes) {
-  const auto kernel = rel_pos ? device::FlashAttentionKernel<kHeadDim, true>
-                              : device::FlashAttentionKernel<kHeadDim, false>;
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
+Status PrepareVariant(size_t shared_bytes) {
   OCTET_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
+      device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch, kKeyRowTiles>,
+      cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
   return Status::Ok();
 }
 
 template <int kHeadDim>
+Status PrepareFor(bool rel_pos, size_t shared_bytes) {
+  if (rel_pos) {
+    OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 1, false, false>(shared_bytes)));
+    if constexpr (HasTwoRowTiles(kHeadDim)) {
+      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 2, true, false>(shared_bytes)));
+      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 2, true, true>(shared_bytes)));
+    }
+  } else {
+    OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, false, 1, false, false>(shared_bytes)));
+    if constexpr (HasTwoRowTiles(kHeadDim))
+      OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, false, 2, false, false>(shared_bytes)));
+  }
+  return Status::Ok();
+}
+
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
+void LaunchVariant(const Params& params, int64_t batch_heads, size_t shared_bytes,
+                   cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(batch_heads * params.q_blocks));
+  device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch, kKeyRowTiles>
+      <<<grid, ThreadsFor(kMTiles), shared_bytes, stream>>>(params);
+}
+
+// Variants: 16-row warps (every head dim, plain or position terms); 32-row
+// warps (head dims up to 80): plain, or position terms on patch blocks, with
+// or without one grid row per key tile.
+template <int kHeadDim>
 Status LaunchFor(const Params& params, int64_t batch_heads, size_t shared_bytes,
                  cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(batch_heads * params.q_blocks));
-  if (params.rel_h_table != nullptr) {
-    device::FlashAttentionKernel<kHeadDim, true><<<grid, kThreads, shared_bytes, stream>>>(params);
-  } else {
-    device::FlashAttentionKernel<kHeadDim, false><<<grid, kThreads, shared_bytes, stream>>>(params);
+  const bool rel = params.rel_h_table != nullptr;
+  const bool two = HasTwoRowTiles(kHeadDim) && params.m_tiles == 2;
+  if constexpr (HasTwoRowTiles(kHeadDim)) {
+    if (two && rel && params.key_row_tiles)
+      LaunchVariant<kHeadDim, true, 2, true, true>(params, batch_heads, shared_bytes, stream);
+    else if (two && rel)
+      LaunchVariant<kHeadDim, true, 2, true, false>(params, batch_heads, shared_bytes, stream);
+    else if (two)
+      LaunchVariant<kHeadDim, false, 2, false, false>(params, batch_heads, shared_bytes, stream);
+  }
+  if (!two) {
+    if (rel)
+      LaunchVariant<kHeadDim, true, 1, false, false>(params, batch_heads, shared_bytes, stream);
+    else
+      LaunchVariant<kHeadDim, false, 1, false, false>(params, batch_heads, shared_bytes, stream);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("FlashAttentionKernel");
   return Status::Ok();

@@ -12,10 +12,13 @@
 
 namespace octet::cuda::attention {
 
-constexpr int kBlockQueries = 128;  // query rows per thread block: 8 warps of 16
+constexpr int kBlockQueries = 128;  // query rows per thread block
 constexpr int kBlockKeys = 64;      // keys per step of the inner loop
-constexpr int kWarps = kBlockQueries / 16;
-constexpr int kThreads = kWarps * 32;
+// A warp takes 16 m_tiles query rows: 8 warps of 16 rows (m_tiles 1) or 4
+// warps of 32 (m_tiles 2: each K and V fragment feeds two mma; head dims up
+// to 80, where the accumulators of 32 rows fit in registers).
+constexpr int ThreadsFor(int m_tiles) { return kBlockQueries / (16 * m_tiles) * 32; }
+constexpr bool HasTwoRowTiles(int head_dim) { return head_dim <= 80; }
 constexpr int kKvStages = 2;  // K and V tiles double-buffered (cp.async)
 // Shared-memory rows of Q, K and V are padded by 16 bytes so that the 8 rows
 // an ldmatrix reads fall in 8 different 16-byte bank groups.
@@ -71,6 +74,12 @@ struct Params {
   int rel_w_pitch = 0;          // RelWPitch(k_w)
   float inv_k_w = 1.f;          // 1 / k_w, for key -> (kh, kw) without an integer division
   bool rel_replaces_q = false;  // RelReplacesQ(head_dim, k_h, k_w)
+  int m_tiles = 1;              // 16-row m-tiles per warp: 1, or 2 (HasTwoRowTiles)
+  // Position terms with m_tiles 2 (then q_h % 8 == 0 and q_w % 16 == 0): each
+  // block takes an 8 x 16 patch of the query grid, not 128 consecutive rows.
+  bool patch = false;
+  // Patch blocks with k_w % kBlockKeys == 0: every key tile lies in one grid row.
+  bool key_row_tiles = false;
 };
 
 // Head dims with a kernel: multiples of 16 from 16 to 128.
