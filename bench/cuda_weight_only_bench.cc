@@ -16,6 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +31,14 @@
 #include "octet/cuda/device.h"
 #include "octet/cuda/device_buffer.h"
 #include "octet/cuda/weight_only_gemm.h"
+#include "weight_only_gemm_launch.h"  // the u4 shape sweep (--sweep)
+#include "weight_only_pack.h"
+
+namespace octet::cuda::bench {
+cudaError_t LaunchEmptyKernel(cudaStream_t stream);
+cudaError_t LaunchReadKernel(const void* p, size_t bytes, uint32_t* sink, int blocks,
+                             cudaStream_t stream);
+}  // namespace octet::cuda::bench
 
 namespace {
 
@@ -192,9 +201,127 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
   std::fflush(stdout);
 }
 
+
+Status FromCuda(cudaError_t e, const char* what) {
+  return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, what, __FILE__, __LINE__);
+}
+
+// The floors at this shape: a plain read of the int4 packed bytes (rotating
+// over copies, like the kernels) and an empty kernel, per launch.
+void Floors(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, int sms, cudaStream_t stream,
+            std::mt19937& rng) {
+  const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng);
+  const weight_only::QuantizedWeightView view(config, n, k);
+  const weight_only::PackedWeights packed = weight_only::Pack(view);
+  const size_t bytes = packed.blocks.size() + packed.scales.size() * 4 + packed.zeros.size();
+  const int copies = CopiesFor(bytes, l2_bytes);
+  std::vector<DeviceBuffer> bufs;
+  for (int i = 0; i < copies; ++i) bufs.push_back(Take(DeviceBuffer::Allocate(bytes), "alloc"));
+  for (auto& b : bufs) CheckCuda(cudaMemsetAsync(b.data(), 1, bytes, stream), "memset");
+  DeviceBuffer sink = Take(DeviceBuffer::Allocate(16), "alloc");
+  for (int per_sm : {2, 4, 8}) {
+    const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
+      return FromCuda(LaunchReadKernel(bufs[i % copies].data(), bytes,
+                                       static_cast<uint32_t*>(sink.data()), per_sm * sms, stream),
+                      "read kernel");
+    });
+    const double gbs = bytes / (us * 1e-6) / 1e9;
+    std::printf("floor %5lld x %5lld: read of the u4 packed %.2f MB, %d blocks/SM: %.1f us, %.0f "
+                "GB/s, %.1f%% copy\n",
+                static_cast<long long>(n), static_cast<long long>(k), bytes / 1e6, per_sm, us, gbs,
+                100 * gbs / copy_gbs);
+  }
+  const double empty_us =
+      MedianMicros(stream, 20, [&](int) { return FromCuda(LaunchEmptyKernel(stream), "empty"); });
+  std::printf("floor: empty kernel %.2f us per launch\n", empty_us);
+  std::fflush(stdout);
+}
+
+// Every instantiated u4 kernel shape at group 128, with and without
+// programmatic dependent launch, its output checked against the first shape's.
+void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream_t stream,
+               std::mt19937& rng) {
+  const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng);
+  const weight_only::QuantizedWeightView view(config, n, k);
+  const weight_only::PackedWeights packed = weight_only::Pack(view);
+  const double bytes = packed.blocks.size() + packed.scales.size() * 4.0 + packed.zeros.size();
+  const int copies = CopiesFor(static_cast<size_t>(bytes), l2_bytes);
+  std::vector<DeviceBuffer> blocks, scales, zeros;
+  for (int i = 0; i < copies; ++i) {
+    blocks.push_back(Take(DeviceBuffer::FromHost(packed.blocks.data(), packed.blocks.size()), "up"));
+    scales.push_back(
+        Take(DeviceBuffer::FromHost(packed.scales.data(), packed.scales.size() * 4), "up"));
+    zeros.push_back(Take(DeviceBuffer::FromHost(packed.zeros.data(), packed.zeros.size()), "up"));
+  }
+  const int64_t max_m = 128;
+  DeviceBuffer x = RandomBf16(max_m * k, rng);
+  DeviceBuffer y = Take(DeviceBuffer::Allocate(max_m * n * 2), "alloc");
+  DeviceBuffer bias = Take(DeviceBuffer::FromHost(config.bias.raw(), n * 4), "up");
+  auto args_for = [&](int i, int64_t m) {
+    weight_only::GemmArgs a;
+    a.x = x.data();
+    a.packed = blocks[i].data();
+    a.scales = scales[i].as<float>();
+    a.zeros = zeros[i].as<uint8_t>();
+    a.bias = bias.as<float>();
+    a.y = y.data();
+    a.m = static_cast<int>(m);
+    a.n = static_cast<int>(n);
+    a.k = static_cast<int>(k);
+    a.n_pad = static_cast<int>(packed.n_pad);
+    a.chunks = static_cast<int>(packed.chunks);
+    return a;
+  };
+  for (int64_t m : {1, 4, 16, 32, 128}) {
+    std::vector<uint16_t> ref(static_cast<size_t>(m * n)), got(ref.size());
+    double best = 1e30, best_pdl = 1e30;
+    int best_shape = -1, best_shape_pdl = -1;
+    for (int shape = 0; shape < weight_only::GemvShapeCount(); ++shape) {
+      const weight_only::GemvShape sh = weight_only::GemvShapeAt(shape);
+      if (8 * sh.nb < m / 4 || 8 * sh.nb > 2 * m + 8) continue;  // far from the m it is for
+      Check(weight_only::LaunchInt4(shape, 128, args_for(0, m), false, stream), "launch");
+      CheckCuda(cudaStreamSynchronize(stream), "sync");
+      CheckCuda(cudaMemcpy(got.data(), y.data(), got.size() * 2, cudaMemcpyDeviceToHost), "dl");
+      if (shape == 0 || best_shape < 0) ref = got;
+      double max_ref = 0, max_diff = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        max_ref = std::max(max_ref, std::fabs(static_cast<double>(BFloat16ToFloat(ref[i]))));
+        max_diff = std::max(max_diff, std::fabs(static_cast<double>(BFloat16ToFloat(ref[i])) -
+                                                BFloat16ToFloat(got[i])));
+      }
+      double us[2];
+      for (int pdl = 0; pdl < 2; ++pdl)
+        us[pdl] = MedianMicros(stream, std::max(copies, 20), [&](int i) {
+          return weight_only::LaunchInt4(shape, 128, args_for(i % copies, m), pdl == 1, stream);
+        });
+      const double gbs = bytes / (us[0] * 1e-6) / 1e9, gbs_pdl = bytes / (us[1] * 1e-6) / 1e9;
+      std::printf(
+          "sweep %5lld x %5lld m %4lld shape %2d (nb %d tiles %d stages %d x %d warps %2d): "
+          "%7.1f us %5.0f GB/s %5.1f%% | pdl %7.1f us %5.0f GB/s %5.1f%% | diff %.2g of %.2g%s\n",
+          static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), shape,
+          sh.nb, sh.tiles, sh.stages, sh.x_stages, sh.warps, us[0], gbs, 100 * gbs / copy_gbs,
+          us[1], gbs_pdl, 100 * gbs_pdl / copy_gbs, max_diff, max_ref,
+          max_diff > max_ref / 64 ? " MISMATCH" : "");
+      if (us[0] < best) best = us[0], best_shape = shape;
+      if (us[1] < best_pdl) best_pdl = us[1], best_shape_pdl = shape;
+    }
+    const double gbs = bytes / (best * 1e-6) / 1e9, gbs_pdl = bytes / (best_pdl * 1e-6) / 1e9;
+    std::printf("best  %5lld x %5lld m %4lld: shape %2d %7.1f us %5.1f%% copy | pdl shape %2d "
+                "%7.1f us %5.1f%% copy\n",
+                static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m),
+                best_shape, best, 100 * gbs / copy_gbs, best_shape_pdl, best_pdl,
+                100 * gbs_pdl / copy_gbs);
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 
-int main() {
+// --sweep: also every u4 kernel shape (group 128), with and without
+// programmatic dependent launch, and the floors (plain read, empty kernel).
+int main(int argc, char** argv) {
+  const bool sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;
+  const bool sweep_only = argc > 1 && std::strcmp(argv[1], "--sweep-only") == 0;
   std::string reason;
   if (!DeviceAvailable(&reason)) {
     std::fprintf(stderr, "cuda_weight_only_bench: no CUDA device (%s)\n", reason.c_str());
@@ -219,7 +346,14 @@ int main() {
       "|\n"
       "|---|---|---|---|---|---|---|---|---|---|\n");
   std::mt19937 rng(2026);
-  for (auto [n, k] : {std::pair<int64_t, int64_t>{4096, 4096}, {11008, 4096}, {4096, 11008}})
-    RunShape(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
+  constexpr std::pair<int64_t, int64_t> kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
+  if (!sweep_only)
+    for (auto [n, k] : kShapes) RunShape(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
+  if (sweep || sweep_only) {
+    for (auto [n, k] : kShapes)
+      Floors(n, k, copy_gbs, device.l2_cache_bytes, device.sm_count, stream.get(), rng);
+    for (auto [n, k] : kShapes)
+      SweepInt4(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
+  }
   return 0;
 }

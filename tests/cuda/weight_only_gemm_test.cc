@@ -204,6 +204,23 @@ TEST_F(WeightOnlyGemmTest, EveryPathBothCodeTypes) {
       }
 }
 
+// Every m from 1 to 17 on the u4 kernels (8- and 16-row tiles and their
+// edges), N not a multiple of the 16-column tile (or of 32), K with fewer
+// chunks than warps (some warps own no K) or not a multiple of the chunk.
+TEST_F(WeightOnlyGemmTest, Int4SmallRowsEveryM) {
+  for (int64_t m = 1; m <= 17; ++m) {
+    Problem p;
+    p.m = m;
+    p.n = m % 2 == 0 ? 40 : 75;
+    p.group = m % 3 == 0 ? 32 : m % 3 == 1 ? 128 : 64;
+    p.k = m % 4 < 2 ? 384 : p.group * 13;
+    p.layout = m % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+    p.bias = m % 3 != 0;
+    p.gelu = m % 4 == 3;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0);
+  }
+}
+
 // Long K: each warp walks many chunks (17 per warp at K = 4352 / 128 / 8 is
 // not even: slices of 4 and 5 chunks), so the load ring wraps.
 TEST_F(WeightOnlyGemmTest, LongK) {
@@ -230,9 +247,10 @@ TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   d.config.cublaslt_min_rows = 64;
   auto gemm = WeightOnlyGemm::Create(d.config);
   ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
-  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming16x32);
-  EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16x32);
-  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming8);
+  EXPECT_EQ(gemm->PathFor(8), WeightOnlyPath::kStreaming8);
+  EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16);
+  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kTensorCore32);
   EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);
   RunAndCompare(p, WeightOnlyPath::kAuto, 64);
 }
