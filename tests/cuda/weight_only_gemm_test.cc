@@ -221,6 +221,39 @@ TEST_F(WeightOnlyGemmTest, Int4SmallRowsEveryM) {
   }
 }
 
+// More column tiles than resident blocks, so each block of the persistent u4
+// kernel walks several tile groups (its loads running ahead across them),
+// with K slices of 0, 1 or 2 chunks per warp.
+TEST_F(WeightOnlyGemmTest, Int4ManyTileGroupsPerBlock) {
+  int variant = 0;
+  for (int64_t m : {1, 5, 9, 16, 33}) {
+    Problem p;
+    p.m = m;
+    p.n = 4500;
+    p.k = variant % 2 == 0 ? 384 : 2176;
+    p.group = variant % 3 == 2 ? 64 : 128;
+    p.layout = variant % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+    p.bias = true;
+    p.gelu = variant % 2 == 1;
+    ++variant;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0);
+  }
+}
+
+// K long enough that x (m rows) does not fit in shared memory: the u4 paths
+// fall back to their register-x shapes.
+TEST_F(WeightOnlyGemmTest, Int4LongKRegisterX) {
+  for (auto [m, k] : {std::pair<int64_t, int64_t>{8, 13056}, {12, 6656}}) {
+    Problem p;
+    p.m = m;
+    p.n = 40;
+    p.k = k;
+    p.group = 128;
+    p.bias = true;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0);
+  }
+}
+
 // Long K: each warp walks many chunks (17 per warp at K = 4352 / 128 / 8 is
 // not even: slices of 4 and 5 chunks), so the load ring wraps.
 TEST_F(WeightOnlyGemmTest, LongK) {

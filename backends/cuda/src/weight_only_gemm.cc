@@ -286,7 +286,9 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   const int64_t max_rows =
       int64_t{65535} *
       (impl.bits == 4
-           ? 8 * weight_only::GemvShapeAt(weight_only::GemvShapeFor(VariantOf(path))).nb
+           ? 8 * weight_only::GemvShapeAt(weight_only::GemvShapeFor(VariantOf(path), m,
+                                                                      impl.chunks))
+                     .nb
            : weight_only::RowsPerTile(VariantOf(path)));
   if (m > max_rows)
     return InvalidArgument(impl.description, ": m = ", m, " is above the ",
@@ -307,8 +309,8 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   args.gelu = impl.gelu;
   const Status s =
       impl.bits == 4
-          ? weight_only::LaunchInt4(weight_only::GemvShapeFor(VariantOf(path)), impl.group_size,
-                                    args, impl.pdl, stream)
+          ? weight_only::LaunchInt4(weight_only::GemvShapeFor(VariantOf(path), m, impl.chunks),
+                                    impl.group_size, args, impl.pdl, stream)
           : weight_only::LaunchInt8(VariantOf(path), args, stream);
   return s.ok() ? s : s.WithContext(impl.description);
 }

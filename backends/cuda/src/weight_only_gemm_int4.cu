@@ -1,87 +1,101 @@
 // The u4 (int4-weight-only) instantiations of the weight-only GEMM kernel
 // (weight_only_gemv_u4.cuh): the shapes the paths run, for the three group
-// sizes, and more shapes at group 128 for the benchmark.
+// sizes, and more shapes at group 128 for the benchmark's sweep.
 #include "weight_only_gemv_u4.cuh"
 
 namespace octet::cuda::weight_only {
+
+int MultiprocessorCount() {
+  static const int count = [] {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return sms;
+  }();
+  return count;
+}
+
 namespace {
 
-// nb, tiles, stages, x_stages, warps. The first four are the paths'
-// (Variant order); the rest only run in benchmarks (group 128).
-#define OCTET_GEMV_SHAPES(X) \
-  X(1, 1, 4, 2, 8)           \
-  X(2, 1, 4, 2, 8)           \
-  X(2, 2, 3, 1, 8)           \
-  X(4, 1, 2, 1, 8)           \
-  X(1, 1, 2, 1, 8)           \
-  X(1, 1, 3, 1, 8)           \
-  X(1, 1, 4, 1, 8)           \
-  X(1, 1, 6, 2, 8)           \
-  X(1, 1, 4, 4, 8)           \
-  X(1, 2, 4, 2, 8)           \
-  X(1, 1, 4, 2, 4)           \
-  X(1, 1, 4, 2, 16)          \
-  X(2, 1, 2, 2, 8)           \
-  X(2, 1, 4, 1, 8)           \
-  X(2, 1, 4, 4, 8)           \
-  X(4, 1, 4, 2, 8)           \
-  X(4, 1, 2, 2, 8)           \
-  X(1, 1, 8, 2, 8)
+// nb, tiles, stages, x_stages, warps, x_smem. The first kGemvPathShapes are
+// the paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
+#define OCTET_GEMV_PATH_SHAPES(X) \
+  X(1, 1, 4, 1, 16, true)         \
+  X(1, 1, 4, 2, 8, false)         \
+  X(2, 1, 4, 1, 16, true)         \
+  X(2, 2, 3, 1, 8, false)         \
+  X(4, 1, 2, 1, 8, false)
+#define OCTET_GEMV_SWEEP_SHAPES(X) \
+  X(1, 1, 3, 1, 16, true)          \
+  X(1, 1, 6, 1, 16, true)          \
+  X(1, 1, 4, 1, 8, true)           \
+  X(1, 2, 4, 1, 8, true)           \
+  X(1, 2, 3, 1, 16, true)          \
+  X(1, 1, 8, 1, 8, true)           \
+  X(2, 1, 3, 1, 16, true)          \
+  X(2, 2, 3, 1, 16, true)          \
+  X(2, 1, 4, 1, 8, true)           \
+  X(2, 1, 2, 2, 8, false)          \
+  X(4, 1, 2, 1, 16, false)         \
+  X(1, 1, 4, 2, 16, false)
 
-constexpr GemvShape kShapes[] = {
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) {nb, tiles, stages, x_stages, warps},
-    OCTET_GEMV_SHAPES(OCTET_GEMV_ENTRY)
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, x_smem) \
+  {nb, tiles, stages, x_stages, warps, x_smem},
+constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
+                                     OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
-};
-constexpr int kPathShapes = 4;
 
 using Launcher = Status (*)(const GemmArgs&, bool, cudaStream_t);
 
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, x_smem) \
+  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, x_smem>,
 template <int kGroup>
-constexpr Launcher kLaunchers[] = {
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) \
-  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps>,
-    OCTET_GEMV_SHAPES(OCTET_GEMV_ENTRY)
+constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
+template <int kGroup>
+constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
-};
 
-// Groups 32 and 64: only the paths' shapes.
-template <int kGroup>
-constexpr Launcher kPathLaunchers[] = {
-    &LaunchGemvU4<kGroup, 1, 1, 4, 2, 8>, &LaunchGemvU4<kGroup, 2, 1, 4, 2, 8>,
-    &LaunchGemvU4<kGroup, 2, 2, 3, 1, 8>, &LaunchGemvU4<kGroup, 4, 1, 2, 1, 8>};
+static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
+
+// Shared memory a block may have on sm_90, less the reduction buffers.
+constexpr int64_t kXSmemLimit = 200 * 1024;
 
 }  // namespace
 
 int GemvShapeCount() { return static_cast<int>(std::size(kShapes)); }
 GemvShape GemvShapeAt(int index) { return kShapes[index]; }
 
-int GemvShapeFor(Variant variant) {
+int GemvShapeFor(Variant variant, int64_t m, int64_t chunks) {
+  const int64_t x_bytes = [&](int rows) {
+    return std::min<int64_t>(rows, m) * (chunks * 16 + kXRowPad) * 16;
+  }(variant == Variant::kRows8Cols16 ? 8 : 16);
   switch (variant) {
     case Variant::kRows8Cols16:
-      return 0;
+      return x_bytes <= kXSmemLimit ? 0 : 1;
     case Variant::kRows16Cols16:
-      return 1;
+      return x_bytes <= kXSmemLimit ? 2 : 3;
     case Variant::kRows16Cols32:
-      return 2;
-    case Variant::kRows32Cols16:
       return 3;
+    case Variant::kRows32Cols16:
+      return 4;
   }
   return 0;
 }
 
 Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl,
                   cudaStream_t stream) {
-  if (shape < 0 || shape >= GemvShapeCount() || (group_size != 128 && shape >= kPathShapes))
+  if (shape < 0 || shape >= GemvShapeCount() || (group_size != 128 && shape >= kGemvPathShapes))
     return InvalidArgument("weight-only GEMM: no u4 kernel shape ", shape, " for group ",
                            group_size);
+  if (shape >= kGemvPathShapes) return kSweepLaunchers<128>[shape - kGemvPathShapes](args, pdl, stream);
   switch (group_size) {
     case 32:
       return kPathLaunchers<32>[shape](args, pdl, stream);
     case 64:
       return kPathLaunchers<64>[shape](args, pdl, stream);
     case 128:
-      return kLaunchers<128>[shape](args, pdl, stream);
+      return kPathLaunchers<128>[shape](args, pdl, stream);
   }
   return InvalidArgument("weight-only GEMM: group size ", group_size,
                          " has no kernel (32, 64 or 128)");
