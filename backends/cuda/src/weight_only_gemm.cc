@@ -2,7 +2,6 @@
 #include "octet/cuda/weight_only_gemm.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <optional>
 #include <sstream>
 
@@ -181,10 +180,7 @@ Expected<WeightOnlyGemm> WeightOnlyGemm::Create(const WeightOnlyGemmConfig& conf
   impl->path = config.path;
   impl->cublaslt_min_rows = config.cublaslt_min_rows;
   impl->description = what;
-  {
-    const char* pdl = std::getenv("OCTET_WO_PDL");
-    impl->pdl = pdl != nullptr && pdl[0] == '1';
-  }
+  impl->pdl = config.programmatic_launch;
 
   std::string no_device;
   if (!DeviceAvailable(&no_device)) return NotFound(what, ": no CUDA device: ", no_device);

@@ -21,35 +21,34 @@ namespace {
 // nb, tiles, stages, x_stages, warps, x_smem. The first kGemvPathShapes are
 // the paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
-  X(1, 1, 4, 1, 16, true)         \
-  X(1, 1, 4, 2, 8, false)         \
-  X(2, 1, 4, 1, 16, true)         \
-  X(2, 2, 3, 1, 8, false)         \
-  X(4, 1, 2, 1, 8, false)
+  X(1, 1, 4, 1, 16, true, false)  \
+  X(1, 1, 4, 2, 8, false, false)  \
+  X(2, 1, 4, 1, 16, true, false)  \
+  X(2, 2, 3, 1, 8, false, false)  \
+  X(4, 1, 2, 1, 8, false, false)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
-  X(1, 1, 3, 1, 16, true)          \
-  X(1, 1, 6, 1, 16, true)          \
-  X(1, 1, 4, 1, 8, true)           \
-  X(1, 2, 4, 1, 8, true)           \
-  X(1, 2, 3, 1, 16, true)          \
-  X(1, 1, 8, 1, 8, true)           \
-  X(2, 1, 3, 1, 16, true)          \
-  X(2, 2, 3, 1, 16, true)          \
-  X(2, 1, 4, 1, 8, true)           \
-  X(2, 1, 2, 2, 8, false)          \
-  X(4, 1, 2, 1, 16, false)         \
-  X(1, 1, 4, 2, 16, false)
+  X(1, 1, 4, 1, 16, true, true)    \
+  X(1, 1, 4, 1, 8, true, true)     \
+  X(1, 2, 3, 1, 16, true, true)    \
+  X(1, 1, 8, 1, 8, true, true)     \
+  X(1, 1, 4, 2, 8, false, true)    \
+  X(2, 1, 3, 1, 16, true, true)    \
+  X(2, 1, 4, 1, 16, true, true)    \
+  X(2, 2, 3, 1, 8, false, true)    \
+  X(4, 1, 2, 1, 8, false, true)    \
+  X(1, 2, 3, 1, 16, true, false)   \
+  X(2, 1, 3, 1, 16, true, false)
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, x_smem) \
-  {nb, tiles, stages, x_stages, warps, x_smem},
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, x_smem, k_major) \
+  {nb, tiles, stages, x_stages, warps, x_smem, k_major},
 constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                      OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
 using Launcher = Status (*)(const GemmArgs&, bool, cudaStream_t);
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, x_smem) \
-  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, x_smem>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, x_smem, k_major) \
+  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, x_smem, k_major>,
 template <int kGroup>
 constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 template <int kGroup>

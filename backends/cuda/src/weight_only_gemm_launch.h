@@ -76,6 +76,7 @@ struct GemmArgs {
 struct GemvShape {
   int nb = 1, tiles = 1, stages = 4, x_stages = 1, warps = 8;
   bool x_smem = false;
+  bool k_major = false;  // reads the K-major packed layout (Pack's u4_k_major)
 };
 // The instantiated shapes, for benchmarks; the first kGemvPathShapes are the
 // paths' (all group sizes), the rest group 128 only.

@@ -140,7 +140,8 @@ __device__ __forceinline__ int XSmemPos(int v) {  // chunk-local unit v -> its p
 // walks lmax = ceil(chunks / kWarps) slots per tile group (its slice has lmax
 // or lmax - 1 chunks; a slot past it loads and computes nothing), so the
 // per-tile-group reduction barrier is at the same place for all warps.
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, bool kXSmem>
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, bool kXSmem,
+          bool kKMajor>
 __global__ void __launch_bounds__(kWarps * 32)
     GemvU4Kernel(const GemmArgs p) {
   using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps>;
@@ -150,13 +151,15 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int row0 = blockIdx.y * T::kRows;
   const int tile_groups = p.n_pad / (16 * kTiles);
-  const int tg_begin = static_cast<int>(static_cast<int64_t>(blockIdx.x) * tile_groups / gridDim.x);
-  const int tg_end =
-      static_cast<int>(static_cast<int64_t>(blockIdx.x + 1) * tile_groups / gridDim.x);
+  // Round robin: at the same step the blocks read neighbouring tile groups.
+  const int tg_begin = blockIdx.x, tg_stride = gridDim.x;
+  const int tg_count = (tile_groups - tg_begin + tg_stride - 1) / tg_stride;
+  const int tg_end = tg_begin + tg_count * tg_stride;
   const int lmax = (p.chunks + kWarps - 1) / kWarps;
   const int c_begin = warp * p.chunks / kWarps;
   const int len = (warp + 1) * p.chunks / kWarps - c_begin;
-  const int items = (tg_end - tg_begin) * lmax;
+  const int items = tg_count * lmax;
+  const int tiles_total = p.n_pad / 16;
   const uint4* codes = static_cast<const uint4*>(p.packed);
   const float2* scales = reinterpret_cast<const float2*>(p.scales);
   const uint16_t* zeros = reinterpret_cast<const uint16_t*>(p.zeros);
@@ -180,13 +183,15 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (tg_p < tg_end && q_p < len) {
 #pragma unroll
       for (int tl = 0; tl < kTiles; ++tl) {
-        const size_t block = static_cast<size_t>(tg_p * kTiles + tl) * p.chunks + c_begin + q_p;
+        const int tile = tg_p * kTiles + tl, chunk = c_begin + q_p;
+        const size_t block = kKMajor ? static_cast<size_t>(chunk) * tiles_total + tile
+                                     : static_cast<size_t>(tile) * p.chunks + chunk;
         w[tl][0] = LoadStreaming16(codes + block * 64 + lane);
         w[tl][1] = LoadStreaming16(codes + block * 64 + 32 + lane);
         LoadParams<kGpc>(gp[tl], scales + (block * 8 + g) * kGpc, zeros + (block * 8 + g) * kGpc);
       }
     }
-    if (++q_p == lmax) q_p = 0, ++tg_p;
+    if (++q_p == lmax) q_p = 0, tg_p += tg_stride;
   };
 
 #pragma unroll
@@ -303,7 +308,7 @@ __global__ void __launch_bounds__(kWarps * 32)
           y[static_cast<size_t>(row) * p.n + col] = __float2bfloat16_rn(v);
         }
         q_c = 0;
-        ++tg_c;
+        tg_c += tg_stride;
         ++flushes;
       }
     }
@@ -321,10 +326,11 @@ size_t GemvSmemBytes(const GemmArgs& args) {
 
 int MultiprocessorCount();  // of the current device, cached (weight_only_gemm_int4.cu)
 
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, bool kXSmem>
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, bool kXSmem,
+          bool kKMajor>
 Status LaunchGemvU4(const GemmArgs& args, bool pdl, cudaStream_t stream) {
   using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps>;
-  auto* kernel = GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kXSmem>;
+  auto* kernel = GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kXSmem, kKMajor>;
   const size_t smem = GemvSmemBytes<kNB, kTiles, kWarps, kXSmem>(args);
   static const cudaError_t raised =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);

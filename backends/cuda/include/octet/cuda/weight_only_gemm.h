@@ -78,6 +78,11 @@ struct WeightOnlyGemmConfig {
   // 0: no copy, the kernels at every m (saves the copy's memory; slower than
   // bf16 from m = 64 on).
   int64_t cublaslt_min_rows = 33;
+  // u4 kernels: launch with programmatic dependent launch, so that a kernel
+  // queued right behind another PDL-aware kernel (this GEMM again, in a chain
+  // of layers) starts streaming its weights before that one ends; x is read and
+  // y written only after it has. Off: an ordinary launch.
+  bool programmatic_launch = true;
 };
 
 class WeightOnlyGemm {
