@@ -283,19 +283,13 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
   const weight_only::PackedWeights packed = weight_only::Pack(view);
   const double bytes = packed.blocks.size() + packed.scales.size() * 4.0 + packed.zeros.size();
   const int copies = CopiesFor(static_cast<size_t>(bytes), l2_bytes);
-  // [layout][copy]: tile-major, K-major.
-  std::vector<DeviceBuffer> blocks[2], scales[2], zeros[2];
-  for (int layout = 0; layout < 2; ++layout) {
-    const weight_only::PackedWeights pk = layout == 0 ? packed : weight_only::Pack(view, true);
-    for (int i = 0; i < copies; ++i) {
-      blocks[layout].push_back(
-          Take(DeviceBuffer::FromHost(pk.blocks.data(), pk.blocks.size()), "up"));
-      scales[layout].push_back(
-          Take(DeviceBuffer::FromHost(pk.scales.data(), pk.scales.size() * 4), "up"));
-      zeros[layout].push_back(Take(DeviceBuffer::FromHost(pk.zeros.data(), pk.zeros.size()), "up"));
-    }
+  std::vector<DeviceBuffer> blocks, scales, zeros;
+  for (int i = 0; i < copies; ++i) {
+    blocks.push_back(Take(DeviceBuffer::FromHost(packed.blocks.data(), packed.blocks.size()), "up"));
+    scales.push_back(
+        Take(DeviceBuffer::FromHost(packed.scales.data(), packed.scales.size() * 4), "up"));
+    zeros.push_back(Take(DeviceBuffer::FromHost(packed.zeros.data(), packed.zeros.size()), "up"));
   }
-  int layout = 0;
   const int64_t max_m = 128;
   DeviceBuffer x = RandomBf16(max_m * k, rng);
   DeviceBuffer y = Take(DeviceBuffer::Allocate(max_m * n * 2), "alloc");
@@ -303,9 +297,9 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
   auto args_for = [&](int i, int64_t m) {
     weight_only::GemmArgs a;
     a.x = x.data();
-    a.packed = blocks[layout][i].data();
-    a.scales = scales[layout][i].as<float>();
-    a.zeros = zeros[layout][i].as<uint8_t>();
+    a.packed = blocks[i].data();
+    a.scales = scales[i].as<float>();
+    a.zeros = zeros[i].as<uint8_t>();
     a.bias = bias.as<float>();
     a.y = y.data();
     a.m = static_cast<int>(m);
@@ -322,7 +316,6 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
     for (int shape = 0; shape < weight_only::GemvShapeCount(); ++shape) {
       const weight_only::GemvShape sh = weight_only::GemvShapeAt(shape);
       if (8 * sh.nb < m / 4 || 8 * sh.nb > 2 * m + 8) continue;  // far from the m it is for
-      layout = sh.k_major ? 1 : 0;
       const Status first = weight_only::LaunchInt4(shape, 128, args_for(0, m), false, stream);
       if (!first.ok()) {
         std::printf("sweep %5lld x %5lld m %4lld shape %2d: %s\n", static_cast<long long>(n),
@@ -346,11 +339,10 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
         });
       const double gbs = bytes / (us[0] * 1e-6) / 1e9, gbs_pdl = bytes / (us[1] * 1e-6) / 1e9;
       std::printf(
-          "sweep %5lld x %5lld m %4lld shape %2d (nb %d tiles %d stages %d x %d%s warps %2d %s): "
+          "sweep %5lld x %5lld m %4lld shape %2d (nb %d tiles %d stages %d x %d warps %2d): "
           "%7.1f us %5.0f GB/s %5.1f%% | pdl %7.1f us %5.0f GB/s %5.1f%% | diff %.2g of %.2g%s\n",
           static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), shape,
-          sh.nb, sh.tiles, sh.stages, sh.x_stages, sh.x_smem ? "s" : "r", sh.warps,
-          sh.k_major ? "K" : "T", us[0], gbs, 100 * gbs / copy_gbs,
+          sh.nb, sh.tiles, sh.stages, sh.x_stages, sh.warps, us[0], gbs, 100 * gbs / copy_gbs,
           us[1], gbs_pdl, 100 * gbs_pdl / copy_gbs, max_diff, max_ref,
           max_diff > max_ref / 64 ? " MISMATCH" : "");
       if (us[0] < best) best = us[0], best_shape = shape;
@@ -372,8 +364,7 @@ void ProfileOne(int64_t n, int64_t k, int64_t m, int shape, cudaStream_t stream)
   std::mt19937 rng(7);
   const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng);
   const weight_only::QuantizedWeightView view(config, n, k);
-  const weight_only::PackedWeights pk =
-      weight_only::Pack(view, weight_only::GemvShapeAt(shape).k_major);
+  const weight_only::PackedWeights pk = weight_only::Pack(view);
   DeviceBuffer blocks = Take(DeviceBuffer::FromHost(pk.blocks.data(), pk.blocks.size()), "up");
   DeviceBuffer scales = Take(DeviceBuffer::FromHost(pk.scales.data(), pk.scales.size() * 4), "up");
   DeviceBuffer zeros = Take(DeviceBuffer::FromHost(pk.zeros.data(), pk.zeros.size()), "up");

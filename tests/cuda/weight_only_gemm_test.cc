@@ -221,10 +221,10 @@ TEST_F(WeightOnlyGemmTest, Int4SmallRowsEveryM) {
   }
 }
 
-// More column tiles than resident blocks, so each block of the persistent u4
-// kernel walks several tile groups (its loads running ahead across them),
-// with K slices of 0, 1 or 2 chunks per warp.
-TEST_F(WeightOnlyGemmTest, Int4ManyTileGroupsPerBlock) {
+// N = 4500: 282 column tiles of 16, more than twice the SMs, where the u4
+// 8-row path takes its 4-warp shape; K slices of 0 (K = 384: 3 chunks for 8
+// warps) up to 3 chunks per warp.
+TEST_F(WeightOnlyGemmTest, Int4ManyColumnTiles) {
   int variant = 0;
   for (int64_t m : {1, 5, 9, 16, 33}) {
     Problem p;
@@ -236,20 +236,6 @@ TEST_F(WeightOnlyGemmTest, Int4ManyTileGroupsPerBlock) {
     p.bias = true;
     p.gelu = variant % 2 == 1;
     ++variant;
-    RunAndCompare(p, WeightOnlyPath::kAuto, 0);
-  }
-}
-
-// K long enough that x (m rows) does not fit in shared memory: the u4 paths
-// fall back to their register-x shapes.
-TEST_F(WeightOnlyGemmTest, Int4LongKRegisterX) {
-  for (auto [m, k] : {std::pair<int64_t, int64_t>{8, 13056}, {12, 6656}}) {
-    Problem p;
-    p.m = m;
-    p.n = 40;
-    p.k = k;
-    p.group = 128;
-    p.bias = true;
     RunAndCompare(p, WeightOnlyPath::kAuto, 0);
   }
 }
@@ -282,7 +268,10 @@ TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
   EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming8);
   EXPECT_EQ(gemm->PathFor(8), WeightOnlyPath::kStreaming8);
-  EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16);
+  EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(17), WeightOnlyPath::kStreaming16);
+  EXPECT_EQ(gemm->PathFor(32), WeightOnlyPath::kStreaming16);
+  EXPECT_EQ(gemm->PathFor(33), WeightOnlyPath::kTensorCore32);
   EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kTensorCore32);
   EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);
   RunAndCompare(p, WeightOnlyPath::kAuto, 64);

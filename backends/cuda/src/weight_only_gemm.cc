@@ -250,7 +250,8 @@ WeightOnlyPath WeightOnlyGemm::PathFor(int64_t m) const {
   // variants were rarely and barely faster (docs/cuda-backend.md).
   if (impl.bits == 4)
     return m <= 8    ? WeightOnlyPath::kStreaming8
-           : m <= 16 ? WeightOnlyPath::kStreaming16
+           : m <= 16 ? WeightOnlyPath::kStreaming16x32
+           : m <= 32 ? WeightOnlyPath::kStreaming16
                      : WeightOnlyPath::kTensorCore32;
   if (impl.bits == 8 && m <= 8 && impl.n < 8192) return WeightOnlyPath::kStreaming16;
   return WeightOnlyPath::kStreaming16x32;
@@ -282,8 +283,7 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   const int64_t max_rows =
       int64_t{65535} *
       (impl.bits == 4
-           ? 8 * weight_only::GemvShapeAt(weight_only::GemvShapeFor(VariantOf(path), m,
-                                                                      impl.chunks))
+           ? 8 * weight_only::GemvShapeAt(weight_only::GemvShapeFor(VariantOf(path), impl.n_pad))
                      .nb
            : weight_only::RowsPerTile(VariantOf(path)));
   if (m > max_rows)
@@ -305,7 +305,7 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   args.gelu = impl.gelu;
   const Status s =
       impl.bits == 4
-          ? weight_only::LaunchInt4(weight_only::GemvShapeFor(VariantOf(path), m, impl.chunks),
+          ? weight_only::LaunchInt4(weight_only::GemvShapeFor(VariantOf(path), impl.n_pad),
                                     impl.group_size, args, impl.pdl, stream)
           : weight_only::LaunchInt8(VariantOf(path), args, stream);
   return s.ok() ? s : s.WithContext(impl.description);

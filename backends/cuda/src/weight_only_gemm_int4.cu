@@ -4,6 +4,40 @@
 #include "weight_only_gemv_u4.cuh"
 
 namespace octet::cuda::weight_only {
+namespace {
+
+// nb, tiles, stages, x_stages, warps. The first kGemvPathShapes are the
+// paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
+#define OCTET_GEMV_PATH_SHAPES(X) \
+  X(1, 1, 4, 2, 8)                \
+  X(1, 1, 4, 2, 4)                \
+  X(2, 1, 2, 2, 8)                \
+  X(2, 2, 3, 1, 8)                \
+  X(4, 1, 2, 1, 8)
+#define OCTET_GEMV_SWEEP_SHAPES(X) \
+  X(1, 2, 4, 2, 8)                 \
+  X(1, 1, 2, 1, 8)                 \
+  X(1, 1, 3, 1, 8)                 \
+  X(2, 1, 4, 1, 8)                 \
+  X(4, 1, 2, 2, 8)
+
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) \
+  {nb, tiles, stages, x_stages, warps},
+constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
+                                     OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
+using Launcher = Status (*)(const GemmArgs&, bool, cudaStream_t);
+
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) \
+  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps>,
+template <int kGroup>
+constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
+template <int kGroup>
+constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
+static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
 
 int MultiprocessorCount() {
   static const int count = [] {
@@ -16,64 +50,21 @@ int MultiprocessorCount() {
   return count;
 }
 
-namespace {
-
-// nb, tiles, stages, x_stages, warps, x_smem. The first kGemvPathShapes are
-// the paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
-#define OCTET_GEMV_PATH_SHAPES(X) \
-  X(1, 1, 4, 1, 16, true, false)  \
-  X(1, 1, 4, 2, 8, false, false)  \
-  X(2, 1, 4, 1, 16, true, false)  \
-  X(2, 2, 3, 1, 8, false, false)  \
-  X(4, 1, 2, 1, 8, false, false)
-#define OCTET_GEMV_SWEEP_SHAPES(X) \
-  X(1, 1, 4, 1, 16, true, true)    \
-  X(1, 1, 4, 1, 8, true, true)     \
-  X(1, 2, 3, 1, 16, true, true)    \
-  X(1, 1, 8, 1, 8, true, true)     \
-  X(1, 1, 4, 2, 8, false, true)    \
-  X(2, 1, 3, 1, 16, true, true)    \
-  X(2, 1, 4, 1, 16, true, true)    \
-  X(2, 2, 3, 1, 8, false, true)    \
-  X(4, 1, 2, 1, 8, false, true)    \
-  X(1, 2, 3, 1, 16, true, false)   \
-  X(2, 1, 3, 1, 16, true, false)
-
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, x_smem, k_major) \
-  {nb, tiles, stages, x_stages, warps, x_smem, k_major},
-constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
-                                     OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
-#undef OCTET_GEMV_ENTRY
-
-using Launcher = Status (*)(const GemmArgs&, bool, cudaStream_t);
-
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, x_smem, k_major) \
-  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, x_smem, k_major>,
-template <int kGroup>
-constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
-template <int kGroup>
-constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
-#undef OCTET_GEMV_ENTRY
-
-static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
-
-// Shared memory a block may have on sm_90, less the reduction buffers.
-constexpr int64_t kXSmemLimit = 200 * 1024;
-
 }  // namespace
 
 int GemvShapeCount() { return static_cast<int>(std::size(kShapes)); }
 GemvShape GemvShapeAt(int index) { return kShapes[index]; }
 
-int GemvShapeFor(Variant variant, int64_t m, int64_t chunks) {
-  const int64_t x_bytes = [&](int rows) {
-    return std::min<int64_t>(rows, m) * (chunks * 16 + kXRowPad) * 16;
-  }(variant == Variant::kRows8Cols16 ? 8 : 16);
+// From the shape sweep on the H100 (docs/cuda-backend.md): at m <= 8, 8
+// warps per block with 4 stages where the 16-column tiles are few (N = 4096:
+// 256 tiles, two blocks per SM), 4 warps per block where they are many
+// (N = 11008: 688 tiles, more blocks resident at once).
+int GemvShapeFor(Variant variant, int64_t n_pad) {
   switch (variant) {
     case Variant::kRows8Cols16:
-      return x_bytes <= kXSmemLimit ? 0 : 1;
+      return n_pad / 16 > 2 * MultiprocessorCount() ? 1 : 0;
     case Variant::kRows16Cols16:
-      return x_bytes <= kXSmemLimit ? 2 : 3;
+      return 2;
     case Variant::kRows16Cols32:
       return 3;
     case Variant::kRows32Cols16:
@@ -87,7 +78,8 @@ Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl,
   if (shape < 0 || shape >= GemvShapeCount() || (group_size != 128 && shape >= kGemvPathShapes))
     return InvalidArgument("weight-only GEMM: no u4 kernel shape ", shape, " for group ",
                            group_size);
-  if (shape >= kGemvPathShapes) return kSweepLaunchers<128>[shape - kGemvPathShapes](args, pdl, stream);
+  if (shape >= kGemvPathShapes)
+    return kSweepLaunchers<128>[shape - kGemvPathShapes](args, pdl, stream);
   switch (group_size) {
     case 32:
       return kPathLaunchers<32>[shape](args, pdl, stream);

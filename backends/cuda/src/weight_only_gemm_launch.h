@@ -71,22 +71,16 @@ struct GemmArgs {
 // u4 kernel shapes (weight_only_gemv_u4.cuh): rows of y per block (8 nb), 16-column
 // tiles per block, stages of loads in flight for the weights and for x, warps
 // splitting K.
-// x_smem: x staged once per block in shared memory (m rows x K), else loaded
-// per chunk into registers x_stages - 1 chunks ahead.
 struct GemvShape {
-  int nb = 1, tiles = 1, stages = 4, x_stages = 1, warps = 8;
-  bool x_smem = false;
-  bool k_major = false;  // reads the K-major packed layout (Pack's u4_k_major)
+  int nb = 1, tiles = 1, stages = 4, x_stages = 2, warps = 8;
 };
-// The instantiated shapes, for benchmarks; the first kGemvPathShapes are the
-// paths' (all group sizes), the rest group 128 only.
+// The instantiated shapes: the first kGemvPathShapes are the paths' (all group
+// sizes), the rest group 128 only, for the benchmark's sweep.
 constexpr int kGemvPathShapes = 5;
 int GemvShapeCount();
 GemvShape GemvShapeAt(int index);
-// The shape a path runs at m rows and this many chunks of K: the
-// shared-memory-x shape where its x fits, else its register-x sibling.
-int GemvShapeFor(Variant variant, int64_t m, int64_t chunks);
-// group_size 32, 64 or 128 (shapes other than Variant's: 128 only).
+// The shape a path runs for N padded to n_pad columns.
+int GemvShapeFor(Variant variant, int64_t n_pad);
 Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream);
 Status LaunchInt8(Variant variant, const GemmArgs& args, cudaStream_t stream);
 

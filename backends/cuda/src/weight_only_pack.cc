@@ -61,7 +61,7 @@ float QuantizedWeightView::Dequantized(int64_t n, int64_t k) const {
 namespace {
 
 // u4: see weight_only_gemm_launch.h ("u4 packed layout").
-PackedWeights PackU4(const QuantizedWeightView& w, bool k_major) {
+PackedWeights PackU4(const QuantizedWeightView& w) {
   const int64_t chunk = kChunkU4, group = w.group_size(), run = group / 4;
   const int64_t gpc = chunk / group;  // groups per chunk
   PackedWeights out;
@@ -76,7 +76,7 @@ PackedWeights PackU4(const QuantizedWeightView& w, bool k_major) {
   };
   for (int64_t tile = 0; tile < tiles; ++tile)
     for (int64_t c = 0; c < out.chunks; ++c) {
-      const int64_t block = k_major ? c * tiles + tile : tile * out.chunks + c;
+      const int64_t block = tile * out.chunks + c;
       for (int lane = 0; lane < 32; ++lane) {
         const int64_t g = lane / 4, t = lane % 4;
         // The lane's K positions in the order of its values: run t of each group.
@@ -113,8 +113,8 @@ PackedWeights PackU4(const QuantizedWeightView& w, bool k_major) {
 
 }  // namespace
 
-PackedWeights Pack(const QuantizedWeightView& w, bool u4_k_major) {
-  if (w.bits() == 4) return PackU4(w, u4_k_major);
+PackedWeights Pack(const QuantizedWeightView& w) {
+  if (w.bits() == 4) return PackU4(w);
   // i8: see weight_only_gemm_launch.h ("i8 packed layout").
   const int64_t chunk = kChunkK(8), run_group = 64;
   PackedWeights out;

@@ -39,9 +39,7 @@ struct PackedWeights {
   std::vector<uint8_t> zeros;   // i8: empty; u4: [n_pad / 16][chunks][8][128 / G][2]
   int64_t n_pad = 0, chunks = 0;
 };
-// u4_k_major: u4 blocks (and their parameters) stored [chunks][n_pad / 16]
-// instead of [n_pad / 16][chunks].
-PackedWeights Pack(const QuantizedWeightView& w, bool u4_k_major = false);
+PackedWeights Pack(const QuantizedWeightView& w);
 
 // bf16 bits of Dequantized, [N, K] row-major (nn.Linear's layout, as cuBLASLt
 // reads it).
