@@ -10,9 +10,18 @@
 // replays of the per-launch time (cudaEvent). The device-to-device copy
 // bandwidth (bytes read + written) is measured in the same run. "GB/s" is the
 // packed weights' bytes (codes, scales, zero points; for bf16 the 2NK bytes)
-// over the time; "%copy" relates it to the measured copy bandwidth.
+// over the time; "%copy" relates it to the measured copy bandwidth. int4 runs
+// with programmatic dependent launch (the default, programmatic_launch): in
+// the replayed chain of launches each one streams its weights while the
+// previous one finishes; the last column times the same kernels without it.
 //
-//   build/cuda_weight_only_bench
+//   build/cuda_weight_only_bench            the table
+//   build/cuda_weight_only_bench --sweep    and the floors (a plain read of the
+//                                           int4 bytes, an empty kernel) and every
+//                                           instantiated u4 kernel shape, with and
+//                                           without PDL (--sweep-only: just those)
+//   build/cuda_weight_only_bench --profile N K M SHAPE   five eager launches of
+//                                           one u4 shape, for ncu
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -206,8 +215,7 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
           "| %s |\n",
           static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m),
           bits == 4 ? "int4 g128" : "int8     ", WeightOnlyPathName(gemms[0].PathFor(m)), auto_us,
-          gbs, 100.0 * gbs / copy_gbs, bf16_us[mi], bf16_us[mi] / auto_us, variants.c_str(),
-          plain);
+          gbs, 100.0 * gbs / copy_gbs, bf16_us[mi], bf16_us[mi] / auto_us, variants.c_str(), plain);
       std::fflush(stdout);
     }
   }
@@ -221,7 +229,6 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
   }
   std::fflush(stdout);
 }
-
 
 Status FromCuda(cudaError_t e, const char* what) {
   return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, what, __FILE__, __LINE__);
@@ -247,26 +254,27 @@ void Floors(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, int sms, cud
                       "read kernel");
     });
     const double gbs = bytes / (us * 1e-6) / 1e9;
-    std::printf("floor %5lld x %5lld: read of the u4 packed %.2f MB, %d blocks/SM: %.1f us, %.0f "
-                "GB/s, %.1f%% copy\n",
-                static_cast<long long>(n), static_cast<long long>(k), bytes / 1e6, per_sm, us, gbs,
-                100 * gbs / copy_gbs);
+    std::printf(
+        "floor %5lld x %5lld: read of the u4 packed %.2f MB, %d blocks/SM: %.1f us, %.0f "
+        "GB/s, %.1f%% copy\n",
+        static_cast<long long>(n), static_cast<long long>(k), bytes / 1e6, per_sm, us, gbs,
+        100 * gbs / copy_gbs);
   }
   for (int interleaved = 0; interleaved < 2; ++interleaved)
     for (int per_sm : {2, 4}) {
       const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
-        return FromCuda(LaunchReadStreamsKernel(bufs[i % copies].data(), bytes, interleaved == 1,
-                                                static_cast<uint32_t*>(sink.data()), per_sm * sms,
-                                                stream),
-                        "read streams kernel");
+        return FromCuda(
+            LaunchReadStreamsKernel(bufs[i % copies].data(), bytes, interleaved == 1,
+                                    static_cast<uint32_t*>(sink.data()), per_sm * sms, stream),
+            "read streams kernel");
       });
       const double gbs = bytes / (us * 1e-6) / 1e9;
-      std::printf("floor %5lld x %5lld: per-warp 1 KB item streams (%s), %d blocks of 8 warps/SM: "
-                  "%.1f us, %.0f GB/s, %.1f%% copy (read %.0f%% of the bytes)\n",
-                  static_cast<long long>(n), static_cast<long long>(k),
-                  interleaved ? "interleaved" : "contiguous", per_sm, us, gbs, 100 * gbs / copy_gbs,
-                  100.0 * (bytes / 1024 / (8 * per_sm * sms) / 4 * 4) * (8 * per_sm * sms) * 1024 /
-                      bytes);
+      std::printf(
+          "floor %5lld x %5lld: per-warp 1 KB item streams (%s), %d blocks of 8 warps/SM: "
+          "%.1f us, %.0f GB/s, %.1f%% copy (read %.0f%% of the bytes)\n",
+          static_cast<long long>(n), static_cast<long long>(k),
+          interleaved ? "interleaved" : "contiguous", per_sm, us, gbs, 100 * gbs / copy_gbs,
+          100.0 * (bytes / 1024 / (8 * per_sm * sms) / 4 * 4) * (8 * per_sm * sms) * 1024 / bytes);
     }
   const double empty_us =
       MedianMicros(stream, 20, [&](int) { return FromCuda(LaunchEmptyKernel(stream), "empty"); });
@@ -285,7 +293,8 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
   const int copies = CopiesFor(static_cast<size_t>(bytes), l2_bytes);
   std::vector<DeviceBuffer> blocks, scales, zeros;
   for (int i = 0; i < copies; ++i) {
-    blocks.push_back(Take(DeviceBuffer::FromHost(packed.blocks.data(), packed.blocks.size()), "up"));
+    blocks.push_back(
+        Take(DeviceBuffer::FromHost(packed.blocks.data(), packed.blocks.size()), "up"));
     scales.push_back(
         Take(DeviceBuffer::FromHost(packed.scales.data(), packed.scales.size() * 4), "up"));
     zeros.push_back(Take(DeviceBuffer::FromHost(packed.zeros.data(), packed.zeros.size()), "up"));
@@ -349,11 +358,11 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
       if (us[1] < best_pdl) best_pdl = us[1], best_shape_pdl = shape;
     }
     const double gbs = bytes / (best * 1e-6) / 1e9, gbs_pdl = bytes / (best_pdl * 1e-6) / 1e9;
-    std::printf("best  %5lld x %5lld m %4lld: shape %2d %7.1f us %5.1f%% copy | pdl shape %2d "
-                "%7.1f us %5.1f%% copy\n",
-                static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m),
-                best_shape, best, 100 * gbs / copy_gbs, best_shape_pdl, best_pdl,
-                100 * gbs_pdl / copy_gbs);
+    std::printf(
+        "best  %5lld x %5lld m %4lld: shape %2d %7.1f us %5.1f%% copy | pdl shape %2d "
+        "%7.1f us %5.1f%% copy\n",
+        static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), best_shape,
+        best, 100 * gbs / copy_gbs, best_shape_pdl, best_pdl, 100 * gbs_pdl / copy_gbs);
     std::fflush(stdout);
   }
 }
@@ -381,7 +390,8 @@ void ProfileOne(int64_t n, int64_t k, int64_t m, int shape, cudaStream_t stream)
   a.k = static_cast<int>(k);
   a.n_pad = static_cast<int>(pk.n_pad);
   a.chunks = static_cast<int>(pk.chunks);
-  for (int i = 0; i < 5; ++i) Check(weight_only::LaunchInt4(shape, 128, a, false, stream), "launch");
+  for (int i = 0; i < 5; ++i)
+    Check(weight_only::LaunchInt4(shape, 128, a, false, stream), "launch");
   CheckCuda(cudaStreamSynchronize(stream), "sync");
 }
 
@@ -427,8 +437,7 @@ int main(int argc, char** argv) {
   if (sweep || sweep_only) {
     for (auto [n, k] : kShapes)
       Floors(n, k, copy_gbs, device.l2_cache_bytes, device.sm_count, stream.get(), rng);
-    for (auto [n, k] : kShapes)
-      SweepInt4(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
+    for (auto [n, k] : kShapes) SweepInt4(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
   }
   return 0;
 }

@@ -283,8 +283,7 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   const int64_t max_rows =
       int64_t{65535} *
       (impl.bits == 4
-           ? 8 * weight_only::GemvShapeAt(weight_only::GemvShapeFor(VariantOf(path), impl.n_pad))
-                     .nb
+           ? 8 * weight_only::GemvShapeAt(weight_only::GemvShapeFor(VariantOf(path), impl.n_pad)).nb
            : weight_only::RowsPerTile(VariantOf(path)));
   if (m > max_rows)
     return InvalidArgument(impl.description, ": m = ", m, " is above the ",
@@ -303,11 +302,10 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   args.n_pad = static_cast<int>(impl.n_pad);
   args.chunks = static_cast<int>(impl.chunks);
   args.gelu = impl.gelu;
-  const Status s =
-      impl.bits == 4
-          ? weight_only::LaunchInt4(weight_only::GemvShapeFor(VariantOf(path), impl.n_pad),
-                                    impl.group_size, args, impl.pdl, stream)
-          : weight_only::LaunchInt8(VariantOf(path), args, stream);
+  const Status s = impl.bits == 4 ? weight_only::LaunchInt4(
+                                        weight_only::GemvShapeFor(VariantOf(path), impl.n_pad),
+                                        impl.group_size, args, impl.pdl, stream)
+                                  : weight_only::LaunchInt8(VariantOf(path), args, stream);
   return s.ok() ? s : s.WithContext(impl.description);
 }
 

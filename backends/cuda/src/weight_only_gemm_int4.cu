@@ -21,8 +21,7 @@ namespace {
   X(2, 1, 4, 1, 8)                 \
   X(4, 1, 2, 2, 8)
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) \
-  {nb, tiles, stages, x_stages, warps},
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) {nb, tiles, stages, x_stages, warps},
 constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                      OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
@@ -73,8 +72,7 @@ int GemvShapeFor(Variant variant, int64_t n_pad) {
   return 0;
 }
 
-Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl,
-                  cudaStream_t stream) {
+Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream) {
   if (shape < 0 || shape >= GemvShapeCount() || (group_size != 128 && shape >= kGemvPathShapes))
     return InvalidArgument("weight-only GEMM: no u4 kernel shape ", shape, " for group ",
                            group_size);

@@ -50,9 +50,10 @@ constexpr int kChunkK(int bits) { return bits == 4 ? 128 : 64; }
 constexpr int kChunkU4 = 128;
 constexpr int kNPad = 32;  // n_pad is a multiple of the widest block (32 columns)
 
-// Kernel variants: rows per block tile and columns per block. kRows8Cols16
+// Kernel variants: rows per block tile and columns per block. i8: kRows8Cols16
 // uses half of the mma's 16 rows and keeps 4 chunks of weights and the next
-// chunk of x in flight per warp (m <= 8).
+// chunk of x in flight per warp (m <= 8). u4: each maps to a GemvShape
+// (GemvShapeFor) with as many rows per block.
 enum class Variant { kRows8Cols16, kRows16Cols16, kRows16Cols32, kRows32Cols16 };
 int RowsPerTile(Variant v);
 

@@ -25,12 +25,12 @@ namespace octet::cuda::weight_only {
 
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps>
 struct GemvTraits {
-  static constexpr int kRun = kGroup / 4;              // K values a lane holds per group
-  static constexpr int kGpc = kChunkU4 / kGroup;       // groups per chunk
-  static constexpr int kStepsPerGroup = kRun / 4;      // mma k-steps per group
-  static constexpr int kLoadsPerGroup = kRun / 8;      // 16-byte x loads per row and group
-  static constexpr int kXLoads = kChunkU4 / 32;        // per row and chunk (4)
-  static constexpr int kRows = 8 * kNB;                // rows of y per block
+  static constexpr int kRun = kGroup / 4;          // K values a lane holds per group
+  static constexpr int kGpc = kChunkU4 / kGroup;   // groups per chunk
+  static constexpr int kStepsPerGroup = kRun / 4;  // mma k-steps per group
+  static constexpr int kLoadsPerGroup = kRun / 8;  // 16-byte x loads per row and group
+  static constexpr int kXLoads = kChunkU4 / 32;    // per row and chunk (4)
+  static constexpr int kRows = 8 * kNB;            // rows of y per block
   static_assert(kStages >= 2 && kXStages >= 1 && kStages % kXStages == 0,
                 "the x ring must divide the weight ring");
 };
@@ -117,8 +117,7 @@ __device__ __forceinline__ void LoadXChunk(uint4 (&xa)[T::kRows / 8][T::kXLoads]
 }
 
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps>
-__global__ void __launch_bounds__(kWarps * 32)
-    GemvU4Kernel(const GemmArgs p) {
+__global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
   using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps>;
   constexpr int kGpc = T::kGpc;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -138,7 +137,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   GroupParams<kGpc> params[kStages][kTiles];
   uint4 xr[kXStages][kNB][T::kXLoads];
 
-  auto load_weights = [&](int slot_c, uint4 (&w)[kTiles][2], GroupParams<kGpc> (&gp)[kTiles]) {
+  auto load_weights = [&](int slot_c, uint4(&w)[kTiles][2], GroupParams<kGpc>(&gp)[kTiles]) {
 #pragma unroll
     for (int tl = 0; tl < kTiles; ++tl) {
       const size_t block = static_cast<size_t>(tile0 + tl) * p.chunks + slot_c;
@@ -157,8 +156,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 #pragma unroll
   for (int st = 0; st < kXStages - 1; ++st)
-    if (c_begin + st < c_end)
-      LoadXChunk<T>(xr[st], x, x_pitch, p.m, p.k, row0, c_begin + st, g, t);
+    if (c_begin + st < c_end) LoadXChunk<T>(xr[st], x, x_pitch, p.m, p.k, row0, c_begin + st, g, t);
 
   float acc[kTiles][kNB][4] = {};
   for (int c0 = c_begin; c0 < c_end; c0 += kStages) {
@@ -248,7 +246,8 @@ Status LaunchGemvU4(const GemmArgs& args, bool pdl, cudaStream_t stream) {
   config.numAttrs = pdl ? 1 : 0;
   const cudaError_t e = cudaLaunchKernelEx(
       &config, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps>, args);
-  if (e != cudaSuccess) return CudaCallStatus(e, "cudaLaunchKernelEx(GemvU4Kernel)", __FILE__, __LINE__);
+  if (e != cudaSuccess)
+    return CudaCallStatus(e, "cudaLaunchKernelEx(GemvU4Kernel)", __FILE__, __LINE__);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("GemvU4Kernel");
   return Status::Ok();
 }
