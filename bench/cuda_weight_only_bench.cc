@@ -10,12 +10,22 @@
 // replays of the per-launch time (cudaEvent). The device-to-device copy
 // bandwidth (bytes read + written) is measured in the same run. "GB/s" is the
 // packed weights' bytes (codes, scales, zero points; for bf16 the 2NK bytes)
-// over the time; "%copy" relates it to the measured copy bandwidth.
+// over the time; "%copy" relates it to the measured copy bandwidth. int4 runs
+// with programmatic dependent launch (the default, programmatic_launch): in
+// the replayed chain of launches each one streams its weights while the
+// previous one finishes; the last column times the same kernels without it.
 //
-//   build/cuda_weight_only_bench
+//   build/cuda_weight_only_bench            the table
+//   build/cuda_weight_only_bench --sweep    and the floors (a plain read of the
+//                                           int4 bytes, an empty kernel) and every
+//                                           instantiated u4 kernel shape, with and
+//                                           without PDL (--sweep-only: just those)
+//   build/cuda_weight_only_bench --profile N K M SHAPE   five eager launches of
+//                                           one u4 shape, for ncu
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +40,16 @@
 #include "octet/cuda/device.h"
 #include "octet/cuda/device_buffer.h"
 #include "octet/cuda/weight_only_gemm.h"
+#include "weight_only_gemm_launch.h"  // the u4 shape sweep (--sweep)
+#include "weight_only_pack.h"
+
+namespace octet::cuda::bench {
+cudaError_t LaunchEmptyKernel(cudaStream_t stream);
+cudaError_t LaunchReadKernel(const void* p, size_t bytes, uint32_t* sink, int blocks,
+                             cudaStream_t stream);
+cudaError_t LaunchReadStreamsKernel(const void* p, size_t bytes, bool interleaved, uint32_t* sink,
+                                    int blocks, cudaStream_t stream);
+}  // namespace octet::cuda::bench
 
 namespace {
 
@@ -153,6 +173,15 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
     while (static_cast<int>(gemms.size()) < copies)
       gemms.push_back(Take(WeightOnlyGemm::Create(config), "WeightOnlyGemm"));
     const double bytes = static_cast<double>(gemms[0].packed_weight_bytes());
+    // u4: the same kernels launched without programmatic dependent launch
+    // (each launch waits for the previous one to end before it starts).
+    std::vector<WeightOnlyGemm> isolated;
+    if (bits == 4) {
+      WeightOnlyGemmConfig plain = config;
+      plain.programmatic_launch = false;
+      while (static_cast<int>(isolated.size()) < copies)
+        isolated.push_back(Take(WeightOnlyGemm::Create(plain), "WeightOnlyGemm"));
+    }
     for (size_t mi = 0; mi < std::size(kRows); ++mi) {
       const int64_t m = kRows[mi];
       std::string variants;
@@ -172,12 +201,21 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
         }
       }
       const double gbs = bytes / (auto_us * 1e-6) / 1e9;
+      char plain[64] = "-";
+      if (!isolated.empty()) {
+        const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
+          return isolated[i % copies].Run(x.data(), m, y.data(), stream);
+        });
+        const double plain_gbs = bytes / (us * 1e-6) / 1e9;
+        std::snprintf(plain, sizeof(plain), "%.1f us %.1f%% %.2fx", us,
+                      100.0 * plain_gbs / copy_gbs, bf16_us[mi] / us);
+      }
       std::printf(
           "| %5lld x %5lld | %4lld | %s | %-14s | %8.1f | %6.0f | %5.1f%% | %8.1f | %5.2fx | %s "
-          "|\n",
+          "| %s |\n",
           static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m),
           bits == 4 ? "int4 g128" : "int8     ", WeightOnlyPathName(gemms[0].PathFor(m)), auto_us,
-          gbs, 100.0 * gbs / copy_gbs, bf16_us[mi], bf16_us[mi] / auto_us, variants.c_str());
+          gbs, 100.0 * gbs / copy_gbs, bf16_us[mi], bf16_us[mi] / auto_us, variants.c_str(), plain);
       std::fflush(stdout);
     }
   }
@@ -185,16 +223,185 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
     const double gbs = 2.0 * n * k / (bf16_us[mi] * 1e-6) / 1e9;
     std::printf(
         "| %5lld x %5lld | %4lld | bf16      | cuBLASLt       | %8.1f | %6.0f | %5.1f%% |"
-        "          |       |  |\n",
+        "          |       |  |  |\n",
         static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(kRows[mi]),
         bf16_us[mi], gbs, 100.0 * gbs / copy_gbs);
   }
   std::fflush(stdout);
 }
 
+Status FromCuda(cudaError_t e, const char* what) {
+  return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, what, __FILE__, __LINE__);
+}
+
+// The floors at this shape: a plain read of the int4 packed bytes (rotating
+// over copies, like the kernels) and an empty kernel, per launch.
+void Floors(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, int sms, cudaStream_t stream,
+            std::mt19937& rng) {
+  const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng);
+  const weight_only::QuantizedWeightView view(config, n, k);
+  const weight_only::PackedWeights packed = weight_only::Pack(view);
+  const size_t bytes = packed.blocks.size() + packed.scales.size() * 4 + packed.zeros.size();
+  const int copies = CopiesFor(bytes, l2_bytes);
+  std::vector<DeviceBuffer> bufs;
+  for (int i = 0; i < copies; ++i) bufs.push_back(Take(DeviceBuffer::Allocate(bytes), "alloc"));
+  for (auto& b : bufs) CheckCuda(cudaMemsetAsync(b.data(), 1, bytes, stream), "memset");
+  DeviceBuffer sink = Take(DeviceBuffer::Allocate(16), "alloc");
+  for (int per_sm : {2, 4, 8}) {
+    const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
+      return FromCuda(LaunchReadKernel(bufs[i % copies].data(), bytes,
+                                       static_cast<uint32_t*>(sink.data()), per_sm * sms, stream),
+                      "read kernel");
+    });
+    const double gbs = bytes / (us * 1e-6) / 1e9;
+    std::printf(
+        "floor %5lld x %5lld: read of the u4 packed %.2f MB, %d blocks/SM: %.1f us, %.0f "
+        "GB/s, %.1f%% copy\n",
+        static_cast<long long>(n), static_cast<long long>(k), bytes / 1e6, per_sm, us, gbs,
+        100 * gbs / copy_gbs);
+  }
+  for (int interleaved = 0; interleaved < 2; ++interleaved)
+    for (int per_sm : {2, 4}) {
+      const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
+        return FromCuda(
+            LaunchReadStreamsKernel(bufs[i % copies].data(), bytes, interleaved == 1,
+                                    static_cast<uint32_t*>(sink.data()), per_sm * sms, stream),
+            "read streams kernel");
+      });
+      const double gbs = bytes / (us * 1e-6) / 1e9;
+      std::printf(
+          "floor %5lld x %5lld: per-warp 1 KB item streams (%s), %d blocks of 8 warps/SM: "
+          "%.1f us, %.0f GB/s, %.1f%% copy (read %.0f%% of the bytes)\n",
+          static_cast<long long>(n), static_cast<long long>(k),
+          interleaved ? "interleaved" : "contiguous", per_sm, us, gbs, 100 * gbs / copy_gbs,
+          100.0 * (bytes / 1024 / (8 * per_sm * sms) / 4 * 4) * (8 * per_sm * sms) * 1024 / bytes);
+    }
+  const double empty_us =
+      MedianMicros(stream, 20, [&](int) { return FromCuda(LaunchEmptyKernel(stream), "empty"); });
+  std::printf("floor: empty kernel %.2f us per launch\n", empty_us);
+  std::fflush(stdout);
+}
+
+// Every instantiated u4 kernel shape at group 128, with and without
+// programmatic dependent launch, its output checked against the first shape's.
+void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream_t stream,
+               std::mt19937& rng) {
+  const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng);
+  const weight_only::QuantizedWeightView view(config, n, k);
+  const weight_only::PackedWeights packed = weight_only::Pack(view);
+  const double bytes = packed.blocks.size() + packed.scales.size() * 4.0 + packed.zeros.size();
+  const int copies = CopiesFor(static_cast<size_t>(bytes), l2_bytes);
+  std::vector<DeviceBuffer> blocks, scales, zeros;
+  for (int i = 0; i < copies; ++i) {
+    blocks.push_back(
+        Take(DeviceBuffer::FromHost(packed.blocks.data(), packed.blocks.size()), "up"));
+    scales.push_back(
+        Take(DeviceBuffer::FromHost(packed.scales.data(), packed.scales.size() * 4), "up"));
+    zeros.push_back(Take(DeviceBuffer::FromHost(packed.zeros.data(), packed.zeros.size()), "up"));
+  }
+  const int64_t max_m = 128;
+  DeviceBuffer x = RandomBf16(max_m * k, rng);
+  DeviceBuffer y = Take(DeviceBuffer::Allocate(max_m * n * 2), "alloc");
+  DeviceBuffer bias = Take(DeviceBuffer::FromHost(config.bias.raw(), n * 4), "up");
+  auto args_for = [&](int i, int64_t m) {
+    weight_only::GemmArgs a;
+    a.x = x.data();
+    a.packed = blocks[i].data();
+    a.scales = scales[i].as<float>();
+    a.zeros = zeros[i].as<uint8_t>();
+    a.bias = bias.as<float>();
+    a.y = y.data();
+    a.m = static_cast<int>(m);
+    a.n = static_cast<int>(n);
+    a.k = static_cast<int>(k);
+    a.n_pad = static_cast<int>(packed.n_pad);
+    a.chunks = static_cast<int>(packed.chunks);
+    return a;
+  };
+  for (int64_t m : {1, 4, 16, 32, 128}) {
+    std::vector<uint16_t> ref(static_cast<size_t>(m * n)), got(ref.size());
+    double best = 1e30, best_pdl = 1e30;
+    int best_shape = -1, best_shape_pdl = -1;
+    for (int shape = 0; shape < weight_only::GemvShapeCount(); ++shape) {
+      const weight_only::GemvShape sh = weight_only::GemvShapeAt(shape);
+      if (8 * sh.nb < m / 4 || 8 * sh.nb > 2 * m + 8) continue;  // far from the m it is for
+      const Status first = weight_only::LaunchInt4(shape, 128, args_for(0, m), false, stream);
+      if (!first.ok()) {
+        std::printf("sweep %5lld x %5lld m %4lld shape %2d: %s\n", static_cast<long long>(n),
+                    static_cast<long long>(k), static_cast<long long>(m), shape,
+                    first.ToString().c_str());
+        continue;
+      }
+      CheckCuda(cudaStreamSynchronize(stream), "sync");
+      CheckCuda(cudaMemcpy(got.data(), y.data(), got.size() * 2, cudaMemcpyDeviceToHost), "dl");
+      if (shape == 0 || best_shape < 0) ref = got;
+      double max_ref = 0, max_diff = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        max_ref = std::max(max_ref, std::fabs(static_cast<double>(BFloat16ToFloat(ref[i]))));
+        max_diff = std::max(max_diff, std::fabs(static_cast<double>(BFloat16ToFloat(ref[i])) -
+                                                BFloat16ToFloat(got[i])));
+      }
+      double us[2];
+      for (int pdl = 0; pdl < 2; ++pdl)
+        us[pdl] = MedianMicros(stream, std::max(copies, 20), [&](int i) {
+          return weight_only::LaunchInt4(shape, 128, args_for(i % copies, m), pdl == 1, stream);
+        });
+      const double gbs = bytes / (us[0] * 1e-6) / 1e9, gbs_pdl = bytes / (us[1] * 1e-6) / 1e9;
+      std::printf(
+          "sweep %5lld x %5lld m %4lld shape %2d (nb %d tiles %d stages %d x %d warps %2d): "
+          "%7.1f us %5.0f GB/s %5.1f%% | pdl %7.1f us %5.0f GB/s %5.1f%% | diff %.2g of %.2g%s\n",
+          static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), shape,
+          sh.nb, sh.tiles, sh.stages, sh.x_stages, sh.warps, us[0], gbs, 100 * gbs / copy_gbs,
+          us[1], gbs_pdl, 100 * gbs_pdl / copy_gbs, max_diff, max_ref,
+          max_diff > max_ref / 64 ? " MISMATCH" : "");
+      if (us[0] < best) best = us[0], best_shape = shape;
+      if (us[1] < best_pdl) best_pdl = us[1], best_shape_pdl = shape;
+    }
+    const double gbs = bytes / (best * 1e-6) / 1e9, gbs_pdl = bytes / (best_pdl * 1e-6) / 1e9;
+    std::printf(
+        "best  %5lld x %5lld m %4lld: shape %2d %7.1f us %5.1f%% copy | pdl shape %2d "
+        "%7.1f us %5.1f%% copy\n",
+        static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), best_shape,
+        best, 100 * gbs / copy_gbs, best_shape_pdl, best_pdl, 100 * gbs_pdl / copy_gbs);
+    std::fflush(stdout);
+  }
+}
+
+// --profile N K M SHAPE: five eager launches of one u4 shape (group 128), for a
+// profiler.
+void ProfileOne(int64_t n, int64_t k, int64_t m, int shape, cudaStream_t stream) {
+  std::mt19937 rng(7);
+  const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng);
+  const weight_only::QuantizedWeightView view(config, n, k);
+  const weight_only::PackedWeights pk = weight_only::Pack(view);
+  DeviceBuffer blocks = Take(DeviceBuffer::FromHost(pk.blocks.data(), pk.blocks.size()), "up");
+  DeviceBuffer scales = Take(DeviceBuffer::FromHost(pk.scales.data(), pk.scales.size() * 4), "up");
+  DeviceBuffer zeros = Take(DeviceBuffer::FromHost(pk.zeros.data(), pk.zeros.size()), "up");
+  DeviceBuffer x = RandomBf16(m * k, rng);
+  DeviceBuffer y = Take(DeviceBuffer::Allocate(m * n * 2), "alloc");
+  weight_only::GemmArgs a;
+  a.x = x.data();
+  a.packed = blocks.data();
+  a.scales = scales.as<float>();
+  a.zeros = zeros.as<uint8_t>();
+  a.y = y.data();
+  a.m = static_cast<int>(m);
+  a.n = static_cast<int>(n);
+  a.k = static_cast<int>(k);
+  a.n_pad = static_cast<int>(pk.n_pad);
+  a.chunks = static_cast<int>(pk.chunks);
+  for (int i = 0; i < 5; ++i)
+    Check(weight_only::LaunchInt4(shape, 128, a, false, stream), "launch");
+  CheckCuda(cudaStreamSynchronize(stream), "sync");
+}
+
 }  // namespace
 
-int main() {
+// --sweep: also every u4 kernel shape (group 128), with and without
+// programmatic dependent launch, and the floors (plain read, empty kernel).
+int main(int argc, char** argv) {
+  const bool sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;
+  const bool sweep_only = argc > 1 && std::strcmp(argv[1], "--sweep-only") == 0;
   std::string reason;
   if (!DeviceAvailable(&reason)) {
     std::fprintf(stderr, "cuda_weight_only_bench: no CUDA device (%s)\n", reason.c_str());
@@ -205,6 +412,11 @@ int main() {
   CheckCuda(cudaRuntimeGetVersion(&runtime), "cudaRuntimeGetVersion");
   CheckCuda(cudaDriverGetVersion(&driver), "cudaDriverGetVersion");
   const Stream stream = Take(Stream::Create(), "stream");
+  if (argc == 6 && std::strcmp(argv[1], "--profile") == 0) {
+    ProfileOne(std::atoll(argv[2]), std::atoll(argv[3]), std::atoll(argv[4]), std::atoi(argv[5]),
+               stream.get());
+    return 0;
+  }
   const double copy_gbs = CopyBandwidth(stream.get());
   std::printf("device: %s; CUDA runtime %d, driver %d; L2 %zu MiB\n", device.ToString().c_str(),
               runtime, driver, device.l2_cache_bytes >> 20);
@@ -216,10 +428,16 @@ int main() {
       "us\n\n");
   std::printf(
       "| N x K | M | weights | path (auto) | us | GB/s | %%copy | bf16 us | vs bf16 | variants us "
-      "|\n"
-      "|---|---|---|---|---|---|---|---|---|---|\n");
+      "| u4 without PDL |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::mt19937 rng(2026);
-  for (auto [n, k] : {std::pair<int64_t, int64_t>{4096, 4096}, {11008, 4096}, {4096, 11008}})
-    RunShape(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
+  constexpr std::pair<int64_t, int64_t> kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
+  if (!sweep_only)
+    for (auto [n, k] : kShapes) RunShape(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
+  if (sweep || sweep_only) {
+    for (auto [n, k] : kShapes)
+      Floors(n, k, copy_gbs, device.l2_cache_bytes, device.sm_count, stream.get(), rng);
+    for (auto [n, k] : kShapes) SweepInt4(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
+  }
   return 0;
 }

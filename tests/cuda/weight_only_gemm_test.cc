@@ -204,6 +204,42 @@ TEST_F(WeightOnlyGemmTest, EveryPathBothCodeTypes) {
       }
 }
 
+// Every m from 1 to 17 on the u4 kernels (8- and 16-row tiles and their
+// edges), N not a multiple of the 16-column tile (or of 32), K with fewer
+// chunks than warps (some warps own no K) or not a multiple of the chunk.
+TEST_F(WeightOnlyGemmTest, Int4SmallRowsEveryM) {
+  for (int64_t m = 1; m <= 17; ++m) {
+    Problem p;
+    p.m = m;
+    p.n = m % 2 == 0 ? 40 : 75;
+    p.group = m % 3 == 0 ? 32 : m % 3 == 1 ? 128 : 64;
+    p.k = m % 4 < 2 ? 384 : p.group * 13;
+    p.layout = m % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+    p.bias = m % 3 != 0;
+    p.gelu = m % 4 == 3;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0);
+  }
+}
+
+// N = 4500: 282 column tiles of 16, more than twice the SMs, where the u4
+// 8-row path takes its 4-warp shape; K slices of 0 (K = 384: 3 chunks for 8
+// warps) up to 3 chunks per warp.
+TEST_F(WeightOnlyGemmTest, Int4ManyColumnTiles) {
+  int variant = 0;
+  for (int64_t m : {1, 5, 9, 16, 33}) {
+    Problem p;
+    p.m = m;
+    p.n = 4500;
+    p.k = variant % 2 == 0 ? 384 : 2176;
+    p.group = variant % 3 == 2 ? 64 : 128;
+    p.layout = variant % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+    p.bias = true;
+    p.gelu = variant % 2 == 1;
+    ++variant;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0);
+  }
+}
+
 // Long K: each warp walks many chunks (17 per warp at K = 4352 / 128 / 8 is
 // not even: slices of 4 and 5 chunks), so the load ring wraps.
 TEST_F(WeightOnlyGemmTest, LongK) {
@@ -230,9 +266,13 @@ TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   d.config.cublaslt_min_rows = 64;
   auto gemm = WeightOnlyGemm::Create(d.config);
   ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
-  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(1), WeightOnlyPath::kStreaming8);
+  EXPECT_EQ(gemm->PathFor(8), WeightOnlyPath::kStreaming8);
   EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16x32);
-  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(17), WeightOnlyPath::kStreaming16);
+  EXPECT_EQ(gemm->PathFor(32), WeightOnlyPath::kStreaming16);
+  EXPECT_EQ(gemm->PathFor(33), WeightOnlyPath::kTensorCore32);
+  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kTensorCore32);
   EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);
   RunAndCompare(p, WeightOnlyPath::kAuto, 64);
 }

@@ -35,6 +35,7 @@ struct WeightOnlyGemm::Impl {
   int64_t n = 0, k = 0, n_pad = 0, chunks = 0;
   int bits = 0, group_size = 0;
   bool gelu = false;
+  bool pdl = false;
   WeightOnlyPath path = WeightOnlyPath::kAuto;
   int64_t cublaslt_min_rows = 0;
   DeviceBuffer blocks, scales, zeros, bias;
@@ -179,6 +180,7 @@ Expected<WeightOnlyGemm> WeightOnlyGemm::Create(const WeightOnlyGemmConfig& conf
   impl->path = config.path;
   impl->cublaslt_min_rows = config.cublaslt_min_rows;
   impl->description = what;
+  impl->pdl = config.programmatic_launch;
 
   std::string no_device;
   if (!DeviceAvailable(&no_device)) return NotFound(what, ": no CUDA device: ", no_device);
@@ -246,6 +248,11 @@ WeightOnlyPath WeightOnlyGemm::PathFor(int64_t m) const {
   // and for i8 except at m <= 8 with N = 4096, where 16 columns won by 5-15%
   // (more blocks: N / 16 = 256 against 128 for 132 SMs). The 32-row and 8-row
   // variants were rarely and barely faster (docs/cuda-backend.md).
+  if (impl.bits == 4)
+    return m <= 8    ? WeightOnlyPath::kStreaming8
+           : m <= 16 ? WeightOnlyPath::kStreaming16x32
+           : m <= 32 ? WeightOnlyPath::kStreaming16
+                     : WeightOnlyPath::kTensorCore32;
   if (impl.bits == 8 && m <= 8 && impl.n < 8192) return WeightOnlyPath::kStreaming16;
   return WeightOnlyPath::kStreaming16x32;
 }
@@ -273,7 +280,11 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
     return s.ok() ? s : s.WithContext(impl.description);
   }
   // The grid's y dimension holds at most 65535 row tiles.
-  const int64_t max_rows = int64_t{65535} * weight_only::RowsPerTile(VariantOf(path));
+  const int64_t max_rows =
+      int64_t{65535} *
+      (impl.bits == 4
+           ? 8 * weight_only::GemvShapeAt(weight_only::GemvShapeFor(VariantOf(path), impl.n_pad)).nb
+           : weight_only::RowsPerTile(VariantOf(path)));
   if (m > max_rows)
     return InvalidArgument(impl.description, ": m = ", m, " is above the ",
                            WeightOnlyPathName(path), " kernel's ", max_rows,
@@ -291,9 +302,10 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   args.n_pad = static_cast<int>(impl.n_pad);
   args.chunks = static_cast<int>(impl.chunks);
   args.gelu = impl.gelu;
-  const Status s = impl.bits == 4
-                       ? weight_only::LaunchInt4(VariantOf(path), impl.group_size, args, stream)
-                       : weight_only::LaunchInt8(VariantOf(path), args, stream);
+  const Status s = impl.bits == 4 ? weight_only::LaunchInt4(
+                                        weight_only::GemvShapeFor(VariantOf(path), impl.n_pad),
+                                        impl.group_size, args, impl.pdl, stream)
+                                  : weight_only::LaunchInt8(VariantOf(path), args, stream);
   return s.ok() ? s : s.WithContext(impl.description);
 }
 

@@ -1,35 +1,90 @@
-// The u4 (int4-weight-only) instantiations of the weight-only GEMM kernel:
-// three group sizes x three tile variants.
-#include "weight_only_gemm_kernel.cuh"
+// The u4 (int4-weight-only) instantiations of the weight-only GEMM kernel
+// (weight_only_gemv_u4.cuh): the shapes the paths run, for the three group
+// sizes, and more shapes at group 128 for the benchmark's sweep.
+#include "weight_only_gemv_u4.cuh"
 
 namespace octet::cuda::weight_only {
 namespace {
 
+// nb, tiles, stages, x_stages, warps. The first kGemvPathShapes are the
+// paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
+#define OCTET_GEMV_PATH_SHAPES(X) \
+  X(1, 1, 4, 2, 8)                \
+  X(1, 1, 4, 2, 4)                \
+  X(2, 1, 2, 2, 8)                \
+  X(2, 2, 3, 1, 8)                \
+  X(4, 1, 2, 1, 8)
+#define OCTET_GEMV_SWEEP_SHAPES(X) \
+  X(1, 2, 4, 2, 8)                 \
+  X(1, 1, 2, 1, 8)                 \
+  X(1, 1, 3, 1, 8)                 \
+  X(2, 1, 4, 1, 8)                 \
+  X(4, 1, 2, 2, 8)
+
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) {nb, tiles, stages, x_stages, warps},
+constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
+                                     OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
+using Launcher = Status (*)(const GemmArgs&, bool, cudaStream_t);
+
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) \
+  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps>,
 template <int kGroup>
-Status LaunchInt4Group(Variant variant, const GemmArgs& args, cudaStream_t stream) {
-  switch (variant) {
-    case Variant::kRows8Cols16:
-      return Launch<4, kGroup, 1, 2, 5, 1>(args, stream);
-    case Variant::kRows16Cols16:
-      return Launch<4, kGroup, 1, 2, 3, 2>(args, stream);
-    case Variant::kRows16Cols32:
-      return Launch<4, kGroup, 1, 4, 2, 2>(args, stream);
-    case Variant::kRows32Cols16:
-      return Launch<4, kGroup, 2, 2, 2, 2>(args, stream);
-  }
-  return InvalidArgument("weight-only GEMM: unknown kernel variant");
+constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
+template <int kGroup>
+constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
+static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
+
+int MultiprocessorCount() {
+  static const int count = [] {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return sms;
+  }();
+  return count;
 }
 
 }  // namespace
 
-Status LaunchInt4(Variant variant, int group_size, const GemmArgs& args, cudaStream_t stream) {
+int GemvShapeCount() { return static_cast<int>(std::size(kShapes)); }
+GemvShape GemvShapeAt(int index) { return kShapes[index]; }
+
+// From the shape sweep on the H100 (docs/cuda-backend.md): at m <= 8, 8
+// warps per block with 4 stages where the 16-column tiles are few (N = 4096:
+// 256 tiles, two blocks per SM), 4 warps per block where they are many
+// (N = 11008: 688 tiles, more blocks resident at once).
+int GemvShapeFor(Variant variant, int64_t n_pad) {
+  switch (variant) {
+    case Variant::kRows8Cols16:
+      return n_pad / 16 > 2 * MultiprocessorCount() ? 1 : 0;
+    case Variant::kRows16Cols16:
+      return 2;
+    case Variant::kRows16Cols32:
+      return 3;
+    case Variant::kRows32Cols16:
+      return 4;
+  }
+  return 0;
+}
+
+Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream) {
+  if (shape < 0 || shape >= GemvShapeCount() || (group_size != 128 && shape >= kGemvPathShapes))
+    return InvalidArgument("weight-only GEMM: no u4 kernel shape ", shape, " for group ",
+                           group_size);
+  if (shape >= kGemvPathShapes)
+    return kSweepLaunchers<128>[shape - kGemvPathShapes](args, pdl, stream);
   switch (group_size) {
     case 32:
-      return LaunchInt4Group<32>(variant, args, stream);
+      return kPathLaunchers<32>[shape](args, pdl, stream);
     case 64:
-      return LaunchInt4Group<64>(variant, args, stream);
+      return kPathLaunchers<64>[shape](args, pdl, stream);
     case 128:
-      return LaunchInt4Group<128>(variant, args, stream);
+      return kPathLaunchers<128>[shape](args, pdl, stream);
   }
   return InvalidArgument("weight-only GEMM: group size ", group_size,
                          " has no kernel (32, 64 or 128)");

@@ -1,5 +1,6 @@
-// The weight-only GEMM kernel (weight_only_gemm_launch.h has the packed layout
-// and weight_only_gemm.h what it computes). One block of 8 warps owns
+// The i8 weight-only GEMM kernel (weight_only_gemm_launch.h has the packed
+// layout and weight_only_gemm.h what it computes; u4 has its own kernel,
+// weight_only_gemv_u4.cuh). One block of 8 warps owns
 // 16 x kMBlocks rows and 8 x kNTiles columns of y; its warps split K into 8
 // slices, each warp streaming the packed blocks of all the block's column tiles
 // over its slice with kStages - 1 chunks of loads in flight; the slices' f32
@@ -20,6 +21,9 @@ constexpr int kWarps = 8;
 
 template <int kBits, int kGroup, int kMBlocks, int kNTiles, int kStages, int kRowHalves>
 struct Traits {
+  // The u4 branches below read the old u4 layout: u4 now runs
+  // weight_only_gemv_u4.cuh, whose packed layout differs.
+  static_assert(kBits == 8, "u4 runs GemvU4Kernel (weight_only_gemv_u4.cuh)");
   static constexpr int kChunk = kChunkK(kBits);
   static constexpr int kSteps = kChunk / 16;  // mma k-steps per chunk
   // The run of K a lane holds per group (u4: the group; i8: 64, which only

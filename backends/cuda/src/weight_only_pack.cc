@@ -58,15 +58,68 @@ float QuantizedWeightView::Dequantized(int64_t n, int64_t k) const {
   return static_cast<float>(code(n, k) - zero_point(n, k)) * scale(n, k);
 }
 
-PackedWeights Pack(const QuantizedWeightView& w) {
-  const int bits = w.bits();
-  const int64_t chunk = kChunkK(bits);
-  // The K run a lane holds per group (the layout's G): the group for u4, 64 for i8.
-  const int64_t run_group = bits == 4 ? w.group_size() : 64;
+namespace {
+
+// u4: see weight_only_gemm_launch.h ("u4 packed layout").
+PackedWeights PackU4(const QuantizedWeightView& w) {
+  const int64_t chunk = kChunkU4, group = w.group_size(), run = group / 4;
+  const int64_t gpc = chunk / group;  // groups per chunk
   PackedWeights out;
   out.n_pad = (w.n() + kNPad - 1) / kNPad * kNPad;
   out.chunks = (w.k() + chunk - 1) / chunk;
-  const int64_t k_pad = out.chunks * chunk;
+  const int64_t tiles = out.n_pad / 16;
+  out.blocks.assign(static_cast<size_t>(tiles * out.chunks * 1024), 0);
+  out.scales.assign(static_cast<size_t>(tiles * out.chunks * 8 * gpc * 2), 0.f);
+  out.zeros.assign(static_cast<size_t>(tiles * out.chunks * 8 * gpc * 2), 0);
+  auto code_or_zero = [&](int64_t n, int64_t k) {
+    return (n < w.n() && k < w.k()) ? w.code(n, k) : 0;
+  };
+  for (int64_t tile = 0; tile < tiles; ++tile)
+    for (int64_t c = 0; c < out.chunks; ++c) {
+      const int64_t block = tile * out.chunks + c;
+      for (int lane = 0; lane < 32; ++lane) {
+        const int64_t g = lane / 4, t = lane % 4;
+        // The lane's K positions in the order of its values: run t of each group.
+        int64_t kpos[32];
+        for (int64_t i = 0; i < 32; ++i)
+          kpos[i] = c * chunk + group * (i / run) + run * t + i % run;
+        for (int s = 0; s < 8; ++s) {
+          const int64_t col[2] = {tile * 16 + g, tile * 16 + g + 8};
+          // v0..v7: (g, 4s), (g, 4s+1), (g+8, 4s), (g+8, 4s+1), (g, 4s+2), ...
+          int v[8];
+          for (int i = 0; i < 8; ++i)
+            v[i] = code_or_zero(col[(i / 2) % 2], kpos[4 * s + 2 * (i / 4) + i % 2]);
+          uint32_t packed = 0;
+          for (int i = 0; i < 8; ++i)
+            packed |= static_cast<uint32_t>(v[i] & 0xF) << (4 * ((i % 2) * 4 + i / 2));
+          uint8_t* dst = out.blocks.data() + (block * 64 + (s / 4) * 32 + lane) * 16 + 4 * (s % 4);
+          std::memcpy(dst, &packed, 4);
+        }
+      }
+      for (int64_t g = 0; g < 8; ++g)
+        for (int64_t gi = 0; gi < gpc; ++gi) {
+          const int64_t k0 = c * chunk + gi * group;
+          const size_t at = static_cast<size_t>(((block * 8 + g) * gpc + gi) * 2);
+          for (int h = 0; h < 2; ++h) {
+            const int64_t n = tile * 16 + g + 8 * h;
+            if (n >= w.n() || k0 >= w.k()) continue;
+            out.scales[at + h] = w.scale(n, k0);
+            out.zeros[at + h] = static_cast<uint8_t>(w.zero_point(n, k0));
+          }
+        }
+    }
+  return out;
+}
+
+}  // namespace
+
+PackedWeights Pack(const QuantizedWeightView& w) {
+  if (w.bits() == 4) return PackU4(w);
+  // i8: see weight_only_gemm_launch.h ("i8 packed layout").
+  const int64_t chunk = kChunkK(8), run_group = 64;
+  PackedWeights out;
+  out.n_pad = (w.n() + kNPad - 1) / kNPad * kNPad;
+  out.chunks = (w.k() + chunk - 1) / chunk;
   out.blocks.assign(static_cast<size_t>(out.n_pad / 8 * out.chunks * 32 * 16), 0);
   auto code_or_zero = [&](int64_t n, int64_t k) {
     return (n < w.n() && k < w.k()) ? w.code(n, k) : 0;
@@ -76,38 +129,21 @@ PackedWeights Pack(const QuantizedWeightView& w) {
       for (int lane = 0; lane < 32; ++lane) {
         const int64_t n = tile * 8 + lane / 4, t = lane % 4;
         uint8_t* block = out.blocks.data() + ((tile * out.chunks + c) * 32 + lane) * 16;
-        // The lane's 32 (u4) or 16 (i8) values, in the order of its 16-byte load.
+        // The lane's 16 values, in the order of its 16-byte load.
         const int64_t values = chunk / 4, per_group = run_group / 4;
-        int v[32];
+        int v[16];
         for (int64_t i = 0; i < values; ++i)
           v[i] = code_or_zero(
               n, c * chunk + run_group * (i / per_group) + per_group * t + i % per_group);
         for (int word = 0; word < 4; ++word) {
           uint32_t packed = 0;
-          if (bits == 4) {
-            // Nibbles [v0 v2 v4 v6 v1 v3 v5 v7] of the word's 8 values.
-            for (int i = 0; i < 8; ++i)
-              packed |= static_cast<uint32_t>(v[8 * word + i] & 0xF) << (4 * ((i % 2) * 4 + i / 2));
-          } else {
-            for (int i = 0; i < 4; ++i)
-              packed |= static_cast<uint32_t>(static_cast<uint8_t>(v[4 * word + i])) << (8 * i);
-          }
+          for (int i = 0; i < 4; ++i)
+            packed |= static_cast<uint32_t>(static_cast<uint8_t>(v[4 * word + i])) << (8 * i);
           std::memcpy(block + 4 * word, &packed, 4);
         }
       }
-  if (bits == 4) {
-    const int64_t groups = k_pad / w.group_size();
-    out.scales.assign(static_cast<size_t>(groups * out.n_pad), 0.f);
-    out.zeros.assign(static_cast<size_t>(groups * out.n_pad), 0);
-    for (int64_t gi = 0; gi < w.k() / w.group_size(); ++gi)
-      for (int64_t n = 0; n < w.n(); ++n) {
-        out.scales[gi * out.n_pad + n] = w.scale(n, gi * w.group_size());
-        out.zeros[gi * out.n_pad + n] = static_cast<uint8_t>(w.zero_point(n, gi * w.group_size()));
-      }
-  } else {
-    out.scales.assign(static_cast<size_t>(out.n_pad), 0.f);
-    for (int64_t n = 0; n < w.n(); ++n) out.scales[n] = w.scale(n, 0);
-  }
+  out.scales.assign(static_cast<size_t>(out.n_pad), 0.f);
+  for (int64_t n = 0; n < w.n(); ++n) out.scales[n] = w.scale(n, 0);
   return out;
 }
 

@@ -34,9 +34,10 @@ class QuantizedWeightView {
 };
 
 struct PackedWeights {
-  std::vector<uint8_t> blocks;  // [n_pad / 8][chunks][32][16]
-  std::vector<float> scales;    // u4: [k_pad / G][n_pad]; i8: [n_pad]
-  std::vector<uint8_t> zeros;   // u4: [k_pad / G][n_pad]; i8: empty
+  std::vector<uint8_t>
+      blocks;  // i8: [n_pad / 8][chunks][32][16]; u4: [n_pad / 16][chunks][2][32][16]
+  std::vector<float> scales;   // i8: [n_pad]; u4: [n_pad / 16][chunks][8][128 / G][2]
+  std::vector<uint8_t> zeros;  // i8: empty; u4: [n_pad / 16][chunks][8][128 / G][2]
   int64_t n_pad = 0, chunks = 0;
 };
 PackedWeights Pack(const QuantizedWeightView& w);

@@ -18,12 +18,17 @@
 // the f32 summation order, that is the reference's arithmetic.
 //
 // Paths, chosen per Run by the number of rows m (WeightOnlyGemm::PathFor):
-//   m < cublaslt_min_rows   streaming kernels: each block of 8 warps owns 16
-//             rows (x padded) and 16 or 32 columns of y; its warps split K and
-//             stream 16-byte packed-weight blocks with several loads in flight,
-//             multiply on mma.sync m16n8k16 and meet in shared memory. For
-//             m > 16 the row tiles are separate blocks (the weights are read
-//             once per 16 rows, from L2 after the first).
+//   m < cublaslt_min_rows   streaming kernels: each block of 4 or 8 warps
+//             owns a row tile (x padded) and 16 or 32 columns of y; its warps
+//             split K and stream 16-byte packed-weight blocks with several
+//             loads in flight, multiply on mma.sync m16n8k16 and meet in shared
+//             memory. int8: x is the mma's A operand (16-row tiles); int4: the
+//             dequantized weights are (16 columns per mma, x the 8-row B
+//             operand: 8-, 16- or 32-row tiles), the group scales and zero
+//             points stream with the codes, and the launch is a programmatic
+//             dependent launch (programmatic_launch). Beyond one row tile the
+//             row tiles are separate blocks (the weights are re-read, from L2
+//             after the first).
 //   m >= cublaslt_min_rows  cuBLASLt's bf16 GEMM on a dequantized bf16 copy
 //             of the weights that Create keeps on the device (4x (u4) / 2x (i8)
 //             the packed bytes; cublaslt_min_rows = 0 keeps no copy and runs the
@@ -49,11 +54,12 @@
 namespace octet::cuda {
 
 enum class WeightOnlyPath {
-  kAuto,            // by m, as above
-  kStreaming8,      // 8-row tiles, 16 columns, deeper prefetch (never more than 3% faster)
-  kStreaming16,     // 16-row tiles, 16 columns per block (auto: i8, m <= 8, N < 8192)
-  kStreaming16x32,  // 16-row tiles, 32 columns per block (auto: the rest)
-  kTensorCore32,    // 32-row tiles, every weight fragment feeds two mma rows (rarely faster)
+  kAuto,  // by m, as above
+  // int8 / int4 (auto as measured on the H100, docs/cuda-backend.md):
+  kStreaming8,      // 8-row tiles, 16 columns; i8: deeper prefetch. Auto: u4 m <= 8
+  kStreaming16,     // 16-row tiles, 16 columns. Auto: i8 m <= 8 and N < 8192; u4 17..32
+  kStreaming16x32,  // 16-row tiles, 32 columns. Auto: i8 otherwise; u4 9..16
+  kTensorCore32,    // 32-row tiles (i8: each weight fragment feeds two mma). Auto: u4 > 32
   kCublasLtBf16,    // needs the bf16 copy (cublaslt_min_rows > 0)
 };
 const char* WeightOnlyPathName(WeightOnlyPath path);  // "streaming16"
@@ -78,6 +84,11 @@ struct WeightOnlyGemmConfig {
   // 0: no copy, the kernels at every m (saves the copy's memory; slower than
   // bf16 from m = 64 on).
   int64_t cublaslt_min_rows = 33;
+  // u4 kernels: launch with programmatic dependent launch, so that a kernel
+  // queued right behind another PDL-aware kernel (this GEMM again, in a chain
+  // of layers) starts streaming its weights before that one ends; x is read and
+  // y written only after it has. Off: an ordinary launch.
+  bool programmatic_launch = true;
 };
 
 class WeightOnlyGemm {

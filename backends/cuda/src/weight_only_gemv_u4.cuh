@@ -1,0 +1,255 @@
+// The u4 (int4-weight-only) weight-only GEMM kernel. weight_only_gemm_launch.h
+// has the packed u4 layout it reads. The dequantized weights are the mma's A
+// operand (16 columns of W x 16 values of K per m16n8k16) and x the B
+// operand (8 rows of x per mma), so y^T = W^T x^T: an mma covers 16 columns,
+// and at m <= 8 half of it is useful (against 1/16 with x as A).
+//
+// One block of kWarps warps owns 16 kTiles columns and 8 kNB rows of y; the
+// warps split K, each streaming its slice chunk by chunk with everything a
+// chunk needs (codes, its groups' scales and zero points, x) loaded kStages - 1
+// (x: kXStages - 1) chunks ahead, so no load sits on the per-chunk chain. The
+// slices' f32 sums meet in shared memory, where the epilogue (bias, GELU, bf16
+// rounding) runs. Launched with programmatic dependent launch when asked: the
+// weights are constant, so their first loads are issued before waiting for
+// the previous kernel (which writes x or reads y).
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "octet/cuda/cuda_status.h"
+#include "weight_only_gemm_launch.h"
+
+namespace octet::cuda::weight_only {
+
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps>
+struct GemvTraits {
+  static constexpr int kRun = kGroup / 4;          // K values a lane holds per group
+  static constexpr int kGpc = kChunkU4 / kGroup;   // groups per chunk
+  static constexpr int kStepsPerGroup = kRun / 4;  // mma k-steps per group
+  static constexpr int kLoadsPerGroup = kRun / 8;  // 16-byte x loads per row and group
+  static constexpr int kXLoads = kChunkU4 / 32;    // per row and chunk (4)
+  static constexpr int kRows = 8 * kNB;            // rows of y per block
+  static_assert(kStages >= 2 && kXStages >= 1 && kStages % kXStages == 0,
+                "the x ring must divide the weight ring");
+};
+
+__device__ __forceinline__ uint4 LoadStreaming16(const void* p) {
+  // Read once: keep it out of L1, where x lives.
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+__device__ __forceinline__ uint32_t WordOf(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;  // i is a constant after unrolling
+}
+
+__device__ __forceinline__ void MmaBf16(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                        uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Pair p of a word as bf16x2 minus the zero point, exact: (128 + q) -
+// (128 + zp), both exact in bf16, the difference in [-15, 15].
+__device__ __forceinline__ uint32_t U4Pair(uint32_t word, int p, uint32_t zero_bias) {
+  const uint32_t biased = ((word >> (4 * p)) & 0x000F000Fu) | 0x43004300u;
+  __nv_bfloat162 v = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&biased),
+                             *reinterpret_cast<const __nv_bfloat162*>(&zero_bias));
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// The chunk's group parameters for a lane: scales (column g, column g + 8)
+// and zero points (byte 0: column g, byte 1: column g + 8), per group.
+template <int kGpc>
+struct GroupParams {
+  float2 scale[kGpc];
+  uint32_t zeros[(kGpc + 1) / 2];  // 16 bits per group
+};
+
+template <int kGpc>
+__device__ __forceinline__ void LoadParams(GroupParams<kGpc>& gp, const float2* scales,
+                                           const uint16_t* zeros) {
+  if constexpr (kGpc == 1) {
+    gp.scale[0] = __ldg(scales);
+    gp.zeros[0] = __ldg(zeros);
+  } else if constexpr (kGpc == 2) {
+    const float4 s = __ldg(reinterpret_cast<const float4*>(scales));
+    gp.scale[0] = make_float2(s.x, s.y);
+    gp.scale[1] = make_float2(s.z, s.w);
+    gp.zeros[0] = __ldg(reinterpret_cast<const uint32_t*>(zeros));
+  } else {
+    static_assert(kGpc == 4, "groups of 32, 64 or 128");
+    const float4 s0 = __ldg(reinterpret_cast<const float4*>(scales));
+    const float4 s1 = __ldg(reinterpret_cast<const float4*>(scales) + 1);
+    gp.scale[0] = make_float2(s0.x, s0.y);
+    gp.scale[1] = make_float2(s0.z, s0.w);
+    gp.scale[2] = make_float2(s1.x, s1.y);
+    gp.scale[3] = make_float2(s1.z, s1.w);
+    const uint2 z = __ldg(reinterpret_cast<const uint2*>(zeros));
+    gp.zeros[0] = z.x;
+    gp.zeros[1] = z.y;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void LoadXChunk(uint4 (&xa)[T::kRows / 8][T::kXLoads], const uint4* x,
+                                           int x_pitch, int m, int k, int row0, int c, int g,
+                                           int t) {
+#pragma unroll
+  for (int nb = 0; nb < T::kRows / 8; ++nb) {
+    const int row = row0 + 8 * nb + g;
+#pragma unroll
+    for (int l = 0; l < T::kXLoads; ++l) {
+      const int kk = c * kChunkU4 + T::kRun * 4 * (l / T::kLoadsPerGroup) + T::kRun * t +
+                     8 * (l % T::kLoadsPerGroup);
+      xa[nb][l] = (row < m && kk < k) ? __ldg(x + static_cast<size_t>(row) * x_pitch + kk / 8)
+                                      : make_uint4(0, 0, 0, 0);
+    }
+  }
+}
+
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps>
+__global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
+  using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps>;
+  constexpr int kGpc = T::kGpc;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int tile0 = blockIdx.x * kTiles;
+  const int row0 = blockIdx.y * T::kRows;
+  const int c_begin = warp * p.chunks / kWarps, c_end = (warp + 1) * p.chunks / kWarps;
+  const uint4* codes = static_cast<const uint4*>(p.packed);
+  const float2* scales = reinterpret_cast<const float2*>(p.scales);
+  const uint16_t* zeros = reinterpret_cast<const uint16_t*>(p.zeros);
+  const uint4* x = static_cast<const uint4*>(p.x);  // 8 bf16 per element
+  const int x_pitch = p.k / 8;                      // in uint4; K % 8 == 0
+
+  // Let the next kernel in the stream start its own weight loads.
+  asm volatile("griddepcontrol.launch_dependents;");
+
+  uint4 ring[kStages][kTiles][2];
+  GroupParams<kGpc> params[kStages][kTiles];
+  uint4 xr[kXStages][kNB][T::kXLoads];
+
+  auto load_weights = [&](int slot_c, uint4(&w)[kTiles][2], GroupParams<kGpc>(&gp)[kTiles]) {
+#pragma unroll
+    for (int tl = 0; tl < kTiles; ++tl) {
+      const size_t block = static_cast<size_t>(tile0 + tl) * p.chunks + slot_c;
+      w[tl][0] = LoadStreaming16(codes + block * 64 + lane);
+      w[tl][1] = LoadStreaming16(codes + block * 64 + 32 + lane);
+      LoadParams<kGpc>(gp[tl], scales + (block * 8 + g) * kGpc, zeros + (block * 8 + g) * kGpc);
+    }
+  };
+
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st)
+    if (c_begin + st < c_end) load_weights(c_begin + st, ring[st], params[st]);
+
+  // x is the previous kernel's output: wait for it (a no-op without PDL).
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+
+#pragma unroll
+  for (int st = 0; st < kXStages - 1; ++st)
+    if (c_begin + st < c_end) LoadXChunk<T>(xr[st], x, x_pitch, p.m, p.k, row0, c_begin + st, g, t);
+
+  float acc[kTiles][kNB][4] = {};
+  for (int c0 = c_begin; c0 < c_end; c0 += kStages) {
+#pragma unroll
+    for (int st = 0; st < kStages; ++st) {
+      const int c = c0 + st;
+      if (c >= c_end) break;  // warp-uniform
+      if (c + kStages - 1 < c_end)
+        load_weights(c + kStages - 1, ring[(st + kStages - 1) % kStages],
+                     params[(st + kStages - 1) % kStages]);
+      const int xs = st % kXStages;
+      if (c + kXStages - 1 < c_end)
+        LoadXChunk<T>(xr[(st + kXStages - 1) % kXStages], x, x_pitch, p.m, p.k, row0,
+                      c + kXStages - 1, g, t);
+#pragma unroll
+      for (int tl = 0; tl < kTiles; ++tl) {
+#pragma unroll
+        for (int gi = 0; gi < kGpc; ++gi) {
+          const uint32_t zp = params[st][tl].zeros[gi / 2] >> (16 * (gi % 2));
+          const uint32_t zb_lo = 0x43004300u | __byte_perm(zp, 0, 0x4040);
+          const uint32_t zb_hi = 0x43004300u | __byte_perm(zp, 0, 0x4141);
+          float part[kNB][4] = {};
+#pragma unroll
+          for (int ss = 0; ss < T::kStepsPerGroup; ++ss) {
+            const int s = gi * T::kStepsPerGroup + ss;
+            const uint32_t word = WordOf(ring[st][tl][s / 4], s % 4);
+            const uint32_t a0 = U4Pair(word, 0, zb_lo), a1 = U4Pair(word, 1, zb_hi);
+            const uint32_t a2 = U4Pair(word, 2, zb_lo), a3 = U4Pair(word, 3, zb_hi);
+#pragma unroll
+            for (int nb = 0; nb < kNB; ++nb)
+              MmaBf16(part[nb], a0, a1, a2, a3, WordOf(xr[xs][nb][s / 2], 2 * (s % 2)),
+                      WordOf(xr[xs][nb][s / 2], 2 * (s % 2) + 1));
+          }
+          const float2 sc = params[st][tl].scale[gi];
+#pragma unroll
+          for (int nb = 0; nb < kNB; ++nb) {
+            acc[tl][nb][0] = fmaf(part[nb][0], sc.x, acc[tl][nb][0]);
+            acc[tl][nb][1] = fmaf(part[nb][1], sc.x, acc[tl][nb][1]);
+            acc[tl][nb][2] = fmaf(part[nb][2], sc.y, acc[tl][nb][2]);
+            acc[tl][nb][3] = fmaf(part[nb][3], sc.y, acc[tl][nb][3]);
+          }
+        }
+      }
+    }
+  }
+
+  // Sum the warps' K slices: [warp][fragment register][lane], a warp's 32
+  // stores of one register hit 32 banks.
+  constexpr int kRegs = kTiles * kNB * 4;
+  __shared__ float partial[kWarps][kRegs][32];
+#pragma unroll
+  for (int tl = 0; tl < kTiles; ++tl)
+#pragma unroll
+    for (int nb = 0; nb < kNB; ++nb)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) partial[warp][(tl * kNB + nb) * 4 + r][lane] = acc[tl][nb][r];
+  __syncthreads();
+  __nv_bfloat16* y = static_cast<__nv_bfloat16*>(p.y);
+  for (int e = threadIdx.x; e < kRegs * 32; e += kWarps * 32) {
+    const int reg = e / 32, ln = e % 32;
+    const int tl = reg / (kNB * 4), nb = (reg / 4) % kNB, r = reg % 4;
+    // Accumulator (16 columns x 8 rows): lane 4 g + t holds column g (r < 2) or
+    // g + 8, rows 2 t + r % 2.
+    const int row = row0 + 8 * nb + 2 * (ln % 4) + (r % 2);
+    const int col = (tile0 + tl) * 16 + ln / 4 + 8 * (r / 2);
+    if (row >= p.m || col >= p.n) continue;
+    float v = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) v += partial[w][reg][ln];
+    if (p.bias != nullptr) v += __ldg(p.bias + col);
+    if (p.gelu) v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+    y[static_cast<size_t>(row) * p.n + col] = __float2bfloat16_rn(v);
+  }
+}
+
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps>
+Status LaunchGemvU4(const GemmArgs& args, bool pdl, cudaStream_t stream) {
+  using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps>;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(args.n_pad / (16 * kTiles), (args.m + T::kRows - 1) / T::kRows);
+  config.blockDim = dim3(kWarps * 32);
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = pdl ? 1 : 0;
+  const cudaError_t e = cudaLaunchKernelEx(
+      &config, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps>, args);
+  if (e != cudaSuccess)
+    return CudaCallStatus(e, "cudaLaunchKernelEx(GemvU4Kernel)", __FILE__, __LINE__);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("GemvU4Kernel");
+  return Status::Ok();
+}
+
+}  // namespace octet::cuda::weight_only
