@@ -9,11 +9,13 @@
 // per-token quantization that precedes the GEMM: of bf16 rows, of f32 rows (what
 // the model quantizes) and of f32 rows with the LayerNorm fused in front, with
 // the bandwidth each moves (bytes read + codes and scales written / time); and
-// the fused GEMM with f32 output (the model's), auto tile.
+// the fused GEMM as the model runs it (auto tile): f32 output, f32 output with
+// the residual sum in place (proj, mlp.lin2), bf16 output with GELU (mlp.lin1).
 //
 //   build/cuda_gemm_bench            # all shapes
 //   build/cuda_gemm_bench --quick    # vit_b batch 1 and 8192^3 only
 //   build/cuda_gemm_bench --quant    # the quantization table only (fast)
+//   build/cuda_gemm_bench --batch 8  # SAM shapes at one batch (1 or 8), no 8192^3
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
@@ -133,7 +135,7 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   std::string tiles;
   double best_tile_us = 1e30;
   for (Int8GemmTile t : {Int8GemmTile::kPingpong128x128, Int8GemmTile::kCooperative128x256,
-                         Int8GemmTile::kCooperative256x128}) {
+                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kCooperative128x192}) {
     const double us = fused_micros(t);
     best_tile_us = std::min(best_tile_us, us);
     char buf[32];
@@ -172,14 +174,27 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   const double f32_us = MedianMicros(stream, [&] {
     return gemm_f32.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_f32.data(), stream);
   });
+  // The model's proj / mlp.lin2: f32 out with the residual sum, in place.
+  const double f32_residual_us = MedianMicros(stream, [&] {
+    return gemm_f32.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_f32.data(), stream,
+                        out_f32.data());
+  });
+  // The model's mlp.lin1: bf16 out with GELU.
   config.dst_type = DType::kBF16;
+  config.activation = Activation::kGeluErf;
+  const Int8DynamicGemm gemm_gelu = Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm gelu");
+  const double gelu_us = MedianMicros(stream, [&] {
+    return gemm_gelu.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_bf16.data(), stream);
+  });
+  config.activation = Activation::kNone;
 
   std::printf(
-      "| %-14s | %6lld | %5lld | %5lld | %7.0f (%s) | %-14s | %7.0f | %6.0f | %5.1f%% | %7.1f | "
-      "%7.1f | %8.0f |\n",
+      "| %-14s | %6lld | %5lld | %5lld | %7.0f (%s) | %-19s | %7.0f | %6.0f | %5.1f%% | %7.1f | "
+      "%7.1f | %7.0f | %7.0f | %7.0f |\n",
       s.name, static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
       tops(fused_us), Int8GemmTileName(auto_tile), tiles.c_str(), tops(int8_us), tops(bf16_us),
-      100.0 * int8_us / fused_us, fused_us, quant_us, tops(f32_us));
+      100.0 * int8_us / fused_us, fused_us, quant_us, tops(f32_us), tops(f32_residual_us),
+      tops(gelu_us));
   std::fflush(stdout);
 }
 
@@ -188,6 +203,7 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool quant_only = argc > 1 && std::strcmp(argv[1], "--quant") == 0;
+  const int only_batch = argc > 2 && std::strcmp(argv[1], "--batch") == 0 ? std::atoi(argv[2]) : 0;
   std::string reason;
   if (!DeviceAvailable(&reason)) {
     std::fprintf(stderr, "cuda_gemm_bench: no CUDA device (%s)\n", reason.c_str());
@@ -222,14 +238,15 @@ int main(int argc, char** argv) {
   std::printf(
       "TOPS = 2MNK / median time; fused = Octet int8 x int8 -> bf16 with per-token x "
       "per-channel scales and bias (auto tile; then each of pingpong128x128 / coop128x256 / "
-      "coop256x128); "
+      "coop256x128 / coop128x192); "
       "%% = fused throughput / cuBLASLt int8->int32 throughput; quant = per-token "
-      "quantization of the bf16 activations [M,K]; f32 out = fused TOPS with f32 output (auto "
-      "tile)\n\n");
+      "quantization of the bf16 activations [M,K]; f32 out = fused TOPS with f32 output, "
+      "f32+res = f32 output plus the residual sum in place, gelu = bf16 output with GELU (all "
+      "auto tile)\n\n");
   std::printf(
-      "| shape          |      M |     N |     K | fused TOPS (tile) | tiles          | "
-      "i8->i32 | bf16 TF | fused%% | fused us | quant us | f32 out |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| shape          |      M |     N |     K | fused TOPS (tile) | tiles               | "
+      "i8->i32 | bf16 TF | fused%% | fused us | quant us | f32 out | f32+res |    gelu |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 
   const Layer vit_b[] = {{"vit_b qkv", 2304, 768},
                          {"vit_b proj", 768, 768},
@@ -240,12 +257,12 @@ int main(int argc, char** argv) {
                          {"vit_h mlp1", 5120, 1280},
                          {"vit_h mlp2", 1280, 5120}};
   for (int batch : {1, 8}) {
-    if (quick && batch != 1) continue;
+    if ((quick && batch != 1) || (only_batch != 0 && batch != only_batch)) continue;
     for (const Layer& l : vit_b) RunShape({l.name, 4096 * batch, l.n, l.k}, stream.get(), rng);
     if (quick) continue;
     for (const Layer& l : vit_h) RunShape({l.name, 4096 * batch, l.n, l.k}, stream.get(), rng);
   }
-  RunShape({"square 8192", 8192, 8192, 8192}, stream.get(), rng);
+  if (only_batch == 0) RunShape({"square 8192", 8192, 8192, 8192}, stream.get(), rng);
   Check(stream.Synchronize(), "synchronize");
   return 0;
 }
