@@ -158,12 +158,12 @@ const std::string& Int8DynamicGemm::description() const { return impl_->descript
 
 // A wave model between the cooperative tiles: a launch takes
 // ceil(tiles / SMs) rounds, each as long as one tile's work, so the cost is
-// rounds x tile area, and the cheapest tile wins; ties go to the larger tile
-// and, between the two of 128 x 256 outputs, to 128x256 (at SAM's shapes both
-// were within 4% of each other). The 128x192 tile is there for the wave
-// quantization of small problems (SAM's batch 1: N = 768 gives 96 tiles of
-// 128 x 256 on 132 SMs, 128 of 128 x 192). Ping-pong is never chosen: it was
-// slower at every shape measured (bench/cuda_gemm_bench, docs/cuda-backend.md).
+// rounds x tile area. 256x128 is the default (the fastest per output at every
+// SAM shape, bench/cuda_gemm_bench, docs/cuda-backend.md); 128x256 replaces it
+// only when cheaper; 128x192, whose stages carry more bytes per output, only
+// when at least 10% cheaper: it is there for the wave quantization of small
+// problems (SAM's batch 1: N = 768 at M = 4096 gives 96 tiles of 256 x 128 on
+// 132 SMs, 128 of 128 x 192). Ping-pong is never chosen.
 Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
   if (m == impl_->tuned_rows && impl_->tuned_tile != Int8GemmTile::kAuto) return impl_->tuned_tile;
@@ -173,9 +173,10 @@ Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
                           ((impl_->n + shape.block_n - 1) / shape.block_n);
     return (tiles + impl_->sm_count - 1) / impl_->sm_count * shape.block_m * shape.block_n;
   };
-  Int8GemmTile best = Int8GemmTile::kCooperative128x256;
-  for (Int8GemmTile t : {Int8GemmTile::kCooperative256x128, Int8GemmTile::kCooperative128x192})
-    if (cost(t) < cost(best)) best = t;
+  Int8GemmTile best = Int8GemmTile::kCooperative256x128;
+  if (cost(Int8GemmTile::kCooperative128x256) < cost(best)) best = Int8GemmTile::kCooperative128x256;
+  if (10 * cost(Int8GemmTile::kCooperative128x192) <= 9 * cost(best))
+    best = Int8GemmTile::kCooperative128x192;
   return best;
 }
 

@@ -190,17 +190,33 @@ __device__ __forceinline__ void PinAccumulators(int32_t (&acc)[kCount]) {
   for (int i = 0; i < kCount; ++i) asm volatile("" : "+r"(acc[i])::"memory");
 }
 
-template <int kBlockN>
-__device__ __forceinline__ void Wgmma(int32_t (&acc)[kBlockN / 2], uint64_t desc_a,
-                                      uint64_t desc_w) {
-  if constexpr (kBlockN == 256) {
+template <int kN>
+__device__ __forceinline__ void Wgmma(int32_t (&acc)[kN / 2], uint64_t desc_a, uint64_t desc_w) {
+  if constexpr (kN == 256) {
     WgmmaM64N256K32S8(acc, desc_a, desc_w);
-  } else if constexpr (kBlockN == 192) {
+  } else if constexpr (kN == 192) {
     WgmmaM64N192K32S8(acc, desc_a, desc_w);
-  } else {
-    static_assert(kBlockN == 128, "tiles are 128, 192 or 256 columns wide");
+  } else if constexpr (kN == 128) {
     WgmmaM64N128K32S8(acc, desc_a, desc_w);
+  } else {
+    static_assert(kN == 96, "wgmmas are 96, 128, 192 or 256 columns wide");
+    WgmmaM64N96K32S8(acc, desc_a, desc_w);
   }
+}
+
+// Columns of one consumer's row tile are computed by kColumnSplit wgmma
+// accumulator sets of kBlockN / kColumnSplit columns each: independent chains
+// that the tensor cores overlap. Measured (2026-11-24, H100): a consumer with a
+// single 64 x 256 chain per k-slice ran at about 0.7x of the 256x128 tile,
+// whose consumers have two 64 x 128 chains. The accumulators of chain s are
+// registers [s kBlockN / (2 kColumnSplit), ...) of the row tile's array, which
+// is the layout of one wgmma of the full width, so the epilogue is the same.
+#ifndef OCTET_INT8_GEMM_SPLIT
+#define OCTET_INT8_GEMM_SPLIT 2
+#endif
+template <int kBlockN, int kRowTiles>
+constexpr int ColumnSplit() {
+  return kRowTiles == 1 && OCTET_INT8_GEMM_SPLIT > 1 ? 2 : 1;
 }
 
 // ---- epilogue ----
@@ -386,6 +402,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                    const __grid_constant__ CUtensorMap dst_map, int k, Int8GemmEpilogue ep) {
   using T = Tile<kBlockN, kRowTiles, kPingpong>;
   constexpr int kBlockM = T::kBlockM, kStages = T::kStages, kRings = T::kRings;
+  constexpr int kSplit = ColumnSplit<kBlockN, kRowTiles>(), kSubN = kBlockN / kSplit;
+  static_assert(kSubN % 8 == 0, "a chain's W rows start at a whole 8-row swizzle group");
 
   extern __shared__ uint8_t shared_raw[];
   uint8_t* shared = reinterpret_cast<uint8_t*>(
@@ -504,7 +522,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int r = 0; r < kRowTiles; ++r) {
           const uint64_t desc_a = SwizzledTileDescriptor(a_tile + r * 64 * kBlockK);
-          Wgmma<kBlockN>(acc[r], desc_a + 2 * kk, desc_w + 2 * kk);
+#pragma unroll
+          for (int c = 0; c < kSplit; ++c) {
+            // W's rows of chain c start kSubN rows (whole 8-row groups) further.
+            int32_t(&chain)[kSubN / 2] =
+                *reinterpret_cast<int32_t(*)[kSubN / 2]>(&acc[r][c * (kSubN / 2)]);
+            Wgmma<kSubN>(chain, desc_a + 2 * kk,
+                         desc_w + ((c * kSubN * kBlockK) >> 4) + 2 * kk);
+          }
         }
       }
       WgmmaCommit();
