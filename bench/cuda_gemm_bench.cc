@@ -166,35 +166,39 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   // Restore the scales the GEMM timings used (quantization overwrote them).
   Check(a_scales.CopyFromHost(a_scales_host.data(), s.m * sizeof(float)), "upload");
 
-  // The model's output type: f32 (auto tile).
+  // The fused GEMM as the model runs it, with the automatic tile and with
+  // ping-pong: f32 out; f32 out plus the residual sum in place (proj,
+  // mlp.lin2); bf16 out with GELU (mlp.lin1).
   DeviceBuffer out_f32 = Take(DeviceBuffer::Allocate(s.m * s.n * 4), "alloc");
-  config.tile = Int8GemmTile::kAuto;
-  config.dst_type = DType::kF32;
-  const Int8DynamicGemm gemm_f32 = Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm f32");
-  const double f32_us = MedianMicros(stream, [&] {
-    return gemm_f32.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_f32.data(), stream);
-  });
-  // The model's proj / mlp.lin2: f32 out with the residual sum, in place.
-  const double f32_residual_us = MedianMicros(stream, [&] {
-    return gemm_f32.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_f32.data(), stream,
-                        out_f32.data());
-  });
-  // The model's mlp.lin1: bf16 out with GELU.
-  config.dst_type = DType::kBF16;
-  config.activation = Activation::kGeluErf;
-  const Int8DynamicGemm gemm_gelu = Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm gelu");
-  const double gelu_us = MedianMicros(stream, [&] {
-    return gemm_gelu.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_bf16.data(), stream);
-  });
-  config.activation = Activation::kNone;
+  auto model_micros = [&](Int8GemmTile tile, DType dst, bool residual, bool gelu) {
+    config.tile = tile;
+    config.dst_type = dst;
+    config.activation = gelu ? Activation::kGeluErf : Activation::kNone;
+    const Int8DynamicGemm gemm = Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm model");
+    config.tile = Int8GemmTile::kAuto;
+    config.dst_type = DType::kBF16;
+    config.activation = Activation::kNone;
+    void* out = dst == DType::kF32 ? out_f32.data() : out_bf16.data();
+    return MedianMicros(stream, [&] {
+      return gemm.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out, stream,
+                      residual ? out : nullptr);
+    });
+  };
+  double model[3][2];  // f32, f32 + residual, gelu; auto, ping-pong
+  for (int t = 0; t < 2; ++t) {
+    const Int8GemmTile tile = t == 0 ? Int8GemmTile::kAuto : Int8GemmTile::kPingpong128x128;
+    model[0][t] = model_micros(tile, DType::kF32, false, false);
+    model[1][t] = model_micros(tile, DType::kF32, true, false);
+    model[2][t] = model_micros(tile, DType::kBF16, false, true);
+  }
 
   std::printf(
       "| %-14s | %6lld | %5lld | %5lld | %7.0f (%s) | %-19s | %7.0f | %6.0f | %5.1f%% | %7.1f | "
-      "%7.1f | %7.0f | %7.0f | %7.0f |\n",
+      "%7.1f | %4.0f/%4.0f | %4.0f/%4.0f | %4.0f/%4.0f |\n",
       s.name, static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
       tops(fused_us), Int8GemmTileName(auto_tile), tiles.c_str(), tops(int8_us), tops(bf16_us),
-      100.0 * int8_us / fused_us, fused_us, quant_us, tops(f32_us), tops(f32_residual_us),
-      tops(gelu_us));
+      100.0 * int8_us / fused_us, fused_us, quant_us, tops(model[0][0]), tops(model[0][1]),
+      tops(model[1][0]), tops(model[1][1]), tops(model[2][0]), tops(model[2][1]));
   std::fflush(stdout);
 }
 
@@ -241,11 +245,11 @@ int main(int argc, char** argv) {
       "coop256x128 / coop128x192); "
       "%% = fused throughput / cuBLASLt int8->int32 throughput; quant = per-token "
       "quantization of the bf16 activations [M,K]; f32 out = fused TOPS with f32 output, "
-      "f32+res = f32 output plus the residual sum in place, gelu = bf16 output with GELU (all "
-      "auto tile)\n\n");
+      "f32+res = f32 output plus the residual sum in place, gelu = bf16 output with GELU (each "
+      "auto tile / pingpong128x128)\n\n");
   std::printf(
       "| shape          |      M |     N |     K | fused TOPS (tile) | tiles               | "
-      "i8->i32 | bf16 TF | fused%% | fused us | quant us | f32 out | f32+res |    gelu |\n");
+      "i8->i32 | bf16 TF | fused%% | fused us | quant us | f32 out   | f32+res   | gelu      |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 
   const Layer vit_b[] = {{"vit_b qkv", 2304, 768},

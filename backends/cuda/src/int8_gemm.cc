@@ -160,10 +160,14 @@ const std::string& Int8DynamicGemm::description() const { return impl_->descript
 // ceil(tiles / SMs) rounds, each as long as one tile's work, so the cost is
 // rounds x tile area. 256x128 is the default (the fastest per output at every
 // SAM shape, bench/cuda_gemm_bench, docs/cuda-backend.md); 128x256 replaces it
-// only when cheaper; 128x192, whose stages carry more bytes per output, only
-// when at least 10% cheaper: it is there for the wave quantization of small
+// only when cheaper. 128x192 is there for the wave quantization of small
 // problems (SAM's batch 1: N = 768 at M = 4096 gives 96 tiles of 256 x 128 on
-// 132 SMs, 128 of 128 x 192). Ping-pong is never chosen.
+// 132 SMs, 128 of 128 x 192), but its rate per output is about 0.75x of
+// 256x128's (as is 128x256's: the tiles whose consumers have 64 rows), and at
+// K < 2048 the per-tile costs outweigh the fuller wave (measured at SAM's
+// batch 1, K = 768 / 1280: 256x128 faster at every N; K = 3072 / 5120:
+// 128x192 faster when its cost is 25% lower). So: K >= 2048 and at least 10%
+// cheaper. Ping-pong is never chosen.
 Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
   if (m == impl_->tuned_rows && impl_->tuned_tile != Int8GemmTile::kAuto) return impl_->tuned_tile;
@@ -175,7 +179,7 @@ Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   };
   Int8GemmTile best = Int8GemmTile::kCooperative256x128;
   if (cost(Int8GemmTile::kCooperative128x256) < cost(best)) best = Int8GemmTile::kCooperative128x256;
-  if (10 * cost(Int8GemmTile::kCooperative128x192) <= 9 * cost(best))
+  if (impl_->k >= 2048 && 10 * cost(Int8GemmTile::kCooperative128x192) <= 9 * cost(best))
     best = Int8GemmTile::kCooperative128x192;
   return best;
 }

@@ -50,11 +50,22 @@ constexpr int kChunkBytes = kOutputBoxRows * 128;  // one staging buffer: 64 row
 #endif
 constexpr int kMinStagingBuffers = OCTET_INT8_GEMM_MIN_STAGING;
 constexpr int kMaxStages = 4, kMaxStagingBuffers = 4;
+// With f32 output (twice the bytes per tile), cooperative tiles may trade ring
+// stages for staging buffers.
+#ifndef OCTET_INT8_GEMM_F32_MIN_STAGING
+#define OCTET_INT8_GEMM_F32_MIN_STAGING 2
+#endif
+constexpr int kF32MinStagingBuffers = OCTET_INT8_GEMM_F32_MIN_STAGING;
+constexpr int kF32MaxStagingBuffers = 8;
 
 // kRowTiles: 64-row wgmma tiles per consumer (its accumulators are
-// kRowTiles x kBlockN / 2 registers per thread).
-template <int kBlockN, int kRowTiles, bool kPingpong>
+// kRowTiles x kBlockN / 2 registers per thread). kF32Out: the kernel stages
+// f32 output.
+template <int kBlockN, int kRowTiles, bool kPingpong, bool kF32Out = false>
 struct Tile {
+  static constexpr bool kWide = kF32Out && !kPingpong;
+  static constexpr int kMinBuffers = kWide ? kF32MinStagingBuffers : kMinStagingBuffers;
+  static constexpr int kMaxBuffers = kWide ? kF32MaxStagingBuffers : kMaxStagingBuffers;
   static constexpr int kConsumerRows = 64 * kRowTiles;
   static constexpr int kBlockM = kPingpong ? kConsumerRows : 2 * kConsumerRows;
   static constexpr int kRings = kPingpong ? 2 : 1;
@@ -64,11 +75,11 @@ struct Tile {
   static constexpr int kStaticBytes = 2 * 2 * kBlockN * 4 + 256;
   static constexpr int kDynamicLimit = kSharedLimit - kStaticBytes - kSharedAlign;
   static constexpr int kStages =
-      std::min(kMaxStages, (kDynamicLimit - 2 * kMinStagingBuffers * kChunkBytes) /
+      std::min(kMaxStages, (kDynamicLimit - 2 * kMinBuffers * kChunkBytes) /
                                (kRings * kStageBytes));
   static constexpr int kRingBytes = kStages * kStageBytes;
-  static constexpr int kStagingBuffers = std::min(
-      kMaxStagingBuffers, (kDynamicLimit - kRings * kRingBytes) / (2 * kChunkBytes));
+  static constexpr int kStagingBuffers =
+      std::min(kMaxBuffers, (kDynamicLimit - kRings * kRingBytes) / (2 * kChunkBytes));
   static constexpr int kSharedBytes =
       kRings * kRingBytes + 2 * kStagingBuffers * kChunkBytes + kSharedAlign;
   static_assert(kStages >= 2, "a ring needs two stages to overlap loads and math");
@@ -319,7 +330,7 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
   const Pair* residual = static_cast<const Pair*>(ep.residual);
 
   // The residual pairs of chunk q for this thread (zeros outside the output).
-  auto load_residual = [&](int q, Pair (&res)[kGroups][2]) {
+  auto load_residual = [&](int q, Pair (&pairs)[kGroups][2]) {
     const int r = q / kPanels, p = q % kPanels;
 #pragma unroll
     for (int g = 0; g < kGroups; ++g)
@@ -329,19 +340,30 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
         const int col = n0 + p * kPanelCols + 8 * g + 2 * quad;
         // n is even here (the row pitch is a multiple of 16 bytes), so col < n
         // means the pair is inside.
-        res[g][h] = row < ep.m && col < ep.n
+        pairs[g][h] = row < ep.m && col < ep.n
                         ? residual[(static_cast<int64_t>(row) * ep.n + col) / 2]
                         : P::Make(0.f, 0.f);
       }
   };
-  Pair res[kGroups][2], res_next[kGroups][2];
-  if constexpr (kResidual) load_residual(0, res);
+  // Residual pairs of chunks q, q + 1, q + 2 (a ring indexed by q % 3, known
+  // at compile time in the unrolled loop): loaded two chunks ahead, so that
+  // the loads (from L2, prefetched when the tile started) overlap two chunks'
+  // work.
+#ifndef OCTET_INT8_GEMM_RESIDUAL_AHEAD
+#define OCTET_INT8_GEMM_RESIDUAL_AHEAD 2
+#endif
+  constexpr int kAhead = OCTET_INT8_GEMM_RESIDUAL_AHEAD;
+  Pair res[kAhead + 1][kGroups][2];
+  if constexpr (kResidual) {
+#pragma unroll
+    for (int q = 0; q < kAhead && q < kChunks; ++q) load_residual(q, res[q]);
+  }
 
 #pragma unroll
   for (int q = 0; q < kChunks; ++q) {
     const int r = q / kPanels, p = q % kPanels;
     if constexpr (kResidual) {
-      if (q + 1 < kChunks) load_residual(q + 1, res_next);
+      if (q + kAhead < kChunks) load_residual(q + kAhead, res[(q + kAhead) % (kAhead + 1)]);
     }
     uint8_t* buffer = staging + (chunk_seq % kBuffers) * kChunkBytes;
     if constexpr (kBuffers == 1) {
@@ -362,8 +384,8 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
         float v0 = Dequantize(acc[r][4 * j + 2 * h], row_scale[r][h], w0, b0, ep.gelu);
         float v1 = Dequantize(acc[r][4 * j + 2 * h + 1], row_scale[r][h], w1, b1, ep.gelu);
         if constexpr (kResidual) {
-          v0 += P::First(res[g][h]);
-          v1 += P::Second(res[g][h]);
+          v0 += P::First(res[q % (kAhead + 1)][g][h]);
+          v1 += P::Second(res[q % (kAhead + 1)][g][h]);
         }
         *reinterpret_cast<Pair*>(buffer + (row_in_tile + 8 * h) * 128 + swizzled) =
             P::Make(v0, v1);
@@ -381,10 +403,6 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
       BulkCommit();
     }
     ++chunk_seq;
-    if constexpr (kResidual) {
-#pragma unroll
-      for (int g = 0; g < kGroups; ++g) res[g][0] = res_next[g][0], res[g][1] = res_next[g][1];
-    }
   }
 }
 
@@ -400,7 +418,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     Int8GemmKernel(const __grid_constant__ CUtensorMap a_map,
                    const __grid_constant__ CUtensorMap w_map,
                    const __grid_constant__ CUtensorMap dst_map, int k, Int8GemmEpilogue ep) {
-  using T = Tile<kBlockN, kRowTiles, kPingpong>;
+  using T = Tile<kBlockN, kRowTiles, kPingpong, kStore == StoreKind::kTmaF32>;
   constexpr int kBlockM = T::kBlockM, kStages = T::kStages, kRings = T::kRings;
   constexpr int kSplit = ColumnSplit<kBlockN, kRowTiles>(), kSubN = kBlockN / kSplit;
   static_assert(kSubN % 8 == 0, "a chain's W rows start at a whole 8-row swizzle group");
@@ -595,11 +613,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 template <int kBlockN, int kRowTiles, bool kPingpong>
 Status SetSharedLimit() {
   constexpr int kBytes = Tile<kBlockN, kRowTiles, kPingpong>::kSharedBytes;
+  constexpr int kF32Bytes = Tile<kBlockN, kRowTiles, kPingpong, true>::kSharedBytes;
   for (auto kernel : {Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kDirect>,
-                      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16>,
-                      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32>})
+                      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16>})
     OCTET_CUDA_RETURN_IF_ERROR(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+  OCTET_CUDA_RETURN_IF_ERROR(
+      cudaFuncSetAttribute(Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32>,
+                           cudaFuncAttributeMaxDynamicSharedMemorySize, kF32Bytes));
   return Status::Ok();
 }
 
@@ -620,7 +641,8 @@ Status Launch(const CUtensorMap& a_map, const CUtensorMap& w_map, const CUtensor
         <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, *dst_map, k, ep);
   } else {
     Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32>
-        <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, *dst_map, k, ep);
+        <<<grid, kThreads, Tile<kBlockN, kRowTiles, kPingpong, true>::kSharedBytes, stream>>>(
+            a_map, w_map, *dst_map, k, ep);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Int8GemmKernel");
   return Status::Ok();
