@@ -162,12 +162,14 @@ const std::string& Int8DynamicGemm::description() const { return impl_->descript
 // SAM shape, bench/cuda_gemm_bench, docs/cuda-backend.md); 128x256 replaces it
 // only when cheaper. 128x192 is there for the wave quantization of small
 // problems (SAM's batch 1: N = 768 at M = 4096 gives 96 tiles of 256 x 128 on
-// 132 SMs, 128 of 128 x 192), but its rate per output is about 0.75x of
-// 256x128's (as is 128x256's: the tiles whose consumers have 64 rows), and at
-// K < 2048 the per-tile costs outweigh the fuller wave (measured at SAM's
-// batch 1, K = 768 / 1280: 256x128 faster at every N; K = 3072 / 5120:
-// 128x192 faster when its cost is 25% lower). So: K >= 2048 and at least 10%
-// cheaper. Ping-pong is never chosen.
+// 132 SMs, 128 of 128 x 192), but its rate per output is about 0.7x of
+// 256x128's (as is 128x256's: the tiles whose consumers have 64 rows). With a
+// bf16 output and no GELU, the per-tile costs outweigh the fuller wave at
+// K < 2048 (measured at SAM's batch 1: 256x128 faster at K = 768 / 1280, 128x192
+// at K = 3072 / 5120), so it needs K >= 2048 and a 10% lower cost there. With
+// a heavier epilogue (f32 output, GELU), which every block runs at the same
+// time when the wave is short, 128x192 was faster at batch 1 whenever its
+// cost was 5% lower. Ping-pong is never chosen.
 Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
   if (m == impl_->tuned_rows && impl_->tuned_tile != Int8GemmTile::kAuto) return impl_->tuned_tile;
@@ -179,7 +181,9 @@ Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   };
   Int8GemmTile best = Int8GemmTile::kCooperative256x128;
   if (cost(Int8GemmTile::kCooperative128x256) < cost(best)) best = Int8GemmTile::kCooperative128x256;
-  if (impl_->k >= 2048 && 10 * cost(Int8GemmTile::kCooperative128x192) <= 9 * cost(best))
+  const bool heavy_epilogue = !impl_->dst_bf16 || impl_->gelu;
+  const int64_t narrow = cost(Int8GemmTile::kCooperative128x192), wide = cost(best);
+  if (heavy_epilogue ? 20 * narrow <= 19 * wide : impl_->k >= 2048 && 10 * narrow <= 9 * wide)
     best = Int8GemmTile::kCooperative128x192;
   return best;
 }

@@ -44,28 +44,17 @@ constexpr int kSharedLimit = 227 * 1024;  // per block on the H100, static + dyn
 constexpr int kSharedAlign = 1024;        // a 128-byte swizzle pattern repeats every 8 rows
 constexpr int kChunkBytes = kOutputBoxRows * 128;  // one staging buffer: 64 rows x 128 bytes
 // Staging buffers a consumer keeps at least (more let a chunk's TMA store read
-// its buffer while later chunks are written); the rest of shared memory is ring.
-#ifndef OCTET_INT8_GEMM_MIN_STAGING
-#define OCTET_INT8_GEMM_MIN_STAGING 2
-#endif
-constexpr int kMinStagingBuffers = OCTET_INT8_GEMM_MIN_STAGING;
+// its buffer while later chunks are written); the rest of shared memory is
+// ring. Measured: 1 buffer (and so 4 stages of 48 KiB) was slower than 4
+// buffers and 3 stages at SAM's shapes; so was 2 stages and 7 buffers for f32
+// output.
+constexpr int kMinStagingBuffers = 2;
 constexpr int kMaxStages = 4, kMaxStagingBuffers = 4;
-// With f32 output (twice the bytes per tile), cooperative tiles may trade ring
-// stages for staging buffers.
-#ifndef OCTET_INT8_GEMM_F32_MIN_STAGING
-#define OCTET_INT8_GEMM_F32_MIN_STAGING 2
-#endif
-constexpr int kF32MinStagingBuffers = OCTET_INT8_GEMM_F32_MIN_STAGING;
-constexpr int kF32MaxStagingBuffers = 8;
 
 // kRowTiles: 64-row wgmma tiles per consumer (its accumulators are
-// kRowTiles x kBlockN / 2 registers per thread). kF32Out: the kernel stages
-// f32 output.
-template <int kBlockN, int kRowTiles, bool kPingpong, bool kF32Out = false>
+// kRowTiles x kBlockN / 2 registers per thread).
+template <int kBlockN, int kRowTiles, bool kPingpong>
 struct Tile {
-  static constexpr bool kWide = kF32Out && !kPingpong;
-  static constexpr int kMinBuffers = kWide ? kF32MinStagingBuffers : kMinStagingBuffers;
-  static constexpr int kMaxBuffers = kWide ? kF32MaxStagingBuffers : kMaxStagingBuffers;
   static constexpr int kConsumerRows = 64 * kRowTiles;
   static constexpr int kBlockM = kPingpong ? kConsumerRows : 2 * kConsumerRows;
   static constexpr int kRings = kPingpong ? 2 : 1;
@@ -75,11 +64,11 @@ struct Tile {
   static constexpr int kStaticBytes = 2 * 2 * kBlockN * 4 + 256;
   static constexpr int kDynamicLimit = kSharedLimit - kStaticBytes - kSharedAlign;
   static constexpr int kStages =
-      std::min(kMaxStages, (kDynamicLimit - 2 * kMinBuffers * kChunkBytes) /
+      std::min(kMaxStages, (kDynamicLimit - 2 * kMinStagingBuffers * kChunkBytes) /
                                (kRings * kStageBytes));
   static constexpr int kRingBytes = kStages * kStageBytes;
   static constexpr int kStagingBuffers =
-      std::min(kMaxBuffers, (kDynamicLimit - kRings * kRingBytes) / (2 * kChunkBytes));
+      std::min(kMaxStagingBuffers, (kDynamicLimit - kRings * kRingBytes) / (2 * kChunkBytes));
   static constexpr int kSharedBytes =
       kRings * kRingBytes + 2 * kStagingBuffers * kChunkBytes + kSharedAlign;
   static_assert(kStages >= 2, "a ring needs two stages to overlap loads and math");
@@ -124,6 +113,18 @@ __device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
 __device__ __forceinline__ void WarpgroupBarrier(int id) {
   asm volatile("bar.sync %0, 128;" ::"r"(id) : "memory");
 }
+__device__ __forceinline__ void NamedBarrierSync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void NamedBarrierArrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+// Named barriers 3 and 4: consumer 0's and 1's turn at the tensor cores
+// (ordered ping-pong); 1 and 2 are the consumers' warpgroup barriers.
+constexpr int kOrderBarrier = 3;
+#ifndef OCTET_INT8_GEMM_PP_ORDER
+#define OCTET_INT8_GEMM_PP_ORDER 0
+#endif
 
 // ---- TMA ----
 
@@ -207,28 +208,12 @@ __device__ __forceinline__ void Wgmma(int32_t (&acc)[kN / 2], uint64_t desc_a, u
     WgmmaM64N256K32S8(acc, desc_a, desc_w);
   } else if constexpr (kN == 192) {
     WgmmaM64N192K32S8(acc, desc_a, desc_w);
-  } else if constexpr (kN == 128) {
-    WgmmaM64N128K32S8(acc, desc_a, desc_w);
   } else {
-    static_assert(kN == 96, "wgmmas are 96, 128, 192 or 256 columns wide");
-    WgmmaM64N96K32S8(acc, desc_a, desc_w);
+    static_assert(kN == 128, "tiles are 128, 192 or 256 columns wide");
+    WgmmaM64N128K32S8(acc, desc_a, desc_w);
   }
 }
 
-// Columns of one consumer's row tile are computed by kColumnSplit wgmma
-// accumulator sets of kBlockN / kColumnSplit columns each: independent chains
-// that the tensor cores overlap. Measured (2026-11-24, H100): a consumer with a
-// single 64 x 256 chain per k-slice ran at about 0.7x of the 256x128 tile,
-// whose consumers have two 64 x 128 chains. The accumulators of chain s are
-// registers [s kBlockN / (2 kColumnSplit), ...) of the row tile's array, which
-// is the layout of one wgmma of the full width, so the epilogue is the same.
-#ifndef OCTET_INT8_GEMM_SPLIT
-#define OCTET_INT8_GEMM_SPLIT 2
-#endif
-template <int kBlockN, int kRowTiles>
-constexpr int ColumnSplit() {
-  return kRowTiles == 1 && OCTET_INT8_GEMM_SPLIT > 1 ? 2 : 1;
-}
 
 // ---- epilogue ----
 
@@ -345,14 +330,11 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
                         : P::Make(0.f, 0.f);
       }
   };
-  // Residual pairs of chunks q, q + 1, q + 2 (a ring indexed by q % 3, known
-  // at compile time in the unrolled loop): loaded two chunks ahead, so that
-  // the loads (from L2, prefetched when the tile started) overlap two chunks'
-  // work.
-#ifndef OCTET_INT8_GEMM_RESIDUAL_AHEAD
-#define OCTET_INT8_GEMM_RESIDUAL_AHEAD 2
-#endif
-  constexpr int kAhead = OCTET_INT8_GEMM_RESIDUAL_AHEAD;
+  // Residual pairs of chunks q and q + 1 (a ring indexed by q % 2, known at
+  // compile time in the unrolled loop): loaded a chunk ahead, from L2 (the
+  // tile's residual was prefetched when the tile started). Measured: two
+  // chunks ahead was no faster.
+  constexpr int kAhead = 1;
   Pair res[kAhead + 1][kGroups][2];
   if constexpr (kResidual) {
 #pragma unroll
@@ -418,10 +400,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     Int8GemmKernel(const __grid_constant__ CUtensorMap a_map,
                    const __grid_constant__ CUtensorMap w_map,
                    const __grid_constant__ CUtensorMap dst_map, int k, Int8GemmEpilogue ep) {
-  using T = Tile<kBlockN, kRowTiles, kPingpong, kStore == StoreKind::kTmaF32>;
+  using T = Tile<kBlockN, kRowTiles, kPingpong>;
   constexpr int kBlockM = T::kBlockM, kStages = T::kStages, kRings = T::kRings;
-  constexpr int kSplit = ColumnSplit<kBlockN, kRowTiles>(), kSubN = kBlockN / kSplit;
-  static_assert(kSubN % 8 == 0, "a chain's W rows start at a whole 8-row swizzle group");
 
   extern __shared__ uint8_t shared_raw[];
   uint8_t* shared = reinterpret_cast<uint8_t*>(
@@ -489,6 +469,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   // 8 (i / 4) + 2 (l % 4) + i % 2.
   int32_t acc[kRowTiles][kBlockN / 2];
   int iteration = 0;
+  constexpr bool kOrdered = kPingpong && OCTET_INT8_GEMM_PP_ORDER;
+  int tile_number = 0;  // tiles of this consumer so far
 
   for (int tile = blockIdx.x * kRings + ring; tile < tiles.count(); tile += tile_stride) {
     const int m0 = (tile / tiles.n_tiles) * kBlockM, n0 = (tile % tiles.n_tiles) * kBlockN;
@@ -526,6 +508,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int i = 0; i < kBlockN / 2; ++i) acc[r][i] = 0;
 
+    // Ordered ping-pong: the consumers take turns at the tensor cores, so that
+    // one's epilogue runs during the other's mainloop.
+    if constexpr (kOrdered) {
+      if (consumer == 1 || tile_number > 0) NamedBarrierSync(kOrderBarrier + consumer, 256);
+    }
     for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
       const int s = iteration % kStages;
       BarrierWait(&stage_full[ring][s], (iteration / kStages) & 1);
@@ -540,14 +527,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int r = 0; r < kRowTiles; ++r) {
           const uint64_t desc_a = SwizzledTileDescriptor(a_tile + r * 64 * kBlockK);
-#pragma unroll
-          for (int c = 0; c < kSplit; ++c) {
-            // W's rows of chain c start kSubN rows (whole 8-row groups) further.
-            int32_t(&chain)[kSubN / 2] =
-                *reinterpret_cast<int32_t(*)[kSubN / 2]>(&acc[r][c * (kSubN / 2)]);
-            Wgmma<kSubN>(chain, desc_a + 2 * kk,
-                         desc_w + ((c * kSubN * kBlockK) >> 4) + 2 * kk);
-          }
+          Wgmma<kBlockN>(acc[r], desc_a + 2 * kk, desc_w + 2 * kk);
         }
       }
       WgmmaCommit();
@@ -559,6 +539,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int r = 0; r < kRowTiles; ++r) PinAccumulators(acc[r]);
       if (threadIdx.x % 128 == 0) BarrierArrive(&stage_free[ring][s]);
+    }
+    if constexpr (kOrdered) {
+      // The other consumer's turn, if it has a tile that waits for it.
+      const int next = consumer == 0 ? tile + 1 : tile + tile_stride - 1;
+      if (next < tiles.count()) NamedBarrierArrive(kOrderBarrier + 1 - consumer, 256);
+      ++tile_number;
     }
     WarpgroupBarrier(1 + consumer);  // the column parameters are in shared memory
 
@@ -613,14 +599,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 template <int kBlockN, int kRowTiles, bool kPingpong>
 Status SetSharedLimit() {
   constexpr int kBytes = Tile<kBlockN, kRowTiles, kPingpong>::kSharedBytes;
-  constexpr int kF32Bytes = Tile<kBlockN, kRowTiles, kPingpong, true>::kSharedBytes;
   for (auto kernel : {Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kDirect>,
-                      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16>})
+                      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16>,
+                      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32>})
     OCTET_CUDA_RETURN_IF_ERROR(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
-  OCTET_CUDA_RETURN_IF_ERROR(
-      cudaFuncSetAttribute(Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32>,
-                           cudaFuncAttributeMaxDynamicSharedMemorySize, kF32Bytes));
   return Status::Ok();
 }
 
@@ -641,8 +624,7 @@ Status Launch(const CUtensorMap& a_map, const CUtensorMap& w_map, const CUtensor
         <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, *dst_map, k, ep);
   } else {
     Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32>
-        <<<grid, kThreads, Tile<kBlockN, kRowTiles, kPingpong, true>::kSharedBytes, stream>>>(
-            a_map, w_map, *dst_map, k, ep);
+        <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, *dst_map, k, ep);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Int8GemmKernel");
   return Status::Ok();
