@@ -248,8 +248,8 @@ TEST_P(Int8DynamicGemmTest, SeveralTilesPerBlock) {
 // GELU, both output types.
 TEST_P(Int8DynamicGemmTest, StagedEpilogueAtTileEdges) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
-  for (const Shape& s : {Shape{1, 8, 32}, Shape{65, 328, 272}, Shape{300, 1000, 768},
-                         Shape{700, 2312, 144}}) {
+  for (const Shape& s :
+       {Shape{1, 8, 32}, Shape{65, 328, 272}, Shape{300, 1000, 768}, Shape{700, 2312, 144}}) {
     for (DType dst : {DType::kBF16, DType::kF32}) {
       for (auto residual :
            {Check::Residual::kNone, Check::Residual::kSeparate, Check::Residual::kInPlace}) {
@@ -349,9 +349,9 @@ TEST(Int8DynamicGemm, RejectsBadConfigurationsWithoutTouchingTheDevice) {
 }
 
 TEST(Int8DynamicGemm, TileNamesRoundTrip) {
-  for (Int8GemmTile t : {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256,
-                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kCooperative128x192,
-                         Int8GemmTile::kPingpong128x128}) {
+  for (Int8GemmTile t :
+       {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256, Int8GemmTile::kCooperative256x128,
+        Int8GemmTile::kCooperative128x192, Int8GemmTile::kPingpong128x128}) {
     auto parsed = Int8GemmTileFromName(Int8GemmTileName(t));
     ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
     EXPECT_EQ(*parsed, t);

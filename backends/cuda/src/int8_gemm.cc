@@ -27,9 +27,9 @@ const char* Int8GemmTileName(Int8GemmTile tile) {
 }
 
 Expected<Int8GemmTile> Int8GemmTileFromName(const std::string& name) {
-  for (Int8GemmTile t : {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256,
-                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kCooperative128x192,
-                         Int8GemmTile::kPingpong128x128})
+  for (Int8GemmTile t :
+       {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256, Int8GemmTile::kCooperative256x128,
+        Int8GemmTile::kCooperative128x192, Int8GemmTile::kPingpong128x128})
     if (name == Int8GemmTileName(t)) return t;
   return InvalidArgument("unknown int8 GEMM tile '", name,
                          "' (auto, coop128x256, coop256x128, coop128x192, pingpong128x128)");
@@ -180,7 +180,8 @@ Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
     return (tiles + impl_->sm_count - 1) / impl_->sm_count * shape.block_m * shape.block_n;
   };
   Int8GemmTile best = Int8GemmTile::kCooperative256x128;
-  if (cost(Int8GemmTile::kCooperative128x256) < cost(best)) best = Int8GemmTile::kCooperative128x256;
+  if (cost(Int8GemmTile::kCooperative128x256) < cost(best))
+    best = Int8GemmTile::kCooperative128x256;
   const bool heavy_epilogue = !impl_->dst_bf16 || impl_->gelu;
   const int64_t narrow = cost(Int8GemmTile::kCooperative128x192), wide = cost(best);
   if (heavy_epilogue ? 20 * narrow <= 19 * wide : impl_->k >= 2048 && 10 * narrow <= 9 * wide)
@@ -223,8 +224,8 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
                          reinterpret_cast<uintptr_t>(residual) % 16 == 0;
   CUtensorMap dst_map{};
   if (tma_store) {
-    OCTET_ASSIGN_OR_RETURN(dst_map, MakeOutputTileMap(dst, m, impl.n, impl.dst_bf16,
-                                                      sm90::kOutputBoxRows));
+    OCTET_ASSIGN_OR_RETURN(dst_map,
+                           MakeOutputTileMap(dst, m, impl.n, impl.dst_bf16, sm90::kOutputBoxRows));
   }
   return sm90::LaunchInt8Gemm(tile, a_map, w_map, tma_store ? &dst_map : nullptr,
                               static_cast<int>(impl.k), epilogue, impl.sm_count, stream);

@@ -63,9 +63,8 @@ struct Tile {
   // Static shared memory: the consumers' column parameters and the barriers.
   static constexpr int kStaticBytes = 2 * 2 * kBlockN * 4 + 256;
   static constexpr int kDynamicLimit = kSharedLimit - kStaticBytes - kSharedAlign;
-  static constexpr int kStages =
-      std::min(kMaxStages, (kDynamicLimit - 2 * kMinStagingBuffers * kChunkBytes) /
-                               (kRings * kStageBytes));
+  static constexpr int kStages = std::min(
+      kMaxStages, (kDynamicLimit - 2 * kMinStagingBuffers * kChunkBytes) / (kRings * kStageBytes));
   static constexpr int kRingBytes = kStages * kStageBytes;
   static constexpr int kStagingBuffers =
       std::min(kMaxStagingBuffers, (kDynamicLimit - kRings * kRingBytes) / (2 * kChunkBytes));
@@ -113,18 +112,6 @@ __device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
 __device__ __forceinline__ void WarpgroupBarrier(int id) {
   asm volatile("bar.sync %0, 128;" ::"r"(id) : "memory");
 }
-__device__ __forceinline__ void NamedBarrierSync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
-}
-__device__ __forceinline__ void NamedBarrierArrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
-}
-// Named barriers 3 and 4: consumer 0's and 1's turn at the tensor cores
-// (ordered ping-pong); 1 and 2 are the consumers' warpgroup barriers.
-constexpr int kOrderBarrier = 3;
-#ifndef OCTET_INT8_GEMM_PP_ORDER
-#define OCTET_INT8_GEMM_PP_ORDER 0
-#endif
 
 // ---- TMA ----
 
@@ -142,11 +129,10 @@ __device__ __forceinline__ void TmaLoadTile(void* dst, const CUtensorMap* map, u
 // store joins the issuing thread's current bulk group.
 __device__ __forceinline__ void TmaStoreTile(const CUtensorMap* map, const void* src, int col,
                                              int row) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
-          reinterpret_cast<uint64_t>(map)),
-      "r"(SharedAddress(src)), "r"(col), "r"(row)
-      : "memory");
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(SharedAddress(src)), "r"(col), "r"(row)
+               : "memory");
 }
 __device__ __forceinline__ void BulkCommit() {
   asm volatile("cp.async.bulk.commit_group;" ::: "memory");
@@ -213,7 +199,6 @@ __device__ __forceinline__ void Wgmma(int32_t (&acc)[kN / 2], uint64_t desc_a, u
     WgmmaM64N128K32S8(acc, desc_a, desc_w);
   }
 }
-
 
 // ---- epilogue ----
 
@@ -315,7 +300,7 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
   const Pair* residual = static_cast<const Pair*>(ep.residual);
 
   // The residual pairs of chunk q for this thread (zeros outside the output).
-  auto load_residual = [&](int q, Pair (&pairs)[kGroups][2]) {
+  auto load_residual = [&](int q, Pair(&pairs)[kGroups][2]) {
     const int r = q / kPanels, p = q % kPanels;
 #pragma unroll
     for (int g = 0; g < kGroups; ++g)
@@ -326,8 +311,8 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
         // n is even here (the row pitch is a multiple of 16 bytes), so col < n
         // means the pair is inside.
         pairs[g][h] = row < ep.m && col < ep.n
-                        ? residual[(static_cast<int64_t>(row) * ep.n + col) / 2]
-                        : P::Make(0.f, 0.f);
+                          ? residual[(static_cast<int64_t>(row) * ep.n + col) / 2]
+                          : P::Make(0.f, 0.f);
       }
   };
   // Residual pairs of chunks q and q + 1 (a ring indexed by q % 2, known at
@@ -369,8 +354,7 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
           v0 += P::First(res[q % (kAhead + 1)][g][h]);
           v1 += P::Second(res[q % (kAhead + 1)][g][h]);
         }
-        *reinterpret_cast<Pair*>(buffer + (row_in_tile + 8 * h) * 128 + swizzled) =
-            P::Make(v0, v1);
+        *reinterpret_cast<Pair*>(buffer + (row_in_tile + 8 * h) * 128 + swizzled) = P::Make(v0, v1);
       }
     }
     FenceProxyAsyncShared();
@@ -469,8 +453,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   // 8 (i / 4) + 2 (l % 4) + i % 2.
   int32_t acc[kRowTiles][kBlockN / 2];
   int iteration = 0;
-  constexpr bool kOrdered = kPingpong && OCTET_INT8_GEMM_PP_ORDER;
-  int tile_number = 0;  // tiles of this consumer so far
 
   for (int tile = blockIdx.x * kRings + ring; tile < tiles.count(); tile += tile_stride) {
     const int m0 = (tile / tiles.n_tiles) * kBlockM, n0 = (tile % tiles.n_tiles) * kBlockN;
@@ -508,11 +490,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int i = 0; i < kBlockN / 2; ++i) acc[r][i] = 0;
 
-    // Ordered ping-pong: the consumers take turns at the tensor cores, so that
-    // one's epilogue runs during the other's mainloop.
-    if constexpr (kOrdered) {
-      if (consumer == 1 || tile_number > 0) NamedBarrierSync(kOrderBarrier + consumer, 256);
-    }
     for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
       const int s = iteration % kStages;
       BarrierWait(&stage_full[ring][s], (iteration / kStages) & 1);
@@ -539,12 +516,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
       for (int r = 0; r < kRowTiles; ++r) PinAccumulators(acc[r]);
       if (threadIdx.x % 128 == 0) BarrierArrive(&stage_free[ring][s]);
-    }
-    if constexpr (kOrdered) {
-      // The other consumer's turn, if it has a tile that waits for it.
-      const int next = consumer == 0 ? tile + 1 : tile + tile_stride - 1;
-      if (next < tiles.count()) NamedBarrierArrive(kOrderBarrier + 1 - consumer, 256);
-      ++tile_number;
     }
     WarpgroupBarrier(1 + consumer);  // the column parameters are in shared memory
 
