@@ -1,18 +1,21 @@
 // The fused int8 GEMM for Hopper (sm_90a): TMA loads into shared-memory rings,
-// wgmma s8 x s8 -> s32 on the tensor cores, and the dequantizing epilogue in
-// registers. The grid is persistent (at most one block per SM, each walking a
-// sequence of output tiles), and a block has three warpgroups:
+// wgmma s8 x s8 -> s32 on the tensor cores, and the dequantizing epilogue
+// (through shared memory and TMA stores, or from registers: below). The grid
+// is persistent (at most one block per SM, each walking a sequence of output
+// tiles), and a block has three warpgroups:
 //   warpgroup 0: producers. One thread per ring issues the TMA loads of A and
 //     W, stage by stage, waiting for a stage to be released before refilling
 //     it. It runs ahead across tiles, so the next tile's first stages load
 //     while the consumers are still in the current tile's epilogue.
 //   warpgroups 1 and 2: consumers, in one of two schedules:
 //     cooperative: both work on the same tile (each on half of its rows) and
-//       share one ring; the epilogue of a tile stalls the tensor cores.
+//       share one ring; the epilogue of a tile stalls the tensor cores until
+//       its values are in the staging buffers (below).
 //     ping-pong: each has its own ring and its own sequence of tiles, so one
-//       consumer's epilogue overlaps the other's math. Meant for small K,
-//       where the epilogue is a large part of a tile's time; measured slower
-//       than cooperative so far (each consumer loads its own A and W tiles).
+//       consumer's epilogue may overlap the other's math. Measured slower
+//       than cooperative 256x128 at every SAM shape (each consumer loads its
+//       own A and W tiles; making the consumers take turns at the tensor
+//       cores, CUTLASS's ordered ping-pong, was slower still).
 // Shared memory: rings of `stages` x ([block_m, 128] + [block_n, 128]) bytes,
 // in the 128-byte swizzle that TMA writes and the wgmma descriptors name, and
 // per consumer a few 8 KiB staging buffers for the epilogue.
