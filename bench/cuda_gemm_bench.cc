@@ -9,11 +9,13 @@
 // per-token quantization that precedes the GEMM: of bf16 rows, of f32 rows (what
 // the model quantizes) and of f32 rows with the LayerNorm fused in front, with
 // the bandwidth each moves (bytes read + codes and scales written / time); and
-// the fused GEMM with f32 output (the model's), auto tile.
+// the fused GEMM as the model runs it (auto tile): f32 output, f32 output with
+// the residual sum in place (proj, mlp.lin2), bf16 output with GELU (mlp.lin1).
 //
 //   build/cuda_gemm_bench            # all shapes
 //   build/cuda_gemm_bench --quick    # vit_b batch 1 and 8192^3 only
 //   build/cuda_gemm_bench --quant    # the quantization table only (fast)
+//   build/cuda_gemm_bench --batch 8  # SAM shapes at one batch (1 or 8), no 8192^3
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
@@ -133,7 +135,7 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   std::string tiles;
   double best_tile_us = 1e30;
   for (Int8GemmTile t : {Int8GemmTile::kPingpong128x128, Int8GemmTile::kCooperative128x256,
-                         Int8GemmTile::kCooperative256x128}) {
+                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kCooperative128x192}) {
     const double us = fused_micros(t);
     best_tile_us = std::min(best_tile_us, us);
     char buf[32];
@@ -164,22 +166,39 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   // Restore the scales the GEMM timings used (quantization overwrote them).
   Check(a_scales.CopyFromHost(a_scales_host.data(), s.m * sizeof(float)), "upload");
 
-  // The model's output type: f32 (auto tile).
+  // The fused GEMM as the model runs it, with the automatic tile and with
+  // ping-pong: f32 out; f32 out plus the residual sum in place (proj,
+  // mlp.lin2); bf16 out with GELU (mlp.lin1).
   DeviceBuffer out_f32 = Take(DeviceBuffer::Allocate(s.m * s.n * 4), "alloc");
-  config.tile = Int8GemmTile::kAuto;
-  config.dst_type = DType::kF32;
-  const Int8DynamicGemm gemm_f32 = Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm f32");
-  const double f32_us = MedianMicros(stream, [&] {
-    return gemm_f32.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out_f32.data(), stream);
-  });
-  config.dst_type = DType::kBF16;
+  auto model_micros = [&](Int8GemmTile tile, DType dst, bool residual, bool gelu) {
+    config.tile = tile;
+    config.dst_type = dst;
+    config.activation = gelu ? Activation::kGeluErf : Activation::kNone;
+    const Int8DynamicGemm gemm = Take(Int8DynamicGemm::Create(config), "Int8DynamicGemm model");
+    config.tile = Int8GemmTile::kAuto;
+    config.dst_type = DType::kBF16;
+    config.activation = Activation::kNone;
+    void* out = dst == DType::kF32 ? out_f32.data() : out_bf16.data();
+    return MedianMicros(stream, [&] {
+      return gemm.Run(a.as<int8_t>(), a_scales.as<float>(), s.m, out, stream,
+                      residual ? out : nullptr);
+    });
+  };
+  double model[3][2];  // f32, f32 + residual, gelu; auto, ping-pong
+  for (int t = 0; t < 2; ++t) {
+    const Int8GemmTile tile = t == 0 ? Int8GemmTile::kAuto : Int8GemmTile::kPingpong128x128;
+    model[0][t] = model_micros(tile, DType::kF32, false, false);
+    model[1][t] = model_micros(tile, DType::kF32, true, false);
+    model[2][t] = model_micros(tile, DType::kBF16, false, true);
+  }
 
   std::printf(
-      "| %-14s | %6lld | %5lld | %5lld | %7.0f (%s) | %-14s | %7.0f | %6.0f | %5.1f%% | %7.1f | "
-      "%7.1f | %8.0f |\n",
+      "| %-14s | %6lld | %5lld | %5lld | %7.0f (%s) | %-19s | %7.0f | %6.0f | %5.1f%% | %7.1f | "
+      "%7.1f | %4.0f/%4.0f | %4.0f/%4.0f | %4.0f/%4.0f |\n",
       s.name, static_cast<long long>(s.m), static_cast<long long>(s.n), static_cast<long long>(s.k),
       tops(fused_us), Int8GemmTileName(auto_tile), tiles.c_str(), tops(int8_us), tops(bf16_us),
-      100.0 * int8_us / fused_us, fused_us, quant_us, tops(f32_us));
+      100.0 * int8_us / fused_us, fused_us, quant_us, tops(model[0][0]), tops(model[0][1]),
+      tops(model[1][0]), tops(model[1][1]), tops(model[2][0]), tops(model[2][1]));
   std::fflush(stdout);
 }
 
@@ -188,6 +207,7 @@ void RunShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const bool quant_only = argc > 1 && std::strcmp(argv[1], "--quant") == 0;
+  const int only_batch = argc > 2 && std::strcmp(argv[1], "--batch") == 0 ? std::atoi(argv[2]) : 0;
   std::string reason;
   if (!DeviceAvailable(&reason)) {
     std::fprintf(stderr, "cuda_gemm_bench: no CUDA device (%s)\n", reason.c_str());
@@ -222,14 +242,15 @@ int main(int argc, char** argv) {
   std::printf(
       "TOPS = 2MNK / median time; fused = Octet int8 x int8 -> bf16 with per-token x "
       "per-channel scales and bias (auto tile; then each of pingpong128x128 / coop128x256 / "
-      "coop256x128); "
+      "coop256x128 / coop128x192); "
       "%% = fused throughput / cuBLASLt int8->int32 throughput; quant = per-token "
-      "quantization of the bf16 activations [M,K]; f32 out = fused TOPS with f32 output (auto "
-      "tile)\n\n");
+      "quantization of the bf16 activations [M,K]; f32 out = fused TOPS with f32 output, "
+      "f32+res = f32 output plus the residual sum in place, gelu = bf16 output with GELU (each "
+      "auto tile / pingpong128x128)\n\n");
   std::printf(
-      "| shape          |      M |     N |     K | fused TOPS (tile) | tiles          | "
-      "i8->i32 | bf16 TF | fused%% | fused us | quant us | f32 out |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| shape          |      M |     N |     K | fused TOPS (tile) | tiles               | "
+      "i8->i32 | bf16 TF | fused%% | fused us | quant us | f32 out   | f32+res   | gelu      |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 
   const Layer vit_b[] = {{"vit_b qkv", 2304, 768},
                          {"vit_b proj", 768, 768},
@@ -240,12 +261,12 @@ int main(int argc, char** argv) {
                          {"vit_h mlp1", 5120, 1280},
                          {"vit_h mlp2", 1280, 5120}};
   for (int batch : {1, 8}) {
-    if (quick && batch != 1) continue;
+    if ((quick && batch != 1) || (only_batch != 0 && batch != only_batch)) continue;
     for (const Layer& l : vit_b) RunShape({l.name, 4096 * batch, l.n, l.k}, stream.get(), rng);
     if (quick) continue;
     for (const Layer& l : vit_h) RunShape({l.name, 4096 * batch, l.n, l.k}, stream.get(), rng);
   }
-  RunShape({"square 8192", 8192, 8192, 8192}, stream.get(), rng);
+  if (only_batch == 0) RunShape({"square 8192", 8192, 8192, 8192}, stream.get(), rng);
   Check(stream.Synchronize(), "synchronize");
   return 0;
 }

@@ -51,6 +51,9 @@ struct Check {
   bool per_tensor_scale = false;
   DType dst_type = DType::kBF16;
   enum class Residual { kNone, kSeparate, kInPlace } residual = Residual::kNone;
+  // kSeparate: the residual starts this many bytes into its buffer (not 16:
+  // the epilogue then stores from registers instead of through TMA).
+  int residual_offset = 0;
 };
 
 double Gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
@@ -88,8 +91,10 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
                 cudaSuccess);
       residual_ptr = dst.data();
     } else {
-      residual_buffer = Upload(residual_bytes);
-      residual_ptr = residual_buffer.data();
+      std::vector<uint8_t> shifted(check.residual_offset, 0);
+      shifted.insert(shifted.end(), residual_bytes.begin(), residual_bytes.end());
+      residual_buffer = Upload(shifted);
+      residual_ptr = static_cast<const uint8_t*>(residual_buffer.data()) + check.residual_offset;
     }
   }
   ASSERT_TRUE(
@@ -213,20 +218,75 @@ TEST_P(Int8DynamicGemmTest, ResidualSumSeparateAndInPlace) {
 }
 
 // More tiles than the persistent grid has slots (132 SMs x 1 or 2), so blocks
-// walk several tiles and the rings wrap around across tile boundaries.
+// walk several tiles and the rings wrap around across tile boundaries; with N
+// = 1104 the epilogue stages its chunks and stores them with TMA, so the
+// staging buffers wrap across tiles too (bf16; f32 with GELU and the residual
+// in place).
 TEST_P(Int8DynamicGemmTest, SeveralTilesPerBlock) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (int64_t n : {1100, 1104}) {
+    const uint32_t seed = testing::FreshSeed();
+    std::mt19937 rng(seed);
+    const GemmProblem p = RandomProblem(4500, n, 272, rng);
+    const Check check;
+    RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+  }
   const uint32_t seed = testing::FreshSeed();
   std::mt19937 rng(seed);
-  const GemmProblem p = RandomProblem(4500, 1100, 272, rng);
-  const Check check;
+  const GemmProblem p = RandomProblem(4500, 1104, 272, rng);
+  Check check;
+  check.dst_type = DType::kF32;
+  check.gelu = true;
+  check.residual = Check::Residual::kInPlace;
   RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+}
+
+// Output rows that are multiples of 16 bytes: the epilogue writes 64-row
+// chunks into shared memory and stores them with TMA. Tiles partial in M and
+// N (N a multiple of 8 but not of a tile or of a chunk's 64 / 32 columns, N
+// below one chunk, M = 1), with and without the residual (separate, in place),
+// GELU, both output types.
+TEST_P(Int8DynamicGemmTest, StagedEpilogueAtTileEdges) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (const Shape& s :
+       {Shape{1, 8, 32}, Shape{65, 328, 272}, Shape{300, 1000, 768}, Shape{700, 2312, 144}}) {
+    for (DType dst : {DType::kBF16, DType::kF32}) {
+      for (auto residual :
+           {Check::Residual::kNone, Check::Residual::kSeparate, Check::Residual::kInPlace}) {
+        const uint32_t seed = testing::FreshSeed();
+        std::mt19937 rng(seed);
+        const GemmProblem p = RandomProblem(s.m, s.n, s.k, rng);
+        Check check;
+        check.dst_type = dst;
+        check.residual = residual;
+        check.gelu = residual != Check::Residual::kSeparate;
+        RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+      }
+    }
+  }
+}
+
+// A residual that is not 16-byte aligned (while the output is): the epilogue
+// falls back to storing from registers, with the same results.
+TEST_P(Int8DynamicGemmTest, ResidualNot16ByteAligned) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (DType dst : {DType::kBF16, DType::kF32}) {
+    const uint32_t seed = testing::FreshSeed();
+    std::mt19937 rng(seed);
+    const GemmProblem p = RandomProblem(200, 328, 272, rng);
+    Check check;
+    check.dst_type = dst;
+    check.residual = Check::Residual::kSeparate;
+    check.residual_offset = dst == DType::kBF16 ? 4 : 8;
+    RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiles, Int8DynamicGemmTest,
                          ::testing::Values(Int8GemmTile::kAuto, Int8GemmTile::kPingpong128x128,
                                            Int8GemmTile::kCooperative128x256,
-                                           Int8GemmTile::kCooperative256x128),
+                                           Int8GemmTile::kCooperative256x128,
+                                           Int8GemmTile::kCooperative128x192),
                          [](const ::testing::TestParamInfo<Int8GemmTile>& info) {
                            return std::string("tile_") + Int8GemmTileName(info.param);
                          });
@@ -286,6 +346,17 @@ TEST(Int8DynamicGemm, RejectsBadConfigurationsWithoutTouchingTheDevice) {
     config.weight_scales[3] = std::nanf("");
     EXPECT_EQ(Int8DynamicGemm::Create(config).status().code(), StatusCode::kInvalidArgument);
   }
+}
+
+TEST(Int8DynamicGemm, TileNamesRoundTrip) {
+  for (Int8GemmTile t :
+       {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256, Int8GemmTile::kCooperative256x128,
+        Int8GemmTile::kCooperative128x192, Int8GemmTile::kPingpong128x128}) {
+    auto parsed = Int8GemmTileFromName(Int8GemmTileName(t));
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    EXPECT_EQ(*parsed, t);
+  }
+  EXPECT_EQ(Int8GemmTileFromName("coop64x64").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(Int8DynamicGemm, WithoutAGpuCreateSaysSo) {

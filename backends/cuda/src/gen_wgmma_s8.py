@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints wgmma_s8.cuh: the wgmma s8 x s8 -> s32 wrappers for N = 128 and 256.
+"""Prints wgmma_s8.cuh: the wgmma s8 x s8 -> s32 wrappers for N = 128, 192 and 256.
 
 Inline PTX needs every accumulator register as its own operand (N / 2 of them
 per thread), too many to write by hand.
@@ -32,9 +32,9 @@ def wrapper(n: int) -> str:
     return "\n".join(lines)
 
 
-HEADER = """// wgmma.mma_async for s8 x s8 -> s32 at the two tile widths the int8 GEMM
-// uses. Inline PTX needs every accumulator register spelled out, so this file
-// is generated: backends/cuda/src/gen_wgmma_s8.py > wgmma_s8.cuh (then clang-format).
+HEADER = """// wgmma.mma_async for s8 x s8 -> s32 at the tile widths the int8 GEMM uses.
+// Inline PTX needs every accumulator register spelled out, so this file is
+// generated: backends/cuda/src/gen_wgmma_s8.py > wgmma_s8.cuh (then clang-format).
 // scale-d is the immediate 1 (accumulate): the caller zeroes the accumulators.
 #pragma once
 
@@ -46,6 +46,8 @@ namespace octet::cuda::sm90 {
 if __name__ == "__main__":
     print(HEADER)
     print(wrapper(128))
+    print()
+    print(wrapper(192))
     print()
     print(wrapper(256))
     print()

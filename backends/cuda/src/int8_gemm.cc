@@ -20,16 +20,19 @@ const char* Int8GemmTileName(Int8GemmTile tile) {
       return "coop256x128";
     case Int8GemmTile::kPingpong128x128:
       return "pingpong128x128";
+    case Int8GemmTile::kCooperative128x192:
+      return "coop128x192";
   }
   return "?";
 }
 
 Expected<Int8GemmTile> Int8GemmTileFromName(const std::string& name) {
-  for (Int8GemmTile t : {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256,
-                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kPingpong128x128})
+  for (Int8GemmTile t :
+       {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256, Int8GemmTile::kCooperative256x128,
+        Int8GemmTile::kCooperative128x192, Int8GemmTile::kPingpong128x128})
     if (name == Int8GemmTileName(t)) return t;
   return InvalidArgument("unknown int8 GEMM tile '", name,
-                         "' (auto, coop128x256, coop256x128, pingpong128x128)");
+                         "' (auto, coop128x256, coop256x128, coop128x192, pingpong128x128)");
 }
 
 struct Int8DynamicGemm::Impl {
@@ -39,7 +42,7 @@ struct Int8DynamicGemm::Impl {
   DeviceBuffer w_scales;  // f32 [N]
   DeviceBuffer bias;      // f32 [N], or empty
   // One map per tile width (box rows = block_n), built once for the weights.
-  CUtensorMap w_map_128{}, w_map_256{};
+  CUtensorMap w_map_128{}, w_map_192{}, w_map_256{};
   bool gelu = false;
   bool dst_bf16 = true;
   Int8GemmTile tile = Int8GemmTile::kAuto;
@@ -140,6 +143,7 @@ Expected<Int8DynamicGemm> Int8DynamicGemm::Create(const Int8DynamicGemmConfig& c
                            DeviceBuffer::FromHost(config.bias.raw(), n * sizeof(float)));
   }
   OCTET_ASSIGN_OR_RETURN(impl->w_map_128, MakeInt8TileMap(impl->weights.data(), n, k, 128));
+  OCTET_ASSIGN_OR_RETURN(impl->w_map_192, MakeInt8TileMap(impl->weights.data(), n, k, 192));
   OCTET_ASSIGN_OR_RETURN(impl->w_map_256, MakeInt8TileMap(impl->weights.data(), n, k, 256));
   OCTET_RETURN_IF_ERROR(sm90::PrepareInt8GemmKernels());
 
@@ -152,24 +156,37 @@ int64_t Int8DynamicGemm::n() const { return impl_->n; }
 int64_t Int8DynamicGemm::k() const { return impl_->k; }
 const std::string& Int8DynamicGemm::description() const { return impl_->description; }
 
-// A wave model between the two cooperative tiles: both keep 128 x 256
-// outputs per SM in flight, so a launch takes ceil(tiles / SMs) rounds of the
-// same work, and the tile with fewer rounds wins; ties (the usual case at
-// SAM's shapes, where both were within 4% of each other) go to 128x256.
-// Ping-pong is never chosen: it was slower than both at every shape measured
-// (bench/cuda_gemm_bench, docs/cuda-backend.md).
+// A wave model between the cooperative tiles: a launch takes
+// ceil(tiles / SMs) rounds, each as long as one tile's work, so the cost is
+// rounds x tile area. 256x128 is the default (the fastest per output at every
+// SAM shape, bench/cuda_gemm_bench, docs/cuda-backend.md); 128x256 replaces it
+// only when cheaper. 128x192 is there for the wave quantization of small
+// problems (SAM's batch 1: N = 768 at M = 4096 gives 96 tiles of 256 x 128 on
+// 132 SMs, 128 of 128 x 192), but its rate per output is about 0.7x of
+// 256x128's (as is 128x256's: the tiles whose consumers have 64 rows). With a
+// bf16 output and no GELU, the per-tile costs outweigh the fuller wave at
+// K < 2048 (measured at SAM's batch 1: 256x128 faster at K = 768 / 1280, 128x192
+// at K = 3072 / 5120), so it needs K >= 2048 and a 10% lower cost there. With
+// a heavier epilogue (f32 output, GELU), which every block runs at the same
+// time when the wave is short, 128x192 was faster at batch 1 whenever its
+// cost was 5% lower. Ping-pong is never chosen.
 Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
   if (m == impl_->tuned_rows && impl_->tuned_tile != Int8GemmTile::kAuto) return impl_->tuned_tile;
-  auto rounds = [&](Int8GemmTile tile) {
+  auto cost = [&](Int8GemmTile tile) {
     const sm90::TileShape shape = sm90::ShapeOf(tile);
     const int64_t tiles = ((m + shape.block_m - 1) / shape.block_m) *
                           ((impl_->n + shape.block_n - 1) / shape.block_n);
-    return (tiles + impl_->sm_count - 1) / impl_->sm_count;
+    return (tiles + impl_->sm_count - 1) / impl_->sm_count * shape.block_m * shape.block_n;
   };
-  return rounds(Int8GemmTile::kCooperative256x128) < rounds(Int8GemmTile::kCooperative128x256)
-             ? Int8GemmTile::kCooperative256x128
-             : Int8GemmTile::kCooperative128x256;
+  Int8GemmTile best = Int8GemmTile::kCooperative256x128;
+  if (cost(Int8GemmTile::kCooperative128x256) < cost(best))
+    best = Int8GemmTile::kCooperative128x256;
+  const bool heavy_epilogue = !impl_->dst_bf16 || impl_->gelu;
+  const int64_t narrow = cost(Int8GemmTile::kCooperative128x192), wide = cost(best);
+  if (heavy_epilogue ? 20 * narrow <= 19 * wide : impl_->k >= 2048 && 10 * narrow <= 9 * wide)
+    best = Int8GemmTile::kCooperative128x192;
+  return best;
 }
 
 Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, void* dst,
@@ -197,9 +214,21 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   epilogue.n = static_cast<int>(impl.n);
   epilogue.dst_bf16 = impl.dst_bf16;
   epilogue.gelu = impl.gelu;
-  const CUtensorMap& w_map = shape.block_n == 256 ? impl.w_map_256 : impl.w_map_128;
-  return sm90::LaunchInt8Gemm(tile, a_map, w_map, static_cast<int>(impl.k), epilogue, impl.sm_count,
-                              stream);
+  const CUtensorMap& w_map = shape.block_n == 256   ? impl.w_map_256
+                             : shape.block_n == 192 ? impl.w_map_192
+                                                    : impl.w_map_128;
+  // The epilogue stores through shared memory and TMA when the output rows
+  // are 16-byte multiples (and the residual is as aligned as the output);
+  // otherwise from registers.
+  const bool tma_store = (impl.n * (impl.dst_bf16 ? 2 : 4)) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(residual) % 16 == 0;
+  CUtensorMap dst_map{};
+  if (tma_store) {
+    OCTET_ASSIGN_OR_RETURN(dst_map,
+                           MakeOutputTileMap(dst, m, impl.n, impl.dst_bf16, sm90::kOutputBoxRows));
+  }
+  return sm90::LaunchInt8Gemm(tile, a_map, w_map, tma_store ? &dst_map : nullptr,
+                              static_cast<int>(impl.k), epilogue, impl.sm_count, stream);
 }
 
 }  // namespace octet::cuda

@@ -1,22 +1,33 @@
 // The fused int8 GEMM for Hopper (sm_90a): TMA loads into shared-memory rings,
-// wgmma s8 x s8 -> s32 on the tensor cores, and the dequantizing epilogue in
-// registers. The grid is persistent (at most one block per SM, each walking a
-// sequence of output tiles), and a block has three warpgroups:
+// wgmma s8 x s8 -> s32 on the tensor cores, and the dequantizing epilogue
+// (through shared memory and TMA stores, or from registers: below). The grid
+// is persistent (at most one block per SM, each walking a sequence of output
+// tiles), and a block has three warpgroups:
 //   warpgroup 0: producers. One thread per ring issues the TMA loads of A and
 //     W, stage by stage, waiting for a stage to be released before refilling
 //     it. It runs ahead across tiles, so the next tile's first stages load
 //     while the consumers are still in the current tile's epilogue.
 //   warpgroups 1 and 2: consumers, in one of two schedules:
 //     cooperative: both work on the same tile (each on half of its rows) and
-//       share one ring; the epilogue of a tile stalls the tensor cores.
+//       share one ring; the epilogue of a tile stalls the tensor cores until
+//       its values are in the staging buffers (below).
 //     ping-pong: each has its own ring and its own sequence of tiles, so one
-//       consumer's epilogue overlaps the other's math. Meant for small K,
-//       where the epilogue is a large part of a tile's time; measured slower
-//       than cooperative so far (each consumer loads its own A and W tiles).
+//       consumer's epilogue may overlap the other's math. Measured slower
+//       than cooperative 256x128 at every SAM shape (each consumer loads its
+//       own A and W tiles; making the consumers take turns at the tensor
+//       cores, CUTLASS's ordered ping-pong, was slower still).
 // Shared memory: rings of `stages` x ([block_m, 128] + [block_n, 128]) bytes,
-// in the 128-byte swizzle that TMA writes and the wgmma descriptors name.
+// in the 128-byte swizzle that TMA writes and the wgmma descriptors name, and
+// per consumer a few 8 KiB staging buffers for the epilogue.
+// Epilogue: when the output's row pitch is a multiple of 16 bytes (the usual
+// case), each consumer writes its dequantized tile into the staging buffers,
+// 64 rows x 128 bytes at a time (in the 128-byte swizzle, so the fragment
+// writes are free of bank conflicts), and one thread stores each chunk with a
+// TMA store that runs on while the consumer goes back to the mainloop; a
+// residual is prefetched into L2 when the tile starts and read from there one
+// chunk ahead. Otherwise the epilogue stores pairs from registers.
 // Partial tiles in M, N and K read zeros (the tensor map's out-of-bounds fill)
-// and the epilogue masks the stores.
+// and the stores are masked (TMA drops what falls outside the output).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -32,8 +43,16 @@ namespace {
 constexpr int kBlockK = 128;  // K bytes per stage: one 128-byte swizzle row
 constexpr int kWgmmaK = 32;   // K of one wgmma s8 instruction
 constexpr int kThreads = 384;
-constexpr int kSharedBudget = 192 * 1024;  // for the ring; H100 allows 227 KiB per block
-constexpr int kSharedAlign = 1024;         // a 128-byte swizzle pattern repeats every 8 rows
+constexpr int kSharedLimit = 227 * 1024;  // per block on the H100, static + dynamic
+constexpr int kSharedAlign = 1024;        // a 128-byte swizzle pattern repeats every 8 rows
+constexpr int kChunkBytes = kOutputBoxRows * 128;  // one staging buffer: 64 rows x 128 bytes
+// Staging buffers a consumer keeps at least (more let a chunk's TMA store read
+// its buffer while later chunks are written); the rest of shared memory is
+// ring. Measured: 1 buffer (and so 4 stages of 48 KiB) was slower than 4
+// buffers and 3 stages at SAM's shapes; so was 2 stages and 7 buffers for f32
+// output.
+constexpr int kMinStagingBuffers = 2;
+constexpr int kMaxStages = 4, kMaxStagingBuffers = 4;
 
 // kRowTiles: 64-row wgmma tiles per consumer (its accumulators are
 // kRowTiles x kBlockN / 2 registers per thread).
@@ -44,10 +63,19 @@ struct Tile {
   static constexpr int kRings = kPingpong ? 2 : 1;
   static constexpr int kConsumersPerRing = kPingpong ? 1 : 2;
   static constexpr int kStageBytes = (kBlockM + kBlockN) * kBlockK;
-  static constexpr int kStages = kSharedBudget / (kRings * kStageBytes);
+  // Static shared memory: the consumers' column parameters and the barriers.
+  static constexpr int kStaticBytes = 2 * 2 * kBlockN * 4 + 256;
+  static constexpr int kDynamicLimit = kSharedLimit - kStaticBytes - kSharedAlign;
+  static constexpr int kStages = std::min(
+      kMaxStages, (kDynamicLimit - 2 * kMinStagingBuffers * kChunkBytes) / (kRings * kStageBytes));
   static constexpr int kRingBytes = kStages * kStageBytes;
-  static constexpr int kSharedBytes = kRings * kRingBytes + kSharedAlign;
+  static constexpr int kStagingBuffers =
+      std::min(kMaxStagingBuffers, (kDynamicLimit - kRings * kRingBytes) / (2 * kChunkBytes));
+  static constexpr int kSharedBytes =
+      kRings * kRingBytes + 2 * kStagingBuffers * kChunkBytes + kSharedAlign;
   static_assert(kStages >= 2, "a ring needs two stages to overlap loads and math");
+  static_assert(kStagingBuffers >= 1, "the epilogue needs a staging buffer");
+  static_assert(kSharedBytes + kStaticBytes <= kSharedLimit, "shared memory");
 };
 
 __device__ __forceinline__ uint32_t SharedAddress(const void* p) {
@@ -99,6 +127,37 @@ __device__ __forceinline__ void TmaLoadTile(void* dst, const CUtensorMap* map, u
       : "memory");
 }
 
+// Stores a box of the output from shared memory (the map's box, 128-byte
+// swizzle) at column col, row row; parts outside the output are dropped. The
+// store joins the issuing thread's current bulk group.
+__device__ __forceinline__ void TmaStoreTile(const CUtensorMap* map, const void* src, int col,
+                                             int row) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(SharedAddress(src)), "r"(col), "r"(row)
+               : "memory");
+}
+__device__ __forceinline__ void BulkCommit() {
+  asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+}
+// Waits until at most kPending of this thread's bulk groups still read their
+// shared memory.
+template <int kPending>
+__device__ __forceinline__ void BulkWaitRead() {
+  asm volatile("cp.async.bulk.wait_group.read %0;" ::"n"(kPending) : "memory");
+}
+__device__ __forceinline__ void BulkWaitAll() {
+  asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
+}
+// Orders this thread's ordinary shared-memory writes before the async proxy's
+// (TMA's) reads of them.
+__device__ __forceinline__ void FenceProxyAsyncShared() {
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+}
+__device__ __forceinline__ void PrefetchL2(const void* p, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
+
 // ---- wgmma ----
 
 // Shared-memory matrix descriptor of a K-major tile in the 128-byte swizzle:
@@ -132,13 +191,14 @@ __device__ __forceinline__ void PinAccumulators(int32_t (&acc)[kCount]) {
   for (int i = 0; i < kCount; ++i) asm volatile("" : "+r"(acc[i])::"memory");
 }
 
-template <int kBlockN>
-__device__ __forceinline__ void Wgmma(int32_t (&acc)[kBlockN / 2], uint64_t desc_a,
-                                      uint64_t desc_w) {
-  if constexpr (kBlockN == 256) {
+template <int kN>
+__device__ __forceinline__ void Wgmma(int32_t (&acc)[kN / 2], uint64_t desc_a, uint64_t desc_w) {
+  if constexpr (kN == 256) {
     WgmmaM64N256K32S8(acc, desc_a, desc_w);
+  } else if constexpr (kN == 192) {
+    WgmmaM64N192K32S8(acc, desc_a, desc_w);
   } else {
-    static_assert(kBlockN == 128, "tiles are 128 or 256 columns wide");
+    static_assert(kN == 128, "tiles are 128, 192 or 256 columns wide");
     WgmmaM64N128K32S8(acc, desc_a, desc_w);
   }
 }
@@ -191,6 +251,130 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
   }
 }
 
+// The epilogue through shared memory and TMA stores. kStore says the output
+// type; StoreKind::kDirect is the epilogue above, from registers.
+enum class StoreKind { kDirect, kTmaBf16, kTmaF32 };
+
+template <StoreKind kStore>
+struct OutPair;  // two adjacent output values
+template <>
+struct OutPair<StoreKind::kTmaBf16> {
+  using T = __nv_bfloat162;
+  __device__ static T Make(float v0, float v1) { return __floats2bfloat162_rn(v0, v1); }
+  __device__ static float First(T r) { return __bfloat162float(r.x); }
+  __device__ static float Second(T r) { return __bfloat162float(r.y); }
+};
+template <>
+struct OutPair<StoreKind::kTmaF32> {
+  using T = float2;
+  __device__ static T Make(float v0, float v1) { return make_float2(v0, v1); }
+  __device__ static float First(T r) { return r.x; }
+  __device__ static float Second(T r) { return r.y; }
+};
+
+// Writes one consumer's tile: kRowTiles x (kBlockN / panel columns) chunks of
+// 64 rows x 128 bytes (64 bf16 or 32 f32 columns), each dequantized into
+// staging buffer chunk_seq % kBuffers and stored from there by the leader
+// thread's TMA store. The leader waits for a buffer's previous store to have
+// read it before the warpgroup barrier that lets the buffer be written again,
+// and leaves the last stores running (the next tile's mainloop overlaps them).
+// m0: the consumer's first row; row_in_tile: this thread's first row within
+// it (16 warp + lane / 4); the thread's values are rows row_in_tile + 64 r
+// + 8 h, columns 8 j + 2 (lane % 4) + {0, 1} (the wgmma accumulator layout).
+// The arithmetic is StorePair's: Dequantize, then the residual, then one
+// rounding to the output type.
+template <int kBlockN, int kRowTiles, int kBuffers, StoreKind kStore, bool kResidual>
+__device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][kBlockN / 2],
+                                                const float (&row_scale)[kRowTiles][2],
+                                                const float* column_scale, const float* column_bias,
+                                                const Int8GemmEpilogue& ep,
+                                                const CUtensorMap* dst_map, uint8_t* staging,
+                                                uint32_t& chunk_seq, int m0, int n0,
+                                                int row_in_tile, bool leader, int barrier) {
+  using P = OutPair<kStore>;
+  using Pair = typename P::T;
+  constexpr int kElementBytes = sizeof(Pair) / 2;
+  constexpr int kPanelCols = 128 / kElementBytes;  // columns of one chunk
+  constexpr int kPanels = kBlockN / kPanelCols;
+  constexpr int kGroups = kPanelCols / 8;  // accumulator column groups (j) per chunk
+  constexpr int kChunks = kRowTiles * kPanels;
+  const int quad = threadIdx.x % 4;
+  const int swizzle = row_in_tile % 8;  // the row within an 8-row swizzle pattern
+  const Pair* residual = static_cast<const Pair*>(ep.residual);
+
+  // The residual pairs of chunk q for this thread (zeros outside the output).
+  auto load_residual = [&](int q, Pair(&pairs)[kGroups][2]) {
+    const int r = q / kPanels, p = q % kPanels;
+#pragma unroll
+    for (int g = 0; g < kGroups; ++g)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = m0 + row_in_tile + 64 * r + 8 * h;
+        const int col = n0 + p * kPanelCols + 8 * g + 2 * quad;
+        // n is even here (the row pitch is a multiple of 16 bytes), so col < n
+        // means the pair is inside.
+        pairs[g][h] = row < ep.m && col < ep.n
+                          ? residual[(static_cast<int64_t>(row) * ep.n + col) / 2]
+                          : P::Make(0.f, 0.f);
+      }
+  };
+  // Residual pairs of chunks q and q + 1 (a ring indexed by q % 2, known at
+  // compile time in the unrolled loop): loaded a chunk ahead, from L2 (the
+  // tile's residual was prefetched when the tile started). Measured: two
+  // chunks ahead was no faster.
+  constexpr int kAhead = 1;
+  Pair res[kAhead + 1][kGroups][2];
+  if constexpr (kResidual) {
+#pragma unroll
+    for (int q = 0; q < kAhead && q < kChunks; ++q) load_residual(q, res[q]);
+  }
+
+#pragma unroll
+  for (int q = 0; q < kChunks; ++q) {
+    const int r = q / kPanels, p = q % kPanels;
+    if constexpr (kResidual) {
+      if (q + kAhead < kChunks) load_residual(q + kAhead, res[(q + kAhead) % (kAhead + 1)]);
+    }
+    uint8_t* buffer = staging + (chunk_seq % kBuffers) * kChunkBytes;
+    if constexpr (kBuffers == 1) {
+      if (leader) BulkWaitRead<0>();
+      WarpgroupBarrier(barrier);
+    }
+#pragma unroll
+    for (int g = 0; g < kGroups; ++g) {
+      const int j = p * kGroups + g;  // the accumulator column group
+      const int c = 8 * j + 2 * quad;
+      const float w0 = column_scale[c], w1 = column_scale[c + 1];
+      const float b0 = column_bias[c], b1 = column_bias[c + 1];
+      // Byte offset of the pair within its 128-byte row, and its swizzled place.
+      const int offset = (8 * g + 2 * quad) * kElementBytes;
+      const int swizzled = (((offset / 16) ^ swizzle) * 16) + offset % 16;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float v0 = Dequantize(acc[r][4 * j + 2 * h], row_scale[r][h], w0, b0, ep.gelu);
+        float v1 = Dequantize(acc[r][4 * j + 2 * h + 1], row_scale[r][h], w1, b1, ep.gelu);
+        if constexpr (kResidual) {
+          v0 += P::First(res[q % (kAhead + 1)][g][h]);
+          v1 += P::Second(res[q % (kAhead + 1)][g][h]);
+        }
+        *reinterpret_cast<Pair*>(buffer + (row_in_tile + 8 * h) * 128 + swizzled) = P::Make(v0, v1);
+      }
+    }
+    FenceProxyAsyncShared();
+    // Chunk q + 1's buffer must have been read by its last store (chunk
+    // q + 1 - kBuffers) before the barrier below lets it be written.
+    if constexpr (kBuffers >= 2) {
+      if (leader) BulkWaitRead<kBuffers - 2>();
+    }
+    WarpgroupBarrier(barrier);
+    if (leader) {
+      TmaStoreTile(dst_map, buffer, n0 + p * kPanelCols, m0 + 64 * r);
+      BulkCommit();
+    }
+    ++chunk_seq;
+  }
+}
+
 // ---- the kernel ----
 
 struct TileGrid {
@@ -198,10 +382,11 @@ struct TileGrid {
   __device__ int count() const { return m_tiles * n_tiles; }
 };
 
-template <int kBlockN, int kRowTiles, bool kPingpong>
+template <int kBlockN, int kRowTiles, bool kPingpong, StoreKind kStore>
 __global__ void __launch_bounds__(kThreads, 1)
     Int8GemmKernel(const __grid_constant__ CUtensorMap a_map,
-                   const __grid_constant__ CUtensorMap w_map, int k, Int8GemmEpilogue ep) {
+                   const __grid_constant__ CUtensorMap w_map,
+                   const __grid_constant__ CUtensorMap dst_map, int k, Int8GemmEpilogue ep) {
   using T = Tile<kBlockN, kRowTiles, kPingpong>;
   constexpr int kBlockM = T::kBlockM, kStages = T::kStages, kRings = T::kRings;
 
@@ -263,6 +448,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int row_offset = kPingpong ? 0 : consumer * T::kConsumerRows;  // within the tile
   const uint8_t* ring_base = shared + ring * T::kRingBytes;
   const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const bool leader = threadIdx.x % 128 == 0;  // issues the consumer's TMA stores
+  uint8_t* staging = shared + kRings * T::kRingBytes + consumer * T::kStagingBuffers * kChunkBytes;
+  uint32_t chunk_seq = 0;  // staged chunks stored so far (over all tiles)
   // Accumulator layout of wgmma m64nN (per warpgroup): value i of thread
   // (warp w, lane l) is row 16 w + l / 4 + 8 ((i / 2) % 2), column
   // 8 (i / 4) + 2 (l % 4) + i % 2.
@@ -278,6 +466,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       const bool inside = n0 + c < ep.n;
       column_scale[consumer][c] = inside ? ep.w_scales[n0 + c] : 0.f;
       column_bias[consumer][c] = inside && ep.bias != nullptr ? ep.bias[n0 + c] : 0.f;
+    }
+    if constexpr (kStore != StoreKind::kDirect) {
+      // Bring the tile's residual into L2 while the mainloop runs (a row per
+      // thread; the row pitch and the tile's first column are 16-byte aligned).
+      const int t = threadIdx.x % 128, row = m0 + row_offset + t;
+      if (ep.residual != nullptr && t < T::kConsumerRows && row < ep.m) {
+        constexpr int kBytes = kStore == StoreKind::kTmaBf16 ? 2 : 4;
+        PrefetchL2(static_cast<const uint8_t*>(ep.residual) +
+                       (static_cast<int64_t>(row) * ep.n + n0) * kBytes,
+                   std::min(kBlockN, ep.n - n0) * kBytes);
+      }
     }
     const int row_base = m0 + row_offset + warp * 16 + lane / 4;
     float row_scale[kRowTiles][2];
@@ -347,44 +546,82 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
       }
     };
-    if (ep.residual != nullptr)
-      store_tile(std::true_type{});
-    else
-      store_tile(std::false_type{});
+    if constexpr (kStore == StoreKind::kDirect) {
+      if (ep.residual != nullptr)
+        store_tile(std::true_type{});
+      else
+        store_tile(std::false_type{});
+    } else {
+      constexpr int kBuffers = T::kStagingBuffers;
+      const int m_first = m0 + row_offset, row_in_tile = warp * 16 + lane / 4;
+      if (ep.residual != nullptr)
+        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, true>(
+            acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map, staging,
+            chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
+      else
+        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, false>(
+            acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map, staging,
+            chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
+    }
+  }
+  // The last stores must be done before the block's shared memory goes away.
+  if constexpr (kStore != StoreKind::kDirect) {
+    if (leader) BulkWaitAll();
   }
 }
 
 template <int kBlockN, int kRowTiles, bool kPingpong>
 Status SetSharedLimit() {
-  OCTET_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-      Int8GemmKernel<kBlockN, kRowTiles, kPingpong>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-      Tile<kBlockN, kRowTiles, kPingpong>::kSharedBytes));
+  constexpr int kBytes = Tile<kBlockN, kRowTiles, kPingpong>::kSharedBytes;
+  for (auto kernel : {Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kDirect>,
+                      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16>,
+                      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32>})
+    OCTET_CUDA_RETURN_IF_ERROR(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
   return Status::Ok();
 }
 
 template <int kBlockN, int kRowTiles, bool kPingpong>
-Status Launch(const CUtensorMap& a_map, const CUtensorMap& w_map, int k, const Int8GemmEpilogue& ep,
-              int sm_count, cudaStream_t stream) {
+Status Launch(const CUtensorMap& a_map, const CUtensorMap& w_map, const CUtensorMap* dst_map, int k,
+              const Int8GemmEpilogue& ep, int sm_count, cudaStream_t stream) {
   using T = Tile<kBlockN, kRowTiles, kPingpong>;
   const int64_t tiles =
       int64_t{(ep.m + T::kBlockM - 1) / T::kBlockM} * ((ep.n + kBlockN - 1) / kBlockN);
   const int64_t blocks = std::min<int64_t>((tiles + T::kRings - 1) / T::kRings, sm_count);
-  Int8GemmKernel<kBlockN, kRowTiles, kPingpong>
-      <<<static_cast<unsigned>(blocks), kThreads, T::kSharedBytes, stream>>>(a_map, w_map, k, ep);
+  const dim3 grid(static_cast<unsigned>(blocks));
+  if (dst_map == nullptr) {
+    const CUtensorMap unused{};
+    Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kDirect>
+        <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, unused, k, ep);
+  } else if (ep.dst_bf16) {
+    Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16>
+        <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, *dst_map, k, ep);
+  } else {
+    Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32>
+        <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, *dst_map, k, ep);
+  }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Int8GemmKernel");
   return Status::Ok();
 }
 
 }  // namespace
 
+template <int kBlockN, int kRowTiles, bool kPingpong>
+TileShape ShapeOfTile() {
+  using T = Tile<kBlockN, kRowTiles, kPingpong>;
+  return {T::kBlockM, kBlockN, T::kStages, T::kStagingBuffers};
+}
+
 TileShape ShapeOf(Int8GemmTile tile) {
   switch (tile) {
     case Int8GemmTile::kCooperative128x256:
-      return {Tile<256, 1, false>::kBlockM, 256, Tile<256, 1, false>::kStages};
+      return ShapeOfTile<256, 1, false>();
     case Int8GemmTile::kCooperative256x128:
-      return {Tile<128, 2, false>::kBlockM, 128, Tile<128, 2, false>::kStages};
+      return ShapeOfTile<128, 2, false>();
+    case Int8GemmTile::kCooperative128x192:
+      return ShapeOfTile<192, 1, false>();
     case Int8GemmTile::kPingpong128x128:
-      return {Tile<128, 2, true>::kBlockM, 128, Tile<128, 2, true>::kStages};
+      return ShapeOfTile<128, 2, true>();
     case Int8GemmTile::kAuto:
       break;
   }
@@ -394,19 +631,23 @@ TileShape ShapeOf(Int8GemmTile tile) {
 Status PrepareInt8GemmKernels() {
   OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false>()));
   OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<192, 1, false>()));
   OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, true>()));
   return Status::Ok();
 }
 
-Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map, int k,
-                      const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream) {
+Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map,
+                      const CUtensorMap* dst_map, int k, const Int8GemmEpilogue& epilogue,
+                      int sm_count, cudaStream_t stream) {
   switch (tile) {
     case Int8GemmTile::kCooperative128x256:
-      return Launch<256, 1, false>(a_map, w_map, k, epilogue, sm_count, stream);
+      return Launch<256, 1, false>(a_map, w_map, dst_map, k, epilogue, sm_count, stream);
     case Int8GemmTile::kCooperative256x128:
-      return Launch<128, 2, false>(a_map, w_map, k, epilogue, sm_count, stream);
+      return Launch<128, 2, false>(a_map, w_map, dst_map, k, epilogue, sm_count, stream);
+    case Int8GemmTile::kCooperative128x192:
+      return Launch<192, 1, false>(a_map, w_map, dst_map, k, epilogue, sm_count, stream);
     case Int8GemmTile::kPingpong128x128:
-      return Launch<128, 2, true>(a_map, w_map, k, epilogue, sm_count, stream);
+      return Launch<128, 2, true>(a_map, w_map, dst_map, k, epilogue, sm_count, stream);
     case Int8GemmTile::kAuto:
       break;
   }

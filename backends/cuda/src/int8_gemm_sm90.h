@@ -12,6 +12,7 @@ namespace octet::cuda::sm90 {
 
 struct TileShape {
   int block_m = 0, block_n = 0, stages = 0;  // block_m: rows of one consumer's tile in ping-pong
+  int staging_buffers = 0;  // per math warpgroup: 8 KiB buffers of the TMA-store epilogue
 };
 // The shape of a concrete tile (not kAuto).
 TileShape ShapeOf(Int8GemmTile tile);
@@ -32,10 +33,18 @@ struct Int8GemmEpilogue {
 // Raises every tile's dynamic shared-memory limit on the current device.
 Status PrepareInt8GemmKernels();
 
+// The rows of the boxes in which the epilogue stores through TMA
+// (MakeOutputTileMap's box_rows), for every tile.
+constexpr int kOutputBoxRows = 64;
+
 // a_map: A [m, k] in boxes [tile's block_m, 128]; w_map: W [n, k] in boxes
-// [tile's block_n, 128] (MakeInt8TileMap). The grid is persistent: at most
+// [tile's block_n, 128] (MakeInt8TileMap). dst_map: the output in boxes of
+// [kOutputBoxRows, 128 bytes] (MakeOutputTileMap), or null: then the epilogue
+// stores from registers (any n, any alignment of the residual). With a map,
+// the residual must be 16-byte aligned. The grid is persistent: at most
 // sm_count blocks.
-Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map, int k,
-                      const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream);
+Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map,
+                      const CUtensorMap* dst_map, int k, const Int8GemmEpilogue& epilogue,
+                      int sm_count, cudaStream_t stream);
 
 }  // namespace octet::cuda::sm90

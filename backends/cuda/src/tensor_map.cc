@@ -32,6 +32,11 @@ EncodeTiledEntryPoint ResolveEncodeTiled() {
   return entry;
 }
 
+const EncodeTiledEntryPoint& EncodeTiled() {
+  static const EncodeTiledEntryPoint entry = ResolveEncodeTiled();
+  return entry;
+}
+
 }  // namespace
 
 Expected<CUtensorMap> MakeInt8TileMap(const void* base, int64_t rows, int64_t cols, int box_rows) {
@@ -41,7 +46,7 @@ Expected<CUtensorMap> MakeInt8TileMap(const void* base, int64_t rows, int64_t co
   if (rows <= 0 || cols <= 0 || cols % 16 != 0)
     return InvalidArgument("int8 matrix [", rows, ", ", cols,
                            "]: needs rows > 0 and cols a positive multiple of 16");
-  static const EncodeTiledEntryPoint entry = ResolveEncodeTiled();
+  const EncodeTiledEntryPoint& entry = EncodeTiled();
   if (!entry.status.ok()) return entry.status;
 
   CUtensorMap map;
@@ -56,6 +61,36 @@ Expected<CUtensorMap> MakeInt8TileMap(const void* base, int64_t rows, int64_t co
   if (result != CUDA_SUCCESS)
     return Internal("cuTensorMapEncodeTiled for an int8 matrix [", rows, ", ", cols, "] in boxes [",
                     box_rows, ", 128] failed: CUresult ", static_cast<int>(result));
+  return map;
+}
+
+Expected<CUtensorMap> MakeOutputTileMap(void* base, int64_t rows, int64_t cols, bool bf16,
+                                        int box_rows) {
+  const int element_bytes = bf16 ? 2 : 4;
+  if (reinterpret_cast<uintptr_t>(base) % 16 != 0)
+    return InvalidArgument("output matrix at ", base,
+                           " is not 16-byte aligned (the tensor memory accelerator needs it)");
+  if (rows <= 0 || cols <= 0 || (cols * element_bytes) % 16 != 0)
+    return InvalidArgument("output matrix [", rows, ", ", cols,
+                           "]: needs rows > 0 and a row pitch that is a multiple of 16 bytes");
+  const EncodeTiledEntryPoint& entry = EncodeTiled();
+  if (!entry.status.ok()) return entry.status;
+
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t row_pitch[1] = {static_cast<cuuint64_t>(cols * element_bytes)};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(128 / element_bytes),
+                             static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t element_strides[2] = {1, 1};
+  const CUresult result =
+      entry.fn(&map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2,
+               base, dims, row_pitch, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+               CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result != CUDA_SUCCESS)
+    return Internal("cuTensorMapEncodeTiled for an output matrix [", rows, ", ", cols,
+                    "] in boxes [", box_rows, ", 128 bytes] failed: CUresult ",
+                    static_cast<int>(result));
   return map;
 }
 

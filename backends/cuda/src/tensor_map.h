@@ -19,4 +19,12 @@ namespace octet::cuda {
 // cols a multiple of 16 (the row pitch in bytes).
 Expected<CUtensorMap> MakeInt8TileMap(const void* base, int64_t rows, int64_t cols, int box_rows);
 
+// A map of a row-major [rows, cols] matrix of bf16 (f32 when !bf16) that the
+// int8 GEMM's epilogue writes with TMA stores, in boxes of [box_rows, 128
+// bytes] with the 128-byte swizzle (the layout the epilogue stages in shared
+// memory). Stores outside the matrix are dropped. Needs `base` 16-byte aligned
+// and the row pitch (cols x 2 or 4 bytes) a multiple of 16.
+Expected<CUtensorMap> MakeOutputTileMap(void* base, int64_t rows, int64_t cols, bool bf16,
+                                        int box_rows);
+
 }  // namespace octet::cuda

@@ -115,7 +115,14 @@ enum class WeightLayout {
 // math warpgroup (ping-pong: each on its own tile, so that one's epilogue
 // overlaps the other's math). kAuto picks per call from M, N and K
 // (Int8DynamicGemm::TileFor); the others force one, for tests and benchmarks.
-enum class Int8GemmTile { kAuto, kCooperative128x256, kCooperative256x128, kPingpong128x128 };
+// (New values go last: module files name tiles, not numbers, but keep it so.)
+enum class Int8GemmTile {
+  kAuto,
+  kCooperative128x256,
+  kCooperative256x128,
+  kPingpong128x128,
+  kCooperative128x192,
+};
 const char* Int8GemmTileName(Int8GemmTile tile);  // "coop128x256"
 Expected<Int8GemmTile> Int8GemmTileFromName(const std::string& name);
 
