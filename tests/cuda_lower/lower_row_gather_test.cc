@@ -11,8 +11,10 @@
 // branch before the residual sum (relative 2^-9 of that branch).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 
 #include "cuda_lower/cuda_module_test.h"
@@ -108,25 +110,29 @@ Model QuantizeDynamic(Model float_model) {
   return std::move(*qdq);
 }
 
+using Chain = std::function<Value*(Graph&, Value*)>;
+
 class LowerRowGatherTest : public testing::CudaModuleTest {
  protected:
-  std::vector<int32_t> ReferenceRowMap(bool partition);
+  std::vector<int32_t> ReferenceRowMap(const std::vector<int64_t>& dims, const Chain& chain);
+  std::vector<int32_t> ReferenceRowMap(bool partition) {
+    return partition ? ReferenceRowMap({kBatch, kSide, kSide, kC}, Partition)
+                     : ReferenceRowMap({kWindows, kWin, kWin, kC}, Unpartition);
+  }
 };
 
 // The rows a chain moves, as the reference interpreter computes them: the
 // chain applied to rows holding 1, 2, 3, ... gives each output row its
-// source row + 1, or 0 for padding.
-std::vector<int32_t> LowerRowGatherTest::ReferenceRowMap(bool partition) {
+// source row + 1, or 0 for padding. The last dim of `dims` is kC.
+std::vector<int32_t> LowerRowGatherTest::ReferenceRowMap(const std::vector<int64_t>& dims,
+                                                         const Chain& chain) {
   Model m;
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
-  const std::vector<int64_t> dims = partition ? std::vector<int64_t>{kBatch, kSide, kSide, kC}
-                                              : std::vector<int64_t>{kWindows, kWin, kWin, kC};
   Value* in = g.AddInput("rows", TensorType(DType::kF32, Shape::FromStatic(dims)));
-  g.AddOutput(partition ? Partition(g, in) : Unpartition(g, in));
+  g.AddOutput(chain(g, in));
   EXPECT_TRUE(InferShapes(g).ok());
-  auto module = runtime::Module::Load(
-      Write(CompileForReference(std::move(m)), partition ? "p.octet" : "u.octet"));
+  auto module = runtime::Module::Load(Write(CompileForReference(std::move(m)), "chain.octet"));
   EXPECT_TRUE(module.ok()) << module.status().ToString();
   auto session = runtime::Session::Create(*module, {1});
   EXPECT_TRUE(session.ok());
@@ -178,6 +184,41 @@ TEST_F(LowerRowGatherTest, WindowCopiesFoldIntoTheQuantization) {
   EXPECT_EQ(d.slots[lin1.outputs[3]].dtype, DType::kF32);
   // lin2 adds y in its epilogue.
   EXPECT_EQ(lin2.inputs[4], lin1.outputs[3]);
+}
+
+// A chain in another order, with a strided Slice from a negative start (ONNX
+// clamps it), a Transpose of two leading axes and a Pad before and after the
+// rows on one axis: the map must still be the reference interpreter's.
+TEST_F(LowerRowGatherTest, StridedSlicePadAndTransposeGiveTheReferenceRows) {
+  const Chain chain = [](Graph& g, Value* in) {
+    Value* sl = Add(g, "Slice",
+                    {in, Ints(g, "st", {-5, 0}), Ints(g, "en", {100, 6}), Ints(g, "ax", {1, 2}),
+                     Ints(g, "sp", {2, 1})},
+                    "sliced", "slice")
+                    ->output(0);  // [2, 3, 6, C]: rows 1, 3, 5 of axis 1
+    Node* t = Add(g, "Transpose", {sl}, "swapped", "swap");
+    t->SetAttr("perm", std::vector<int64_t>{0, 2, 1, 3});  // [2, 6, 3, C]
+    return Add(g, "Pad", {t->output(0), Ints(g, "p", {0, 0, 1, 0, 0, 0, 2, 0})}, "padded", "pad")
+        ->output(0);  // [2, 6, 6, C]
+  };
+  const std::vector<int64_t> dims = {2, 6, 6, kC};
+  std::mt19937 rng(4);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape::FromStatic(dims)));
+  Value* w = g.AddConstant("w", testing::RandomTensor({kC, kC}, rng));
+  g.AddOutput(Add(g, "MatMul", {chain(g, x), w}, "y", "mm")->output(0));
+  ASSERT_TRUE(InferShapes(g).ok());
+  auto cuda = CompileForCuda(QuantizeDynamic(std::move(m)));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  ASSERT_EQ(cuda->desc.ops.size(), 1u) << "the chain folds into the quantization";
+  const ModuleOp& op = cuda->desc.ops[0];
+  ASSERT_EQ(op.inputs.size(), 10u);
+  EXPECT_EQ(cuda->desc.slots[op.inputs[0]].name, "x");
+  const std::vector<int32_t> want = ReferenceRowMap(dims, chain);
+  EXPECT_EQ(ConstantInts(*cuda, op.inputs[7]), want);
+  EXPECT_EQ(std::count(want.begin(), want.end(), -1), 2 * 6 * 3) << "the padded rows";
 }
 
 TEST_F(LowerRowGatherTest, ChainsThatMoveTheChannelsStayCopies) {

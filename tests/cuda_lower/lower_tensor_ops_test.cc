@@ -127,6 +127,52 @@ TEST_F(LowerCudaTensorOpsTest, LayerNorm2dFusesIntoOneChannelLayerNorm) {
   EXPECT_EQ(d.slots[ln->outputs[0]].name, "ln");
 }
 
+// The matcher takes scale / bias laid out as [1, C, 1, 1] too, and refuses
+// look-alikes: a cube instead of the square, a mean over another axis.
+TEST_F(LowerCudaTensorOpsTest, ChannelLayerNormMatcherTakesOnlyTheFormula) {
+  auto build = [](float exponent, int64_t mean_axis) {
+    std::mt19937 rng(5);
+    Model m;
+    m.opset_imports[""] = 17;
+    Graph& g = *m.graph;
+    Value* x = g.AddInput("x", TensorType(DType::kF32, Shape::FromStatic({2, 6, 3, 4})));
+    auto mean = [&](Value* in, const std::string& name) {
+      Node* n = testing::Add(g, "ReduceMean", {in, testing::Ints(g, name + "_axes", {mean_axis})},
+                             name, name);
+      n->SetAttr("keepdims", int64_t{1});
+      return n->output(0);
+    };
+    Value* d = testing::Add(g, "Sub", {x, mean(x, "mean")}, "d", "centre")->output(0);
+    Value* p = testing::Add(g, "Pow", {d, g.AddConstant("e", Tensor::Scalar(exponent))}, "p", "pow")
+                   ->output(0);
+    Value* e = testing::Add(g, "Add", {mean(p, "var"), g.AddConstant("eps", Tensor::Scalar(1e-6f))},
+                            "v", "add_eps")
+                   ->output(0);
+    Value* sd = testing::Add(g, "Sqrt", {e}, "sd", "sqrt")->output(0);
+    Value* n = testing::Add(g, "Div", {d, sd}, "n", "normalise")->output(0);
+    Value* gm =
+        testing::Add(g, "Mul", {n, g.AddConstant("w", testing::RandomTensor({1, 6, 1, 1}, rng))},
+                     "gm", "scale")
+            ->output(0);
+    g.AddOutput(testing::Add(g, "Add",
+                             {g.AddConstant("b", testing::RandomTensor({1, 6, 1, 1}, rng)), gm},
+                             "y", "bias")
+                    ->output(0));
+    EXPECT_TRUE(InferShapes(g).ok());
+    return m;
+  };
+  auto count = [](const Model& m, const char* kernel) {
+    auto cuda = CompileForCuda(m.Clone());
+    EXPECT_TRUE(cuda.ok()) << cuda.status().ToString();
+    if (!cuda.ok()) return int64_t{-1};
+    const std::vector<std::string> k = Kernels(cuda->desc);
+    return static_cast<int64_t>(std::count(k.begin(), k.end(), kernel));
+  };
+  EXPECT_EQ(count(build(2.f, 1), "cuda.channel_layer_norm"), 1);
+  EXPECT_EQ(count(build(3.f, 1), "cuda.channel_layer_norm"), 0) << "a cube is not a variance";
+  EXPECT_EQ(count(build(2.f, 2), "cuda.channel_layer_norm"), 0) << "a mean over H";
+}
+
 TEST_F(LowerCudaTensorOpsTest, LayerNorm2dLowersToElementwiseAndReductions) {
   auto cuda = CompileForCuda(testing::LayerNorm2dGraph(1, /*expose_mean=*/true));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
