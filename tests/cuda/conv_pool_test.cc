@@ -87,10 +87,6 @@ std::vector<ConvCase> ConvCases() {
   add(1, 16, 9, 7, 24, 1, 1, 0, 1, false, true, true);      // 1x1 with the residual
   add(3, 8, 10, 10, 8, 3, 1, 2, 2, true, true, false);      // dilation 2
   add(2, 3, 32, 48, 40, 16, 16, 0, 1, true, false, false);  // SAM's patch embedding
-  // Pixel counts that are multiples of 8 (the 8-pixel gather): 8 x 9 (groups
-  // of 8 wrap across output rows) and 16 x 16.
-  add(2, 4, 8, 8, 16, 3, 1, 1, 1, true, true, true);
-  add(2, 5, 18, 18, 8, 3, 1, 0, 1, false, false, true);
   return cases;
 }
 

@@ -2,7 +2,7 @@
 // element in a grid-stride loop, consecutive threads on consecutive output
 // pixels (coalesced writes; the reads are strided by the window's stride and
 // mostly hit L1/L2, every input element being read by about kh * kw / (sh *
-// sw) windows); im2col takes 8 pixels a thread where the planes allow.
+// sw) windows).
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -158,55 +158,6 @@ Status CheckWindow(const char* what, const Conv2dDims& d, const Window2d& w) {
   return Status::Ok();
 }
 
-// The same gather, 8 consecutive pixels a thread and one 16-byte store, for
-// planes whose pixel count is a multiple of 8 (the output then stays 16-byte
-// aligned row by row): an eighth of the threads, and the per-thread setup
-// (tap, channel, offsets) amortised over 8 values. Blocks loop over tap
-// rows (gridDim.y is capped), so that a layer does not launch one short
-// block per (pixel block, row, image).
-__global__ void Im2ColBf16x8Kernel(const float* __restrict__ x, Geometry g, int64_t batch,
-                                   int64_t rows, int64_t ones_rows,
-                                   __nv_bfloat16* __restrict__ cols) {
-  const int ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
-  const int sh = static_cast<int>(g.sh), sw = static_cast<int>(g.sw);
-  const int pixels = static_cast<int>(g.oh * g.ow), taps = static_cast<int>(g.kh * g.kw);
-  const int groups = pixels / 8;
-  const int64_t k = g.c * taps;
-  const int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  const int step = static_cast<int>(gridDim.x * blockDim.x);
-  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z)
-    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-      uint4* dst = reinterpret_cast<uint4*>(cols + (b * rows + r) * pixels);
-      if (r >= k) {
-        const unsigned short one = __bfloat16_as_ushort(__float2bfloat16_rn(1.f));
-        const unsigned v = r < k + ones_rows ? (unsigned{one} | (unsigned{one} << 16)) : 0u;
-        for (int q = first; q < groups; q += step) dst[q] = make_uint4(v, v, v, v);
-        continue;
-      }
-      const int c = static_cast<int>(r / taps), tap = static_cast<int>(r % taps);
-      const int ih0 =
-          (tap / static_cast<int>(g.kw)) * static_cast<int>(g.dh) - static_cast<int>(g.pt);
-      const int iw0 =
-          (tap % static_cast<int>(g.kw)) * static_cast<int>(g.dw) - static_cast<int>(g.pl);
-      const float* xc = x + (b * g.c + c) * g.h * g.w;
-      for (int q = first; q < groups; q += step) {
-        int oh = (8 * q) / ow, oc = 8 * q - oh * ow;
-        unsigned packed[4];
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          const int ih = oh * sh + ih0, iw = oc * sw + iw0;
-          const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(h) &&
-                              static_cast<unsigned>(iw) < static_cast<unsigned>(w);
-          const unsigned v =
-              __bfloat16_as_ushort(__float2bfloat16_rn(inside ? xc[ih * w + iw] : 0.f));
-          packed[e / 2] = e % 2 == 0 ? v : (packed[e / 2] | (v << 16));
-          if (++oc == ow) oc = 0, ++oh;
-        }
-        dst[q] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
-      }
-    }
-}
-
 }  // namespace
 
 Status Im2ColBf16(const float* x, const Conv2dDims& dims, const Window2d& window, int64_t rows,
@@ -221,17 +172,6 @@ Status Im2ColBf16(const float* x, const Conv2dDims& dims, const Window2d& window
   if (x == nullptr || cols == nullptr) return InvalidArgument("Im2ColBf16: null x or cols");
   if (pixels >= (int64_t{1} << 31) || dims.height * dims.width >= (int64_t{1} << 31))
     return InvalidArgument("Im2ColBf16: planes of 2^31 elements or more are not supported");
-  if (pixels % 8 == 0 && reinterpret_cast<uintptr_t>(cols) % 16 == 0) {
-    const dim3 grid(
-        static_cast<unsigned>(std::min<int64_t>((pixels / 8 + kThreads - 1) / kThreads, 64)),
-        static_cast<unsigned>(std::min<int64_t>(rows, 64)),
-        static_cast<unsigned>(std::min<int64_t>(dims.batch, 65535)));
-    Im2ColBf16x8Kernel<<<grid, kThreads, 0, stream>>>(x, MakeGeometry(dims, window), dims.batch,
-                                                      rows, ones_rows,
-                                                      static_cast<__nv_bfloat16*>(cols));
-    OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColBf16x8Kernel");
-    return Status::Ok();
-  }
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>((pixels + kThreads - 1) / kThreads, 64)),
                   static_cast<unsigned>(std::min<int64_t>(rows, 65535)),
                   static_cast<unsigned>(std::min<int64_t>(dims.batch, 65535)));
