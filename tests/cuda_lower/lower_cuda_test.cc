@@ -22,6 +22,7 @@
 
 #include "cuda_lower/cuda_module_test.h"
 #include "cuda_lower/mlp_block.h"
+#include "cuda_lower/presets.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/passes/shape_inference.h"
@@ -38,15 +39,7 @@ constexpr int64_t kTokens = 7, kHidden = 64, kMlp = 256;
 
 Model MlpBlock(uint32_t seed) { return testing::TransformerMlpBlock(seed, kTokens, kHidden, kMlp); }
 
-Model QuantizeDynamic(Model float_model) {
-  auto config = quant::MakePreset("int8-dynamic");
-  EXPECT_TRUE(config.ok());
-  auto prepared = PrepareForQuantization(std::move(float_model), *config);
-  EXPECT_TRUE(prepared.ok()) << prepared.status().ToString();
-  auto qdq = ConvertToQuantized(*prepared, CalibrationStats{});  // dynamic: no statistics
-  EXPECT_TRUE(qdq.ok()) << qdq.status().ToString();
-  return std::move(*qdq);
-}
+using testing::QuantizeDynamic;
 
 using LowerCudaTest = testing::CudaModuleTest;
 

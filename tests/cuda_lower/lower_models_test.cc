@@ -17,6 +17,7 @@
 #include <string>
 
 #include "cuda_lower/cuda_module_test.h"
+#include "cuda_lower/presets.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/onnx.h"
@@ -35,16 +36,6 @@ struct ModelCase {
   double min_cosine;
 };
 
-// The model as the preset leaves it: quantized (no calibration needed for
-// these presets: dynamic activations or weights only), or float for bf16.
-Expected<Model> Prepare(Model float_model, const std::string& preset) {
-  if (preset == "bf16") return float_model;
-  OCTET_ASSIGN_OR_RETURN(quant::QuantizerConfig config, quant::MakePreset(preset));
-  OCTET_ASSIGN_OR_RETURN(PreparedModel prepared,
-                         PrepareForQuantization(std::move(float_model), config));
-  return ConvertToQuantized(prepared, CalibrationStats{});
-}
-
 class LowerCudaModelsTest : public testing::CudaModuleTest,
                             public ::testing::WithParamInterface<ModelCase> {};
 
@@ -54,7 +45,7 @@ TEST_P(LowerCudaModelsTest, WholeModelRunsOnTheGpuNearFp32) {
   OCTET_REQUIRE_PATH(path, c.model);
   auto float_model = ImportOnnxFile(path.string());
   ASSERT_TRUE(float_model.ok()) << float_model.status().ToString();
-  auto model = Prepare(float_model->Clone(), c.preset);
+  auto model = testing::ApplyPreset(float_model->Clone(), c.preset);
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   // Every op of the model lowers to a device op (no host fallback exists).
   auto cuda = CompileForCuda(std::move(*model));
@@ -93,7 +84,7 @@ TEST_P(LowerCudaModelsTest, WholeModelRunsOnTheGpuNearFp32) {
 Expected<CompiledModule> CompileInt8DynamicForCuda(const fs::path& path) {
   auto float_model = ImportOnnxFile(path.string());
   if (!float_model.ok()) return float_model.status();
-  auto model = Prepare(std::move(*float_model), "int8-dynamic");
+  auto model = testing::ApplyPreset(std::move(*float_model), "int8-dynamic");
   if (!model.ok()) return model.status();
   return CompileForCuda(std::move(*model));
 }

@@ -18,6 +18,7 @@
 #include <random>
 
 #include "cuda_lower/cuda_module_test.h"
+#include "cuda_lower/presets.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/passes/shape_inference.h"
@@ -100,15 +101,7 @@ Model WindowedBlock(uint32_t seed) {
   return m;
 }
 
-Model QuantizeDynamic(Model float_model) {
-  auto config = quant::MakePreset("int8-dynamic");
-  EXPECT_TRUE(config.ok());
-  auto prepared = PrepareForQuantization(std::move(float_model), *config);
-  EXPECT_TRUE(prepared.ok()) << prepared.status().ToString();
-  auto qdq = ConvertToQuantized(*prepared, CalibrationStats{});
-  EXPECT_TRUE(qdq.ok()) << qdq.status().ToString();
-  return std::move(*qdq);
-}
+using testing::QuantizeDynamic;
 
 using Chain = std::function<Value*(Graph&, Value*)>;
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cuda_lower/mlp_block.h"
+#include "cuda_lower/presets.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/runtime/module.h"
@@ -28,14 +29,10 @@ namespace {
 constexpr int64_t kTokens = 7, kHidden = 128, kMlp = 256;
 
 Model Quantized(const std::string& preset, uint32_t seed) {
-  auto config = quant::MakePreset(preset);
-  EXPECT_TRUE(config.ok());
-  auto prepared =
-      PrepareForQuantization(testing::TransformerMlpBlock(seed, kTokens, kHidden, kMlp), *config);
-  EXPECT_TRUE(prepared.ok()) << prepared.status().ToString();
-  auto qdq = ConvertToQuantized(*prepared, CalibrationStats{});  // weights only
+  auto qdq =
+      testing::ApplyPreset(testing::TransformerMlpBlock(seed, kTokens, kHidden, kMlp), preset);
   EXPECT_TRUE(qdq.ok()) << qdq.status().ToString();
-  return std::move(*qdq);
+  return qdq.ok() ? std::move(*qdq) : Model{};
 }
 
 class LowerWeightOnlyTest : public testing::ModuleFolderTest,
