@@ -46,6 +46,10 @@ struct Case {
   int64_t q_h = 0, q_w = 0, k_h = 0, k_w = 0;  // position grids (0: none)
   bool packed = false;                         // Q, K, V inside [B, N, 3, H, d]; O as [B, N, H, d]
   DType table_type = DType::kF32;
+  // Shift-form tables (entry (a, b) = U[a - b + k - 1], SAM's get_rel_pos on
+  // equal grids), which non-patch blocks multiply on the tensor cores; f32
+  // ones hold full f32 values (not bf16), so that U's lo half is exercised.
+  bool shift = false;
 };
 
 std::ostream& operator<<(std::ostream& os, const Case& c) {
@@ -53,7 +57,7 @@ std::ostream& operator<<(std::ostream& os, const Case& c) {
      << " d " << c.d;
   if (c.q_h > 0)
     os << " rel " << c.q_h << "x" << c.q_w << " / " << c.k_h << "x" << c.k_w << " "
-       << DTypeName(c.table_type);
+       << DTypeName(c.table_type) << (c.shift ? " shift-form" : "");
   return os << (c.packed ? " packed qkv" : " dense");
 }
 
@@ -78,6 +82,33 @@ Tensor RandomTable(int64_t q, int64_t k, int64_t d, DType type, std::mt19937& rn
   }
   std::vector<float> f(values->begin(), values->end());
   return Tensor::FromVector(f, {q, k, d});
+}
+
+// A shift-form table [q, k, d]: entry (a, b) is row a - b + k - 1 of a random
+// U [q + k - 1, d] with values in [-0.5, 0.5] (bf16 values for a bf16 table,
+// full f32 values otherwise).
+Tensor ShiftTable(int64_t q, int64_t k, int64_t d, DType type, std::mt19937& rng,
+                  std::vector<double>* values) {
+  const int64_t rows = q + k - 1;
+  const std::vector<float> u =
+      testing::RandomFloats(static_cast<size_t>(rows * d), rng, -0.5f, 0.5f);
+  const std::vector<uint16_t> u_bits = testing::ToBf16(u);
+  values->assign(static_cast<size_t>(q * k * d), 0.0);
+  Tensor t(type, {q, k, d});
+  for (int64_t a = 0; a < q; ++a)
+    for (int64_t b = 0; b < k; ++b)
+      for (int64_t c = 0; c < d; ++c) {
+        const size_t dst = static_cast<size_t>((a * k + b) * d + c);
+        const size_t src = static_cast<size_t>((a - b + k - 1) * d + c);
+        if (type == DType::kBF16) {
+          t.data<uint16_t>()[dst] = u_bits[src];
+          (*values)[dst] = BFloat16ToFloat(u_bits[src]);
+        } else {
+          t.data<float>()[dst] = u[src];
+          (*values)[dst] = u[src];
+        }
+      }
+  return t;
 }
 
 void Check(const Case& tc) {
@@ -118,8 +149,9 @@ void Check(const Case& tc) {
   }
   std::vector<double> rh, rw;
   if (tc.q_h > 0) {
-    c.rel_pos_h = RandomTable(tc.q_h, tc.k_h, d, tc.table_type, rng, &rh);
-    c.rel_pos_w = RandomTable(tc.q_w, tc.k_w, d, tc.table_type, rng, &rw);
+    const auto table = tc.shift ? ShiftTable : RandomTable;
+    c.rel_pos_h = table(tc.q_h, tc.k_h, d, tc.table_type, rng, &rh);
+    c.rel_pos_w = table(tc.q_w, tc.k_w, d, tc.table_type, rng, &rw);
   }
   auto attn = Bf16Attention::Create(c);
   ASSERT_TRUE(attn.ok()) << attn.status().ToString();
@@ -190,13 +222,17 @@ void Check(const Case& tc) {
           }
           dot *= scale;
           m *= std::fabs(scale);
+          double m_rel = 0;
           if (tc.q_h > 0) {
             const int64_t kh = j / tc.k_w, kw = j % tc.k_w;
             dot += rel_h[kh] + rel_w[kw];
-            m += mag_h[kh] + mag_w[kw];
+            m_rel = mag_h[kh] + mag_w[kw];
           }
           s[j] = dot;
-          emax = std::max(emax, (d + 8) * 0x1p-23 * m + 0x1p-21 * std::fabs(dot));
+          // Shift-form terms come from U = hi + lo (within 2^-18 of U) and
+          // 2d tensor-core products: (2^-18 + 2d 2^-23) m_rel < 2^-15 m_rel.
+          emax = std::max(emax, (d + 8) * 0x1p-23 * (m + m_rel) + 0x1p-21 * std::fabs(dot) +
+                                    (tc.shift ? 0x1p-15 * m_rel : 0.0));
         }
         const double mx = *std::max_element(s.begin(), s.end());
         double sum = 0;
@@ -234,6 +270,20 @@ TEST(Bf16Attention, SamWindowedRelativePosition) {
   // vit_b / vit_h windowed blocks: 14x14 windows, packed qkv, [B, N, H, d] output.
   Check({3, 2, 196, 196, 64, 14, 14, 14, 14, true});
   Check({2, 2, 196, 196, 80, 14, 14, 14, 14, true, DType::kBF16});
+}
+
+TEST(Bf16Attention, ShiftFormPositionTermsOnTheTensorCores) {
+  // SAM's windows (vit_b d 64, vit_h d 80) with get_rel_pos-shaped tables.
+  Check({3, 2, 196, 196, 64, 14, 14, 14, 14, true, DType::kF32, true});
+  Check({2, 2, 196, 196, 80, 14, 14, 14, 14, true, DType::kBF16, true});
+  // Grids that differ (U of 20 and 24 rows), one of width >= 64 (U of 69
+  // rows), every head dim; a 64x64 key grid whose rel_h and rel_w take Q's
+  // place in shared memory (U of 127 rows).
+  Check({2, 1, 120, 135, 80, 12, 10, 9, 15, false, DType::kF32, true});
+  Check({1, 1, 10, 195, 64, 2, 5, 3, 65, false, DType::kF32, true});
+  for (int64_t d = 16; d <= 128; d += 16)
+    Check({1, 2, 99, 99, d, 9, 11, 9, 11, false, DType::kF32, true});
+  Check({1, 2, 128, 4096, 64, 2, 64, 64, 64, false, DType::kF32, true});
 }
 
 TEST(Bf16Attention, SamGlobalRelativePosition) {

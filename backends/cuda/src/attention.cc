@@ -3,6 +3,7 @@
 #include "octet/cuda/attention.h"
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 #include <vector>
 
@@ -75,6 +76,11 @@ struct Bf16Attention::Impl {
   bool rel_pos = false;
   int64_t q_h = 0, q_w = 0, k_h = 0, k_w = 0;
   DeviceBuffer rel_h_table, rel_w_table;  // f32 [q coord, head_dim, k padded to 4]
+  // Or (shift-form tables, non-patch blocks) attention::Params::rel_h_frags.
+  DeviceBuffer rel_h_frags, rel_w_frags;
+  int rel_h_n_tiles = 0, rel_w_n_tiles = 0;
+
+  Status UploadPositionTables();  // from c.rel_pos_h / w, which it then drops
   size_t shared_bytes = 0;
   int m_tiles = 1;     // attention::Params::m_tiles
   bool patch = false;  // attention::Params::patch
@@ -176,7 +182,88 @@ std::vector<float> TransposeTable(const Tensor& t, int64_t k_pad) {
 
 int64_t RoundUp4(int64_t x) { return (x + 3) / 4 * 4; }
 
+float TableValue(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::kF32 ? t.data<float>()[i] : BFloat16ToFloat(t.data<uint16_t>()[i]);
+}
+
+// The rows U [q + k - 1, d] of a table [q, k, d] whose entry (a, b) is
+// U[a - b + k - 1] (bit for bit), as SAM's get_rel_pos makes it when the
+// query and key grids are equal; empty when the table is not of that form.
+std::vector<float> ShiftFormRows(const Tensor& t) {
+  const int64_t nq = t.dim(0), nk = t.dim(1), d = t.dim(2);
+  const int64_t rows = nq + nk - 1;
+  std::vector<float> u(static_cast<size_t>(rows * d));
+  std::vector<bool> seen(static_cast<size_t>(rows), false);
+  for (int64_t a = 0; a < nq; ++a)
+    for (int64_t b = 0; b < nk; ++b) {
+      const int64_t l = a - b + nk - 1;
+      for (int64_t c = 0; c < d; ++c) {
+        const float v = TableValue(t, (a * nk + b) * d + c);
+        float& slot = u[static_cast<size_t>(l * d + c)];
+        if (!seen[static_cast<size_t>(l)])
+          slot = v;
+        else if (std::memcmp(&slot, &v, sizeof v) != 0)
+          return {};
+      }
+      seen[static_cast<size_t>(l)] = true;
+    }
+  return u;
+}
+
+// U [rows, d] as the kernel's mma B fragments (attention::Params::rel_h_frags):
+// per (n-tile, k-step, lane) the words {hi b0, hi b1, lo b0, lo b1}, where b0
+// packs B[k0][n], B[k0 + 1][n] and b1 B[k0 + 8][n], B[k0 + 9][n] (B = U^T,
+// n = 8 nt + lane / 4, k0 = 16 ks + 2 (lane % 4)), low half first; hi is
+// bf16(U) and lo bf16(U - hi); rows past `rows` are zeros.
+std::vector<uint32_t> MmaFragments(const std::vector<float>& u, int64_t rows, int64_t d,
+                                   int* n_tiles) {
+  *n_tiles = static_cast<int>((rows + 7) / 8);
+  const int64_t k_steps = d / 16;
+  std::vector<uint32_t> out(static_cast<size_t>(*n_tiles * k_steps * 32 * 4));
+  const auto split = [&](int64_t n, int64_t c, uint16_t* hi, uint16_t* lo) {
+    const float v = n < rows ? u[static_cast<size_t>(n * d + c)] : 0.f;
+    *hi = FloatToBFloat16(v);
+    *lo = FloatToBFloat16(v - BFloat16ToFloat(*hi));
+  };
+  for (int64_t nt = 0; nt < *n_tiles; ++nt)
+    for (int64_t ks = 0; ks < k_steps; ++ks)
+      for (int64_t lane = 0; lane < 32; ++lane) {
+        const int64_t n = nt * 8 + lane / 4, k0 = ks * 16 + 2 * (lane % 4);
+        uint32_t* w = &out[static_cast<size_t>(((nt * k_steps + ks) * 32 + lane) * 4)];
+        for (int word = 0; word < 2; ++word) {  // b0: k0, k0 + 1; b1: k0 + 8, k0 + 9
+          uint16_t hi0, lo0, hi1, lo1;
+          split(n, k0 + 8 * word, &hi0, &lo0);
+          split(n, k0 + 8 * word + 1, &hi1, &lo1);
+          w[word] = uint32_t{hi0} | uint32_t{hi1} << 16;
+          w[2 + word] = uint32_t{lo0} | uint32_t{lo1} << 16;
+        }
+      }
+  return out;
+}
+
 }  // namespace
+
+// Patch blocks read the f32 tables; other blocks take shift-form tables as
+// mma fragments (the prologue on the tensor cores: measured in
+// docs/cuda-backend.md, "bf16 attention") and any other form as f32 tables.
+Status Bf16Attention::Impl::UploadPositionTables() {
+  const std::vector<float> uh = patch ? std::vector<float>{} : ShiftFormRows(c.rel_pos_h);
+  const std::vector<float> uw = uh.empty() ? std::vector<float>{} : ShiftFormRows(c.rel_pos_w);
+  if (!uw.empty()) {
+    const std::vector<uint32_t> h = MmaFragments(uh, q_h + k_h - 1, c.head_dim, &rel_h_n_tiles);
+    const std::vector<uint32_t> w = MmaFragments(uw, q_w + k_w - 1, c.head_dim, &rel_w_n_tiles);
+    OCTET_ASSIGN_OR_RETURN(rel_h_frags, DeviceBuffer::FromHost(h.data(), h.size() * 4));
+    OCTET_ASSIGN_OR_RETURN(rel_w_frags, DeviceBuffer::FromHost(w.data(), w.size() * 4));
+  } else {
+    const std::vector<float> h = TransposeTable(c.rel_pos_h, RoundUp4(k_h));
+    const std::vector<float> w = TransposeTable(c.rel_pos_w, RoundUp4(k_w));
+    OCTET_ASSIGN_OR_RETURN(rel_h_table, DeviceBuffer::FromHost(h.data(), h.size() * 4));
+    OCTET_ASSIGN_OR_RETURN(rel_w_table, DeviceBuffer::FromHost(w.data(), w.size() * 4));
+  }
+  c.rel_pos_h = Tensor();
+  c.rel_pos_w = Tensor();
+  return Status::Ok();
+}
 
 Expected<Bf16Attention> Bf16Attention::Create(const Bf16AttentionConfig& config) {
   auto impl = std::make_shared<Impl>();
@@ -208,12 +295,6 @@ Expected<Bf16Attention> Bf16Attention::Create(const Bf16AttentionConfig& config)
     impl->k_h = c.rel_pos_h.dim(1);
     impl->q_w = c.rel_pos_w.dim(0);
     impl->k_w = c.rel_pos_w.dim(1);
-    const std::vector<float> h = TransposeTable(c.rel_pos_h, RoundUp4(impl->k_h));
-    const std::vector<float> w = TransposeTable(c.rel_pos_w, RoundUp4(impl->k_w));
-    OCTET_ASSIGN_OR_RETURN(impl->rel_h_table, DeviceBuffer::FromHost(h.data(), h.size() * 4));
-    OCTET_ASSIGN_OR_RETURN(impl->rel_w_table, DeviceBuffer::FromHost(w.data(), w.size() * 4));
-    c.rel_pos_h = Tensor();
-    c.rel_pos_w = Tensor();
   }
   const int d = static_cast<int>(c.head_dim);
   impl->shared_bytes = attention::SharedBytes(d, static_cast<int>(impl->k_h),
@@ -231,6 +312,7 @@ Expected<Bf16Attention> Bf16Attention::Create(const Bf16AttentionConfig& config)
     if (impl->rel_pos) impl->patch = impl->q_h % 8 == 0 && impl->q_w % 16 == 0;
     impl->m_tiles = impl->patch || (!impl->rel_pos && c.q_len > 256 && blocks >= 512) ? 2 : 1;
   }
+  if (impl->rel_pos) OCTET_RETURN_IF_ERROR(impl->UploadPositionTables());
   // The limit is the device's, not this configuration's: several attentions
   // with different grids share the kernel.
   OCTET_RETURN_IF_ERROR(
@@ -268,6 +350,10 @@ Status Bf16Attention::Run(const void* q, const void* k, const void* v, void* out
   if (p.rel_pos) {
     params.rel_h_table = p.rel_h_table.as<float>();
     params.rel_w_table = p.rel_w_table.as<float>();
+    params.rel_h_frags = p.rel_h_frags.as<uint4>();
+    params.rel_w_frags = p.rel_w_frags.as<uint4>();
+    params.rel_h_n_tiles = p.rel_h_n_tiles;
+    params.rel_w_n_tiles = p.rel_w_n_tiles;
     params.q_w = static_cast<int>(p.q_w);
     params.k_h = static_cast<int>(p.k_h);
     params.k_w = static_cast<int>(p.k_w);

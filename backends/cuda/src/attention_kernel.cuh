@@ -251,6 +251,55 @@ __device__ void RelativeTermsPatch(const __nv_bfloat16* q_s, const float* __rest
   }
 }
 
+// Shift-form position terms on the tensor cores (Params::rel_h_frags): this
+// warp's rows times U^T (M[r][l] = <Q[r], U[l]>, U = hi + lo, both bf16, f32
+// accumulation) from the Q fragments already in registers, one 8-column
+// n-tile at a time; then each M[r][l] is the term of the one key coordinate
+// kk = coord(r) + k - 1 - l (if 0 <= kk < k), stored as
+// rel[kk * kRelPitch + r] (kByRow: rel_h, coord = qy) or rel[r * w_pitch + kk]
+// (rel_w, coord = qx). Every (r, kk) gets exactly one l < q + k - 1, so the
+// quad's columns cover each row's terms once; rows past q_len take the last
+// query's coordinate (their Q rows are zeros, so are their terms).
+template <int kHeadDim, int kMTiles, bool kByRow>
+__device__ __forceinline__ void RelativeTermsMma(
+    const uint4* __restrict__ frags, int n_tiles, int k, int q_w, int q_len, int row0, int w_pitch,
+    const uint32_t (&q_frag)[kMTiles][kHeadDim / 16][4], float* rel) {
+  constexpr int kKSteps = kHeadDim / 16;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  int rows[kMTiles][2], base[kMTiles][2];  // block row; coord(r) + k - 1
+#pragma unroll
+  for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int r = warp * 16 * kMTiles + mt * 16 + lane / 4 + 8 * half;
+      const int q = min(row0 + r, q_len - 1);
+      rows[mt][half] = r;
+      base[mt][half] = (kByRow ? q / q_w : q % q_w) + k - 1;
+    }
+#pragma unroll 1
+  for (int nt = 0; nt < n_tiles; ++nt) {
+    float acc[kMTiles][4] = {};
+#pragma unroll
+    for (int ks = 0; ks < kKSteps; ++ks) {
+      const uint4 f = __ldg(frags + (nt * kKSteps + ks) * 32 + lane);
+#pragma unroll
+      for (int mt = 0; mt < kMTiles; ++mt) {
+        Mma(acc[mt], q_frag[mt][ks], f.z, f.w);  // lo first: the smaller terms
+        Mma(acc[mt], q_frag[mt][ks], f.x, f.y);
+      }
+    }
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = rows[mt][e / 2];
+        const int kk = base[mt][e / 2] - (nt * 8 + 2 * (lane % 4) + e % 2);
+        if (kk < 0 || kk >= k) continue;
+        rel[kByRow ? kk * kRelPitch + r : r * w_pitch + kk] = acc[mt][e] * kLog2e;
+      }
+  }
+}
+
 // s = s * scale * log2(e) + rel_h[kh(key)] + rel_w[kw(key)] for this
 // thread's score fragment: rows r_lo and r_hi, columns col0 + {0, 1} of each
 // 8-key tile from kv0 (keys past kv_len are left for the caller to mask).
@@ -335,11 +384,12 @@ constexpr int MinBlocks() {
   return kMTiles == 2 || kHeadDim <= 80 ? 2 : 1;
 }
 
-template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles, bool kRelMma>
 __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTiles>()))
     FlashAttentionKernel(const Params p) {
   static_assert(!kPatch || kRelPos);
   static_assert(!kKeyRowTiles || kPatch);
+  static_assert(!kRelMma || (kRelPos && !kPatch));
   constexpr int kNumThreads = ThreadsFor(kMTiles);
   constexpr int kWarpRows = 16 * kMTiles;
   constexpr int P = RowPitch(kHeadDim);
@@ -433,6 +483,13 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
     __syncthreads();  // Q's tile is read: V tile 0 may take its place
     CopyTile<kHeadDim, kBlockKeys, kNumThreads>(v_s, v_g, p.v_strides[2], p.kv_len);
     CommitCopies();
+  } else if constexpr (kRelMma) {
+    load_q();
+    if (p.rel_replaces_q) __syncthreads();  // every warp has Q: rel_h and rel_w may overwrite it
+    RelativeTermsMma<kHeadDim, kMTiles, true>(p.rel_h_frags, p.rel_h_n_tiles, p.k_h, p.q_w, p.q_len,
+                                              row0, 0, q_frag, rel_h);
+    RelativeTermsMma<kHeadDim, kMTiles, false>(p.rel_w_frags, p.rel_w_n_tiles, p.k_w, p.q_w,
+                                               p.q_len, row0, p.rel_w_pitch, q_frag, rel_w);
   } else {
     if (!kRelPos || p.rel_replaces_q) load_q();
     if constexpr (kRelPos) {
@@ -688,10 +745,11 @@ __global__ void __launch_bounds__(ThreadsFor(kMTiles), (MinBlocks<kHeadDim, kMTi
 
 }  // namespace device
 
-template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles,
+          bool kRelMma = false>
 Status PrepareVariant(size_t shared_bytes) {
   OCTET_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-      device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch, kKeyRowTiles>,
+      device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch, kKeyRowTiles, kRelMma>,
       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
   return Status::Ok();
 }
@@ -700,6 +758,7 @@ template <int kHeadDim>
 Status PrepareFor(bool rel_pos, size_t shared_bytes) {
   if (rel_pos) {
     OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 1, false, false>(shared_bytes)));
+    OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 1, false, false, true>(shared_bytes)));
     if constexpr (HasTwoRowTiles(kHeadDim)) {
       OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 2, true, false>(shared_bytes)));
       OCTET_RETURN_IF_ERROR((PrepareVariant<kHeadDim, true, 2, true, true>(shared_bytes)));
@@ -712,21 +771,23 @@ Status PrepareFor(bool rel_pos, size_t shared_bytes) {
   return Status::Ok();
 }
 
-template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles>
+template <int kHeadDim, bool kRelPos, int kMTiles, bool kPatch, bool kKeyRowTiles,
+          bool kRelMma = false>
 void LaunchVariant(const Params& params, int64_t batch_heads, size_t shared_bytes,
                    cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(batch_heads * params.q_blocks));
-  device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch, kKeyRowTiles>
+  device::FlashAttentionKernel<kHeadDim, kRelPos, kMTiles, kPatch, kKeyRowTiles, kRelMma>
       <<<grid, ThreadsFor(kMTiles), shared_bytes, stream>>>(params);
 }
 
-// Variants: 16-row warps (every head dim, plain or position terms); 32-row
-// warps (head dims up to 80): plain, or position terms on patch blocks, with
-// or without one grid row per key tile.
+// Variants: 16-row warps (every head dim, plain or position terms from the
+// f32 tables or, shift-form, on the tensor cores); 32-row warps (head dims up
+// to 80): plain, or position terms on patch blocks, with or without one grid
+// row per key tile.
 template <int kHeadDim>
 Status LaunchFor(const Params& params, int64_t batch_heads, size_t shared_bytes,
                  cudaStream_t stream) {
-  const bool rel = params.rel_h_table != nullptr;
+  const bool rel = params.rel_h_table != nullptr || params.rel_h_frags != nullptr;
   const bool two = HasTwoRowTiles(kHeadDim) && params.m_tiles == 2;
   if constexpr (HasTwoRowTiles(kHeadDim)) {
     if (two && rel && params.key_row_tiles)
@@ -737,7 +798,10 @@ Status LaunchFor(const Params& params, int64_t batch_heads, size_t shared_bytes,
       LaunchVariant<kHeadDim, false, 2, false, false>(params, batch_heads, shared_bytes, stream);
   }
   if (!two) {
-    if (rel)
+    if (rel && params.rel_h_frags != nullptr)
+      LaunchVariant<kHeadDim, true, 1, false, false, true>(params, batch_heads, shared_bytes,
+                                                           stream);
+    else if (rel)
       LaunchVariant<kHeadDim, true, 1, false, false>(params, batch_heads, shared_bytes, stream);
     else
       LaunchVariant<kHeadDim, false, 1, false, false>(params, batch_heads, shared_bytes, stream);

@@ -80,6 +80,16 @@ struct Params {
   bool patch = false;
   // Patch blocks with k_w % kBlockKeys == 0: every key tile lies in one grid row.
   bool key_row_tiles = false;
+  // Shift-form position tables (Rh[qy][kh] = Uh[qy - kh + k_h - 1], SAM's
+  // get_rel_pos when the query and key grids are equal): non-patch blocks
+  // compute rel_h = Q Uh^T and rel_w = Q Uw^T on the tensor cores instead of
+  // the f32 tables (null: not shift-form). Each is U split into bf16 hi + lo
+  // (hi + lo within 2^-17 of U), laid out as mma B fragments: uint4 [n_tile]
+  // [k_step][lane] = {hi b0, hi b1, lo b0, lo b1}, n_tiles = ceil(L / 8) over
+  // U's L = q + k - 1 rows (zero rows past L).
+  const uint4* rel_h_frags = nullptr;
+  const uint4* rel_w_frags = nullptr;
+  int rel_h_n_tiles = 0, rel_w_n_tiles = 0;
 };
 
 // Head dims with a kernel: multiples of 16 from 16 to 128.
