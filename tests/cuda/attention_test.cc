@@ -18,7 +18,10 @@
 //    with m the sum of the absolute products (the 2^-23 allows the tensor
 //    cores' truncating adds), and the conversion to base 2 and ex2.approx add
 //    2^-21 * |score|; a score error e changes P_j by a relative 2e at most
-//    (numerator and row sum), so 2 * max_j e_j * A.
+//    (numerator and row sum), so 2 * max_j e_j * A. Shift-form tables are
+//    multiplied on the tensor cores as bf16 hi + lo (within 2^-18 of the
+//    table) over 2d products: (2^-18 + 2d 2^-23) m_rel < 2^-15 m_rel more,
+//    m_rel the position terms' share of m.
 //  - The f32 sums over kv_len keys of P V and of P: (kv_len + 32) * 2^-23 * A.
 // The P rounding dominates: 2^-8 * A against ~1e-4 * A for the rest at d = 64.
 #include "octet/cuda/attention.h"
