@@ -20,8 +20,9 @@
 //    2^-21 * |score|; a score error e changes P_j by a relative 2e at most
 //    (numerator and row sum), so 2 * max_j e_j * A. Shift-form tables are
 //    multiplied on the tensor cores as bf16 hi + lo (within 2^-18 of the
-//    table) over 2d products: (2^-18 + 2d 2^-23) m_rel < 2^-15 m_rel more,
-//    m_rel the position terms' share of m.
+//    table) over 2d products: (2^-18 + 2d 2^-23) m_rel, m_rel the position
+//    terms' share of m, which 2^-15 m_rel more covers for d <= 128 (with the
+//    (d + 8) 2^-23 m_rel above).
 //  - The f32 sums over kv_len keys of P V and of P: (kv_len + 32) * 2^-23 * A.
 // The P rounding dominates: 2^-8 * A against ~1e-4 * A for the rest at d = 64.
 #include "octet/cuda/attention.h"
@@ -233,7 +234,7 @@ void Check(const Case& tc) {
           }
           s[j] = dot;
           // Shift-form terms come from U = hi + lo (within 2^-18 of U) and
-          // 2d tensor-core products: (2^-18 + 2d 2^-23) m_rel < 2^-15 m_rel.
+          // 2d tensor-core products (the header's 2^-15 m_rel).
           emax = std::max(emax, (d + 8) * 0x1p-23 * (m + m_rel) + 0x1p-21 * std::fabs(dot) +
                                     (tc.shift ? 0x1p-15 * m_rel : 0.0));
         }
