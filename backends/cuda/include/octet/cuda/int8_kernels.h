@@ -103,7 +103,10 @@ class QuantizeRowsPerToken {
 
 // ---- fused int8 GEMM -----------------------------------------------------------
 
-enum class Activation { kNone, kGeluErf };  // GELU(x) = x/2 * (1 + erf(x / sqrt 2))
+// GELU(x) = x/2 * (1 + erf(x / sqrt 2)), on the dequantized value before the
+// residual; ReLU max(x, 0) on the sum after the residual (a resnet block's
+// Conv -> Add -> Relu).
+enum class Activation { kNone, kGeluErf, kRelu };
 
 enum class WeightLayout {
   kKN,  // [K, N]: an ONNX MatMul's B
@@ -154,8 +157,9 @@ class Int8DynamicGemm {
 
   // a: i8 [m, K] row-major, 16-byte aligned; a_scales: f32 [m]; dst: [m, N]
   // of dst_type, row-major, 16-byte aligned; residual: null or [m, N] of
-  // dst_type added after the activation (a transformer's residual sum), which
-  // may be dst itself (in place). All device memory; m == 0 does nothing.
+  // dst_type added after a GELU (a transformer's residual sum) and before a
+  // ReLU, which may be dst itself (in place). All device memory; m == 0 does
+  // nothing.
   Status Run(const int8_t* a, const float* a_scales, int64_t m, void* dst, cudaStream_t stream,
              const void* residual = nullptr) const;
 
