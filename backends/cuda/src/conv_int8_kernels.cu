@@ -58,8 +58,7 @@ __device__ __forceinline__ uint32_t Pack4(int8_t a, int8_t b, int8_t c, int8_t d
          static_cast<uint32_t>(static_cast<uint8_t>(d)) << 24;
 }
 
-// One thread per 16-byte chunk of a row; consecutive threads take
-// consecutive chunks of a row (coalesced stores). kNhwc16: NHWC input with
+// One thread per 16-byte chunk of a row. kNhwc16: NHWC input with
 // C % 16 == 0, so a chunk is 16 channels of one tap: four 16-byte loads
 // (x 16-byte aligned). Otherwise each of the 16 columns is located and read
 // on its own (any layout, any C; e.g. conv1's 3 channels).
@@ -69,9 +68,16 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
                                      int8_t* __restrict__ codes, float* __restrict__ row_scales) {
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   const int pixels = g.oh * g.ow;
+  const int64_t rows = total_chunks / g.chunks;
   for (int64_t t = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; t < total_chunks; t += stride) {
-    const int64_t m = t / g.chunks;
-    const int chunk = static_cast<int>(t - m * g.chunks);
+    // NCHW: consecutive threads take consecutive rows (output pixels) of one
+    // chunk, so that each of the 16 loads is coalesced across the warp
+    // (neighbouring pixels of one channel plane); the 16-byte stores are then
+    // a row pitch apart. NHWC: consecutive chunks of a row (contiguous both
+    // ways).
+    const bool pixel_major = !kNhwc16 && !nhwc;
+    const int64_t m = pixel_major ? t % rows : t / g.chunks;
+    const int chunk = static_cast<int>(pixel_major ? t / rows : t - m * g.chunks);
     const int b = static_cast<int>(m / pixels), p = static_cast<int>(m - int64_t{b} * pixels);
     const int oh = p / g.ow, ow = p - oh * g.ow;
     const float scale = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
