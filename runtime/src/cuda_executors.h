@@ -60,7 +60,7 @@ void AddCudaElementwiseExecutors(CudaExecutorFactories& f);        // cuda_execu
 void AddCudaReduceExecutors(CudaExecutorFactories& factories);     // cuda_executors_reduce.cc
 void AddCudaAttentionExecutors(CudaExecutorFactories& factories);  // cuda_executors_attention.cc
 void AddCudaConvExecutors(CudaExecutorFactories& factories);       // cuda_executors_conv.cc
-void AddCudaInt8ConvExecutors(CudaExecutorFactories& f);  // cuda_executors_conv_int8.cc
+void AddCudaInt8ConvExecutors(CudaExecutorFactories& f);           // cuda_executors_conv_int8.cc
 
 // Shared by the executor files.
 // "op 'name' (kernel): " to begin an error message.

@@ -83,12 +83,12 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
     cuda::Conv2dDims d{xs[0], xs[1], xs[2], xs[3], ys[1], ys[2], ys[3]};
     const cuda::Window2d& w = window_;
     const int64_t oh =
-        (d.height + w.pad_top + w.pad_bottom - w.dilation_h * (w.kernel_h - 1) - 1) / w.stride_h + 1;
+        (d.height + w.pad_top + w.pad_bottom - w.dilation_h * (w.kernel_h - 1) - 1) / w.stride_h +
+        1;
     const int64_t ow =
         (d.width + w.pad_left + w.pad_right - w.dilation_w * (w.kernel_w - 1) - 1) / w.stride_w + 1;
     const int64_t taps = d.channels * w.kernel_h * w.kernel_w;
-    if (oh != d.out_height || ow != d.out_width || d.out_channels != gemm_.n() ||
-        taps > k_padded_)
+    if (oh != d.out_height || ow != d.out_width || d.out_channels != gemm_.n() || taps > k_padded_)
       return InvalidArgument(Prefix(op_), "input ", CudaDimsText(x.dims), " -> ",
                              CudaDimsText(y.dims), " does not fit the weights [", gemm_.n(), ", ",
                              k_padded_, "] and the window (", oh, "x", ow, " outputs)");
@@ -110,8 +110,8 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
       dst = static_cast<float*>(out[4].data);
     }
     Status st = cuda::ImageAbsMax(static_cast<const float*>(x.data), d.batch,
-                                  d.channels * d.height * d.width,
-                                  static_cast<float*>(absmax.data), stream);
+                                  d.channels * d.height * d.width, static_cast<float*>(absmax.data),
+                                  stream);
     if (st.ok())
       st = cuda::Im2ColQuantizeInt8(static_cast<const float*>(x.data), x_layout_, d, window_,
                                     k_padded_, static_cast<const float*>(absmax.data), qmax_,

@@ -126,8 +126,8 @@ TEST(ConvInt8Gather, RefusesBadArguments) {
   int8_t codes[16] = {};
   // K = 27 needs k_padded 32, not 16 or 30.
   for (int64_t kp : {16, 30}) {
-    const Status s = Im2ColQuantizeInt8(&dummy, ActLayout::kNchw, d, w, kp, &dummy, 127.f,
-                                        FLT_MIN, codes, &dummy, nullptr);
+    const Status s = Im2ColQuantizeInt8(&dummy, ActLayout::kNchw, d, w, kp, &dummy, 127.f, FLT_MIN,
+                                        codes, &dummy, nullptr);
     EXPECT_FALSE(s.ok());
     EXPECT_NE(s.message().find("multiple of 16 holding the 27 taps"), std::string::npos)
         << s.ToString();

@@ -109,11 +109,10 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
   // The stem reads the graph input (NCHW) and feeds b1c1 and b1c2's residual:
   // NHWC. b2's convolutions end at the max pool: NCHW. Which of b2c2 and the
   // shortcut takes the Add is the graph order's (b2c2 comes first).
-  for (const Want& w : {Want{"stem", "nchw", "nchw", "nhwc", 1}, Want{"b1c1", "nhwc", "nchw", "nhwc", 1},
-                        Want{"b1c2", "nhwc", "nhwc", "nhwc", 1},
-                        Want{"b2c1", "nhwc", "nchw", "nhwc", 1},
-                        Want{"b2c2", "nhwc", "nhwc", "nchw", 1},
-                        Want{"b2sc", "nhwc", "nchw", "nhwc", 0}}) {
+  for (const Want& w :
+       {Want{"stem", "nchw", "nchw", "nhwc", 1}, Want{"b1c1", "nhwc", "nchw", "nhwc", 1},
+        Want{"b1c2", "nhwc", "nhwc", "nhwc", 1}, Want{"b2c1", "nhwc", "nchw", "nhwc", 1},
+        Want{"b2c2", "nhwc", "nhwc", "nchw", 1}, Want{"b2sc", "nhwc", "nchw", "nhwc", 0}}) {
     SCOPED_TRACE(w.name);
     const ModuleOp* op = OpNamed(d, w.name);
     ASSERT_NE(op, nullptr);
@@ -154,8 +153,8 @@ TEST_F(LowerDynamicConvTest, GroupedConvolutionsStayFloat) {
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 16, 9, 9})));
   Value* c = Conv(g, x, 16, 16, 3, 1, 1, true, "full", rng)->output(0);
-  Node* dw = Add(g, "Conv", {c, g.AddConstant("dw.w", RandomTensor({16, 1, 3, 3}, rng, 0.5f))},
-                 "y", "depthwise");
+  Node* dw = Add(g, "Conv", {c, g.AddConstant("dw.w", RandomTensor({16, 1, 3, 3}, rng, 0.5f))}, "y",
+                 "depthwise");
   dw->SetAttr("group", int64_t{16});
   dw->SetAttr("pads", std::vector<int64_t>{1, 1, 1, 1});
   g.AddOutput(dw->output(0));

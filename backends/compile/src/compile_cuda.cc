@@ -524,8 +524,7 @@ class CudaLowering {
     at.residual = *residual;
     const Value* y = c.last()->output(0);
     at.y_nhwc = nhwc_values_.count(y) != 0;
-    OCTET_ASSIGN_OR_RETURN(int32_t y_slot,
-                           compile_internal::EmitCudaDynamicConv(c, at, builder_));
+    OCTET_ASSIGN_OR_RETURN(int32_t y_slot, compile_internal::EmitCudaDynamicConv(c, at, builder_));
     if (at.y_nhwc) nhwc_slots_[y] = y_slot;
     return Status::Ok();
   }
@@ -602,8 +601,8 @@ class CudaLowering {
   std::map<const Node*, compile_internal::ChannelLayerNormPattern> channel_norms_;  // likewise
   std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
   std::map<const Node*, compile_internal::DynamicConvPattern> dynamic_convs_;  // by last node
-  std::set<const Value*> nhwc_values_;              // ChooseConvLayouts
-  std::map<const Value*, int32_t> nhwc_slots_;      // their slots, once emitted
+  std::set<const Value*> nhwc_values_;                                         // ChooseConvLayouts
+  std::map<const Value*, int32_t> nhwc_slots_;  // their slots, once emitted
   compile_internal::CudaNodeRules rules_;
 };
 

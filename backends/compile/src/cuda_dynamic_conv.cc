@@ -44,7 +44,8 @@ std::string WhyNotConv(const DynamicConvPattern& p, const Tensor** w) {
   const Tensor* scales = ConstantOf(p.dq_w->input(1));
   auto axis = p.dq_w->GetInt("axis", 1);
   if (codes->dtype() != DType::kI8 || scales == nullptr || scales->dtype() != DType::kF32 ||
-      (scales->numel() != 1 && (scales->numel() != o || !axis.ok() || (*axis != 0 && *axis != -4))) ||
+      (scales->numel() != 1 &&
+       (scales->numel() != o || !axis.ok() || (*axis != 0 && *axis != -4))) ||
       p.dq_w->HasAttr("block_size"))
     return "the int8 convolution needs i8 weights with f32 scales per tensor or per output "
            "channel (axis 0)";
@@ -52,7 +53,8 @@ std::string WhyNotConv(const DynamicConvPattern& p, const Tensor** w) {
     const Tensor* z = ConstantOf(zp);
     if (z == nullptr) return "the weights' zero point must be a constant";
     for (int64_t i = 0; i < z->numel(); ++i)
-      if (z->GetAsDouble(i) != 0) return "the int8 convolution needs symmetric weights (zero point 0)";
+      if (z->GetAsDouble(i) != 0)
+        return "the int8 convolution needs symmetric weights (zero point 0)";
   }
   if (const Value* b = n.input(2)) {
     const Tensor* t = ConstantOf(b);
@@ -78,9 +80,8 @@ std::string WhyNotConv(const DynamicConvPattern& p, const Tensor** w) {
 }  // namespace
 
 std::vector<const Node*> DynamicConvPattern::nodes() const {
-  std::vector<const Node*> all = {flatten,  quant.abs,  quant.reduce_max, quant.div,
-                                  quant.max, quant.q,   quant.dq_x,       unflatten,
-                                  conv};
+  std::vector<const Node*> all = {flatten, quant.abs,  quant.reduce_max, quant.div, quant.max,
+                                  quant.q, quant.dq_x, unflatten,        conv};
   for (const Node* n : {residual_add, relu})
     if (n != nullptr) all.push_back(n);
   return all;
@@ -103,7 +104,8 @@ std::optional<DynamicConvPattern> MatchCudaDynamicConv(const Node* conv, bool fu
   const TensorType& xt = p.x->type();
   if (!StaticChw(xt) || conv->input(0)->type() != xt) return std::nullopt;
   const Dim& row = flat->type().shape[1];
-  if (!row.is_static() || row.value() != xt.shape[1].value() * xt.shape[2].value() * xt.shape[3].value() ||
+  if (!row.is_static() ||
+      row.value() != xt.shape[1].value() * xt.shape[2].value() * xt.shape[3].value() ||
       flat->type().shape[0] != xt.shape[0])
     return std::nullopt;
   p.dq_w = conv->input(1) != nullptr ? conv->input(1)->producer() : nullptr;
@@ -153,20 +155,22 @@ Expected<int32_t> EmitCudaDynamicConv(const DynamicConvPattern& p, const Dynamic
   auto scales = builder.InputSlot(p.dq_w->input(1));
   if (!scales.ok()) return scales.status().WithContext(n.Describe());
   const Value* bias = n.input(2);
-  op.inputs = {at.x, builder.AddConstantTensor(n.name() + "/w_packed", packed), *scales,
-               bias != nullptr ? builder.AddConstantTensor(n.name() + "/bias", bias->constant())
-                               : -1,
-               at.residual};
+  op.inputs = {
+      at.x, builder.AddConstantTensor(n.name() + "/w_packed", packed), *scales,
+      bias != nullptr ? builder.AddConstantTensor(n.name() + "/bias", bias->constant()) : -1,
+      at.residual};
   const Value* y = p.last()->output(0);
   const std::vector<Dim>& yd = y->type().shape.dims();
   const TensorType nhwc(DType::kF32, Shape({yd[0], yd[2], yd[3], yd[1]}));
-  const int32_t y_slot = at.y_nhwc ? builder.AddActivation(y->name() + "/nhwc", nhwc)
-                                   : builder.OutputSlot(y);
+  const int32_t y_slot =
+      at.y_nhwc ? builder.AddActivation(y->name() + "/nhwc", nhwc) : builder.OutputSlot(y);
   const Dim pixels(yd[2].value() * yd[3].value());
   op.outputs = {
       y_slot,
-      builder.AddActivation(n.name() + "/codes", TensorType(DType::kI8, Shape({yd[0], pixels, Dim(kp)}))),
-      builder.AddActivation(n.name() + "/row_scales", TensorType(DType::kF32, Shape({yd[0], pixels}))),
+      builder.AddActivation(n.name() + "/codes",
+                            TensorType(DType::kI8, Shape({yd[0], pixels, Dim(kp)}))),
+      builder.AddActivation(n.name() + "/row_scales",
+                            TensorType(DType::kF32, Shape({yd[0], pixels}))),
       builder.AddActivation(n.name() + "/absmax", TensorType(DType::kF32, Shape({yd[0]})))};
   if (!at.y_nhwc) op.outputs.push_back(builder.AddActivation(n.name() + "/y_nhwc", nhwc));
   auto layout = [](bool nhwc_layout) { return std::string(nhwc_layout ? "nhwc" : "nchw"); };

@@ -26,14 +26,14 @@
 namespace octet::compile_internal {
 
 struct DynamicConvPattern {
-  DynamicMatMulPattern quant;        // the per-token part, over [N, C*H*W]
-  const Node* flatten = nullptr;     // Reshape x -> [N, C*H*W]
-  const Node* unflatten = nullptr;   // Reshape -> [N, C, H, W]
+  DynamicMatMulPattern quant;       // the per-token part, over [N, C*H*W]
+  const Node* flatten = nullptr;    // Reshape x -> [N, C*H*W]
+  const Node* unflatten = nullptr;  // Reshape -> [N, C, H, W]
   const Node* conv = nullptr;
   const Node* dq_w = nullptr;
-  const Value* x = nullptr;          // f32 [N, C, H, W]
+  const Value* x = nullptr;  // f32 [N, C, H, W]
   const Node* residual_add = nullptr;
-  const Value* residual = nullptr;   // f32 of the output's type
+  const Value* residual = nullptr;  // f32 of the output's type
   const Node* relu = nullptr;
   // Set when the input is the per-image form but the op cannot take the
   // rest (the compile error then names the node and this).

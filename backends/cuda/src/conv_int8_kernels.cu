@@ -90,8 +90,8 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
       const int ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
       if (k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
           static_cast<unsigned>(iw) < static_cast<unsigned>(g.w)) {
-        const float4* src = reinterpret_cast<const float4*>(
-            x + ((int64_t{b} * g.h + ih) * g.w + iw) * g.c + c0);
+        const float4* src =
+            reinterpret_cast<const float4*>(x + ((int64_t{b} * g.h + ih) * g.w + iw) * g.c + c0);
 #pragma unroll
         for (int q = 0; q < 4; ++q) {
           const float4 f = src[q];
@@ -129,7 +129,8 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
 
 unsigned GridFor(int64_t work) {
   // Enough blocks to fill the GPU several times over; the loops stride.
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((work + kThreads - 1) / kThreads, 132 * 64)));
+  return static_cast<unsigned>(
+      std::max<int64_t>(1, std::min<int64_t>((work + kThreads - 1) / kThreads, 132 * 64)));
 }
 
 }  // namespace
@@ -145,8 +146,8 @@ Status ImageAbsMax(const float* x, int64_t batch, int64_t image_size, float* abs
       cudaMemsetAsync(absmax, 0, static_cast<size_t>(batch) * sizeof(float), stream));
   // About 8 float4 per thread, at most 1024 blocks per image.
   const int64_t per_block = int64_t{kThreads} * 32;
-  const dim3 grid(static_cast<unsigned>(
-                      std::max<int64_t>(1, std::min<int64_t>((image_size + per_block - 1) / per_block, 1024))),
+  const dim3 grid(static_cast<unsigned>(std::max<int64_t>(
+                      1, std::min<int64_t>((image_size + per_block - 1) / per_block, 1024))),
                   static_cast<unsigned>(batch));
   ImageAbsMaxKernel<<<grid, kThreads, 0, stream>>>(x, image_size,
                                                    reinterpret_cast<unsigned*>(absmax));
@@ -154,18 +155,16 @@ Status ImageAbsMax(const float* x, int64_t batch, int64_t image_size, float* abs
   return Status::Ok();
 }
 
-Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d,
-                          const Window2d& w, int64_t k_padded, const float* absmax, float qmax,
-                          float min_scale, int8_t* codes, float* row_scales,
-                          cudaStream_t stream) {
+Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d, const Window2d& w,
+                          int64_t k_padded, const float* absmax, float qmax, float min_scale,
+                          int8_t* codes, float* row_scales, cudaStream_t stream) {
   const int64_t k = d.channels * w.kernel_h * w.kernel_w;
   if (d.batch < 0 || d.channels <= 0 || d.height <= 0 || d.width <= 0 || d.out_height < 0 ||
-      d.out_width < 0 || w.kernel_h <= 0 || w.kernel_w <= 0 || w.stride_h <= 0 ||
-      w.stride_w <= 0 || w.dilation_h <= 0 || w.dilation_w <= 0 || w.pad_top < 0 ||
-      w.pad_left < 0)
+      d.out_width < 0 || w.kernel_h <= 0 || w.kernel_w <= 0 || w.stride_h <= 0 || w.stride_w <= 0 ||
+      w.dilation_h <= 0 || w.dilation_w <= 0 || w.pad_top < 0 || w.pad_left < 0)
     return InvalidArgument("Im2ColQuantizeInt8: bad dims or window (input [", d.batch, ",",
-                           d.channels, ",", d.height, ",", d.width, "], kernel ", w.kernel_h,
-                           "x", w.kernel_w, ")");
+                           d.channels, ",", d.height, ",", d.width, "], kernel ", w.kernel_h, "x",
+                           w.kernel_w, ")");
   if (k_padded % 16 != 0 || k_padded < k)
     return InvalidArgument("Im2ColQuantizeInt8: k_padded = ", k_padded,
                            " must be a multiple of 16 holding the ", k, " taps");
@@ -196,11 +195,11 @@ Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d,
   const int64_t total = rows * g.chunks;
   const bool nhwc = layout == ActLayout::kNhwc;
   if (nhwc && d.channels % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0)
-    Im2ColQuantizeKernel<true><<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax,
-                                                                        codes, row_scales);
+    Im2ColQuantizeKernel<true>
+        <<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax, codes, row_scales);
   else
-    Im2ColQuantizeKernel<false><<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax,
-                                                                         codes, row_scales);
+    Im2ColQuantizeKernel<false>
+        <<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax, codes, row_scales);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColQuantizeKernel");
   return Status::Ok();
 }

@@ -262,15 +262,16 @@ class QdqRewriter {
   // an image's output pixels read that image only).
   Expected<Value*> DynamicPerImage(Value* x, const QuantScheme& s, const Node* before) {
     const TensorType& t = x->type();
-    if (!t.has_shape || t.shape.rank() != 4 || !t.shape[1].is_static() ||
-        !t.shape[2].is_static() || !t.shape[3].is_static())
+    if (!t.has_shape || t.shape.rank() != 4 || !t.shape[1].is_static() || !t.shape[2].is_static() ||
+        !t.shape[3].is_static())
       return InvalidArgument("per-image quantization of '", x->name(), "' (", t.ToString(),
                              ") needs [N, C, H, W] with C, H, W static");
     const std::string& base = x->name();
     const int64_t c = t.shape[1].value(), h = t.shape[2].value(), w = t.shape[3].value();
     // Reshape's 0 copies the batch dim, which may be symbolic.
     Node* flat = g_.AddNode(
-        "Reshape", {x, AddConst(g_, base + "/image_shape", Tensor::FromVector<int64_t>({0, -1}, {2}))},
+        "Reshape",
+        {x, AddConst(g_, base + "/image_shape", Tensor::FromVector<int64_t>({0, -1}, {2}))},
         {base + "/images"}, g_.UniqueNodeName(base + "/images"), "", before);
     flat->output(0)->set_type(TensorType(t.dtype, Shape({t.shape[0], Dim(c * h * w)})));
     OCTET_ASSIGN_OR_RETURN(Value * dq, DynamicPerToken(flat->output(0), s, before));

@@ -40,8 +40,7 @@ Status ImageAbsMax(const float* x, int64_t batch, int64_t image_size, float* abs
 // row_scales f32 [batch * OH * OW], from x f32 in `layout` (dims as NCHW
 // sizes) and ImageAbsMax's absmax.
 Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& dims,
-                          const Window2d& window, int64_t k_padded, const float* absmax,
-                          float qmax, float min_scale, int8_t* codes, float* row_scales,
-                          cudaStream_t stream);
+                          const Window2d& window, int64_t k_padded, const float* absmax, float qmax,
+                          float min_scale, int8_t* codes, float* row_scales, cudaStream_t stream);
 
 }  // namespace octet::cuda
