@@ -250,6 +250,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     AddCudaElementwiseExecutors(*f);
     AddCudaReduceExecutors(*f);
     AddCudaConvExecutors(*f);
+    AddCudaInt8ConvExecutors(*f);
     return f;
   }();
   if (auto it = factories->find(op.kernel); it != factories->end())

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "octet/cuda/conv_pool_kernels.h"
 #include "octet/module/module.h"
 #include "octet/status.h"
 #include "octet/tensor.h"
@@ -59,6 +60,7 @@ void AddCudaElementwiseExecutors(CudaExecutorFactories& f);        // cuda_execu
 void AddCudaReduceExecutors(CudaExecutorFactories& factories);     // cuda_executors_reduce.cc
 void AddCudaAttentionExecutors(CudaExecutorFactories& factories);  // cuda_executors_attention.cc
 void AddCudaConvExecutors(CudaExecutorFactories& factories);       // cuda_executors_conv.cc
+void AddCudaInt8ConvExecutors(CudaExecutorFactories& f);           // cuda_executors_conv_int8.cc
 
 // Shared by the executor files.
 // "op 'name' (kernel): " to begin an error message.
@@ -67,6 +69,10 @@ std::string CudaOpPrefix(const ModuleOp& op);
 std::string CudaDimsText(const std::vector<int64_t>& dims);
 // The op's structure: input count (those beyond `required` may be -1),
 // output count, and which inputs must be constants.
+// A convolution's or pooling's window attributes: kernel_shape, strides,
+// pads [top, left, bottom, right], dilations (cuda_executors_conv.cc).
+Expected<cuda::Window2d> ReadCudaWindow(const ModuleOp& op);
+
 Status CheckCudaOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs,
                         size_t required, size_t num_outputs, const std::vector<size_t>& constant);
 

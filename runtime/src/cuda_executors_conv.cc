@@ -25,8 +25,10 @@ Expected<SharedBuffer> UploadConstant(const ModuleOp& op, const Tensor& t) {
   return std::make_shared<const cuda::DeviceBuffer>(std::move(*buffer));
 }
 
+}  // namespace
+
 // kernel_shape, strides, pads [top, left, bottom, right], dilations.
-Expected<cuda::Window2d> ReadWindow(const ModuleOp& op) {
+Expected<cuda::Window2d> ReadCudaWindow(const ModuleOp& op) {
   OCTET_ASSIGN_OR_RETURN(std::vector<int64_t> k, op.Get<std::vector<int64_t>>("kernel_shape"));
   OCTET_ASSIGN_OR_RETURN(std::vector<int64_t> s, op.Get<std::vector<int64_t>>("strides"));
   OCTET_ASSIGN_OR_RETURN(std::vector<int64_t> p, op.Get<std::vector<int64_t>>("pads"));
@@ -40,6 +42,10 @@ Expected<cuda::Window2d> ReadWindow(const ModuleOp& op) {
   w.dilation_h = d[0], w.dilation_w = d[1];
   return w;
 }
+
+namespace {
+
+Expected<cuda::Window2d> ReadWindow(const ModuleOp& op) { return ReadCudaWindow(op); }
 
 // x f32 [N, C, H, W] and y f32 [N, O, OH, OW] at run time; with `floor_dims`
 // the output dims must be the floor form (convolutions), else they come from

@@ -12,6 +12,7 @@
 // steps (GELU's slope is at most 1.13, so it does not amplify them).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -48,6 +49,7 @@ GemmProblem RandomProblem(int64_t m, int64_t n, int64_t k, std::mt19937& rng) {
 struct Check {
   bool bias = true;
   bool gelu = false;
+  bool relu = false;  // after the residual
   bool per_tensor_scale = false;
   DType dst_type = DType::kBF16;
   enum class Residual { kNone, kSeparate, kInPlace } residual = Residual::kNone;
@@ -120,6 +122,7 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
       if (check.gelu) ref = Gelu(ref);
       const double r = residual.empty() ? 0.0 : residual[i * p.n + j];
       ref += r;
+      if (check.relu) ref = std::max(ref, 0.0);
       float got = 0.f;
       if (check.dst_type == DType::kBF16) {
         uint16_t b;
@@ -154,7 +157,9 @@ Int8DynamicGemmConfig ConfigFor(const GemmProblem& p, const Check& check, Int8Ge
   config.weight_layout = layout;
   config.weight_scales = check.per_tensor_scale ? std::vector<float>{p.w_scales[0]} : p.w_scales;
   if (check.bias) config.bias = Tensor::FromVector<float>(p.bias, {p.n});
-  config.activation = check.gelu ? Activation::kGeluErf : Activation::kNone;
+  config.activation = check.gelu   ? Activation::kGeluErf
+                      : check.relu ? Activation::kRelu
+                                   : Activation::kNone;
   config.dst_type = check.dst_type;
   config.tile = tile;
   return config;
@@ -213,6 +218,26 @@ TEST_P(Int8DynamicGemmTest, ResidualSumSeparateAndInPlace) {
         check.residual = residual;
         RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
       }
+    }
+  }
+}
+
+// ReLU on the sum with the residual (a resnet block's Conv -> Add -> Relu, as
+// the int8 convolution uses it: f32 out), without a residual, from its own
+// buffer and in place; N = 64 (layer1's channels) and odd N.
+TEST_P(Int8DynamicGemmTest, ReluAfterTheResidual) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (const Shape& s : {Shape{3136, 64, 576}, Shape{77, 257, 272}, Shape{1, 130, 160}}) {
+    for (auto residual :
+         {Check::Residual::kNone, Check::Residual::kSeparate, Check::Residual::kInPlace}) {
+      const uint32_t seed = testing::FreshSeed();
+      std::mt19937 rng(seed);
+      const GemmProblem p = RandomProblem(s.m, s.n, s.k, rng);
+      Check check;
+      check.dst_type = DType::kF32;
+      check.relu = true;
+      check.residual = residual;
+      RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
     }
   }
 }

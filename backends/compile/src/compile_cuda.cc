@@ -22,6 +22,7 @@
 #include "cuda_attention.h"
 #include "cuda_channel_layer_norm.h"
 #include "cuda_conv_patterns.h"
+#include "cuda_dynamic_conv.h"
 #include "cuda_row_gather.h"
 #include "cuda_rules.h"
 #include "module_builder.h"
@@ -73,6 +74,8 @@ class CudaLowering {
           OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaFloatFusion(it->second, builder_));
         if (auto it = channel_norms_.find(n); it != channel_norms_.end())
           OCTET_RETURN_IF_ERROR(EmitChannelLayerNorm(it->second));
+        if (auto it = dynamic_convs_.find(n); it != dynamic_convs_.end())
+          OCTET_RETURN_IF_ERROR(EmitDynamicConv(it->second));
         continue;
       }
       OCTET_RETURN_IF_ERROR(Rule(*n)->emit(*n, builder_));
@@ -120,6 +123,20 @@ class CudaLowering {
         weight_only_.emplace(w->last(), std::move(*w));
         continue;
       }
+      // The int8-dynamic convolution (cuda_dynamic_conv.h): a match the op
+      // cannot take is refused with the reason.
+      if (auto c = compile_internal::MatchCudaDynamicConv(n)) {
+        bool clash = false;
+        for (const Node* x : c->nodes()) clash = clash || absorbed_.count(x) != 0;
+        if (clash) c = compile_internal::MatchCudaDynamicConv(n, false);
+        if (!c->why_not.empty()) {
+          refused_.emplace(n, c->why_not);
+          continue;
+        }
+        for (const Node* x : c->nodes()) absorbed_.insert(x);
+        dynamic_convs_.emplace(c->last(), std::move(*c));
+        continue;
+      }
       auto d = compile_internal::MatchDynamicMatMul(n);
       if (!d) d = compile_internal::MatchDynamicGemm(n);
       if (d) {
@@ -162,6 +179,7 @@ class CudaLowering {
     FoldRowGathersIntoQuantization();
     KeepDeviceEdgesInBf16();
     MoveGeluIntoConsumerQuantization();
+    ChooseConvLayouts();
     // Weight DequantizeLinear nodes read only by absorbed nodes go too.
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
       const Node* n = *it;
@@ -234,6 +252,28 @@ class CudaLowering {
         p.add_gather = std::move(*g);
         break;
       }
+    }
+  }
+
+  // An int8 convolution's output stays NHWC (as its GEMM writes it) when only
+  // int8 convolutions read it, as their input or their residual; otherwise
+  // (a pooling, a graph output, any other reader) it is written NCHW. A
+  // convolution reads either layout, so no value is ever converted twice.
+  void ChooseConvLayouts() {
+    std::map<const Node*, const compile_internal::DynamicConvPattern*> conv_of;
+    for (const auto& [key, c] : dynamic_convs_)
+      for (const Node* x : c.nodes()) conv_of[x] = &c;
+    for (const auto& [key, c] : dynamic_convs_) {
+      const Value* y = c.last()->output(0);
+      bool only_convs = !y->is_graph_output() && !y->uses().empty();
+      for (const Use& u : y->uses()) {
+        auto it = conv_of.find(u.node);
+        const compile_internal::DynamicConvPattern* q = it != conv_of.end() ? it->second : nullptr;
+        only_convs = only_convs && q != nullptr &&
+                     ((u.node == q->flatten && q->x == y) ||
+                      (u.node == q->residual_add && q->residual == y));
+      }
+      if (only_convs) nhwc_values_.insert(y);
     }
   }
 
@@ -491,6 +531,30 @@ class CudaLowering {
     return Status::Ok();
   }
 
+  // cuda.dynamic_int8_conv (cuda_dynamic_conv.h), reading and writing NHWC
+  // where ChooseConvLayouts said so.
+  Status EmitDynamicConv(const compile_internal::DynamicConvPattern& c) {
+    compile_internal::DynamicConvPlaces at;
+    auto slot = [&](const Value* v, bool* nhwc) -> Expected<int32_t> {
+      if (auto it = nhwc_slots_.find(v); it != nhwc_slots_.end()) {
+        *nhwc = true;
+        return it->second;
+      }
+      return builder_.InputSlot(v);
+    };
+    auto x = slot(c.x, &at.x_nhwc);
+    auto residual = slot(c.residual, &at.residual_nhwc);
+    for (const auto* e : {&x, &residual})
+      if (!e->ok()) return e->status().WithContext(c.conv->Describe());
+    at.x = *x;
+    at.residual = *residual;
+    const Value* y = c.last()->output(0);
+    at.y_nhwc = nhwc_values_.count(y) != 0;
+    OCTET_ASSIGN_OR_RETURN(int32_t y_slot, compile_internal::EmitCudaDynamicConv(c, at, builder_));
+    if (at.y_nhwc) nhwc_slots_[y] = y_slot;
+    return Status::Ok();
+  }
+
   // Inputs: x f32 [N, C, ...], scale f32 [C], bias f32 [C] (constants).
   // Output y f32 of x's dims, which may take x's place.
   Status EmitChannelLayerNorm(const compile_internal::ChannelLayerNormPattern& c) {
@@ -563,6 +627,9 @@ class CudaLowering {
   std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;          // likewise
   std::map<const Node*, compile_internal::ChannelLayerNormPattern> channel_norms_;  // likewise
   std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
+  std::map<const Node*, compile_internal::DynamicConvPattern> dynamic_convs_;  // by last node
+  std::set<const Value*> nhwc_values_;                                         // ChooseConvLayouts
+  std::map<const Value*, int32_t> nhwc_slots_;  // their slots, once emitted
   compile_internal::CudaNodeRules rules_;
 };
 

@@ -330,7 +330,15 @@ std::optional<CudaFloatFusion> MatchCudaFloatFusion(const Node* n, bool fuse) {
   f.anchor = n;
   f.nodes = {n};
   f.last = n;
-  if (Dequantized(n->input(0))) {
+  if (Dequantized(n->input(0)) || (conv && IsOnnxOp(n->input(0)->producer(), "Reshape") &&
+                                   Dequantized(n->input(0)->producer()->input(0)))) {
+    if (conv) {
+      f.why_not =
+          "a Conv on dequantized activations runs on cuda only as the int8-dynamic per-image form "
+          "(Reshape -> per-token Q/DQ -> Reshape -> Conv with per-channel i8 weights); static QDQ "
+          "convolutions are not run on cuda (keep the layer float or quantize it int8-dynamic)";
+      return f;
+    }
     if (!gemm) return std::nullopt;  // the quantized patterns' (or no kernel's)
     f.why_not =
         "a Gemm on dequantized activations has no cuda kernel unless it is the int8-dynamic "

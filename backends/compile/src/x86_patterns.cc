@@ -443,8 +443,6 @@ std::optional<WeightOnlyMatMulPattern> MatchWeightOnlyMatMul(const Node* matmul)
   return m;
 }
 
-namespace {
-
 // The per-token quantization of x feeding `in`: DequantizeLinear(
 // QuantizeLinear(x, scale)) with scale = Max(Div(ReduceMax(Abs(x), last
 // axis, keepdims), qmax), min_scale), one block of K per row. Fills m's
@@ -491,6 +489,8 @@ bool MatchPerTokenActivation(const Value* in, DynamicMatMulPattern& m) {
   m.min_scale = *min_scale;
   return m.qmax > 0 && m.min_scale > 0;
 }
+
+namespace {
 
 // [GELU] or [Add(residual)] on the product (after its bias).
 void MatchDynamicEpilogue(DynamicMatMulPattern& m) {

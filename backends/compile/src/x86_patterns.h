@@ -124,6 +124,10 @@ struct DynamicMatMulPattern {
   }
 };
 std::optional<DynamicMatMulPattern> MatchDynamicMatMul(const Node* matmul);
+// The per-token quantization alone: `in` = DequantizeLinear(QuantizeLinear(x,
+// scale)) with the scale computed from x as above. Fills m's abs,
+// reduce_max, div, max, q, dq_x, x, qmax and min_scale.
+bool MatchPerTokenActivation(const Value* in, DynamicMatMulPattern& m);
 // The same scheme on Gemm(x, w, [C]) with transB = 1, alpha = beta = 1, x of
 // rank 2 and C a constant bias [N] (a classifier head after Flatten). Only
 // targets whose emitter reads weight_nk use it (cuda).

@@ -54,6 +54,8 @@ Status Validate(const CublasLtGemmConfig& c, const std::string& what) {
     if (c.bias != nullptr || c.activation != Activation::kNone)
       return InvalidArgument(what, ": bias and activation are for the bf16 GEMM only");
   }
+  if (c.activation == Activation::kRelu)
+    return InvalidArgument(what, ": no ReLU epilogue here (none or GELU)");
   return Status::Ok();
 }
 

@@ -44,6 +44,7 @@ struct Int8DynamicGemm::Impl {
   // One map per tile width (box rows = block_n), built once for the weights.
   CUtensorMap w_map_128{}, w_map_192{}, w_map_256{};
   bool gelu = false;
+  bool relu = false;
   bool dst_bf16 = true;
   Int8GemmTile tile = Int8GemmTile::kAuto;
   int64_t tuned_rows = 0;
@@ -59,6 +60,7 @@ std::string Describe(const Int8DynamicGemmConfig& c, int64_t n, int64_t k) {
      << (c.weight_scales.size() == 1 ? "per-tensor" : "per-channel") << " scales)";
   if (c.bias.defined()) os << " + bias";
   if (c.activation == Activation::kGeluErf) os << " -> gelu";
+  if (c.activation == Activation::kRelu) os << " [+ residual] -> relu";
   os << " -> " << DTypeName(c.dst_type);
   return os.str();
 }
@@ -91,7 +93,8 @@ Status Validate(const Int8DynamicGemmConfig& c, int64_t* n, int64_t* k) {
                            " of ", c.bias.numel(), " elements");
   if (c.dst_type != DType::kBF16 && c.dst_type != DType::kF32)
     return InvalidArgument(what, ": output type must be bf16 or f32, got ", DTypeName(c.dst_type));
-  if (c.activation != Activation::kNone && c.activation != Activation::kGeluErf)
+  if (c.activation != Activation::kNone && c.activation != Activation::kGeluErf &&
+      c.activation != Activation::kRelu)
     return InvalidArgument(what, ": unknown activation");
   return Status::Ok();
 }
@@ -115,6 +118,7 @@ Expected<Int8DynamicGemm> Int8DynamicGemm::Create(const Int8DynamicGemmConfig& c
   impl->n = n;
   impl->k = k;
   impl->gelu = config.activation == Activation::kGeluErf;
+  impl->relu = config.activation == Activation::kRelu;
   impl->dst_bf16 = config.dst_type == DType::kBF16;
   impl->tile = config.tile;
   impl->tuned_rows = config.tuned_rows;
@@ -214,6 +218,7 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   epilogue.n = static_cast<int>(impl.n);
   epilogue.dst_bf16 = impl.dst_bf16;
   epilogue.gelu = impl.gelu;
+  epilogue.relu = impl.relu;
   const CUtensorMap& w_map = shape.block_n == 256   ? impl.w_map_256
                              : shape.block_n == 192 ? impl.w_map_192
                                                     : impl.w_map_128;

@@ -229,6 +229,7 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
       v0 += __bfloat162float(r[0]);
       if (pair) v1 += __bfloat162float(r[1]);
     }
+    if (ep.relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
     if (pair && ep.n % 2 == 0) {
       *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(v0, v1);
     } else {
@@ -242,6 +243,7 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
       v0 += r[0];
       if (pair) v1 += r[1];
     }
+    if (ep.relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
     if (pair && ep.n % 2 == 0) {
       *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
     } else {
@@ -281,8 +283,8 @@ struct OutPair<StoreKind::kTmaF32> {
 // m0: the consumer's first row; row_in_tile: this thread's first row within
 // it (16 warp + lane / 4); the thread's values are rows row_in_tile + 64 r
 // + 8 h, columns 8 j + 2 (lane % 4) + {0, 1} (the wgmma accumulator layout).
-// The arithmetic is StorePair's: Dequantize, then the residual, then one
-// rounding to the output type.
+// The arithmetic is StorePair's: Dequantize, then the residual, then the
+// relu, then one rounding to the output type.
 template <int kBlockN, int kRowTiles, int kBuffers, StoreKind kStore, bool kResidual>
 __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][kBlockN / 2],
                                                 const float (&row_scale)[kRowTiles][2],
@@ -357,6 +359,7 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
           v0 += P::First(res[q % (kAhead + 1)][g][h]);
           v1 += P::Second(res[q % (kAhead + 1)][g][h]);
         }
+        if (ep.relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
         *reinterpret_cast<Pair*>(buffer + (row_in_tile + 8 * h) * 128 + swizzled) = P::Make(v0, v1);
       }
     }

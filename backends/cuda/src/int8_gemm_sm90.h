@@ -27,7 +27,8 @@ struct Int8GemmEpilogue {
   const void* residual = nullptr;
   int m = 0, n = 0;
   bool dst_bf16 = true;
-  bool gelu = false;
+  bool gelu = false;  // on the dequantized value, before the residual
+  bool relu = false;  // on the sum, after the residual (a resnet block's end)
 };
 
 // Raises every tile's dynamic shared-memory limit on the current device.

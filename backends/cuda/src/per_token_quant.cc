@@ -24,6 +24,8 @@ Expected<QuantizeRowsPerToken> QuantizeRowsPerToken::Create(
     return InvalidArgument(what, ": qmax must be in (0, 127], got ", config.qmax);
   if (!(config.min_scale > 0.f) || !std::isfinite(config.min_scale))
     return InvalidArgument(what, ": min_scale must be positive and finite, got ", config.min_scale);
+  if (config.activation != Activation::kNone && config.activation != Activation::kGeluErf)
+    return InvalidArgument(what, ": the activation on the source rows must be none or GELU (erf)");
   if (config.activation != Activation::kNone &&
       (!config.ln_scale.empty() || !config.row_map.empty() || config.add_rows))
     return InvalidArgument(what,

@@ -117,6 +117,9 @@ class Annotator {
       return Skip(n, "reduction axis (" + std::to_string(w->constant().dim(wq.scheme.axis)) +
                          ") is shorter than the group size");
 
+    if (n.op_type() == "Conv" && !config_.weight_only() && config_.activation->dynamic) {
+      if (std::string why = WhyNotDynamicConv(n); !why.empty()) return Skip(n, why);
+    }
     QuantizedNode q{n.name(), n.op_type(), {}};
     if (!config_.weight_only()) {
       OCTET_ASSIGN_OR_RETURN(int g, GroupFor(a, n));
@@ -222,6 +225,23 @@ class Annotator {
     g.observed_value = observed->name();
     plan_.groups.push_back(std::move(g));
     return plan_.groups.back().id;
+  }
+
+  // Dynamic activations of a Conv are quantized per image (convert.h): the
+  // input must be [N, C, H, W] with C, H, W static, and the convolution 2-D
+  // with group 1 (one GEMM whose rows all share their image's scale).
+  static std::string WhyNotDynamicConv(const Node& n) {
+    const TensorType& t = n.input(0)->type();
+    if (!t.has_shape || t.shape.rank() != 4)
+      return "dynamic activations quantize 2-D convolutions (input [N, C, H, W]) only, got " +
+             t.ToString();
+    for (int i = 1; i < 4; ++i)
+      if (!t.shape[i].is_static())
+        return "dynamic per-image quantization needs C, H, W static, got " + t.ToString();
+    auto group = n.GetInt("group", 1);
+    if (!group.ok() || *group != 1)
+      return "dynamic activations quantize convolutions with group 1 only";
+    return "";
   }
 
   // The group of activation `v` as read by `consumer` (created as needed), or

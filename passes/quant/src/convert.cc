@@ -200,7 +200,20 @@ class QdqRewriter {
                           [&](Node* a, Node* b) { return pos_.at(a) < pos_.at(b); });
     Value* dq = nullptr;
     if (group.scheme.dynamic) {
+      // A Conv reads its input quantized per image (one scale over C, H, W),
+      // the rest per token (one scale per row of the last axis).
+      std::vector<Node*> convs, others;
+      for (Node* c : consumers) (c->op_type() == "Conv" ? convs : others).push_back(c);
+      // One chain per Conv: each int8 convolution quantizes its own input
+      // (the backends fuse the chain into the op that reads it).
+      for (Node* conv : convs) {
+        OCTET_ASSIGN_OR_RETURN(Value * per_image, DynamicPerImage(x, group.scheme, conv));
+        Replace({conv}, x, per_image);
+      }
+      if (others.empty()) return Status::Ok();
       OCTET_ASSIGN_OR_RETURN(dq, DynamicPerToken(x, group.scheme, first));
+      Replace(others, x, dq);
+      return Status::Ok();
     } else {
       if (group.id >= static_cast<int>(params_.size()))
         return InvalidArgument("no calibrated parameters for activation group ", group.id, " ('",
@@ -235,6 +248,39 @@ class QdqRewriter {
     Node* dq = g_.AddNode("DequantizeLinear", {q->output(0), scale, zero}, {base + "/dq"},
                           g_.UniqueNodeName(base + "/dequantize"), "", before);
     return dq->output(0);
+  }
+
+  static void Replace(const std::vector<Node*>& consumers, Value* x, Value* by) {
+    for (Node* c : consumers)
+      for (int i = 0; i < c->num_inputs(); ++i)
+        if (c->input(i) == x) c->SetInput(i, by);
+  }
+
+  // x [N, C, H, W] (C, H, W static) quantized with one scale per image:
+  // Reshape to [N, C*H*W], the per-token form on that, Reshape back. The
+  // scale then factors out of every row of the convolution's GEMM (all of
+  // an image's output pixels read that image only).
+  Expected<Value*> DynamicPerImage(Value* x, const QuantScheme& s, const Node* before) {
+    const TensorType& t = x->type();
+    if (!t.has_shape || t.shape.rank() != 4 || !t.shape[1].is_static() || !t.shape[2].is_static() ||
+        !t.shape[3].is_static())
+      return InvalidArgument("per-image quantization of '", x->name(), "' (", t.ToString(),
+                             ") needs [N, C, H, W] with C, H, W static");
+    const std::string& base = x->name();
+    const int64_t c = t.shape[1].value(), h = t.shape[2].value(), w = t.shape[3].value();
+    // Reshape's 0 copies the batch dim, which may be symbolic.
+    Node* flat = g_.AddNode(
+        "Reshape",
+        {x, AddConst(g_, base + "/image_shape", Tensor::FromVector<int64_t>({0, -1}, {2}))},
+        {base + "/images"}, g_.UniqueNodeName(base + "/images"), "", before);
+    flat->output(0)->set_type(TensorType(t.dtype, Shape({t.shape[0], Dim(c * h * w)})));
+    OCTET_ASSIGN_OR_RETURN(Value * dq, DynamicPerToken(flat->output(0), s, before));
+    Node* back = g_.AddNode(
+        "Reshape",
+        {dq, AddConst(g_, base + "/nchw_shape", Tensor::FromVector<int64_t>({0, c, h, w}, {4}))},
+        {base + "/dq_nchw"}, g_.UniqueNodeName(base + "/dq_nchw"), "", before);
+    back->output(0)->set_type(t);
+    return back->output(0);
   }
 
   Expected<Value*> DynamicPerToken(Value* x, const QuantScheme& s, const Node* before) {

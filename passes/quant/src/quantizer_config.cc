@@ -118,7 +118,7 @@ Expected<QuantizerConfig> MakePreset(const std::string& name) {
     // the quantized histogram: the same criterion as kMse.
     c.calibration.method = CalibrationMethod::kMse;
   } else if (name == "int8-dynamic") {
-    c.ops = {"Gemm", "MatMul"};
+    c.ops = {"Conv", "Gemm", "MatMul"};
     c.activation = PerTokenDynamicInt8();
     c.weight = PerChannelSymmetricInt8();
     c.int32_bias = false;

@@ -32,7 +32,10 @@
 
 namespace octet::cuda {
 
-enum class Activation { kNone, kGeluErf };  // GELU(x) = x/2 * (1 + erf(x / sqrt 2))
+// GELU(x) = x/2 * (1 + erf(x / sqrt 2)), on the dequantized value before the
+// residual; ReLU max(x, 0) on the sum after the residual (a resnet block's
+// Conv -> Add -> Relu).
+enum class Activation { kNone, kGeluErf, kRelu };
 
 // ---- per-token quantization ---------------------------------------------------
 
@@ -75,7 +78,7 @@ struct QuantizeRowsPerTokenConfig {
   // epilogue's formula) before the row is quantized: the producer GEMM's GELU
   // moved here, where it costs a memory-bound kernel a little ALU instead of
   // the GEMM's epilogue, during which the tensor cores idle. Not with a
-  // LayerNorm or a row prologue.
+  // LayerNorm or a row prologue. kNone or kGeluErf.
   Activation activation = Activation::kNone;
 };
 
@@ -160,8 +163,9 @@ class Int8DynamicGemm {
 
   // a: i8 [m, K] row-major, 16-byte aligned; a_scales: f32 [m]; dst: [m, N]
   // of dst_type, row-major, 16-byte aligned; residual: null or [m, N] of
-  // dst_type added after the activation (a transformer's residual sum), which
-  // may be dst itself (in place). All device memory; m == 0 does nothing.
+  // dst_type added after a GELU (a transformer's residual sum) and before a
+  // ReLU, which may be dst itself (in place). All device memory; m == 0 does
+  // nothing.
   Status Run(const int8_t* a, const float* a_scales, int64_t m, void* dst, cudaStream_t stream,
              const void* residual = nullptr) const;
 

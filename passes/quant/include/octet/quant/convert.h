@@ -13,7 +13,11 @@
 //                    input scale x weight scale; dynamic per-token groups get
 //                    the run-time scale computation
 //                        s = max(ReduceMax(Abs(x), axis -1) / qmax, tiny)
-//                    and blocked Q/DQ with block_size = the last dimension.
+//                    and blocked Q/DQ with block_size = the last dimension;
+//                    a Conv's input [N, C, H, W] is quantized per image
+//                    instead: Reshape [N, C*H*W] -> that form -> Reshape
+//                    back, so every im2col row of an image shares one scale
+//                    and the scale factors out of the convolution's GEMM.
 // Float ops keep their names and output names, so float and quantized runs of
 // the two graphs can be compared value by value.
 #pragma once

@@ -13,6 +13,10 @@
 //                     activations computed at run time, i8 symmetric
 //                     per-channel weights (torchao's
 //                     int8_dynamic_activation_int8_weight). No calibration.
+//                     Conv (2-D, group 1) too: its input is quantized with
+//                     one scale per image (C x H x W), since an im2col row
+//                     mixes several input pixels and a per-pixel scale would
+//                     not factor out of the GEMM (convert.h).
 //   int8-weight-only  Gemm/MatMul(constant weight): i8 symmetric per-channel
 //                     weights; activations stay float.
 //   int4-weight-only  Gemm/MatMul(constant weight): u4 affine per-group weights

@@ -1,0 +1,46 @@
+// The gathers of the int8-dynamic convolution (docs/cuda-backend.md,
+// "int8 convolutions"): the preset quantizes a Conv's input with one scale
+// per image (passes/quant/include/octet/quant/convert.h), so
+//
+//   absmax[b]      = max |x[b]| over the image's C * H * W values
+//   scale[b]       = max(absmax[b] / qmax, min_scale)           (f32 division)
+//   codes[m, k]    = saturate_int8(round_half_even(x_k / scale[b]))
+//
+// where row m = (b, oh, ow) of the im2col matrix [batch * OH * OW, k_padded]
+// is one output pixel and column k = (i * kw + j) * C + c its window's tap
+// (i, j) of channel c (0 in the padding and for k >= C * kh * kw). Every row
+// of image b carries scale[b] (row_scales[m]), so Int8DynamicGemm's
+// per-row x per-channel dequantization is exact. Codes are bit-identical to
+// the reference interpreter's QuantizeLinear (IEEE division, rintf).
+//
+// Pixel-major rows with the channel innermost make the GEMM's output [pixels,
+// O], that is NHWC, and make an NHWC input the fast case (16 channels of one
+// pixel are 64 contiguous bytes). As the other kernels: device pointers and a
+// stream, nothing allocated, nothing synchronised (graph-capturable).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "octet/cuda/conv_pool_kernels.h"
+#include "octet/status.h"
+
+namespace octet::cuda {
+
+enum class ActLayout { kNchw, kNhwc };
+
+// absmax[b] = max |x| over image b's image_size floats, b < batch (the image
+// is contiguous in NCHW and in NHWC alike). absmax is overwritten.
+Status ImageAbsMax(const float* x, int64_t batch, int64_t image_size, float* absmax,
+                   cudaStream_t stream);
+
+// The quantized im2col rows above: codes i8 [batch * OH * OW, k_padded]
+// (k_padded a multiple of 16, >= C * kh * kw; 16-byte aligned) and
+// row_scales f32 [batch * OH * OW], from x f32 in `layout` (dims as NCHW
+// sizes) and ImageAbsMax's absmax.
+Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& dims,
+                          const Window2d& window, int64_t k_padded, const float* absmax, float qmax,
+                          float min_scale, int8_t* codes, float* row_scales, cudaStream_t stream);
+
+}  // namespace octet::cuda

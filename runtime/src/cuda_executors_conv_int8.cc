@@ -1,0 +1,185 @@
+// cuda.dynamic_int8_conv (docs/cuda-backend.md, "int8 convolutions"): the
+// int8-dynamic preset's per-image quantized convolution as
+//
+//   ImageAbsMax(x) -> Im2ColQuantizeInt8 (codes [M, Kp], one scale per row:
+//   its image's) -> Int8DynamicGemm (per-row x per-channel dequantization,
+//   bias, residual, relu in the epilogue) -> y [M, O] = NHWC
+//
+// with M = N * OH * OW. Activations are NCHW or NHWC per value (attributes
+// x_layout, residual_layout, y_layout): the lowering keeps a value NHWC when
+// only int8 convolutions read it. An NCHW y is written NHWC into output 4
+// (scratch) and transposed; an NCHW residual is transposed into the GEMM's
+// destination first and added there in place.
+#include <memory>
+#include <string>
+
+#include "cuda_executors.h"
+#include "octet/cuda/conv_int8_kernels.h"
+#include "octet/cuda/int8_kernels.h"
+#include "octet/cuda/strided_copy.h"
+
+namespace octet::runtime {
+namespace {
+
+std::string Prefix(const ModuleOp& op) { return CudaOpPrefix(op); }
+
+Expected<cuda::ActLayout> ReadLayout(const ModuleOp& op, const char* name) {
+  OCTET_ASSIGN_OR_RETURN(std::string s, op.Get<std::string>(name));
+  if (s == "nchw") return cuda::ActLayout::kNchw;
+  if (s == "nhwc") return cuda::ActLayout::kNhwc;
+  return InvalidArgument(Prefix(op), name, " is '", s, "'; expected nchw or nhwc");
+}
+
+// [N, C, H, W] sizes of a 4-D tensor stored in `layout`.
+std::vector<int64_t> NchwSizes(const std::vector<int64_t>& dims, cuda::ActLayout layout) {
+  if (layout == cuda::ActLayout::kNchw) return dims;
+  return {dims[0], dims[3], dims[1], dims[2]};
+}
+
+// dst (dense, `to`) = src (`from`), both of NCHW sizes s.
+Status Relayout(const float* src, cuda::ActLayout from, float* dst, cuda::ActLayout to,
+                const std::vector<int64_t>& s, cudaStream_t stream) {
+  const int64_t n = s[0], c = s[1], h = s[2], w = s[3];
+  cuda::StridedCopy copy;
+  copy.elem_bytes = 4;
+  if (from == to) {
+    copy.dims = {n * c * h * w};
+    copy.src_strides = {1};
+  } else if (to == cuda::ActLayout::kNhwc) {  // iterate [n, h, w, c] over NCHW
+    copy.dims = {n, h, w, c};
+    copy.src_strides = {c * h * w, w, 1, h * w};
+  } else {  // iterate [n, c, h, w] over NHWC
+    copy.dims = {n, c, h, w};
+    copy.src_strides = {h * w * c, 1, w * c, c};
+  }
+  return cuda::CopyStrided(copy, src, dst, stream);
+}
+
+class DynamicInt8ConvExecutor : public CudaOpExecutor {
+ public:
+  DynamicInt8ConvExecutor(ModuleOp op, cuda::Window2d window, int64_t k_padded, float qmax,
+                          float min_scale, cuda::ActLayout x_layout, cuda::ActLayout r_layout,
+                          cuda::ActLayout y_layout, cuda::Int8DynamicGemm gemm)
+      : op_(std::move(op)),
+        window_(window),
+        k_padded_(k_padded),
+        qmax_(qmax),
+        min_scale_(min_scale),
+        x_layout_(x_layout),
+        r_layout_(r_layout),
+        y_layout_(y_layout),
+        gemm_(std::move(gemm)) {}
+
+  Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
+             cudaStream_t stream) const override {
+    const DeviceTensor &x = in[0], &residual = in[4], &y = out[0], &codes = out[1],
+                       &row_scales = out[2], &absmax = out[3];
+    if (x.dtype != DType::kF32 || y.dtype != DType::kF32 || x.dims.size() != 4 ||
+        y.dims.size() != 4 || x.dims[0] != y.dims[0])
+      return InvalidArgument(Prefix(op_), "expected f32 4-D in and out, got ", DTypeName(x.dtype),
+                             CudaDimsText(x.dims), " -> ", DTypeName(y.dtype),
+                             CudaDimsText(y.dims));
+    const std::vector<int64_t> xs = NchwSizes(x.dims, x_layout_), ys = NchwSizes(y.dims, y_layout_);
+    cuda::Conv2dDims d{xs[0], xs[1], xs[2], xs[3], ys[1], ys[2], ys[3]};
+    const cuda::Window2d& w = window_;
+    const int64_t oh =
+        (d.height + w.pad_top + w.pad_bottom - w.dilation_h * (w.kernel_h - 1) - 1) / w.stride_h +
+        1;
+    const int64_t ow =
+        (d.width + w.pad_left + w.pad_right - w.dilation_w * (w.kernel_w - 1) - 1) / w.stride_w + 1;
+    const int64_t taps = d.channels * w.kernel_h * w.kernel_w;
+    if (oh != d.out_height || ow != d.out_width || d.out_channels != gemm_.n() || taps > k_padded_)
+      return InvalidArgument(Prefix(op_), "input ", CudaDimsText(x.dims), " -> ",
+                             CudaDimsText(y.dims), " does not fit the weights [", gemm_.n(), ", ",
+                             k_padded_, "] and the window (", oh, "x", ow, " outputs)");
+    const int64_t m = d.batch * oh * ow;
+    if (codes.numel() != m * k_padded_ || row_scales.numel() != m || absmax.numel() != d.batch)
+      return Internal(Prefix(op_), "scratch places do not fit ", m, " rows: codes ",
+                      CudaDimsText(codes.dims), ", row scales ", CudaDimsText(row_scales.dims),
+                      ", absmax ", CudaDimsText(absmax.dims));
+    if (residual.data != nullptr &&
+        (residual.dtype != DType::kF32 || NchwSizes(residual.dims, r_layout_) != ys))
+      return InvalidArgument(Prefix(op_), "residual ", DTypeName(residual.dtype),
+                             CudaDimsText(residual.dims), " is not the output's ",
+                             CudaDimsText(y.dims));
+    if (m == 0) return Status::Ok();
+    float* dst = static_cast<float*>(y.data);
+    if (y_layout_ == cuda::ActLayout::kNchw) {
+      if (out.size() < 5 || out[4].numel() != y.numel())
+        return Internal(Prefix(op_), "no NHWC scratch for the NCHW output");
+      dst = static_cast<float*>(out[4].data);
+    }
+    Status st = cuda::ImageAbsMax(static_cast<const float*>(x.data), d.batch,
+                                  d.channels * d.height * d.width, static_cast<float*>(absmax.data),
+                                  stream);
+    if (st.ok())
+      st = cuda::Im2ColQuantizeInt8(static_cast<const float*>(x.data), x_layout_, d, window_,
+                                    k_padded_, static_cast<const float*>(absmax.data), qmax_,
+                                    min_scale_, static_cast<int8_t*>(codes.data),
+                                    static_cast<float*>(row_scales.data), stream);
+    const void* res = residual.data;
+    if (st.ok() && res != nullptr && r_layout_ == cuda::ActLayout::kNchw) {
+      st = Relayout(static_cast<const float*>(res), r_layout_, dst, cuda::ActLayout::kNhwc, ys,
+                    stream);
+      res = dst;  // added in place
+    }
+    if (st.ok())
+      st = gemm_.Run(static_cast<const int8_t*>(codes.data),
+                     static_cast<const float*>(row_scales.data), m, dst, stream, res);
+    if (st.ok() && y_layout_ == cuda::ActLayout::kNchw)
+      st = Relayout(dst, cuda::ActLayout::kNhwc, static_cast<float*>(y.data),
+                    cuda::ActLayout::kNchw, ys, stream);
+    return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
+  }
+
+ private:
+  ModuleOp op_;
+  cuda::Window2d window_;
+  int64_t k_padded_;
+  float qmax_, min_scale_;
+  cuda::ActLayout x_layout_, r_layout_, y_layout_;
+  cuda::Int8DynamicGemm gemm_;
+};
+
+// Inputs: x, weights i8 [O, Kp] (constant), weight scales f32 [O] or [1],
+// bias f32 [O] or -1, residual or -1. Outputs: y, codes, row scales, absmax,
+// and the NHWC scratch when y is NCHW.
+Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
+    const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
+  OCTET_ASSIGN_OR_RETURN(cuda::ActLayout y_layout, ReadLayout(op, "y_layout"));
+  OCTET_RETURN_IF_ERROR(
+      CheckCudaOpShape(desc, op, 5, 3, y_layout == cuda::ActLayout::kNchw ? 5 : 4, {1, 2, 3}));
+  OCTET_ASSIGN_OR_RETURN(cuda::ActLayout x_layout, ReadLayout(op, "x_layout"));
+  OCTET_ASSIGN_OR_RETURN(cuda::ActLayout r_layout, ReadLayout(op, "residual_layout"));
+  OCTET_ASSIGN_OR_RETURN(cuda::Window2d window, ReadCudaWindow(op));
+  OCTET_ASSIGN_OR_RETURN(int64_t relu, op.Get<int64_t>("relu"));
+  OCTET_ASSIGN_OR_RETURN(float qmax, op.Get<float>("qmax"));
+  OCTET_ASSIGN_OR_RETURN(float min_scale, op.Get<float>("min_scale"));
+  const Tensor& w = constants[op.inputs[1]];
+  const Tensor& scales = constants[op.inputs[2]];
+  if (w.dtype() != DType::kI8 || w.rank() != 2)
+    return InvalidArgument(Prefix(op), "expected i8 weights [O, Kp], got ", DTypeName(w.dtype()),
+                           w.ShapeString());
+  if (scales.dtype() != DType::kF32 || (scales.numel() != 1 && scales.numel() != w.dim(0)))
+    return InvalidArgument(Prefix(op), "expected f32 weight scales [", w.dim(0), "] or [1], got ",
+                           DTypeName(scales.dtype()), scales.ShapeString());
+  cuda::Int8DynamicGemmConfig g;
+  g.weights = w;
+  g.weight_layout = cuda::WeightLayout::kNK;
+  g.weight_scales.assign(scales.data<float>(), scales.data<float>() + scales.numel());
+  if (op.inputs[3] >= 0) g.bias = constants[op.inputs[3]];
+  g.activation = relu != 0 ? cuda::Activation::kRelu : cuda::Activation::kNone;
+  g.dst_type = DType::kF32;
+  auto gemm = cuda::Int8DynamicGemm::Create(g);  // checks K % 16, the bias, the scales
+  if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
+  return std::unique_ptr<CudaOpExecutor>(new DynamicInt8ConvExecutor(
+      op, window, w.dim(1), qmax, min_scale, x_layout, r_layout, y_layout, std::move(*gemm)));
+}
+
+}  // namespace
+
+void AddCudaInt8ConvExecutors(CudaExecutorFactories& factories) {
+  factories["cuda.dynamic_int8_conv"] = CreateDynamicInt8Conv;
+}
+
+}  // namespace octet::runtime

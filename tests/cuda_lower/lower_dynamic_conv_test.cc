@@ -1,0 +1,233 @@
+// The int8-dynamic convolution on cuda (cuda_dynamic_conv.h): which ops a
+// resnet-shaped graph becomes and which values stay NHWC (CI, no GPU), what
+// is refused and why, and on the GPU the module against the reference
+// execution of the same QDQ graph and against the float graph.
+//
+// Bounds on the GPU. Against the QDQ graph: the codes of each convolution's
+// input are bit-identical (the gather divides and rounds as QuantizeLinear
+// does, from the same f32 input) and the int32 sums are exact, so the only
+// differences are f32 rounding (dequantization fma vs the reference's
+// DequantizeLinear then an f32 convolution: about K x 2^-24 relative) and
+// what they cause downstream: a value within that distance of a rounding
+// boundary (x / scale = n + 1/2) gets the neighbouring code, one step of
+// absmax / 127 in one input of the next layer. A few such codes in thousands
+// move an output by a fraction of a percent: cosine >= 0.9999 and max |err|
+// <= 2^-5 max |ref| allow that and still catch a wrong tap, pad, scale, bias
+// or layout (each gives cosine < 0.9). Against the float graph the error is
+// the quantization itself (8 bits per image and per channel, about 40 dB per
+// layer on these random weights): cosine >= 0.99, the bound.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "cuda_lower/cuda_module_test.h"
+#include "cuda_lower/presets.h"
+#include "module_test_util.h"
+#include "octet/compile/compile.h"
+#include "octet/passes/shape_inference.h"
+#include "octet/runtime/module.h"
+#include "quant/quant_test_util.h"
+
+namespace octet {
+namespace {
+
+using testing::Add;
+using testing::RandomTensor;
+
+Node* Conv(Graph& g, Value* x, int64_t o, int64_t c, int64_t k, int64_t stride, int64_t pad,
+           bool bias, const std::string& name, std::mt19937& rng) {
+  std::vector<Value*> in = {
+      x, g.AddConstant(name + ".w", RandomTensor({o, c, k, k}, rng, 1.5f / std::sqrt(c * k * k)))};
+  if (bias) in.push_back(g.AddConstant(name + ".b", RandomTensor({o}, rng, 0.1f)));
+  Node* n = Add(g, "Conv", in, name + "_out", name);
+  n->SetAttr("kernel_shape", std::vector<int64_t>{k, k});
+  n->SetAttr("strides", std::vector<int64_t>{stride, stride});
+  n->SetAttr("pads", std::vector<int64_t>{pad, pad, pad, pad});
+  return n;
+}
+
+Value* Relu(Graph& g, Value* x, const std::string& name) {
+  return Add(g, "Relu", {x}, name, name)->output(0);
+}
+
+// A resnet in small, at odd sizes: stem conv 3 -> 16 (7x7 s2 p3, NCHW graph
+// input, 3 channels), a basic block whose residual is the stem's output, a
+// downsampling block (3x3 s2 to 24 channels, not a multiple of 16, 3x3 to
+// 32, and a 1x1 s2 shortcut), max pool, global average pool and the classifier.
+Model SmallResnet(uint32_t seed) {
+  std::mt19937 rng(seed);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 3, 29, 23})));
+  Value* stem = Relu(g, Conv(g, x, 16, 3, 7, 2, 3, true, "stem", rng)->output(0), "stem_relu");
+  Value* a1 = Relu(g, Conv(g, stem, 16, 16, 3, 1, 1, true, "b1c1", rng)->output(0), "b1r1");
+  Value* a2 = Conv(g, a1, 16, 16, 3, 1, 1, true, "b1c2", rng)->output(0);
+  Value* b1 = Relu(g, Add(g, "Add", {a2, stem}, "b1_sum", "b1_add")->output(0), "b1_out");
+  Value* c1 = Relu(g, Conv(g, b1, 24, 16, 3, 2, 1, true, "b2c1", rng)->output(0), "b2r1");
+  Value* c2 = Conv(g, c1, 32, 24, 3, 1, 1, true, "b2c2", rng)->output(0);
+  Value* sc = Conv(g, b1, 32, 16, 1, 2, 0, true, "b2sc", rng)->output(0);
+  Value* b2 = Relu(g, Add(g, "Add", {c2, sc}, "b2_sum", "b2_add")->output(0), "b2_out");
+  Node* pool = Add(g, "MaxPool", {b2}, "pooled", "pool");
+  pool->SetAttr("kernel_shape", std::vector<int64_t>{3, 3});
+  pool->SetAttr("strides", std::vector<int64_t>{2, 2});
+  pool->SetAttr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  Value* gap = Add(g, "GlobalAveragePool", {pool->output(0)}, "gap", "gap")->output(0);
+  Value* flat = Add(g, "Flatten", {gap}, "flat", "flatten")->output(0);
+  Node* fc = Add(g, "Gemm",
+                 {flat, g.AddConstant("fc.w", RandomTensor({10, 32}, rng, 0.5f)),
+                  g.AddConstant("fc.b", RandomTensor({10}, rng, 0.1f))},
+                 "logits", "fc");
+  fc->SetAttr("transB", int64_t{1});
+  g.AddOutput(fc->output(0));
+  EXPECT_TRUE(InferShapes(g).ok());
+  return m;
+}
+
+const ModuleOp* OpNamed(const ModuleDesc& d, const std::string& name) {
+  for (const ModuleOp& op : d.ops)
+    if (op.name == name) return &op;
+  return nullptr;
+}
+
+class LowerDynamicConvTest : public testing::CudaModuleTest {};
+
+TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
+  auto cuda = CompileForCuda(testing::QuantizeDynamic(SmallResnet(1)));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  EXPECT_EQ(d.metadata.at("cuda.dynamic_int8_conv"), "6");
+  EXPECT_EQ(d.metadata.at("cuda.dynamic_int8_matmul"), "1");  // the classifier
+  EXPECT_EQ(d.metadata.count("cuda.conv2d_bf16"), 0u);
+  struct Want {
+    const char* name;
+    const char *x, *residual, *y;
+    int64_t relu;
+  };
+  // The stem reads the graph input (NCHW) and feeds b1c1 and b1c2's residual:
+  // NHWC. b2's convolutions end at the max pool: NCHW. Which of b2c2 and the
+  // shortcut takes the Add is the graph order's (b2c2 comes first).
+  for (const Want& w :
+       {Want{"stem", "nchw", "nchw", "nhwc", 1}, Want{"b1c1", "nhwc", "nchw", "nhwc", 1},
+        Want{"b1c2", "nhwc", "nhwc", "nhwc", 1}, Want{"b2c1", "nhwc", "nchw", "nhwc", 1},
+        Want{"b2c2", "nhwc", "nhwc", "nchw", 1}, Want{"b2sc", "nhwc", "nchw", "nhwc", 0}}) {
+    SCOPED_TRACE(w.name);
+    const ModuleOp* op = OpNamed(d, w.name);
+    ASSERT_NE(op, nullptr);
+    EXPECT_EQ(op->kernel, "cuda.dynamic_int8_conv");
+    EXPECT_EQ(*op->Get<std::string>("x_layout"), w.x);
+    EXPECT_EQ(*op->Get<std::string>("y_layout"), w.y);
+    EXPECT_EQ(*op->Get<int64_t>("relu"), w.relu);
+    if (std::string(w.name) == "b1c2" || std::string(w.name) == "b2c2") {
+      ASSERT_GE(op->inputs[4], 0) << "the residual sum is fused";
+      EXPECT_EQ(*op->Get<std::string>("residual_layout"), w.residual);
+    } else {
+      EXPECT_EQ(op->inputs[4], -1);
+    }
+    // Weights i8 [O, Kp]: taps padded to a multiple of 16; the bias f32 [O].
+    const TensorSlot& wt = d.slots[op->inputs[1]];
+    EXPECT_EQ(wt.dtype, DType::kI8);
+    ASSERT_EQ(wt.shape.rank(), 2);
+    EXPECT_EQ(wt.shape[1].value() % 16, 0);
+    EXPECT_GE(op->inputs[3], 0);
+    // An NHWC output is a slot of its own, [N, OH, OW, O]; an NCHW one needs
+    // the NHWC scratch (output 4).
+    EXPECT_EQ(op->outputs.size(), std::string(w.y) == "nchw" ? 5u : 4u);
+  }
+  // The stem: 3 x 7 x 7 = 147 taps -> 160; its NHWC output [N, 15, 12, 16].
+  const ModuleOp* stem = OpNamed(d, "stem");
+  EXPECT_EQ(d.slots[stem->inputs[1]].shape, Shape({16, 160}));
+  EXPECT_EQ(d.slots[stem->outputs[0]].shape, Shape({Dim::Symbol("N"), 15, 12, 16}));
+  // b2sc's output is b2c2's residual, read NHWC.
+  EXPECT_EQ(OpNamed(d, "b2c2")->inputs[4], OpNamed(d, "b2sc")->outputs[0]);
+}
+
+// The preset quantizes 2-D group-1 convolutions only; a depthwise one stays
+// float (cuda.grouped_conv2d) and the annotation says why.
+TEST_F(LowerDynamicConvTest, GroupedConvolutionsStayFloat) {
+  std::mt19937 rng(2);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 16, 9, 9})));
+  Value* c = Conv(g, x, 16, 16, 3, 1, 1, true, "full", rng)->output(0);
+  Node* dw = Add(g, "Conv", {c, g.AddConstant("dw.w", RandomTensor({16, 1, 3, 3}, rng, 0.5f))}, "y",
+                 "depthwise");
+  dw->SetAttr("group", int64_t{16});
+  dw->SetAttr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  g.AddOutput(dw->output(0));
+  ASSERT_TRUE(InferShapes(g).ok());
+  auto cuda = CompileForCuda(testing::QuantizeDynamic(std::move(m)));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  ASSERT_EQ(d.ops.size(), 2u);
+  EXPECT_EQ(d.ops[0].kernel, "cuda.dynamic_int8_conv");
+  EXPECT_EQ(*d.ops[0].Get<std::string>("y_layout"), "nchw");  // the depthwise reads it
+  EXPECT_EQ(d.ops[1].kernel, "cuda.grouped_conv2d");
+}
+
+// A static QDQ convolution (x86-int8's form) is refused with the reason.
+TEST_F(LowerDynamicConvTest, StaticQdqConvolutionsAreRefusedWithTheReason) {
+  std::mt19937 rng(3);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape::FromStatic({1, 4, 6, 6})));
+  Value* s = g.AddConstant("s", Tensor::Scalar<float>(0.05f));
+  Value* zp = g.AddConstant("zp", Tensor::Scalar<int8_t>(0));
+  Value* q = Add(g, "QuantizeLinear", {x, s, zp}, "xq", "q")->output(0);
+  Value* dq = Add(g, "DequantizeLinear", {q, s, zp}, "xdq", "dq")->output(0);
+  g.AddOutput(Conv(g, dq, 4, 4, 3, 1, 1, false, "static_conv", rng)->output(0));
+  ASSERT_TRUE(InferShapes(g).ok());
+  auto cuda = CompileForCuda(std::move(m));
+  ASSERT_FALSE(cuda.ok());
+  EXPECT_NE(cuda.status().message().find("static_conv (Conv): a Conv on dequantized activations "
+                                         "runs on cuda only as the int8-dynamic per-image form"),
+            std::string::npos)
+      << cuda.status().ToString();
+}
+
+TEST_F(LowerDynamicConvTest, OnGpuMatchesTheQdqGraphAndTheFloatGraph) {
+  const Model float_model = SmallResnet(5);
+  const Model qdq = testing::QuantizeDynamic(float_model.Clone());
+  auto module = LoadOrSkip(Write(CompileForCuda(qdq.Clone()), "cuda.octet"));
+  if (module == nullptr) GTEST_SKIP() << "no cuda runtime or sm_90a GPU here";
+  auto ref_qdq = runtime::Module::Load(Write(CompileForReference(qdq.Clone()), "qdq.octet"));
+  auto ref_float =
+      runtime::Module::Load(Write(CompileForReference(float_model.Clone()), "float.octet"));
+  ASSERT_TRUE(ref_qdq.ok()) << ref_qdq.status().ToString();
+  ASSERT_TRUE(ref_float.ok()) << ref_float.status().ToString();
+  auto session = runtime::Session::Create(module);
+  auto qdq_session = runtime::Session::Create(*ref_qdq, {1});
+  auto float_session = runtime::Session::Create(*ref_float, {1});
+  ASSERT_TRUE(session.ok() && qdq_session.ok() && float_session.ok());
+  for (int64_t batch : {1, 3, 5, 3}) {
+    const uint32_t seed = std::random_device{}();
+    auto inputs = (*ref_qdq)->MakeRandomInputs(seed, batch);
+    ASSERT_TRUE(inputs.ok());
+    auto got = (*session)->Run(*inputs);
+    auto want = (*qdq_session)->Run(*inputs);
+    auto fp32 = (*float_session)->Run(*inputs);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_TRUE(want.ok() && fp32.ok());
+    const Tensor &y = got->at("logits"), &r = want->at("logits"), &f = fp32->at("logits");
+    ASSERT_EQ(y.dims(), r.dims());
+    double max_err = 0, max_ref = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      max_err = std::max(max_err, double{std::fabs(y.data<float>()[i] - r.data<float>()[i])});
+      max_ref = std::max(max_ref, double{std::fabs(r.data<float>()[i])});
+    }
+    const double cos_qdq = testing::Cosine(y, r), cos_float = testing::Cosine(y, f);
+    EXPECT_GE(cos_qdq, 0.9999) << "batch " << batch << " seed " << seed;
+    EXPECT_LE(max_err, std::ldexp(max_ref, -5)) << "batch " << batch << " seed " << seed;
+    EXPECT_GE(cos_float, 0.99) << "batch " << batch << " seed " << seed;
+    std::printf("batch %lld: cosine %.7f vs QDQ (max |err| %.3g of %.3g), %.6f vs fp32%s\n",
+                static_cast<long long>(batch), cos_qdq, max_err, max_ref, cos_float,
+                (*session)->last_device_run()->graph_replayed ? " (graph)" : "");
+  }
+}
+
+}  // namespace
+}  // namespace octet
