@@ -60,12 +60,10 @@ struct QuantTime {
 };
 
 QuantTime TimeQuantize(int64_t m, int64_t k, DType type, bool layer_norm, const DeviceBuffer& src,
-                       DeviceBuffer& codes, DeviceBuffer& scales, cudaStream_t stream,
-                       bool gelu = false) {
+                       DeviceBuffer& codes, DeviceBuffer& scales, cudaStream_t stream) {
   QuantizeRowsPerTokenConfig qc;
   qc.k = k;
   qc.src_type = type;
-  if (gelu) qc.activation = Activation::kGeluErf;
   if (layer_norm) {
     qc.ln_scale.assign(k, 1.1f);
     qc.ln_bias.assign(k, 0.01f);
@@ -91,12 +89,9 @@ void RunQuantShape(const Shape& s, cudaStream_t stream, std::mt19937& rng) {
   const QuantTime b = TimeQuantize(s.m, s.k, DType::kBF16, false, a_bf16, codes, scales, stream);
   const QuantTime f = TimeQuantize(s.m, s.k, DType::kF32, false, a_f32, codes, scales, stream);
   const QuantTime l = TimeQuantize(s.m, s.k, DType::kF32, true, a_f32, codes, scales, stream);
-  const QuantTime g =
-      TimeQuantize(s.m, s.k, DType::kBF16, false, a_bf16, codes, scales, stream, true);
-  std::printf(
-      "| %-14s | %6lld | %5lld | %7.1f (%.2f) | %7.1f (%.2f) | %7.1f (%.2f) | %7.1f (%.2f) |\n",
-      s.name, static_cast<long long>(s.m), static_cast<long long>(s.k), b.us, b.tbps, f.us, f.tbps,
-      l.us, l.tbps, g.us, g.tbps);
+  std::printf("| %-14s | %6lld | %5lld | %7.1f (%.2f) | %7.1f (%.2f) | %7.1f (%.2f) |\n", s.name,
+              static_cast<long long>(s.m), static_cast<long long>(s.k), b.us, b.tbps, f.us, f.tbps,
+              l.us, l.tbps);
   std::fflush(stdout);
 }
 
@@ -233,11 +228,10 @@ int main(int argc, char** argv) {
   if (quant_only) {
     std::printf(
         "per-token quantization of [M,K] rows: median us (TB/s moved = bytes read + codes + "
-        "scales written / time); bf16 rows, f32 rows, f32 rows with LayerNorm fused, bf16 rows "
-        "with GELU on each value (the MLP's lin2 input)\n\n");
+        "scales written / time); bf16 rows, f32 rows, f32 rows with LayerNorm fused\n\n");
     std::printf(
         "| shape          |      M |     K | bf16 us (TB/s) | f32 us (TB/s) | "
-        "LN+f32 us (TB/s) | bf16+GELU us (TB/s) |\n|---|---|---|---|---|---|---|\n");
+        "LN+f32 us (TB/s) |\n|---|---|---|---|---|---|\n");
     for (const Layer& l :
          {Layer{"K 768", 0, 768}, Layer{"K 1024", 0, 1024}, Layer{"K 1280", 0, 1280},
           Layer{"K 3072", 0, 3072}, Layer{"K 5120", 0, 5120}})

@@ -46,25 +46,21 @@ double Gelu(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
 
 // With GELU the kernel's f32 GELU (erff, within 2 ulp, and three roundings)
 // differs from the double one here by at most e = 2^-21 (|x| + |GELU(x)|)
-// (erf's error is scaled by |x| / 2; the roundings are relative to |GELU(x)|);
-// of bf16 rows it is then rounded to bf16 (u = 2^-9 relative; 0 for f32). So
-// the scale (max / qmax) is within d = u + 2^-19 of the reference's
-// relatively, and each code within 1/2 + (e + u |g|) / scale + 128 d of
-// g / scale (|g| / scale <= 127): a code may differ from the exact value's
-// round-half-even only next to a tie (f32: d ~ 1e-6), or by the bf16 rounding.
+// (erf's error is scaled by |x| / 2; the roundings are relative to |GELU(x)|),
+// so the scale (max / qmax) is within 2^-20 of the reference's relatively,
+// and each code within 1/2 + (e + |g| 2^-20) / scale of g / scale: a code
+// may differ from the round-half-even of the exact value only next to a tie.
 void CheckGeluCodes(const std::vector<float>& x, const QuantCase& c, float qmax,
                     const std::vector<int8_t>& got_codes, const std::vector<float>& got_scales) {
-  const double u = c.type == DType::kBF16 ? 0x1p-9 : 0.0, d = u + 0x1p-19;
   for (int64_t r = 0; r < c.rows; ++r) {
     double absmax = 0;
     for (int64_t i = 0; i < c.k; ++i) absmax = std::max(absmax, std::fabs(Gelu(x[r * c.k + i])));
     const double scale = std::max(absmax / qmax, double{std::numeric_limits<float>::min()});
-    ASSERT_LE(std::fabs(got_scales[r] - scale), d * scale) << "scale of row " << r;
+    ASSERT_LE(std::fabs(got_scales[r] - scale), 0x1p-20 * scale) << "scale of row " << r;
     for (int64_t i = 0; i < c.k; ++i) {
       const double v = x[r * c.k + i], g = Gelu(v);
-      const double e = 0x1p-21 * (std::fabs(v) + std::fabs(g));
-      ASSERT_LE(std::fabs(got_codes[r * c.k + i] - g / scale),
-                0.5 + (e + u * std::fabs(g)) / scale + 128 * d)
+      const double e = 0x1p-21 * (std::fabs(v) + std::fabs(g)) + 0x1p-20 * std::fabs(g);
+      ASSERT_LE(std::fabs(got_codes[r * c.k + i] - g / scale), 0.5 + e / scale)
           << "code " << r * c.k + i << " (row " << r << ", x = " << v << ", GELU " << g << ")";
     }
   }

@@ -335,9 +335,8 @@ class CudaLowering {
   // cores idle (bf16 + GELU measured 68-79% of plain bf16 output at SAM's
   // shapes), in the memory-bound quantization kernel it is mostly hidden. The
   // value between them then holds the pre-activation; nothing else reads it.
-  // Numerics: the codes are still those of the bf16-rounded GELU, now of the
-  // bf16-rounded pre-activation: one more rounding of 2^-9 (GELU's slope is
-  // below 1.13), a fraction of the int8 step.
+  // Numerics: GELU of the bf16-rounded pre-activation instead of the
+  // bf16-rounded GELU, each one rounding of 2^-9 (GELU's slope is below 1.13).
   void MoveGeluIntoConsumerQuantization() {
     for (const auto& [key, d] : dynamics_) {
       if (d.gelu.empty() || d.residual != nullptr) continue;

@@ -43,26 +43,7 @@ __device__ __forceinline__ float GeluErf(float v) {
   return 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
 }
 
-// GELU of each value of a 16-byte row vector: f32 values exactly, bf16
-// values rounded to nearest even back into bf16.
-template <typename T>
-__device__ __forceinline__ uint4 GeluVec(uint4 v) {
-  uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    if constexpr (std::is_same_v<T, float>) {
-      w[i] = __float_as_uint(GeluErf(__uint_as_float(w[i])));
-    } else {
-      const __nv_bfloat162 g = __floats2bfloat162_rn(GeluErf(__uint_as_float(w[i] << 16)),
-                                                     GeluErf(__uint_as_float(w[i] & 0xffff0000u)));
-      w[i] = *reinterpret_cast<const uint32_t*>(&g);
-    }
-  }
-  return make_uint4(w[0], w[1], w[2], w[3]);
-}
-
-// gelu: quantize GELU(x) (computed in both passes; of bf16 rows rounded to
-// bf16, like the vectorised kernel).
+// gelu: quantize GELU(x) (computed in both passes).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     QuantizeRowsKernel(const T* src, int64_t k, bool gelu, float qmax, float min_scale,
@@ -71,9 +52,7 @@ __global__ void __launch_bounds__(kThreads)
   const T* x = src + row * k;
   const auto value = [&](int64_t i) {
     const float v = ToFloat(x[i]);
-    if (!gelu) return v;
-    // bf16 rows: GELU rounded to bf16, as the vectorised kernel does.
-    return std::is_same_v<T, float> ? GeluErf(v) : ToFloat(__float2bfloat16_rn(GeluErf(v)));
+    return gelu ? GeluErf(v) : v;
   };
   float absmax = 0.f;
   for (int64_t i = threadIdx.x; i < k; i += kThreads) absmax = fmaxf(absmax, fabsf(value(i)));
@@ -166,7 +145,8 @@ __device__ __forceinline__ void QuantizeRowVecs(const float (&y)[kVecs][4], int6
 
 // kGroup threads per row (a warp, or the block), kVecs 16-byte vectors per
 // thread held in registers. aligned: src 16-byte and codes 8-byte aligned.
-// kGelu: GELU(x) is quantized (of bf16 rows: rounded to bf16).
+// kGelu: GELU(x) is quantized, computed once per value and held in f32
+// beside the vectors (the launch gives it a block per row, so few vectors).
 template <typename T, int kGroup, int kVecs, bool kGelu>
 __global__ void __launch_bounds__(kThreads)
     QuantizeRowsVecKernel(const T* src, int64_t rows, int64_t k, float qmax, float min_scale,
@@ -184,11 +164,25 @@ __global__ void __launch_bounds__(kThreads)
     r[j] = v < nvec ? LoadRowVec(x + kElems * v, aligned) : make_uint4(0, 0, 0, 0);
   }
   if constexpr (kGelu) {
-    // GELU in place: f32 rows exactly, bf16 rows rounded back to bf16 (the
-    // value the GEMM epilogue wrote when the GELU was there), so the row
-    // stays in the same registers; padding vectors stay zeros (GELU(0) = 0).
+    float y[kVecs][kElems];  // GELU(0) = 0: padding vectors stay zeros
 #pragma unroll
-    for (int j = 0; j < kVecs; ++j) r[j] = GeluVec<T>(r[j]);
+    for (int j = 0; j < kVecs; ++j)
+#pragma unroll
+      for (int c = 0; c < kElems; ++c) y[j][c] = GeluErf(RowVecElem<T>(r[j], c));
+    float absmax = 0.f;
+#pragma unroll
+    for (int j = 0; j < kVecs; ++j)
+#pragma unroll
+      for (int c = 0; c < kElems; ++c) absmax = fmaxf(absmax, fabsf(y[j][c]));
+    absmax = RowGroupMax<kGroup>(absmax);
+    const float scale = fmaxf(__fdiv_rn(absmax, qmax), min_scale);
+    if (lane == 0) scales[row] = scale;
+#pragma unroll
+    for (int j = 0; j < kVecs; ++j) {
+      const int64_t v = lane + int64_t{j} * kGroup;
+      if (v < nvec) StoreCodes(y[j], scale, codes + row * k + kElems * v, aligned);
+    }
+    return;
   }
   float absmax = 0.f;  // padding vectors are zeros
 #pragma unroll
@@ -342,7 +336,10 @@ Status LaunchLayerNormQuantizeRows(const float* src, int64_t rows, int64_t k, co
 Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, bool gelu, int64_t rows,
                                   int64_t k, float qmax, float min_scale, int8_t* codes,
                                   float* scales, cudaStream_t stream) {
-  const RowVecShape shape = ChooseRowVecShape(k, src_bf16 ? 8 : 4);
+  RowVecShape shape = ChooseRowVecShape(k, src_bf16 ? 8 : 4);
+  // With GELU a block per row: a warp's rows (at most 32 x 16 vectors) are 2
+  // vectors a thread of a block, so the f32 values stay few.
+  if (gelu && shape.group == 32) shape = {kLayerNormThreads, 2};
   if (shape.group != 0) {
     const bool aligned = Aligned(src, 16) && Aligned(codes, 8);
     DispatchRowVecShape(shape, [&](auto group, auto vecs) {
@@ -359,10 +356,10 @@ Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, bool gelu, int
               static_cast<const float*>(src), rows, k, qmax, min_scale, aligned, codes, scales);
         }
       };
-      if (gelu)
-        launch(std::true_type{});
-      else
+      if (!gelu)
         launch(std::false_type{});
+      else if constexpr (kGroup == kLayerNormThreads)  // the only GELU shape (above)
+        launch(std::true_type{});
     });
     OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeRowsVecKernel");
     return Status::Ok();

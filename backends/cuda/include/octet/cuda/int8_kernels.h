@@ -75,8 +75,7 @@ struct QuantizeRowsPerTokenConfig {
   DType add_type = DType::kF32;  // f32 or bf16
   std::vector<int32_t> add_map;
   // An activation applied to each source value (in f32, the int8 GEMM
-  // epilogue's formula; of bf16 rows rounded back to bf16, the value that
-  // epilogue wrote) before the row is quantized: the producer GEMM's GELU
+  // epilogue's formula) before the row is quantized: the producer GEMM's GELU
   // moved here, where it costs a memory-bound kernel a little ALU instead of
   // the GEMM's epilogue, during which the tensor cores idle. Not with a
   // LayerNorm or a row prologue. kNone or kGeluErf.
