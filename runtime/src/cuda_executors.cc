@@ -17,8 +17,7 @@ Status CheckOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_input
   return CheckCudaOpShape(desc, op, num_inputs, required, num_outputs, constant);
 }
 
-// cuda.dynamic_int8_matmul: x f32 [..., K] (GELU(x) with input_activation
-// gelu_erf) -> per-token codes and row scales
+// cuda.dynamic_int8_matmul: x f32 [..., K] -> per-token codes and row scales
 // (outputs 1 and 2, scratch in the arena) -> Int8DynamicGemm with the weight
 // scales, bias, activation and residual sum (input 4) in its epilogue -> y
 // f32 [..., N].
@@ -108,14 +107,6 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
                            "' (this runtime has none, gelu_erf)");
   cuda::QuantizeRowsPerTokenConfig q;
   q.k = w.dim(1);
-  // The producer's GELU moved onto x (the lowering's MoveGeluIntoConsumerQuantization).
-  if (op.FindAttr("input_activation") != nullptr) {
-    OCTET_ASSIGN_OR_RETURN(std::string input_activation, op.Get<std::string>("input_activation"));
-    if (input_activation != "none" && input_activation != "gelu_erf")
-      return InvalidArgument(Prefix(op), "unknown input_activation '", input_activation,
-                             "' (this runtime has none, gelu_erf)");
-    if (input_activation == "gelu_erf") q.activation = cuda::Activation::kGeluErf;
-  }
   // x and y are f32, or bf16 where the lowering keeps a value in bf16
   // between two device ops (the slots say which).
   const DType src = desc.slots[op.inputs[0]].dtype, dst = desc.slots[op.outputs[0]].dtype;

@@ -65,12 +65,8 @@ TEST_F(LowerCudaTest, MlpBlockLowersToDeviceOpsOnly) {
   EXPECT_EQ(d.slots[lin1.inputs[5]].shape, Shape({kHidden}));
   EXPECT_TRUE(lin1.Get<float>("layer_norm_epsilon").ok());
   EXPECT_EQ(lin2.inputs.size(), 5u);  // no LayerNorm in front of the second
-  // The GELU between them runs in lin2's per-token quantization
-  // (MoveGeluIntoConsumerQuantization), not in lin1's GEMM epilogue.
-  EXPECT_EQ(*lin1.Get<std::string>("activation"), "none");
-  EXPECT_EQ(lin1.FindAttr("input_activation"), nullptr);
+  EXPECT_EQ(*lin1.Get<std::string>("activation"), "gelu_erf");
   EXPECT_EQ(*lin2.Get<std::string>("activation"), "none");
-  EXPECT_EQ(*lin2.Get<std::string>("input_activation"), "gelu_erf");
   // Weights in the kernel's [N, K] layout, scales per output channel, bias.
   const TensorSlot& w1 = d.slots[lin1.inputs[1]];
   EXPECT_EQ(w1.dtype, DType::kI8);

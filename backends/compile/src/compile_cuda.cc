@@ -178,7 +178,6 @@ class CudaLowering {
     }
     FoldRowGathersIntoQuantization();
     KeepDeviceEdgesInBf16();
-    MoveGeluIntoConsumerQuantization();
     ChooseConvLayouts();
     // Weight DequantizeLinear nodes read only by absorbed nodes go too.
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
@@ -328,40 +327,18 @@ class CudaLowering {
     }
   }
 
-  // A GELU fused into an int8 GEMM whose output only another int8 GEMM's
-  // per-token quantization reads (the MLP: lin1 -> GELU -> lin2) runs in that
-  // quantization instead (QuantizeRowsPerTokenConfig::activation, the op's
-  // input_activation): in the GEMM's epilogue it is ALU work while the tensor
-  // cores idle (bf16 + GELU measured 68-79% of plain bf16 output at SAM's
-  // shapes), in the memory-bound quantization kernel it is mostly hidden. The
-  // value between them then holds the pre-activation; nothing else reads it.
-  // Numerics: GELU of the bf16-rounded pre-activation instead of the
-  // bf16-rounded GELU, each one rounding of 2^-9 (GELU's slope is below 1.13).
-  void MoveGeluIntoConsumerQuantization() {
-    for (const auto& [key, d] : dynamics_) {
-      if (d.gelu.empty() || d.residual != nullptr) continue;
-      const Node* consumer = DynamicMatMulQuantizingOnly(d.last()->output(0));
-      if (consumer == nullptr || prologues_.count(consumer)) continue;
-      gelu_moved_.insert(key);
-      gelu_on_input_.insert(consumer);
-    }
-  }
-
-  // The key of the one dynamic matmul without a fused LayerNorm (whose rows
-  // must be f32) whose per-token quantization alone reads `v`, or null.
-  const Node* DynamicMatMulQuantizingOnly(const Value* v) const {
-    if (v->is_graph_output() || v->uses().empty()) return nullptr;
+  // True when `v` is read only by the per-token quantization of one dynamic
+  // matmul without a fused LayerNorm (whose rows must be f32).
+  bool OnlyQuantizedByADynamicMatMul(const Value* v) const {
+    if (v->is_graph_output() || v->uses().empty()) return false;
     for (const auto& [key, d] : dynamics_) {
       if (d.x != v || fused_layer_norm_.count(key)) continue;
       bool only_quantization = true;
       for (const Use& u : v->uses())
         only_quantization = only_quantization && (u.node == d.abs || u.node == d.q);
-      if (only_quantization) return key;
+      if (only_quantization) return true;
     }
-    return nullptr;
-  }
-  bool OnlyQuantizedByADynamicMatMul(const Value* v) const {
-    return DynamicMatMulQuantizingOnly(v) != nullptr;
+    return false;
   }
 
   // Why the device cannot run `n` (empty when it can).
@@ -515,12 +492,9 @@ class CudaLowering {
             : builder_.OutputSlot(m.last()->output(0)),
         builder_.AddActivation(n.name() + "/codes", TensorType(DType::kI8, xt.shape)),
         builder_.AddActivation(n.name() + "/row_scales", TensorType(DType::kF32, Shape(row_dims)))};
-    const bool gelu = !m.gelu.empty() && !gelu_moved_.count(m.last());
     op.attrs = {{"qmax", m.qmax},
                 {"min_scale", m.min_scale},
-                {"activation", std::string(gelu ? "gelu_erf" : "none")}};
-    if (gelu_on_input_.count(m.last()))
-      op.attrs.push_back({"input_activation", std::string("gelu_erf")});
+                {"activation", std::string(m.gelu.empty() ? "none" : "gelu_erf")}};
     if (ln != nullptr) {
       OCTET_ASSIGN_OR_RETURN(float epsilon, ln->GetFloat("epsilon", 1e-5f));
       op.attrs.push_back({"layer_norm_epsilon", epsilon});
@@ -623,7 +597,6 @@ class CudaLowering {
   std::map<const Node*, AttentionPattern> attentions_;    // keyed by P x V
   std::map<const Node*, std::string> refused_attention_;  // by each node of the match
   std::set<const Value*> bf16_values_;                    // KeepDeviceEdgesInBf16
-  std::set<const Node*> gelu_moved_, gelu_on_input_;      // MoveGeluIntoConsumerQuantization: keys
   std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;          // likewise
   std::map<const Node*, compile_internal::ChannelLayerNormPattern> channel_norms_;  // likewise
   std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run

@@ -12,9 +12,7 @@ Expected<QuantizeRowsPerToken> QuantizeRowsPerToken::Create(
     const QuantizeRowsPerTokenConfig& config) {
   std::ostringstream os;
   os << (config.ln_scale.empty() ? "QuantizeRowsPerToken " : "LayerNorm+QuantizeRowsPerToken ")
-     << DTypeName(config.src_type) << "[M," << config.k << "]"
-     << (config.activation == Activation::kGeluErf ? " GELU" : "") << " -> i8 (qmax " << config.qmax
-     << ")";
+     << DTypeName(config.src_type) << "[M," << config.k << "] -> i8 (qmax " << config.qmax << ")";
   const std::string what = os.str();
   if (config.src_type != DType::kF32 && config.src_type != DType::kBF16)
     return InvalidArgument(what, ": source type must be f32 or bf16, got ",
@@ -24,13 +22,6 @@ Expected<QuantizeRowsPerToken> QuantizeRowsPerToken::Create(
     return InvalidArgument(what, ": qmax must be in (0, 127], got ", config.qmax);
   if (!(config.min_scale > 0.f) || !std::isfinite(config.min_scale))
     return InvalidArgument(what, ": min_scale must be positive and finite, got ", config.min_scale);
-  if (config.activation != Activation::kNone && config.activation != Activation::kGeluErf)
-    return InvalidArgument(what, ": the activation on the source rows must be none or GELU (erf)");
-  if (config.activation != Activation::kNone &&
-      (!config.ln_scale.empty() || !config.row_map.empty() || config.add_rows))
-    return InvalidArgument(what,
-                           ": an activation on the source rows cannot go with a LayerNorm or a "
-                           "row prologue (row_map, add_rows)");
   QuantizeRowsPerToken kernel;
   kernel.config_ = config;
   kernel.config_.ln_scale.clear();
@@ -121,8 +112,7 @@ Status QuantizeRowsPerToken::Run(const void* src, int64_t rows, int8_t* codes, f
         static_cast<const float*>(src), rows, config_.k, ln_scale_->as<float>(),
         ln_bias_ != nullptr ? ln_bias_->as<float>() : nullptr, config_.ln_epsilon, config_.qmax,
         config_.min_scale, codes, scales, stream);
-  return LaunchQuantizeRowsPerToken(src, config_.src_type == DType::kBF16,
-                                    config_.activation == Activation::kGeluErf, rows, config_.k,
+  return LaunchQuantizeRowsPerToken(src, config_.src_type == DType::kBF16, rows, config_.k,
                                     config_.qmax, config_.min_scale, codes, scales, stream);
 }
 

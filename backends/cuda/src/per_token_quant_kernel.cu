@@ -9,8 +9,6 @@
 // codes are the same, bit for bit.
 #include <cuda_bf16.h>
 
-#include <type_traits>
-
 #include "layer_norm_row.cuh"
 #include "octet/cuda/cuda_status.h"
 #include "per_token_quant_kernel.h"
@@ -36,26 +34,14 @@ __device__ float BlockMax(float v) {
   return v;
 }
 
-// GELU(erf) in f32, the formula of the int8 GEMM's epilogue
-// (int8_gemm_sm90.cu, Dequantize), which this replaces where the lowering
-// moves a GEMM's GELU into its consumer's quantization.
-__device__ __forceinline__ float GeluErf(float v) {
-  return 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
-}
-
-// gelu: quantize GELU(x) (computed in both passes).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    QuantizeRowsKernel(const T* src, int64_t k, bool gelu, float qmax, float min_scale,
-                       int8_t* codes, float* scales) {
+    QuantizeRowsKernel(const T* src, int64_t k, float qmax, float min_scale, int8_t* codes,
+                       float* scales) {
   const int64_t row = blockIdx.x;
   const T* x = src + row * k;
-  const auto value = [&](int64_t i) {
-    const float v = ToFloat(x[i]);
-    return gelu ? GeluErf(v) : v;
-  };
   float absmax = 0.f;
-  for (int64_t i = threadIdx.x; i < k; i += kThreads) absmax = fmaxf(absmax, fabsf(value(i)));
+  for (int64_t i = threadIdx.x; i < k; i += kThreads) absmax = fmaxf(absmax, fabsf(ToFloat(x[i])));
   absmax = BlockMax(absmax);
   // IEEE division and round-half-even (rintf), as QuantizeLinear computes;
   // fmaxf/fminf ignore a NaN operand, so NaN inputs give code -128 as on the CPU.
@@ -63,7 +49,7 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) scales[row] = scale;
   int8_t* q = codes + row * k;
   for (int64_t i = threadIdx.x; i < k; i += kThreads) {
-    const float v = rintf(__fdiv_rn(value(i), scale));
+    const float v = rintf(__fdiv_rn(ToFloat(x[i]), scale));
     q[i] = static_cast<int8_t>(fminf(127.f, fmaxf(-128.f, v)));
   }
 }
@@ -145,9 +131,7 @@ __device__ __forceinline__ void QuantizeRowVecs(const float (&y)[kVecs][4], int6
 
 // kGroup threads per row (a warp, or the block), kVecs 16-byte vectors per
 // thread held in registers. aligned: src 16-byte and codes 8-byte aligned.
-// kGelu: GELU(x) is quantized, computed once per value and held in f32
-// beside the vectors (the launch gives it a block per row, so few vectors).
-template <typename T, int kGroup, int kVecs, bool kGelu>
+template <typename T, int kGroup, int kVecs>
 __global__ void __launch_bounds__(kThreads)
     QuantizeRowsVecKernel(const T* src, int64_t rows, int64_t k, float qmax, float min_scale,
                           bool aligned, int8_t* codes, float* scales) {
@@ -162,27 +146,6 @@ __global__ void __launch_bounds__(kThreads)
   for (int j = 0; j < kVecs; ++j) {
     const int64_t v = lane + int64_t{j} * kGroup;
     r[j] = v < nvec ? LoadRowVec(x + kElems * v, aligned) : make_uint4(0, 0, 0, 0);
-  }
-  if constexpr (kGelu) {
-    float y[kVecs][kElems];  // GELU(0) = 0: padding vectors stay zeros
-#pragma unroll
-    for (int j = 0; j < kVecs; ++j)
-#pragma unroll
-      for (int c = 0; c < kElems; ++c) y[j][c] = GeluErf(RowVecElem<T>(r[j], c));
-    float absmax = 0.f;
-#pragma unroll
-    for (int j = 0; j < kVecs; ++j)
-#pragma unroll
-      for (int c = 0; c < kElems; ++c) absmax = fmaxf(absmax, fabsf(y[j][c]));
-    absmax = RowGroupMax<kGroup>(absmax);
-    const float scale = fmaxf(__fdiv_rn(absmax, qmax), min_scale);
-    if (lane == 0) scales[row] = scale;
-#pragma unroll
-    for (int j = 0; j < kVecs; ++j) {
-      const int64_t v = lane + int64_t{j} * kGroup;
-      if (v < nvec) StoreCodes(y[j], scale, codes + row * k + kElems * v, aligned);
-    }
-    return;
   }
   float absmax = 0.f;  // padding vectors are zeros
 #pragma unroll
@@ -333,33 +296,23 @@ Status LaunchLayerNormQuantizeRows(const float* src, int64_t rows, int64_t k, co
   return Status::Ok();
 }
 
-Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, bool gelu, int64_t rows,
-                                  int64_t k, float qmax, float min_scale, int8_t* codes,
-                                  float* scales, cudaStream_t stream) {
-  RowVecShape shape = ChooseRowVecShape(k, src_bf16 ? 8 : 4);
-  // With GELU a block per row: a warp's rows (at most 32 x 16 vectors) are 2
-  // vectors a thread of a block, so the f32 values stay few.
-  if (gelu && shape.group == 32) shape = {kLayerNormThreads, 2};
+Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, int64_t rows, int64_t k,
+                                  float qmax, float min_scale, int8_t* codes, float* scales,
+                                  cudaStream_t stream) {
+  const RowVecShape shape = ChooseRowVecShape(k, src_bf16 ? 8 : 4);
   if (shape.group != 0) {
     const bool aligned = Aligned(src, 16) && Aligned(codes, 8);
     DispatchRowVecShape(shape, [&](auto group, auto vecs) {
       constexpr int kGroup = decltype(group)::value, kVecs = decltype(vecs)::value;
       const unsigned grid = VecGrid(rows, shape.group);
-      const auto launch = [&](auto gelu_tag) {
-        constexpr bool kGelu = decltype(gelu_tag)::value;
-        if (src_bf16) {
-          QuantizeRowsVecKernel<__nv_bfloat16, kGroup, kVecs, kGelu>
-              <<<grid, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(src), rows, k, qmax,
-                                              min_scale, aligned, codes, scales);
-        } else {
-          QuantizeRowsVecKernel<float, kGroup, kVecs, kGelu><<<grid, kThreads, 0, stream>>>(
-              static_cast<const float*>(src), rows, k, qmax, min_scale, aligned, codes, scales);
-        }
-      };
-      if (!gelu)
-        launch(std::false_type{});
-      else if constexpr (kGroup == kLayerNormThreads)  // the only GELU shape (above)
-        launch(std::true_type{});
+      if (src_bf16) {
+        QuantizeRowsVecKernel<__nv_bfloat16, kGroup, kVecs>
+            <<<grid, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(src), rows, k, qmax,
+                                            min_scale, aligned, codes, scales);
+      } else {
+        QuantizeRowsVecKernel<float, kGroup, kVecs><<<grid, kThreads, 0, stream>>>(
+            static_cast<const float*>(src), rows, k, qmax, min_scale, aligned, codes, scales);
+      }
     });
     OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeRowsVecKernel");
     return Status::Ok();
@@ -367,9 +320,9 @@ Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, bool gelu, int
   const dim3 grid(static_cast<unsigned>(rows));
   if (src_bf16) {
     QuantizeRowsKernel<<<grid, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(src), k,
-                                                      gelu, qmax, min_scale, codes, scales);
+                                                      qmax, min_scale, codes, scales);
   } else {
-    QuantizeRowsKernel<<<grid, kThreads, 0, stream>>>(static_cast<const float*>(src), k, gelu, qmax,
+    QuantizeRowsKernel<<<grid, kThreads, 0, stream>>>(static_cast<const float*>(src), k, qmax,
                                                       min_scale, codes, scales);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeRowsKernel");

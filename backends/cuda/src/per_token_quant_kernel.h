@@ -9,11 +9,10 @@
 
 namespace octet::cuda {
 
-// src: [rows, k] f32 (src_bf16 false) or bf16; gelu: GELU(erf) of each
-// value (f32) is quantized.
-Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, bool gelu, int64_t rows,
-                                  int64_t k, float qmax, float min_scale, int8_t* codes,
-                                  float* scales, cudaStream_t stream);
+// src: [rows, k] f32 (src_bf16 false) or bf16; one thread block per row.
+Status LaunchQuantizeRowsPerToken(const void* src, bool src_bf16, int64_t rows, int64_t k,
+                                  float qmax, float min_scale, int8_t* codes, float* scales,
+                                  cudaStream_t stream);
 
 // src: [rows, k] f32, normalised per row (ln_bias may be null) and quantized.
 Status LaunchLayerNormQuantizeRows(const float* src, int64_t rows, int64_t k, const float* ln_scale,

@@ -15,9 +15,7 @@ inline constexpr char kModuleMagic[] = "OCTETMOD";
 inline constexpr size_t kModuleMagicSize = 8;
 // 2: x86.dynamic_int8_matmul gained an "activation" attribute and a residual
 // input, x86.attention appeared (a version-1 runtime would ignore the GELU).
-// 3: cuda.dynamic_int8_matmul gained the "input_activation" attribute (a
-// version-2 runtime would ignore the GELU moved onto its input).
-inline constexpr uint32_t kModuleFormatVersion = 3;
+inline constexpr uint32_t kModuleFormatVersion = 2;
 // Weight sections start at multiples of this in the file; because the loader
 // maps the file at a page boundary, the pointers it hands out are aligned too.
 inline constexpr uint64_t kModuleSectionAlignment = 64;

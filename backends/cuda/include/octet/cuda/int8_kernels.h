@@ -74,12 +74,6 @@ struct QuantizeRowsPerTokenConfig {
   bool add_rows = false;
   DType add_type = DType::kF32;  // f32 or bf16
   std::vector<int32_t> add_map;
-  // An activation applied to each source value (in f32, the int8 GEMM
-  // epilogue's formula) before the row is quantized: the producer GEMM's GELU
-  // moved here, where it costs a memory-bound kernel a little ALU instead of
-  // the GEMM's epilogue, during which the tensor cores idle. Not with a
-  // LayerNorm or a row prologue. kNone or kGeluErf.
-  Activation activation = Activation::kNone;
 };
 
 class QuantizeRowsPerToken {
@@ -113,6 +107,8 @@ class QuantizeRowsPerToken {
 };
 
 // ---- fused int8 GEMM -----------------------------------------------------------
+
+enum class Activation { kNone, kGeluErf };  // GELU(x) = x/2 * (1 + erf(x / sqrt 2))
 
 enum class WeightLayout {
   kKN,  // [K, N]: an ONNX MatMul's B
