@@ -217,7 +217,7 @@ __device__ __forceinline__ float Dequantize(int32_t acc, float a_scale, float w_
 // keeps them aligned, that is when n is even. kResidual: add ep.residual's
 // values (a template parameter, so that the loads and their branch are not in
 // the code of the epilogues without one).
-template <bool kResidual>
+template <bool kResidual, bool kRelu>
 __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t row, int col,
                                           float v0, float v1) {
   const int64_t offset = row * ep.n + col;
@@ -229,7 +229,10 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
       v0 += __bfloat162float(r[0]);
       if (pair) v1 += __bfloat162float(r[1]);
     }
-    if (ep.relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
+    if constexpr (kRelu) {
+      v0 = fmaxf(v0, 0.f);
+      v1 = fmaxf(v1, 0.f);
+    }
     if (pair && ep.n % 2 == 0) {
       *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(v0, v1);
     } else {
@@ -243,7 +246,10 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
       v0 += r[0];
       if (pair) v1 += r[1];
     }
-    if (ep.relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
+    if constexpr (kRelu) {
+      v0 = fmaxf(v0, 0.f);
+      v1 = fmaxf(v1, 0.f);
+    }
     if (pair && ep.n % 2 == 0) {
       *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
     } else {
@@ -285,7 +291,7 @@ struct OutPair<StoreKind::kTmaF32> {
 // + 8 h, columns 8 j + 2 (lane % 4) + {0, 1} (the wgmma accumulator layout).
 // The arithmetic is StorePair's: Dequantize, then the residual, then the
 // relu, then one rounding to the output type.
-template <int kBlockN, int kRowTiles, int kBuffers, StoreKind kStore, bool kResidual>
+template <int kBlockN, int kRowTiles, int kBuffers, StoreKind kStore, bool kResidual, bool kRelu>
 __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][kBlockN / 2],
                                                 const float (&row_scale)[kRowTiles][2],
                                                 const float* column_scale, const float* column_bias,
@@ -359,7 +365,10 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
           v0 += P::First(res[q % (kAhead + 1)][g][h]);
           v1 += P::Second(res[q % (kAhead + 1)][g][h]);
         }
-        if (ep.relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
+        if constexpr (kRelu) {
+          v0 = fmaxf(v0, 0.f);
+          v1 = fmaxf(v1, 0.f);
+        }
         *reinterpret_cast<Pair*>(buffer + (row_in_tile + 8 * h) * 128 + swizzled) = P::Make(v0, v1);
       }
     }
@@ -525,10 +534,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     WarpgroupBarrier(1 + consumer);  // the column parameters are in shared memory
 
-    // One branch per tile between the epilogue with a residual and the one
-    // without (the loads in the loop cost 2x at K = 768 with a null residual).
-    auto store_tile = [&](auto residual) {
-      constexpr bool kResidual = decltype(residual)::value;
+    // One branch per tile between the epilogues with and without a residual
+    // and with and without the relu (the residual's loads in the loop cost 2x
+    // at K = 768 with a null residual; a runtime relu test per pair cost the
+    // bf16 epilogue 25-35% at SAM's batch-8 shapes), so that each epilogue's
+    // loop has only its own code.
+    auto store_tile = [&](auto residual, auto relu) {
+      constexpr bool kResidual = decltype(residual)::value, kRelu = decltype(relu)::value;
 #pragma unroll
       for (int r = 0; r < kRowTiles; ++r) {
         const int row0 = row_base + r * 64;
@@ -539,32 +551,38 @@ __global__ void __launch_bounds__(kThreads, 1)
           const float w0 = column_scale[consumer][c], w1 = column_scale[consumer][c + 1];
           const float b0 = column_bias[consumer][c], b1 = column_bias[consumer][c + 1];
           if (row0 < ep.m)
-            StorePair<kResidual>(ep, row0, col,
-                                 Dequantize(acc[r][4 * j], row_scale[r][0], w0, b0, ep.gelu),
-                                 Dequantize(acc[r][4 * j + 1], row_scale[r][0], w1, b1, ep.gelu));
+            StorePair<kResidual, kRelu>(
+                ep, row0, col, Dequantize(acc[r][4 * j], row_scale[r][0], w0, b0, ep.gelu),
+                Dequantize(acc[r][4 * j + 1], row_scale[r][0], w1, b1, ep.gelu));
           if (row0 + 8 < ep.m)
-            StorePair<kResidual>(ep, row0 + 8, col,
-                                 Dequantize(acc[r][4 * j + 2], row_scale[r][1], w0, b0, ep.gelu),
-                                 Dequantize(acc[r][4 * j + 3], row_scale[r][1], w1, b1, ep.gelu));
+            StorePair<kResidual, kRelu>(
+                ep, row0 + 8, col, Dequantize(acc[r][4 * j + 2], row_scale[r][1], w0, b0, ep.gelu),
+                Dequantize(acc[r][4 * j + 3], row_scale[r][1], w1, b1, ep.gelu));
         }
       }
     };
-    if constexpr (kStore == StoreKind::kDirect) {
-      if (ep.residual != nullptr)
-        store_tile(std::true_type{});
+    const auto store = [&](auto residual, auto relu) {
+      if constexpr (kStore == StoreKind::kDirect) {
+        store_tile(residual, relu);
+      } else {
+        constexpr bool kResidual = decltype(residual)::value, kRelu = decltype(relu)::value;
+        constexpr int kBuffers = T::kStagingBuffers;
+        const int m_first = m0 + row_offset, row_in_tile = warp * 16 + lane / 4;
+        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, kResidual, kRelu>(
+            acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map, staging,
+            chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
+      }
+    };
+    if (ep.residual != nullptr) {
+      if (ep.relu)
+        store(std::true_type{}, std::true_type{});
       else
-        store_tile(std::false_type{});
+        store(std::true_type{}, std::false_type{});
     } else {
-      constexpr int kBuffers = T::kStagingBuffers;
-      const int m_first = m0 + row_offset, row_in_tile = warp * 16 + lane / 4;
-      if (ep.residual != nullptr)
-        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, true>(
-            acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map, staging,
-            chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
+      if (ep.relu)
+        store(std::false_type{}, std::true_type{});
       else
-        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, false>(
-            acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map, staging,
-            chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
+        store(std::false_type{}, std::false_type{});
     }
   }
   // The last stores must be done before the block's shared memory goes away.

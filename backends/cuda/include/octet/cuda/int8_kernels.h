@@ -108,8 +108,6 @@ class QuantizeRowsPerToken {
 
 // ---- fused int8 GEMM -----------------------------------------------------------
 
-enum class Activation { kNone, kGeluErf };  // GELU(x) = x/2 * (1 + erf(x / sqrt 2))
-
 enum class WeightLayout {
   kKN,  // [K, N]: an ONNX MatMul's B
   kNK,  // [N, K]: an ONNX Gemm's B with transB = 1, PyTorch's nn.Linear weight
