@@ -124,8 +124,10 @@ class OrtQdqTest : public ::testing::Test {
   // onnx.checker, then ORT (optimised and not) against Octet on `input`.
   // `fused_bar`: whether ORT's fused integer kernels must meet the bar too (see
   // the x86-int8 case below).
+  // `unfused_sqnr` / `unfused_cosine`: the bar with optimisations disabled.
   void ExpectOrtAgrees(const std::string& python, const std::string& path, const Tensor& input,
-                       bool fused_bar = true) {
+                       bool fused_bar = true, double unfused_sqnr = 40.0,
+                       double unfused_cosine = 0.9999) {
     std::string log;
     const int rc = ort::RunShell(
         ort::ShellQuote(python) + " -c " +
@@ -152,8 +154,8 @@ class OrtQdqTest : public ::testing::Test {
                     level, FormatAgreement(*a).c_str());
         const bool fused = std::string(level) == "default";
         if (fused && !fused_bar) continue;
-        EXPECT_GE(a->sqnr_db, fused ? 25.0 : 40.0) << path << " " << level;
-        EXPECT_GE(a->cosine, fused ? 0.99 : 0.9999) << path << " " << level;
+        EXPECT_GE(a->sqnr_db, fused ? 25.0 : unfused_sqnr) << path << " " << level;
+        EXPECT_GE(a->cosine, fused ? 0.99 : unfused_cosine) << path << " " << level;
       }
     }
   }
@@ -210,7 +212,16 @@ TEST_F(OrtQdqTest, ModelZoo) {
   ASSERT_TRUE(sam_model.ok());
   auto sam_in = ReadNpy((sam / "inputs/input.npy").string());
   ASSERT_TRUE(sam_in.ok());
-  ExpectOrtAgrees(python, QuantizeTo(std::move(*sam_model), "int8-dynamic", nullptr), *sam_in);
+  // int8-dynamic quantizes SAM's patch embedding and neck convolutions with
+  // one scale per image (a row of their GEMM mixes pixels, so a per-pixel
+  // scale would not factor out): a code that the float ops' summation order
+  // flips then moves by absmax(image) / 127 instead of absmax(row) / 127, and
+  // the neck's inputs carry the encoder's flips. Measured (ORT 1.x, Debian 12,
+  // commit 75a69f0): 33.9 dB, cosine 0.999798 unfused, where SAM's
+  // MatMul-only quantization gave >= 40 dB; a wrong scale or layout gives
+  // cosine < 0.99.
+  ExpectOrtAgrees(python, QuantizeTo(std::move(*sam_model), "int8-dynamic", nullptr), *sam_in, true,
+                  30.0, 0.9995);
 }
 
 }  // namespace
