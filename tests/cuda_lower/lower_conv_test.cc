@@ -18,6 +18,7 @@
 #include <cmath>
 #include <random>
 
+#include "cuda_lower/conv_graph.h"
 #include "cuda_lower/cuda_module_test.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
@@ -31,17 +32,7 @@ namespace {
 using testing::Add;
 using testing::RandomTensor;
 
-Node* Conv(Graph& g, Value* x, int64_t o, int64_t c, int64_t k, int64_t stride, int64_t pad,
-           bool bias, const std::string& name, std::mt19937& rng) {
-  std::vector<Value*> in = {
-      x, g.AddConstant(name + ".w", RandomTensor({o, c, k, k}, rng, 1.5f / std::sqrt(c * k * k)))};
-  if (bias) in.push_back(g.AddConstant(name + ".b", RandomTensor({o}, rng, 0.1f)));
-  Node* n = Add(g, "Conv", in, name + "_out", name);
-  n->SetAttr("kernel_shape", std::vector<int64_t>{k, k});
-  n->SetAttr("strides", std::vector<int64_t>{stride, stride});
-  n->SetAttr("pads", std::vector<int64_t>{pad, pad, pad, pad});
-  return n;
-}
+using testing::ConvNode;
 
 // resnet's shapes in small: conv+bias+relu, conv (no bias) + x + relu,
 // maxpool 3x3 s2 p1, GlobalAveragePool, Flatten, Gemm transB with C.
@@ -52,9 +43,9 @@ Model ResidualCnn(uint32_t seed) {
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 8, 13, 11})));
   Value* r1 =
-      Add(g, "Relu", {Conv(g, x, 8, 8, 3, 1, 1, true, "conv1", rng)->output(0)}, "r1", "relu1")
+      Add(g, "Relu", {ConvNode(g, x, 8, 8, 3, 1, 1, true, "conv1", rng)->output(0)}, "r1", "relu1")
           ->output(0);
-  Value* c2 = Conv(g, r1, 8, 8, 3, 1, 1, false, "conv2", rng)->output(0);
+  Value* c2 = ConvNode(g, r1, 8, 8, 3, 1, 1, false, "conv2", rng)->output(0);
   Value* sum = Add(g, "Add", {c2, x}, "sum", "residual")->output(0);
   Value* r2 = Add(g, "Relu", {sum}, "r2", "relu2")->output(0);
   Node* pool = Add(g, "MaxPool", {r2}, "pooled", "pool");
@@ -111,9 +102,9 @@ Model SamLikeConvs(uint32_t seed) {
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 3, 64, 80})));
-  Value* p = Conv(g, x, 48, 3, 16, 16, 0, true, "patch", rng)->output(0);
-  Value* n1 = Conv(g, p, 32, 48, 1, 1, 0, false, "neck1", rng)->output(0);
-  Value* n2 = Conv(g, n1, 32, 32, 3, 1, 1, false, "neck2", rng)->output(0);
+  Value* p = ConvNode(g, x, 48, 3, 16, 16, 0, true, "patch", rng)->output(0);
+  Value* n1 = ConvNode(g, p, 32, 48, 1, 1, 0, false, "neck1", rng)->output(0);
+  Value* n2 = ConvNode(g, n1, 32, 32, 3, 1, 1, false, "neck2", rng)->output(0);
   Node* dw = Add(g, "Conv",
                  {n2, g.AddConstant("dw.w", RandomTensor({32, 1, 3, 3}, rng, 0.5f)),
                   g.AddConstant("dw.b", RandomTensor({32}, rng, 0.1f))},

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <random>
 
+#include "cuda_lower/conv_graph.h"
 #include "cuda_lower/cuda_module_test.h"
 #include "cuda_lower/presets.h"
 #include "module_test_util.h"
@@ -36,17 +37,7 @@ namespace {
 using testing::Add;
 using testing::RandomTensor;
 
-Node* Conv(Graph& g, Value* x, int64_t o, int64_t c, int64_t k, int64_t stride, int64_t pad,
-           bool bias, const std::string& name, std::mt19937& rng) {
-  std::vector<Value*> in = {
-      x, g.AddConstant(name + ".w", RandomTensor({o, c, k, k}, rng, 1.5f / std::sqrt(c * k * k)))};
-  if (bias) in.push_back(g.AddConstant(name + ".b", RandomTensor({o}, rng, 0.1f)));
-  Node* n = Add(g, "Conv", in, name + "_out", name);
-  n->SetAttr("kernel_shape", std::vector<int64_t>{k, k});
-  n->SetAttr("strides", std::vector<int64_t>{stride, stride});
-  n->SetAttr("pads", std::vector<int64_t>{pad, pad, pad, pad});
-  return n;
-}
+using testing::ConvNode;
 
 Value* Relu(Graph& g, Value* x, const std::string& name) {
   return Add(g, "Relu", {x}, name, name)->output(0);
@@ -62,13 +53,13 @@ Model SmallResnet(uint32_t seed) {
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 3, 29, 23})));
-  Value* stem = Relu(g, Conv(g, x, 16, 3, 7, 2, 3, true, "stem", rng)->output(0), "stem_relu");
-  Value* a1 = Relu(g, Conv(g, stem, 16, 16, 3, 1, 1, true, "b1c1", rng)->output(0), "b1r1");
-  Value* a2 = Conv(g, a1, 16, 16, 3, 1, 1, true, "b1c2", rng)->output(0);
+  Value* stem = Relu(g, ConvNode(g, x, 16, 3, 7, 2, 3, true, "stem", rng)->output(0), "stem_relu");
+  Value* a1 = Relu(g, ConvNode(g, stem, 16, 16, 3, 1, 1, true, "b1c1", rng)->output(0), "b1r1");
+  Value* a2 = ConvNode(g, a1, 16, 16, 3, 1, 1, true, "b1c2", rng)->output(0);
   Value* b1 = Relu(g, Add(g, "Add", {a2, stem}, "b1_sum", "b1_add")->output(0), "b1_out");
-  Value* c1 = Relu(g, Conv(g, b1, 24, 16, 3, 2, 1, true, "b2c1", rng)->output(0), "b2r1");
-  Value* c2 = Conv(g, c1, 32, 24, 3, 1, 1, true, "b2c2", rng)->output(0);
-  Value* sc = Conv(g, b1, 32, 16, 1, 2, 0, true, "b2sc", rng)->output(0);
+  Value* c1 = Relu(g, ConvNode(g, b1, 24, 16, 3, 2, 1, true, "b2c1", rng)->output(0), "b2r1");
+  Value* c2 = ConvNode(g, c1, 32, 24, 3, 1, 1, true, "b2c2", rng)->output(0);
+  Value* sc = ConvNode(g, b1, 32, 16, 1, 2, 0, true, "b2sc", rng)->output(0);
   Value* b2 = Relu(g, Add(g, "Add", {c2, sc}, "b2_sum", "b2_add")->output(0), "b2_out");
   Node* pool = Add(g, "MaxPool", {b2}, "pooled", "pool");
   pool->SetAttr("kernel_shape", std::vector<int64_t>{3, 3});
@@ -152,7 +143,7 @@ TEST_F(LowerDynamicConvTest, GroupedConvolutionsStayFloat) {
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 16, 9, 9})));
-  Value* c = Conv(g, x, 16, 16, 3, 1, 1, true, "full", rng)->output(0);
+  Value* c = ConvNode(g, x, 16, 16, 3, 1, 1, true, "full", rng)->output(0);
   Node* dw = Add(g, "Conv", {c, g.AddConstant("dw.w", RandomTensor({16, 1, 3, 3}, rng, 0.5f))}, "y",
                  "depthwise");
   dw->SetAttr("group", int64_t{16});
@@ -179,7 +170,7 @@ TEST_F(LowerDynamicConvTest, StaticQdqConvolutionsAreRefusedWithTheReason) {
   Value* zp = g.AddConstant("zp", Tensor::Scalar<int8_t>(0));
   Value* q = Add(g, "QuantizeLinear", {x, s, zp}, "xq", "q")->output(0);
   Value* dq = Add(g, "DequantizeLinear", {q, s, zp}, "xdq", "dq")->output(0);
-  g.AddOutput(Conv(g, dq, 4, 4, 3, 1, 1, false, "static_conv", rng)->output(0));
+  g.AddOutput(ConvNode(g, dq, 4, 4, 3, 1, 1, false, "static_conv", rng)->output(0));
   ASSERT_TRUE(InferShapes(g).ok());
   auto cuda = CompileForCuda(std::move(m));
   ASSERT_FALSE(cuda.ok());
