@@ -6,53 +6,65 @@
 namespace octet::cuda::weight_only {
 namespace {
 
-// nb, tiles, stages, x_stages, warps. The first kGemvPathShapes are the
-// paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
+// nb, tiles, stages, x_stages, warps, col_warps, split (0: the launcher's
+// choice). The first kGemvPathShapes are the paths' (GemvShapeFor); the rest
+// only run in the benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
-  X(1, 1, 4, 2, 8)                \
-  X(1, 1, 4, 2, 4)                \
-  X(2, 1, 2, 2, 8)                \
-  X(2, 2, 3, 1, 8)                \
-  X(4, 1, 2, 1, 8)
+  X(1, 1, 4, 2, 8, 1, 1)          \
+  X(1, 1, 4, 2, 4, 1, 1)          \
+  X(2, 1, 2, 2, 8, 1, 1)          \
+  X(2, 2, 3, 1, 8, 1, 1)          \
+  X(4, 1, 2, 1, 8, 1, 1)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
-  X(1, 2, 4, 2, 8)                 \
-  X(1, 1, 2, 1, 8)                 \
-  X(1, 1, 3, 1, 8)                 \
-  X(2, 1, 4, 1, 8)                 \
-  X(4, 1, 2, 2, 8)
+  X(1, 1, 4, 2, 4, 1, 0)           \
+  X(1, 1, 3, 1, 4, 1, 0)           \
+  X(1, 1, 2, 1, 4, 1, 0)           \
+  X(1, 1, 3, 1, 8, 1, 0)           \
+  X(1, 2, 3, 1, 4, 1, 0)           \
+  X(1, 1, 4, 2, 8, 2, 0)           \
+  X(1, 1, 3, 1, 4, 2, 0)           \
+  X(2, 2, 2, 1, 4, 2, 0)           \
+  X(2, 2, 3, 1, 4, 2, 0)           \
+  X(2, 1, 2, 1, 4, 2, 0)           \
+  X(2, 1, 2, 2, 8, 2, 0)           \
+  X(2, 2, 2, 1, 4, 1, 0)           \
+  X(2, 2, 2, 1, 8, 2, 0)           \
+  X(4, 1, 2, 1, 4, 2, 0)           \
+  X(4, 1, 2, 1, 8, 2, 0)
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) {nb, tiles, stages, x_stages, warps},
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  {nb, tiles, stages, x_stages, warps, col_warps, split},
 constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                      OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
-using Launcher = Status (*)(const GemmArgs&, bool, cudaStream_t);
+using Launcher = Status (*)(const GemmArgs&, bool, int, cudaStream_t);
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) \
-  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, col_warps>,
 template <int kGroup>
 constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 template <int kGroup>
 constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
-static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
+// The split each group-128 shape runs with (the benchmark prints it).
+using SplitResolver = int (*)(const GemmArgs&, int);
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &GemvU4Split<128, nb, tiles, stages, x_stages, warps, col_warps>,
+constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
+                                         OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
 
-int MultiprocessorCount() {
-  static const int count = [] {
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 132;
-    return sms;
-  }();
-  return count;
-}
+static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
 
 }  // namespace
 
 int GemvShapeCount() { return static_cast<int>(std::size(kShapes)); }
 GemvShape GemvShapeAt(int index) { return kShapes[index]; }
+int GemvSplitFor(int shape, const GemmArgs& args) {
+  return kSplits[shape](args, kShapes[shape].split);
+}
 
 // From the shape sweep on the H100 (docs/cuda-backend.md): at m <= 8, 8
 // warps per block with 4 stages where the 16-column tiles are few (N = 4096:
@@ -76,15 +88,16 @@ Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cud
   if (shape < 0 || shape >= GemvShapeCount() || (group_size != 128 && shape >= kGemvPathShapes))
     return InvalidArgument("weight-only GEMM: no u4 kernel shape ", shape, " for group ",
                            group_size);
+  const int split = kShapes[shape].split;
   if (shape >= kGemvPathShapes)
-    return kSweepLaunchers<128>[shape - kGemvPathShapes](args, pdl, stream);
+    return kSweepLaunchers<128>[shape - kGemvPathShapes](args, pdl, split, stream);
   switch (group_size) {
     case 32:
-      return kPathLaunchers<32>[shape](args, pdl, stream);
+      return kPathLaunchers<32>[shape](args, pdl, split, stream);
     case 64:
-      return kPathLaunchers<64>[shape](args, pdl, stream);
+      return kPathLaunchers<64>[shape](args, pdl, split, stream);
     case 128:
-      return kPathLaunchers<128>[shape](args, pdl, stream);
+      return kPathLaunchers<128>[shape](args, pdl, split, stream);
   }
   return InvalidArgument("weight-only GEMM: group size ", group_size,
                          " has no kernel (32, 64 or 128)");

@@ -89,7 +89,15 @@ struct WeightOnlyGemmConfig {
   // of layers) starts streaming its weights before that one ends; x is read and
   // y written only after it has. Off: an ordinary launch.
   bool programmatic_launch = true;
+  // Tests and benchmarks: run the u4 kernel paths on this kernel shape, an
+  // index below WeightOnlyInt4KernelShapes(group_size) (the instantiated
+  // shapes, weight_only_gemm_int4.cu); -1: each path's own.
+  int int4_kernel_shape = -1;
 };
+
+// The number of instantiated u4 kernel shapes for a group size (group 128 has
+// extra ones, for the benchmark's sweep).
+int WeightOnlyInt4KernelShapes(int64_t group_size);
 
 class WeightOnlyGemm {
  public:
