@@ -291,9 +291,11 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
     const Status s = impl.fallback->Run(x, m, y, stream);
     return s.ok() ? s : s.WithContext(impl.description);
   }
-  const int int4_shape = impl.int4_shape >= 0
-                             ? impl.int4_shape
-                             : weight_only::GemvShapeFor(VariantOf(path), impl.n_pad);
+  const int int4_shape =
+      impl.bits != 4 ? -1
+      : impl.int4_shape >= 0
+          ? impl.int4_shape
+          : weight_only::GemvShapeFor(VariantOf(path), impl.n_pad, m, impl.group_size);
   // The grid's y dimension holds at most 65535 row tiles.
   const int64_t max_rows =
       int64_t{65535} * (impl.bits == 4 ? 8 * weight_only::GemvShapeAt(int4_shape).nb

@@ -12,24 +12,19 @@ namespace {
 #define OCTET_GEMV_PATH_SHAPES(X) \
   X(1, 1, 4, 2, 8, 1, 1)          \
   X(1, 1, 4, 2, 4, 1, 1)          \
-  X(2, 1, 2, 2, 8, 1, 1)          \
   X(2, 2, 3, 1, 8, 1, 1)          \
+  X(2, 2, 2, 1, 4, 1, 0)          \
+  X(2, 2, 2, 1, 8, 2, 0)          \
+  X(2, 2, 3, 1, 4, 2, 0)          \
   X(4, 1, 2, 1, 8, 1, 1)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
-  X(1, 1, 4, 2, 4, 1, 0)           \
-  X(1, 1, 3, 1, 4, 1, 0)           \
+  X(2, 1, 2, 2, 8, 1, 1)           \
+  X(1, 1, 3, 1, 8, 1, 1)           \
+  X(1, 1, 2, 1, 8, 1, 1)           \
   X(1, 1, 2, 1, 4, 1, 0)           \
-  X(1, 1, 3, 1, 8, 1, 0)           \
-  X(1, 2, 3, 1, 4, 1, 0)           \
-  X(1, 1, 4, 2, 8, 2, 0)           \
-  X(1, 1, 3, 1, 4, 2, 0)           \
+  X(1, 1, 3, 1, 4, 1, 0)           \
+  X(1, 1, 4, 2, 4, 1, 0)           \
   X(2, 2, 2, 1, 4, 2, 0)           \
-  X(2, 2, 3, 1, 4, 2, 0)           \
-  X(2, 1, 2, 1, 4, 2, 0)           \
-  X(2, 1, 2, 2, 8, 2, 0)           \
-  X(2, 2, 2, 1, 4, 1, 0)           \
-  X(2, 2, 2, 1, 8, 2, 0)           \
-  X(4, 1, 2, 1, 4, 2, 0)           \
   X(4, 1, 2, 1, 8, 2, 0)
 
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
@@ -56,7 +51,27 @@ constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                          OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
+// Blocks of each path shape an SM holds at once, per group size.
+using ResidentBlocks = int (*)();
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &ResidentGemvU4Blocks<kGroup, nb, tiles, stages, x_stages, warps, col_warps>,
+template <int kGroup>
+constexpr ResidentBlocks kPathResident[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
 static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
+
+// Whether path shape `shape`'s blocks for m rows of N = n_pad all fit on the
+// GPU at once (one wave), before any split.
+bool OneWave(int shape, int group_size, int64_t n_pad, int64_t m) {
+  const GemvShape& sh = kShapes[shape];
+  const int64_t cols = 16 * sh.tiles * sh.col_warps, rows = 8 * sh.nb;
+  const int64_t blocks = (n_pad + cols - 1) / cols * ((m + rows - 1) / rows);
+  const int resident = group_size == 32   ? kPathResident<32>[shape]()
+                       : group_size == 64 ? kPathResident<64>[shape]()
+                                          : kPathResident<128>[shape]();
+  return blocks <= int64_t{resident} * MultiprocessorCount();
+}
 
 }  // namespace
 
@@ -66,20 +81,25 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
   return kSplits[shape](args, kShapes[shape].split);
 }
 
-// From the shape sweep on the H100 (docs/cuda-backend.md): at m <= 8, 8
-// warps per block with 4 stages where the 16-column tiles are few (N = 4096:
-// 256 tiles, two blocks per SM), 4 warps per block where they are many
-// (N = 11008: 688 tiles, more blocks resident at once).
-int GemvShapeFor(Variant variant, int64_t n_pad) {
+// From the shape sweeps on the H100 (docs/cuda-backend.md). m <= 8: 8 warps
+// per block with 4 stages where the 16-column tiles are few (N = 4096: 256
+// tiles, two blocks per SM), 4 warps per block where they are many (N = 11008:
+// 688 tiles, more blocks resident at once). 9..16 rows: 2 tiles per warp (x
+// read once for 32 columns) in blocks of 8 warps while they fit on the GPU at
+// once (one block per SM: N <= 4224), else blocks of 4 warps (three per SM:
+// one wave up to N = 12672). 17..32 rows: two such warps side by side (64
+// columns per x read) in blocks of 8 warps split over a 2-block cluster where
+// they fit at once, else blocks of 4 warps with 3 stages.
+int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
   switch (variant) {
     case Variant::kRows8Cols16:
       return n_pad / 16 > 2 * MultiprocessorCount() ? 1 : 0;
-    case Variant::kRows16Cols16:
-      return 2;
     case Variant::kRows16Cols32:
-      return 3;
+      return OneWave(2, group_size, n_pad, m) ? 2 : 3;
+    case Variant::kRows16Cols16:
+      return OneWave(4, group_size, n_pad, m) ? 4 : 5;
     case Variant::kRows32Cols16:
-      return 4;
+      return 6;
   }
   return 0;
 }

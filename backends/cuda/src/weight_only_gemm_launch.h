@@ -67,6 +67,9 @@ struct GemmArgs {
   int m = 0, n = 0, k = 0;
   int n_pad = 0, chunks = 0;
   bool gelu = false;
+  // u4 with programmatic launch: let the next kernel start once every block
+  // has finished its K loop rather than at once (benchmark sweep only).
+  bool late_trigger = false;
 };
 
 // u4 kernel shapes (weight_only_gemv_u4.cuh): rows of y per block (8 nb),
@@ -79,14 +82,14 @@ struct GemvShape {
 };
 // The instantiated shapes: the first kGemvPathShapes are the paths' (all group
 // sizes), the rest group 128 only, for the benchmark's sweep.
-constexpr int kGemvPathShapes = 5;
+constexpr int kGemvPathShapes = 7;
 int GemvShapeCount();
 GemvShape GemvShapeAt(int index);
 // The cluster split shape `index` runs these arguments with (group 128's
 // occupancy; the same for the other groups within a block or so).
 int GemvSplitFor(int index, const GemmArgs& args);
-// The shape a path runs for N padded to n_pad columns.
-int GemvShapeFor(Variant variant, int64_t n_pad);
+// The shape a path runs for N padded to n_pad columns and m rows.
+int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size);
 Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream);
 Status LaunchInt8(Variant variant, const GemmArgs& args, cudaStream_t stream);
 

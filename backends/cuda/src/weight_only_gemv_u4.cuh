@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
   const size_t tile_stride = static_cast<size_t>(p.chunks);  // in blocks
 
   // Let the next kernel in the stream start its own weight loads.
-  asm volatile("griddepcontrol.launch_dependents;");
+  if (!p.late_trigger) asm volatile("griddepcontrol.launch_dependents;");
 
   uint4 ring[kStages][kTiles][2];
   GroupParams<kGpc> params[kStages][kTiles];
@@ -247,6 +247,8 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
       }
     }
   }
+
+  if (p.late_trigger) asm volatile("griddepcontrol.launch_dependents;");
 
   // Sum the K slices: [K warp][column warp][fragment register][lane] per block,
   // a warp's 32 stores of one register hitting 32 banks; a split's blocks read
