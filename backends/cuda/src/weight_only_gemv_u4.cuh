@@ -152,6 +152,24 @@ __device__ __forceinline__ void LoadXChunk(uint4 (&xa)[T::kRows / 8][T::kXLoads]
   }
 }
 
+// Asks L1 for x chunk c of the lane's rows (each lane's first 16 bytes of the
+// chunk; with 4 lanes per row they touch both 128-byte lines of a row's chunk
+// at group 128, below that loads 0 and 2 do), so that the register loads a
+// chunk later hit L1 rather than wait on L2. No registers held.
+template <typename T>
+__device__ __forceinline__ void PrefetchXChunk(const XLane& xl, int k, int c) {
+#pragma unroll
+  for (int l = 0; l < (T::kRun * 4 == kChunkU4 ? 1 : 3); l += 2) {
+    const int offset = T::kRun * 4 * (l / T::kLoadsPerGroup) + 8 * (l % T::kLoadsPerGroup);
+    const bool in_k = kChunkU4 == T::kRun * 4 || c * kChunkU4 + offset + xl.k_lane < k;
+#pragma unroll
+    for (int nb = 0; nb < T::kRows / 8; ++nb)
+      if (8 * nb < xl.rows_left && in_k)
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(xl.base + nb * xl.pitch8 +
+                                                      c * (kChunkU4 / 8) + offset / 8));
+  }
+}
+
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps>
 __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
   using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
@@ -203,6 +221,8 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
 #pragma unroll
   for (int st = 0; st < kXStages - 1; ++st)
     if (c_begin + st < c_end) LoadXChunk<T>(xr[st], xl, p.k, c_begin + st);
+  for (int d = kXStages - 1; d < p.x_prefetch; ++d)
+    if (c_begin + d < c_end) PrefetchXChunk<T>(xl, p.k, c_begin + d);
 
   float acc[kTiles][kNB][4] = {};
   for (int c0 = c_begin; c0 < c_end; c0 += kStages) {
@@ -214,6 +234,8 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
         load_weights(c + kStages - 1, ring[(st + kStages - 1) % kStages],
                      params[(st + kStages - 1) % kStages]);
       const int xs = st % kXStages;
+      if (p.x_prefetch > 0 && c + p.x_prefetch < c_end)
+        PrefetchXChunk<T>(xl, p.k, c + p.x_prefetch);
       if (c + kXStages - 1 < c_end)
         LoadXChunk<T>(xr[(st + kXStages - 1) % kXStages], xl, p.k, c + kXStages - 1);
 #pragma unroll
