@@ -320,8 +320,8 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
   };
   for (int64_t m : {1, 4, 16, 32, 128}) {
     std::vector<uint16_t> ref(static_cast<size_t>(m * n)), got(ref.size());
-    double best = 1e30, best_pdl = 1e30, best_late = 1e30, best_xpf = 1e30;
-    int best_shape = -1, best_shape_pdl = -1, best_shape_late = -1, best_shape_xpf = -1;
+    double best = 1e30, best_pdl = 1e30;
+    int best_shape = -1, best_shape_pdl = -1;
     for (int shape = 0; shape < weight_only::GemvShapeCount(); ++shape) {
       const weight_only::GemvShape sh = weight_only::GemvShapeAt(shape);
       if (8 * sh.nb < m / 4 || 8 * sh.nb > 2 * m + 8) continue;  // far from the m it is for
@@ -341,42 +341,30 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
         max_diff = std::max(max_diff, std::fabs(static_cast<double>(BFloat16ToFloat(ref[i])) -
                                                 BFloat16ToFloat(got[i])));
       }
-      // Plain, programmatic, programmatic with the trigger after the K loop,
-      // programmatic with x prefetched into L1 4 chunks ahead.
-      double us[4];
-      for (int pdl = 0; pdl < 4; ++pdl)
+      double us[2];
+      for (int pdl = 0; pdl < 2; ++pdl)
         us[pdl] = MedianMicros(stream, std::max(copies, 20), [&](int i) {
-          weight_only::GemmArgs a = args_for(i % copies, m);
-          a.late_trigger = pdl == 2;
-          a.x_prefetch = pdl == 3 ? 4 : 0;
-          return weight_only::LaunchInt4(shape, 128, a, pdl >= 1, stream);
+          return weight_only::LaunchInt4(shape, 128, args_for(i % copies, m), pdl == 1, stream);
         });
       const double gbs = bytes / (us[0] * 1e-6) / 1e9, gbs_pdl = bytes / (us[1] * 1e-6) / 1e9;
       std::printf(
           "sweep %5lld x %5lld m %4lld shape %2d (nb %d tiles %d stages %d x %d warps %2d cw %d "
           "split %d): "
-          "%7.1f us %5.0f GB/s %5.1f%% | pdl %7.1f us %5.0f GB/s %5.1f%% | late %7.1f us "
-          "%5.1f%% | xpf %7.1f us %5.1f%% | diff %.2g of %.2g%s\n",
+          "%7.1f us %5.0f GB/s %5.1f%% | pdl %7.1f us %5.0f GB/s %5.1f%% | diff %.2g of %.2g%s\n",
           static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), shape,
           sh.nb, sh.tiles, sh.stages, sh.x_stages, sh.warps, sh.col_warps,
           weight_only::GemvSplitFor(shape, args_for(0, m)), us[0], gbs, 100 * gbs / copy_gbs, us[1],
-          gbs_pdl, 100 * gbs_pdl / copy_gbs, us[2], 100 * bytes / (us[2] * 1e-6) / 1e9 / copy_gbs,
-          us[3], 100 * bytes / (us[3] * 1e-6) / 1e9 / copy_gbs, max_diff, max_ref,
+          gbs_pdl, 100 * gbs_pdl / copy_gbs, max_diff, max_ref,
           max_diff > max_ref / 64 ? " MISMATCH" : "");
       if (us[0] < best) best = us[0], best_shape = shape;
       if (us[1] < best_pdl) best_pdl = us[1], best_shape_pdl = shape;
-      if (us[2] < best_late) best_late = us[2], best_shape_late = shape;
-      if (us[3] < best_xpf) best_xpf = us[3], best_shape_xpf = shape;
     }
     const double gbs = bytes / (best * 1e-6) / 1e9, gbs_pdl = bytes / (best_pdl * 1e-6) / 1e9;
     std::printf(
         "best  %5lld x %5lld m %4lld: shape %2d %7.1f us %5.1f%% copy | pdl shape %2d "
-        "%7.1f us %5.1f%% copy | late shape %2d %7.1f us %5.1f%% copy | xpf shape %2d %7.1f us "
-        "%5.1f%% copy\n",
+        "%7.1f us %5.1f%% copy\n",
         static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), best_shape,
-        best, 100 * gbs / copy_gbs, best_shape_pdl, best_pdl, 100 * gbs_pdl / copy_gbs,
-        best_shape_late, best_late, 100 * bytes / (best_late * 1e-6) / 1e9 / copy_gbs,
-        best_shape_xpf, best_xpf, 100 * bytes / (best_xpf * 1e-6) / 1e9 / copy_gbs);
+        best, 100 * gbs / copy_gbs, best_shape_pdl, best_pdl, 100 * gbs_pdl / copy_gbs);
     std::fflush(stdout);
   }
 }

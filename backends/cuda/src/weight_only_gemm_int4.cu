@@ -36,7 +36,7 @@ constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
 using Launcher = Status (*)(const GemmArgs&, bool, int, cudaStream_t);
 
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
-  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, col_warps>,
+  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
 template <int kGroup>
 constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 template <int kGroup>
@@ -46,7 +46,7 @@ constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY
 // The split each group-128 shape runs with (the benchmark prints it).
 using SplitResolver = int (*)(const GemmArgs&, int);
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
-  &GemvU4Split<128, nb, tiles, stages, x_stages, warps, col_warps>,
+  &GemvU4Split<128, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
 constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                          OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
@@ -54,7 +54,7 @@ constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
 // Blocks of each path shape an SM holds at once, per group size.
 using ResidentBlocks = int (*)();
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
-  &ResidentGemvU4Blocks<kGroup, nb, tiles, stages, x_stages, warps, col_warps>,
+  &ResidentGemvU4Blocks<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
 template <int kGroup>
 constexpr ResidentBlocks kPathResident[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY

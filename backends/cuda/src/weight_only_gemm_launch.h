@@ -67,11 +67,6 @@ struct GemmArgs {
   int m = 0, n = 0, k = 0;
   int n_pad = 0, chunks = 0;
   bool gelu = false;
-  // u4 with programmatic launch: let the next kernel start once every block
-  // has finished its K loop rather than at once (benchmark sweep only).
-  bool late_trigger = false;
-  // u4: prefetch x into L1 this many chunks ahead (0: none; benchmark sweep).
-  int x_prefetch = 0;
 };
 
 // u4 kernel shapes (weight_only_gemv_u4.cuh): rows of y per block (8 nb),

@@ -114,63 +114,27 @@ __device__ __forceinline__ void LoadParams(GroupParams<kGpc>& gp, const float2* 
   }
 }
 
-// A lane's x: 16-byte loads of rows row0 + 8 nb + g, chunk by chunk, from one
-// base pointer (row row0 + g) worked out once: a row block adds 8 rows, a
-// chunk 16 uint4 (128 bf16). Few registers: they bound the resident warps.
-struct XLane {
-  const uint4* base;
-  int pitch8;     // 8 rows of x, in uint4
-  int rows_left;  // m - (row0 + g): row block nb is valid if 8 nb < rows_left
-  int k_lane;     // the lane's first K value in a chunk (K checks, groups < 128)
-};
-
-__device__ __forceinline__ XLane MakeXLane(const uint4* x, int x_pitch, int m, int row0, int g,
-                                           int run, int t) {
-  XLane xl;
-  xl.rows_left = m - (row0 + g);
-  xl.base = x + static_cast<size_t>(xl.rows_left > 0 ? row0 + g : 0) * x_pitch + run * t / 8;
-  xl.pitch8 = 8 * x_pitch;
-  xl.k_lane = run * t;
-  return xl;
-}
-
 template <typename T>
-__device__ __forceinline__ void LoadXChunk(uint4 (&xa)[T::kRows / 8][T::kXLoads], const XLane& xl,
-                                           int k, int c) {
+__device__ __forceinline__ void LoadXChunk(uint4 (&xa)[T::kRows / 8][T::kXLoads], const uint4* x,
+                                           int x_pitch, int m, int k, int row0, int c, int g,
+                                           int t) {
 #pragma unroll
-  for (int l = 0; l < T::kXLoads; ++l) {
-    // Load l: group l / kLoadsPerGroup, 8 values (l % kLoadsPerGroup) into the
-    // lane's run. At group 128 a chunk is one group and K a multiple of it, so
-    // no load passes K; below, the last chunk may hold padding groups.
-    const int offset = T::kRun * 4 * (l / T::kLoadsPerGroup) + 8 * (l % T::kLoadsPerGroup);
-    const bool in_k = kChunkU4 == T::kRun * 4 || c * kChunkU4 + offset + xl.k_lane < k;
+  for (int nb = 0; nb < T::kRows / 8; ++nb) {
+    const int row = row0 + 8 * nb + g;
 #pragma unroll
-    for (int nb = 0; nb < T::kRows / 8; ++nb)
-      xa[nb][l] = 8 * nb < xl.rows_left && in_k
-                      ? __ldg(xl.base + nb * xl.pitch8 + c * (kChunkU4 / 8) + offset / 8)
-                      : make_uint4(0, 0, 0, 0);
+    for (int l = 0; l < T::kXLoads; ++l) {
+      const int kk = c * kChunkU4 + T::kRun * 4 * (l / T::kLoadsPerGroup) + T::kRun * t +
+                     8 * (l % T::kLoadsPerGroup);
+      xa[nb][l] = (row < m && kk < k) ? __ldg(x + static_cast<size_t>(row) * x_pitch + kk / 8)
+                                      : make_uint4(0, 0, 0, 0);
+    }
   }
 }
 
-// Asks L1 for x chunk c of the lane's rows (each lane's first 16 bytes of the
-// chunk; with 4 lanes per row they touch both 128-byte lines of a row's chunk
-// at group 128, below that loads 0 and 2 do), so that the register loads a
-// chunk later hit L1 rather than wait on L2. No registers held.
-template <typename T>
-__device__ __forceinline__ void PrefetchXChunk(const XLane& xl, int k, int c) {
-#pragma unroll
-  for (int l = 0; l < (T::kRun * 4 == kChunkU4 ? 1 : 3); l += 2) {
-    const int offset = T::kRun * 4 * (l / T::kLoadsPerGroup) + 8 * (l % T::kLoadsPerGroup);
-    const bool in_k = kChunkU4 == T::kRun * 4 || c * kChunkU4 + offset + xl.k_lane < k;
-#pragma unroll
-    for (int nb = 0; nb < T::kRows / 8; ++nb)
-      if (8 * nb < xl.rows_left && in_k)
-        asm volatile("prefetch.global.L1 [%0];" ::"l"(xl.base + nb * xl.pitch8 +
-                                                      c * (kChunkU4 / 8) + offset / 8));
-  }
-}
-
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps>
+// kCluster: the launch may split K over a cluster of gridDim.z blocks (else
+// gridDim.z is 1 and the kernel is the plain one, no cluster code).
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
 __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
   using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
   constexpr int kGpc = T::kGpc;
@@ -179,33 +143,33 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
   const int tile0 = (blockIdx.x * kColWarps + cw) * kTiles;
   const int row0 = blockIdx.y * T::kRows;
   // K slices: the cluster's blocks (blockIdx.z of gridDim.z), then the warps.
-  const int slices = gridDim.z * T::kKWarps, slice = blockIdx.z * T::kKWarps + kw;
-  const bool has_tiles = tile0 < p.n_pad / 16;  // the last block may pass n_pad
+  const int split = kCluster ? static_cast<int>(gridDim.z) : 1;
+  const int rank = kCluster ? static_cast<int>(blockIdx.z) : 0;
+  const int slices = split * T::kKWarps, slice = rank * T::kKWarps + kw;
+  // Blocks wider than n_pad's 32-column multiple may pass it with a warp.
+  const bool has_tiles = T::kCols <= kNPad || tile0 < p.n_pad / 16;
   const int c_begin = slice * p.chunks / slices;
   const int c_end = has_tiles ? (slice + 1) * p.chunks / slices : c_begin;
-
-  // The warp's (tile, chunk) blocks: 1 KB of codes (64 uint4) and 8 kGpc
-  // scale pairs and zero-point pairs each, stored tile-major.
-  const size_t first_block = static_cast<size_t>(has_tiles ? tile0 : 0) * p.chunks;
-  const uint4* codes = static_cast<const uint4*>(p.packed) + first_block * 64 + lane;
-  const float2* scales = reinterpret_cast<const float2*>(p.scales) + (first_block * 8 + g) * kGpc;
-  const uint16_t* zeros = reinterpret_cast<const uint16_t*>(p.zeros) + (first_block * 8 + g) * kGpc;
-  const size_t tile_stride = static_cast<size_t>(p.chunks);  // in blocks
+  const uint4* codes = static_cast<const uint4*>(p.packed);
+  const float2* scales = reinterpret_cast<const float2*>(p.scales);
+  const uint16_t* zeros = reinterpret_cast<const uint16_t*>(p.zeros);
+  const uint4* x = static_cast<const uint4*>(p.x);  // 8 bf16 per element
+  const int x_pitch = p.k / 8;                      // in uint4; K % 8 == 0
 
   // Let the next kernel in the stream start its own weight loads.
-  if (!p.late_trigger) asm volatile("griddepcontrol.launch_dependents;");
+  asm volatile("griddepcontrol.launch_dependents;");
 
   uint4 ring[kStages][kTiles][2];
   GroupParams<kGpc> params[kStages][kTiles];
   uint4 xr[kXStages][kNB][T::kXLoads];
 
-  auto load_weights = [&](int c, uint4(&w)[kTiles][2], GroupParams<kGpc>(&gp)[kTiles]) {
+  auto load_weights = [&](int slot_c, uint4(&w)[kTiles][2], GroupParams<kGpc>(&gp)[kTiles]) {
 #pragma unroll
     for (int tl = 0; tl < kTiles; ++tl) {
-      const size_t block = tl * tile_stride + c;
-      w[tl][0] = LoadStreaming16(codes + block * 64);
-      w[tl][1] = LoadStreaming16(codes + block * 64 + 32);
-      LoadParams<kGpc>(gp[tl], scales + block * 8 * kGpc, zeros + block * 8 * kGpc);
+      const size_t block = static_cast<size_t>(tile0 + tl) * p.chunks + slot_c;
+      w[tl][0] = LoadStreaming16(codes + block * 64 + lane);
+      w[tl][1] = LoadStreaming16(codes + block * 64 + 32 + lane);
+      LoadParams<kGpc>(gp[tl], scales + (block * 8 + g) * kGpc, zeros + (block * 8 + g) * kGpc);
     }
   };
 
@@ -216,13 +180,9 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
   // x is the previous kernel's output: wait for it (a no-op without PDL).
   asm volatile("griddepcontrol.wait;" ::: "memory");
 
-  const XLane xl =
-      MakeXLane(static_cast<const uint4*>(p.x), p.k / 8 /* K % 8 == 0 */, p.m, row0, g, T::kRun, t);
 #pragma unroll
   for (int st = 0; st < kXStages - 1; ++st)
-    if (c_begin + st < c_end) LoadXChunk<T>(xr[st], xl, p.k, c_begin + st);
-  for (int d = kXStages - 1; d < p.x_prefetch; ++d)
-    if (c_begin + d < c_end) PrefetchXChunk<T>(xl, p.k, c_begin + d);
+    if (c_begin + st < c_end) LoadXChunk<T>(xr[st], x, x_pitch, p.m, p.k, row0, c_begin + st, g, t);
 
   float acc[kTiles][kNB][4] = {};
   for (int c0 = c_begin; c0 < c_end; c0 += kStages) {
@@ -234,10 +194,9 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
         load_weights(c + kStages - 1, ring[(st + kStages - 1) % kStages],
                      params[(st + kStages - 1) % kStages]);
       const int xs = st % kXStages;
-      if (p.x_prefetch > 0 && c + p.x_prefetch < c_end)
-        PrefetchXChunk<T>(xl, p.k, c + p.x_prefetch);
       if (c + kXStages - 1 < c_end)
-        LoadXChunk<T>(xr[(st + kXStages - 1) % kXStages], xl, p.k, c + kXStages - 1);
+        LoadXChunk<T>(xr[(st + kXStages - 1) % kXStages], x, x_pitch, p.m, p.k, row0,
+                      c + kXStages - 1, g, t);
 #pragma unroll
       for (int tl = 0; tl < kTiles; ++tl) {
 #pragma unroll
@@ -270,8 +229,6 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
     }
   }
 
-  if (p.late_trigger) asm volatile("griddepcontrol.launch_dependents;");
-
   // Sum the K slices: [K warp][column warp][fragment register][lane] per block,
   // a warp's 32 stores of one register hitting 32 banks; a split's blocks read
   // each other's through distributed shared memory.
@@ -284,16 +241,15 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
 #pragma unroll
       for (int r = 0; r < 4; ++r) partial[kw][cw][(tl * kNB + nb) * 4 + r][lane] = acc[tl][nb][r];
   namespace cg = cooperative_groups;
-  const int split = gridDim.z;  // the cluster's blocks, one per K split
-  if (split > 1) {
+  if constexpr (kCluster) {
     cg::this_cluster().sync();
   } else {
     __syncthreads();
   }
   __nv_bfloat16* y = static_cast<__nv_bfloat16*>(p.y);
   constexpr int kOutputs = kColWarps * kRegs * 32;
-  // Outputs are dealt out over the split's blocks (blockIdx.z is the rank).
-  for (int e = blockIdx.z * kWarps * 32 + threadIdx.x; e < kOutputs; e += split * kWarps * 32) {
+  // Outputs are dealt out over the split's blocks.
+  for (int e = rank * kWarps * 32 + threadIdx.x; e < kOutputs; e += split * kWarps * 32) {
     const int ln = e % 32, reg = (e / 32) % kRegs, ocw = e / (32 * kRegs);
     const int tl = reg / (kNB * 4), nb = (reg / 4) % kNB, r = reg % 4;
     // Accumulator (16 columns x 8 rows): lane 4 g + t holds column g (r < 2) or
@@ -302,9 +258,9 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
     const int col = ((blockIdx.x * kColWarps + ocw) * kTiles + tl) * 16 + ln / 4 + 8 * (r / 2);
     if (row >= p.m || col >= p.n) continue;
     float v = 0.f;
-    for (int rank = 0; rank < split; ++rank) {
+    for (int from = 0; from < split; ++from) {
       const float* src = &partial[0][ocw][reg][ln];
-      if (split > 1) src = cg::this_cluster().map_shared_rank(src, rank);
+      if constexpr (kCluster) src = cg::this_cluster().map_shared_rank(src, from);
 #pragma unroll
       for (int w = 0; w < T::kKWarps; ++w) v += src[w * kColWarps * kRegs * 32];
     }
@@ -313,7 +269,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
     y[static_cast<size_t>(row) * p.n + col] = __float2bfloat16_rn(v);
   }
   // Keep this block's shared memory until the cluster has read it.
-  if (split > 1) cg::this_cluster().sync();
+  if constexpr (kCluster) cg::this_cluster().sync();
 }
 
 inline int MultiprocessorCount() {
@@ -328,12 +284,13 @@ inline int MultiprocessorCount() {
 }
 
 // Blocks of this shape one SM holds at once (registers, shared memory).
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps>
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
 int ResidentGemvU4Blocks() {
   static const int blocks = [] {
     int b = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-            &b, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>,
+            &b, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>,
             kWarps * 32, 0) != cudaSuccess)
       return 1;
     return b > 0 ? b : 1;
@@ -345,24 +302,28 @@ int ResidentGemvU4Blocks() {
 // largest of 4 and 2 whose blocks are all resident at once on the GPU and give
 // each warp at least one chunk, else 1. A second, partial wave of blocks costs
 // more than the split's cross-block sum.
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps>
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
 int GemvU4Split(const GemmArgs& args, int split) {
   using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
+  if (!kCluster) return 1;
   if (split > 0) return split;
   const int64_t blocks =
       int64_t{(args.n_pad + T::kCols - 1) / T::kCols} * ((args.m + T::kRows - 1) / T::kRows);
-  const int64_t slots =
-      int64_t{ResidentGemvU4Blocks<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>()} *
-      MultiprocessorCount();
+  const int64_t slots = int64_t{ResidentGemvU4Blocks<kGroup, kNB, kTiles, kStages, kXStages, kWarps,
+                                                     kColWarps, kCluster>()} *
+                        MultiprocessorCount();
   for (int s : {4, 2})
     if (blocks * s <= slots && args.chunks >= s * T::kKWarps) return s;
   return 1;
 }
 
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps>
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
 Status LaunchGemvU4(const GemmArgs& args, bool pdl, int split, cudaStream_t stream) {
   using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
-  split = GemvU4Split<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>(args, split);
+  split =
+      GemvU4Split<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>(args, split);
   cudaLaunchConfig_t config = {};
   config.gridDim =
       dim3((args.n_pad + T::kCols - 1) / T::kCols, (args.m + T::kRows - 1) / T::kRows, split);
@@ -385,7 +346,8 @@ Status LaunchGemvU4(const GemmArgs& args, bool pdl, int split, cudaStream_t stre
   config.attrs = attribute;
   config.numAttrs = attributes;
   const cudaError_t e = cudaLaunchKernelEx(
-      &config, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>, args);
+      &config, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>,
+      args);
   if (e != cudaSuccess)
     return CudaCallStatus(e, "cudaLaunchKernelEx(GemvU4Kernel)", __FILE__, __LINE__);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("GemvU4Kernel");
