@@ -317,9 +317,14 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   args.n_pad = static_cast<int>(impl.n_pad);
   args.chunks = static_cast<int>(impl.chunks);
   args.gelu = impl.gelu;
-  const Status s =
-      impl.bits == 4 ? weight_only::LaunchInt4(int4_shape, impl.group_size, args, impl.pdl, stream)
-                     : weight_only::LaunchInt8(VariantOf(path), args, stream);
+  Status s;
+  if (impl.bits == 4) {
+    const bool pdl =
+        impl.pdl && weight_only::GemvProgrammaticLaunchHelps(int4_shape, impl.group_size, args);
+    s = weight_only::LaunchInt4(int4_shape, impl.group_size, args, pdl, stream);
+  } else {
+    s = weight_only::LaunchInt8(VariantOf(path), args, stream);
+  }
   return s.ok() ? s : s.WithContext(impl.description);
 }
 

@@ -59,18 +59,31 @@ template <int kGroup>
 constexpr ResidentBlocks kPathResident[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &ResidentGemvU4Blocks<128, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
+constexpr ResidentBlocks kSweepResident[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
 static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
+
+int Resident(int shape, int group_size) {
+  if (shape >= kGemvPathShapes) return kSweepResident[shape - kGemvPathShapes]();
+  return group_size == 32   ? kPathResident<32>[shape]()
+         : group_size == 64 ? kPathResident<64>[shape]()
+                            : kPathResident<128>[shape]();
+}
+
+// The grid of `shape` for N = n_pad and m rows, before any split.
+int64_t Blocks(int shape, int64_t n_pad, int64_t m) {
+  const GemvShape& sh = kShapes[shape];
+  const int64_t cols = 16 * sh.tiles * sh.col_warps, rows = 8 * sh.nb;
+  return (n_pad + cols - 1) / cols * ((m + rows - 1) / rows);
+}
 
 // Whether path shape `shape`'s blocks for m rows of N = n_pad all fit on the
 // GPU at once (one wave), before any split.
 bool OneWave(int shape, int group_size, int64_t n_pad, int64_t m) {
-  const GemvShape& sh = kShapes[shape];
-  const int64_t cols = 16 * sh.tiles * sh.col_warps, rows = 8 * sh.nb;
-  const int64_t blocks = (n_pad + cols - 1) / cols * ((m + rows - 1) / rows);
-  const int resident = group_size == 32   ? kPathResident<32>[shape]()
-                       : group_size == 64 ? kPathResident<64>[shape]()
-                                          : kPathResident<128>[shape]();
-  return blocks <= int64_t{resident} * MultiprocessorCount();
+  return Blocks(shape, n_pad, m) <= int64_t{Resident(shape, group_size)} * MultiprocessorCount();
 }
 
 }  // namespace
@@ -102,6 +115,24 @@ int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
       return 6;
   }
   return 0;
+}
+
+// Programmatic launch lets the next kernel's blocks onto the GPU as soon as
+// all of this one's are resident; they issue their weight loads and wait for
+// this kernel to end. On the H100 that hides the launch where the GPU has
+// little room left beside this grid (4096 x 4096, m = 1, 256 blocks in 264
+// slots: 5.6 us against 7.0), but where many slots are free (a spare one on at
+// least half of the SMs), the early blocks made the chain slower in every
+// measured case (11008 x 4096, m = 16, 344 blocks in 528 slots: 18.7 us
+// against 16.1; docs/cuda-backend.md). Grids beyond one wave keep it.
+bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args) {
+  const GemvShape& sh = kShapes[shape];
+  const int64_t slots = int64_t{Resident(shape, group_size)} * MultiprocessorCount();
+  int64_t blocks = Blocks(shape, args.n_pad, args.m);
+  blocks *= sh.split == 1  ? 1
+            : sh.split > 0 ? sh.split
+                           : AutoSplit(blocks, slots, args.chunks, sh.warps / sh.col_warps);
+  return blocks > slots || slots - blocks < MultiprocessorCount() / 2;
 }
 
 Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream) {

@@ -87,6 +87,9 @@ GemvShape GemvShapeAt(int index);
 int GemvSplitFor(int index, const GemmArgs& args);
 // The shape a path runs for N padded to n_pad columns and m rows.
 int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size);
+// Whether to launch shape `shape` with programmatic dependent launch for these
+// arguments (not where it would leave many block slots free).
+bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args);
 Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream);
 Status LaunchInt8(Variant variant, const GemmArgs& args, cudaStream_t stream);
 

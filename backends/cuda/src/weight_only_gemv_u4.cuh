@@ -283,6 +283,15 @@ inline int MultiprocessorCount() {
   return count;
 }
 
+// The largest of 4 and 2 blocks per cluster with which `blocks` (per split)
+// all fit in the GPU's `slots` at once and each of the split's warps gets a
+// chunk; else 1.
+inline int AutoSplit(int64_t blocks, int64_t slots, int chunks, int k_warps) {
+  for (int s : {4, 2})
+    if (blocks * s <= slots && chunks >= s * k_warps) return s;
+  return 1;
+}
+
 // Blocks of this shape one SM holds at once (registers, shared memory).
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
           bool kCluster>
@@ -313,9 +322,7 @@ int GemvU4Split(const GemmArgs& args, int split) {
   const int64_t slots = int64_t{ResidentGemvU4Blocks<kGroup, kNB, kTiles, kStages, kXStages, kWarps,
                                                      kColWarps, kCluster>()} *
                         MultiprocessorCount();
-  for (int s : {4, 2})
-    if (blocks * s <= slots && args.chunks >= s * T::kKWarps) return s;
-  return 1;
+  return AutoSplit(blocks, slots, args.chunks, T::kKWarps);
 }
 
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,

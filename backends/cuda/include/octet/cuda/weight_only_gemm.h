@@ -87,7 +87,8 @@ struct WeightOnlyGemmConfig {
   // u4 kernels: launch with programmatic dependent launch, so that a kernel
   // queued right behind another PDL-aware kernel (this GEMM again, in a chain
   // of layers) starts streaming its weights before that one ends; x is read and
-  // y written only after it has. Off: an ordinary launch.
+  // y written only after it has. Not for grids that leave many block slots of
+  // the GPU free (slower there on the H100). Off: ordinary launches.
   bool programmatic_launch = true;
   // Tests and benchmarks: run the u4 kernel paths on this kernel shape, an
   // index below WeightOnlyInt4KernelShapes(group_size) (the instantiated
