@@ -300,8 +300,8 @@ TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(17), WeightOnlyPath::kStreaming16);
   EXPECT_EQ(gemm->PathFor(32), WeightOnlyPath::kStreaming16);
-  EXPECT_EQ(gemm->PathFor(33), WeightOnlyPath::kTensorCore32);
-  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kTensorCore32);
+  EXPECT_EQ(gemm->PathFor(33), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);
   RunAndCompare(p, WeightOnlyPath::kAuto, 64);
 }

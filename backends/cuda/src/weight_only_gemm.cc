@@ -256,15 +256,18 @@ WeightOnlyPath WeightOnlyGemm::PathFor(int64_t m) const {
   if (impl.path != WeightOnlyPath::kAuto) return impl.path;
   if (impl.fallback.has_value() && m >= impl.cublaslt_min_rows)
     return WeightOnlyPath::kCublasLtBf16;
-  // 32 columns per block was fastest or within 5% at every measured m for u4,
-  // and for i8 except at m <= 8 with N = 4096, where 16 columns won by 5-15%
-  // (more blocks: N / 16 = 256 against 128 for 132 SMs). The 32-row and 8-row
-  // variants were rarely and barely faster (docs/cuda-backend.md).
+  // i8: 32 columns per block was fastest or within 5% at every measured m,
+  // except at m <= 8 with N = 4096, where 16 columns won by 5-15% (more
+  // blocks: N / 16 = 256 against 128 for 132 SMs). The 32-row and 8-row
+  // variants were rarely and barely faster (docs/cuda-backend.md). u4: each
+  // path's shapes as GemvShapeFor describes; beyond 32 rows (cuBLASLt's by
+  // default) the 9..16-row shapes beat the 32-row tiles by 25-35% at m = 64
+  // and 128 on the H100.
   if (impl.bits == 4)
     return m <= 8    ? WeightOnlyPath::kStreaming8
            : m <= 16 ? WeightOnlyPath::kStreaming16x32
            : m <= 32 ? WeightOnlyPath::kStreaming16
-                     : WeightOnlyPath::kTensorCore32;
+                     : WeightOnlyPath::kStreaming16x32;
   if (impl.bits == 8 && m <= 8 && impl.n < 8192) return WeightOnlyPath::kStreaming16;
   return WeightOnlyPath::kStreaming16x32;
 }
