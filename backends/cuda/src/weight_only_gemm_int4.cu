@@ -99,10 +99,11 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 // tiles, two blocks per SM), 4 warps per block where they are many (N = 11008:
 // 688 tiles, more blocks resident at once). 9..16 rows: 2 tiles per warp (x
 // read once for 32 columns) in blocks of 8 warps while they fit on the GPU at
-// once (one block per SM: N <= 4224), else blocks of 4 warps (three per SM:
-// one wave up to N = 12672). 17..32 rows: two such warps side by side (64
-// columns per x read) in blocks of 8 warps split over a 2-block cluster where
-// they fit at once, else blocks of 4 warps with 3 stages.
+// once (one block per SM: N <= 4224), else blocks of 4 warps (four per SM at
+// group 128: one wave up to N = 16896). 17..32 rows: two such warps side by
+// side (64 columns per x read) in blocks of 8 warps, split over a 2-block
+// cluster where that fits, while they fit at once, else blocks of 4 warps with
+// 3 stages. Beyond 32 rows PathFor picks the 9..16-row path.
 int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
   switch (variant) {
     case Variant::kRows8Cols16:

@@ -17,9 +17,10 @@
 // on the per-chunk chain. The slices' f32 sums meet in shared memory (across
 // the cluster through distributed shared memory), where the epilogue (bias,
 // GELU, bf16 rounding) runs, spread over the cluster's blocks. Launched with
-// programmatic dependent launch when asked: the weights are constant, so their
-// first loads are issued before waiting for the previous kernel (which writes x
-// or reads y).
+// programmatic dependent launch when asked (WeightOnlyGemm asks where it helps,
+// GemvProgrammaticLaunchHelps): the weights are constant, so their first loads
+// are issued before waiting for the previous kernel (which writes x or reads
+// y).
 #pragma once
 
 #include <cooperative_groups.h>
