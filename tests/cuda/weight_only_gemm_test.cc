@@ -95,17 +95,20 @@ Data MakeData(const Problem& p, std::mt19937& rng) {
 
 double Gelu(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
 
-void RunAndCompare(const Problem& p, WeightOnlyPath path, int64_t cublaslt_min_rows) {
+// int4_shape: the u4 kernel shape to force (int4_kernel_shape), -1: the path's.
+void RunAndCompare(const Problem& p, WeightOnlyPath path, int64_t cublaslt_min_rows,
+                   int int4_shape = -1) {
   const uint32_t seed = testing::FreshSeed();
   std::mt19937 rng(seed);
   Data d = MakeData(p, rng);
   d.config.path = path;
   d.config.cublaslt_min_rows = cublaslt_min_rows;
+  d.config.int4_kernel_shape = int4_shape;
   auto gemm = WeightOnlyGemm::Create(d.config);
   ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
   const WeightOnlyPath used = gemm->PathFor(p.m);
-  SCOPED_TRACE(::testing::Message()
-               << ToString(p) << ", path " << WeightOnlyPathName(used) << ", seed " << seed);
+  SCOPED_TRACE(::testing::Message() << ToString(p) << ", path " << WeightOnlyPathName(used)
+                                    << ", u4 shape " << int4_shape << ", seed " << seed);
   const size_t out_bytes = static_cast<size_t>(p.m * p.n * 2);
   constexpr size_t kGuard = 4096;
   DeviceBuffer x = Upload(d.x);
@@ -254,6 +257,32 @@ TEST_F(WeightOnlyGemmTest, LongK) {
   }
 }
 
+// Every instantiated u4 kernel shape forced (group 128: the benchmark's sweep
+// shapes too; 32 and 64: the paths'), at m = 1, 7, 16, 33 (one to five row
+// tiles, the last one partial). N = 200..202: n_pad = 224, so a 64-column
+// block passes n_pad (its second column warp owns no tile), with K = 9 chunks:
+// the launcher's cluster split of 2 or 4 blocks gives K slices of 1 and 2
+// chunks, or none. N = 4500 with K = 3 chunks: many blocks (no split), warps
+// with no chunk.
+TEST_F(WeightOnlyGemmTest, Int4EveryKernelShape) {
+  int variant = 0;
+  for (int64_t group : {128, 64, 32})
+    for (int shape = 0; shape < WeightOnlyInt4KernelShapes(group); ++shape)
+      for (int64_t m : {1, 7, 16, 33}) {
+        const bool wide = variant % 4 == 3;
+        Problem p;
+        p.m = m;
+        p.n = wide ? 4500 : 200 + variant % 3;
+        p.k = wide ? 384 : 1152;
+        p.group = group;
+        p.layout = variant % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+        p.bias = variant % 3 != 1;
+        p.gelu = variant % 5 == 2;
+        ++variant;
+        RunAndCompare(p, WeightOnlyPath::kAuto, 0, shape);
+      }
+}
+
 // The automatic choice: kernels up to cublaslt_min_rows, cuBLASLt from there.
 TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   Problem p;
@@ -271,8 +300,8 @@ TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   EXPECT_EQ(gemm->PathFor(16), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(17), WeightOnlyPath::kStreaming16);
   EXPECT_EQ(gemm->PathFor(32), WeightOnlyPath::kStreaming16);
-  EXPECT_EQ(gemm->PathFor(33), WeightOnlyPath::kTensorCore32);
-  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kTensorCore32);
+  EXPECT_EQ(gemm->PathFor(33), WeightOnlyPath::kStreaming16x32);
+  EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);
   RunAndCompare(p, WeightOnlyPath::kAuto, 64);
 }
@@ -349,6 +378,10 @@ TEST(WeightOnlyGemmConfigTest, RejectsBadShapesAndTypes) {
   c.cublaslt_min_rows = 0;
   ExpectConfigError(c, StatusCode::kInvalidArgument, "bf16 copy");
 
+  c = ValidInt4Config();  // group 64: the path shapes only
+  c.int4_kernel_shape = WeightOnlyInt4KernelShapes(64);
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "not a u4 kernel shape");
+
   WeightOnlyGemmConfig i8;
   i8.codes = Tensor(DType::kI8, {100, 32});  // K = 100
   i8.scales = Tensor(DType::kF32, {32});
@@ -362,6 +395,9 @@ TEST(WeightOnlyGemmConfigTest, RejectsBadShapesAndTypes) {
   i8.scales = Tensor(DType::kF32, {32});
   i8.group_size = 32;
   ExpectConfigError(i8, StatusCode::kInvalidArgument, "per channel");
+  i8.group_size = 0;
+  i8.int4_kernel_shape = 0;
+  ExpectConfigError(i8, StatusCode::kInvalidArgument, "not a u4 kernel shape");
 }
 
 TEST(WeightOnlyGemmConfigTest, NoDeviceIsNotFound) {

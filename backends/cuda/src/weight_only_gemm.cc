@@ -36,6 +36,7 @@ struct WeightOnlyGemm::Impl {
   int bits = 0, group_size = 0;
   bool gelu = false;
   bool pdl = false;
+  int int4_shape = -1;
   WeightOnlyPath path = WeightOnlyPath::kAuto;
   int64_t cublaslt_min_rows = 0;
   DeviceBuffer blocks, scales, zeros, bias;
@@ -145,6 +146,12 @@ Status Validate(const WeightOnlyGemmConfig& c, const std::string& what, int64_t*
   if (c.cublaslt_min_rows < 0)
     return InvalidArgument(what, ": cublaslt_min_rows = ", c.cublaslt_min_rows,
                            " (0 disables the cuBLASLt path)");
+  if (c.int4_kernel_shape != -1 &&
+      (w.dtype() != DType::kU4 || c.int4_kernel_shape < 0 ||
+       c.int4_kernel_shape >= WeightOnlyInt4KernelShapes(c.group_size)))
+    return InvalidArgument(what, ": int4_kernel_shape ", c.int4_kernel_shape,
+                           " is not a u4 kernel shape for group ", c.group_size, " (0 to ",
+                           WeightOnlyInt4KernelShapes(c.group_size) - 1, ", or -1)");
   if (c.path == WeightOnlyPath::kCublasLtBf16 && c.cublaslt_min_rows == 0)
     return InvalidArgument(what,
                            ": the cuBLASLt path needs the dequantized bf16 copy, which "
@@ -167,6 +174,10 @@ weight_only::Variant VariantOf(WeightOnlyPath path) {
 
 }  // namespace
 
+int WeightOnlyInt4KernelShapes(int64_t group_size) {
+  return group_size == 128 ? weight_only::GemvShapeCount() : weight_only::kGemvPathShapes;
+}
+
 Expected<WeightOnlyGemm> WeightOnlyGemm::Create(const WeightOnlyGemmConfig& config) {
   const std::string what = Describe(config);
   int64_t n = 0, k = 0;
@@ -181,6 +192,7 @@ Expected<WeightOnlyGemm> WeightOnlyGemm::Create(const WeightOnlyGemmConfig& conf
   impl->cublaslt_min_rows = config.cublaslt_min_rows;
   impl->description = what;
   impl->pdl = config.programmatic_launch;
+  impl->int4_shape = config.int4_kernel_shape;
 
   std::string no_device;
   if (!DeviceAvailable(&no_device)) return NotFound(what, ": no CUDA device: ", no_device);
@@ -244,15 +256,18 @@ WeightOnlyPath WeightOnlyGemm::PathFor(int64_t m) const {
   if (impl.path != WeightOnlyPath::kAuto) return impl.path;
   if (impl.fallback.has_value() && m >= impl.cublaslt_min_rows)
     return WeightOnlyPath::kCublasLtBf16;
-  // 32 columns per block was fastest or within 5% at every measured m for u4,
-  // and for i8 except at m <= 8 with N = 4096, where 16 columns won by 5-15%
-  // (more blocks: N / 16 = 256 against 128 for 132 SMs). The 32-row and 8-row
-  // variants were rarely and barely faster (docs/cuda-backend.md).
+  // i8: 32 columns per block was fastest or within 5% at every measured m,
+  // except at m <= 8 with N = 4096, where 16 columns won by 5-15% (more
+  // blocks: N / 16 = 256 against 128 for 132 SMs). The 32-row and 8-row
+  // variants were rarely and barely faster (docs/cuda-backend.md). u4: each
+  // path's shapes as GemvShapeFor describes; beyond 32 rows (cuBLASLt's by
+  // default) the 9..16-row shapes beat the 32-row tiles by 25-35% at m = 64
+  // and 128 on the H100.
   if (impl.bits == 4)
     return m <= 8    ? WeightOnlyPath::kStreaming8
            : m <= 16 ? WeightOnlyPath::kStreaming16x32
            : m <= 32 ? WeightOnlyPath::kStreaming16
-                     : WeightOnlyPath::kTensorCore32;
+                     : WeightOnlyPath::kStreaming16x32;
   if (impl.bits == 8 && m <= 8 && impl.n < 8192) return WeightOnlyPath::kStreaming16;
   return WeightOnlyPath::kStreaming16x32;
 }
@@ -279,12 +294,15 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
     const Status s = impl.fallback->Run(x, m, y, stream);
     return s.ok() ? s : s.WithContext(impl.description);
   }
+  const int int4_shape =
+      impl.bits != 4 ? -1
+      : impl.int4_shape >= 0
+          ? impl.int4_shape
+          : weight_only::GemvShapeFor(VariantOf(path), impl.n_pad, m, impl.group_size);
   // The grid's y dimension holds at most 65535 row tiles.
   const int64_t max_rows =
-      int64_t{65535} *
-      (impl.bits == 4
-           ? 8 * weight_only::GemvShapeAt(weight_only::GemvShapeFor(VariantOf(path), impl.n_pad)).nb
-           : weight_only::RowsPerTile(VariantOf(path)));
+      int64_t{65535} * (impl.bits == 4 ? 8 * weight_only::GemvShapeAt(int4_shape).nb
+                                       : weight_only::RowsPerTile(VariantOf(path)));
   if (m > max_rows)
     return InvalidArgument(impl.description, ": m = ", m, " is above the ",
                            WeightOnlyPathName(path), " kernel's ", max_rows,
@@ -302,10 +320,14 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   args.n_pad = static_cast<int>(impl.n_pad);
   args.chunks = static_cast<int>(impl.chunks);
   args.gelu = impl.gelu;
-  const Status s = impl.bits == 4 ? weight_only::LaunchInt4(
-                                        weight_only::GemvShapeFor(VariantOf(path), impl.n_pad),
-                                        impl.group_size, args, impl.pdl, stream)
-                                  : weight_only::LaunchInt8(VariantOf(path), args, stream);
+  Status s;
+  if (impl.bits == 4) {
+    const bool pdl =
+        impl.pdl && weight_only::GemvProgrammaticLaunchHelps(int4_shape, impl.group_size, args);
+    s = weight_only::LaunchInt4(int4_shape, impl.group_size, args, pdl, stream);
+  } else {
+    s = weight_only::LaunchInt8(VariantOf(path), args, stream);
+  }
   return s.ok() ? s : s.WithContext(impl.description);
 }
 

@@ -6,85 +6,150 @@
 namespace octet::cuda::weight_only {
 namespace {
 
-// nb, tiles, stages, x_stages, warps. The first kGemvPathShapes are the
-// paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
+// nb, tiles, stages, x_stages, warps, col_warps, split (0: the launcher's
+// choice). The first kGemvPathShapes are the paths' (GemvShapeFor); the rest
+// only run in the benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
-  X(1, 1, 4, 2, 8)                \
-  X(1, 1, 4, 2, 4)                \
-  X(2, 1, 2, 2, 8)                \
-  X(2, 2, 3, 1, 8)                \
-  X(4, 1, 2, 1, 8)
+  X(1, 1, 4, 2, 8, 1, 1)          \
+  X(1, 1, 4, 2, 4, 1, 1)          \
+  X(2, 2, 3, 1, 8, 1, 1)          \
+  X(2, 2, 2, 1, 4, 1, 0)          \
+  X(2, 2, 2, 1, 8, 2, 0)          \
+  X(2, 2, 3, 1, 4, 2, 0)          \
+  X(4, 1, 2, 1, 8, 1, 1)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
-  X(1, 2, 4, 2, 8)                 \
-  X(1, 1, 2, 1, 8)                 \
-  X(1, 1, 3, 1, 8)                 \
-  X(2, 1, 4, 1, 8)                 \
-  X(4, 1, 2, 2, 8)
+  X(2, 1, 2, 2, 8, 1, 1)           \
+  X(1, 1, 3, 1, 8, 1, 1)           \
+  X(1, 1, 2, 1, 8, 1, 1)           \
+  X(1, 1, 2, 1, 4, 1, 0)           \
+  X(1, 1, 3, 1, 4, 1, 0)           \
+  X(1, 1, 4, 2, 4, 1, 0)           \
+  X(2, 2, 2, 1, 4, 2, 0)           \
+  X(4, 1, 2, 1, 8, 2, 0)
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) {nb, tiles, stages, x_stages, warps},
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  {nb, tiles, stages, x_stages, warps, col_warps, split},
 constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                      OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
-using Launcher = Status (*)(const GemmArgs&, bool, cudaStream_t);
+using Launcher = Status (*)(const GemmArgs&, bool, int, cudaStream_t);
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps) \
-  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
 template <int kGroup>
 constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 template <int kGroup>
 constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
+// The split each group-128 shape runs with (the benchmark prints it).
+using SplitResolver = int (*)(const GemmArgs&, int);
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &GemvU4Split<128, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
+constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
+                                         OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
+// Blocks of each path shape an SM holds at once, per group size.
+using ResidentBlocks = int (*)();
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &ResidentGemvU4Blocks<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
+template <int kGroup>
+constexpr ResidentBlocks kPathResident[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &ResidentGemvU4Blocks<128, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
+constexpr ResidentBlocks kSweepResident[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
+#undef OCTET_GEMV_ENTRY
+
 static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
 
-int MultiprocessorCount() {
-  static const int count = [] {
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 132;
-    return sms;
-  }();
-  return count;
+int Resident(int shape, int group_size) {
+  if (shape >= kGemvPathShapes) return kSweepResident[shape - kGemvPathShapes]();
+  return group_size == 32   ? kPathResident<32>[shape]()
+         : group_size == 64 ? kPathResident<64>[shape]()
+                            : kPathResident<128>[shape]();
+}
+
+// The grid of `shape` for N = n_pad and m rows, before any split.
+int64_t Blocks(int shape, int64_t n_pad, int64_t m) {
+  const GemvShape& sh = kShapes[shape];
+  const int64_t cols = 16 * sh.tiles * sh.col_warps, rows = 8 * sh.nb;
+  return (n_pad + cols - 1) / cols * ((m + rows - 1) / rows);
+}
+
+// Whether path shape `shape`'s blocks for m rows of N = n_pad all fit on the
+// GPU at once (one wave), before any split.
+bool OneWave(int shape, int group_size, int64_t n_pad, int64_t m) {
+  return Blocks(shape, n_pad, m) <= int64_t{Resident(shape, group_size)} * MultiprocessorCount();
 }
 
 }  // namespace
 
 int GemvShapeCount() { return static_cast<int>(std::size(kShapes)); }
 GemvShape GemvShapeAt(int index) { return kShapes[index]; }
+int GemvSplitFor(int shape, const GemmArgs& args) {
+  return kSplits[shape](args, kShapes[shape].split);
+}
 
-// From the shape sweep on the H100 (docs/cuda-backend.md): at m <= 8, 8
-// warps per block with 4 stages where the 16-column tiles are few (N = 4096:
-// 256 tiles, two blocks per SM), 4 warps per block where they are many
-// (N = 11008: 688 tiles, more blocks resident at once).
-int GemvShapeFor(Variant variant, int64_t n_pad) {
+// From the shape sweeps on the H100 (docs/cuda-backend.md). m <= 8: 8 warps
+// per block with 4 stages where the 16-column tiles are few (N = 4096: 256
+// tiles, two blocks per SM), 4 warps per block where they are many (N = 11008:
+// 688 tiles, more blocks resident at once). 9..16 rows: 2 tiles per warp (x
+// read once for 32 columns) in blocks of 8 warps while they fit on the GPU at
+// once (one block per SM: N <= 4224), else blocks of 4 warps (four per SM at
+// group 128: one wave up to N = 16896). 17..32 rows: two such warps side by
+// side (64 columns per x read) in blocks of 8 warps, split over a 2-block
+// cluster where that fits, while they fit at once, else blocks of 4 warps with
+// 3 stages. Beyond 32 rows PathFor picks the 9..16-row path.
+int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
   switch (variant) {
     case Variant::kRows8Cols16:
       return n_pad / 16 > 2 * MultiprocessorCount() ? 1 : 0;
-    case Variant::kRows16Cols16:
-      return 2;
     case Variant::kRows16Cols32:
-      return 3;
+      return OneWave(2, group_size, n_pad, m) ? 2 : 3;
+    case Variant::kRows16Cols16:
+      return OneWave(4, group_size, n_pad, m) ? 4 : 5;
     case Variant::kRows32Cols16:
-      return 4;
+      return 6;
   }
   return 0;
+}
+
+// Programmatic launch lets the next kernel's blocks onto the GPU as soon as
+// all of this one's are resident; they issue their weight loads and wait for
+// this kernel to end. On the H100 that hides the launch where the GPU has
+// little room left beside this grid (4096 x 4096, m = 1, 256 blocks in 264
+// slots: 5.6 us against 7.0), but where many slots are free (a spare one on at
+// least half of the SMs), the early blocks made the chain slower in every
+// measured case (11008 x 4096, m = 16, 344 blocks in 528 slots: 18.7 us
+// against 16.1; docs/cuda-backend.md). Grids beyond one wave keep it.
+bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args) {
+  const GemvShape& sh = kShapes[shape];
+  const int64_t slots = int64_t{Resident(shape, group_size)} * MultiprocessorCount();
+  int64_t blocks = Blocks(shape, args.n_pad, args.m);
+  blocks *= sh.split == 1  ? 1
+            : sh.split > 0 ? sh.split
+                           : AutoSplit(blocks, slots, args.chunks, sh.warps / sh.col_warps);
+  return blocks > slots || slots - blocks < MultiprocessorCount() / 2;
 }
 
 Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream) {
   if (shape < 0 || shape >= GemvShapeCount() || (group_size != 128 && shape >= kGemvPathShapes))
     return InvalidArgument("weight-only GEMM: no u4 kernel shape ", shape, " for group ",
                            group_size);
+  const int split = kShapes[shape].split;
   if (shape >= kGemvPathShapes)
-    return kSweepLaunchers<128>[shape - kGemvPathShapes](args, pdl, stream);
+    return kSweepLaunchers<128>[shape - kGemvPathShapes](args, pdl, split, stream);
   switch (group_size) {
     case 32:
-      return kPathLaunchers<32>[shape](args, pdl, stream);
+      return kPathLaunchers<32>[shape](args, pdl, split, stream);
     case 64:
-      return kPathLaunchers<64>[shape](args, pdl, stream);
+      return kPathLaunchers<64>[shape](args, pdl, split, stream);
     case 128:
-      return kPathLaunchers<128>[shape](args, pdl, stream);
+      return kPathLaunchers<128>[shape](args, pdl, split, stream);
   }
   return InvalidArgument("weight-only GEMM: group size ", group_size,
                          " has no kernel (32, 64 or 128)");

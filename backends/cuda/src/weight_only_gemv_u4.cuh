@@ -4,16 +4,26 @@
 // operand (8 rows of x per mma), so y^T = W^T x^T: an mma covers 16 columns,
 // and at m <= 8 half of it is useful (against 1/16 with x as A).
 //
-// One block of kWarps warps owns 16 kTiles columns and 8 kNB rows of y; the
-// warps split K, each streaming its slice chunk by chunk with everything a
-// chunk needs (codes, its groups' scales and zero points, x) loaded kStages - 1
-// (x: kXStages - 1) chunks ahead, so no load sits on the per-chunk chain. The
-// slices' f32 sums meet in shared memory, where the epilogue (bias, GELU, bf16
-// rounding) runs. Launched with programmatic dependent launch when asked: the
-// weights are constant, so their first loads are issued before waiting for
-// the previous kernel (which writes x or reads y).
+// A block of kWarps warps owns 8 kNB rows of y and kColWarps x kTiles
+// 16-column tiles: kColWarps warps side by side along N, each with kTiles
+// tiles, and kKWarps = kWarps / kColWarps warps along K. Warps side by side
+// read the same x at about the same time, so all but one find it in L1: x
+// comes from L2 once per 16 kTiles kColWarps columns (at m = 16, x is 4 KB per
+// chunk against 1 KB of codes per tile). A cluster of gridDim.z blocks (the
+// split, chosen by the launcher) shares the columns and splits K further, so
+// that small N still fills the GPU. Each warp streams its K slice chunk by
+// chunk with everything a chunk needs (codes, its groups' scales and zero
+// points, x) loaded kStages - 1 (x: kXStages - 1) chunks ahead, so no load sits
+// on the per-chunk chain. The slices' f32 sums meet in shared memory (across
+// the cluster through distributed shared memory), where the epilogue (bias,
+// GELU, bf16 rounding) runs, spread over the cluster's blocks. Launched with
+// programmatic dependent launch when asked (WeightOnlyGemm asks where it helps,
+// GemvProgrammaticLaunchHelps): the weights are constant, so their first loads
+// are issued before waiting for the previous kernel (which writes x or reads
+// y).
 #pragma once
 
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 
 #include <cstdint>
@@ -23,7 +33,7 @@
 
 namespace octet::cuda::weight_only {
 
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps>
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps>
 struct GemvTraits {
   static constexpr int kRun = kGroup / 4;          // K values a lane holds per group
   static constexpr int kGpc = kChunkU4 / kGroup;   // groups per chunk
@@ -31,8 +41,14 @@ struct GemvTraits {
   static constexpr int kLoadsPerGroup = kRun / 8;  // 16-byte x loads per row and group
   static constexpr int kXLoads = kChunkU4 / 32;    // per row and chunk (4)
   static constexpr int kRows = 8 * kNB;            // rows of y per block
+  static constexpr int kKWarps = kWarps / kColWarps;
+  static constexpr int kCols = 16 * kTiles * kColWarps;  // columns of y per block
   static_assert(kStages >= 2 && kXStages >= 1 && kStages % kXStages == 0,
                 "the x ring must divide the weight ring");
+  static_assert(kWarps % kColWarps == 0, "warps side by side must divide the warps");
+  // n_pad is a multiple of 32 (kNPad): a warp's 1 or 2 tiles are all inside
+  // n_pad or all outside (the last block's columns may pass n_pad).
+  static_assert(kTiles == 1 || kTiles == 2, "a warp's tiles must not straddle n_pad");
 };
 
 __device__ __forceinline__ uint4 LoadStreaming16(const void* p) {
@@ -116,14 +132,25 @@ __device__ __forceinline__ void LoadXChunk(uint4 (&xa)[T::kRows / 8][T::kXLoads]
   }
 }
 
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps>
+// kCluster: the launch may split K over a cluster of gridDim.z blocks (else
+// gridDim.z is 1 and the kernel is the plain one, no cluster code).
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
 __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
-  using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps>;
+  using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
   constexpr int kGpc = T::kGpc;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int tile0 = blockIdx.x * kTiles;
+  const int cw = warp % kColWarps, kw = warp / kColWarps;
+  const int tile0 = (blockIdx.x * kColWarps + cw) * kTiles;
   const int row0 = blockIdx.y * T::kRows;
-  const int c_begin = warp * p.chunks / kWarps, c_end = (warp + 1) * p.chunks / kWarps;
+  // K slices: the cluster's blocks (blockIdx.z of gridDim.z), then the warps.
+  const int split = kCluster ? static_cast<int>(gridDim.z) : 1;
+  const int rank = kCluster ? static_cast<int>(blockIdx.z) : 0;
+  const int slices = split * T::kKWarps, slice = rank * T::kKWarps + kw;
+  // Blocks wider than n_pad's 32-column multiple may pass it with a warp.
+  const bool has_tiles = T::kCols <= kNPad || tile0 < p.n_pad / 16;
+  const int c_begin = slice * p.chunks / slices;
+  const int c_end = has_tiles ? (slice + 1) * p.chunks / slices : c_begin;
   const uint4* codes = static_cast<const uint4*>(p.packed);
   const float2* scales = reinterpret_cast<const float2*>(p.scales);
   const uint16_t* zeros = reinterpret_cast<const uint16_t*>(p.zeros);
@@ -203,49 +230,132 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
     }
   }
 
-  // Sum the warps' K slices: [warp][fragment register][lane], a warp's 32
-  // stores of one register hit 32 banks.
+  // Sum the K slices: [K warp][column warp][fragment register][lane] per block,
+  // a warp's 32 stores of one register hitting 32 banks; a split's blocks read
+  // each other's through distributed shared memory.
   constexpr int kRegs = kTiles * kNB * 4;
-  __shared__ float partial[kWarps][kRegs][32];
+  __shared__ float partial[T::kKWarps][kColWarps][kRegs][32];
 #pragma unroll
   for (int tl = 0; tl < kTiles; ++tl)
 #pragma unroll
     for (int nb = 0; nb < kNB; ++nb)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) partial[warp][(tl * kNB + nb) * 4 + r][lane] = acc[tl][nb][r];
-  __syncthreads();
+      for (int r = 0; r < 4; ++r) partial[kw][cw][(tl * kNB + nb) * 4 + r][lane] = acc[tl][nb][r];
+  namespace cg = cooperative_groups;
+  if constexpr (kCluster) {
+    cg::this_cluster().sync();
+  } else {
+    __syncthreads();
+  }
   __nv_bfloat16* y = static_cast<__nv_bfloat16*>(p.y);
-  for (int e = threadIdx.x; e < kRegs * 32; e += kWarps * 32) {
-    const int reg = e / 32, ln = e % 32;
+  constexpr int kOutputs = kColWarps * kRegs * 32;
+  // Outputs are dealt out over the split's blocks.
+  for (int e = rank * kWarps * 32 + threadIdx.x; e < kOutputs; e += split * kWarps * 32) {
+    const int ln = e % 32, reg = (e / 32) % kRegs, ocw = e / (32 * kRegs);
     const int tl = reg / (kNB * 4), nb = (reg / 4) % kNB, r = reg % 4;
     // Accumulator (16 columns x 8 rows): lane 4 g + t holds column g (r < 2) or
     // g + 8, rows 2 t + r % 2.
     const int row = row0 + 8 * nb + 2 * (ln % 4) + (r % 2);
-    const int col = (tile0 + tl) * 16 + ln / 4 + 8 * (r / 2);
+    const int col = ((blockIdx.x * kColWarps + ocw) * kTiles + tl) * 16 + ln / 4 + 8 * (r / 2);
     if (row >= p.m || col >= p.n) continue;
     float v = 0.f;
+    for (int from = 0; from < split; ++from) {
+      const float* src = &partial[0][ocw][reg][ln];
+      if constexpr (kCluster) src = cg::this_cluster().map_shared_rank(src, from);
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) v += partial[w][reg][ln];
+      for (int w = 0; w < T::kKWarps; ++w) v += src[w * kColWarps * kRegs * 32];
+    }
     if (p.bias != nullptr) v += __ldg(p.bias + col);
     if (p.gelu) v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
     y[static_cast<size_t>(row) * p.n + col] = __float2bfloat16_rn(v);
   }
+  // Keep this block's shared memory until the cluster has read it.
+  if constexpr (kCluster) cg::this_cluster().sync();
 }
 
-template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps>
-Status LaunchGemvU4(const GemmArgs& args, bool pdl, cudaStream_t stream) {
-  using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps>;
+inline int MultiprocessorCount() {
+  static const int count = [] {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return sms;
+  }();
+  return count;
+}
+
+// The largest of 4 and 2 blocks per cluster with which `blocks` (per split)
+// all fit in the GPU's `slots` at once and each of the split's warps gets a
+// chunk; else 1.
+inline int AutoSplit(int64_t blocks, int64_t slots, int chunks, int k_warps) {
+  for (int s : {4, 2})
+    if (blocks * s <= slots && chunks >= s * k_warps) return s;
+  return 1;
+}
+
+// Blocks of this shape one SM holds at once (registers, shared memory).
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
+int ResidentGemvU4Blocks() {
+  static const int blocks = [] {
+    int b = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+            &b, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>,
+            kWarps * 32, 0) != cudaSuccess)
+      return 1;
+    return b > 0 ? b : 1;
+  }();
+  return blocks;
+}
+
+// The blocks of a cluster splitting K: `split` (1, 2 or 4), or for 0 the
+// largest of 4 and 2 whose blocks are all resident at once on the GPU and give
+// each warp at least one chunk, else 1. A second, partial wave of blocks costs
+// more than the split's cross-block sum.
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
+int GemvU4Split(const GemmArgs& args, int split) {
+  using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
+  if (!kCluster) return 1;
+  if (split > 0) return split;
+  const int64_t blocks =
+      int64_t{(args.n_pad + T::kCols - 1) / T::kCols} * ((args.m + T::kRows - 1) / T::kRows);
+  const int64_t slots = int64_t{ResidentGemvU4Blocks<kGroup, kNB, kTiles, kStages, kXStages, kWarps,
+                                                     kColWarps, kCluster>()} *
+                        MultiprocessorCount();
+  return AutoSplit(blocks, slots, args.chunks, T::kKWarps);
+}
+
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
+Status LaunchGemvU4(const GemmArgs& args, bool pdl, int split, cudaStream_t stream) {
+  using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
+  split =
+      GemvU4Split<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>(args, split);
   cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(args.n_pad / (16 * kTiles), (args.m + T::kRows - 1) / T::kRows);
+  config.gridDim =
+      dim3((args.n_pad + T::kCols - 1) / T::kCols, (args.m + T::kRows - 1) / T::kRows, split);
   config.blockDim = dim3(kWarps * 32);
   config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attribute[2];
+  int attributes = 0;
+  if (pdl) {
+    attribute[attributes].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute[attributes].val.programmaticStreamSerializationAllowed = 1;
+    ++attributes;
+  }
+  if (split > 1) {
+    attribute[attributes].id = cudaLaunchAttributeClusterDimension;
+    attribute[attributes].val.clusterDim.x = 1;
+    attribute[attributes].val.clusterDim.y = 1;
+    attribute[attributes].val.clusterDim.z = split;
+    ++attributes;
+  }
   config.attrs = attribute;
-  config.numAttrs = pdl ? 1 : 0;
+  config.numAttrs = attributes;
   const cudaError_t e = cudaLaunchKernelEx(
-      &config, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps>, args);
+      &config, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>,
+      args);
   if (e != cudaSuccess)
     return CudaCallStatus(e, "cudaLaunchKernelEx(GemvU4Kernel)", __FILE__, __LINE__);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("GemvU4Kernel");

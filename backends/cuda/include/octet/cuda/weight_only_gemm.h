@@ -24,9 +24,11 @@
 //             loads in flight, multiply on mma.sync m16n8k16 and meet in shared
 //             memory. int8: x is the mma's A operand (16-row tiles); int4: the
 //             dequantized weights are (16 columns per mma, x the 8-row B
-//             operand: 8-, 16- or 32-row tiles), the group scales and zero
-//             points stream with the codes, and the launch is a programmatic
-//             dependent launch (programmatic_launch). Beyond one row tile the
+//             operand: 8-, 16- or 32-row tiles; 16 to 64 columns per block,
+//             warps side by side sharing x through L1, small N split over a
+//             2- or 4-block cluster), the group scales and zero points stream
+//             with the codes, and the launch is a programmatic dependent
+//             launch (programmatic_launch). Beyond one row tile the
 //             row tiles are separate blocks (the weights are re-read, from L2
 //             after the first).
 //   m >= cublaslt_min_rows  cuBLASLt's bf16 GEMM on a dequantized bf16 copy
@@ -56,10 +58,12 @@ namespace octet::cuda {
 enum class WeightOnlyPath {
   kAuto,  // by m, as above
   // int8 / int4 (auto as measured on the H100, docs/cuda-backend.md):
+  // u4 maps each path onto kernel shapes by N and m (16 to 64 columns per
+  // block, docs/cuda-backend.md); the names are i8's tiles.
   kStreaming8,      // 8-row tiles, 16 columns; i8: deeper prefetch. Auto: u4 m <= 8
   kStreaming16,     // 16-row tiles, 16 columns. Auto: i8 m <= 8 and N < 8192; u4 17..32
-  kStreaming16x32,  // 16-row tiles, 32 columns. Auto: i8 otherwise; u4 9..16
-  kTensorCore32,    // 32-row tiles (i8: each weight fragment feeds two mma). Auto: u4 > 32
+  kStreaming16x32,  // 16-row tiles, 32 columns. Auto: i8 otherwise; u4 9..16 and > 32
+  kTensorCore32,    // 32-row tiles (i8: each weight fragment feeds two mma). Forced only
   kCublasLtBf16,    // needs the bf16 copy (cublaslt_min_rows > 0)
 };
 const char* WeightOnlyPathName(WeightOnlyPath path);  // "streaming16"
@@ -87,9 +91,18 @@ struct WeightOnlyGemmConfig {
   // u4 kernels: launch with programmatic dependent launch, so that a kernel
   // queued right behind another PDL-aware kernel (this GEMM again, in a chain
   // of layers) starts streaming its weights before that one ends; x is read and
-  // y written only after it has. Off: an ordinary launch.
+  // y written only after it has. Not for grids that leave many block slots of
+  // the GPU free (slower there on the H100). Off: ordinary launches.
   bool programmatic_launch = true;
+  // Tests and benchmarks: run the u4 kernel paths on this kernel shape, an
+  // index below WeightOnlyInt4KernelShapes(group_size) (the instantiated
+  // shapes, weight_only_gemm_int4.cu); -1: each path's own.
+  int int4_kernel_shape = -1;
 };
+
+// The number of instantiated u4 kernel shapes for a group size (group 128 has
+// extra ones, for the benchmark's sweep).
+int WeightOnlyInt4KernelShapes(int64_t group_size);
 
 class WeightOnlyGemm {
  public:
