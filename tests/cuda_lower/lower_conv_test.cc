@@ -48,18 +48,7 @@ Model ResidualCnn(uint32_t seed) {
   Value* c2 = ConvNode(g, r1, 8, 8, 3, 1, 1, false, "conv2", rng)->output(0);
   Value* sum = Add(g, "Add", {c2, x}, "sum", "residual")->output(0);
   Value* r2 = Add(g, "Relu", {sum}, "r2", "relu2")->output(0);
-  Node* pool = Add(g, "MaxPool", {r2}, "pooled", "pool");
-  pool->SetAttr("kernel_shape", std::vector<int64_t>{3, 3});
-  pool->SetAttr("strides", std::vector<int64_t>{2, 2});
-  pool->SetAttr("pads", std::vector<int64_t>{1, 1, 1, 1});
-  Value* gap = Add(g, "GlobalAveragePool", {pool->output(0)}, "gap", "gap")->output(0);
-  Value* flat = Add(g, "Flatten", {gap}, "flat", "flatten")->output(0);
-  Node* fc = Add(g, "Gemm",
-                 {flat, g.AddConstant("fc.w", RandomTensor({10, 8}, rng, 0.5f)),
-                  g.AddConstant("fc.b", RandomTensor({10}, rng, 0.1f))},
-                 "logits", "fc");
-  fc->SetAttr("transB", int64_t{1});
-  g.AddOutput(fc->output(0));
+  testing::AddClassifierHead(g, r2, 8, 10, rng);
   EXPECT_TRUE(InferShapes(g).ok());
   return m;
 }

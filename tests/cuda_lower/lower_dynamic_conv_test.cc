@@ -61,18 +61,7 @@ Model SmallResnet(uint32_t seed) {
   Value* c2 = ConvNode(g, c1, 32, 24, 3, 1, 1, true, "b2c2", rng)->output(0);
   Value* sc = ConvNode(g, b1, 32, 16, 1, 2, 0, true, "b2sc", rng)->output(0);
   Value* b2 = Relu(g, Add(g, "Add", {c2, sc}, "b2_sum", "b2_add")->output(0), "b2_out");
-  Node* pool = Add(g, "MaxPool", {b2}, "pooled", "pool");
-  pool->SetAttr("kernel_shape", std::vector<int64_t>{3, 3});
-  pool->SetAttr("strides", std::vector<int64_t>{2, 2});
-  pool->SetAttr("pads", std::vector<int64_t>{1, 1, 1, 1});
-  Value* gap = Add(g, "GlobalAveragePool", {pool->output(0)}, "gap", "gap")->output(0);
-  Value* flat = Add(g, "Flatten", {gap}, "flat", "flatten")->output(0);
-  Node* fc = Add(g, "Gemm",
-                 {flat, g.AddConstant("fc.w", RandomTensor({10, 32}, rng, 0.5f)),
-                  g.AddConstant("fc.b", RandomTensor({10}, rng, 0.1f))},
-                 "logits", "fc");
-  fc->SetAttr("transB", int64_t{1});
-  g.AddOutput(fc->output(0));
+  testing::AddClassifierHead(g, b2, 32, 10, rng);
   EXPECT_TRUE(InferShapes(g).ok());
   return m;
 }
