@@ -43,8 +43,7 @@ struct Int8DynamicGemm::Impl {
   DeviceBuffer bias;      // f32 [N], or empty
   // One map per tile width (box rows = block_n), built once for the weights.
   CUtensorMap w_map_128{}, w_map_192{}, w_map_256{};
-  bool gelu = false;
-  bool relu = false;
+  Activation activation = Activation::kNone;
   bool dst_bf16 = true;
   Int8GemmTile tile = Int8GemmTile::kAuto;
   int64_t tuned_rows = 0;
@@ -117,8 +116,7 @@ Expected<Int8DynamicGemm> Int8DynamicGemm::Create(const Int8DynamicGemmConfig& c
   auto impl = std::make_shared<Impl>();
   impl->n = n;
   impl->k = k;
-  impl->gelu = config.activation == Activation::kGeluErf;
-  impl->relu = config.activation == Activation::kRelu;
+  impl->activation = config.activation;
   impl->dst_bf16 = config.dst_type == DType::kBF16;
   impl->tile = config.tile;
   impl->tuned_rows = config.tuned_rows;
@@ -186,7 +184,7 @@ Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   Int8GemmTile best = Int8GemmTile::kCooperative256x128;
   if (cost(Int8GemmTile::kCooperative128x256) < cost(best))
     best = Int8GemmTile::kCooperative128x256;
-  const bool heavy_epilogue = !impl_->dst_bf16 || impl_->gelu;
+  const bool heavy_epilogue = !impl_->dst_bf16 || impl_->activation == Activation::kGeluErf;
   const int64_t narrow = cost(Int8GemmTile::kCooperative128x192), wide = cost(best);
   if (heavy_epilogue ? 20 * narrow <= 19 * wide : impl_->k >= 2048 && 10 * narrow <= 9 * wide)
     best = Int8GemmTile::kCooperative128x192;
@@ -217,8 +215,7 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   epilogue.m = static_cast<int>(m);
   epilogue.n = static_cast<int>(impl.n);
   epilogue.dst_bf16 = impl.dst_bf16;
-  epilogue.gelu = impl.gelu;
-  epilogue.relu = impl.relu;
+  epilogue.activation = impl.activation;
   const CUtensorMap& w_map = shape.block_n == 256   ? impl.w_map_256
                              : shape.block_n == 192 ? impl.w_map_192
                                                     : impl.w_map_128;

@@ -35,6 +35,7 @@
 
 #include "int8_gemm_sm90.h"
 #include "octet/cuda/cuda_status.h"
+#include "octet/cuda/gelu_erf.h"
 #include "wgmma_s8.cuh"
 
 namespace octet::cuda::sm90 {
@@ -205,10 +206,13 @@ __device__ __forceinline__ void Wgmma(int32_t (&acc)[kN / 2], uint64_t desc_a, u
 
 // ---- epilogue ----
 
-__device__ __forceinline__ float Dequantize(int32_t acc, float a_scale, float w_scale, float bias,
-                                            bool gelu) {
-  float v = fmaf(static_cast<float>(acc), a_scale * w_scale, bias);
-  if (gelu) v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
+// The activation is a template choice per tile (kAct), like the residual: a
+// runtime test per value cost the bf16 epilogue 25-35% (the relu, measured).
+// GELU applies here, to the dequantized value; the relu after the residual.
+template <Activation kAct>
+__device__ __forceinline__ float Dequantize(int32_t acc, float a_scale, float w_scale, float bias) {
+  const float v = fmaf(static_cast<float>(acc), a_scale * w_scale, bias);
+  if constexpr (kAct == Activation::kGeluErf) return GeluErf(v);
   return v;
 }
 
@@ -217,7 +221,7 @@ __device__ __forceinline__ float Dequantize(int32_t acc, float a_scale, float w_
 // keeps them aligned, that is when n is even. kResidual: add ep.residual's
 // values (a template parameter, so that the loads and their branch are not in
 // the code of the epilogues without one).
-template <bool kResidual, bool kRelu>
+template <bool kResidual, Activation kAct>
 __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t row, int col,
                                           float v0, float v1) {
   const int64_t offset = row * ep.n + col;
@@ -229,7 +233,7 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
       v0 += __bfloat162float(r[0]);
       if (pair) v1 += __bfloat162float(r[1]);
     }
-    if constexpr (kRelu) {
+    if constexpr (kAct == Activation::kRelu) {
       v0 = fmaxf(v0, 0.f);
       v1 = fmaxf(v1, 0.f);
     }
@@ -246,7 +250,7 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
       v0 += r[0];
       if (pair) v1 += r[1];
     }
-    if constexpr (kRelu) {
+    if constexpr (kAct == Activation::kRelu) {
       v0 = fmaxf(v0, 0.f);
       v1 = fmaxf(v1, 0.f);
     }
@@ -291,7 +295,8 @@ struct OutPair<StoreKind::kTmaF32> {
 // + 8 h, columns 8 j + 2 (lane % 4) + {0, 1} (the wgmma accumulator layout).
 // The arithmetic is StorePair's: Dequantize, then the residual, then the
 // relu, then one rounding to the output type.
-template <int kBlockN, int kRowTiles, int kBuffers, StoreKind kStore, bool kResidual, bool kRelu>
+template <int kBlockN, int kRowTiles, int kBuffers, StoreKind kStore, bool kResidual,
+          Activation kAct>
 __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][kBlockN / 2],
                                                 const float (&row_scale)[kRowTiles][2],
                                                 const float* column_scale, const float* column_bias,
@@ -359,13 +364,13 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
       const int swizzled = (((offset / 16) ^ swizzle) * 16) + offset % 16;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float v0 = Dequantize(acc[r][4 * j + 2 * h], row_scale[r][h], w0, b0, ep.gelu);
-        float v1 = Dequantize(acc[r][4 * j + 2 * h + 1], row_scale[r][h], w1, b1, ep.gelu);
+        float v0 = Dequantize<kAct>(acc[r][4 * j + 2 * h], row_scale[r][h], w0, b0);
+        float v1 = Dequantize<kAct>(acc[r][4 * j + 2 * h + 1], row_scale[r][h], w1, b1);
         if constexpr (kResidual) {
           v0 += P::First(res[q % (kAhead + 1)][g][h]);
           v1 += P::Second(res[q % (kAhead + 1)][g][h]);
         }
-        if constexpr (kRelu) {
+        if constexpr (kAct == Activation::kRelu) {
           v0 = fmaxf(v0, 0.f);
           v1 = fmaxf(v1, 0.f);
         }
@@ -535,12 +540,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     WarpgroupBarrier(1 + consumer);  // the column parameters are in shared memory
 
     // One branch per tile between the epilogues with and without a residual
-    // and with and without the relu (the residual's loads in the loop cost 2x
-    // at K = 768 with a null residual; a runtime relu test per pair cost the
+    // and with each activation (the residual's loads in the loop cost 2x at
+    // K = 768 with a null residual; a runtime relu test per pair cost the
     // bf16 epilogue 25-35% at SAM's batch-8 shapes), so that each epilogue's
     // loop has only its own code.
-    auto store_tile = [&](auto residual, auto relu) {
-      constexpr bool kResidual = decltype(residual)::value, kRelu = decltype(relu)::value;
+    auto store_tile = [&](auto residual, auto act) {
+      constexpr bool kResidual = decltype(residual)::value;
+      constexpr Activation kAct = decltype(act)::value;
 #pragma unroll
       for (int r = 0; r < kRowTiles; ++r) {
         const int row0 = row_base + r * 64;
@@ -551,39 +557,44 @@ __global__ void __launch_bounds__(kThreads, 1)
           const float w0 = column_scale[consumer][c], w1 = column_scale[consumer][c + 1];
           const float b0 = column_bias[consumer][c], b1 = column_bias[consumer][c + 1];
           if (row0 < ep.m)
-            StorePair<kResidual, kRelu>(
-                ep, row0, col, Dequantize(acc[r][4 * j], row_scale[r][0], w0, b0, ep.gelu),
-                Dequantize(acc[r][4 * j + 1], row_scale[r][0], w1, b1, ep.gelu));
+            StorePair<kResidual, kAct>(
+                ep, row0, col, Dequantize<kAct>(acc[r][4 * j], row_scale[r][0], w0, b0),
+                Dequantize<kAct>(acc[r][4 * j + 1], row_scale[r][0], w1, b1));
           if (row0 + 8 < ep.m)
-            StorePair<kResidual, kRelu>(
-                ep, row0 + 8, col, Dequantize(acc[r][4 * j + 2], row_scale[r][1], w0, b0, ep.gelu),
-                Dequantize(acc[r][4 * j + 3], row_scale[r][1], w1, b1, ep.gelu));
+            StorePair<kResidual, kAct>(
+                ep, row0 + 8, col, Dequantize<kAct>(acc[r][4 * j + 2], row_scale[r][1], w0, b0),
+                Dequantize<kAct>(acc[r][4 * j + 3], row_scale[r][1], w1, b1));
         }
       }
     };
-    const auto store = [&](auto residual, auto relu) {
+    const auto store = [&](auto residual, auto act) {
       if constexpr (kStore == StoreKind::kDirect) {
-        store_tile(residual, relu);
+        store_tile(residual, act);
       } else {
-        constexpr bool kResidual = decltype(residual)::value, kRelu = decltype(relu)::value;
+        constexpr bool kResidual = decltype(residual)::value;
+        constexpr Activation kAct = decltype(act)::value;
         constexpr int kBuffers = T::kStagingBuffers;
         const int m_first = m0 + row_offset, row_in_tile = warp * 16 + lane / 4;
-        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, kResidual, kRelu>(
+        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, kResidual, kAct>(
             acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map, staging,
             chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
       }
     };
-    if (ep.residual != nullptr) {
-      if (ep.relu)
-        store(std::true_type{}, std::true_type{});
-      else
-        store(std::true_type{}, std::false_type{});
-    } else {
-      if (ep.relu)
-        store(std::false_type{}, std::true_type{});
-      else
-        store(std::false_type{}, std::false_type{});
-    }
+    const auto with_activation = [&](auto residual) {
+      switch (ep.activation) {
+        case Activation::kGeluErf:
+          return store(residual, std::integral_constant<Activation, Activation::kGeluErf>{});
+        case Activation::kRelu:
+          return store(residual, std::integral_constant<Activation, Activation::kRelu>{});
+        case Activation::kNone:
+          break;
+      }
+      return store(residual, std::integral_constant<Activation, Activation::kNone>{});
+    };
+    if (ep.residual != nullptr)
+      with_activation(std::true_type{});
+    else
+      with_activation(std::false_type{});
   }
   // The last stores must be done before the block's shared memory goes away.
   if constexpr (kStore != StoreKind::kDirect) {

@@ -27,8 +27,9 @@ struct Int8GemmEpilogue {
   const void* residual = nullptr;
   int m = 0, n = 0;
   bool dst_bf16 = true;
-  bool gelu = false;  // on the dequantized value, before the residual
-  bool relu = false;  // on the sum, after the residual (a resnet block's end)
+  // GELU on the dequantized value, before the residual; relu on the sum,
+  // after the residual (a resnet block's end).
+  Activation activation = Activation::kNone;
 };
 
 // Raises every tile's dynamic shared-memory limit on the current device.
