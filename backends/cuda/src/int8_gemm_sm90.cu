@@ -138,6 +138,17 @@ __device__ __forceinline__ void TmaStoreTile(const CUtensorMap* map, const void*
                "r"(SharedAddress(src)), "r"(col), "r"(row)
                : "memory");
 }
+// Adds a box from shared memory into the output in place (dst += box, f32:
+// round to nearest, subnormals flushed), the reduction done by the memory
+// system; parts outside the output are dropped. Joins the current bulk group.
+__device__ __forceinline__ void TmaReduceAddTile(const CUtensorMap* map, const void* src, int col,
+                                                 int row) {
+  asm volatile(
+      "cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3}], "
+      "[%1];" ::"l"(reinterpret_cast<uint64_t>(map)),
+      "r"(SharedAddress(src)), "r"(col), "r"(row)
+      : "memory");
+}
 __device__ __forceinline__ void BulkCommit() {
   asm volatile("cp.async.bulk.commit_group;" ::: "memory");
 }
@@ -295,8 +306,12 @@ struct OutPair<StoreKind::kTmaF32> {
 // + 8 h, columns 8 j + 2 (lane % 4) + {0, 1} (the wgmma accumulator layout).
 // The arithmetic is StorePair's: Dequantize, then the residual, then the
 // relu, then one rounding to the output type.
+// kResidualInPlace (f32 output whose residual is the output itself): the
+// residual is not loaded; each chunk is added into the output by a TMA
+// reduction instead of stored. The sum is the same f32 addition, rounded once
+// (only subnormal sums differ: the reduction flushes them).
 template <int kBlockN, int kRowTiles, int kBuffers, StoreKind kStore, bool kResidual,
-          Activation kAct>
+          Activation kAct, bool kResidualInPlace = false>
 __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][kBlockN / 2],
                                                 const float (&row_scale)[kRowTiles][2],
                                                 const float* column_scale, const float* column_bias,
@@ -337,6 +352,9 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
   // chunks ahead was no faster.
   constexpr int kAhead = 1;
   Pair res[kAhead + 1][kGroups][2];
+  static_assert(!kResidualInPlace ||
+                    (kStore == StoreKind::kTmaF32 && !kResidual && kAct != Activation::kRelu),
+                "an in-place residual is added by the f32 TMA reduction, before no relu");
   if constexpr (kResidual) {
 #pragma unroll
     for (int q = 0; q < kAhead && q < kChunks; ++q) load_residual(q, res[q]);
@@ -385,7 +403,10 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
     }
     WarpgroupBarrier(barrier);
     if (leader) {
-      TmaStoreTile(dst_map, buffer, n0 + p * kPanelCols, m0 + 64 * r);
+      if constexpr (kResidualInPlace)
+        TmaReduceAddTile(dst_map, buffer, n0 + p * kPanelCols, m0 + 64 * r);
+      else
+        TmaStoreTile(dst_map, buffer, n0 + p * kPanelCols, m0 + 64 * r);
       BulkCommit();
     }
     ++chunk_seq;
@@ -575,6 +596,18 @@ __global__ void __launch_bounds__(kThreads, 1)
         constexpr Activation kAct = decltype(act)::value;
         constexpr int kBuffers = T::kStagingBuffers;
         const int m_first = m0 + row_offset, row_in_tile = warp * 16 + lane / 4;
+        // f32 output over its own residual: the TMA reduction adds it
+        // (measured: the residual loads made the f32 epilogue ~25% slower).
+        constexpr bool kCanReduce =
+            kResidual && kStore == StoreKind::kTmaF32 && kAct != Activation::kRelu;
+        if constexpr (kCanReduce) {
+          if (ep.residual == ep.dst) {
+            StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, false, kAct, true>(
+                acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map,
+                staging, chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
+            return;
+          }
+        }
         StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, kResidual, kAct>(
             acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map, staging,
             chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
