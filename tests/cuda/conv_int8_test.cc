@@ -47,12 +47,26 @@ void RunCase(const Case& t) {
   d.out_width = (t.w + t.pad_left + t.pad_right - t.dilation * (t.k - 1) - 1) / t.stride + 1;
   const int64_t taps = t.c * t.k * t.k, kp = (taps + 15) / 16 * 16;
   const int64_t rows = t.n * d.out_height * d.out_width;
-  // Images of different ranges (one all zeros: scale FLT_MIN, codes 0).
+  // Images of different ranges (one all zeros: scale FLT_MIN, codes 0), and
+  // one (image 2) of values at and next to the rounding boundaries
+  // (n + 1/2) x scale, where the gather's product by 1 / scale must give way
+  // to the division (conv_int8_kernels.cu, Quantize).
   std::vector<float> x(t.n * t.c * t.h * t.w);
   const int64_t image = t.c * t.h * t.w;
   for (int64_t b = 0; b < t.n; ++b) {
     const float range = b == 1 ? 0.f : std::ldexp(1.f, static_cast<int>(b % 7) - 3);
-    const std::vector<float> v = testing::RandomFloats(image, rng, -range, range);
+    std::vector<float> v = testing::RandomFloats(image, rng, -range, range);
+    if (b == 2) {
+      const float absmax = 1.7f, scale = absmax / 127.f;
+      std::uniform_int_distribution<int> half(-128, 127), side(-1, 1);
+      for (float& e : v) {
+        e = (static_cast<float>(half(rng)) + 0.5f) * scale;
+        const int s = side(rng);
+        if (s != 0) e = std::nextafter(e, s * INFINITY);
+        e = std::clamp(e, -absmax, absmax);
+      }
+      v[0] = absmax;
+    }
     std::copy(v.begin(), v.end(), x.begin() + b * image);
   }
   auto at = [&](int64_t b, int64_t c, int64_t i, int64_t j) {
@@ -113,6 +127,15 @@ TEST(ConvInt8Gather, CodesAndScalesMatchTheQdqGraphBitForBit) {
       // C not a multiple of 16 in NHWC, asymmetric pads, dilation 2.
       {2, 8, 12, 10, 3, 1, 2, 0, 1, 2, 2, ActLayout::kNhwc},
       {4, 24, 6, 5, 3, 1, 0, 1, 1, 0, 1, ActLayout::kNhwc},
+      // The staged one-row-per-thread path (rows up to 512 bytes) for 3 and 5
+      // channels in both layouts and NCHW with 16 channels; a row of 576
+      // bytes from NCHW takes the per-column path.
+      {3, 3, 17, 21, 7, 2, 3, 3, 3, 3, 1, ActLayout::kNhwc},
+      {3, 5, 9, 8, 3, 1, 1, 0, 0, 1, 1, ActLayout::kNchw},
+      {3, 16, 9, 11, 3, 1, 1, 1, 1, 1, 1, ActLayout::kNchw},
+      {3, 64, 7, 6, 3, 1, 1, 1, 1, 1, 1, ActLayout::kNchw},
+      // resnet18's conv1 at its size (224 x 224, 25,088 rows per image).
+      {3, 3, 224, 224, 7, 2, 3, 3, 3, 3, 1, ActLayout::kNchw},
   };
   for (const Case& c : cases) RunCase(c);
 }

@@ -41,14 +41,28 @@ __global__ void ImageAbsMaxKernel(const float* __restrict__ x, int64_t image_siz
 }
 
 struct Im2ColGeometry {
-  int c, h, w, oh, ow, kw, sh, sw, pt, pl, dh, dw;
+  int c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw;
   int k, k_padded, chunks;  // chunks: 16-byte chunks of a row (k_padded / 16)
   float qmax, min_scale;
 };
 
-__device__ __forceinline__ int8_t Quantize(float v, float scale) {
-  // IEEE division and round-half-even, as QuantizeLinear computes.
-  return static_cast<int8_t>(fminf(127.f, fmaxf(-128.f, rintf(__fdiv_rn(v, scale)))));
+// saturate(round_half_even(v / scale)) with the IEEE quotient, as
+// QuantizeLinear computes, from v * inv_scale (inv_scale = 1 / scale rounded)
+// where that provably gives the same code, and from the division otherwise.
+// q = v * inv_scale is within 2^-23 |v / scale| of the exact quotient (two
+// roundings of 2^-24), and the IEEE quotient within 2^-24 of it; so unless q
+// lies within 2^-21 |q| of a rounding boundary n + 1/2, the exact quotient,
+// the IEEE one and q all round to the same integer (and the IEEE quotient is
+// not itself a tie). q - rintf(q) is exact (|q - rint(q)| <= 1/2, same
+// binade or below). A quotient that small near a tie is rare (about 2^-20 of
+// the values that quantize to +-64..127, fewer below), so the division's slow
+// path costs nothing measurable; NaN and infinities take the fast path and
+// give what the division gives (NaN saturates through fmaxf / fminf alike).
+__device__ __forceinline__ int8_t Quantize(float v, float scale, float inv_scale) {
+  float q = v * inv_scale;
+  const float r = rintf(q);
+  if (0.5f - fabsf(q - r) <= fabsf(q) * 0x1p-21f) q = __fdiv_rn(v, scale);
+  return static_cast<int8_t>(fminf(127.f, fmaxf(-128.f, rintf(q))));
 }
 
 __device__ __forceinline__ uint32_t Pack4(int8_t a, int8_t b, int8_t c, int8_t d) {
@@ -81,6 +95,7 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
     const int b = static_cast<int>(m / pixels), p = static_cast<int>(m - int64_t{b} * pixels);
     const int oh = p / g.ow, ow = p - oh * g.ow;
     const float scale = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+    const float inv_scale = __frcp_rn(scale);
     if (chunk == 0) row_scales[m] = scale;
     const int k0 = chunk * 16;
     uint32_t word[4];
@@ -95,8 +110,8 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
 #pragma unroll
         for (int q = 0; q < 4; ++q) {
           const float4 f = src[q];
-          word[q] = Pack4(Quantize(f.x, scale), Quantize(f.y, scale), Quantize(f.z, scale),
-                          Quantize(f.w, scale));
+          word[q] = Pack4(Quantize(f.x, scale, inv_scale), Quantize(f.y, scale, inv_scale),
+                          Quantize(f.z, scale, inv_scale), Quantize(f.w, scale, inv_scale));
         }
       } else {
         word[0] = word[1] = word[2] = word[3] = 0;
@@ -116,7 +131,7 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
             value = nhwc ? x[((int64_t{b} * g.h + ih) * g.w + iw) * g.c + c]
                          : x[((int64_t{b} * g.c + c) * g.h + ih) * g.w + iw];
         }
-        v[e] = Quantize(value, scale);
+        v[e] = Quantize(value, scale, inv_scale);
       }
 #pragma unroll
       for (int q = 0; q < 4; ++q)
@@ -124,6 +139,86 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
     }
     *reinterpret_cast<uint4*>(codes + m * g.k_padded + k0) =
         make_uint4(word[0], word[1], word[2], word[3]);
+  }
+}
+
+// Rows of the staged gather below: one thread each.
+constexpr int kRowThreads = 64;
+// The longest row it stages (kRowThreads rows of k_padded / 4 + 1 words:
+// 33 KiB at 512).
+constexpr int kMaxStagedRowBytes = 512;
+
+// One thread per im2col row (output pixel) for rows of at most
+// kMaxStagedRowBytes: the thread quantizes its window's taps in column order
+// ((i * kw + j) * C + c), four codes to a 32-bit word, into its row of the
+// block's staging area, whose pitch of k_padded / 4 + 1 words is odd so that
+// the threads' word writes fall in distinct banks; the block then copies its
+// rows, contiguous in `codes`, consecutive threads on consecutive words
+// (coalesced). This is the path of inputs with few channels (resnet's conv1:
+// 3 NCHW channels, 147 taps in 160-byte rows), where a 16-column chunk spans
+// several taps and channels and each column would be located on its own.
+template <bool kNhwc>
+__global__ void __launch_bounds__(kRowThreads)
+    Im2ColQuantizeRowsKernel(const float* __restrict__ x, Im2ColGeometry g, int64_t rows,
+                             int step_rows, int step_words, const float* __restrict__ absmax,
+                             int8_t* __restrict__ codes, float* __restrict__ row_scales) {
+  extern __shared__ uint32_t staged[];
+  const int words = g.k_padded / 4, pitch = words + 1;
+  const int pixels = g.oh * g.ow;
+  const int64_t image = int64_t{g.c} * g.h * g.w;
+  uint32_t* row = staged + threadIdx.x * pitch;
+  for (int64_t m0 = int64_t{blockIdx.x} * kRowThreads; m0 < rows;
+       m0 += int64_t{gridDim.x} * kRowThreads) {
+    const int64_t m = m0 + threadIdx.x;
+    if (m < rows) {
+      const int b = static_cast<int>(m / pixels), p = static_cast<int>(m - int64_t{b} * pixels);
+      const int oh = p / g.ow, ow = p - oh * g.ow;
+      const float scale = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+      const float inv_scale = __frcp_rn(scale);
+      row_scales[m] = scale;
+      const float* img = x + b * image;
+      uint32_t word = 0;
+      int k = 0;
+      for (int i = 0; i < g.kh; ++i) {
+        const int ih = oh * g.sh - g.pt + i * g.dh;
+        for (int j = 0; j < g.kw; ++j) {
+          const int iw = ow * g.sw - g.pl + j * g.dw;
+          const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
+                              static_cast<unsigned>(iw) < static_cast<unsigned>(g.w);
+          for (int c = 0; c < g.c; ++c, ++k) {
+            if (inside) {
+              const float v = kNhwc ? img[(ih * g.w + iw) * g.c + c] : img[(c * g.h + ih) * g.w + iw];
+              word |= static_cast<uint32_t>(static_cast<uint8_t>(Quantize(v, scale, inv_scale)))
+                      << (8 * (k % 4));
+            }
+            if (k % 4 == 3) {
+              row[k / 4] = word;
+              word = 0;
+            }
+          }
+        }
+      }
+      // The last partial word, then zeros up to k_padded.
+      if (k % 4 != 0) row[k / 4] = word;
+      for (int w = (k + 3) / 4; w < words; ++w) row[w] = 0;
+    }
+    __syncthreads();
+    const int block_rows = static_cast<int>(min(int64_t{kRowThreads}, rows - m0));
+    uint32_t* dst = reinterpret_cast<uint32_t*>(codes + m0 * g.k_padded);
+    // Word t of the block's rows is word w of row r, t = r * words + w; r and
+    // w advance by step_rows and step_words (kRowThreads = step_rows * words
+    // + step_words) without a division per word.
+    int r = threadIdx.x / words, w = threadIdx.x - r * words;
+    for (int t = threadIdx.x; t < block_rows * words; t += kRowThreads) {
+      dst[t] = staged[r * pitch + w];
+      r += step_rows;
+      w += step_words;
+      if (w >= words) {
+        w -= words;
+        ++r;
+      }
+    }
+    __syncthreads();
   }
 }
 
@@ -185,7 +280,8 @@ Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d,
   Im2ColGeometry g;
   g.c = static_cast<int>(d.channels), g.h = static_cast<int>(d.height);
   g.w = static_cast<int>(d.width), g.oh = static_cast<int>(d.out_height);
-  g.ow = static_cast<int>(d.out_width), g.kw = static_cast<int>(w.kernel_w);
+  g.ow = static_cast<int>(d.out_width), g.kh = static_cast<int>(w.kernel_h);
+  g.kw = static_cast<int>(w.kernel_w);
   g.sh = static_cast<int>(w.stride_h), g.sw = static_cast<int>(w.stride_w);
   g.pt = static_cast<int>(w.pad_top), g.pl = static_cast<int>(w.pad_left);
   g.dh = static_cast<int>(w.dilation_h), g.dw = static_cast<int>(w.dilation_w);
@@ -194,12 +290,25 @@ Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d,
   g.qmax = qmax, g.min_scale = min_scale;
   const int64_t total = rows * g.chunks;
   const bool nhwc = layout == ActLayout::kNhwc;
-  if (nhwc && d.channels % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0)
+  if (nhwc && d.channels % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
     Im2ColQuantizeKernel<true>
         <<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax, codes, row_scales);
-  else
+  } else if (k_padded <= kMaxStagedRowBytes) {
+    const int words = g.k_padded / 4;
+    const size_t shared = size_t{kRowThreads} * (words + 1) * sizeof(uint32_t);
+    const unsigned blocks = static_cast<unsigned>(
+        std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 132 * 64));
+    const int step_rows = kRowThreads / words, step_words = kRowThreads % words;
+    if (nhwc)
+      Im2ColQuantizeRowsKernel<true><<<blocks, kRowThreads, shared, stream>>>(
+          x, g, rows, step_rows, step_words, absmax, codes, row_scales);
+    else
+      Im2ColQuantizeRowsKernel<false><<<blocks, kRowThreads, shared, stream>>>(
+          x, g, rows, step_rows, step_words, absmax, codes, row_scales);
+  } else {
     Im2ColQuantizeKernel<false>
         <<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax, codes, row_scales);
+  }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColQuantizeKernel");
   return Status::Ok();
 }
