@@ -122,13 +122,18 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
     EXPECT_EQ(wt.shape[1].value() % 16, 0);
     EXPECT_GE(op->inputs[3], 0);
     // An NHWC output is a slot of its own, [N, OH, OW, O]; an NCHW one needs
-    // the NHWC scratch (output 4).
-    EXPECT_EQ(op->outputs.size(), std::string(w.y) == "nchw" ? 5u : 4u);
+    // the NHWC scratch (output 4). The stem's 3 channels are quantized into
+    // a word per pixel first: the last output.
+    const bool stem = std::string(w.name) == "stem";
+    EXPECT_EQ(op->outputs.size(), (std::string(w.y) == "nchw" ? 5u : 4u) + (stem ? 1u : 0u));
+    EXPECT_EQ(*op->Get<int64_t>("pixel_codes"), stem ? 1 : 0);
   }
   // The stem: 3 x 7 x 7 = 147 taps -> 160; its NHWC output [N, 15, 12, 16].
   const ModuleOp* stem = OpNamed(d, "stem");
   EXPECT_EQ(d.slots[stem->inputs[1]].shape, Shape({16, 160}));
   EXPECT_EQ(d.slots[stem->outputs[0]].shape, Shape({Dim::Symbol("N"), 15, 12, 16}));
+  EXPECT_EQ(d.slots[stem->outputs.back()].shape, Shape({Dim::Symbol("N"), 29, 23}));
+  EXPECT_EQ(d.slots[stem->outputs.back()].dtype, DType::kI32);
   // The stem pool reads it NHWC and writes NHWC [N, 8, 6, 16], b1c1's input
   // and b1c2's residual; the head's pool stays NCHW.
   const ModuleOp* pool = OpNamed(d, "stem_pool");
