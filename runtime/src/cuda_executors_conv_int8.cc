@@ -119,11 +119,11 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
       if (words.numel() != d.batch * d.height * d.width || words.dtype != DType::kI32)
         return Internal(Prefix(op_), "the pixel codes ", CudaDimsText(words.dims),
                         " do not fit the input ", CudaDimsText(x.dims));
-      st = cuda::Im2ColQuantizeInt8Pixels(
-          static_cast<const float*>(x.data), x_layout_, d, window_, k_padded_,
-          static_cast<const float*>(absmax.data), qmax_, min_scale_,
-          static_cast<uint32_t*>(words.data), static_cast<int8_t*>(codes.data),
-          static_cast<float*>(row_scales.data), stream);
+      st = cuda::Im2ColQuantizeInt8Pixels(static_cast<const float*>(x.data), x_layout_, d, window_,
+                                          k_padded_, static_cast<const float*>(absmax.data), qmax_,
+                                          min_scale_, static_cast<uint32_t*>(words.data),
+                                          static_cast<int8_t*>(codes.data),
+                                          static_cast<float*>(row_scales.data), stream);
     } else if (st.ok()) {
       st = cuda::Im2ColQuantizeInt8(static_cast<const float*>(x.data), x_layout_, d, window_,
                                     k_padded_, static_cast<const float*>(absmax.data), qmax_,

@@ -98,7 +98,8 @@ void RunCase(const Case& t) {
 }
 
 void CheckCodes(const Case& t, const std::vector<float>& x, const Conv2dDims& d, int64_t kp,
-                int64_t rows, const std::vector<int8_t>& got, const std::vector<float>& got_scales) {
+                int64_t rows, const std::vector<int8_t>& got,
+                const std::vector<float>& got_scales) {
   const int64_t taps = t.c * t.k * t.k, image = t.c * t.h * t.w;
   auto at = [&](int64_t b, int64_t c, int64_t i, int64_t j) {
     return t.layout == ActLayout::kNchw ? x[((b * t.c + c) * t.h + i) * t.w + j]

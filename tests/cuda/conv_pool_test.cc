@@ -240,13 +240,15 @@ TEST(MaxPoolNhwc, MatchesReferenceBitForBit) {
   struct Case {
     int64_t n, c, h, w, k, stride, pt, pl, pb, pr, dilation, extra;
   };
-  const Case cases[] = {{2, 16, 13, 11, 3, 2, 1, 1, 1, 1, 1, 0}, {3, 64, 8, 9, 3, 2, 1, 1, 1, 1, 1, 1},
-                        {2, 3, 10, 7, 3, 1, 2, 0, 1, 2, 2, 0},   {1, 6, 9, 9, 2, 2, 0, 0, 0, 0, 1, 0},
+  const Case cases[] = {{2, 16, 13, 11, 3, 2, 1, 1, 1, 1, 1, 0},
+                        {3, 64, 8, 9, 3, 2, 1, 1, 1, 1, 1, 1},
+                        {2, 3, 10, 7, 3, 1, 2, 0, 1, 2, 2, 0},
+                        {1, 6, 9, 9, 2, 2, 0, 0, 0, 0, 1, 0},
                         {2, 16, 224 / 4, 224 / 4, 3, 2, 1, 1, 1, 1, 1, 0}};
   for (const Case& t : cases) {
     const uint32_t seed = testing::FreshSeed();
-    SCOPED_TRACE(::testing::Message() << "c " << t.c << " " << t.h << "x" << t.w << " k " << t.k
-                                      << " seed " << seed);
+    SCOPED_TRACE(::testing::Message()
+                 << "c " << t.c << " " << t.h << "x" << t.w << " k " << t.k << " seed " << seed);
     std::mt19937 rng(seed);
     Window2d w;
     w.kernel_h = w.kernel_w = t.k;

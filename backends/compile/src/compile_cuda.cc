@@ -278,9 +278,10 @@ class CudaLowering {
       for (const Use& u : v->uses()) {
         auto it = conv_of.find(u.node);
         const compile_internal::DynamicConvPattern* q = it != conv_of.end() ? it->second : nullptr;
-        only_convs = only_convs && (pools.count(u.node) != 0 ||
-                                    (q != nullptr && ((u.node == q->flatten && q->x == v) ||
-                                                      (u.node == q->residual_add && q->residual == v))));
+        only_convs =
+            only_convs && (pools.count(u.node) != 0 ||
+                           (q != nullptr && ((u.node == q->flatten && q->x == v) ||
+                                             (u.node == q->residual_add && q->residual == v))));
       }
       return only_convs;
     };

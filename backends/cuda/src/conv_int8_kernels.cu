@@ -209,7 +209,8 @@ __global__ void __launch_bounds__(kRowThreads)
                               static_cast<unsigned>(iw) < static_cast<unsigned>(g.w);
           for (int c = 0; c < g.c; ++c, ++k) {
             if (inside) {
-              const float v = kNhwc ? img[(ih * g.w + iw) * g.c + c] : img[(c * g.h + ih) * g.w + iw];
+              const float v =
+                  kNhwc ? img[(ih * g.w + iw) * g.c + c] : img[(c * g.h + ih) * g.w + iw];
               word |= static_cast<uint32_t>(static_cast<uint8_t>(Quantize(v, scale, inv_scale)))
                       << (8 * (k % 4));
             }
@@ -275,7 +276,8 @@ __global__ void Im2ColQuantizeNhwc16Kernel(const float* __restrict__ x, Im2ColGe
     uint4 word = make_uint4(0, 0, 0, 0);
     if (k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
         static_cast<unsigned>(iw) < static_cast<unsigned>(g.w)) {
-      const float4* src = reinterpret_cast<const float4*>(x + ((b * g.h + ih) * g.w + iw) * g.c + c0);
+      const float4* src =
+          reinterpret_cast<const float4*>(x + ((b * g.h + ih) * g.w + iw) * g.c + c0);
       float4 f[4];
 #pragma unroll
       for (int q = 0; q < 4; ++q) f[q] = src[q];
@@ -311,7 +313,8 @@ __global__ void QuantizePixelsKernel(const float* __restrict__ x, int c, int pla
     uint32_t word = 0;
     for (int ch = 0; ch < c; ++ch) {
       const float v = kNhwc ? x[int64_t{e} * c + ch] : x[(int64_t{b} * c + ch) * plane + p];
-      word |= static_cast<uint32_t>(static_cast<uint8_t>(Quantize(v, scale, inv_scale))) << (8 * ch);
+      word |= static_cast<uint32_t>(static_cast<uint8_t>(Quantize(v, scale, inv_scale)))
+              << (8 * ch);
     }
     pixel_codes[e] = word;
   }
@@ -418,8 +421,8 @@ Status MakeIm2ColGeometry(const char* what, const float* x, const Conv2dDims& d,
     return InvalidArgument(what, ": bad dims or window (input [", d.batch, ",", d.channels, ",",
                            d.height, ",", d.width, "], kernel ", w.kernel_h, "x", w.kernel_w, ")");
   if (k_padded % 16 != 0 || k_padded < k)
-    return InvalidArgument(what, ": k_padded = ", k_padded, " must be a multiple of 16 holding the ",
-                           k, " taps");
+    return InvalidArgument(what, ": k_padded = ", k_padded,
+                           " must be a multiple of 16 holding the ", k, " taps");
   if (!(qmax > 0.f) || !(min_scale > 0.f))
     return InvalidArgument(what, ": qmax ", qmax, " and min_scale ", min_scale,
                            " must be positive");
@@ -476,8 +479,8 @@ Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d,
   } else if (k_padded <= kMaxStagedRowBytes) {
     const int words = g.k_padded / 4;
     const size_t shared = size_t{kRowThreads} * (words + 1) * sizeof(uint32_t);
-    const unsigned blocks = static_cast<unsigned>(
-        std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 132 * 64));
+    const unsigned blocks =
+        static_cast<unsigned>(std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 132 * 64));
     const int step_rows = kRowThreads / words, step_words = kRowThreads % words;
     if (nhwc)
       Im2ColQuantizeRowsKernel<true><<<blocks, kRowThreads, shared, stream>>>(
@@ -520,8 +523,8 @@ Status Im2ColQuantizeInt8Pixels(const float* x, ActLayout layout, const Conv2dDi
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizePixelsKernel");
   const int words = g.k_padded / 4;
   const size_t shared = size_t{kRowThreads} * (words + 1) * sizeof(uint32_t);
-  const unsigned blocks = static_cast<unsigned>(
-      std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 132 * 64));
+  const unsigned blocks =
+      static_cast<unsigned>(std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 132 * 64));
   Im2ColPixelsKernel<<<blocks, kRowThreads, shared, stream>>>(
       pixel_codes, g, static_cast<int>(rows), FastDiv::Of(g.oh * g.ow), FastDiv::Of(g.ow),
       kRowThreads / words, kRowThreads % words, absmax, codes, row_scales);

@@ -268,11 +268,11 @@ Status MaxPool2dNhwcF32(const float* x, const Conv2dDims& dims, const Window2d& 
   const Geometry g = MakeGeometry(dims, window);
   if (dims.channels % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
       reinterpret_cast<uintptr_t>(y) % 16 == 0) {
-    MaxPoolNhwcKernel<4><<<BlocksFor(total / 4), kThreads, 0, stream>>>(
-        x, g, static_cast<int>(total / 4), y);
+    MaxPoolNhwcKernel<4>
+        <<<BlocksFor(total / 4), kThreads, 0, stream>>>(x, g, static_cast<int>(total / 4), y);
   } else {
-    MaxPoolNhwcKernel<1><<<BlocksFor(total), kThreads, 0, stream>>>(x, g, static_cast<int>(total),
-                                                                    y);
+    MaxPoolNhwcKernel<1>
+        <<<BlocksFor(total), kThreads, 0, stream>>>(x, g, static_cast<int>(total), y);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("MaxPoolNhwcKernel");
   return Status::Ok();

@@ -29,10 +29,9 @@ const char* Int8GemmTileName(Int8GemmTile tile) {
 }
 
 Expected<Int8GemmTile> Int8GemmTileFromName(const std::string& name) {
-  for (Int8GemmTile t :
-       {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256, Int8GemmTile::kCooperative256x128,
-        Int8GemmTile::kCooperative128x192, Int8GemmTile::kPingpong128x128,
-        Int8GemmTile::kCooperative256x64})
+  for (Int8GemmTile t : {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256,
+                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kCooperative128x192,
+                         Int8GemmTile::kPingpong128x128, Int8GemmTile::kCooperative256x64})
     if (name == Int8GemmTileName(t)) return t;
   return InvalidArgument(
       "unknown int8 GEMM tile '", name,
