@@ -206,15 +206,30 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateGroupedConv2d(
       op, window, groups, relu != 0, w.dims(), std::move(weights), std::move(bias)));
 }
 
-// cuda.max_pool / cuda.average_pool over NCHW f32.
+// cuda.max_pool / cuda.average_pool over f32, NCHW; a max pool with the
+// attribute layout = "nhwc" reads and writes NHWC (between two int8
+// convolutions, docs/cuda-backend.md "int8 convolutions").
 class Pool2dExecutor : public CudaOpExecutor {
  public:
-  Pool2dExecutor(ModuleOp op, cuda::Window2d window, cuda::PoolKind kind)
-      : op_(std::move(op)), window_(window), kind_(kind) {}
+  Pool2dExecutor(ModuleOp op, cuda::Window2d window, cuda::PoolKind kind, bool nhwc)
+      : op_(std::move(op)), window_(window), kind_(kind), nhwc_(nhwc) {}
 
   Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
              cudaStream_t stream) const override {
     const DeviceTensor &x = in[0], &y = out[0];
+    if (nhwc_) {
+      // The NCHW sizes of the NHWC tensors, for the checks of ReadDims.
+      DeviceTensor xs = x, ys = y;
+      for (DeviceTensor* t : {&xs, &ys})
+        if (t->dims.size() == 4) t->dims = {t->dims[0], t->dims[3], t->dims[1], t->dims[2]};
+      OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadDims(op_, xs, ys, window_, false));
+      if (d.out_channels != d.channels)
+        return InvalidArgument(Prefix(op_), "pooling keeps the channels: ", DimsText(x.dims),
+                               " -> ", DimsText(y.dims), " (NHWC)");
+      Status st = cuda::MaxPool2dNhwcF32(static_cast<const float*>(x.data), d, window_,
+                                         static_cast<float*>(y.data), stream);
+      return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
+    }
     OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadDims(op_, x, y, window_, false));
     if (d.out_channels != d.channels)
       return InvalidArgument(Prefix(op_), "pooling keeps the channels: ", DimsText(x.dims), " -> ",
@@ -228,13 +243,18 @@ class Pool2dExecutor : public CudaOpExecutor {
   ModuleOp op_;
   cuda::Window2d window_;
   cuda::PoolKind kind_;
+  bool nhwc_;
 };
 
 Expected<std::unique_ptr<CudaOpExecutor>> CreateMaxPool(const ModuleDesc& desc, const ModuleOp& op,
                                                         const std::vector<Tensor>&) {
   OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, 1, 1, 1, {}));
   OCTET_ASSIGN_OR_RETURN(cuda::Window2d window, ReadWindow(op));
-  return std::unique_ptr<CudaOpExecutor>(new Pool2dExecutor(op, window, cuda::PoolKind::kMax));
+  OCTET_ASSIGN_OR_RETURN(std::string layout, op.Get<std::string>("layout", std::string("nchw")));
+  if (layout != "nchw" && layout != "nhwc")
+    return InvalidArgument(Prefix(op), "layout is '", layout, "'; expected nchw or nhwc");
+  return std::unique_ptr<CudaOpExecutor>(
+      new Pool2dExecutor(op, window, cuda::PoolKind::kMax, layout == "nhwc"));
 }
 
 Expected<std::unique_ptr<CudaOpExecutor>> CreateAveragePool(const ModuleDesc& desc,
@@ -245,7 +265,8 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateAveragePool(const ModuleDesc& de
   OCTET_ASSIGN_OR_RETURN(int64_t include_pad, op.Get<int64_t>("count_include_pad"));
   return std::unique_ptr<CudaOpExecutor>(new Pool2dExecutor(
       op, window,
-      include_pad ? cuda::PoolKind::kAverageIncludePad : cuda::PoolKind::kAverageExcludePad));
+      include_pad ? cuda::PoolKind::kAverageIncludePad : cuda::PoolKind::kAverageExcludePad,
+      false));
 }
 
 // cuda.global_average_pool: x f32 [N, C, ...] -> y f32 [N, C, 1, ...].

@@ -1,8 +1,9 @@
 // cuda.dynamic_int8_conv (docs/cuda-backend.md, "int8 convolutions"): the
 // int8-dynamic preset's per-image quantized convolution as
 //
-//   ImageAbsMax(x) -> Im2ColQuantizeInt8 (codes [M, Kp], one scale per row:
-//   its image's) -> Int8DynamicGemm (per-row x per-channel dequantization,
+//   ImageAbsMax(x) -> Im2ColQuantizeInt8 or, for at most 4 channels,
+//   Im2ColQuantizeInt8Pixels (codes [M, Kp], one scale per row: its image's)
+//   -> Int8DynamicGemm (per-row x per-channel dequantization,
 //   bias, residual, relu in the epilogue) -> y [M, O] = NHWC
 //
 // with M = N * OH * OW. Activations are NCHW or NHWC per value (attributes
@@ -59,7 +60,7 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
  public:
   DynamicInt8ConvExecutor(ModuleOp op, cuda::Window2d window, int64_t k_padded, float qmax,
                           float min_scale, cuda::ActLayout x_layout, cuda::ActLayout r_layout,
-                          cuda::ActLayout y_layout, cuda::Int8DynamicGemm gemm)
+                          cuda::ActLayout y_layout, bool pixel_codes, cuda::Int8DynamicGemm gemm)
       : op_(std::move(op)),
         window_(window),
         k_padded_(k_padded),
@@ -68,6 +69,7 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
         x_layout_(x_layout),
         r_layout_(r_layout),
         y_layout_(y_layout),
+        pixel_codes_(pixel_codes),
         gemm_(std::move(gemm)) {}
 
   Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
@@ -112,11 +114,22 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
     Status st = cuda::ImageAbsMax(static_cast<const float*>(x.data), d.batch,
                                   d.channels * d.height * d.width, static_cast<float*>(absmax.data),
                                   stream);
-    if (st.ok())
+    if (st.ok() && pixel_codes_) {
+      const DeviceTensor& words = out.back();
+      if (words.numel() != d.batch * d.height * d.width || words.dtype != DType::kI32)
+        return Internal(Prefix(op_), "the pixel codes ", CudaDimsText(words.dims),
+                        " do not fit the input ", CudaDimsText(x.dims));
+      st = cuda::Im2ColQuantizeInt8Pixels(static_cast<const float*>(x.data), x_layout_, d, window_,
+                                          k_padded_, static_cast<const float*>(absmax.data), qmax_,
+                                          min_scale_, static_cast<uint32_t*>(words.data),
+                                          static_cast<int8_t*>(codes.data),
+                                          static_cast<float*>(row_scales.data), stream);
+    } else if (st.ok()) {
       st = cuda::Im2ColQuantizeInt8(static_cast<const float*>(x.data), x_layout_, d, window_,
                                     k_padded_, static_cast<const float*>(absmax.data), qmax_,
                                     min_scale_, static_cast<int8_t*>(codes.data),
                                     static_cast<float*>(row_scales.data), stream);
+    }
     const void* res = residual.data;
     if (st.ok() && res != nullptr && r_layout_ == cuda::ActLayout::kNchw) {
       st = Relayout(static_cast<const float*>(res), r_layout_, dst, cuda::ActLayout::kNhwc, ys,
@@ -138,17 +151,21 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
   int64_t k_padded_;
   float qmax_, min_scale_;
   cuda::ActLayout x_layout_, r_layout_, y_layout_;
+  bool pixel_codes_;
   cuda::Int8DynamicGemm gemm_;
 };
 
 // Inputs: x, weights i8 [O, Kp] (constant), weight scales f32 [O] or [1],
 // bias f32 [O] or -1, residual or -1. Outputs: y, codes, row scales, absmax,
-// and the NHWC scratch when y is NCHW.
+// the NHWC scratch when y is NCHW, and with the attribute pixel_codes = 1
+// the quantized input words i32 [N, H, W] (Im2ColQuantizeInt8Pixels).
 Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout y_layout, ReadLayout(op, "y_layout"));
-  OCTET_RETURN_IF_ERROR(
-      CheckCudaOpShape(desc, op, 5, 3, y_layout == cuda::ActLayout::kNchw ? 5 : 4, {1, 2, 3}));
+  OCTET_ASSIGN_OR_RETURN(int64_t pixel_codes, op.Get<int64_t>("pixel_codes", int64_t{0}));
+  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(
+      desc, op, 5, 3, (y_layout == cuda::ActLayout::kNchw ? 5 : 4) + (pixel_codes != 0 ? 1 : 0),
+      {1, 2, 3}));
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout x_layout, ReadLayout(op, "x_layout"));
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout r_layout, ReadLayout(op, "residual_layout"));
   OCTET_ASSIGN_OR_RETURN(cuda::Window2d window, ReadCudaWindow(op));
@@ -172,8 +189,9 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
   g.dst_type = DType::kF32;
   auto gemm = cuda::Int8DynamicGemm::Create(g);  // checks K % 16, the bias, the scales
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
-  return std::unique_ptr<CudaOpExecutor>(new DynamicInt8ConvExecutor(
-      op, window, w.dim(1), qmax, min_scale, x_layout, r_layout, y_layout, std::move(*gemm)));
+  return std::unique_ptr<CudaOpExecutor>(
+      new DynamicInt8ConvExecutor(op, window, w.dim(1), qmax, min_scale, x_layout, r_layout,
+                                  y_layout, pixel_codes != 0, std::move(*gemm)));
 }
 
 }  // namespace

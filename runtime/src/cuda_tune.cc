@@ -98,7 +98,8 @@ Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
     double best = 0;
     for (cuda::Int8GemmTile tile :
          {cuda::Int8GemmTile::kCooperative128x256, cuda::Int8GemmTile::kCooperative256x128,
-          cuda::Int8GemmTile::kCooperative128x192, cuda::Int8GemmTile::kPingpong128x128}) {
+          cuda::Int8GemmTile::kCooperative128x192, cuda::Int8GemmTile::kPingpong128x128,
+          cuda::Int8GemmTile::kCooperative256x64}) {
       c.tile = tile;
       auto gemm = cuda::Int8DynamicGemm::Create(c);
       if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");

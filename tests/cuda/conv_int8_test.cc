@@ -5,8 +5,10 @@
 // channel innermost, zero padding). Both sides do the same f32 operations
 // (IEEE division, round-half-even), so codes and scales must be bit-identical:
 // the tolerance is zero. Shapes cover NCHW and NHWC input, C a multiple of 16
-// (the vector path) or not (3, 8, 24), strides, asymmetric pads, dilation, and
-// row counts and K that are not multiples of any block or chunk size.
+// (the vector path) or not (1 to 5, 8, 24: the staged row and pixel paths),
+// strides, asymmetric pads, dilation, row counts and K that are not
+// multiples of any block or chunk size, and values next to the rounding
+// boundaries (the product by 1 / scale must defer to the division there).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,6 +30,9 @@ struct Case {
   ActLayout layout;
 };
 
+void CheckCodes(const Case& t, const std::vector<float>& x, const Conv2dDims& d, int64_t kp,
+                int64_t rows, const std::vector<int8_t>& got, const std::vector<float>& got_scales);
+
 void RunCase(const Case& t) {
   const uint32_t seed = testing::FreshSeed();
   std::mt19937 rng(seed);
@@ -47,28 +52,59 @@ void RunCase(const Case& t) {
   d.out_width = (t.w + t.pad_left + t.pad_right - t.dilation * (t.k - 1) - 1) / t.stride + 1;
   const int64_t taps = t.c * t.k * t.k, kp = (taps + 15) / 16 * 16;
   const int64_t rows = t.n * d.out_height * d.out_width;
-  // Images of different ranges (one all zeros: scale FLT_MIN, codes 0).
+  // Images of different ranges (one all zeros: scale FLT_MIN, codes 0), and
+  // one (image 2) of values at and next to the rounding boundaries
+  // (n + 1/2) x scale, where the gather's product by 1 / scale must give way
+  // to the division (conv_int8_kernels.cu, Quantize).
   std::vector<float> x(t.n * t.c * t.h * t.w);
   const int64_t image = t.c * t.h * t.w;
   for (int64_t b = 0; b < t.n; ++b) {
     const float range = b == 1 ? 0.f : std::ldexp(1.f, static_cast<int>(b % 7) - 3);
-    const std::vector<float> v = testing::RandomFloats(image, rng, -range, range);
+    std::vector<float> v = testing::RandomFloats(image, rng, -range, range);
+    if (b == 2) {
+      const float absmax = 1.7f, scale = absmax / 127.f;
+      std::uniform_int_distribution<int> half(-128, 127), side(-1, 1);
+      for (float& e : v) {
+        e = (static_cast<float>(half(rng)) + 0.5f) * scale;
+        const int s = side(rng);
+        if (s != 0) e = std::nextafter(e, s * INFINITY);
+        e = std::clamp(e, -absmax, absmax);
+      }
+      v[0] = absmax;
+    }
     std::copy(v.begin(), v.end(), x.begin() + b * image);
   }
+  DeviceBuffer dx = Upload(x);
+  DeviceBuffer absmax = testing::Poisoned(t.n * 4);
+  ASSERT_TRUE(ImageAbsMax(dx.as<float>(), t.n, image, absmax.as<float>(), nullptr).ok());
+  // The gather Im2ColQuantizeInt8 picks for the case, and for at most 4
+  // channels the two-pass pixel form too: each against the reference.
+  for (bool pixels : {false, true}) {
+    if (pixels && (t.c > kMaxPixelChannels || kp > kMaxStagedRowBytes)) continue;
+    SCOPED_TRACE(pixels ? "Im2ColQuantizeInt8Pixels" : "Im2ColQuantizeInt8");
+    DeviceBuffer codes = testing::Poisoned(rows * kp + 64), scales = testing::Poisoned(rows * 4);
+    DeviceBuffer words = testing::Poisoned(t.n * t.h * t.w * 4);
+    const Status st =
+        pixels ? Im2ColQuantizeInt8Pixels(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(),
+                                          127.f, FLT_MIN, words.as<uint32_t>(), codes.as<int8_t>(),
+                                          scales.as<float>(), nullptr)
+               : Im2ColQuantizeInt8(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(), 127.f,
+                                    FLT_MIN, codes.as<int8_t>(), scales.as<float>(), nullptr);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    CheckCodes(t, x, d, kp, rows, Download<int8_t>(codes, rows * kp + 64),
+               Download<float>(scales, rows));
+  }
+}
+
+void CheckCodes(const Case& t, const std::vector<float>& x, const Conv2dDims& d, int64_t kp,
+                int64_t rows, const std::vector<int8_t>& got,
+                const std::vector<float>& got_scales) {
+  const int64_t taps = t.c * t.k * t.k, image = t.c * t.h * t.w;
   auto at = [&](int64_t b, int64_t c, int64_t i, int64_t j) {
     return t.layout == ActLayout::kNchw ? x[((b * t.c + c) * t.h + i) * t.w + j]
                                         : x[((b * t.h + i) * t.w + j) * t.c + c];
   };
-  DeviceBuffer dx = Upload(x);
-  DeviceBuffer absmax = testing::Poisoned(t.n * 4);
-  DeviceBuffer codes = testing::Poisoned(rows * kp + 64), scales = testing::Poisoned(rows * 4);
-  ASSERT_TRUE(ImageAbsMax(dx.as<float>(), t.n, image, absmax.as<float>(), nullptr).ok());
-  ASSERT_TRUE(Im2ColQuantizeInt8(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(), 127.f,
-                                 FLT_MIN, codes.as<int8_t>(), scales.as<float>(), nullptr)
-                  .ok());
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  const std::vector<int8_t> got = Download<int8_t>(codes, rows * kp + 64);
-  const std::vector<float> got_scales = Download<float>(scales, rows);
   for (int64_t i = rows * kp; i < rows * kp + 64; ++i)
     ASSERT_EQ(got[i], -1) << "byte " << i - rows * kp << " past the codes was written";
   int64_t bad = 0;
@@ -113,6 +149,19 @@ TEST(ConvInt8Gather, CodesAndScalesMatchTheQdqGraphBitForBit) {
       // C not a multiple of 16 in NHWC, asymmetric pads, dilation 2.
       {2, 8, 12, 10, 3, 1, 2, 0, 1, 2, 2, ActLayout::kNhwc},
       {4, 24, 6, 5, 3, 1, 0, 1, 1, 0, 1, ActLayout::kNhwc},
+      // The staged one-row-per-thread path (rows up to 512 bytes) for 3 and 5
+      // channels in both layouts and NCHW with 16 channels; a row of 576
+      // bytes from NCHW takes the per-column path.
+      {3, 3, 17, 21, 7, 2, 3, 3, 3, 3, 1, ActLayout::kNhwc},
+      {3, 5, 9, 8, 3, 1, 1, 0, 0, 1, 1, ActLayout::kNchw},
+      {3, 16, 9, 11, 3, 1, 1, 1, 1, 1, 1, ActLayout::kNchw},
+      {3, 64, 7, 6, 3, 1, 1, 1, 1, 1, 1, ActLayout::kNchw},
+      // 1, 2 and 4 channels (the pixel form packs 8, 16 and 32 bits a tap).
+      {3, 1, 12, 9, 5, 1, 2, 2, 2, 2, 1, ActLayout::kNhwc},
+      {3, 2, 10, 11, 3, 2, 1, 0, 1, 1, 2, ActLayout::kNchw},
+      {3, 4, 9, 13, 3, 1, 1, 1, 1, 1, 1, ActLayout::kNhwc},
+      // resnet18's conv1 at its size (224 x 224, 12,544 rows per image).
+      {3, 3, 224, 224, 7, 2, 3, 3, 3, 3, 1, ActLayout::kNchw},
   };
   for (const Case& c : cases) RunCase(c);
 }
@@ -133,6 +182,14 @@ TEST(ConvInt8Gather, RefusesBadArguments) {
         << s.ToString();
   }
   EXPECT_FALSE(ImageAbsMax(&dummy, 70000, 10, &dummy, nullptr).ok());
+  // The pixel form takes at most 4 channels.
+  Conv2dDims five = d;
+  five.channels = 5;
+  uint32_t words[64] = {};
+  const Status s = Im2ColQuantizeInt8Pixels(&dummy, ActLayout::kNchw, five, w, 48, &dummy, 127.f,
+                                            FLT_MIN, words, codes, &dummy, nullptr);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("at most 4 channels"), std::string::npos) << s.ToString();
 }
 
 }  // namespace

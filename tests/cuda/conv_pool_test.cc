@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "cuda_test_util.h"
@@ -227,6 +228,66 @@ TEST(Pool2d, MaxAndAverageMatchReference) {
         ASSERT_NEAR(y[e], want, 1e-5) << "y[" << e << "]";
       }
     }
+}
+
+// The NHWC max pool (between int8 convolutions) against a CPU maximum over
+// the same taps: a maximum of f32 values is exact, so the tolerance is zero.
+// C = 16 and 64 take the float4 path, C = 3 and 6 the scalar one; the
+// windows: resnet's 3x3 s2 p1 (with ceil_mode's extra row and column), an
+// asymmetric pad with dilation 2, and 2x2 s2 without pads.
+TEST(MaxPoolNhwc, MatchesReferenceBitForBit) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  struct Case {
+    int64_t n, c, h, w, k, stride, pt, pl, pb, pr, dilation, extra;
+  };
+  const Case cases[] = {{2, 16, 13, 11, 3, 2, 1, 1, 1, 1, 1, 0},
+                        {3, 64, 8, 9, 3, 2, 1, 1, 1, 1, 1, 1},
+                        {2, 3, 10, 7, 3, 1, 2, 0, 1, 2, 2, 0},
+                        {1, 6, 9, 9, 2, 2, 0, 0, 0, 0, 1, 0},
+                        {2, 16, 224 / 4, 224 / 4, 3, 2, 1, 1, 1, 1, 1, 0}};
+  for (const Case& t : cases) {
+    const uint32_t seed = testing::FreshSeed();
+    SCOPED_TRACE(::testing::Message()
+                 << "c " << t.c << " " << t.h << "x" << t.w << " k " << t.k << " seed " << seed);
+    std::mt19937 rng(seed);
+    Window2d w;
+    w.kernel_h = w.kernel_w = t.k;
+    w.stride_h = w.stride_w = t.stride;
+    w.pad_top = t.pt, w.pad_left = t.pl, w.pad_bottom = t.pb, w.pad_right = t.pr;
+    w.dilation_h = w.dilation_w = t.dilation;
+    Conv2dDims d{t.n,
+                 t.c,
+                 t.h,
+                 t.w,
+                 t.c,
+                 (t.h + t.pt + t.pb - t.dilation * (t.k - 1) - 1) / t.stride + 1 + t.extra,
+                 (t.w + t.pl + t.pr - t.dilation * (t.k - 1) - 1) / t.stride + 1 + t.extra};
+    const std::vector<float> x = testing::RandomFloats(t.n * t.h * t.w * t.c, rng, -3, 3);
+    const int64_t y_size = t.n * d.out_height * d.out_width * t.c;
+    DeviceBuffer dx = Upload(x), dy = testing::Poisoned(y_size * 4 + 64);
+    ASSERT_TRUE(MaxPool2dNhwcF32(dx.as<float>(), d, w, dy.as<float>(), nullptr).ok());
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<float> y = Download<float>(dy, y_size + 16);
+    for (int64_t e = y_size; e < y_size + 16; ++e) {
+      uint32_t bits;
+      std::memcpy(&bits, &y[e], 4);
+      ASSERT_EQ(bits, 0xFFFFFFFFu) << "float " << e - y_size << " past the output was written";
+    }
+    for (int64_t e = 0; e < y_size; ++e) {
+      const int64_t c = e % t.c, ow = (e / t.c) % d.out_width;
+      const int64_t oh = (e / (t.c * d.out_width)) % d.out_height;
+      const int64_t b = e / (t.c * d.out_width * d.out_height);
+      float best = -std::numeric_limits<float>::infinity();
+      for (int64_t i = 0; i < t.k; ++i)
+        for (int64_t j = 0; j < t.k; ++j) {
+          const int64_t ih = oh * t.stride - t.pt + i * t.dilation;
+          const int64_t iw = ow * t.stride - t.pl + j * t.dilation;
+          if (ih >= 0 && ih < t.h && iw >= 0 && iw < t.w)
+            best = std::max(best, x[((b * t.h + ih) * t.w + iw) * t.c + c]);
+        }
+      ASSERT_EQ(y[e], best) << "y[" << e << "]";
+    }
+  }
 }
 
 TEST(GlobalAveragePool, MatchesReference) {

@@ -311,7 +311,8 @@ INSTANTIATE_TEST_SUITE_P(Tiles, Int8DynamicGemmTest,
                          ::testing::Values(Int8GemmTile::kAuto, Int8GemmTile::kPingpong128x128,
                                            Int8GemmTile::kCooperative128x256,
                                            Int8GemmTile::kCooperative256x128,
-                                           Int8GemmTile::kCooperative128x192),
+                                           Int8GemmTile::kCooperative128x192,
+                                           Int8GemmTile::kCooperative256x64),
                          [](const ::testing::TestParamInfo<Int8GemmTile>& info) {
                            return std::string("tile_") + Int8GemmTileName(info.param);
                          });
@@ -374,9 +375,9 @@ TEST(Int8DynamicGemm, RejectsBadConfigurationsWithoutTouchingTheDevice) {
 }
 
 TEST(Int8DynamicGemm, TileNamesRoundTrip) {
-  for (Int8GemmTile t :
-       {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256, Int8GemmTile::kCooperative256x128,
-        Int8GemmTile::kCooperative128x192, Int8GemmTile::kPingpong128x128}) {
+  for (Int8GemmTile t : {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256,
+                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kCooperative128x192,
+                         Int8GemmTile::kPingpong128x128, Int8GemmTile::kCooperative256x64}) {
     auto parsed = Int8GemmTileFromName(Int8GemmTileName(t));
     ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
     EXPECT_EQ(*parsed, t);

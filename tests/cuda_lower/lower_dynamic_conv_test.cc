@@ -44,16 +44,23 @@ Value* Relu(Graph& g, Value* x, const std::string& name) {
 }
 
 // A resnet in small, at odd sizes: stem conv 3 -> 16 (7x7 s2 p3, NCHW graph
-// input, 3 channels), a basic block whose residual is the stem's output, a
-// downsampling block (3x3 s2 to 24 channels, not a multiple of 16, 3x3 to
-// 32, and a 1x1 s2 shortcut), max pool, global average pool and the classifier.
+// input, 3 channels) and max pool (3x3 s2 p1), a basic block whose residual
+// is the pool's output, a downsampling block (3x3 s2 to 24 channels, not a
+// multiple of 16, 3x3 to 32, and a 1x1 s2 shortcut), max pool, global average
+// pool and the classifier.
 Model SmallResnet(uint32_t seed) {
   std::mt19937 rng(seed);
   Model m;
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 3, 29, 23})));
-  Value* stem = Relu(g, ConvNode(g, x, 16, 3, 7, 2, 3, true, "stem", rng)->output(0), "stem_relu");
+  Value* stem_conv =
+      Relu(g, ConvNode(g, x, 16, 3, 7, 2, 3, true, "stem", rng)->output(0), "stem_relu");
+  Node* stem_pool = Add(g, "MaxPool", {stem_conv}, "stem_pooled", "stem_pool");
+  stem_pool->SetAttr("kernel_shape", std::vector<int64_t>{3, 3});
+  stem_pool->SetAttr("strides", std::vector<int64_t>{2, 2});
+  stem_pool->SetAttr("pads", std::vector<int64_t>{1, 1, 1, 1});
+  Value* stem = stem_pool->output(0);
   Value* a1 = Relu(g, ConvNode(g, stem, 16, 16, 3, 1, 1, true, "b1c1", rng)->output(0), "b1r1");
   Value* a2 = ConvNode(g, a1, 16, 16, 3, 1, 1, true, "b1c2", rng)->output(0);
   Value* b1 = Relu(g, Add(g, "Add", {a2, stem}, "b1_sum", "b1_add")->output(0), "b1_out");
@@ -86,9 +93,11 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
     const char *x, *residual, *y;
     int64_t relu;
   };
-  // The stem reads the graph input (NCHW) and feeds b1c1 and b1c2's residual:
-  // NHWC. b2's convolutions end at the max pool: NCHW. Which of b2c2 and the
-  // shortcut takes the Add is the graph order's (b2c2 comes first).
+  // The stem reads the graph input (NCHW) and feeds the stem pool, which
+  // only int8 convolutions read (b1c1 and b1c2's residual): both NHWC. b2's
+  // convolutions end at the head's max pool, which the global average pool
+  // reads: NCHW. Which of b2c2 and the shortcut takes the Add is the graph
+  // order's (b2c2 comes first).
   for (const Want& w :
        {Want{"stem", "nchw", "nchw", "nhwc", 1}, Want{"b1c1", "nhwc", "nchw", "nhwc", 1},
         Want{"b1c2", "nhwc", "nhwc", "nhwc", 1}, Want{"b2c1", "nhwc", "nchw", "nhwc", 1},
@@ -113,13 +122,32 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
     EXPECT_EQ(wt.shape[1].value() % 16, 0);
     EXPECT_GE(op->inputs[3], 0);
     // An NHWC output is a slot of its own, [N, OH, OW, O]; an NCHW one needs
-    // the NHWC scratch (output 4).
-    EXPECT_EQ(op->outputs.size(), std::string(w.y) == "nchw" ? 5u : 4u);
+    // the NHWC scratch (output 4). The stem's 3 channels are quantized into
+    // a word per pixel first: the last output.
+    const bool stem = std::string(w.name) == "stem";
+    EXPECT_EQ(op->outputs.size(), (std::string(w.y) == "nchw" ? 5u : 4u) + (stem ? 1u : 0u));
+    EXPECT_EQ(*op->Get<int64_t>("pixel_codes"), stem ? 1 : 0);
   }
   // The stem: 3 x 7 x 7 = 147 taps -> 160; its NHWC output [N, 15, 12, 16].
   const ModuleOp* stem = OpNamed(d, "stem");
   EXPECT_EQ(d.slots[stem->inputs[1]].shape, Shape({16, 160}));
   EXPECT_EQ(d.slots[stem->outputs[0]].shape, Shape({Dim::Symbol("N"), 15, 12, 16}));
+  EXPECT_EQ(d.slots[stem->outputs.back()].shape, Shape({Dim::Symbol("N"), 29, 23}));
+  EXPECT_EQ(d.slots[stem->outputs.back()].dtype, DType::kI32);
+  // The stem pool reads it NHWC and writes NHWC [N, 8, 6, 16], b1c1's input
+  // and b1c2's residual; the head's pool stays NCHW.
+  const ModuleOp* pool = OpNamed(d, "stem_pool");
+  ASSERT_NE(pool, nullptr);
+  EXPECT_EQ(pool->kernel, "cuda.max_pool");
+  EXPECT_EQ(*pool->Get<std::string>("layout"), "nhwc");
+  EXPECT_EQ(pool->inputs[0], stem->outputs[0]);
+  EXPECT_EQ(d.slots[pool->outputs[0]].shape, Shape({Dim::Symbol("N"), 8, 6, 16}));
+  EXPECT_EQ(OpNamed(d, "b1c1")->inputs[0], pool->outputs[0]);
+  EXPECT_EQ(OpNamed(d, "b1c2")->inputs[4], pool->outputs[0]);
+  const ModuleOp* head_pool = OpNamed(d, "pool");
+  ASSERT_NE(head_pool, nullptr);
+  EXPECT_EQ(head_pool->FindAttr("layout"), nullptr);
+  EXPECT_EQ(head_pool->inputs[0], OpNamed(d, "b2c2")->outputs[0]);
   // b2sc's output is b2c2's residual, read NHWC.
   EXPECT_EQ(OpNamed(d, "b2c2")->inputs[4], OpNamed(d, "b2sc")->outputs[0]);
 }

@@ -78,6 +78,10 @@ class CudaLowering {
           OCTET_RETURN_IF_ERROR(EmitDynamicConv(it->second));
         continue;
       }
+      if (nhwc_pools_.count(n)) {
+        OCTET_RETURN_IF_ERROR(EmitNhwcMaxPool(*n));
+        continue;
+      }
       OCTET_RETURN_IF_ERROR(Rule(*n)->emit(*n, builder_));
     }
     // How many ops of each kernel id the module has (shown by `octet inspect`).
@@ -255,25 +259,42 @@ class CudaLowering {
   }
 
   // An int8 convolution's output stays NHWC (as its GEMM writes it) when only
-  // int8 convolutions read it, as their input or their residual; otherwise
-  // (a pooling, a graph output, any other reader) it is written NCHW. A
-  // convolution reads either layout, so no value is ever converted twice.
+  // int8 convolutions read it, as their input or their residual, or a max
+  // pool that only int8 convolutions read (resnet's stem pool, which then
+  // reads and writes NHWC); otherwise (another pooling, a graph output, any
+  // other reader) it is written NCHW. A convolution reads either layout, so
+  // no value is ever converted twice.
   void ChooseConvLayouts() {
     std::map<const Node*, const compile_internal::DynamicConvPattern*> conv_of;
-    for (const auto& [key, c] : dynamic_convs_)
-      for (const Node* x : c.nodes()) conv_of[x] = &c;
+    std::set<const Value*> conv_outputs;
     for (const auto& [key, c] : dynamic_convs_) {
-      const Value* y = c.last()->output(0);
-      bool only_convs = !y->is_graph_output() && !y->uses().empty();
-      for (const Use& u : y->uses()) {
+      for (const Node* x : c.nodes()) conv_of[x] = &c;
+      conv_outputs.insert(c.last()->output(0));
+    }
+    // Every reader an int8 convolution (as its input or its residual) or one
+    // of `pools`.
+    auto only_convs_read = [&](const Value* v, const std::set<const Node*>& pools) {
+      bool only_convs = !v->is_graph_output() && !v->uses().empty();
+      for (const Use& u : v->uses()) {
         auto it = conv_of.find(u.node);
         const compile_internal::DynamicConvPattern* q = it != conv_of.end() ? it->second : nullptr;
-        only_convs = only_convs && q != nullptr &&
-                     ((u.node == q->flatten && q->x == y) ||
-                      (u.node == q->residual_add && q->residual == y));
+        only_convs =
+            only_convs && (pools.count(u.node) != 0 ||
+                           (q != nullptr && ((u.node == q->flatten && q->x == v) ||
+                                             (u.node == q->residual_add && q->residual == v))));
       }
-      if (only_convs) nhwc_values_.insert(y);
-    }
+      return only_convs;
+    };
+    std::set<const Node*> pools;  // max pools that may run NHWC
+    for (const Node* n : graph_.nodes())
+      if (IsOnnxOp(n, "MaxPool") && !absorbed_.count(n) && Rule(*n) != nullptr &&
+          Rule(*n)->why_not(*n).empty() && conv_outputs.count(n->input(0)) &&
+          only_convs_read(n->output(0), {}))
+        pools.insert(n);
+    for (const Value* y : conv_outputs)
+      if (only_convs_read(y, pools)) nhwc_values_.insert(y);
+    for (const Node* p : pools)
+      if (nhwc_values_.count(p->input(0))) nhwc_pools_.insert(p);
   }
 
   // True when `v` is read only by d's per-token quantization.
@@ -529,6 +550,31 @@ class CudaLowering {
     return Status::Ok();
   }
 
+  // cuda.max_pool with layout = "nhwc": x is an int8 convolution's NHWC
+  // output, y an NHWC slot of its own [N, OH, OW, C] (ChooseConvLayouts).
+  Status EmitNhwcMaxPool(const Node& n) {
+    auto x = nhwc_slots_.find(n.input(0));
+    if (x == nhwc_slots_.end())
+      return Internal(n.Describe(), ": the NHWC max pool's input was not written NHWC");
+    const Value* y = n.output(0);
+    const std::vector<Dim>& yd = y->type().shape.dims();
+    ModuleOp op;
+    op.kernel = "cuda.max_pool";
+    op.name = n.name();
+    op.inputs = {x->second};
+    const int32_t y_slot = builder_.AddActivation(
+        y->name() + "/nhwc", TensorType(DType::kF32, Shape({yd[0], yd[2], yd[3], yd[1]})));
+    op.outputs = {y_slot};
+    op.attrs = {{"kernel_shape", compile_internal::IntsAttr(n, "kernel_shape", {})},
+                {"strides", compile_internal::IntsAttr(n, "strides", {1, 1})},
+                {"pads", compile_internal::IntsAttr(n, "pads", {0, 0, 0, 0})},
+                {"dilations", compile_internal::IntsAttr(n, "dilations", {1, 1})},
+                {"layout", std::string("nhwc")}};
+    builder_.AddOp(std::move(op));
+    nhwc_slots_[y] = y_slot;
+    return Status::Ok();
+  }
+
   // Inputs: x f32 [N, C, ...], scale f32 [C], bias f32 [C] (constants).
   // Output y f32 of x's dims, which may take x's place.
   Status EmitChannelLayerNorm(const compile_internal::ChannelLayerNormPattern& c) {
@@ -603,6 +649,7 @@ class CudaLowering {
   std::map<const Node*, compile_internal::DynamicConvPattern> dynamic_convs_;  // by last node
   std::set<const Value*> nhwc_values_;                                         // ChooseConvLayouts
   std::map<const Value*, int32_t> nhwc_slots_;  // their slots, once emitted
+  std::set<const Node*> nhwc_pools_;            // max pools between them (ChooseConvLayouts)
   compile_internal::CudaNodeRules rules_;
 };
 

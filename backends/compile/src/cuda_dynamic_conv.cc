@@ -173,6 +173,15 @@ Expected<int32_t> EmitCudaDynamicConv(const DynamicConvPattern& p, const Dynamic
                             TensorType(DType::kF32, Shape({yd[0], pixels}))),
       builder.AddActivation(n.name() + "/absmax", TensorType(DType::kF32, Shape({yd[0]})))};
   if (!at.y_nhwc) op.outputs.push_back(builder.AddActivation(n.name() + "/y_nhwc", nhwc));
+  // Few input channels (resnet's stem): the input is quantized once into a
+  // word per pixel, then gathered (conv_int8_kernels.h,
+  // Im2ColQuantizeInt8Pixels); the words are the last output.
+  const bool pixel_codes = c <= 4 && kp <= 512;
+  if (pixel_codes) {
+    const std::vector<Dim>& xd = p.x->type().shape.dims();
+    op.outputs.push_back(builder.AddActivation(
+        n.name() + "/pixel_codes", TensorType(DType::kI32, Shape({xd[0], xd[2], xd[3]}))));
+  }
   auto layout = [](bool nhwc_layout) { return std::string(nhwc_layout ? "nhwc" : "nchw"); };
   op.attrs = {{"kernel_shape", IntsAttr(n, "kernel_shape", {kh, kw})},
               {"strides", IntsAttr(n, "strides", {1, 1})},
@@ -183,7 +192,8 @@ Expected<int32_t> EmitCudaDynamicConv(const DynamicConvPattern& p, const Dynamic
               {"min_scale", p.quant.min_scale},
               {"x_layout", layout(at.x_nhwc)},
               {"residual_layout", layout(at.residual_nhwc)},
-              {"y_layout", layout(at.y_nhwc)}};
+              {"y_layout", layout(at.y_nhwc)},
+              {"pixel_codes", int64_t{pixel_codes}}};
   if (at.residual >= 0 && at.residual_nhwc == at.y_nhwc) op.inplace = {{0, 4}};
   builder.AddOp(std::move(op));
   return y_slot;

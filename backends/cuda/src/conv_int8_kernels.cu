@@ -41,15 +41,52 @@ __global__ void ImageAbsMaxKernel(const float* __restrict__ x, int64_t image_siz
 }
 
 struct Im2ColGeometry {
-  int c, h, w, oh, ow, kw, sh, sw, pt, pl, dh, dw;
+  int c, h, w, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw;
   int k, k_padded, chunks;  // chunks: 16-byte chunks of a row (k_padded / 16)
   float qmax, min_scale;
 };
 
-__device__ __forceinline__ int8_t Quantize(float v, float scale) {
-  // IEEE division and round-half-even, as QuantizeLinear computes.
-  return static_cast<int8_t>(fminf(127.f, fmaxf(-128.f, rintf(__fdiv_rn(v, scale)))));
+// saturate(round_half_even(v / scale)) with the IEEE quotient, as
+// QuantizeLinear computes, from v * inv_scale (inv_scale = 1 / scale rounded)
+// where that provably gives the same code, and from the division otherwise.
+// q = v * inv_scale is within 2^-23 |v / scale| of the exact quotient (two
+// roundings of 2^-24), and the IEEE quotient within 2^-24 of it; so unless q
+// lies within 2^-21 |q| of a rounding boundary n + 1/2, the exact quotient,
+// the IEEE one and q all round to the same integer (and the IEEE quotient is
+// not itself a tie). q - rintf(q) is exact (|q - rint(q)| <= 1/2, same
+// binade or below). A quotient that small near a tie is rare (about 2^-20 of
+// the values that quantize to +-64..127, fewer below), so the division's slow
+// path costs nothing measurable; NaN and infinities take the fast path and
+// give what the division gives (NaN saturates through fmaxf / fminf alike).
+__device__ __forceinline__ int8_t Quantize(float v, float scale, float inv_scale) {
+  float q = v * inv_scale;
+  const float r = rintf(q);
+  if (0.5f - fabsf(q - r) <= fabsf(q) * 0x1p-21f) q = __fdiv_rn(v, scale);
+  return static_cast<int8_t>(fminf(127.f, fmaxf(-128.f, rintf(q))));
 }
+
+// n / d for 0 <= n < 2^31 as a multiply-high and a shift (Granlund and
+// Montgomery, as CUTLASS's FastDivmod): m = ceil(2^p / d) with p = 31 +
+// ceil(log2 d). A 64-bit division is a long subroutine on the GPU and a
+// 32-bit one about 20 instructions; the gathers take five per 16 codes.
+struct FastDiv {
+  int d = 1;
+  unsigned mul = 0, shift = 0;
+  static FastDiv Of(int divisor) {
+    FastDiv f;
+    f.d = divisor;
+    if (divisor == 1) return f;
+    int log2 = 0;
+    while ((int64_t{1} << log2) < divisor) ++log2;
+    const unsigned p = 31 + log2;
+    f.mul = static_cast<unsigned>(((uint64_t{1} << p) + divisor - 1) / divisor);
+    f.shift = p - 32;
+    return f;
+  }
+  __device__ __forceinline__ int Div(int n) const {
+    return d == 1 ? n : static_cast<int>(__umulhi(static_cast<unsigned>(n), mul) >> shift);
+  }
+};
 
 __device__ __forceinline__ uint32_t Pack4(int8_t a, int8_t b, int8_t c, int8_t d) {
   return static_cast<uint32_t>(static_cast<uint8_t>(a)) |
@@ -81,6 +118,7 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
     const int b = static_cast<int>(m / pixels), p = static_cast<int>(m - int64_t{b} * pixels);
     const int oh = p / g.ow, ow = p - oh * g.ow;
     const float scale = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+    const float inv_scale = __frcp_rn(scale);
     if (chunk == 0) row_scales[m] = scale;
     const int k0 = chunk * 16;
     uint32_t word[4];
@@ -95,8 +133,8 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
 #pragma unroll
         for (int q = 0; q < 4; ++q) {
           const float4 f = src[q];
-          word[q] = Pack4(Quantize(f.x, scale), Quantize(f.y, scale), Quantize(f.z, scale),
-                          Quantize(f.w, scale));
+          word[q] = Pack4(Quantize(f.x, scale, inv_scale), Quantize(f.y, scale, inv_scale),
+                          Quantize(f.z, scale, inv_scale), Quantize(f.w, scale, inv_scale));
         }
       } else {
         word[0] = word[1] = word[2] = word[3] = 0;
@@ -116,7 +154,7 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
             value = nhwc ? x[((int64_t{b} * g.h + ih) * g.w + iw) * g.c + c]
                          : x[((int64_t{b} * g.c + c) * g.h + ih) * g.w + iw];
         }
-        v[e] = Quantize(value, scale);
+        v[e] = Quantize(value, scale, inv_scale);
       }
 #pragma unroll
       for (int q = 0; q < 4; ++q)
@@ -124,6 +162,218 @@ __global__ void Im2ColQuantizeKernel(const float* __restrict__ x, bool nhwc, Im2
     }
     *reinterpret_cast<uint4*>(codes + m * g.k_padded + k0) =
         make_uint4(word[0], word[1], word[2], word[3]);
+  }
+}
+
+// Rows of the staged gather below: one thread each.
+constexpr int kRowThreads = 64;
+// The longest row it stages is kMaxStagedRowBytes (conv_int8_kernels.h):
+// kRowThreads rows of k_padded / 4 + 1 words, 33 KiB at 512.
+
+// One thread per im2col row (output pixel) for rows of at most
+// kMaxStagedRowBytes: the thread quantizes its window's taps in column order
+// ((i * kw + j) * C + c), four codes to a 32-bit word, into its row of the
+// block's staging area, whose pitch of k_padded / 4 + 1 words is odd so that
+// the threads' word writes fall in distinct banks; the block then copies its
+// rows, contiguous in `codes`, consecutive threads on consecutive words
+// (coalesced). This is the path of inputs with few channels (resnet's conv1:
+// 3 NCHW channels, 147 taps in 160-byte rows), where a 16-column chunk spans
+// several taps and channels and each column would be located on its own.
+template <bool kNhwc>
+__global__ void __launch_bounds__(kRowThreads)
+    Im2ColQuantizeRowsKernel(const float* __restrict__ x, Im2ColGeometry g, int64_t rows,
+                             int step_rows, int step_words, const float* __restrict__ absmax,
+                             int8_t* __restrict__ codes, float* __restrict__ row_scales) {
+  extern __shared__ uint32_t staged[];
+  const int words = g.k_padded / 4, pitch = words + 1;
+  const int pixels = g.oh * g.ow;
+  const int64_t image = int64_t{g.c} * g.h * g.w;
+  uint32_t* row = staged + threadIdx.x * pitch;
+  for (int64_t m0 = int64_t{blockIdx.x} * kRowThreads; m0 < rows;
+       m0 += int64_t{gridDim.x} * kRowThreads) {
+    const int64_t m = m0 + threadIdx.x;
+    if (m < rows) {
+      const int b = static_cast<int>(m / pixels), p = static_cast<int>(m - int64_t{b} * pixels);
+      const int oh = p / g.ow, ow = p - oh * g.ow;
+      const float scale = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+      const float inv_scale = __frcp_rn(scale);
+      row_scales[m] = scale;
+      const float* img = x + b * image;
+      uint32_t word = 0;
+      int k = 0;
+      for (int i = 0; i < g.kh; ++i) {
+        const int ih = oh * g.sh - g.pt + i * g.dh;
+        for (int j = 0; j < g.kw; ++j) {
+          const int iw = ow * g.sw - g.pl + j * g.dw;
+          const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
+                              static_cast<unsigned>(iw) < static_cast<unsigned>(g.w);
+          for (int c = 0; c < g.c; ++c, ++k) {
+            if (inside) {
+              const float v =
+                  kNhwc ? img[(ih * g.w + iw) * g.c + c] : img[(c * g.h + ih) * g.w + iw];
+              word |= static_cast<uint32_t>(static_cast<uint8_t>(Quantize(v, scale, inv_scale)))
+                      << (8 * (k % 4));
+            }
+            if (k % 4 == 3) {
+              row[k / 4] = word;
+              word = 0;
+            }
+          }
+        }
+      }
+      // The last partial word, then zeros up to k_padded.
+      if (k % 4 != 0) row[k / 4] = word;
+      for (int w = (k + 3) / 4; w < words; ++w) row[w] = 0;
+    }
+    __syncthreads();
+    const int block_rows = static_cast<int>(min(int64_t{kRowThreads}, rows - m0));
+    uint32_t* dst = reinterpret_cast<uint32_t*>(codes + m0 * g.k_padded);
+    // Word t of the block's rows is word w of row r, t = r * words + w; r and
+    // w advance by step_rows and step_words (kRowThreads = step_rows * words
+    // + step_words) without a division per word.
+    int r = threadIdx.x / words, w = threadIdx.x - r * words;
+    for (int t = threadIdx.x; t < block_rows * words; t += kRowThreads) {
+      dst[t] = staged[r * pitch + w];
+      r += step_rows;
+      w += step_words;
+      if (w >= words) {
+        w -= words;
+        ++r;
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// The divisors of the 32-bit gathers below.
+struct Im2ColDivisors {
+  FastDiv chunks, pixels, ow, tap_chunks, kw;
+};
+
+// The NHWC, C % 16 == 0 gather of Im2ColQuantizeKernel<true> with 32-bit
+// indices and FastDiv (rows * chunks and the input below 2^31): one thread
+// per 16-byte chunk, 16 channels of one tap, four 16-byte loads. The 64-bit
+// divisions of the general kernel cost more than the loads and the
+// quantization together (resnet18's layer1 at batch 64: 124 us a gather).
+__global__ void Im2ColQuantizeNhwc16Kernel(const float* __restrict__ x, Im2ColGeometry g,
+                                           Im2ColDivisors div, int total_chunks,
+                                           const float* __restrict__ absmax,
+                                           int8_t* __restrict__ codes,
+                                           float* __restrict__ row_scales) {
+  const int tap_chunks = g.c / 16;
+  for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
+       t += static_cast<int>(gridDim.x * blockDim.x)) {
+    const int m = div.chunks.Div(t), chunk = t - m * g.chunks;
+    const int b = div.pixels.Div(m), p = m - b * (g.oh * g.ow);
+    const int oh = div.ow.Div(p), ow = p - oh * g.ow;
+    const float scale = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+    const float inv_scale = __frcp_rn(scale);
+    if (chunk == 0) row_scales[m] = scale;
+    const int k0 = chunk * 16;
+    const int tap = div.tap_chunks.Div(chunk), c0 = (chunk - tap * tap_chunks) * 16;
+    const int i = div.kw.Div(tap), j = tap - i * g.kw;
+    const int ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
+    uint4 word = make_uint4(0, 0, 0, 0);
+    if (k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
+        static_cast<unsigned>(iw) < static_cast<unsigned>(g.w)) {
+      const float4* src =
+          reinterpret_cast<const float4*>(x + ((b * g.h + ih) * g.w + iw) * g.c + c0);
+      float4 f[4];
+#pragma unroll
+      for (int q = 0; q < 4; ++q) f[q] = src[q];
+      uint32_t w[4];
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        w[q] = Pack4(Quantize(f[q].x, scale, inv_scale), Quantize(f[q].y, scale, inv_scale),
+                     Quantize(f[q].z, scale, inv_scale), Quantize(f[q].w, scale, inv_scale));
+      word = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+    *reinterpret_cast<uint4*>(codes + int64_t{m} * g.k_padded + k0) = word;
+  }
+}
+
+// Inputs of at most 4 channels (resnet's conv1: 3), in two passes. First
+// each pixel's channels are quantized once into one 32-bit word (channel c
+// in byte c, zeros above C): pixel_codes [N, H, W]. Then one thread per
+// im2col row appends its window's taps, C bytes each, to a 64-bit shift
+// register and stages the row in shared memory as Im2ColQuantizeRowsKernel
+// does. The direct form quantizes every input value kh * kw / (sh * sw)
+// times (12 for the 7x7 stride-2 stem) with a branch per value, and took
+// 293 us at batch 64.
+template <bool kNhwc>
+__global__ void QuantizePixelsKernel(const float* __restrict__ x, int c, int plane, int images,
+                                     const float* __restrict__ absmax, float qmax, float min_scale,
+                                     uint32_t* __restrict__ pixel_codes) {
+  const int total = images * plane;
+  for (int e = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); e < total;
+       e += static_cast<int>(gridDim.x * blockDim.x)) {
+    const int b = e / plane, p = e - b * plane;
+    const float scale = fmaxf(__fdiv_rn(absmax[b], qmax), min_scale);
+    const float inv_scale = __frcp_rn(scale);
+    uint32_t word = 0;
+    for (int ch = 0; ch < c; ++ch) {
+      const float v = kNhwc ? x[int64_t{e} * c + ch] : x[(int64_t{b} * c + ch) * plane + p];
+      word |= static_cast<uint32_t>(static_cast<uint8_t>(Quantize(v, scale, inv_scale)))
+              << (8 * ch);
+    }
+    pixel_codes[e] = word;
+  }
+}
+
+__global__ void __launch_bounds__(kRowThreads)
+    Im2ColPixelsKernel(const uint32_t* __restrict__ pixel_codes, Im2ColGeometry g, int rows,
+                       FastDiv pixels_div, FastDiv ow_div, int step_rows, int step_words,
+                       const float* __restrict__ absmax, int8_t* __restrict__ codes,
+                       float* __restrict__ row_scales) {
+  extern __shared__ uint32_t staged[];
+  const int words = g.k_padded / 4, pitch = words + 1;
+  const int bits = 8 * g.c;
+  const uint64_t mask = (uint64_t{1} << bits) - 1;
+  uint32_t* row = staged + threadIdx.x * pitch;
+  for (int m0 = static_cast<int>(blockIdx.x) * kRowThreads; m0 < rows;
+       m0 += static_cast<int>(gridDim.x) * kRowThreads) {
+    const int m = m0 + static_cast<int>(threadIdx.x);
+    if (m < rows) {
+      const int b = pixels_div.Div(m), p = m - b * (g.oh * g.ow);
+      const int oh = ow_div.Div(p), ow = p - oh * g.ow;
+      row_scales[m] = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+      const uint32_t* img = pixel_codes + b * g.h * g.w;
+      uint64_t pending = 0;  // the codes not yet stored, lowest first
+      int pending_bits = 0, w = 0;
+      for (int i = 0; i < g.kh; ++i) {
+        const int ih = oh * g.sh - g.pt + i * g.dh;
+        const bool row_inside = static_cast<unsigned>(ih) < static_cast<unsigned>(g.h);
+        for (int j = 0; j < g.kw; ++j) {
+          const int iw = ow * g.sw - g.pl + j * g.dw;
+          const uint32_t px = row_inside && static_cast<unsigned>(iw) < static_cast<unsigned>(g.w)
+                                  ? img[ih * g.w + iw]
+                                  : 0u;
+          pending |= (uint64_t{px} & mask) << pending_bits;
+          pending_bits += bits;
+          if (pending_bits >= 32) {
+            row[w++] = static_cast<uint32_t>(pending);
+            pending >>= 32;
+            pending_bits -= 32;
+          }
+        }
+      }
+      if (pending_bits > 0) row[w++] = static_cast<uint32_t>(pending);
+      for (; w < words; ++w) row[w] = 0;
+    }
+    __syncthreads();
+    const int block_rows = min(kRowThreads, rows - m0);
+    uint32_t* dst = reinterpret_cast<uint32_t*>(codes + int64_t{m0} * g.k_padded);
+    int r = threadIdx.x / words, w = threadIdx.x - r * words;
+    for (int t = threadIdx.x; t < block_rows * words; t += kRowThreads) {
+      dst[t] = staged[r * pitch + w];
+      r += step_rows;
+      w += step_words;
+      if (w >= words) {
+        w -= words;
+        ++r;
+      }
+    }
+    __syncthreads();
   }
 }
 
@@ -155,52 +405,130 @@ Status ImageAbsMax(const float* x, int64_t batch, int64_t image_size, float* abs
   return Status::Ok();
 }
 
-Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d, const Window2d& w,
+namespace {
+
+// Checks the arguments shared by the gathers and fills the geometry; *rows
+// = 0 means nothing to do.
+Status MakeIm2ColGeometry(const char* what, const float* x, const Conv2dDims& d, const Window2d& w,
                           int64_t k_padded, const float* absmax, float qmax, float min_scale,
-                          int8_t* codes, float* row_scales, cudaStream_t stream) {
+                          const int8_t* codes, const float* row_scales, Im2ColGeometry* geometry,
+                          int64_t* rows) {
   const int64_t k = d.channels * w.kernel_h * w.kernel_w;
+  *rows = 0;
   if (d.batch < 0 || d.channels <= 0 || d.height <= 0 || d.width <= 0 || d.out_height < 0 ||
       d.out_width < 0 || w.kernel_h <= 0 || w.kernel_w <= 0 || w.stride_h <= 0 || w.stride_w <= 0 ||
       w.dilation_h <= 0 || w.dilation_w <= 0 || w.pad_top < 0 || w.pad_left < 0)
-    return InvalidArgument("Im2ColQuantizeInt8: bad dims or window (input [", d.batch, ",",
-                           d.channels, ",", d.height, ",", d.width, "], kernel ", w.kernel_h, "x",
-                           w.kernel_w, ")");
+    return InvalidArgument(what, ": bad dims or window (input [", d.batch, ",", d.channels, ",",
+                           d.height, ",", d.width, "], kernel ", w.kernel_h, "x", w.kernel_w, ")");
   if (k_padded % 16 != 0 || k_padded < k)
-    return InvalidArgument("Im2ColQuantizeInt8: k_padded = ", k_padded,
+    return InvalidArgument(what, ": k_padded = ", k_padded,
                            " must be a multiple of 16 holding the ", k, " taps");
   if (!(qmax > 0.f) || !(min_scale > 0.f))
-    return InvalidArgument("Im2ColQuantizeInt8: qmax ", qmax, " and min_scale ", min_scale,
+    return InvalidArgument(what, ": qmax ", qmax, " and min_scale ", min_scale,
                            " must be positive");
-  const int64_t rows = d.batch * d.out_height * d.out_width;
-  if (rows == 0) return Status::Ok();
+  if (d.batch * d.out_height * d.out_width == 0) return Status::Ok();
   if (x == nullptr || absmax == nullptr || codes == nullptr || row_scales == nullptr)
-    return InvalidArgument("Im2ColQuantizeInt8: null x, absmax, codes or row_scales");
+    return InvalidArgument(what, ": null x, absmax, codes or row_scales");
   if (reinterpret_cast<uintptr_t>(codes) % 16 != 0)
-    return InvalidArgument("Im2ColQuantizeInt8: codes must be 16-byte aligned");
+    return InvalidArgument(what, ": codes must be 16-byte aligned");
   const int64_t image = d.channels * d.height * d.width;
   if (image >= (int64_t{1} << 31) || d.out_height * d.out_width >= (int64_t{1} << 31) ||
       k_padded >= (int64_t{1} << 31))
-    return InvalidArgument("Im2ColQuantizeInt8: images, planes and rows must stay below 2^31 ",
-                           "elements");
-  Im2ColGeometry g;
+    return InvalidArgument(what, ": images, planes and rows must stay below 2^31 elements");
+  Im2ColGeometry& g = *geometry;
   g.c = static_cast<int>(d.channels), g.h = static_cast<int>(d.height);
   g.w = static_cast<int>(d.width), g.oh = static_cast<int>(d.out_height);
-  g.ow = static_cast<int>(d.out_width), g.kw = static_cast<int>(w.kernel_w);
+  g.ow = static_cast<int>(d.out_width), g.kh = static_cast<int>(w.kernel_h);
+  g.kw = static_cast<int>(w.kernel_w);
   g.sh = static_cast<int>(w.stride_h), g.sw = static_cast<int>(w.stride_w);
   g.pt = static_cast<int>(w.pad_top), g.pl = static_cast<int>(w.pad_left);
   g.dh = static_cast<int>(w.dilation_h), g.dw = static_cast<int>(w.dilation_w);
   g.k = static_cast<int>(k), g.k_padded = static_cast<int>(k_padded);
   g.chunks = static_cast<int>(k_padded / 16);
   g.qmax = qmax, g.min_scale = min_scale;
+  *rows = d.batch * d.out_height * d.out_width;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d, const Window2d& w,
+                          int64_t k_padded, const float* absmax, float qmax, float min_scale,
+                          int8_t* codes, float* row_scales, cudaStream_t stream) {
+  Im2ColGeometry g;
+  int64_t rows = 0;
+  OCTET_RETURN_IF_ERROR(MakeIm2ColGeometry("Im2ColQuantizeInt8", x, d, w, k_padded, absmax, qmax,
+                                           min_scale, codes, row_scales, &g, &rows));
+  if (rows == 0) return Status::Ok();
+  const int64_t image = d.channels * d.height * d.width;
   const int64_t total = rows * g.chunks;
   const bool nhwc = layout == ActLayout::kNhwc;
-  if (nhwc && d.channels % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0)
+  const bool nhwc16 = nhwc && d.channels % 16 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  if (nhwc16 && total < (int64_t{1} << 31) && d.batch * image < (int64_t{1} << 31)) {
+    Im2ColDivisors div;
+    div.chunks = FastDiv::Of(g.chunks);
+    div.pixels = FastDiv::Of(g.oh * g.ow);
+    div.ow = FastDiv::Of(g.ow);
+    div.tap_chunks = FastDiv::Of(g.c / 16);
+    div.kw = FastDiv::Of(g.kw);
+    Im2ColQuantizeNhwc16Kernel<<<GridFor(total), kThreads, 0, stream>>>(
+        x, g, div, static_cast<int>(total), absmax, codes, row_scales);
+  } else if (nhwc16) {
     Im2ColQuantizeKernel<true>
         <<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax, codes, row_scales);
-  else
+  } else if (k_padded <= kMaxStagedRowBytes) {
+    const int words = g.k_padded / 4;
+    const size_t shared = size_t{kRowThreads} * (words + 1) * sizeof(uint32_t);
+    const unsigned blocks =
+        static_cast<unsigned>(std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 132 * 64));
+    const int step_rows = kRowThreads / words, step_words = kRowThreads % words;
+    if (nhwc)
+      Im2ColQuantizeRowsKernel<true><<<blocks, kRowThreads, shared, stream>>>(
+          x, g, rows, step_rows, step_words, absmax, codes, row_scales);
+    else
+      Im2ColQuantizeRowsKernel<false><<<blocks, kRowThreads, shared, stream>>>(
+          x, g, rows, step_rows, step_words, absmax, codes, row_scales);
+  } else {
     Im2ColQuantizeKernel<false>
         <<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax, codes, row_scales);
+  }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColQuantizeKernel");
+  return Status::Ok();
+}
+
+Status Im2ColQuantizeInt8Pixels(const float* x, ActLayout layout, const Conv2dDims& d,
+                                const Window2d& w, int64_t k_padded, const float* absmax,
+                                float qmax, float min_scale, uint32_t* pixel_codes, int8_t* codes,
+                                float* row_scales, cudaStream_t stream) {
+  Im2ColGeometry g;
+  int64_t rows = 0;
+  OCTET_RETURN_IF_ERROR(MakeIm2ColGeometry("Im2ColQuantizeInt8Pixels", x, d, w, k_padded, absmax,
+                                           qmax, min_scale, codes, row_scales, &g, &rows));
+  if (d.channels > kMaxPixelChannels || k_padded > kMaxStagedRowBytes)
+    return InvalidArgument("Im2ColQuantizeInt8Pixels: ", d.channels, " channels and rows of ",
+                           k_padded, " codes; the pixel path takes at most ", kMaxPixelChannels,
+                           " channels and ", kMaxStagedRowBytes, " codes a row");
+  if (rows == 0) return Status::Ok();
+  if (pixel_codes == nullptr) return InvalidArgument("Im2ColQuantizeInt8Pixels: null pixel_codes");
+  const int64_t plane = d.height * d.width;
+  if (rows >= (int64_t{1} << 31) || d.batch * plane * d.channels >= (int64_t{1} << 31))
+    return InvalidArgument("Im2ColQuantizeInt8Pixels: inputs and im2col rows must stay below 2^31");
+  const int images = static_cast<int>(d.batch), plane32 = static_cast<int>(plane);
+  if (layout == ActLayout::kNhwc)
+    QuantizePixelsKernel<true><<<GridFor(d.batch * plane), kThreads, 0, stream>>>(
+        x, g.c, plane32, images, absmax, qmax, min_scale, pixel_codes);
+  else
+    QuantizePixelsKernel<false><<<GridFor(d.batch * plane), kThreads, 0, stream>>>(
+        x, g.c, plane32, images, absmax, qmax, min_scale, pixel_codes);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizePixelsKernel");
+  const int words = g.k_padded / 4;
+  const size_t shared = size_t{kRowThreads} * (words + 1) * sizeof(uint32_t);
+  const unsigned blocks =
+      static_cast<unsigned>(std::min<int64_t>((rows + kRowThreads - 1) / kRowThreads, 132 * 64));
+  Im2ColPixelsKernel<<<blocks, kRowThreads, shared, stream>>>(
+      pixel_codes, g, static_cast<int>(rows), FastDiv::Of(g.oh * g.ow), FastDiv::Of(g.ow),
+      kRowThreads / words, kRowThreads % words, absmax, codes, row_scales);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColPixelsKernel");
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "octet/cuda/conv_pool_kernels.h"
 #include "octet/cuda/cuda_status.h"
@@ -125,6 +126,49 @@ __global__ void Pool2dKernel(const float* __restrict__ x, Geometry g, int64_t pl
   }
 }
 
+// Max pooling over NHWC: one thread per output pixel and kVec channels
+// (consecutive threads on consecutive channels, so that each tap's loads and
+// the stores are contiguous across the warp), 32-bit index math (the host
+// checks the sizes).
+template <int kVec>
+__global__ void MaxPoolNhwcKernel(const float* __restrict__ x, Geometry g64, int total,
+                                  float* __restrict__ y) {
+  using V = std::conditional_t<kVec == 4, float4, float>;
+  const int c = static_cast<int>(g64.c), groups = c / kVec;
+  const int h = static_cast<int>(g64.h), w = static_cast<int>(g64.w);
+  const int out_h = static_cast<int>(g64.oh), out_w = static_cast<int>(g64.ow);
+  const int kh = static_cast<int>(g64.kh), kw = static_cast<int>(g64.kw);
+  const int sh = static_cast<int>(g64.sh), sw = static_cast<int>(g64.sw);
+  const int pt = static_cast<int>(g64.pt), pl = static_cast<int>(g64.pl);
+  const int dh = static_cast<int>(g64.dh), dw = static_cast<int>(g64.dw);
+  const int stride = static_cast<int>(gridDim.x * blockDim.x);
+  for (int e = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); e < total; e += stride) {
+    const int group = e % groups, pixel = e / groups;
+    const int ow = pixel % out_w, rest = pixel / out_w;
+    const int oh = rest % out_h, b = rest / out_h;
+    float best[kVec];
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) best[v] = -INFINITY;
+    for (int i = 0; i < kh; ++i) {
+      const int ih = oh * sh - pt + i * dh;
+      if (static_cast<unsigned>(ih) >= static_cast<unsigned>(h)) continue;
+      for (int j = 0; j < kw; ++j) {
+        const int iw = ow * sw - pl + j * dw;
+        if (static_cast<unsigned>(iw) >= static_cast<unsigned>(w)) continue;
+        const V in = reinterpret_cast<const V*>(x)[((b * h + ih) * w + iw) * groups + group];
+        const float* f = reinterpret_cast<const float*>(&in);
+#pragma unroll
+        for (int v = 0; v < kVec; ++v) best[v] = fmaxf(best[v], f[v]);
+      }
+    }
+    V out;
+    float* o = reinterpret_cast<float*>(&out);
+#pragma unroll
+    for (int v = 0; v < kVec; ++v) o[v] = best[v];
+    reinterpret_cast<V*>(y)[e] = out;
+  }
+}
+
 __global__ void GlobalAveragePoolKernel(const float* __restrict__ x, int64_t planes,
                                         int64_t plane_size, float* __restrict__ y) {
   const int64_t warps = int64_t{gridDim.x} * (blockDim.x / 32);
@@ -209,6 +253,28 @@ Status Pool2dF32(const float* x, const Conv2dDims& dims, const Window2d& window,
   Pool2dKernel<<<BlocksFor(total), kThreads, 0, stream>>>(x, MakeGeometry(dims, window), planes, k,
                                                           y);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Pool2dKernel");
+  return Status::Ok();
+}
+
+Status MaxPool2dNhwcF32(const float* x, const Conv2dDims& dims, const Window2d& window, float* y,
+                        cudaStream_t stream) {
+  OCTET_RETURN_IF_ERROR(CheckWindow("MaxPool2dNhwcF32", dims, window));
+  const int64_t total = dims.batch * dims.out_height * dims.out_width * dims.channels;
+  if (total == 0) return Status::Ok();
+  if (x == nullptr || y == nullptr) return InvalidArgument("MaxPool2dNhwcF32: null x or y");
+  if (dims.batch * dims.height * dims.width * dims.channels >= (int64_t{1} << 31) ||
+      total >= (int64_t{1} << 31))
+    return InvalidArgument("MaxPool2dNhwcF32: tensors of 2^31 elements or more are not supported");
+  const Geometry g = MakeGeometry(dims, window);
+  if (dims.channels % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+      reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+    MaxPoolNhwcKernel<4>
+        <<<BlocksFor(total / 4), kThreads, 0, stream>>>(x, g, static_cast<int>(total / 4), y);
+  } else {
+    MaxPoolNhwcKernel<1>
+        <<<BlocksFor(total), kThreads, 0, stream>>>(x, g, static_cast<int>(total), y);
+  }
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("MaxPoolNhwcKernel");
   return Status::Ok();
 }
 

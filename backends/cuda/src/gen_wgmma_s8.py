@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints wgmma_s8.cuh: the wgmma s8 x s8 -> s32 wrappers for N = 128, 192 and 256.
+"""Prints wgmma_s8.cuh: the wgmma s8 x s8 -> s32 wrappers for N = 64, 128, 192 and 256.
 
 Inline PTX needs every accumulator register as its own operand (N / 2 of them
 per thread), too many to write by hand.
@@ -45,6 +45,8 @@ namespace octet::cuda::sm90 {
 
 if __name__ == "__main__":
     print(HEADER)
+    print(wrapper(64))
+    print()
     print(wrapper(128))
     print()
     print(wrapper(192))

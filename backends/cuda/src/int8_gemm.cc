@@ -22,17 +22,20 @@ const char* Int8GemmTileName(Int8GemmTile tile) {
       return "pingpong128x128";
     case Int8GemmTile::kCooperative128x192:
       return "coop128x192";
+    case Int8GemmTile::kCooperative256x64:
+      return "coop256x64";
   }
   return "?";
 }
 
 Expected<Int8GemmTile> Int8GemmTileFromName(const std::string& name) {
-  for (Int8GemmTile t :
-       {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256, Int8GemmTile::kCooperative256x128,
-        Int8GemmTile::kCooperative128x192, Int8GemmTile::kPingpong128x128})
+  for (Int8GemmTile t : {Int8GemmTile::kAuto, Int8GemmTile::kCooperative128x256,
+                         Int8GemmTile::kCooperative256x128, Int8GemmTile::kCooperative128x192,
+                         Int8GemmTile::kPingpong128x128, Int8GemmTile::kCooperative256x64})
     if (name == Int8GemmTileName(t)) return t;
-  return InvalidArgument("unknown int8 GEMM tile '", name,
-                         "' (auto, coop128x256, coop256x128, coop128x192, pingpong128x128)");
+  return InvalidArgument(
+      "unknown int8 GEMM tile '", name,
+      "' (auto, coop128x256, coop256x128, coop128x192, pingpong128x128, coop256x64)");
 }
 
 struct Int8DynamicGemm::Impl {
@@ -42,7 +45,7 @@ struct Int8DynamicGemm::Impl {
   DeviceBuffer w_scales;  // f32 [N]
   DeviceBuffer bias;      // f32 [N], or empty
   // One map per tile width (box rows = block_n), built once for the weights.
-  CUtensorMap w_map_128{}, w_map_192{}, w_map_256{};
+  CUtensorMap w_map_64{}, w_map_128{}, w_map_192{}, w_map_256{};
   Activation activation = Activation::kNone;
   bool dst_bf16 = true;
   Int8GemmTile tile = Int8GemmTile::kAuto;
@@ -144,6 +147,7 @@ Expected<Int8DynamicGemm> Int8DynamicGemm::Create(const Int8DynamicGemmConfig& c
     OCTET_ASSIGN_OR_RETURN(impl->bias,
                            DeviceBuffer::FromHost(config.bias.raw(), n * sizeof(float)));
   }
+  OCTET_ASSIGN_OR_RETURN(impl->w_map_64, MakeInt8TileMap(impl->weights.data(), n, k, 64));
   OCTET_ASSIGN_OR_RETURN(impl->w_map_128, MakeInt8TileMap(impl->weights.data(), n, k, 128));
   OCTET_ASSIGN_OR_RETURN(impl->w_map_192, MakeInt8TileMap(impl->weights.data(), n, k, 192));
   OCTET_ASSIGN_OR_RETURN(impl->w_map_256, MakeInt8TileMap(impl->weights.data(), n, k, 256));
@@ -171,10 +175,13 @@ const std::string& Int8DynamicGemm::description() const { return impl_->descript
 // at K = 3072 / 5120), so it needs K >= 2048 and a 10% lower cost there. With
 // a heavier epilogue (f32 output, GELU), which every block runs at the same
 // time when the wave is short, 128x192 was faster at batch 1 whenever its
-// cost was 5% lower. Ping-pong is never chosen.
+// cost was 5% lower. Ping-pong is never chosen. At N <= 64 (resnet's first
+// stage and its stem, O = 64) 256x64 takes the same number of tiles as
+// 256x128 without the zero half: half the math and half the epilogue.
 Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   if (impl_->tile != Int8GemmTile::kAuto) return impl_->tile;
   if (m == impl_->tuned_rows && impl_->tuned_tile != Int8GemmTile::kAuto) return impl_->tuned_tile;
+  if (impl_->n <= 64) return Int8GemmTile::kCooperative256x64;
   auto cost = [&](Int8GemmTile tile) {
     const sm90::TileShape shape = sm90::ShapeOf(tile);
     const int64_t tiles = ((m + shape.block_m - 1) / shape.block_m) *
@@ -218,7 +225,8 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   epilogue.activation = impl.activation;
   const CUtensorMap& w_map = shape.block_n == 256   ? impl.w_map_256
                              : shape.block_n == 192 ? impl.w_map_192
-                                                    : impl.w_map_128;
+                             : shape.block_n == 128 ? impl.w_map_128
+                                                    : impl.w_map_64;
   // The epilogue stores through shared memory and TMA when the output rows
   // are 16-byte multiples (and the residual is as aligned as the output);
   // otherwise from registers.

@@ -209,9 +209,11 @@ __device__ __forceinline__ void Wgmma(int32_t (&acc)[kN / 2], uint64_t desc_a, u
     WgmmaM64N256K32S8(acc, desc_a, desc_w);
   } else if constexpr (kN == 192) {
     WgmmaM64N192K32S8(acc, desc_a, desc_w);
-  } else {
-    static_assert(kN == 128, "tiles are 128, 192 or 256 columns wide");
+  } else if constexpr (kN == 128) {
     WgmmaM64N128K32S8(acc, desc_a, desc_w);
+  } else {
+    static_assert(kN == 64, "tiles are 64, 128, 192 or 256 columns wide");
+    WgmmaM64N64K32S8(acc, desc_a, desc_w);
   }
 }
 
@@ -687,6 +689,8 @@ TileShape ShapeOf(Int8GemmTile tile) {
       return ShapeOfTile<192, 1, false>();
     case Int8GemmTile::kPingpong128x128:
       return ShapeOfTile<128, 2, true>();
+    case Int8GemmTile::kCooperative256x64:
+      return ShapeOfTile<64, 2, false>();
     case Int8GemmTile::kAuto:
       break;
   }
@@ -698,6 +702,7 @@ Status PrepareInt8GemmKernels() {
   OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false>()));
   OCTET_RETURN_IF_ERROR((SetSharedLimit<192, 1, false>()));
   OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, true>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<64, 2, false>()));
   return Status::Ok();
 }
 
@@ -713,6 +718,8 @@ Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtenso
       return Launch<192, 1, false>(a_map, w_map, dst_map, k, epilogue, sm_count, stream);
     case Int8GemmTile::kPingpong128x128:
       return Launch<128, 2, true>(a_map, w_map, dst_map, k, epilogue, sm_count, stream);
+    case Int8GemmTile::kCooperative256x64:
+      return Launch<64, 2, false>(a_map, w_map, dst_map, k, epilogue, sm_count, stream);
     case Int8GemmTile::kAuto:
       break;
   }

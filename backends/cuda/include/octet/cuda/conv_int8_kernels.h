@@ -43,4 +43,17 @@ Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& di
                           const Window2d& window, int64_t k_padded, const float* absmax, float qmax,
                           float min_scale, int8_t* codes, float* row_scales, cudaStream_t stream);
 
+// Inputs of at most kMaxPixelChannels channels (resnet's conv1: 3) with rows
+// of at most kMaxStagedRowBytes codes: the same codes and row scales as
+// Im2ColQuantizeInt8, in two passes: each input value quantized once into
+// pixel_codes u32 [batch, H, W] (channel c in byte c), then the rows
+// gathered from those words. pixel_codes is scratch the caller provides
+// (4-byte aligned).
+constexpr int64_t kMaxPixelChannels = 4;
+constexpr int64_t kMaxStagedRowBytes = 512;
+Status Im2ColQuantizeInt8Pixels(const float* x, ActLayout layout, const Conv2dDims& dims,
+                                const Window2d& window, int64_t k_padded, const float* absmax,
+                                float qmax, float min_scale, uint32_t* pixel_codes, int8_t* codes,
+                                float* row_scales, cudaStream_t stream);
+
 }  // namespace octet::cuda

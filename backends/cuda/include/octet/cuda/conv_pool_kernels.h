@@ -56,6 +56,12 @@ enum class PoolKind { kMax, kAverageIncludePad, kAverageExcludePad };
 Status Pool2dF32(const float* x, const Conv2dDims& dims, const Window2d& window, PoolKind kind,
                  float* y, cudaStream_t stream);
 
+// MaxPool as Pool2dF32's kMax over NHWC f32: x [N, H, W, C], y [N, OH, OW,
+// C] (dims as NCHW sizes, out_channels ignored). The int8 convolutions'
+// layout (conv_int8_kernels.h): resnet's stem max pool between two of them.
+Status MaxPool2dNhwcF32(const float* x, const Conv2dDims& dims, const Window2d& window, float* y,
+                        cudaStream_t stream);
+
 // y[plane] = mean of x's plane of `plane_size` floats, for `planes` planes
 // (GlobalAveragePool: planes = N * C, plane_size = H * W). One warp a plane.
 Status GlobalAveragePoolF32(const float* x, int64_t planes, int64_t plane_size, float* y,

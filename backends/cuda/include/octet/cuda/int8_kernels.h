@@ -125,6 +125,7 @@ enum class Int8GemmTile {
   kCooperative256x128,
   kPingpong128x128,
   kCooperative128x192,
+  kCooperative256x64,  // N <= 64 (resnet's first stage): the others compute half zeros or more
 };
 const char* Int8GemmTileName(Int8GemmTile tile);  // "coop128x256"
 Expected<Int8GemmTile> Int8GemmTileFromName(const std::string& name);
