@@ -283,6 +283,27 @@ TEST_F(WeightOnlyGemmTest, Int4EveryKernelShape) {
       }
 }
 
+// Every u4 kernel shape on long K runs: N = 4500 (282 tiles, 2 or 3 per block
+// of the shared-memory ring shapes) and K = 4224 (33 chunks), so a ring
+// warp's run of 8 to 12 items wraps its ring (4 to 12 slots) and crosses a
+// tile boundary, and the register shapes walk many stages.
+TEST_F(WeightOnlyGemmTest, Int4EveryKernelShapeLongRuns) {
+  int variant = 0;
+  for (int64_t group : {128, 64, 32})
+    for (int shape = 0; shape < WeightOnlyInt4KernelShapes(group); ++shape) {
+      Problem p;
+      p.m = 1 + variant % 3 * 4;  // 1, 5, 9
+      p.n = 4500;
+      p.k = 4224;
+      p.group = group;
+      p.layout = variant % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+      p.bias = variant % 3 != 2;
+      p.gelu = variant % 4 == 1;
+      ++variant;
+      RunAndCompare(p, WeightOnlyPath::kAuto, 0, shape);
+    }
+}
+
 // The automatic choice: kernels up to cublaslt_min_rows, cuBLASLt from there.
 TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   Problem p;

@@ -2,75 +2,121 @@
 // (weight_only_gemv_u4.cuh): the shapes the paths run, for the three group
 // sizes, and more shapes at group 128 for the benchmark's sweep.
 #include "weight_only_gemv_u4.cuh"
+#include "weight_only_gemv_u4_ring.cuh"
 
 namespace octet::cuda::weight_only {
 namespace {
 
 // nb, tiles, stages, x_stages, warps, col_warps, split (0: the launcher's
-// choice). The first kGemvPathShapes are the paths' (GemvShapeFor); the rest
-// only run in the benchmark (group 128).
+// choice), ring (0: the register kernel; else the shared-memory ring kernel
+// with that many blocks per SM, `stages` items in flight per warp). The first
+// kGemvPathShapes are the paths' (GemvShapeFor); the rest only run in the
+// benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
-  X(1, 1, 4, 2, 8, 1, 1)          \
-  X(1, 1, 4, 2, 4, 1, 1)          \
-  X(2, 2, 3, 1, 8, 1, 1)          \
-  X(2, 2, 2, 1, 4, 1, 0)          \
-  X(2, 2, 2, 1, 8, 2, 0)          \
-  X(2, 2, 3, 1, 4, 2, 0)          \
-  X(4, 1, 2, 1, 8, 1, 1)
+  X(1, 1, 4, 2, 8, 1, 1, 0)       \
+  X(1, 1, 4, 2, 4, 1, 1, 0)       \
+  X(2, 2, 3, 1, 8, 1, 1, 0)       \
+  X(2, 2, 2, 1, 4, 1, 0, 0)       \
+  X(2, 2, 2, 1, 8, 2, 0, 0)       \
+  X(2, 2, 3, 1, 4, 2, 0, 0)       \
+  X(4, 1, 2, 1, 8, 1, 1, 0)       \
+  X(1, 1, 8, 2, 8, 1, 1, 1)       \
+  X(2, 1, 8, 2, 8, 1, 1, 1)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
-  X(2, 1, 2, 2, 8, 1, 1)           \
-  X(1, 1, 3, 1, 8, 1, 1)           \
-  X(1, 1, 2, 1, 8, 1, 1)           \
-  X(1, 1, 2, 1, 4, 1, 0)           \
-  X(1, 1, 3, 1, 4, 1, 0)           \
-  X(1, 1, 4, 2, 4, 1, 0)           \
-  X(2, 2, 2, 1, 4, 2, 0)           \
-  X(4, 1, 2, 1, 8, 2, 0)
+  X(2, 1, 2, 2, 8, 1, 1, 0)        \
+  X(1, 1, 3, 1, 8, 1, 1, 0)        \
+  X(1, 1, 2, 1, 8, 1, 1, 0)        \
+  X(1, 1, 2, 1, 4, 1, 0, 0)        \
+  X(1, 1, 3, 1, 4, 1, 0, 0)        \
+  X(1, 1, 4, 2, 4, 1, 0, 0)        \
+  X(2, 2, 2, 1, 4, 2, 0, 0)        \
+  X(4, 1, 2, 1, 8, 2, 0, 0)        \
+  X(1, 1, 4, 2, 8, 1, 1, 1)        \
+  X(1, 1, 12, 2, 8, 1, 1, 1)       \
+  X(1, 1, 8, 2, 4, 1, 1, 2)        \
+  X(1, 1, 6, 2, 16, 1, 1, 1)       \
+  X(1, 1, 8, 2, 8, 1, 1, 2)        \
+  X(2, 1, 4, 2, 8, 1, 1, 1)
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
-  {nb, tiles, stages, x_stages, warps, col_warps, split},
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
+  {nb, tiles, stages, x_stages, warps, col_warps, split, ring},
 constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                      OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
 using Launcher = Status (*)(const GemmArgs&, bool, int, cudaStream_t);
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
-  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
+// One shape's launcher: the register kernel (split: the cluster split) or the
+// ring kernel (ring blocks per SM).
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          int kSplit, int kRing>
+Status LaunchShape(const GemmArgs& args, bool pdl, int split, cudaStream_t stream) {
+  if constexpr (kRing > 0) {
+    return LaunchGemvU4Ring<kGroup, kNB, kWarps, kStages>(args, pdl, kRing, stream);
+  } else {
+    return LaunchGemvU4<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kSplit != 1>(
+        args, pdl, split, stream);
+  }
+}
+
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
+  &LaunchShape<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split, ring>,
 template <int kGroup>
 constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 template <int kGroup>
 constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
-// The split each group-128 shape runs with (the benchmark prints it).
+// The split each group-128 shape runs with (the benchmark prints it; 1 for
+// the ring shapes).
+template <int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps, int kSplit,
+          int kRing>
+int SplitOf(const GemmArgs& args, int split) {
+  if constexpr (kRing > 0) {
+    return 1;
+  } else {
+    return GemvU4Split<128, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kSplit != 1>(args,
+                                                                                            split);
+  }
+}
 using SplitResolver = int (*)(const GemmArgs&, int);
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
-  &GemvU4Split<128, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
+  &SplitOf<nb, tiles, stages, x_stages, warps, col_warps, split, ring>,
 constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                          OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
-// Blocks of each path shape an SM holds at once, per group size.
-using ResidentBlocks = int (*)();
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
-  &ResidentGemvU4Blocks<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
+// Blocks of each shape an SM holds at once, per group size (ring shapes: for
+// these arguments, whose N sets the shared memory; 0 if it does not fit).
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          int kSplit, int kRing>
+int ResidentOf(const GemmArgs& args) {
+  if constexpr (kRing > 0) {
+    return ResidentRingBlocks<kGroup, kNB, kWarps, kStages>(args, kRing);
+  } else {
+    return ResidentGemvU4Blocks<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps,
+                                kSplit != 1>();
+  }
+}
+using ResidentBlocks = int (*)(const GemmArgs&);
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
+  &ResidentOf<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split, ring>,
 template <int kGroup>
 constexpr ResidentBlocks kPathResident[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
-  &ResidentGemvU4Blocks<128, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
+  &ResidentOf<128, nb, tiles, stages, x_stages, warps, col_warps, split, ring>,
 constexpr ResidentBlocks kSweepResident[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
 static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
 
-int Resident(int shape, int group_size) {
-  if (shape >= kGemvPathShapes) return kSweepResident[shape - kGemvPathShapes]();
-  return group_size == 32   ? kPathResident<32>[shape]()
-         : group_size == 64 ? kPathResident<64>[shape]()
-                            : kPathResident<128>[shape]();
+int Resident(int shape, int group_size, const GemmArgs& args = {}) {
+  if (shape >= kGemvPathShapes) return kSweepResident[shape - kGemvPathShapes](args);
+  return group_size == 32   ? kPathResident<32>[shape](args)
+         : group_size == 64 ? kPathResident<64>[shape](args)
+                            : kPathResident<128>[shape](args);
 }
 
 // The grid of `shape` for N = n_pad and m rows, before any split.
@@ -128,6 +174,7 @@ int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
 // against 16.1; docs/cuda-backend.md). Grids beyond one wave keep it.
 bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args) {
   const GemvShape& sh = kShapes[shape];
+  if (sh.ring > 0) return true;
   const int64_t slots = int64_t{Resident(shape, group_size)} * MultiprocessorCount();
   int64_t blocks = Blocks(shape, args.n_pad, args.m);
   blocks *= sh.split == 1  ? 1
