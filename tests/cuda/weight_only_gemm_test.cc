@@ -304,6 +304,23 @@ TEST_F(WeightOnlyGemmTest, Int4EveryKernelShapeLongRuns) {
     }
 }
 
+// Every path shape of group 128 with more blocks than the GPU holds at once
+// (m = 24: 3 row tiles; the ring shapes' 132 blocks per row tile, two per SM,
+// so a second wave reuses the shared memory of finished blocks), N = 4500
+// (2 or 3 tiles per ring block), K = 640 (runs of 1 or 2 items).
+TEST_F(WeightOnlyGemmTest, Int4PathShapesSeveralWaves) {
+  for (int shape = 0; shape < WeightOnlyInt4KernelShapes(64); ++shape) {
+    Problem p;
+    p.m = 24;
+    p.n = 4500;
+    p.k = 640;
+    p.group = 128;
+    p.layout = shape % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+    p.bias = true;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0, shape);
+  }
+}
+
 // The automatic choice: kernels up to cublaslt_min_rows, cuBLASLt from there.
 TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   Problem p;

@@ -8,12 +8,14 @@
 // (4096 x 4096: 9 MB, 4 chunks per warp) is one latency-bound wave whose
 // next kernel can only start its loads when this one's blocks leave. Here
 // each warp copies its weights into its own ring of kDepth shared-memory slots
-// with the bulk copy engine (cp.async.bulk, one (tile, chunk) item of codes,
-// group scales and zero points per slot, completing on the slot's mbarrier):
-// registers no longer bound the bytes in flight (kDepth KB per warp), and the
+// with cp.async (16 bytes per lane, one (tile, chunk) item of codes, group
+// scales and zero points per slot, one commit group per item, kDepth - 1
+// items in flight): registers no longer bound the bytes in flight, and the
 // blocks are few (one or two per SM) and small enough in registers that the
 // next kernel's blocks are resident beside them and, with programmatic
-// dependent launch, have their whole rings loading before this kernel ends.
+// dependent launch, have their rings loading before this kernel ends. (The
+// bulk copy engine, one cp.async.bulk per array and item, was measured first:
+// about 40 ns per copy per SM, twice the register kernel's time.)
 //
 // Work: the grid's gridDim.x blocks own whole 16-column tiles (block b the
 // tiles [b T / B, (b + 1) T / B)), so no partial sum leaves the block (no
@@ -56,7 +58,7 @@ __host__ __device__ inline int RingPartialSlots(int tiles, int blocks, int chunk
 
 template <int kGroup, int kNB, int kWarps, int kDepth>
 constexpr size_t RingSharedBytes(int partial_slots) {
-  return size_t{kWarps} * kDepth * RingItem<kGroup>::kBytes + size_t{kWarps} * kDepth * 8 +
+  return size_t{kWarps} * kDepth * RingItem<kGroup>::kBytes +
          size_t{kWarps} * partial_slots * kNB * 4 * 32 * sizeof(float);
 }
 
@@ -64,25 +66,19 @@ __device__ __forceinline__ uint32_t SharedAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
-__device__ __forceinline__ void BulkCopyToShared(void* dst, const void* src, int bytes,
-                                                 uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::
-          "r"(SharedAddress(dst)),
-      "l"(src), "r"(bytes), "r"(SharedAddress(bar))
-      : "memory");
+// 16 bytes global -> shared through the load/store unit (not the bulk copy
+// engine, which measured ~40 ns per copy per SM for 1 KB copies: 3 copies per
+// item bounded the kernel), bypassing L1.
+__device__ __forceinline__ void CopyAsync16(void* dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(SharedAddress(dst)), "l"(src)
+               : "memory");
 }
-
-__device__ __forceinline__ void WaitParity(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n"
-      ".reg .pred done;\n"
-      "WAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_%=;\n"
-      "}\n" ::"r"(SharedAddress(bar)),
-      "r"(parity)
-      : "memory");
+__device__ __forceinline__ void CommitCopies() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int kPending>
+__device__ __forceinline__ void WaitCopies() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
 }
 
 template <int kGroup, int kNB, int kWarps, int kDepth>
@@ -102,43 +98,36 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4RingKernel(const GemmArgs p
   const int row0 = blockIdx.y * T::kRows;
 
   unsigned char* ring = smem + warp * kDepth * I::kBytes;
-  uint64_t* bars =
-      reinterpret_cast<uint64_t*>(smem + size_t{kWarps} * kDepth * I::kBytes) + warp * kDepth;
-  float* partial = reinterpret_cast<float*>(smem + size_t{kWarps} * kDepth * (I::kBytes + 8));
+  float* partial = reinterpret_cast<float*>(smem + size_t{kWarps} * kDepth * I::kBytes);
 
   // Let the next kernel in the stream start its own weight copies.
   asm volatile("griddepcontrol.launch_dependents;");
 
   const int i_begin = static_cast<int>(warp * block_items / kWarps);
   const int i_end = static_cast<int>((warp + 1) * block_items / kWarps);
-  if (lane == 0) {
-    for (int d = 0; d < kDepth; ++d)
-      asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(SharedAddress(bars + d)));
-    // Make the initialised barriers visible to the copy engine.
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
-  __syncwarp();
   const unsigned char* codes = static_cast<const unsigned char*>(p.packed);
   const unsigned char* scales = reinterpret_cast<const unsigned char*>(p.scales);
   const unsigned char* zeros = reinterpret_cast<const unsigned char*>(p.zeros);
+  // One item into a slot: each lane its own 16 bytes of both code halves (the
+  // bytes it reads back), lanes 0..5 gpc - 1 the group parameters. Always
+  // commits a group (empty past the run), so that the group count is the item
+  // count.
   auto issue = [&](int item, int slot) {  // item: block-relative
-    if (lane == 0) {
+    if (item < i_end) {
       const int64_t at = base + item;
       unsigned char* dst = ring + slot * I::kBytes;
-      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(
-                       SharedAddress(bars + slot)),
-                   "r"(I::kBytes)
-                   : "memory");
-      BulkCopyToShared(dst, codes + at * I::kCodeBytes, I::kCodeBytes, bars + slot);
-      BulkCopyToShared(dst + I::kCodeBytes, scales + at * I::kScaleBytes, I::kScaleBytes,
-                       bars + slot);
-      BulkCopyToShared(dst + I::kCodeBytes + I::kScaleBytes, zeros + at * I::kZeroBytes,
-                       I::kZeroBytes, bars + slot);
+      CopyAsync16(dst + 16 * lane, codes + at * I::kCodeBytes + 16 * lane);
+      CopyAsync16(dst + 512 + 16 * lane, codes + at * I::kCodeBytes + 512 + 16 * lane);
+      if (lane < 4 * kGpc)
+        CopyAsync16(dst + I::kCodeBytes + 16 * lane, scales + at * I::kScaleBytes + 16 * lane);
+      else if (lane < 5 * kGpc)
+        CopyAsync16(dst + I::kCodeBytes + I::kScaleBytes + 16 * (lane - 4 * kGpc),
+                    zeros + at * I::kZeroBytes + 16 * (lane - 4 * kGpc));
     }
+    CommitCopies();
   };
-#pragma unroll 1
-  for (int d = 0; d < kDepth; ++d)
-    if (i_begin + d < i_end) issue(i_begin + d, d);
+#pragma unroll
+  for (int d = 0; d < kDepth - 1; ++d) issue(i_begin + d, d);
 
   // x is the previous kernel's output: wait for it (a no-op without PDL).
   asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -146,9 +135,8 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4RingKernel(const GemmArgs p
   const uint4* x = static_cast<const uint4*>(p.x);
   const int x_pitch = p.k / 8;
   // Counters instead of divisions in the loop: the item's chunk, its tile
-  // (block-relative), the ring slot and its phase.
+  // (block-relative) and the ring slot.
   int chunk = i_begin % chunks, tile = i_begin / chunks, slot = 0;
-  uint32_t phase = 0;
   const int first_tile = tile;
   uint4 x_next[kNB][T::kXLoads];
   if (i_begin < i_end) LoadXChunk<T>(x_next, x, x_pitch, p.m, p.k, row0, chunk, g, t);
@@ -174,7 +162,10 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4RingKernel(const GemmArgs p
     if (i + 1 < i_end)
       LoadXChunk<T>(x_next, x, x_pitch, p.m, p.k, row0, chunk + 1 == chunks ? 0 : chunk + 1, g, t);
 
-    WaitParity(bars + slot, phase);
+    // Item i's group is done when at most kDepth - 2 younger ones are pending;
+    // the warp barrier shows each lane the parameters other lanes copied.
+    WaitCopies<kDepth - 2>();
+    __syncwarp();
     const unsigned char* item = ring + slot * I::kBytes;
     const uint4 w0 = *reinterpret_cast<const uint4*>(item + 16 * lane);
     const uint4 w1 = *reinterpret_cast<const uint4*>(item + 512 + 16 * lane);
@@ -188,9 +179,9 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4RingKernel(const GemmArgs p
       scale[gi] = sc[gi];
       zp[gi] = zp16[gi];
     }
-    __syncwarp();
-    // Every lane has its values in registers: refill the slot.
-    if (i + kDepth < i_end) issue(i + kDepth, slot);
+    // Refill the slot the previous item used (every lane has read it: the
+    // barrier above), kDepth - 1 items ahead.
+    issue(i + kDepth - 1, slot == 0 ? kDepth - 1 : slot - 1);
 
 #pragma unroll
     for (int gi = 0; gi < kGpc; ++gi) {
@@ -218,10 +209,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4RingKernel(const GemmArgs p
         acc[nb][3] = fmaf(part[0][nb][3] + part[1][nb][3], scale[gi].y, acc[nb][3]);
       }
     }
-    if (++slot == kDepth) {
-      slot = 0;
-      phase ^= 1;
-    }
+    if (++slot == kDepth) slot = 0;
     if (++chunk == chunks) {  // the run leaves this tile
       flush();
       chunk = 0;
@@ -229,6 +217,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4RingKernel(const GemmArgs p
     }
   }
   if (i_begin < i_end && chunk != 0) flush();
+  WaitCopies<0>();  // the empty groups past the run
   __syncthreads();
 
   // Epilogue: each output of the block's tiles, summed over the warps whose
