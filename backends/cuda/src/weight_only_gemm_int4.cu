@@ -2,16 +2,15 @@
 // (weight_only_gemv_u4.cuh): the shapes the paths run, for the three group
 // sizes, and more shapes at group 128 for the benchmark's sweep.
 #include "weight_only_gemv_u4.cuh"
-#include "weight_only_gemv_u4_ring.cuh"
+#include "weight_only_gemv_u4_stream.cuh"
 
 namespace octet::cuda::weight_only {
 namespace {
 
 // nb, tiles, stages, x_stages, warps, col_warps, split (0: the launcher's
-// choice), ring (0: the register kernel; else the shared-memory ring kernel
-// with that many blocks per SM, `stages` items in flight per warp). The first
-// kGemvPathShapes are the paths' (GemvShapeFor); the rest only run in the
-// benchmark (group 128).
+// choice), stream (0: GemvU4Kernel; else the stream kernel with clusters of
+// that many blocks, nb 1, x_stages 2). The first kGemvPathShapes are the
+// paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
   X(1, 1, 4, 2, 8, 1, 1, 0)       \
   X(1, 1, 4, 2, 4, 1, 1, 0)       \
@@ -20,8 +19,7 @@ namespace {
   X(2, 2, 2, 1, 8, 2, 0, 0)       \
   X(2, 2, 3, 1, 4, 2, 0, 0)       \
   X(4, 1, 2, 1, 8, 1, 1, 0)       \
-  X(1, 1, 8, 2, 8, 1, 1, 1)       \
-  X(2, 1, 8, 2, 8, 1, 1, 1)
+  X(1, 1, 4, 2, 8, 1, 1, 4)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
   X(2, 1, 2, 2, 8, 1, 1, 0)        \
   X(1, 1, 3, 1, 8, 1, 1, 0)        \
@@ -31,36 +29,34 @@ namespace {
   X(1, 1, 4, 2, 4, 1, 0, 0)        \
   X(2, 2, 2, 1, 4, 2, 0, 0)        \
   X(4, 1, 2, 1, 8, 2, 0, 0)        \
-  X(1, 1, 4, 2, 8, 1, 1, 1)        \
-  X(1, 1, 12, 2, 8, 1, 1, 1)       \
-  X(1, 1, 8, 2, 4, 1, 1, 2)        \
-  X(1, 1, 6, 2, 16, 1, 1, 1)       \
-  X(1, 1, 8, 2, 8, 1, 1, 2)        \
-  X(2, 1, 4, 2, 8, 1, 1, 1)
+  X(1, 1, 4, 2, 8, 1, 1, 2)        \
+  X(1, 1, 4, 2, 4, 1, 1, 8)        \
+  X(1, 1, 2, 2, 8, 1, 1, 4)
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
-  {nb, tiles, stages, x_stages, warps, col_warps, split, ring},
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, stream) \
+  {nb, tiles, stages, x_stages, warps, col_warps, split, stream},
 constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                      OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
 using Launcher = Status (*)(const GemmArgs&, bool, int, cudaStream_t);
 
-// One shape's launcher: the register kernel (split: the cluster split) or the
-// ring kernel (ring blocks per SM).
+// One shape's launcher: GemvU4Kernel (split: the cluster split) or the stream
+// kernel (clusters of kStream blocks).
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
-          int kSplit, int kRing>
+          int kSplit, int kStream>
 Status LaunchShape(const GemmArgs& args, bool pdl, int split, cudaStream_t stream) {
-  if constexpr (kRing > 0) {
-    return LaunchGemvU4Ring<kGroup, kNB, kWarps, kStages>(args, pdl, kRing, stream);
+  if constexpr (kStream > 0) {
+    static_assert(kNB == 1 && kTiles == 1 && kXStages == 2 && kColWarps == 1 && kSplit == 1);
+    return LaunchGemvU4Stream<kGroup, kStages, kWarps, kStream>(args, pdl, stream);
   } else {
     return LaunchGemvU4<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kSplit != 1>(
         args, pdl, split, stream);
   }
 }
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
-  &LaunchShape<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split, ring>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, stream) \
+  &LaunchShape<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split, stream>,
 template <int kGroup>
 constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 template <int kGroup>
@@ -68,11 +64,11 @@ constexpr Launcher kSweepLaunchers[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY
 #undef OCTET_GEMV_ENTRY
 
 // The split each group-128 shape runs with (the benchmark prints it; 1 for
-// the ring shapes).
+// the stream shapes).
 template <int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps, int kSplit,
-          int kRing>
+          int kStream>
 int SplitOf(const GemmArgs& args, int split) {
-  if constexpr (kRing > 0) {
+  if constexpr (kStream > 0) {
     return 1;
   } else {
     return GemvU4Split<128, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kSplit != 1>(args,
@@ -80,33 +76,33 @@ int SplitOf(const GemmArgs& args, int split) {
   }
 }
 using SplitResolver = int (*)(const GemmArgs&, int);
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
-  &SplitOf<nb, tiles, stages, x_stages, warps, col_warps, split, ring>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, stream) \
+  &SplitOf<nb, tiles, stages, x_stages, warps, col_warps, split, stream>,
 constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
                                          OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
-// Blocks of each shape an SM holds at once, per group size (ring shapes: for
-// these arguments, whose N sets the shared memory; 0 if it does not fit).
+// Blocks of each shape an SM holds at once, per group size.
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
-          int kSplit, int kRing>
+          int kSplit, int kStream>
 int ResidentOf(const GemmArgs& args) {
-  if constexpr (kRing > 0) {
-    return ResidentRingBlocks<kGroup, kNB, kWarps, kStages>(args, kRing);
+  if constexpr (kStream > 0) {
+    return ResidentStreamClusters<kGroup, kStages, kWarps, kStream>() * kStream /
+           MultiprocessorCount();
   } else {
     return ResidentGemvU4Blocks<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps,
                                 kSplit != 1>();
   }
 }
 using ResidentBlocks = int (*)(const GemmArgs&);
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
-  &ResidentOf<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split, ring>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, stream) \
+  &ResidentOf<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split, stream>,
 template <int kGroup>
 constexpr ResidentBlocks kPathResident[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, ring) \
-  &ResidentOf<128, nb, tiles, stages, x_stages, warps, col_warps, split, ring>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, stream) \
+  &ResidentOf<128, nb, tiles, stages, x_stages, warps, col_warps, split, stream>,
 constexpr ResidentBlocks kSweepResident[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
 
@@ -142,8 +138,9 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 
 // From the shape sweeps on the H100 (docs/cuda-backend.md). m <= 8: 8 warps
 // per block with 4 stages where the 16-column tiles are few (N = 4096: 256
-// tiles, two blocks per SM), 4 warps per block where they are many (N = 11008:
-// 688 tiles, more blocks resident at once). 9..16 rows: 2 tiles per warp (x
+// tiles, two blocks per SM, one wave), the stream kernel where they are many
+// (N = 11008: 688 tiles, more than a wave of whole-tile blocks; the stream
+// kernel's clusters give every warp the same number of items in one wave). 9..16 rows: 2 tiles per warp (x
 // read once for 32 columns) in blocks of 8 warps while they fit on the GPU at
 // once (one block per SM: N <= 4224), else blocks of 4 warps (four per SM at
 // group 128: one wave up to N = 16896). 17..32 rows: two such warps side by
@@ -153,7 +150,7 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
   switch (variant) {
     case Variant::kRows8Cols16:
-      return n_pad / 16 > 2 * MultiprocessorCount() ? 1 : 0;
+      return n_pad / 16 > 2 * MultiprocessorCount() ? 7 : 0;
     case Variant::kRows16Cols32:
       return OneWave(2, group_size, n_pad, m) ? 2 : 3;
     case Variant::kRows16Cols16:
@@ -174,7 +171,7 @@ int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
 // against 16.1; docs/cuda-backend.md). Grids beyond one wave keep it.
 bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args) {
   const GemvShape& sh = kShapes[shape];
-  if (sh.ring > 0) return true;
+  if (sh.stream > 0) return true;  // its grid is every slot
   const int64_t slots = int64_t{Resident(shape, group_size)} * MultiprocessorCount();
   int64_t blocks = Blocks(shape, args.n_pad, args.m);
   blocks *= sh.split == 1  ? 1

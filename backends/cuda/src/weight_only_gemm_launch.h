@@ -73,16 +73,16 @@ struct GemmArgs {
 // 16-column tiles per warp, stages of loads in flight for the weights and for
 // x, warps per block, of which col_warps side by side along N (the rest split
 // K), and blocks per cluster splitting K further (0: the launcher picks 4, 2
-// or 1 from the blocks the GPU holds at once). ring > 0: the shared-memory
-// ring kernel (weight_only_gemv_u4_ring.cuh) with `ring` blocks per SM in the
-// grid, each warp with `stages` (tile, chunk) items in flight; tiles,
-// x_stages, col_warps and split do not apply (1, 2, 1, 1).
+// or 1 from the blocks the GPU holds at once). stream > 0: the stream kernel
+// (weight_only_gemv_u4_stream.cuh), whose grid is the clusters of `stream`
+// blocks the GPU holds at once, each warp streaming an equal run of
+// (tile, chunk) items; nb, tiles, x_stages, col_warps, split are 1, 1, 2, 1, 1.
 struct GemvShape {
-  int nb = 1, tiles = 1, stages = 4, x_stages = 2, warps = 8, col_warps = 1, split = 1, ring = 0;
+  int nb = 1, tiles = 1, stages = 4, x_stages = 2, warps = 8, col_warps = 1, split = 1, stream = 0;
 };
 // The instantiated shapes: the first kGemvPathShapes are the paths' (all group
 // sizes), the rest group 128 only, for the benchmark's sweep.
-constexpr int kGemvPathShapes = 9;
+constexpr int kGemvPathShapes = 8;
 int GemvShapeCount();
 GemvShape GemvShapeAt(int index);
 // The cluster split shape `index` runs these arguments with (group 128's
