@@ -9,8 +9,9 @@ namespace {
 
 // nb, tiles, stages, x_stages, warps, col_warps, split (0: the launcher's
 // choice), stream (0: GemvU4Kernel; else the stream kernel with clusters of
-// that many blocks, nb 1, x_stages 2). The first kGemvPathShapes are the
-// paths' (GemvShapeFor); the rest only run in the benchmark (group 128).
+// that many blocks, nb 1, x_stages 2: slower than GemvU4Kernel as it stands,
+// sweep only, docs/cuda-backend.md). The first kGemvPathShapes are the paths'
+// (GemvShapeFor); the rest only run in the benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
   X(1, 1, 4, 2, 8, 1, 1, 0)       \
   X(1, 1, 4, 2, 4, 1, 1, 0)       \
@@ -18,8 +19,7 @@ namespace {
   X(2, 2, 2, 1, 4, 1, 0, 0)       \
   X(2, 2, 2, 1, 8, 2, 0, 0)       \
   X(2, 2, 3, 1, 4, 2, 0, 0)       \
-  X(4, 1, 2, 1, 8, 1, 1, 0)       \
-  X(1, 1, 4, 2, 8, 1, 1, 4)
+  X(4, 1, 2, 1, 8, 1, 1, 0)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
   X(2, 1, 2, 2, 8, 1, 1, 0)        \
   X(1, 1, 3, 1, 8, 1, 1, 0)        \
@@ -29,9 +29,9 @@ namespace {
   X(1, 1, 4, 2, 4, 1, 0, 0)        \
   X(2, 2, 2, 1, 4, 2, 0, 0)        \
   X(4, 1, 2, 1, 8, 2, 0, 0)        \
+  X(1, 1, 4, 2, 8, 1, 1, 4)        \
   X(1, 1, 4, 2, 8, 1, 1, 2)        \
-  X(1, 1, 4, 2, 4, 1, 1, 8)        \
-  X(1, 1, 2, 2, 8, 1, 1, 4)
+  X(1, 1, 4, 2, 4, 1, 1, 8)
 
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, stream) \
   {nb, tiles, stages, x_stages, warps, col_warps, split, stream},
@@ -85,7 +85,7 @@ constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
 // Blocks of each shape an SM holds at once, per group size.
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
           int kSplit, int kStream>
-int ResidentOf(const GemmArgs& args) {
+int ResidentOf() {
   if constexpr (kStream > 0) {
     return ResidentStreamClusters<kGroup, kStages, kWarps, kStream>() * kStream /
            MultiprocessorCount();
@@ -94,7 +94,7 @@ int ResidentOf(const GemmArgs& args) {
                                 kSplit != 1>();
   }
 }
-using ResidentBlocks = int (*)(const GemmArgs&);
+using ResidentBlocks = int (*)();
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split, stream) \
   &ResidentOf<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split, stream>,
 template <int kGroup>
@@ -108,11 +108,11 @@ constexpr ResidentBlocks kSweepResident[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_
 
 static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
 
-int Resident(int shape, int group_size, const GemmArgs& args = {}) {
-  if (shape >= kGemvPathShapes) return kSweepResident[shape - kGemvPathShapes](args);
-  return group_size == 32   ? kPathResident<32>[shape](args)
-         : group_size == 64 ? kPathResident<64>[shape](args)
-                            : kPathResident<128>[shape](args);
+int Resident(int shape, int group_size) {
+  if (shape >= kGemvPathShapes) return kSweepResident[shape - kGemvPathShapes]();
+  return group_size == 32   ? kPathResident<32>[shape]()
+         : group_size == 64 ? kPathResident<64>[shape]()
+                            : kPathResident<128>[shape]();
 }
 
 // The grid of `shape` for N = n_pad and m rows, before any split.
@@ -138,9 +138,8 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 
 // From the shape sweeps on the H100 (docs/cuda-backend.md). m <= 8: 8 warps
 // per block with 4 stages where the 16-column tiles are few (N = 4096: 256
-// tiles, two blocks per SM, one wave), the stream kernel where they are many
-// (N = 11008: 688 tiles, more than a wave of whole-tile blocks; the stream
-// kernel's clusters give every warp the same number of items in one wave). 9..16 rows: 2 tiles per warp (x
+// tiles, two blocks per SM), 4 warps per block where they are many (N = 11008:
+// 688 tiles, more blocks resident at once). 9..16 rows: 2 tiles per warp (x
 // read once for 32 columns) in blocks of 8 warps while they fit on the GPU at
 // once (one block per SM: N <= 4224), else blocks of 4 warps (four per SM at
 // group 128: one wave up to N = 16896). 17..32 rows: two such warps side by
@@ -150,7 +149,7 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
   switch (variant) {
     case Variant::kRows8Cols16:
-      return n_pad / 16 > 2 * MultiprocessorCount() ? 7 : 0;
+      return n_pad / 16 > 2 * MultiprocessorCount() ? 1 : 0;
     case Variant::kRows16Cols32:
       return OneWave(2, group_size, n_pad, m) ? 2 : 3;
     case Variant::kRows16Cols16:

@@ -174,15 +174,8 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
     }
   };
 
-  // All kStages slots are free before the first chunk: with 3 or more stages,
-  // fill them all before waiting for the previous kernel, so that under
-  // programmatic launch one more chunk's bytes are requested while that kernel
-  // ends (a warp of a 4096 x 4096 layer has only 4 chunks). The 2-stage
-  // shapes keep one slot for the loop (filling both cost up to 32 registers,
-  // an SM's second block at 8 warps).
-  constexpr int kEarly = kStages >= 3 ? kStages : kStages - 1;
 #pragma unroll
-  for (int st = 0; st < kEarly; ++st)
+  for (int st = 0; st < kStages - 1; ++st)
     if (c_begin + st < c_end) load_weights(c_begin + st, ring[st], params[st]);
 
   // x is the previous kernel's output: wait for it (a no-op without PDL).
@@ -198,9 +191,7 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
     for (int st = 0; st < kStages; ++st) {
       const int c = c0 + st;
       if (c >= c_end) break;  // warp-uniform
-      // Chunk c + kStages - 1 into the slot chunk c - 1 used (with kEarly =
-      // kStages, the first chunk's was loaded before the loop).
-      if ((kEarly < kStages || c > c_begin) && c + kStages - 1 < c_end)
+      if (c + kStages - 1 < c_end)
         load_weights(c + kStages - 1, ring[(st + kStages - 1) % kStages],
                      params[(st + kStages - 1) % kStages]);
       const int xs = st % kXStages;

@@ -19,6 +19,14 @@
 // touched its tile, in warp order (distributed shared memory), dealt out over
 // the cluster's threads. No workspace; a fixed summation order. gridDim.y
 // counts the row tiles of 8 rows (each re-reads the weights).
+//
+// Status (H100, 2026-11-24): correct (every-shape tests) but 1.7-2x slower
+// than GemvU4Kernel at m <= 8 (docs/cuda-backend.md), so only the benchmark's
+// sweep runs it. The likely cause, not yet measured: the epilogue. At m = 1
+// one thread in eight has an output, and each walks all 32 warps of the
+// cluster with two run-time divisions and a dependent distributed-shared-
+// memory load per warp, a serial tail of several microseconds. The warps
+// whose runs touch a tile are a contiguous range that can be computed once.
 #pragma once
 
 #include <cooperative_groups.h>
