@@ -20,6 +20,7 @@
 //                                           int4 bytes, an empty kernel) and every
 //                                           instantiated u4 kernel shape, with and
 //                                           without PDL (--sweep-only: just those)
+//   --rows=1,4,16 --sweep-rows=1,16 --int4-only   fewer rows / no int8 (short calls)
 //   build/cuda_weight_only_bench --profile N K M SHAPE   five eager launches of
 //                                           one u4 shape, for ncu
 #include <cuda_runtime_api.h>
@@ -136,7 +137,10 @@ int CopiesFor(size_t bytes, size_t l2_bytes) {
   return static_cast<int>(std::max<size_t>(2, (2 * l2_bytes + bytes - 1) / bytes));
 }
 
-constexpr int64_t kRows[] = {1, 4, 16, 32, 64, 128, 1024};
+// The rows timed (--rows=1,4,16 narrows them) and the weight types
+// (--int4-only drops int8), to fit a short device call.
+std::vector<int64_t> kRows = {1, 4, 16, 32, 64, 128, 1024};
+bool g_int4_only = false;
 constexpr WeightOnlyPath kKernelPaths[] = {
     WeightOnlyPath::kStreaming8, WeightOnlyPath::kStreaming16, WeightOnlyPath::kStreaming16x32,
     WeightOnlyPath::kTensorCore32};
@@ -166,6 +170,7 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
   w_bf16.clear();
 
   for (int bits : {4, 8}) {
+    if (bits == 8 && g_int4_only) continue;
     const WeightOnlyGemmConfig config = RandomConfig(bits, n, k, rng);
     std::vector<WeightOnlyGemm> gemms;
     gemms.push_back(Take(WeightOnlyGemm::Create(config), "WeightOnlyGemm"));
@@ -282,6 +287,8 @@ void Floors(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, int sms, cud
   std::fflush(stdout);
 }
 
+std::vector<int64_t> kSweepRows = {1, 4, 16, 32, 128};
+
 // Every instantiated u4 kernel shape at group 128, with and without
 // programmatic dependent launch, its output checked against the first shape's.
 void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream_t stream,
@@ -318,7 +325,7 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
     a.chunks = static_cast<int>(packed.chunks);
     return a;
   };
-  for (int64_t m : {1, 4, 16, 32, 128}) {
+  for (int64_t m : kSweepRows) {
     std::vector<uint16_t> ref(static_cast<size_t>(m * n)), got(ref.size());
     double best = 1e30, best_pdl = 1e30;
     int best_shape = -1, best_shape_pdl = -1;
@@ -353,8 +360,8 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
           "%7.1f us %5.0f GB/s %5.1f%% | pdl %7.1f us %5.0f GB/s %5.1f%% | diff %.2g of %.2g%s\n",
           static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), shape,
           sh.nb, sh.tiles, sh.stages, sh.x_stages, sh.warps, sh.col_warps,
-          weight_only::GemvSplitFor(shape, args_for(0, m)), us[0], gbs, 100 * gbs / copy_gbs, us[1],
-          gbs_pdl, 100 * gbs_pdl / copy_gbs, max_diff, max_ref,
+          weight_only::GemvSplitFor(shape, args_for(0, m)), us[0], gbs,
+          100 * gbs / copy_gbs, us[1], gbs_pdl, 100 * gbs_pdl / copy_gbs, max_diff, max_ref,
           max_diff > max_ref / 64 ? " MISMATCH" : "");
       if (us[0] < best) best = us[0], best_shape = shape;
       if (us[1] < best_pdl) best_pdl = us[1], best_shape_pdl = shape;
@@ -404,6 +411,24 @@ void ProfileOne(int64_t n, int64_t k, int64_t m, int shape, cudaStream_t stream)
 int main(int argc, char** argv) {
   const bool sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;
   const bool sweep_only = argc > 1 && std::strcmp(argv[1], "--sweep-only") == 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--int4-only") == 0) g_int4_only = true;
+    for (auto [flag, rows] :
+         {std::pair{"--rows=", &kRows}, std::pair{"--sweep-rows=", &kSweepRows}})
+      if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) {
+        rows->clear();
+        for (const char* at = argv[i] + std::strlen(flag); *at != 0;) {
+          char* end = nullptr;
+          const long long m = std::strtoll(at, &end, 10);
+          if (end == at || m < 1 || m > (rows == &kRows ? 1024 : 128)) {
+            std::fprintf(stderr, "cuda_weight_only_bench: bad %s\n", argv[i]);
+            return 2;
+          }
+          rows->push_back(m);
+          at = *end == ',' ? end + 1 : end;
+        }
+      }
+  }
   std::string reason;
   if (!DeviceAvailable(&reason)) {
     std::fprintf(stderr, "cuda_weight_only_bench: no CUDA device (%s)\n", reason.c_str());

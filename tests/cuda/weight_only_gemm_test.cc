@@ -283,6 +283,41 @@ TEST_F(WeightOnlyGemmTest, Int4EveryKernelShape) {
       }
 }
 
+// Every u4 kernel shape on long K runs: N = 4500 (282 tiles) and K = 4224
+// (33 chunks), so the shapes walk many stages of their rings.
+TEST_F(WeightOnlyGemmTest, Int4EveryKernelShapeLongRuns) {
+  int variant = 0;
+  for (int64_t group : {128, 64, 32})
+    for (int shape = 0; shape < WeightOnlyInt4KernelShapes(group); ++shape) {
+      Problem p;
+      p.m = 1 + variant % 3 * 4;  // 1, 5, 9
+      p.n = 4500;
+      p.k = 4224;
+      p.group = group;
+      p.layout = variant % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+      p.bias = variant % 3 != 2;
+      p.gelu = variant % 4 == 1;
+      ++variant;
+      RunAndCompare(p, WeightOnlyPath::kAuto, 0, shape);
+    }
+}
+
+// Every path shape of group 128 with more blocks than the GPU holds at once
+// (m = 24: 3 row tiles, N = 4500), so a second wave reuses the shared memory
+// of finished blocks; K = 640.
+TEST_F(WeightOnlyGemmTest, Int4PathShapesSeveralWaves) {
+  for (int shape = 0; shape < WeightOnlyInt4KernelShapes(64); ++shape) {
+    Problem p;
+    p.m = 24;
+    p.n = 4500;
+    p.k = 640;
+    p.group = 128;
+    p.layout = shape % 2 == 0 ? WeightLayout::kNK : WeightLayout::kKN;
+    p.bias = true;
+    RunAndCompare(p, WeightOnlyPath::kAuto, 0, shape);
+  }
+}
+
 // The automatic choice: kernels up to cublaslt_min_rows, cuBLASLt from there.
 TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   Problem p;
