@@ -170,6 +170,26 @@ constexpr int kRowThreads = 64;
 // The longest row it stages is kMaxStagedRowBytes (conv_int8_kernels.h):
 // kRowThreads rows of k_padded / 4 + 1 words, 33 KiB at 512.
 
+// Copies a block's staged rows (block_rows rows of `words` words, `pitch`
+// words apart in shared memory) to dst, where they are contiguous, with
+// coalesced stores: word t of the block's rows is word w of row r, t = r *
+// words + w; r and w advance by step_rows and step_words (kRowThreads =
+// step_rows * words + step_words) without a division per word.
+__device__ __forceinline__ void StoreStagedRows(const uint32_t* staged, int pitch, int words,
+                                                int block_rows, int step_rows, int step_words,
+                                                uint32_t* dst) {
+  int r = threadIdx.x / words, w = threadIdx.x - r * words;
+  for (int t = threadIdx.x; t < block_rows * words; t += kRowThreads) {
+    dst[t] = staged[r * pitch + w];
+    r += step_rows;
+    w += step_words;
+    if (w >= words) {
+      w -= words;
+      ++r;
+    }
+  }
+}
+
 // One thread per im2col row (output pixel) for rows of at most
 // kMaxStagedRowBytes: the thread quantizes its window's taps in column order
 // ((i * kw + j) * C + c), four codes to a 32-bit word, into its row of the
@@ -227,20 +247,8 @@ __global__ void __launch_bounds__(kRowThreads)
     }
     __syncthreads();
     const int block_rows = static_cast<int>(min(int64_t{kRowThreads}, rows - m0));
-    uint32_t* dst = reinterpret_cast<uint32_t*>(codes + m0 * g.k_padded);
-    // Word t of the block's rows is word w of row r, t = r * words + w; r and
-    // w advance by step_rows and step_words (kRowThreads = step_rows * words
-    // + step_words) without a division per word.
-    int r = threadIdx.x / words, w = threadIdx.x - r * words;
-    for (int t = threadIdx.x; t < block_rows * words; t += kRowThreads) {
-      dst[t] = staged[r * pitch + w];
-      r += step_rows;
-      w += step_words;
-      if (w >= words) {
-        w -= words;
-        ++r;
-      }
-    }
+    StoreStagedRows(staged, pitch, words, block_rows, step_rows, step_words,
+                    reinterpret_cast<uint32_t*>(codes + m0 * g.k_padded));
     __syncthreads();
   }
 }
@@ -362,17 +370,8 @@ __global__ void __launch_bounds__(kRowThreads)
     }
     __syncthreads();
     const int block_rows = min(kRowThreads, rows - m0);
-    uint32_t* dst = reinterpret_cast<uint32_t*>(codes + int64_t{m0} * g.k_padded);
-    int r = threadIdx.x / words, w = threadIdx.x - r * words;
-    for (int t = threadIdx.x; t < block_rows * words; t += kRowThreads) {
-      dst[t] = staged[r * pitch + w];
-      r += step_rows;
-      w += step_words;
-      if (w >= words) {
-        w -= words;
-        ++r;
-      }
-    }
+    StoreStagedRows(staged, pitch, words, block_rows, step_rows, step_words,
+                    reinterpret_cast<uint32_t*>(codes + int64_t{m0} * g.k_padded));
     __syncthreads();
   }
 }
