@@ -15,7 +15,10 @@ inline constexpr char kModuleMagic[] = "OCTETMOD";
 inline constexpr size_t kModuleMagicSize = 8;
 // 2: x86.dynamic_int8_matmul gained an "activation" attribute and a residual
 // input, x86.attention appeared (a version-1 runtime would ignore the GELU).
-inline constexpr uint32_t kModuleFormatVersion = 2;
+// 3: cuda.max_pool gained layout = "nhwc" and cuda.dynamic_int8_conv the
+// pixel_codes scratch output (a version-2 runtime would read an NHWC pool
+// input as NCHW).
+inline constexpr uint32_t kModuleFormatVersion = 3;
 // Weight sections start at multiples of this in the file; because the loader
 // maps the file at a page boundary, the pointers it hands out are aligned too.
 inline constexpr uint64_t kModuleSectionAlignment = 64;
