@@ -148,10 +148,10 @@ TEST(ModuleCorruption, WrongVersionAsksToRecompile) {
   }
   // A future version with a longer header is still recognised.
   std::string b = SampleImage().bytes;
-  PutU32(b, L::kVersionOffset, 3);
+  PutU32(b, L::kVersionOffset, 4);
   PutU32(b, L::kHeaderLengthOffset, 128);
   ASSERT_TRUE(ResealModuleImage(&b));
-  ExpectError(b, StatusCode::kUnimplemented, "module format version 3");
+  ExpectError(b, StatusCode::kUnimplemented, "module format version 4");
 }
 
 TEST(ModuleCorruption, WrongTargetNamesBoth) {
