@@ -332,8 +332,9 @@ TEST_P(Int8DynamicGemmTest, StagedEpilogueAtTileEdges) {
 // warp group of some tiles straddles two images), 12 and 1 rows, partial
 // tiles, with relu and without, the residual absent, separate and in place
 // (f32 in place without relu: the TMA-reduction epilogue, which never has the
-// sums in registers, must not be used), f32 and bf16, through TMA (N a
-// multiple of 4) and from registers (N = 130, 257, or a misaligned residual).
+// sums in registers, must not be used), f32 and bf16, through TMA (f32, N a
+// multiple of 4) and from registers (N = 130, 257, a misaligned residual,
+// bf16).
 TEST_P(Int8DynamicGemmTest, PerImageAbsMaxOfTheWrittenValues) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   struct Case {
@@ -371,7 +372,9 @@ TEST_P(Int8DynamicGemmTest, PerImageAbsMaxOfTheWrittenValues) {
     check.residual_offset = dst == DType::kBF16 ? 4 : 8;  // from registers
     check.image_rows = 49;
     RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
-    check.residual_offset = 0;  // through TMA, bf16 rounding included
+    // Aligned: f32 through TMA; bf16 still from registers (the bf16 TMA
+    // kernel has no maximum), the maximum of the rounded values.
+    check.residual_offset = 0;
     RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
   }
 }

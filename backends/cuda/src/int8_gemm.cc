@@ -235,9 +235,11 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
                                                     : impl.w_map_64;
   // The epilogue stores through shared memory and TMA when the output rows
   // are 16-byte multiples (and the residual is as aligned as the output);
-  // otherwise from registers.
+  // otherwise from registers. The bf16 TMA kernel has no per-image maximum
+  // (int8_gemm_sm90.cu says why): bf16 with it stores from registers.
   const bool tma_store = (impl.n * (impl.dst_bf16 ? 2 : 4)) % 16 == 0 &&
-                         reinterpret_cast<uintptr_t>(residual) % 16 == 0;
+                         reinterpret_cast<uintptr_t>(residual) % 16 == 0 &&
+                         !(impl.dst_bf16 && image_absmax != nullptr);
   CUtensorMap dst_map{};
   if (tma_store) {
     OCTET_ASSIGN_OR_RETURN(dst_map,

@@ -694,19 +694,25 @@ __global__ void __launch_bounds__(kThreads, 1)
       return store(residual, std::integral_constant<Activation, Activation::kNone>{}, absmax);
     };
     // The maximum is one more template choice (a runtime test per value is
-    // what the activation's measurement above warns against).
+    // what the activation's measurement above warns against). Not in the
+    // bf16 TMA kernel: its variants made the 256x128 and ping-pong kernels
+    // spill (424 bytes, ptxas -v), and it is the transformers' MatMul path;
+    // Run stores bf16 with the maximum from registers instead.
     const auto with_residual = [&](auto absmax) {
       if (ep.residual != nullptr)
         with_activation(std::true_type{}, absmax);
       else
         with_activation(std::false_type{}, absmax);
     };
-    if (ep.image_absmax != nullptr) {
-      with_residual(std::true_type{});
-      RaiseImageAbsMax<kRowTiles>(row_max, ep, m0 + row_offset + warp * 16, lane);
-    } else {
-      with_residual(std::false_type{});
+    bool stored = false;
+    if constexpr (kStore != StoreKind::kTmaBf16) {
+      if (ep.image_absmax != nullptr) {
+        with_residual(std::true_type{});
+        RaiseImageAbsMax<kRowTiles>(row_max, ep, m0 + row_offset + warp * 16, lane);
+        stored = true;
+      }
     }
+    if (!stored) with_residual(std::false_type{});
   }
   // The last stores must be done before the block's shared memory goes away.
   if constexpr (kStore != StoreKind::kDirect) {
