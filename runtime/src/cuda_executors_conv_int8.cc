@@ -11,11 +11,16 @@
 // only int8 convolutions read it. An NCHW y is written NHWC into output 4
 // (scratch) and transposed; an NCHW residual is transposed into the GEMM's
 // destination first and added there in place.
+// The per-image maximum across ops: with attribute y_absmax = 1 the GEMM's
+// epilogue also takes the per-image max |y| (of the values written) into the
+// last output (zeroed first); with x_absmax = 1 input 5 is that output of x's
+// producer and ImageAbsMax does not run.
 #include <memory>
 #include <string>
 
 #include "cuda_executors.h"
 #include "octet/cuda/conv_int8_kernels.h"
+#include "octet/cuda/cuda_status.h"
 #include "octet/cuda/int8_kernels.h"
 #include "octet/cuda/strided_copy.h"
 
@@ -60,7 +65,8 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
  public:
   DynamicInt8ConvExecutor(ModuleOp op, cuda::Window2d window, int64_t k_padded, float qmax,
                           float min_scale, cuda::ActLayout x_layout, cuda::ActLayout r_layout,
-                          cuda::ActLayout y_layout, bool pixel_codes, cuda::Int8DynamicGemm gemm)
+                          cuda::ActLayout y_layout, bool pixel_codes, bool x_absmax, bool y_absmax,
+                          cuda::Int8DynamicGemm gemm)
       : op_(std::move(op)),
         window_(window),
         k_padded_(k_padded),
@@ -70,12 +76,16 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
         r_layout_(r_layout),
         y_layout_(y_layout),
         pixel_codes_(pixel_codes),
+        x_absmax_(x_absmax),
+        y_absmax_(y_absmax),
         gemm_(std::move(gemm)) {}
 
   Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
              cudaStream_t stream) const override {
     const DeviceTensor &x = in[0], &residual = in[4], &y = out[0], &codes = out[1],
-                       &row_scales = out[2], &absmax = out[3];
+                       &row_scales = out[2];
+    // x's per-image maximum: its producer's (input 5) or this op's scratch.
+    const DeviceTensor& absmax = x_absmax_ ? in[5] : out[3];
     if (x.dtype != DType::kF32 || y.dtype != DType::kF32 || x.dims.size() != 4 ||
         y.dims.size() != 4 || x.dims[0] != y.dims[0])
       return InvalidArgument(Prefix(op_), "expected f32 4-D in and out, got ", DTypeName(x.dtype),
@@ -95,10 +105,13 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                              CudaDimsText(y.dims), " does not fit the weights [", gemm_.n(), ", ",
                              k_padded_, "] and the window (", oh, "x", ow, " outputs)");
     const int64_t m = d.batch * oh * ow;
-    if (codes.numel() != m * k_padded_ || row_scales.numel() != m || absmax.numel() != d.batch)
+    if (codes.numel() != m * k_padded_ || row_scales.numel() != m || absmax.numel() != d.batch ||
+        absmax.dtype != DType::kF32 ||
+        (y_absmax_ && (out.back().numel() != d.batch || out.back().dtype != DType::kF32)))
       return Internal(Prefix(op_), "scratch places do not fit ", m, " rows: codes ",
                       CudaDimsText(codes.dims), ", row scales ", CudaDimsText(row_scales.dims),
-                      ", absmax ", CudaDimsText(absmax.dims));
+                      ", absmax ", CudaDimsText(absmax.dims), ", y's absmax ",
+                      CudaDimsText(out.back().dims));
     if (residual.data != nullptr &&
         (residual.dtype != DType::kF32 || NchwSizes(residual.dims, r_layout_) != ys))
       return InvalidArgument(Prefix(op_), "residual ", DTypeName(residual.dtype),
@@ -111,11 +124,13 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
         return Internal(Prefix(op_), "no NHWC scratch for the NCHW output");
       dst = static_cast<float*>(out[4].data);
     }
-    Status st = cuda::ImageAbsMax(static_cast<const float*>(x.data), d.batch,
-                                  d.channels * d.height * d.width, static_cast<float*>(absmax.data),
-                                  stream);
+    Status st = Status::Ok();
+    if (!x_absmax_)
+      st = cuda::ImageAbsMax(static_cast<const float*>(x.data), d.batch,
+                             d.channels * d.height * d.width, static_cast<float*>(absmax.data),
+                             stream);
     if (st.ok() && pixel_codes_) {
-      const DeviceTensor& words = out.back();
+      const DeviceTensor& words = out[out.size() - 1 - (y_absmax_ ? 1 : 0)];
       if (words.numel() != d.batch * d.height * d.width || words.dtype != DType::kI32)
         return Internal(Prefix(op_), "the pixel codes ", CudaDimsText(words.dims),
                         " do not fit the input ", CudaDimsText(x.dims));
@@ -136,9 +151,17 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                     stream);
       res = dst;  // added in place
     }
+    float* y_absmax = y_absmax_ ? static_cast<float*>(out.back().data) : nullptr;
+    if (st.ok() && y_absmax != nullptr)  // the epilogue raises it (atomicMax)
+      st = [&]() -> Status {
+        OCTET_CUDA_RETURN_IF_ERROR(
+            cudaMemsetAsync(y_absmax, 0, static_cast<size_t>(d.batch) * sizeof(float), stream));
+        return Status::Ok();
+      }();
     if (st.ok())
       st = gemm_.Run(static_cast<const int8_t*>(codes.data),
-                     static_cast<const float*>(row_scales.data), m, dst, stream, res);
+                     static_cast<const float*>(row_scales.data), m, dst, stream, res, y_absmax,
+                     oh * ow);
     if (st.ok() && y_layout_ == cuda::ActLayout::kNchw)
       st = Relayout(dst, cuda::ActLayout::kNhwc, static_cast<float*>(y.data),
                     cuda::ActLayout::kNchw, ys, stream);
@@ -152,20 +175,32 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
   float qmax_, min_scale_;
   cuda::ActLayout x_layout_, r_layout_, y_layout_;
   bool pixel_codes_;
+  bool x_absmax_, y_absmax_;
   cuda::Int8DynamicGemm gemm_;
 };
 
 // Inputs: x, weights i8 [O, Kp] (constant), weight scales f32 [O] or [1],
-// bias f32 [O] or -1, residual or -1. Outputs: y, codes, row scales, absmax,
-// the NHWC scratch when y is NCHW, and with the attribute pixel_codes = 1
-// the quantized input words i32 [N, H, W] (Im2ColQuantizeInt8Pixels).
+// bias f32 [O] or -1, residual or -1, and with the attribute x_absmax = 1
+// x's per-image maximum f32 [N] (its producer's y_absmax output). Outputs:
+// y, codes, row scales, absmax, the NHWC scratch when y is NCHW, with the
+// attribute pixel_codes = 1 the quantized input words i32 [N, H, W]
+// (Im2ColQuantizeInt8Pixels), and with y_absmax = 1 (y NHWC) y's per-image
+// maximum f32 [N].
 Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout y_layout, ReadLayout(op, "y_layout"));
   OCTET_ASSIGN_OR_RETURN(int64_t pixel_codes, op.Get<int64_t>("pixel_codes", int64_t{0}));
-  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(
-      desc, op, 5, 3, (y_layout == cuda::ActLayout::kNchw ? 5 : 4) + (pixel_codes != 0 ? 1 : 0),
-      {1, 2, 3}));
+  OCTET_ASSIGN_OR_RETURN(int64_t x_absmax, op.Get<int64_t>("x_absmax", int64_t{0}));
+  OCTET_ASSIGN_OR_RETURN(int64_t y_absmax, op.Get<int64_t>("y_absmax", int64_t{0}));
+  // The maximum is taken of what the GEMM writes: y itself only when NHWC.
+  if (y_absmax != 0 && y_layout != cuda::ActLayout::kNhwc)
+    return InvalidArgument(Prefix(op), "y_absmax needs y_layout nhwc");
+  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, x_absmax != 0 ? 6 : 5, 3,
+                                         (y_layout == cuda::ActLayout::kNchw ? 5 : 4) +
+                                             (pixel_codes != 0 ? 1 : 0) + (y_absmax != 0 ? 1 : 0),
+                                         {1, 2, 3}));
+  if (x_absmax != 0 && op.inputs[5] < 0)
+    return InvalidArgument(Prefix(op), "x_absmax = 1 needs input 5 (x's per-image maximum)");
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout x_layout, ReadLayout(op, "x_layout"));
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout r_layout, ReadLayout(op, "residual_layout"));
   OCTET_ASSIGN_OR_RETURN(cuda::Window2d window, ReadCudaWindow(op));
@@ -189,9 +224,9 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
   g.dst_type = DType::kF32;
   auto gemm = cuda::Int8DynamicGemm::Create(g);  // checks K % 16, the bias, the scales
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
-  return std::unique_ptr<CudaOpExecutor>(
-      new DynamicInt8ConvExecutor(op, window, w.dim(1), qmax, min_scale, x_layout, r_layout,
-                                  y_layout, pixel_codes != 0, std::move(*gemm)));
+  return std::unique_ptr<CudaOpExecutor>(new DynamicInt8ConvExecutor(
+      op, window, w.dim(1), qmax, min_scale, x_layout, r_layout, y_layout, pixel_codes != 0,
+      x_absmax != 0, y_absmax != 0, std::move(*gemm)));
 }
 
 }  // namespace

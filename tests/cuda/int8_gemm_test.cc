@@ -56,6 +56,10 @@ struct Check {
   // kSeparate: the residual starts this many bytes into its buffer (not 16:
   // the epilogue then stores from registers instead of through TMA).
   int residual_offset = 0;
+  // > 0: the epilogue also takes the per-image maximum of |written value|
+  // (image = row / image_rows), checked bit for bit against the maximum of
+  // the downloaded output (a maximum is exact, so there is no tolerance).
+  int64_t image_rows = 0;
 };
 
 double Gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
@@ -99,8 +103,15 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
       residual_ptr = static_cast<const uint8_t*>(residual_buffer.data()) + check.residual_offset;
     }
   }
-  ASSERT_TRUE(
-      gemm->Run(a.as<int8_t>(), a_scales.as<float>(), p.m, dst.data(), nullptr, residual_ptr).ok());
+  const int64_t images = check.image_rows > 0 ? p.m / check.image_rows : 0;
+  DeviceBuffer image_absmax;
+  if (images > 0) {
+    image_absmax = Upload(std::vector<float>(images, 0.f));  // the caller zeroes it
+  }
+  ASSERT_TRUE(gemm->Run(a.as<int8_t>(), a_scales.as<float>(), p.m, dst.data(), nullptr,
+                        residual_ptr, images > 0 ? image_absmax.as<float>() : nullptr,
+                        check.image_rows)
+                  .ok());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   const std::vector<uint8_t> raw = Download<uint8_t>(dst, out_bytes + kGuard);
   for (size_t i = out_bytes; i < raw.size(); ++i)
@@ -140,6 +151,30 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
     }
   }
   EXPECT_EQ(bad, 0) << "elements out of tolerance";
+  if (images > 0) {
+    const std::vector<float> got = Download<float>(image_absmax, images);
+    int64_t wrong = 0;
+    for (int64_t img = 0; img < images; ++img) {
+      float want = 0.f;
+      for (int64_t i = img * check.image_rows; i < (img + 1) * check.image_rows; ++i)
+        for (int64_t j = 0; j < p.n; ++j) {
+          float v = 0.f;
+          if (check.dst_type == DType::kBF16) {
+            uint16_t b;
+            std::memcpy(&b, &raw[2 * (i * p.n + j)], 2);
+            v = BFloat16ToFloat(b);
+          } else {
+            std::memcpy(&v, &raw[4 * (i * p.n + j)], 4);
+          }
+          want = std::max(want, std::fabs(v));
+        }
+      if (got[img] != want && ++wrong <= 5)
+        ADD_FAILURE() << "image " << img << " (rows " << img * check.image_rows << " to "
+                      << (img + 1) * check.image_rows - 1 << "): max |y| " << got[img]
+                      << ", the output's is " << want;
+    }
+    EXPECT_EQ(wrong, 0) << "images with a wrong maximum of " << images;
+  }
 }
 
 Int8DynamicGemmConfig ConfigFor(const GemmProblem& p, const Check& check, Int8GemmTile tile,
@@ -291,6 +326,59 @@ TEST_P(Int8DynamicGemmTest, StagedEpilogueAtTileEdges) {
   }
 }
 
+// The per-image maximum of |output| that the int8 convolution's epilogue
+// takes for the next convolution (image = row / image_rows): images of 3136
+// (layer1 at 56 x 56: many tiles an image), 196, 49 (layer4: every 16-row
+// warp group of some tiles straddles two images), 12 and 1 rows, partial
+// tiles, with relu and without, the residual absent, separate and in place
+// (f32 in place without relu: the TMA-reduction epilogue, which never has the
+// sums in registers, must not be used), f32 and bf16, through TMA (f32, N a
+// multiple of 4) and from registers (N = 130, 257, a misaligned residual,
+// bf16).
+TEST_P(Int8DynamicGemmTest, PerImageAbsMaxOfTheWrittenValues) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  struct Case {
+    int64_t m, n, k, image_rows;
+  };
+  // (K small: the CPU reference is the test's cost.)
+  for (const Case& c :
+       {Case{2 * 3136, 64, 160, 3136}, Case{8 * 196, 256, 144, 196}, Case{64 * 49, 256, 144, 49},
+        Case{30 * 12, 130, 160, 12}, Case{77, 257, 144, 1}, Case{49, 40, 32, 49}}) {
+    struct Epilogue {
+      Check::Residual residual;
+      bool relu;
+    };
+    for (const Epilogue e :
+         {Epilogue{Check::Residual::kNone, true}, Epilogue{Check::Residual::kSeparate, true},
+          Epilogue{Check::Residual::kInPlace, false}}) {
+      const uint32_t seed = testing::FreshSeed();
+      std::mt19937 rng(seed);
+      const GemmProblem p = RandomProblem(c.m, c.n, c.k, rng);
+      Check check;
+      check.dst_type = DType::kF32;
+      check.relu = e.relu;
+      check.residual = e.residual;
+      check.image_rows = c.image_rows;
+      RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+    }
+  }
+  for (DType dst : {DType::kBF16, DType::kF32}) {
+    const uint32_t seed = testing::FreshSeed();
+    std::mt19937 rng(seed);
+    const GemmProblem p = RandomProblem(64 * 49, 128, 272, rng);
+    Check check;
+    check.dst_type = dst;
+    check.residual = Check::Residual::kSeparate;
+    check.residual_offset = dst == DType::kBF16 ? 4 : 8;  // from registers
+    check.image_rows = 49;
+    RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+    // Aligned: f32 through TMA; bf16 still from registers (the bf16 TMA
+    // kernel has no maximum), the maximum of the rounded values.
+    check.residual_offset = 0;
+    RunAndCompare(p, ConfigFor(p, check, GetParam()), check, seed);
+  }
+}
+
 // A residual that is not 16-byte aligned (while the output is): the epilogue
 // falls back to storing from registers, with the same results.
 TEST_P(Int8DynamicGemmTest, ResidualNot16ByteAligned) {
@@ -409,6 +497,13 @@ TEST(Int8DynamicGemm, RunRejectsMisalignedOrNullBuffers) {
   EXPECT_EQ(gemm->Run(nullptr, scales.as<float>(), 4, dst.data(), nullptr).code(),
             StatusCode::kInvalidArgument);
   EXPECT_TRUE(gemm->Run(nullptr, nullptr, 0, nullptr, nullptr).ok());  // m = 0: nothing to do
+  // The per-image maximum needs rows per image that divide m.
+  DeviceBuffer absmax = Upload(std::vector<float>(4, 0.f));
+  for (int64_t image_rows : {0, 3})
+    EXPECT_EQ(gemm->Run(a.as<int8_t>(), scales.as<float>(), 4, dst.data(), nullptr, nullptr,
+                        absmax.as<float>(), image_rows)
+                  .code(),
+              StatusCode::kInvalidArgument);
 }
 
 }  // namespace

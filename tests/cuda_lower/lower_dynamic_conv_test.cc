@@ -92,16 +92,19 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
     const char* name;
     const char *x, *residual, *y;
     int64_t relu;
+    int64_t x_absmax, y_absmax;  // the per-image maximum from x's producer / for y's readers
   };
   // The stem reads the graph input (NCHW) and feeds the stem pool, which
   // only int8 convolutions read (b1c1 and b1c2's residual): both NHWC. b2's
   // convolutions end at the head's max pool, which the global average pool
   // reads: NCHW. Which of b2c2 and the shortcut takes the Add is the graph
   // order's (b2c2 comes first).
-  for (const Want& w :
-       {Want{"stem", "nchw", "nchw", "nhwc", 1}, Want{"b1c1", "nhwc", "nchw", "nhwc", 1},
-        Want{"b1c2", "nhwc", "nhwc", "nhwc", 1}, Want{"b2c1", "nhwc", "nchw", "nhwc", 1},
-        Want{"b2c2", "nhwc", "nhwc", "nchw", 1}, Want{"b2sc", "nhwc", "nchw", "nhwc", 0}}) {
+  for (const Want& w : {Want{"stem", "nchw", "nchw", "nhwc", 1, 0, 0},
+                        Want{"b1c1", "nhwc", "nchw", "nhwc", 1, 0, 1},
+                        Want{"b1c2", "nhwc", "nhwc", "nhwc", 1, 1, 1},
+                        Want{"b2c1", "nhwc", "nchw", "nhwc", 1, 1, 1},
+                        Want{"b2c2", "nhwc", "nhwc", "nchw", 1, 1, 0},
+                        Want{"b2sc", "nhwc", "nchw", "nhwc", 0, 1, 0}}) {
     SCOPED_TRACE(w.name);
     const ModuleOp* op = OpNamed(d, w.name);
     ASSERT_NE(op, nullptr);
@@ -123,16 +126,37 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
     EXPECT_GE(op->inputs[3], 0);
     // An NHWC output is a slot of its own, [N, OH, OW, O]; an NCHW one needs
     // the NHWC scratch (output 4). The stem's 3 channels are quantized into
-    // a word per pixel first: the last output.
+    // a word per pixel first (pixel_codes); an output whose maximum the
+    // epilogue takes (y_absmax) has it as the last output.
     const bool stem = std::string(w.name) == "stem";
-    EXPECT_EQ(op->outputs.size(), (std::string(w.y) == "nchw" ? 5u : 4u) + (stem ? 1u : 0u));
+    EXPECT_EQ(op->outputs.size(), (std::string(w.y) == "nchw" ? 5u : 4u) + (stem ? 1u : 0u) +
+                                      static_cast<size_t>(w.y_absmax));
     EXPECT_EQ(*op->Get<int64_t>("pixel_codes"), stem ? 1 : 0);
+    EXPECT_EQ(*op->Get<int64_t>("y_absmax"), w.y_absmax);
+    EXPECT_EQ(*op->Get<int64_t>("x_absmax"), w.x_absmax);
+    EXPECT_EQ(op->inputs.size(), w.x_absmax ? 6u : 5u);
+    if (w.y_absmax) {
+      const TensorSlot& m = d.slots[op->outputs.back()];
+      EXPECT_EQ(m.dtype, DType::kF32);
+      EXPECT_EQ(m.shape, Shape({Dim::Symbol("N")}));
+    }
   }
+  // The per-image maximum is taken in the producer's epilogue where only
+  // int8 convolutions quantize the output: b1c1's for b1c2, b1c2's for both
+  // b2c1 and the shortcut (one buffer, two readers), b2c1's for b2c2. The
+  // stem's output is quantized only behind the stem pool (b1c1 reads the
+  // pool's output, not the stem's: it keeps its own ImageAbsMax); b2sc's is
+  // only a residual; b2c2's is NCHW for the head's pool.
+  EXPECT_EQ(OpNamed(d, "b1c2")->inputs[5], OpNamed(d, "b1c1")->outputs.back());
+  EXPECT_EQ(OpNamed(d, "b2c1")->inputs[5], OpNamed(d, "b1c2")->outputs.back());
+  EXPECT_EQ(OpNamed(d, "b2sc")->inputs[5], OpNamed(d, "b1c2")->outputs.back());
+  EXPECT_EQ(OpNamed(d, "b2c2")->inputs[5], OpNamed(d, "b2c1")->outputs.back());
   // The stem: 3 x 7 x 7 = 147 taps -> 160; its NHWC output [N, 15, 12, 16].
   const ModuleOp* stem = OpNamed(d, "stem");
   EXPECT_EQ(d.slots[stem->inputs[1]].shape, Shape({16, 160}));
   EXPECT_EQ(d.slots[stem->outputs[0]].shape, Shape({Dim::Symbol("N"), 15, 12, 16}));
   EXPECT_EQ(d.slots[stem->outputs.back()].shape, Shape({Dim::Symbol("N"), 29, 23}));
+  EXPECT_EQ(stem->inputs.size(), 5u);
   EXPECT_EQ(d.slots[stem->outputs.back()].dtype, DType::kI32);
   // The stem pool reads it NHWC and writes NHWC [N, 8, 6, 16], b1c1's input
   // and b1c2's residual; the head's pool stays NCHW.

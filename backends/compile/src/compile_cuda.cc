@@ -295,6 +295,22 @@ class CudaLowering {
       if (only_convs_read(y, pools)) nhwc_values_.insert(y);
     for (const Node* p : pools)
       if (nhwc_values_.count(p->input(0))) nhwc_pools_.insert(p);
+    // The per-image maximum of an NHWC output is taken by its GEMM's
+    // epilogue when the int8 convolutions that quantize it read it directly
+    // (not through a max pool, whose output is what they quantize: the pool's
+    // readers keep their own ImageAbsMax), saving each reader a pass over it.
+    for (const Value* y : nhwc_values_) {
+      bool fusable = false;
+      for (const Use& u : y->uses()) {
+        if (pools.count(u.node) != 0) {
+          fusable = false;
+          break;
+        }
+        auto it = conv_of.find(u.node);
+        fusable = fusable || (it != conv_of.end() && u.node == it->second->flatten);
+      }
+      if (fusable) absmax_values_.insert(y);
+    }
   }
 
   // True when `v` is read only by d's per-token quantization.
@@ -538,6 +554,7 @@ class CudaLowering {
       return builder_.InputSlot(v);
     };
     auto x = slot(c.x, &at.x_nhwc);
+    if (auto it = absmax_slots_.find(c.x); it != absmax_slots_.end()) at.x_absmax = it->second;
     auto residual = slot(c.residual, &at.residual_nhwc);
     for (const auto* e : {&x, &residual})
       if (!e->ok()) return e->status().WithContext(c.conv->Describe());
@@ -545,8 +562,11 @@ class CudaLowering {
     at.residual = *residual;
     const Value* y = c.last()->output(0);
     at.y_nhwc = nhwc_values_.count(y) != 0;
-    OCTET_ASSIGN_OR_RETURN(int32_t y_slot, compile_internal::EmitCudaDynamicConv(c, at, builder_));
-    if (at.y_nhwc) nhwc_slots_[y] = y_slot;
+    at.y_absmax = absmax_values_.count(y) != 0;
+    OCTET_ASSIGN_OR_RETURN(compile_internal::DynamicConvSlots slots,
+                           compile_internal::EmitCudaDynamicConv(c, at, builder_));
+    if (at.y_nhwc) nhwc_slots_[y] = slots.y;
+    if (at.y_absmax) absmax_slots_[y] = slots.y_absmax;
     return Status::Ok();
   }
 
@@ -650,6 +670,8 @@ class CudaLowering {
   std::set<const Value*> nhwc_values_;                                         // ChooseConvLayouts
   std::map<const Value*, int32_t> nhwc_slots_;  // their slots, once emitted
   std::set<const Node*> nhwc_pools_;            // max pools between them (ChooseConvLayouts)
+  std::set<const Value*> absmax_values_;  // NHWC values whose maximum the producer takes (same)
+  std::map<const Value*, int32_t> absmax_slots_;  // their per-image maximum's slots, once emitted
   compile_internal::CudaNodeRules rules_;
 };
 

@@ -129,8 +129,11 @@ std::optional<DynamicConvPattern> MatchCudaDynamicConv(const Node* conv, bool fu
   return p;
 }
 
-Expected<int32_t> EmitCudaDynamicConv(const DynamicConvPattern& p, const DynamicConvPlaces& at,
-                                      ModuleBuilder& builder) {
+Expected<DynamicConvSlots> EmitCudaDynamicConv(const DynamicConvPattern& p,
+                                               const DynamicConvPlaces& at,
+                                               ModuleBuilder& builder) {
+  if (at.y_absmax && !at.y_nhwc)
+    return Internal(p.conv->Describe(), ": the fused per-image maximum needs an NHWC output");
   const Node& n = *p.conv;
   const Tensor& codes = p.dq_w->input(0)->constant();
   const int64_t o = codes.dim(0), c = codes.dim(1), kh = codes.dim(2), kw = codes.dim(3);
@@ -159,6 +162,7 @@ Expected<int32_t> EmitCudaDynamicConv(const DynamicConvPattern& p, const Dynamic
       at.x, builder.AddConstantTensor(n.name() + "/w_packed", packed), *scales,
       bias != nullptr ? builder.AddConstantTensor(n.name() + "/bias", bias->constant()) : -1,
       at.residual};
+  if (at.x_absmax >= 0) op.inputs.push_back(at.x_absmax);  // input 5
   const Value* y = p.last()->output(0);
   const std::vector<Dim>& yd = y->type().shape.dims();
   const TensorType nhwc(DType::kF32, Shape({yd[0], yd[2], yd[3], yd[1]}));
@@ -182,6 +186,12 @@ Expected<int32_t> EmitCudaDynamicConv(const DynamicConvPattern& p, const Dynamic
     op.outputs.push_back(builder.AddActivation(
         n.name() + "/pixel_codes", TensorType(DType::kI32, Shape({xd[0], xd[2], xd[3]}))));
   }
+  DynamicConvSlots slots{y_slot, -1};
+  if (at.y_absmax) {
+    slots.y_absmax =
+        builder.AddActivation(y->name() + "/absmax", TensorType(DType::kF32, Shape({yd[0]})));
+    op.outputs.push_back(slots.y_absmax);  // the last output
+  }
   auto layout = [](bool nhwc_layout) { return std::string(nhwc_layout ? "nhwc" : "nchw"); };
   op.attrs = {{"kernel_shape", IntsAttr(n, "kernel_shape", {kh, kw})},
               {"strides", IntsAttr(n, "strides", {1, 1})},
@@ -193,10 +203,12 @@ Expected<int32_t> EmitCudaDynamicConv(const DynamicConvPattern& p, const Dynamic
               {"x_layout", layout(at.x_nhwc)},
               {"residual_layout", layout(at.residual_nhwc)},
               {"y_layout", layout(at.y_nhwc)},
-              {"pixel_codes", int64_t{pixel_codes}}};
+              {"pixel_codes", int64_t{pixel_codes}},
+              {"x_absmax", int64_t{at.x_absmax >= 0}},
+              {"y_absmax", int64_t{at.y_absmax}}};
   if (at.residual >= 0 && at.residual_nhwc == at.y_nhwc) op.inplace = {{0, 4}};
   builder.AddOp(std::move(op));
-  return y_slot;
+  return slots;
 }
 
 }  // namespace octet::compile_internal

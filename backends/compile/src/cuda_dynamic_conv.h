@@ -51,11 +51,22 @@ std::optional<DynamicConvPattern> MatchCudaDynamicConv(const Node* conv, bool fu
 struct DynamicConvPlaces {
   int32_t x = -1, residual = -1;
   bool x_nhwc = false, residual_nhwc = false, y_nhwc = false;
+  // x's per-image absolute maximum, written by x's producer (its GEMM
+  // epilogue), or -1: the op computes it (ImageAbsMax).
+  int32_t x_absmax = -1;
+  // The GEMM's epilogue also writes y's per-image maximum (y_nhwc only: the
+  // maximum is of the values the GEMM writes) for the int8 convolutions that
+  // read y.
+  bool y_absmax = false;
 };
 
-// Emits the op; returns the slot of its output (an NHWC slot of its own when
-// y_nhwc, else the graph value's).
-Expected<int32_t> EmitCudaDynamicConv(const DynamicConvPattern& p, const DynamicConvPlaces& at,
-                                      ModuleBuilder& builder);
+struct DynamicConvSlots {
+  int32_t y = -1;         // an NHWC slot of its own when y_nhwc, else the graph value's
+  int32_t y_absmax = -1;  // f32 [N] when y_absmax, else -1
+};
+
+// Emits the op; returns the slots of its outputs.
+Expected<DynamicConvSlots> EmitCudaDynamicConv(const DynamicConvPattern& p,
+                                               const DynamicConvPlaces& at, ModuleBuilder& builder);
 
 }  // namespace octet::compile_internal

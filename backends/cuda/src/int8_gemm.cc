@@ -199,7 +199,8 @@ Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
 }
 
 Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, void* dst,
-                            cudaStream_t stream, const void* residual) const {
+                            cudaStream_t stream, const void* residual, float* image_absmax,
+                            int64_t image_rows) const {
   const Impl& impl = *impl_;
   if (m == 0) return Status::Ok();
   if (m < 0 || m >= (int64_t{1} << 31))
@@ -209,6 +210,9 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   if (reinterpret_cast<uintptr_t>(a) % 16 != 0 || reinterpret_cast<uintptr_t>(dst) % 16 != 0)
     return InvalidArgument(impl.description, ": a (", static_cast<const void*>(a), ") and dst (",
                            dst, ") must be 16-byte aligned");
+  if (image_absmax != nullptr && (image_rows <= 0 || m % image_rows != 0))
+    return InvalidArgument(impl.description, ": the per-image maximum needs rows per image (",
+                           image_rows, ") that divide m = ", m);
   const Int8GemmTile tile = TileFor(m);
   const sm90::TileShape shape = sm90::ShapeOf(tile);
   // Encoding a tensor map is host work only (no device call), cheap next to the GEMM.
@@ -223,15 +227,19 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   epilogue.n = static_cast<int>(impl.n);
   epilogue.dst_bf16 = impl.dst_bf16;
   epilogue.activation = impl.activation;
+  epilogue.image_absmax = image_absmax;
+  epilogue.image_rows = static_cast<int>(image_rows);
   const CUtensorMap& w_map = shape.block_n == 256   ? impl.w_map_256
                              : shape.block_n == 192 ? impl.w_map_192
                              : shape.block_n == 128 ? impl.w_map_128
                                                     : impl.w_map_64;
   // The epilogue stores through shared memory and TMA when the output rows
   // are 16-byte multiples (and the residual is as aligned as the output);
-  // otherwise from registers.
+  // otherwise from registers. The bf16 TMA kernel has no per-image maximum
+  // (int8_gemm_sm90.cu says why): bf16 with it stores from registers.
   const bool tma_store = (impl.n * (impl.dst_bf16 ? 2 : 4)) % 16 == 0 &&
-                         reinterpret_cast<uintptr_t>(residual) % 16 == 0;
+                         reinterpret_cast<uintptr_t>(residual) % 16 == 0 &&
+                         !(impl.dst_bf16 && image_absmax != nullptr);
   CUtensorMap dst_map{};
   if (tma_store) {
     OCTET_ASSIGN_OR_RETURN(dst_map,

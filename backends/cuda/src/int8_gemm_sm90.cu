@@ -233,10 +233,11 @@ __device__ __forceinline__ float Dequantize(int32_t acc, float a_scale, float w_
 // the end). Pairs are stored as one 4- or 8-byte access when the row pitch
 // keeps them aligned, that is when n is even. kResidual: add ep.residual's
 // values (a template parameter, so that the loads and their branch are not in
-// the code of the epilogues without one).
-template <bool kResidual, Activation kAct>
+// the code of the epilogues without one). kAbsMax: raise row_max to the
+// largest |value| written (after the rounding to the output type).
+template <bool kResidual, Activation kAct, bool kAbsMax>
 __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t row, int col,
-                                          float v0, float v1) {
+                                          float v0, float v1, float& row_max) {
   const int64_t offset = row * ep.n + col;
   const bool pair = col + 1 < ep.n;
   if (ep.dst_bf16) {
@@ -250,11 +251,16 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
       v0 = fmaxf(v0, 0.f);
       v1 = fmaxf(v1, 0.f);
     }
+    const __nv_bfloat162 out = __floats2bfloat162_rn(v0, v1);
     if (pair && ep.n % 2 == 0) {
-      *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(v0, v1);
+      *reinterpret_cast<__nv_bfloat162*>(dst) = out;
     } else {
-      dst[0] = __float2bfloat16_rn(v0);
-      if (pair) dst[1] = __float2bfloat16_rn(v1);
+      dst[0] = out.x;
+      if (pair) dst[1] = out.y;
+    }
+    if constexpr (kAbsMax) {
+      row_max = fmaxf(row_max, fabsf(__bfloat162float(out.x)));
+      if (pair) row_max = fmaxf(row_max, fabsf(__bfloat162float(out.y)));
     }
   } else {
     float* dst = static_cast<float*>(ep.dst) + offset;
@@ -272,6 +278,54 @@ __device__ __forceinline__ void StorePair(const Int8GemmEpilogue& ep, int64_t ro
     } else {
       dst[0] = v0;
       if (pair) dst[1] = v1;
+    }
+    if constexpr (kAbsMax) {
+      row_max = fmaxf(row_max, fabsf(v0));
+      if (pair) row_max = fmaxf(row_max, fabsf(v1));
+    }
+  }
+}
+
+// The per-image absolute maximum of a tile's written values (kAbsMax
+// epilogues): each thread has kept the largest |value| of each of its rows
+// (row_max[r][h]: row first_row + lane / 4 + 64 r + 8 h, first_row = the
+// warp's first row); the quad's four threads share a row, the warp's 16 rows
+// of one r usually lie in one image (resnet's stages have 3136 to 49 pixels
+// an image). Those are reduced with shuffles and raised with one atomicMax on
+// the float bits (non-negative floats order as their bits; the buffer was
+// zeroed before the GEMM); a 16-row group that straddles images raises per
+// row. Rows past m (never stored: their value is the bias) count as 0.
+// Called by all 32 lanes of each warp (the shuffles), once per tile.
+template <int kRowTiles>
+__device__ __forceinline__ void RaiseImageAbsMax(float (&row_max)[kRowTiles][2],
+                                                 const Int8GemmEpilogue& ep, int first_row,
+                                                 int lane) {
+  int* absmax = reinterpret_cast<int*>(ep.image_absmax);
+#pragma unroll
+  for (int r = 0; r < kRowTiles; ++r) {
+    const int group = first_row + 64 * r;  // the same for the whole warp
+    if (group >= ep.m) break;
+    float v[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      v[h] = group + lane / 4 + 8 * h < ep.m ? row_max[r][h] : 0.f;
+      v[h] = fmaxf(v[h], __shfl_xor_sync(0xffffffffu, v[h], 1));
+      v[h] = fmaxf(v[h], __shfl_xor_sync(0xffffffffu, v[h], 2));
+    }
+    // Integer divisions: a few per thread and tile, nothing next to the tile's math.
+    const int image = group / ep.image_rows;
+    if (image == min(group + 15, ep.m - 1) / ep.image_rows) {
+      float w = fmaxf(v[0], v[1]);
+      w = fmaxf(w, __shfl_xor_sync(0xffffffffu, w, 4));
+      w = fmaxf(w, __shfl_xor_sync(0xffffffffu, w, 8));
+      w = fmaxf(w, __shfl_xor_sync(0xffffffffu, w, 16));
+      if (lane == 0) atomicMax(absmax + image, __float_as_int(w));
+    } else if (lane % 4 == 0) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = group + lane / 4 + 8 * h;
+        if (row < ep.m) atomicMax(absmax + row / ep.image_rows, __float_as_int(v[h]));
+      }
     }
   }
 }
@@ -312,15 +366,16 @@ struct OutPair<StoreKind::kTmaF32> {
 // residual is not loaded; each chunk is added into the output by a TMA
 // reduction instead of stored. The sum is the same f32 addition, rounded once
 // (only subnormal sums differ: the reduction flushes them).
+// kAbsMax: row_max[r][h] is raised to the largest |value| of the thread's
+// rows as written (rows past m and columns past n included: the caller
+// discards the rows; the columns are 0 there, column scale and bias 0).
 template <int kBlockN, int kRowTiles, int kBuffers, StoreKind kStore, bool kResidual,
-          Activation kAct, bool kResidualInPlace = false>
-__device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][kBlockN / 2],
-                                                const float (&row_scale)[kRowTiles][2],
-                                                const float* column_scale, const float* column_bias,
-                                                const Int8GemmEpilogue& ep,
-                                                const CUtensorMap* dst_map, uint8_t* staging,
-                                                uint32_t& chunk_seq, int m0, int n0,
-                                                int row_in_tile, bool leader, int barrier) {
+          Activation kAct, bool kAbsMax, bool kResidualInPlace = false>
+__device__ __forceinline__ void StoreTileStaged(
+    const int32_t (&acc)[kRowTiles][kBlockN / 2], const float (&row_scale)[kRowTiles][2],
+    const float* column_scale, const float* column_bias, const Int8GemmEpilogue& ep,
+    const CUtensorMap* dst_map, uint8_t* staging, uint32_t& chunk_seq, int m0, int n0,
+    int row_in_tile, bool leader, int barrier, float (&row_max)[kRowTiles][2]) {
   using P = OutPair<kStore>;
   using Pair = typename P::T;
   constexpr int kElementBytes = sizeof(Pair) / 2;
@@ -354,9 +409,10 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
   // chunks ahead was no faster.
   constexpr int kAhead = 1;
   Pair res[kAhead + 1][kGroups][2];
-  static_assert(!kResidualInPlace ||
-                    (kStore == StoreKind::kTmaF32 && !kResidual && kAct != Activation::kRelu),
-                "an in-place residual is added by the f32 TMA reduction, before no relu");
+  static_assert(!kResidualInPlace || (kStore == StoreKind::kTmaF32 && !kResidual &&
+                                      kAct != Activation::kRelu && !kAbsMax),
+                "an in-place residual is added by the f32 TMA reduction, before no relu "
+                "(and the sums are never in registers to take their maximum)");
   if constexpr (kResidual) {
 #pragma unroll
     for (int q = 0; q < kAhead && q < kChunks; ++q) load_residual(q, res[q]);
@@ -394,7 +450,10 @@ __device__ __forceinline__ void StoreTileStaged(const int32_t (&acc)[kRowTiles][
           v0 = fmaxf(v0, 0.f);
           v1 = fmaxf(v1, 0.f);
         }
-        *reinterpret_cast<Pair*>(buffer + (row_in_tile + 8 * h) * 128 + swizzled) = P::Make(v0, v1);
+        const Pair out = P::Make(v0, v1);
+        *reinterpret_cast<Pair*>(buffer + (row_in_tile + 8 * h) * 128 + swizzled) = out;
+        if constexpr (kAbsMax)
+          row_max[r][h] = fmaxf(row_max[r][h], fmaxf(fabsf(P::First(out)), fabsf(P::Second(out))));
       }
     }
     FenceProxyAsyncShared();
@@ -567,9 +626,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     // K = 768 with a null residual; a runtime relu test per pair cost the
     // bf16 epilogue 25-35% at SAM's batch-8 shapes), so that each epilogue's
     // loop has only its own code.
-    auto store_tile = [&](auto residual, auto act) {
+    // kAbsMax: the per-image maximum of |written value| (RaiseImageAbsMax).
+    float row_max[kRowTiles][2];
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r) row_max[r][0] = row_max[r][1] = 0.f;
+    auto store_tile = [&](auto residual, auto act, auto absmax) {
       constexpr bool kResidual = decltype(residual)::value;
       constexpr Activation kAct = decltype(act)::value;
+      constexpr bool kAbsMax = decltype(absmax)::value;
 #pragma unroll
       for (int r = 0; r < kRowTiles; ++r) {
         const int row0 = row_base + r * 64;
@@ -580,56 +644,75 @@ __global__ void __launch_bounds__(kThreads, 1)
           const float w0 = column_scale[consumer][c], w1 = column_scale[consumer][c + 1];
           const float b0 = column_bias[consumer][c], b1 = column_bias[consumer][c + 1];
           if (row0 < ep.m)
-            StorePair<kResidual, kAct>(
+            StorePair<kResidual, kAct, kAbsMax>(
                 ep, row0, col, Dequantize<kAct>(acc[r][4 * j], row_scale[r][0], w0, b0),
-                Dequantize<kAct>(acc[r][4 * j + 1], row_scale[r][0], w1, b1));
+                Dequantize<kAct>(acc[r][4 * j + 1], row_scale[r][0], w1, b1), row_max[r][0]);
           if (row0 + 8 < ep.m)
-            StorePair<kResidual, kAct>(
+            StorePair<kResidual, kAct, kAbsMax>(
                 ep, row0 + 8, col, Dequantize<kAct>(acc[r][4 * j + 2], row_scale[r][1], w0, b0),
-                Dequantize<kAct>(acc[r][4 * j + 3], row_scale[r][1], w1, b1));
+                Dequantize<kAct>(acc[r][4 * j + 3], row_scale[r][1], w1, b1), row_max[r][1]);
         }
       }
     };
-    const auto store = [&](auto residual, auto act) {
+    const auto store = [&](auto residual, auto act, auto absmax) {
       if constexpr (kStore == StoreKind::kDirect) {
-        store_tile(residual, act);
+        store_tile(residual, act, absmax);
       } else {
+        constexpr bool kAbsMax = decltype(absmax)::value;
         constexpr bool kResidual = decltype(residual)::value;
         constexpr Activation kAct = decltype(act)::value;
         constexpr int kBuffers = T::kStagingBuffers;
         const int m_first = m0 + row_offset, row_in_tile = warp * 16 + lane / 4;
         // f32 output over its own residual: the TMA reduction adds it
-        // (measured: the residual loads made the f32 epilogue ~25% slower).
+        // (measured: the residual loads made the f32 epilogue ~25% slower);
+        // not when the maximum is wanted (the sums never reach registers).
         constexpr bool kCanReduce =
-            kResidual && kStore == StoreKind::kTmaF32 && kAct != Activation::kRelu;
+            kResidual && kStore == StoreKind::kTmaF32 && kAct != Activation::kRelu && !kAbsMax;
         if constexpr (kCanReduce) {
           if (ep.residual == ep.dst) {
-            StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, false, kAct, true>(
+            StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, false, kAct, false, true>(
                 acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map,
-                staging, chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
+                staging, chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer, row_max);
             return;
           }
         }
-        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, kResidual, kAct>(
+        StoreTileStaged<kBlockN, kRowTiles, kBuffers, kStore, kResidual, kAct, kAbsMax>(
             acc, row_scale, column_scale[consumer], column_bias[consumer], ep, &dst_map, staging,
-            chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer);
+            chunk_seq, m_first, n0, row_in_tile, leader, 1 + consumer, row_max);
       }
     };
-    const auto with_activation = [&](auto residual) {
+    const auto with_activation = [&](auto residual, auto absmax) {
       switch (ep.activation) {
         case Activation::kGeluErf:
-          return store(residual, std::integral_constant<Activation, Activation::kGeluErf>{});
+          return store(residual, std::integral_constant<Activation, Activation::kGeluErf>{},
+                       absmax);
         case Activation::kRelu:
-          return store(residual, std::integral_constant<Activation, Activation::kRelu>{});
+          return store(residual, std::integral_constant<Activation, Activation::kRelu>{}, absmax);
         case Activation::kNone:
           break;
       }
-      return store(residual, std::integral_constant<Activation, Activation::kNone>{});
+      return store(residual, std::integral_constant<Activation, Activation::kNone>{}, absmax);
     };
-    if (ep.residual != nullptr)
-      with_activation(std::true_type{});
-    else
-      with_activation(std::false_type{});
+    // The maximum is one more template choice (a runtime test per value is
+    // what the activation's measurement above warns against). Not in the
+    // bf16 TMA kernel: its variants made the 256x128 and ping-pong kernels
+    // spill (424 bytes, ptxas -v), and it is the transformers' MatMul path;
+    // Run stores bf16 with the maximum from registers instead.
+    const auto with_residual = [&](auto absmax) {
+      if (ep.residual != nullptr)
+        with_activation(std::true_type{}, absmax);
+      else
+        with_activation(std::false_type{}, absmax);
+    };
+    bool stored = false;
+    if constexpr (kStore != StoreKind::kTmaBf16) {
+      if (ep.image_absmax != nullptr) {
+        with_residual(std::true_type{});
+        RaiseImageAbsMax<kRowTiles>(row_max, ep, m0 + row_offset + warp * 16, lane);
+        stored = true;
+      }
+    }
+    if (!stored) with_residual(std::false_type{});
   }
   // The last stores must be done before the block's shared memory goes away.
   if constexpr (kStore != StoreKind::kDirect) {

@@ -30,6 +30,13 @@ struct Int8GemmEpilogue {
   // GELU on the dequantized value, before the residual; relu on the sum,
   // after the residual (a resnet block's end).
   Activation activation = Activation::kNone;
+  // Or null: f32 [m / image_rows], zeroed before the launch; raised to the
+  // largest |value| written (after the residual, the activation and the
+  // rounding to dst's type) over each image's rows: row i is in image
+  // i / image_rows (a convolution's output pixels, NHWC). The next int8
+  // convolution's per-image quantization scale comes from it.
+  float* image_absmax = nullptr;
+  int image_rows = 0;
 };
 
 // Raises every tile's dynamic shared-memory limit on the current device.

@@ -161,8 +161,15 @@ class Int8DynamicGemm {
   // dst_type added after a GELU (a transformer's residual sum) and before a
   // ReLU, which may be dst itself (in place). All device memory; m == 0 does
   // nothing.
+  // image_absmax: null, or f32 [m / image_rows] that the caller zeroed: the
+  // epilogue raises element i to the largest |value| it writes in rows
+  // [i * image_rows, (i + 1) * image_rows) (after the residual, the
+  // activation and the rounding to dst_type; exact, a maximum of written
+  // values): the per-image maximum the next int8 convolution quantizes its
+  // input with, without reading it again (m a multiple of image_rows).
   Status Run(const int8_t* a, const float* a_scales, int64_t m, void* dst, cudaStream_t stream,
-             const void* residual = nullptr) const;
+             const void* residual = nullptr, float* image_absmax = nullptr,
+             int64_t image_rows = 0) const;
 
   int64_t n() const;
   int64_t k() const;
