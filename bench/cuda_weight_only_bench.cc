@@ -360,8 +360,8 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
           "%7.1f us %5.0f GB/s %5.1f%% | pdl %7.1f us %5.0f GB/s %5.1f%% | diff %.2g of %.2g%s\n",
           static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), shape,
           sh.nb, sh.tiles, sh.stages, sh.x_stages, sh.warps, sh.col_warps,
-          weight_only::GemvSplitFor(shape, args_for(0, m)), us[0], gbs,
-          100 * gbs / copy_gbs, us[1], gbs_pdl, 100 * gbs_pdl / copy_gbs, max_diff, max_ref,
+          weight_only::GemvSplitFor(shape, args_for(0, m)), us[0], gbs, 100 * gbs / copy_gbs, us[1],
+          gbs_pdl, 100 * gbs_pdl / copy_gbs, max_diff, max_ref,
           max_diff > max_ref / 64 ? " MISMATCH" : "");
       if (us[0] < best) best = us[0], best_shape = shape;
       if (us[1] < best_pdl) best_pdl = us[1], best_shape_pdl = shape;

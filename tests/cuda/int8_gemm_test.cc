@@ -117,6 +117,18 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
   for (size_t i = out_bytes; i < raw.size(); ++i)
     ASSERT_EQ(raw[i], 0xFF) << "byte " << i - out_bytes << " past the output was written";
 
+  // Output element (i, j) as the GPU wrote it.
+  const auto output_at = [&](int64_t i, int64_t j) {
+    float v = 0.f;
+    if (check.dst_type == DType::kBF16) {
+      uint16_t b;
+      std::memcpy(&b, &raw[2 * (i * p.n + j)], 2);
+      v = BFloat16ToFloat(b);
+    } else {
+      std::memcpy(&v, &raw[4 * (i * p.n + j)], 4);
+    }
+    return v;
+  };
   const double u_out = check.dst_type == DType::kBF16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -24);
   int64_t bad = 0;
   for (int64_t i = 0; i < p.m; ++i) {
@@ -134,14 +146,7 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
       const double r = residual.empty() ? 0.0 : residual[i * p.n + j];
       ref += r;
       if (check.relu) ref = std::max(ref, 0.0);
-      float got = 0.f;
-      if (check.dst_type == DType::kBF16) {
-        uint16_t b;
-        std::memcpy(&b, &raw[2 * (i * p.n + j)], 2);
-        got = BFloat16ToFloat(b);
-      } else {
-        std::memcpy(&got, &raw[4 * (i * p.n + j)], 4);
-      }
+      const float got = output_at(i, j);
       const double tol =
           u_out * std::fabs(ref) +
           std::ldexp(1.0, -20) * (std::fabs(scaled) + std::fabs(bias) + std::fabs(r));
@@ -158,15 +163,7 @@ void RunAndCompare(const GemmProblem& p, const Int8DynamicGemmConfig& config, co
       float want = 0.f;
       for (int64_t i = img * check.image_rows; i < (img + 1) * check.image_rows; ++i)
         for (int64_t j = 0; j < p.n; ++j) {
-          float v = 0.f;
-          if (check.dst_type == DType::kBF16) {
-            uint16_t b;
-            std::memcpy(&b, &raw[2 * (i * p.n + j)], 2);
-            v = BFloat16ToFloat(b);
-          } else {
-            std::memcpy(&v, &raw[4 * (i * p.n + j)], 4);
-          }
-          want = std::max(want, std::fabs(v));
+          want = std::max(want, std::fabs(output_at(i, j)));
         }
       if (got[img] != want && ++wrong <= 5)
         ADD_FAILURE() << "image " << img << " (rows " << img * check.image_rows << " to "
