@@ -180,6 +180,16 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
     const double bytes = static_cast<double>(gemms[0].packed_weight_bytes());
     // u4: the same kernels launched without programmatic dependent launch
     // (each launch waits for the previous one to end before it starts).
+    // The default cuBLASLt path from 33 rows on: the weights dequantized into
+    // scratch by each Run, then cuBLASLt bf16 (no resident bf16 copy).
+    std::vector<WeightOnlyGemm> dequantizing;
+    WeightOnlyGemmConfig per_run = config;
+    per_run.cublaslt_min_rows = 33;
+    while (static_cast<int>(dequantizing.size()) < copies)
+      dequantizing.push_back(Take(WeightOnlyGemm::Create(per_run), "WeightOnlyGemm"));
+    DeviceBuffer scratch =
+        Take(DeviceBuffer::Allocate(WeightOnlyGemm::MaxScratchBytes(n, k)), "alloc");
+    const WeightOnlyScratch lend{scratch.data(), scratch.bytes()};
     std::vector<WeightOnlyGemm> isolated;
     if (bits == 4) {
       WeightOnlyGemmConfig plain = config;
@@ -195,7 +205,7 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
                                   kKernelPaths[2], kKernelPaths[3]}) {
         if (path == WeightOnlyPath::kStreaming8 && m > 64) continue;  // 8-row tiles: slow there
         const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
-          return gemms[i % copies].Run(x.data(), m, y.data(), stream, path);
+          return gemms[i % copies].Run(x.data(), m, y.data(), {}, stream, path);
         });
         if (path == WeightOnlyPath::kAuto) {
           auto_us = us;
@@ -204,6 +214,15 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
           std::snprintf(buf, sizeof(buf), "%s%.1f", variants.empty() ? "" : "/", us);
           variants += buf;
         }
+      }
+      if (m >= 33) {
+        const double us = MedianMicros(stream, std::max(copies, 20), [&](int i) {
+          return dequantizing[i % copies].Run(x.data(), m, y.data(), lend, stream,
+                                              WeightOnlyPath::kCublasLtBf16);
+        });
+        char buf[32];
+        std::snprintf(buf, sizeof(buf), "/dq+lt %.1f", us);
+        variants += buf;
       }
       const double gbs = bytes / (auto_us * 1e-6) / 1e9;
       char plain[64] = "-";
@@ -452,7 +471,8 @@ int main(int argc, char** argv) {
       "us = median per-launch time (graph replays, weights rotating over 2x L2); GB/s = packed "
       "weight bytes (codes + scales + zero points) / time; bf16 us = cuBLASLt bf16 at the same "
       "shape; variants = streaming8 (m <= 64) / streaming16 / streaming16x32 / tensorcore32 "
-      "us\n\n");
+      "us, and from 33 rows dq+lt = the default cuBLASLt path (weights dequantized into scratch "
+      "by each run, then cuBLASLt bf16)\n\n");
   std::printf(
       "| N x K | M | weights | path (auto) | us | GB/s | %%copy | bf16 us | vs bf16 | variants us "
       "| u4 without PDL |\n"

@@ -23,7 +23,10 @@
 #   TUNE        1: compile with --tune (each int8 GEMM's tile measured on this GPU) [0]
 # Octet's time is the device time of the module's ops (CUDA events, input and
 # output copies excluded), like PyTorch's (CUDA events around the forward on
-# a device-resident input). Results: OUT/results.tsv and a table on stdout.
+# a device-resident input). device_mib: the device memory `octet bench` saw
+# the module take (cudaMemGetInfo after its runs minus before loading:
+# weights, arena, kernel libraries). Results: OUT/results.tsv and a table on
+# stdout.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 B="${OCTET_BUILD_DIR:-$ROOT/build}"
@@ -36,7 +39,7 @@ WARMUP="${WARMUP:-3}"
 ITERATIONS="${ITERATIONS:-10}"
 mkdir -p "$OUT"
 TSV="$OUT/results.tsv"
-[ -f "$TSV" ] || printf "config\tbatch\tengine\tms_per_batch\tms_per_image\tcosine_vs_fp32\tcommit\n" >"$TSV"
+[ -f "$TSV" ] || printf "config\tbatch\tengine\tms_per_batch\tms_per_image\tcosine_vs_fp32\tcommit\tdevice_mib\n" >"$TSV"
 COMMIT="${GIT_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 cos() {  # cosine of two .npy files
   "$PYTHON" -c 'import numpy as np,sys; a=np.load(sys.argv[1]).astype(np.float64).ravel(); b=np.load(sys.argv[2]).astype(np.float64).ravel(); print("%.6f" % (a@b/np.linalg.norm(a)/np.linalg.norm(b)))' "$1" "$2"
@@ -77,9 +80,9 @@ for run in $RUNS; do
     rm -rf "$dir/${preset}_out"
     "$OCTET" run "$module" -i "input=$dir/input.npy" -o "$dir/${preset}_out" >&2
     ms=$(jget "$dir/$preset.json" device_ms.median)
-    printf "%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\n" "$config" "$batch" "$engine" "$ms" \
+    printf "%s\t%s\t%s\t%.2f\t%.2f\t%s\t%s\t%s\n" "$config" "$batch" "$engine" "$ms" \
       "$(div "$ms" "$batch")" "$(cos "$dir/${preset}_out/output.npy" "$dir/ref_fp32.npy")" \
-      "$COMMIT" >>"$TSV"
+      "$COMMIT" "$(jget "$dir/$preset.json" device_memory_mib)" >>"$TSV"
     rm -f "$module"
   done
   rm -f "$dir"/model.onnx* "$dir/input.npy"

@@ -71,6 +71,12 @@ int Bench(const BenchFlags& f) {
         "device ms (CUDA events around the ops, copies excluded): median %.4f  p90 %.4f  "
         "min %.4f\n",
         Percentile(device_ms, 50), Percentile(device_ms, 90), device_ms.front());
+  const int64_t device_bytes = runner.DeviceBytesSinceOpen();
+  if (device_bytes >= 0)
+    std::printf(
+        "device memory: %.1f MiB more in use than before loading (weights, arena, kernel "
+        "libraries; cudaMemGetInfo)\n",
+        device_bytes / 1048576.0);
   if (f.profile) {
     const std::string table = runner.ProfileTable(f.profile_rows);
     std::printf("%s", table.empty() ? "profile: only compiled modules (.octet) are profiled\n"
@@ -87,6 +93,7 @@ int Bench(const BenchFlags& f) {
     if (!device_ms.empty())
       out << ",\"device_ms\":{\"median\":" << Percentile(device_ms, 50)
           << ",\"p90\":" << Percentile(device_ms, 90) << ",\"min\":" << device_ms.front() << "}";
+    if (device_bytes >= 0) out << ",\"device_memory_mib\":" << device_bytes / 1048576.0;
     out << "}\n";
     out.close();
     if (!out) return Fail(IoError("cannot write '", f.json, "'"));

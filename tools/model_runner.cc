@@ -34,7 +34,8 @@ class OnnxRunner : public ModelRunner {
 
 class ModuleRunner : public ModelRunner {
  public:
-  explicit ModuleRunner(std::unique_ptr<runtime::Session> s) : s_(std::move(s)) {}
+  ModuleRunner(std::unique_ptr<runtime::Session> s, int64_t device_bytes_before)
+      : s_(std::move(s)), device_bytes_before_(device_bytes_before) {}
   Expected<std::map<std::string, Tensor>> Run(const std::map<std::string, Tensor>& in) override {
     return s_->Run(in);
   }
@@ -54,6 +55,11 @@ class ModuleRunner : public ModelRunner {
   double LastDeviceMs() const override {
     const runtime::Session::DeviceRunInfo* info = s_->last_device_run();
     return info != nullptr ? info->device_ms : -1;
+  }
+  int64_t DeviceBytesSinceOpen() const override {
+    if (!s_->module().on_device() || device_bytes_before_ < 0) return -1;
+    auto now = runtime::DeviceMemoryInUse();
+    return now.ok() ? *now - device_bytes_before_ : -1;
   }
 
  private:
@@ -94,6 +100,7 @@ class ModuleRunner : public ModelRunner {
   }
 
   std::unique_ptr<runtime::Session> s_;
+  int64_t device_bytes_before_ = -1;
 };
 
 }  // namespace
@@ -109,13 +116,17 @@ bool IsCompiledModule(const std::string& path) {
 Expected<std::unique_ptr<ModelRunner>> OpenModel(const std::string& path, int threads,
                                                  bool profile) {
   if (IsCompiledModule(path)) {
+    // Device memory before the module (-1 without CUDA or a GPU): what it
+    // costs on the device is the difference after its runs.
+    auto before = runtime::DeviceMemoryInUse();
     OCTET_ASSIGN_OR_RETURN(std::shared_ptr<const runtime::Module> m, runtime::Module::Load(path));
     runtime::SessionOptions options;
     options.num_threads = threads;
     options.profile = profile;
     OCTET_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Session> s,
                            runtime::Session::Create(m, options));
-    return std::unique_ptr<ModelRunner>(new ModuleRunner(std::move(s)));
+    return std::unique_ptr<ModelRunner>(
+        new ModuleRunner(std::move(s), before.ok() ? *before : int64_t{-1}));
   }
   ReferenceSessionOptions options;
   options.num_threads = threads;

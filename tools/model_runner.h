@@ -30,6 +30,10 @@ class ModelRunner {
   // Device modules (cuda): the device time of the last run in ms (CUDA
   // events around its ops, host<->device copies excluded); -1 elsewhere.
   virtual double LastDeviceMs() const { return -1; }
+  // Device modules (cuda): bytes of device memory in use now beyond what was
+  // in use before the module was loaded (runtime::DeviceMemoryInUse); -1
+  // elsewhere or when it cannot be read.
+  virtual int64_t DeviceBytesSinceOpen() const { return -1; }
 };
 
 // True when the file starts with the compiled-module magic (OCTETMOD).

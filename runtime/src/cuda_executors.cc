@@ -180,7 +180,9 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
 // cuda.weight_only_matmul: x f32 [..., K] -> bf16 (output 1, scratch) ->
 // WeightOnlyGemm (bias and activation in it) -> bf16 (output 2, scratch) ->
 // y f32 [..., N]. The module's activations are f32; the weight-only kernels
-// take bf16, as torchao's weight-only schemes run.
+// take bf16, as torchao's weight-only schemes run. Output 3 (u8, scratch) is
+// where the GEMM dequantizes its weights for cuBLASLt when the rows call for
+// it; modules without it (written before it existed) get a resident bf16 copy.
 class WeightOnlyMatMulExecutor : public CudaOpExecutor {
  public:
   WeightOnlyMatMulExecutor(ModuleOp op, cuda::WeightOnlyGemm gemm)
@@ -189,6 +191,11 @@ class WeightOnlyMatMulExecutor : public CudaOpExecutor {
   Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
              cudaStream_t stream) const override {
     const DeviceTensor &x = in[0], &y = out[0], &x16 = out[1], &y16 = out[2];
+    cuda::WeightOnlyScratch scratch;
+    if (out.size() > 3) {
+      scratch.data = out[3].data;
+      scratch.bytes = static_cast<size_t>(out[3].numel());
+    }
     const int64_t k = gemm_.k(), n = gemm_.n();
     if (x.dtype != DType::kF32 || x.dims.empty() || x.dims.back() != k)
       return InvalidArgument(Prefix(op_), "input is ", DTypeName(x.dtype), DimsText(x.dims),
@@ -198,7 +205,7 @@ class WeightOnlyMatMulExecutor : public CudaOpExecutor {
       return Internal(Prefix(op_), "output places do not fit ", m, " rows: y ", DimsText(y.dims),
                       ", bf16 x ", DimsText(x16.dims), ", bf16 y ", DimsText(y16.dims));
     Status st = cuda::ConvertF32ToBf16(static_cast<const float*>(x.data), x16.data, m * k, stream);
-    if (st.ok()) st = gemm_.Run(x16.data, m, y16.data, stream);
+    if (st.ok()) st = gemm_.Run(x16.data, m, y16.data, scratch, stream);
     if (st.ok()) st = cuda::ConvertBf16ToF32(y16.data, static_cast<float*>(y.data), m * n, stream);
     return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
   }
@@ -210,7 +217,11 @@ class WeightOnlyMatMulExecutor : public CudaOpExecutor {
 
 Expected<std::unique_ptr<CudaOpExecutor>> CreateWeightOnlyMatMul(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
-  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 5, 3, 3, {1, 2, 3, 4}));
+  const bool has_scratch = op.outputs.size() == 4;
+  OCTET_RETURN_IF_ERROR(CheckOpShape(desc, op, 5, 3, has_scratch ? 4 : 3, {1, 2, 3, 4}));
+  if (has_scratch && desc.slots[op.outputs[3]].dtype != DType::kU8)
+    return InvalidArgument(Prefix(op), "output 3 (scratch) must be u8, got ",
+                           DTypeName(desc.slots[op.outputs[3]].dtype));
   OCTET_ASSIGN_OR_RETURN(std::string activation, op.Get<std::string>("activation"));
   if (activation != "none" && activation != "gelu_erf")
     return InvalidArgument(Prefix(op), "unknown activation '", activation,
@@ -223,6 +234,8 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateWeightOnlyMatMul(
   if (op.inputs[4] >= 0) c.bias = constants[op.inputs[4]];
   OCTET_ASSIGN_OR_RETURN(c.group_size, op.Get<int64_t>("group_size"));
   c.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
+  c.bf16_weights =
+      has_scratch ? cuda::Bf16Weights::kDequantizePerRun : cuda::Bf16Weights::kResidentCopy;
   auto gemm = cuda::WeightOnlyGemm::Create(c);  // checks dtypes, shapes and the group size
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
   return std::unique_ptr<CudaOpExecutor>(new WeightOnlyMatMulExecutor(op, std::move(*gemm)));

@@ -354,6 +354,12 @@ Status CheckDeviceRequirements(const LoadedModule& m) {
   return Status::Ok();
 }
 
+Expected<int64_t> DeviceMemoryInUseBytes() {
+  size_t free = 0, total = 0;
+  OCTET_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free, &total));
+  return static_cast<int64_t>(total - free);
+}
+
 Expected<std::shared_ptr<const DeviceProgram>> CreateDeviceProgram(
     const LoadedModule& module, const std::vector<Tensor>& constants) {
   const ModuleDesc& d = module.desc();

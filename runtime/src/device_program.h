@@ -51,6 +51,9 @@ bool IsDeviceTarget(const std::string& target);
 // does not meet (no GPU, another GPU architecture, a runtime built without
 // CUDA, an unknown requirement).
 Status CheckDeviceRequirements(const LoadedModule& module);
+// Bytes of device memory in use on the current device (cudaMemGetInfo's
+// total - free); Unimplemented in a runtime built without CUDA.
+Expected<int64_t> DeviceMemoryInUseBytes();
 // Creates every op's device executor and uploads the weights.
 Expected<std::shared_ptr<const DeviceProgram>> CreateDeviceProgram(
     const LoadedModule& module, const std::vector<Tensor>& constants);

@@ -12,6 +12,10 @@ Status CheckDeviceRequirements(const LoadedModule& module) {
                        "and the CUDA toolkit to run it)");
 }
 
+Expected<int64_t> DeviceMemoryInUseBytes() {
+  return Unimplemented("device memory: this runtime was built without CUDA");
+}
+
 Expected<std::shared_ptr<const DeviceProgram>> CreateDeviceProgram(
     const LoadedModule& module, const std::vector<Tensor>& /*constants*/) {
   return CheckDeviceRequirements(module);

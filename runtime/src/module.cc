@@ -94,4 +94,6 @@ Expected<std::map<std::string, Tensor>> Module::MakeRandomInputs(uint64_t seed,
   return octet::MakeRandomInputs(types, seed, symbolic_dim);
 }
 
+Expected<int64_t> DeviceMemoryInUse() { return DeviceMemoryInUseBytes(); }
+
 }  // namespace octet::runtime

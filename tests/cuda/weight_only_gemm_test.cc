@@ -12,7 +12,9 @@
 // 1.13 for GELU's largest slope; (b) the output's rounding to bf16, half an ulp
 // = 2^-9 |ref|, budgeted as 2^-8 |ref| for erff's few ulps. The cuBLASLt path
 // multiplies bf16-rounded weights and bias: 2^-9 relative per product, so its
-// budget is 2^-8 S instead of 2^-11 S.
+// budget is 2^-8 S instead of 2^-11 S (the same whether the bf16 weights are
+// a resident copy or dequantized on the device per run, which a test checks
+// bit for bit).
 #include "octet/cuda/weight_only_gemm.h"
 
 #include <gtest/gtest.h>
@@ -113,7 +115,10 @@ void RunAndCompare(const Problem& p, WeightOnlyPath path, int64_t cublaslt_min_r
   constexpr size_t kGuard = 4096;
   DeviceBuffer x = Upload(d.x);
   DeviceBuffer y = testing::Poisoned(out_bytes + kGuard);
-  const Status run = gemm->Run(x.data(), p.m, y.data(), nullptr);
+  // The cuBLASLt path dequantizes into this (kDequantizePerRun, the default).
+  DeviceBuffer scratch = testing::Poisoned(std::max<size_t>(gemm->scratch_bytes(p.m, path), 16));
+  const Status run = gemm->Run(x.data(), p.m, y.data(),
+                               {scratch.data(), gemm->scratch_bytes(p.m, path)}, nullptr, path);
   ASSERT_TRUE(run.ok()) << run.ToString();
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   const std::vector<uint8_t> raw = Download<uint8_t>(y, out_bytes + kGuard);
@@ -318,7 +323,8 @@ TEST_F(WeightOnlyGemmTest, Int4PathShapesSeveralWaves) {
   }
 }
 
-// The automatic choice: kernels up to cublaslt_min_rows, cuBLASLt from there.
+// The automatic choice: kernels up to cublaslt_min_rows, cuBLASLt (on
+// weights dequantized into the scratch) from there.
 TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   Problem p;
   p.m = 64;
@@ -339,6 +345,93 @@ TEST_F(WeightOnlyGemmTest, AutoPathUsesCublasLtFromThreshold) {
   EXPECT_EQ(gemm->PathFor(63), WeightOnlyPath::kStreaming16x32);
   EXPECT_EQ(gemm->PathFor(64), WeightOnlyPath::kCublasLtBf16);
   RunAndCompare(p, WeightOnlyPath::kAuto, 64);
+}
+
+// The cuBLASLt path's weights dequantized on the device by each Run are the
+// host's resident copy bit for bit: with the same workspace cuBLASLt picks
+// the same algorithm, so the outputs must be identical. u4 at every group
+// size with K not a multiple of the 128-value chunk, i8 with K not a multiple
+// of its 64-value chunk; N not a multiple of the 32-column padding; both
+// layouts.
+TEST_F(WeightOnlyGemmTest, PerRunDequantizationMatchesResidentCopy) {
+  for (int64_t group : {0, 32, 64, 128}) {
+    Problem p;
+    p.m = 40;
+    p.n = 99;
+    p.k = group == 0 ? 200 : 384 + (group == 128 ? 0 : group);
+    p.group = group;
+    p.bias = true;
+    p.gelu = group == 64;
+    p.layout = group == 32 ? WeightLayout::kNK : WeightLayout::kKN;
+    SCOPED_TRACE(ToString(p));
+    std::mt19937 rng(testing::FreshSeed());
+    Data d = MakeData(p, rng);
+    d.config.bf16_weights = Bf16Weights::kResidentCopy;
+    auto resident = WeightOnlyGemm::Create(d.config);
+    d.config.bf16_weights = Bf16Weights::kDequantizePerRun;
+    auto per_run = WeightOnlyGemm::Create(d.config);
+    ASSERT_TRUE(resident.ok()) << resident.status().ToString();
+    ASSERT_TRUE(per_run.ok()) << per_run.status().ToString();
+    ASSERT_EQ(per_run->PathFor(p.m), WeightOnlyPath::kCublasLtBf16);
+    const size_t weights_bytes = per_run->scratch_bytes(p.m) - resident->scratch_bytes(p.m);
+    EXPECT_GE(weights_bytes, static_cast<size_t>(p.n * p.k * 2));
+    EXPECT_LE(per_run->scratch_bytes(p.m), WeightOnlyGemm::MaxScratchBytes(p.n, p.k));
+    EXPECT_EQ(per_run->scratch_bytes(32), 0u);  // the kernels need none
+    DeviceBuffer x = Upload(d.x);
+    const size_t out_bytes = static_cast<size_t>(p.m * p.n * 2);
+    DeviceBuffer y1 = testing::Poisoned(out_bytes), y2 = testing::Poisoned(out_bytes);
+    // The per-run scratch poisoned, so padding read as weights would show.
+    DeviceBuffer s1 = testing::Poisoned(resident->scratch_bytes(p.m));
+    DeviceBuffer s2 = testing::Poisoned(per_run->scratch_bytes(p.m));
+    ASSERT_TRUE(resident->Run(x.data(), p.m, y1.data(), {s1.data(), s1.bytes()}, nullptr).ok());
+    const Status run = per_run->Run(x.data(), p.m, y2.data(), {s2.data(), s2.bytes()}, nullptr);
+    ASSERT_TRUE(run.ok()) << run.ToString();
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<uint16_t> a = Download<uint16_t>(y1, p.m * p.n);
+    const std::vector<uint16_t> b = Download<uint16_t>(y2, p.m * p.n);
+    int64_t differ = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i] && ++differ <= 5)
+        ADD_FAILURE() << "y[" << i / p.n << "," << i % p.n << "]: resident " << a[i] << ", per run "
+                      << b[i];
+    EXPECT_EQ(differ, 0);
+  }
+}
+
+// Scratch for the cuBLASLt path: too little (or misaligned) is an error that
+// names the bytes; the kernel paths and a resident copy need none.
+TEST_F(WeightOnlyGemmTest, CublasLtPathChecksItsScratch) {
+  Problem p;
+  p.m = 48;
+  p.n = 64;
+  p.k = 256;
+  p.group = 128;
+  std::mt19937 rng(4);
+  Data d = MakeData(p, rng);
+  auto gemm = WeightOnlyGemm::Create(d.config);
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  DeviceBuffer x = Upload(d.x), y = testing::Poisoned(p.m * p.n * 2);
+  const size_t need = gemm->scratch_bytes(p.m);
+  DeviceBuffer scratch = testing::Poisoned(need + 16);
+  const Status none = gemm->Run(x.data(), p.m, y.data(), nullptr);
+  EXPECT_EQ(none.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(none.message().find(std::to_string(need) + " bytes"), std::string::npos)
+      << none.ToString();
+  const Status small =
+      gemm->Run(x.data(), p.m, y.data(), {scratch.data(), size_t(p.n * p.k)}, nullptr);
+  EXPECT_EQ(small.code(), StatusCode::kInvalidArgument) << small.ToString();
+  const Status misaligned =
+      gemm->Run(x.data(), p.m, y.data(), {static_cast<char*>(scratch.data()) + 8, need}, nullptr);
+  EXPECT_EQ(misaligned.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(misaligned.message().find("16-byte aligned"), std::string::npos)
+      << misaligned.ToString();
+  EXPECT_TRUE(gemm->Run(x.data(), p.m, y.data(), {scratch.data(), need}, nullptr).ok());
+  EXPECT_TRUE(gemm->Run(x.data(), 16, y.data(), nullptr).ok());  // a kernel path
+  d.config.bf16_weights = Bf16Weights::kResidentCopy;
+  auto resident = WeightOnlyGemm::Create(d.config);
+  ASSERT_TRUE(resident.ok()) << resident.status().ToString();
+  EXPECT_TRUE(resident->Run(x.data(), p.m, y.data(), nullptr).ok());  // no workspace
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 
 TEST_F(WeightOnlyGemmTest, RunRejectsMisalignedAndNullBuffers) {
@@ -411,7 +504,7 @@ TEST(WeightOnlyGemmConfigTest, RejectsBadShapesAndTypes) {
   c = ValidInt4Config();
   c.path = WeightOnlyPath::kCublasLtBf16;
   c.cublaslt_min_rows = 0;
-  ExpectConfigError(c, StatusCode::kInvalidArgument, "bf16 copy");
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "turns the cuBLASLt path off");
 
   c = ValidInt4Config();  // group 64: the path shapes only
   c.int4_kernel_shape = WeightOnlyInt4KernelShapes(64);

@@ -6,7 +6,7 @@
 //
 // Tolerance: the module rounds each activation to bf16 before the GEMM
 // (relative 2^-9) and each output back from bf16 (2^-9), and from 33 rows on
-// multiplies by a bf16 copy of the dequantized weights (2^-9 per weight); the
+// multiplies by bf16-rounded dequantized weights (2^-9 per weight); the
 // sums are f32. Each is a relative error of order 2^-9 = 0.002 per element,
 // so 1 - cosine stays near 1e-5; cosine >= 0.999 leaves room for the GELU and
 // the second layer while a wrong group, scale, zero point or layout gives
@@ -57,9 +57,13 @@ TEST_P(LowerWeightOnlyTest, MlpLowersToWeightOnlyOps) {
   EXPECT_EQ(codes.shape, Shape({kHidden, kMlp}));  // [K, N], as the graph has it
   EXPECT_EQ(*lin1.Get<int64_t>("group_size"), int4 ? 128 : 0);
   EXPECT_EQ(lin1.inputs[3] >= 0, int4);  // zero points
-  ASSERT_EQ(lin1.outputs.size(), 3u);    // y, and the bf16 scratch of x and y
+  ASSERT_EQ(lin1.outputs.size(), 4u);    // y, the bf16 scratch of x and y, the weights' scratch
   EXPECT_EQ(d.slots[lin1.outputs[1]].dtype, DType::kBF16);
   EXPECT_EQ(d.slots[lin1.outputs[2]].shape, Shape({Dim::Symbol("N"), kTokens, kMlp}));
+  // The rows (N x 7) may reach cuBLASLt's 33: room for the bf16 weights
+  // (256-byte multiple) and the 4 MiB cuBLASLt workspace.
+  EXPECT_EQ(d.slots[lin1.outputs[3]].dtype, DType::kU8);
+  EXPECT_EQ(d.slots[lin1.outputs[3]].shape, Shape({kHidden * kMlp * 2 + (int64_t{4} << 20)}));
 }
 
 TEST_P(LowerWeightOnlyTest, MlpOnGpuMatchesReference) {
@@ -73,7 +77,7 @@ TEST_P(LowerWeightOnlyTest, MlpOnGpuMatchesReference) {
   ASSERT_TRUE(session.ok()) << session.status().ToString();
   ASSERT_TRUE(ref_session.ok());
   // 7, 21 and 119 rows: the streaming kernels (m <= 32) and cuBLASLt on the
-  // bf16 copy (m >= 33).
+  // weights dequantized into the op's scratch (m >= 33).
   for (int64_t batch : {1, 3, 17}) {
     auto inputs = (*reference)->MakeRandomInputs(60 + batch, batch);
     ASSERT_TRUE(inputs.ok());

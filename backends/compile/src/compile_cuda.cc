@@ -41,6 +41,14 @@ using compile_internal::WeightOnlyMatMulPattern;
 
 constexpr const char kDynamicMatMul[] = "cuda.dynamic_int8_matmul";
 constexpr const char kWeightOnlyMatMul[] = "cuda.weight_only_matmul";
+// The weight-only GEMM's scratch on its cuBLASLt path (octet::cuda::
+// WeightOnlyGemm::MaxScratchBytes: the bf16 weights rounded up to 256 bytes,
+// then cuBLASLt's 4 MiB workspace), and the rows from which that path runs
+// (WeightOnlyGemmConfig::cublaslt_min_rows' default).
+int64_t WeightOnlyScratchBytes(int64_t n, int64_t k) {
+  return (n * k * 2 + 255) / 256 * 256 + (int64_t{4} << 20);
+}
+constexpr int64_t kWeightOnlyCublasLtMinRows = 33;
 // The kernels are built for sm_90a only (wgmma and TMA in the int8 GEMM).
 constexpr const char kCudaArch[] = "sm_90a";
 
@@ -615,7 +623,18 @@ class CudaLowering {
   // Inputs: x f32 [..., K], codes i8 / u4 [K, N], scales f32 ([N] / [K/G, N]),
   // zero points u4 [K/G, N] (absent: -1), bias f32 [N] (absent: -1). Outputs:
   // y f32 [..., N] after the optional GELU, then the bf16 copies of x and y the
-  // kernel reads and writes (scratch in the arena, dead after this op).
+  // kernel reads and writes, and u8 scratch for the weights dequantized to
+  // bf16 when the rows run cuBLASLt (all scratch in the arena, dead after this
+  // op; a few bytes where the rows are static and below that path's).
+  static int64_t WeightOnlyScratch(const WeightOnlyMatMulPattern& m) {
+    const std::vector<Dim>& xd = m.x->type().shape.dims();
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < xd.size() && rows >= 0; ++i)
+      rows = xd[i].is_static() ? rows * xd[i].value() : -1;
+    if (rows >= 0 && rows < kWeightOnlyCublasLtMinRows) return 16;
+    return WeightOnlyScratchBytes(m.codes.dim(1), m.codes.dim(0));  // codes [K, N]
+  }
+
   Status EmitWeightOnlyMatMul(const WeightOnlyMatMulPattern& m) {
     const Node& n = *m.matmul;
     ModuleOp op;
@@ -637,7 +656,9 @@ class CudaLowering {
             ? builder_.OutputSlotAs(m.last()->output(0), DType::kBF16)
             : builder_.OutputSlot(m.last()->output(0)),
         builder_.AddActivation(n.name() + "/x_bf16", TensorType(DType::kBF16, m.x->type().shape)),
-        builder_.AddActivation(n.name() + "/y_bf16", TensorType(DType::kBF16, yt.shape))};
+        builder_.AddActivation(n.name() + "/y_bf16", TensorType(DType::kBF16, yt.shape)),
+        builder_.AddActivation(n.name() + "/scratch",
+                               TensorType(DType::kU8, Shape({Dim(WeightOnlyScratch(m))})))};
     op.attrs = {{"group_size", m.group_size},
                 {"activation", std::string(m.gelu.empty() ? "none" : "gelu_erf")}};
     builder_.AddOp(std::move(op));

@@ -10,13 +10,9 @@ struct Bf16FallbackGemm::Impl {
   cublasLtHandle_t handle = nullptr;
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t w_layout = nullptr;
-  cublasLtMatmulPreference_t preference = nullptr;
-  DeviceBuffer workspace;
   int64_t n = 0, k = 0;
-  const void* w = nullptr;
 
   ~Impl() {
-    if (preference != nullptr) (void)cublasLtMatmulPreferenceDestroy(preference);
     if (w_layout != nullptr) (void)cublasLtMatrixLayoutDestroy(w_layout);
     if (op != nullptr) (void)cublasLtMatmulDescDestroy(op);
     if (handle != nullptr) (void)cublasLtDestroy(handle);
@@ -25,12 +21,13 @@ struct Bf16FallbackGemm::Impl {
 
 namespace {
 
-constexpr size_t kWorkspaceBytes = size_t{32} << 20;
-
-// The m-dependent layouts of one Run, destroyed on every return path.
-struct RunLayouts {
+// The m- and workspace-dependent descriptors of one Run, destroyed on every
+// return path.
+struct RunDescriptors {
   cublasLtMatrixLayout_t a = nullptr, c = nullptr;
-  ~RunLayouts() {
+  cublasLtMatmulPreference_t preference = nullptr;
+  ~RunDescriptors() {
+    if (preference != nullptr) (void)cublasLtMatmulPreferenceDestroy(preference);
     if (c != nullptr) (void)cublasLtMatrixLayoutDestroy(c);
     if (a != nullptr) (void)cublasLtMatrixLayoutDestroy(a);
   }
@@ -38,12 +35,11 @@ struct RunLayouts {
 
 }  // namespace
 
-Expected<Bf16FallbackGemm> Bf16FallbackGemm::Create(int64_t n, int64_t k, const void* w,
-                                                    const void* bias, Activation activation) {
+Expected<Bf16FallbackGemm> Bf16FallbackGemm::Create(int64_t n, int64_t k, const void* bias,
+                                                    Activation activation) {
   auto impl = std::make_shared<Impl>();
   impl->n = n;
   impl->k = k;
-  impl->w = w;
   OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&impl->handle));
   OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&impl->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
@@ -63,36 +59,33 @@ Expected<Bf16FallbackGemm> Bf16FallbackGemm::Create(int64_t n, int64_t k, const 
           impl->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
   OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&impl->w_layout, CUDA_R_16BF, k, n, k));
-  OCTET_ASSIGN_OR_RETURN(impl->workspace, DeviceBuffer::Allocate(kWorkspaceBytes));
-  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&impl->preference));
-  const size_t workspace_bytes = kWorkspaceBytes;
-  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceSetAttribute(
-      impl->preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
-      sizeof(workspace_bytes)));
   Bf16FallbackGemm gemm;
   gemm.impl_ = std::move(impl);
   return gemm;
 }
 
-Status Bf16FallbackGemm::Run(const void* x, int64_t m, void* y, cudaStream_t stream) const {
+Status Bf16FallbackGemm::Run(const void* x, int64_t m, const void* w, void* y, void* workspace,
+                             size_t workspace_bytes, cudaStream_t stream) const {
   const Impl& impl = *impl_;
-  RunLayouts layouts;
+  if (workspace == nullptr) workspace_bytes = 0;
+  RunDescriptors d;
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.a, CUDA_R_16BF, impl.k, m, impl.k));
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&d.c, CUDA_R_16BF, impl.n, m, impl.n));
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&d.preference));
   OCTET_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatrixLayoutCreate(&layouts.a, CUDA_R_16BF, impl.k, m, impl.k));
-  OCTET_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatrixLayoutCreate(&layouts.c, CUDA_R_16BF, impl.n, m, impl.n));
+      cublasLtMatmulPreferenceSetAttribute(d.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                           &workspace_bytes, sizeof(workspace_bytes)));
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
-  OCTET_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulAlgoGetHeuristic(impl.handle, impl.op, impl.w_layout, layouts.a, layouts.c,
-                                     layouts.c, impl.preference, 1, &heuristic, &found));
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(
+      impl.handle, impl.op, impl.w_layout, d.a, d.c, d.c, d.preference, 1, &heuristic, &found));
   if (found == 0)
     return Unimplemented("cuBLASLt has no bf16 algorithm for [", m, ",", impl.k, "] x [", impl.n,
                          ",", impl.k, "]^T");
   const float one = 1.f, zero = 0.f;
-  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(
-      impl.handle, impl.op, &one, impl.w, impl.w_layout, x, layouts.a, &zero, y, layouts.c, y,
-      layouts.c, &heuristic.algo, impl.workspace.data(), impl.workspace.bytes(), stream));
+  OCTET_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(impl.handle, impl.op, &one, w, impl.w_layout, x, d.a,
+                                              &zero, y, d.c, y, d.c, &heuristic.algo, workspace,
+                                              workspace_bytes, stream));
   return Status::Ok();
 }
 

@@ -1,8 +1,10 @@
 // cuBLASLt's bf16 GEMM for the weight-only kernels' large-m path:
-// y[m, n] = act(x[m, k] w[n, k]^T + bias[n]) with the row count m given per
-// Run (CublasLtGemm fixes m at Create). Run builds the m-dependent layouts and
-// asks cuBLASLt's heuristic for an algorithm, host work only, so a created
-// fallback stays immutable and can run on several streams.
+// y[m, n] = act(x[m, k] w[n, k]^T + bias[n]) with the row count m, the bf16
+// weights and the workspace given per Run (CublasLtGemm fixes m at Create).
+// Run builds the m-dependent layouts and asks cuBLASLt's heuristic for an
+// algorithm, host work only; it keeps no device memory of its own, so a
+// created fallback stays immutable and can run on several streams at once
+// (each with its own workspace).
 #pragma once
 
 #include <cublasLt.h>
@@ -11,7 +13,6 @@
 #include <cstdint>
 #include <memory>
 
-#include "octet/cuda/device_buffer.h"
 #include "octet/cuda/int8_kernels.h"  // Activation
 #include "octet/status.h"
 
@@ -19,10 +20,14 @@ namespace octet::cuda::weight_only {
 
 class Bf16FallbackGemm {
  public:
-  // w: bf16 [n, k] and bias: bf16 [n] (or null) device arrays that must outlive the kernel.
-  static Expected<Bf16FallbackGemm> Create(int64_t n, int64_t k, const void* w, const void* bias,
+  // bias: bf16 [n] (or null), a device array that must outlive the kernel.
+  static Expected<Bf16FallbackGemm> Create(int64_t n, int64_t k, const void* bias,
                                            Activation activation);
-  Status Run(const void* x, int64_t m, void* y, cudaStream_t stream) const;
+  // w: bf16 [n, k]. The workspace may be null with workspace_bytes 0 (fewer
+  // algorithms); kWorkspaceBytes is what Run uses well.
+  Status Run(const void* x, int64_t m, const void* w, void* y, void* workspace,
+             size_t workspace_bytes, cudaStream_t stream) const;
+  static constexpr size_t kWorkspaceBytes = size_t{4} << 20;
 
  private:
   struct Impl;

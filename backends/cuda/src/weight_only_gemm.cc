@@ -40,7 +40,8 @@ struct WeightOnlyGemm::Impl {
   WeightOnlyPath path = WeightOnlyPath::kAuto;
   int64_t cublaslt_min_rows = 0;
   DeviceBuffer blocks, scales, zeros, bias;
-  // The cuBLASLt path: dequantized weights [N, K] and the bias, bf16.
+  // The cuBLASLt path: the bias in bf16, and with kResidentCopy the
+  // dequantized weights [N, K] (else they go to the caller's scratch per Run).
   DeviceBuffer bf16_weights, bf16_bias;
   std::optional<weight_only::Bf16FallbackGemm> fallback;
   std::string description;
@@ -49,6 +50,12 @@ struct WeightOnlyGemm::Impl {
 namespace {
 
 constexpr int64_t kMaxDim = int64_t{1} << 31;
+
+// The dequantized weights' place at the start of the scratch, the cuBLASLt
+// workspace after it.
+size_t DequantizedBytes(int64_t n, int64_t k) {
+  return (static_cast<size_t>(n * k) * 2 + 255) / 256 * 256;
+}
 
 std::string Describe(const WeightOnlyGemmConfig& c) {
   const Tensor& w = c.codes;
@@ -153,9 +160,8 @@ Status Validate(const WeightOnlyGemmConfig& c, const std::string& what, int64_t*
                            " is not a u4 kernel shape for group ", c.group_size, " (0 to ",
                            WeightOnlyInt4KernelShapes(c.group_size) - 1, ", or -1)");
   if (c.path == WeightOnlyPath::kCublasLtBf16 && c.cublaslt_min_rows == 0)
-    return InvalidArgument(what,
-                           ": the cuBLASLt path needs the dequantized bf16 copy, which "
-                           "cublaslt_min_rows = 0 turns off");
+    return InvalidArgument(what, ": path cublaslt-bf16 forced with cublaslt_min_rows = 0, ",
+                           "which turns the cuBLASLt path off");
   return Status::Ok();
 }
 
@@ -223,17 +229,18 @@ Expected<WeightOnlyGemm> WeightOnlyGemm::Create(const WeightOnlyGemmConfig& conf
                            DeviceBuffer::FromHost(config.bias.raw(), n * sizeof(float)));
   }
   if (config.cublaslt_min_rows > 0) {
-    const std::vector<uint16_t> dequantized = weight_only::DequantizedBf16(view);
-    OCTET_ASSIGN_OR_RETURN(impl->bf16_weights,
-                           DeviceBuffer::FromHost(dequantized.data(), dequantized.size() * 2));
+    if (config.bf16_weights == Bf16Weights::kResidentCopy) {
+      const std::vector<uint16_t> dequantized = weight_only::DequantizedBf16(view);
+      OCTET_ASSIGN_OR_RETURN(impl->bf16_weights,
+                             DeviceBuffer::FromHost(dequantized.data(), dequantized.size() * 2));
+    }
     if (config.bias.defined()) {
       std::vector<uint16_t> bias(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) bias[i] = FloatToBFloat16(config.bias.data<float>()[i]);
       OCTET_ASSIGN_OR_RETURN(impl->bf16_bias, DeviceBuffer::FromHost(bias.data(), bias.size() * 2));
     }
     auto fallback = weight_only::Bf16FallbackGemm::Create(
-        n, k, impl->bf16_weights.data(), config.bias.defined() ? impl->bf16_bias.data() : nullptr,
-        config.activation);
+        n, k, config.bias.defined() ? impl->bf16_bias.data() : nullptr, config.activation);
     if (!fallback.ok()) return fallback.status().WithContext(what);
     impl->fallback = std::move(fallback).value();
   }
@@ -272,12 +279,29 @@ WeightOnlyPath WeightOnlyGemm::PathFor(int64_t m) const {
   return WeightOnlyPath::kStreaming16x32;
 }
 
-Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t stream) const {
-  return Run(x, m, y, stream, WeightOnlyPath::kAuto);
+size_t WeightOnlyGemm::MaxScratchBytes(int64_t n, int64_t k) {
+  return DequantizedBytes(n, k) + weight_only::Bf16FallbackGemm::kWorkspaceBytes;
 }
 
-Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t stream,
-                           WeightOnlyPath path) const {
+size_t WeightOnlyGemm::scratch_bytes(int64_t m, WeightOnlyPath path) const {
+  const Impl& impl = *impl_;
+  if (path == WeightOnlyPath::kAuto) path = PathFor(m);
+  if (path != WeightOnlyPath::kCublasLtBf16 || !impl.fallback.has_value()) return 0;
+  return (impl.bf16_weights.bytes() > 0 ? 0 : DequantizedBytes(impl.n, impl.k)) +
+         weight_only::Bf16FallbackGemm::kWorkspaceBytes;
+}
+
+Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t stream) const {
+  return Run(x, m, y, WeightOnlyScratch{}, stream, WeightOnlyPath::kAuto);
+}
+
+Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlyScratch& scratch,
+                           cudaStream_t stream) const {
+  return Run(x, m, y, scratch, stream, WeightOnlyPath::kAuto);
+}
+
+Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlyScratch& scratch,
+                           cudaStream_t stream, WeightOnlyPath path) const {
   const Impl& impl = *impl_;
   if (m == 0) return Status::Ok();
   if (m < 0 || m >= kMaxDim)
@@ -287,26 +311,6 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
     return InvalidArgument(impl.description, ": x (", x, ") must be 16-byte aligned and y (", y,
                            ") 2-byte aligned");
   if (path == WeightOnlyPath::kAuto) path = PathFor(m);
-  if (path == WeightOnlyPath::kCublasLtBf16) {
-    if (!impl.fallback.has_value())
-      return InvalidArgument(impl.description,
-                             ": the cuBLASLt path needs the bf16 copy (cublaslt_min_rows > 0)");
-    const Status s = impl.fallback->Run(x, m, y, stream);
-    return s.ok() ? s : s.WithContext(impl.description);
-  }
-  const int int4_shape =
-      impl.bits != 4 ? -1
-      : impl.int4_shape >= 0
-          ? impl.int4_shape
-          : weight_only::GemvShapeFor(VariantOf(path), impl.n_pad, m, impl.group_size);
-  // The grid's y dimension holds at most 65535 row tiles.
-  const int64_t max_rows =
-      int64_t{65535} * (impl.bits == 4 ? 8 * weight_only::GemvShapeAt(int4_shape).nb
-                                       : weight_only::RowsPerTile(VariantOf(path)));
-  if (m > max_rows)
-    return InvalidArgument(impl.description, ": m = ", m, " is above the ",
-                           WeightOnlyPathName(path), " kernel's ", max_rows,
-                           " rows; create the kernel with cublaslt_min_rows > 0 for such m");
   weight_only::GemmArgs args;
   args.x = x;
   args.packed = impl.blocks.data();
@@ -320,6 +324,20 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   args.n_pad = static_cast<int>(impl.n_pad);
   args.chunks = static_cast<int>(impl.chunks);
   args.gelu = impl.gelu;
+  if (path == WeightOnlyPath::kCublasLtBf16) return RunCublasLt(args, scratch, stream);
+  const int int4_shape =
+      impl.bits != 4 ? -1
+      : impl.int4_shape >= 0
+          ? impl.int4_shape
+          : weight_only::GemvShapeFor(VariantOf(path), impl.n_pad, m, impl.group_size);
+  // The grid's y dimension holds at most 65535 row tiles.
+  const int64_t max_rows =
+      int64_t{65535} * (impl.bits == 4 ? 8 * weight_only::GemvShapeAt(int4_shape).nb
+                                       : weight_only::RowsPerTile(VariantOf(path)));
+  if (m > max_rows)
+    return InvalidArgument(impl.description, ": m = ", m, " is above the ",
+                           WeightOnlyPathName(path), " kernel's ", max_rows,
+                           " rows; create the kernel with cublaslt_min_rows > 0 for such m");
   Status s;
   if (impl.bits == 4) {
     const bool pdl =
@@ -328,6 +346,40 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, cudaStream_t strea
   } else {
     s = weight_only::LaunchInt8(VariantOf(path), args, stream);
   }
+  return s.ok() ? s : s.WithContext(impl.description);
+}
+
+// The cuBLASLt path: bf16 weights from the resident copy or dequantized into
+// the front of the scratch, the rest of the scratch as cuBLASLt's workspace.
+Status WeightOnlyGemm::RunCublasLt(const weight_only::GemmArgs& args,
+                                   const WeightOnlyScratch& scratch, cudaStream_t stream) const {
+  const Impl& impl = *impl_;
+  if (!impl.fallback.has_value())
+    return InvalidArgument(impl.description,
+                           ": the cuBLASLt path is off (created with cublaslt_min_rows = 0)");
+  if (scratch.data == nullptr ? scratch.bytes != 0
+                              : reinterpret_cast<uintptr_t>(scratch.data) % 16 != 0)
+    return InvalidArgument(impl.description, ": scratch (", scratch.data, ", ", scratch.bytes,
+                           " bytes) must be 16-byte aligned, or null with 0 bytes");
+  const void* w = impl.bf16_weights.data();
+  uint8_t* rest = static_cast<uint8_t*>(scratch.data);
+  size_t rest_bytes = scratch.bytes;
+  if (w == nullptr) {
+    const size_t need = DequantizedBytes(impl.n, impl.k);
+    if (scratch.bytes < need)
+      return InvalidArgument(impl.description, ": m = ", args.m,
+                             " runs cuBLASLt on bf16 weights dequantized into the scratch, which "
+                             "needs ",
+                             scratch_bytes(args.m, WeightOnlyPath::kCublasLtBf16),
+                             " bytes (at least ", need, "); got ", scratch.bytes);
+    Status s = weight_only::DequantizePackedToBf16(args, impl.bits, impl.group_size, rest, stream);
+    if (!s.ok()) return s.WithContext(impl.description);
+    w = rest;
+    rest += need;
+    rest_bytes -= need;
+  }
+  const Status s = impl.fallback->Run(args.x, args.m, w, args.y, rest_bytes > 0 ? rest : nullptr,
+                                      rest_bytes, stream);
   return s.ok() ? s : s.WithContext(impl.description);
 }
 

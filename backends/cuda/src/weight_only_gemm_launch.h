@@ -92,5 +92,10 @@ int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size);
 bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args);
 Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream);
 Status LaunchInt8(Variant variant, const GemmArgs& args, cudaStream_t stream);
+// The packed weights of `args` (packed, scales, zeros, n, k, n_pad, chunks)
+// as bf16 [n, k] row-major into w (16-byte aligned), each value the host's
+// DequantizedBf16 (weight_only_pack.h).
+Status DequantizePackedToBf16(const GemmArgs& args, int bits, int group_size, void* w,
+                              cudaStream_t stream);
 
 }  // namespace octet::cuda::weight_only

@@ -96,6 +96,13 @@ struct SessionOptions {
   bool cuda_graphs = true;
 };
 
+// Bytes of device memory in use on the current CUDA device: cudaMemGetInfo's
+// total minus free, so every process's allocations, the CUDA context's and
+// the libraries' included. The difference across Module::Load and a first
+// Session::Run is what a module costs on the device (`octet bench` prints
+// it). Unimplemented in a runtime built without CUDA; an error without a GPU.
+Expected<int64_t> DeviceMemoryInUse();
+
 class Session {
  public:
   static Expected<std::unique_ptr<Session>> Create(std::shared_ptr<const Module> module,

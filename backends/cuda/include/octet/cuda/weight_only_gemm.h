@@ -31,16 +31,20 @@
 //             launch (programmatic_launch). Beyond one row tile the
 //             row tiles are separate blocks (the weights are re-read, from L2
 //             after the first).
-//   m >= cublaslt_min_rows  cuBLASLt's bf16 GEMM on a dequantized bf16 copy
-//             of the weights that Create keeps on the device (4x (u4) / 2x (i8)
-//             the packed bytes; cublaslt_min_rows = 0 keeps no copy and runs the
-//             kernels at every m). The default, 33, is the measured crossover
-//             on the H100 (docs/cuda-backend.md): the kernels win up to m = 32,
-//             cuBLASLt from m = 64 on.
+//   m >= cublaslt_min_rows  cuBLASLt's bf16 GEMM on bf16 weights: by default
+//             Run first dequantizes the packed weights into the caller's
+//             scratch (scratch_bytes(m): 2 N K bytes and the cuBLASLt
+//             workspace), so only the packed bytes stay on the device; with
+//             Bf16Weights::kResidentCopy Create keeps a dequantized copy (4x
+//             (u4) / 2x (i8) the packed bytes) and Run skips that step.
+//             cublaslt_min_rows = 0 runs the kernels at every m. The default,
+//             33, is the measured crossover on the H100 (docs/cuda-backend.md):
+//             the kernels win up to m = 32, cuBLASLt from m = 64 on.
 // Like the other kernels, Create validates (before touching the device),
 // packs and uploads; Run only enqueues, allocates nothing and does not
 // synchronise (the cuBLASLt path asks cuBLASLt's heuristic for the run's m on
-// the host). A created kernel is immutable and may run on several streams.
+// the host). A created kernel is immutable and may run on several streams,
+// each with its own scratch.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -55,6 +59,10 @@
 
 namespace octet::cuda {
 
+namespace weight_only {
+struct GemmArgs;
+}
+
 enum class WeightOnlyPath {
   kAuto,  // by m, as above
   // int8 / int4 (auto as measured on the H100, docs/cuda-backend.md):
@@ -64,7 +72,20 @@ enum class WeightOnlyPath {
   kStreaming16,     // 16-row tiles, 16 columns. Auto: i8 m <= 8 and N < 8192; u4 17..32
   kStreaming16x32,  // 16-row tiles, 32 columns. Auto: i8 otherwise; u4 9..16 and > 32
   kTensorCore32,    // 32-row tiles (i8: each weight fragment feeds two mma). Forced only
-  kCublasLtBf16,    // needs the bf16 copy (cublaslt_min_rows > 0)
+  kCublasLtBf16,    // cuBLASLt bf16 (cublaslt_min_rows > 0); scratch unless kResidentCopy
+};
+
+// Where the cuBLASLt path's bf16 weights come from.
+enum class Bf16Weights {
+  kDequantizePerRun,  // Run dequantizes the packed weights into the caller's scratch
+  kResidentCopy,      // Create keeps a dequantized copy on the device (more memory)
+};
+
+// Device memory the caller lends one Run (arena scratch, 16-byte aligned);
+// WeightOnlyGemm::scratch_bytes says how much.
+struct WeightOnlyScratch {
+  void* data = nullptr;
+  size_t bytes = 0;
 };
 const char* WeightOnlyPathName(WeightOnlyPath path);  // "streaming16"
 
@@ -88,6 +109,7 @@ struct WeightOnlyGemmConfig {
   // 0: no copy, the kernels at every m (saves the copy's memory; slower than
   // bf16 from m = 64 on).
   int64_t cublaslt_min_rows = 33;
+  Bf16Weights bf16_weights = Bf16Weights::kDequantizePerRun;
   // u4 kernels: launch with programmatic dependent launch, so that a kernel
   // queued right behind another PDL-aware kernel (this GEMM again, in a chain
   // of layers) starts streaming its weights before that one ends; x is read and
@@ -113,10 +135,24 @@ class WeightOnlyGemm {
   static Expected<WeightOnlyGemm> Create(const WeightOnlyGemmConfig& config);
 
   // x: bf16 [m, K] row-major, 16-byte aligned; y: bf16 [m, N] row-major. Device
-  // memory. m == 0 does nothing.
-  Status Run(const void* x, int64_t m, void* y, cudaStream_t stream) const;
+  // memory. m == 0 does nothing. The cuBLASLt path with kDequantizePerRun
+  // needs scratch of scratch_bytes(m) (an InvalidArgument error names the
+  // bytes otherwise); with kResidentCopy, scratch only lends cuBLASLt its
+  // workspace.
+  Status Run(const void* x, int64_t m, void* y, const WeightOnlyScratch& scratch,
+             cudaStream_t stream) const;
   // The same on a given path (kAuto: PathFor(m)), for tests and benchmarks.
-  Status Run(const void* x, int64_t m, void* y, cudaStream_t stream, WeightOnlyPath path) const;
+  Status Run(const void* x, int64_t m, void* y, const WeightOnlyScratch& scratch,
+             cudaStream_t stream, WeightOnlyPath path) const;
+  // Without scratch: the kernel paths, and the cuBLASLt path of a resident copy.
+  Status Run(const void* x, int64_t m, void* y, cudaStream_t stream) const;
+
+  // The scratch a Run of m rows on `path` (kAuto: PathFor(m)) uses: on the
+  // cuBLASLt path the bf16 weights (kDequantizePerRun) and the workspace, else 0.
+  size_t scratch_bytes(int64_t m, WeightOnlyPath path = WeightOnlyPath::kAuto) const;
+  // The most any Run of an N x K kernel asks, for planners that size scratch
+  // before creating the kernel.
+  static size_t MaxScratchBytes(int64_t n, int64_t k);
 
   int64_t n() const;
   int64_t k() const;
@@ -128,6 +164,8 @@ class WeightOnlyGemm {
   const std::string& description() const;
 
  private:
+  Status RunCublasLt(const weight_only::GemmArgs& args, const WeightOnlyScratch& scratch,
+                     cudaStream_t stream) const;
   struct Impl;
   std::shared_ptr<const Impl> impl_;
 };
