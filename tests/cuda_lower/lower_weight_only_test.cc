@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cuda_lower/mlp_block.h"
@@ -64,6 +65,29 @@ TEST_P(LowerWeightOnlyTest, MlpLowersToWeightOnlyOps) {
   // (256-byte multiple) and the 4 MiB cuBLASLt workspace.
   EXPECT_EQ(d.slots[lin1.outputs[3]].dtype, DType::kU8);
   EXPECT_EQ(d.slots[lin1.outputs[3]].shape, Shape({kHidden * kMlp * 2 + (int64_t{4} << 20)}));
+}
+
+// The weight scratch by the rows: none needed below cuBLASLt's 33 (a few
+// bytes), a resident bf16 copy (no scratch output) for static rows below
+// 4096, where dequantizing on every run would cost the GEMM 10% or more, and
+// the scratch from there on (and for symbolic rows, above).
+TEST_P(LowerWeightOnlyTest, WeightScratchFollowsTheRows) {
+  for (auto [batch, outputs, bytes] : {std::tuple<int64_t, size_t, int64_t>{1, 4, 16},
+                                       {10, 3, 0},
+                                       {600, 4, kHidden * kMlp * 2 + (int64_t{4} << 20)}}) {
+    auto qdq = testing::ApplyPreset(
+        testing::TransformerMlpBlock(3, kTokens, kHidden, kMlp, Dim(batch)), GetParam());
+    ASSERT_TRUE(qdq.ok()) << qdq.status().ToString();
+    auto cuda = CompileForCuda(std::move(*qdq));
+    ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+    const ModuleOp& lin1 = cuda->desc.ops[1];
+    ASSERT_EQ(lin1.kernel, "cuda.weight_only_matmul");
+    SCOPED_TRACE(::testing::Message() << kTokens * batch << " rows");
+    ASSERT_EQ(lin1.outputs.size(), outputs);
+    if (outputs == 4) {
+      EXPECT_EQ(cuda->desc.slots[lin1.outputs[3]].shape, Shape({bytes}));
+    }
+  }
 }
 
 TEST_P(LowerWeightOnlyTest, MlpOnGpuMatchesReference) {

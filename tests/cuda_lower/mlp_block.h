@@ -13,12 +13,14 @@
 
 namespace octet::testing {
 
-inline Model TransformerMlpBlock(uint32_t seed, int64_t tokens, int64_t hidden, int64_t mlp) {
+// batch: the input's first dim, symbolic "N" unless given.
+inline Model TransformerMlpBlock(uint32_t seed, int64_t tokens, int64_t hidden, int64_t mlp,
+                                 Dim batch = Dim::Symbol("N")) {
   std::mt19937 rng(seed);
   Model m;
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
-  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), tokens, hidden})));
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({batch, tokens, hidden})));
   auto scalar = [&](const char* name, float v) { return g.AddConstant(name, Tensor::Scalar(v)); };
   // MatMul(x, w [K, N]) + b [N], as torch.nn.Linear exports; weights scaled
   // by 1/sqrt(K) so that activations keep their magnitude.

@@ -49,6 +49,15 @@ int64_t WeightOnlyScratchBytes(int64_t n, int64_t k) {
   return (n * k * 2 + 255) / 256 * 256 + (int64_t{4} << 20);
 }
 constexpr int64_t kWeightOnlyCublasLtMinRows = 33;
+// From these rows on, dequantizing the weights into scratch on every run
+// costs the cuBLASLt GEMM little: about 2.5 N K bytes of traffic against
+// 2 m N K flops, 341 / m of the GEMM's time on the H100
+// (bench/cuda_weight_only_bench's dq+lt column: 1.4x at m = 1024), so
+// under 10% here. Static row counts between the two keep a resident bf16
+// copy instead (no scratch output), so that the weight-only path is never
+// much slower than bf16 there; dynamic rows take the scratch (the memory
+// saving is the presets' point).
+constexpr int64_t kWeightOnlyPerRunMinRows = 4096;
 // The kernels are built for sm_90a only (wgmma and TMA in the int8 GEMM).
 constexpr const char kCudaArch[] = "sm_90a";
 
@@ -625,13 +634,18 @@ class CudaLowering {
   // y f32 [..., N] after the optional GELU, then the bf16 copies of x and y the
   // kernel reads and writes, and u8 scratch for the weights dequantized to
   // bf16 when the rows run cuBLASLt (all scratch in the arena, dead after this
-  // op; a few bytes where the rows are static and below that path's).
+  // op; a few bytes where the rows are static and below that path's; absent,
+  // for a resident bf16 copy, where they are static and below
+  // kWeightOnlyPerRunMinRows).
+  // The bytes of the op's weight scratch output, 0 for none (a resident
+  // bf16 copy at load), by the rows x has.
   static int64_t WeightOnlyScratch(const WeightOnlyMatMulPattern& m) {
     const std::vector<Dim>& xd = m.x->type().shape.dims();
     int64_t rows = 1;
     for (size_t i = 0; i + 1 < xd.size() && rows >= 0; ++i)
       rows = xd[i].is_static() ? rows * xd[i].value() : -1;
-    if (rows >= 0 && rows < kWeightOnlyCublasLtMinRows) return 16;
+    if (rows >= 0 && rows < kWeightOnlyCublasLtMinRows) return 16;  // the kernels only
+    if (rows >= 0 && rows < kWeightOnlyPerRunMinRows) return 0;
     return WeightOnlyScratchBytes(m.codes.dim(1), m.codes.dim(0));  // codes [K, N]
   }
 
@@ -656,9 +670,10 @@ class CudaLowering {
             ? builder_.OutputSlotAs(m.last()->output(0), DType::kBF16)
             : builder_.OutputSlot(m.last()->output(0)),
         builder_.AddActivation(n.name() + "/x_bf16", TensorType(DType::kBF16, m.x->type().shape)),
-        builder_.AddActivation(n.name() + "/y_bf16", TensorType(DType::kBF16, yt.shape)),
-        builder_.AddActivation(n.name() + "/scratch",
-                               TensorType(DType::kU8, Shape({Dim(WeightOnlyScratch(m))})))};
+        builder_.AddActivation(n.name() + "/y_bf16", TensorType(DType::kBF16, yt.shape))};
+    if (const int64_t scratch = WeightOnlyScratch(m); scratch > 0)
+      op.outputs.push_back(builder_.AddActivation(n.name() + "/scratch",
+                                                  TensorType(DType::kU8, Shape({Dim(scratch)}))));
     op.attrs = {{"group_size", m.group_size},
                 {"activation", std::string(m.gelu.empty() ? "none" : "gelu_erf")}};
     builder_.AddOp(std::move(op));
