@@ -262,12 +262,35 @@ TEST(MaxPoolNhwc, MatchesReferenceBitForBit) {
                  t.c,
                  (t.h + t.pt + t.pb - t.dilation * (t.k - 1) - 1) / t.stride + 1 + t.extra,
                  (t.w + t.pl + t.pr - t.dilation * (t.k - 1) - 1) / t.stride + 1 + t.extra};
-    const std::vector<float> x = testing::RandomFloats(t.n * t.h * t.w * t.c, rng, -3, 3);
+    // Each image in its own range, so that a maximum raised into the wrong
+    // image shows.
+    std::vector<float> x = testing::RandomFloats(t.n * t.h * t.w * t.c, rng, -3, 3);
+    for (int64_t e = 0; e < static_cast<int64_t>(x.size()); ++e)
+      x[e] *= static_cast<float>(1 + e / (t.h * t.w * t.c));
     const int64_t y_size = t.n * d.out_height * d.out_width * t.c;
     DeviceBuffer dx = Upload(x), dy = testing::Poisoned(y_size * 4 + 64);
-    ASSERT_TRUE(MaxPool2dNhwcF32(dx.as<float>(), d, w, dy.as<float>(), nullptr).ok());
+    // Every other case also takes the per-image maximum of y (poisoned
+    // first: the call zeroes it): images whose warps straddle two images
+    // (the first: 168 threads an image), C = 3 (one channel a thread) and
+    // whole warps an image (the last).
+    const bool absmax = (&t - cases) % 2 == 0;
+    DeviceBuffer dm = testing::Poisoned(t.n * 4);
+    ASSERT_TRUE(MaxPool2dNhwcF32(dx.as<float>(), d, w, dy.as<float>(), nullptr,
+                                 absmax ? dm.as<float>() : nullptr)
+                    .ok());
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const std::vector<float> y = Download<float>(dy, y_size + 16);
+    if (absmax) {
+      // Exact: the maximum of the same f32 values.
+      const std::vector<float> got = Download<float>(dm, t.n);
+      const int64_t image = y_size / t.n;
+      for (int64_t b = 0; b < t.n; ++b) {
+        float want = 0.f;
+        for (int64_t e = b * image; e < (b + 1) * image; ++e)
+          want = std::max(want, std::fabs(y[e]));
+        EXPECT_EQ(got[b], want) << "image " << b << " max |y|";
+      }
+    }
     for (int64_t e = y_size; e < y_size + 16; ++e) {
       uint32_t bits;
       std::memcpy(&bits, &y[e], 4);

@@ -376,6 +376,57 @@ __global__ void __launch_bounds__(kRowThreads)
   }
 }
 
+// Pass 1 of Im2ColQuantizeInt8Nhwc16: each value of x quantized once, 16
+// consecutive values (16 channels of one pixel, in one image since C % 16 ==
+// 0) a thread: four 16-byte loads, one 16-byte store.
+__global__ void QuantizeNhwc16Kernel(const float* __restrict__ x, FastDiv image_chunks,
+                                     int total_chunks, const float* __restrict__ absmax, float qmax,
+                                     float min_scale, int8_t* __restrict__ x_codes) {
+  for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
+       t += static_cast<int>(gridDim.x * blockDim.x)) {
+    const int b = image_chunks.Div(t);
+    const float scale = fmaxf(__fdiv_rn(absmax[b], qmax), min_scale);
+    const float inv_scale = __frcp_rn(scale);
+    const float4* src = reinterpret_cast<const float4*>(x) + int64_t{t} * 4;
+    float4 f[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) f[q] = src[q];
+    uint32_t w[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+      w[q] = Pack4(Quantize(f[q].x, scale, inv_scale), Quantize(f[q].y, scale, inv_scale),
+                   Quantize(f[q].z, scale, inv_scale), Quantize(f[q].w, scale, inv_scale));
+    reinterpret_cast<uint4*>(x_codes)[t] = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+}
+
+// Pass 2: Im2ColQuantizeNhwc16Kernel's chunks and indexing, copied from the
+// codes of pass 1 (one 16-byte load, L2-resident across the taps that share
+// it) instead of loaded as floats and quantized.
+__global__ void Im2ColCodesNhwc16Kernel(const int8_t* __restrict__ x_codes, Im2ColGeometry g,
+                                        Im2ColDivisors div, int total_chunks,
+                                        const float* __restrict__ absmax,
+                                        int8_t* __restrict__ codes,
+                                        float* __restrict__ row_scales) {
+  const int tap_chunks = g.c / 16;
+  for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
+       t += static_cast<int>(gridDim.x * blockDim.x)) {
+    const int m = div.chunks.Div(t), chunk = t - m * g.chunks;
+    const int b = div.pixels.Div(m), p = m - b * (g.oh * g.ow);
+    const int oh = div.ow.Div(p), ow = p - oh * g.ow;
+    if (chunk == 0) row_scales[m] = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+    const int k0 = chunk * 16;
+    const int tap = div.tap_chunks.Div(chunk), c0 = (chunk - tap * tap_chunks) * 16;
+    const int i = div.kw.Div(tap), j = tap - i * g.kw;
+    const int ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
+    uint4 word = make_uint4(0, 0, 0, 0);
+    if (k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
+        static_cast<unsigned>(iw) < static_cast<unsigned>(g.w))
+      word = *reinterpret_cast<const uint4*>(x_codes + ((b * g.h + ih) * g.w + iw) * g.c + c0);
+    *reinterpret_cast<uint4*>(codes + int64_t{m} * g.k_padded + k0) = word;
+  }
+}
+
 unsigned GridFor(int64_t work) {
   // Enough blocks to fill the GPU several times over; the loops stride.
   return static_cast<unsigned>(
@@ -528,6 +579,53 @@ Status Im2ColQuantizeInt8Pixels(const float* x, ActLayout layout, const Conv2dDi
       pixel_codes, g, static_cast<int>(rows), FastDiv::Of(g.oh * g.ow), FastDiv::Of(g.ow),
       kRowThreads / words, kRowThreads % words, absmax, codes, row_scales);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColPixelsKernel");
+  return Status::Ok();
+}
+
+bool QuantizeOnceFirst(const Conv2dDims& d, const Window2d& w) {
+  // Below about a million input values (resnet18 at batch 1: 200,704 in
+  // layer1) both gathers take a few microseconds and the second launch is
+  // what the two passes would add; above, the quantizations saved dominate
+  // (docs/cuda-backend.md has the measurements).
+  constexpr int64_t kMinValues = int64_t{1} << 20;
+  return d.channels % 16 == 0 && w.kernel_h * w.kernel_w > w.stride_h * w.stride_w &&
+         d.batch * d.channels * d.height * d.width >= kMinValues;
+}
+
+Status Im2ColQuantizeInt8Nhwc16(const float* x, const Conv2dDims& d, const Window2d& w,
+                                int64_t k_padded, const float* absmax, float qmax, float min_scale,
+                                int8_t* x_codes, int8_t* codes, float* row_scales,
+                                cudaStream_t stream) {
+  Im2ColGeometry g;
+  int64_t rows = 0;
+  OCTET_RETURN_IF_ERROR(MakeIm2ColGeometry("Im2ColQuantizeInt8Nhwc16", x, d, w, k_padded, absmax,
+                                           qmax, min_scale, codes, row_scales, &g, &rows));
+  if (d.channels % 16 != 0)
+    return InvalidArgument("Im2ColQuantizeInt8Nhwc16: ", d.channels,
+                           " channels; this gather takes a multiple of 16");
+  if (rows == 0) return Status::Ok();
+  if (x_codes == nullptr) return InvalidArgument("Im2ColQuantizeInt8Nhwc16: null x_codes");
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(x_codes) % 16 != 0)
+    return InvalidArgument("Im2ColQuantizeInt8Nhwc16: x and x_codes must be 16-byte aligned");
+  const int64_t image = d.channels * d.height * d.width;
+  const int64_t total = rows * g.chunks;
+  if (total >= (int64_t{1} << 31) || d.batch * image >= (int64_t{1} << 31))
+    return InvalidArgument("Im2ColQuantizeInt8Nhwc16: inputs and im2col matrices must stay below ",
+                           "2^31 elements");
+  const int64_t x_chunks = d.batch * image / 16;
+  QuantizeNhwc16Kernel<<<GridFor(x_chunks), kThreads, 0, stream>>>(
+      x, FastDiv::Of(static_cast<int>(image / 16)), static_cast<int>(x_chunks), absmax, qmax,
+      min_scale, x_codes);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeNhwc16Kernel");
+  Im2ColDivisors div;
+  div.chunks = FastDiv::Of(g.chunks);
+  div.pixels = FastDiv::Of(g.oh * g.ow);
+  div.ow = FastDiv::Of(g.ow);
+  div.tap_chunks = FastDiv::Of(g.c / 16);
+  div.kw = FastDiv::Of(g.kw);
+  Im2ColCodesNhwc16Kernel<<<GridFor(total), kThreads, 0, stream>>>(
+      x_codes, g, div, static_cast<int>(total), absmax, codes, row_scales);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColCodesNhwc16Kernel");
   return Status::Ok();
 }
 

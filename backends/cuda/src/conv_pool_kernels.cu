@@ -129,10 +129,15 @@ __global__ void Pool2dKernel(const float* __restrict__ x, Geometry g, int64_t pl
 // Max pooling over NHWC: one thread per output pixel and kVec channels
 // (consecutive threads on consecutive channels, so that each tap's loads and
 // the stores are contiguous across the warp), 32-bit index math (the host
-// checks the sizes).
+// checks the sizes). With absmax_bits, also the per-image max |y| of the
+// values written (image_items threads an image), raised as the bits of a
+// non-negative float (atomicMax; zeroed by the caller): one atomic per warp
+// where the warp's outputs lie in one image, per thread where they straddle
+// two. The loop's trip count is the warp's, so the shuffles see every lane.
 template <int kVec>
 __global__ void MaxPoolNhwcKernel(const float* __restrict__ x, Geometry g64, int total,
-                                  float* __restrict__ y) {
+                                  float* __restrict__ y, unsigned* __restrict__ absmax_bits,
+                                  int image_items) {
   using V = std::conditional_t<kVec == 4, float4, float>;
   const int c = static_cast<int>(g64.c), groups = c / kVec;
   const int h = static_cast<int>(g64.h), w = static_cast<int>(g64.w);
@@ -141,31 +146,50 @@ __global__ void MaxPoolNhwcKernel(const float* __restrict__ x, Geometry g64, int
   const int sh = static_cast<int>(g64.sh), sw = static_cast<int>(g64.sw);
   const int pt = static_cast<int>(g64.pt), pl = static_cast<int>(g64.pl);
   const int dh = static_cast<int>(g64.dh), dw = static_cast<int>(g64.dw);
-  const int stride = static_cast<int>(gridDim.x * blockDim.x);
-  for (int e = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); e < total; e += stride) {
-    const int group = e % groups, pixel = e / groups;
-    const int ow = pixel % out_w, rest = pixel / out_w;
-    const int oh = rest % out_h, b = rest / out_h;
-    float best[kVec];
+  const int stride = static_cast<int>(gridDim.x * blockDim.x);  // a multiple of 32
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  for (int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x) - lane; first < total;
+       first += stride) {
+    const int e = first + lane;
+    float largest = 0.f;  // of |y| (fmaxf drops NaN, as ImageAbsMax)
+    if (e < total) {
+      const int group = e % groups, pixel = e / groups;
+      const int ow = pixel % out_w, rest = pixel / out_w;
+      const int oh = rest % out_h, b = rest / out_h;
+      float best[kVec];
 #pragma unroll
-    for (int v = 0; v < kVec; ++v) best[v] = -INFINITY;
-    for (int i = 0; i < kh; ++i) {
-      const int ih = oh * sh - pt + i * dh;
-      if (static_cast<unsigned>(ih) >= static_cast<unsigned>(h)) continue;
-      for (int j = 0; j < kw; ++j) {
-        const int iw = ow * sw - pl + j * dw;
-        if (static_cast<unsigned>(iw) >= static_cast<unsigned>(w)) continue;
-        const V in = reinterpret_cast<const V*>(x)[((b * h + ih) * w + iw) * groups + group];
-        const float* f = reinterpret_cast<const float*>(&in);
+      for (int v = 0; v < kVec; ++v) best[v] = -INFINITY;
+      for (int i = 0; i < kh; ++i) {
+        const int ih = oh * sh - pt + i * dh;
+        if (static_cast<unsigned>(ih) >= static_cast<unsigned>(h)) continue;
+        for (int j = 0; j < kw; ++j) {
+          const int iw = ow * sw - pl + j * dw;
+          if (static_cast<unsigned>(iw) >= static_cast<unsigned>(w)) continue;
+          const V in = reinterpret_cast<const V*>(x)[((b * h + ih) * w + iw) * groups + group];
+          const float* f = reinterpret_cast<const float*>(&in);
 #pragma unroll
-        for (int v = 0; v < kVec; ++v) best[v] = fmaxf(best[v], f[v]);
+          for (int v = 0; v < kVec; ++v) best[v] = fmaxf(best[v], f[v]);
+        }
       }
-    }
-    V out;
-    float* o = reinterpret_cast<float*>(&out);
+      V out;
+      float* o = reinterpret_cast<float*>(&out);
 #pragma unroll
-    for (int v = 0; v < kVec; ++v) o[v] = best[v];
-    reinterpret_cast<V*>(y)[e] = out;
+      for (int v = 0; v < kVec; ++v) {
+        o[v] = best[v];
+        largest = fmaxf(largest, fabsf(best[v]));
+      }
+      reinterpret_cast<V*>(y)[e] = out;
+    }
+    if (absmax_bits == nullptr) continue;
+    const int image = first / image_items;
+    if (image == min(first + 31, total - 1) / image_items) {
+#pragma unroll
+      for (int offset = 16; offset > 0; offset /= 2)
+        largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, offset));
+      if (lane == 0) atomicMax(absmax_bits + image, __float_as_uint(largest));
+    } else if (e < total) {
+      atomicMax(absmax_bits + e / image_items, __float_as_uint(largest));
+    }
   }
 }
 
@@ -257,7 +281,7 @@ Status Pool2dF32(const float* x, const Conv2dDims& dims, const Window2d& window,
 }
 
 Status MaxPool2dNhwcF32(const float* x, const Conv2dDims& dims, const Window2d& window, float* y,
-                        cudaStream_t stream) {
+                        cudaStream_t stream, float* y_absmax) {
   OCTET_RETURN_IF_ERROR(CheckWindow("MaxPool2dNhwcF32", dims, window));
   const int64_t total = dims.batch * dims.out_height * dims.out_width * dims.channels;
   if (total == 0) return Status::Ok();
@@ -266,13 +290,18 @@ Status MaxPool2dNhwcF32(const float* x, const Conv2dDims& dims, const Window2d& 
       total >= (int64_t{1} << 31))
     return InvalidArgument("MaxPool2dNhwcF32: tensors of 2^31 elements or more are not supported");
   const Geometry g = MakeGeometry(dims, window);
+  unsigned* absmax_bits = reinterpret_cast<unsigned*>(y_absmax);
+  if (y_absmax != nullptr)
+    OCTET_CUDA_RETURN_IF_ERROR(
+        cudaMemsetAsync(y_absmax, 0, static_cast<size_t>(dims.batch) * sizeof(float), stream));
+  const int image = static_cast<int>(total / dims.batch);
   if (dims.channels % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
       reinterpret_cast<uintptr_t>(y) % 16 == 0) {
-    MaxPoolNhwcKernel<4>
-        <<<BlocksFor(total / 4), kThreads, 0, stream>>>(x, g, static_cast<int>(total / 4), y);
+    MaxPoolNhwcKernel<4><<<BlocksFor(total / 4), kThreads, 0, stream>>>(
+        x, g, static_cast<int>(total / 4), y, absmax_bits, image / 4);
   } else {
-    MaxPoolNhwcKernel<1>
-        <<<BlocksFor(total), kThreads, 0, stream>>>(x, g, static_cast<int>(total), y);
+    MaxPoolNhwcKernel<1><<<BlocksFor(total), kThreads, 0, stream>>>(x, g, static_cast<int>(total),
+                                                                    y, absmax_bits, image);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("MaxPoolNhwcKernel");
   return Status::Ok();

@@ -56,4 +56,25 @@ Status Im2ColQuantizeInt8Pixels(const float* x, ActLayout layout, const Conv2dDi
                                 float qmax, float min_scale, uint32_t* pixel_codes, int8_t* codes,
                                 float* row_scales, cudaStream_t stream);
 
+// NHWC inputs with C % 16 == 0 (resnet's convolutions after the stem): the
+// same codes and row scales as Im2ColQuantizeInt8, in two passes: x
+// quantized once into x_codes i8 [batch, H, W, C] (each value once, where
+// the direct gather quantizes it once per window that holds it: 9 times for
+// a 3x3 stride-1 window), then the rows copied from those codes in 16-byte
+// chunks (16 channels of one tap; zeros in the padding and past the taps).
+// x and x_codes must be 16-byte aligned; x_codes is scratch the caller
+// provides.
+Status Im2ColQuantizeInt8Nhwc16(const float* x, const Conv2dDims& dims, const Window2d& window,
+                                int64_t k_padded, const float* absmax, float qmax, float min_scale,
+                                int8_t* x_codes, int8_t* codes, float* row_scales,
+                                cudaStream_t stream);
+
+// Whether Im2ColQuantizeInt8Nhwc16 is the faster gather for this input and
+// window: it takes NHWC with C % 16 == 0, its windows must overlap (kh * kw >
+// sh * sw: a value sits in more than one row, else the direct gather already
+// quantizes each value at most once) and the input must be large enough for
+// the saved quantizations to pay for a second kernel (measured on the H100,
+// docs/cuda-backend.md).
+bool QuantizeOnceFirst(const Conv2dDims& dims, const Window2d& window);
+
 }  // namespace octet::cuda
