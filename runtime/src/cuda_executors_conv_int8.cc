@@ -15,8 +15,8 @@
 // destination first and added there in place.
 // The per-image maximum across ops: with attribute y_absmax = 1 the GEMM's
 // epilogue also takes the per-image max |y| (of the values written) into the
-// last output (zeroed first); with x_absmax = 1 input 5 is that output of x's
-// producer and ImageAbsMax does not run.
+// last output (zeroed first, by the gather kernel); with x_absmax = 1 input
+// 5 is that output of x's producer and ImageAbsMax does not run.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -133,6 +133,10 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
       st = cuda::ImageAbsMax(static_cast<const float*>(x.data), d.batch,
                              d.channels * d.height * d.width, static_cast<float*>(absmax.data),
                              stream);
+    // y's per-image maximum, raised by the GEMM's epilogue (atomicMax): zeroed
+    // by the gather (its kernel where it can, no memset node of its own).
+    float* y_absmax = y_absmax_ ? static_cast<float*>(out.back().data) : nullptr;
+    const int64_t y_absmax_count = y_absmax_ ? d.batch : 0;
     // The scratch outputs after the NHWC one: pixel_codes or x_codes, then
     // y_absmax's.
     const DeviceTensor& input_codes = out[out.size() - 1 - (y_absmax_ ? 1 : 0)];
@@ -141,11 +145,11 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                       " do not fit the input ", CudaDimsText(x.dims));
     if (st.ok() && x_codes_ && x_layout_ == cuda::ActLayout::kNhwc &&
         cuda::QuantizeOnceFirst(d, window_) && reinterpret_cast<uintptr_t>(x.data) % 16 == 0) {
-      st = cuda::Im2ColQuantizeInt8Nhwc16(static_cast<const float*>(x.data), d, window_, k_padded_,
-                                          static_cast<const float*>(absmax.data), qmax_, min_scale_,
-                                          static_cast<int8_t*>(input_codes.data),
-                                          static_cast<int8_t*>(codes.data),
-                                          static_cast<float*>(row_scales.data), stream);
+      st = cuda::Im2ColQuantizeInt8Nhwc16(
+          static_cast<const float*>(x.data), d, window_, k_padded_,
+          static_cast<const float*>(absmax.data), qmax_, min_scale_,
+          static_cast<int8_t*>(input_codes.data), static_cast<int8_t*>(codes.data),
+          static_cast<float*>(row_scales.data), stream, y_absmax, y_absmax_count);
     } else if (st.ok() && pixel_codes_) {
       const DeviceTensor& words = input_codes;
       if (words.numel() != d.batch * d.height * d.width || words.dtype != DType::kI32)
@@ -156,11 +160,18 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                                           min_scale_, static_cast<uint32_t*>(words.data),
                                           static_cast<int8_t*>(codes.data),
                                           static_cast<float*>(row_scales.data), stream);
+      if (st.ok() && y_absmax != nullptr)
+        st = [&]() -> Status {
+          OCTET_CUDA_RETURN_IF_ERROR(
+              cudaMemsetAsync(y_absmax, 0, static_cast<size_t>(d.batch) * sizeof(float), stream));
+          return Status::Ok();
+        }();
     } else if (st.ok()) {
       st = cuda::Im2ColQuantizeInt8(static_cast<const float*>(x.data), x_layout_, d, window_,
                                     k_padded_, static_cast<const float*>(absmax.data), qmax_,
                                     min_scale_, static_cast<int8_t*>(codes.data),
-                                    static_cast<float*>(row_scales.data), stream);
+                                    static_cast<float*>(row_scales.data), stream, y_absmax,
+                                    y_absmax_count);
     }
     const void* res = residual.data;
     if (st.ok() && res != nullptr && r_layout_ == cuda::ActLayout::kNchw) {
@@ -168,13 +179,6 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                     stream);
       res = dst;  // added in place
     }
-    float* y_absmax = y_absmax_ ? static_cast<float*>(out.back().data) : nullptr;
-    if (st.ok() && y_absmax != nullptr)  // the epilogue raises it (atomicMax)
-      st = [&]() -> Status {
-        OCTET_CUDA_RETURN_IF_ERROR(
-            cudaMemsetAsync(y_absmax, 0, static_cast<size_t>(d.batch) * sizeof(float), stream));
-        return Status::Ok();
-      }();
     if (st.ok())
       st = gemm_.Run(static_cast<const int8_t*>(codes.data),
                      static_cast<const float*>(row_scales.data), m, dst, stream, res, y_absmax,

@@ -94,11 +94,15 @@ void RunCase(const Case& t) {
     DeviceBuffer codes = testing::Poisoned(rows * kp + 64), scales = testing::Poisoned(rows * 4);
     DeviceBuffer words = testing::Poisoned(t.n * t.h * t.w * 4);
     DeviceBuffer x_codes = testing::Poisoned(x.size() + 64);
+    // The direct and NHWC gathers also zero a buffer of one float per image
+    // (the op's next per-image maximum), in their kernel or by a memset.
+    DeviceBuffer zero_fill = testing::Poisoned(t.n * 4 + 64);
     Status st = Status::Ok();
     switch (gather) {
       case Gather::kDirect:
         st = Im2ColQuantizeInt8(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(), 127.f,
-                                FLT_MIN, codes.as<int8_t>(), scales.as<float>(), nullptr);
+                                FLT_MIN, codes.as<int8_t>(), scales.as<float>(), nullptr,
+                                zero_fill.as<float>(), t.n);
         break;
       case Gather::kPixels:
         st = Im2ColQuantizeInt8Pixels(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(),
@@ -108,13 +112,18 @@ void RunCase(const Case& t) {
       case Gather::kNhwc16:
         st = Im2ColQuantizeInt8Nhwc16(dx.as<float>(), d, win, kp, absmax.as<float>(), 127.f,
                                       FLT_MIN, x_codes.as<int8_t>(), codes.as<int8_t>(),
-                                      scales.as<float>(), nullptr);
+                                      scales.as<float>(), nullptr, zero_fill.as<float>(), t.n);
         break;
     }
     ASSERT_TRUE(st.ok()) << st.ToString();
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     CheckCodes(t, x, d, kp, rows, Download<int8_t>(codes, rows * kp + 64),
                Download<float>(scales, rows));
+    if (gather != Gather::kPixels) {
+      const std::vector<uint32_t> zeroed = Download<uint32_t>(zero_fill, t.n + 16);
+      for (int64_t i = 0; i < t.n + 16; ++i)
+        ASSERT_EQ(zeroed[i], i < t.n ? 0u : 0xFFFFFFFFu) << "zero_fill word " << i;
+    }
     if (gather == Gather::kNhwc16) {
       // The intermediate codes: every value of x quantized with its image's
       // scale, in x's order, nothing written past them.
@@ -262,9 +271,15 @@ TEST(ConvInt8Gather, RefusesBadArguments) {
   Window2d one = w;
   one.kernel_h = one.kernel_w = 1;
   one.pad_top = one.pad_left = one.pad_bottom = one.pad_right = 0;
+  Window2d stride2 = w;
+  stride2.stride_h = stride2.stride_w = 2;
   Conv2dDims layer1{64, 64, 56, 56, 64, 56, 56};
   EXPECT_TRUE(QuantizeOnceFirst(layer1, w));
   EXPECT_FALSE(QuantizeOnceFirst(layer1, one));
+  EXPECT_FALSE(QuantizeOnceFirst(layer1, stride2));
+  layer1.batch = 1;  // 200,704 values: the direct gather
+  EXPECT_FALSE(QuantizeOnceFirst(layer1, w));
+  layer1.batch = 64;
   layer1.channels = 24;
   EXPECT_FALSE(QuantizeOnceFirst(layer1, w));
 }

@@ -100,13 +100,14 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
   // convolutions end at the head's max pool, which the global average pool
   // reads: NCHW. Which of b2c2 and the shortcut takes the Add is the graph
   // order's (b2c2 comes first).
-  // The input codes (x_codes): 16 channels in 3x3 windows (b1c1, b1c2, and
-  // b2c1 at stride 2: 9 taps over 4 pixels a window); not the stem's 3
-  // channels, b2c2's 24, nor the 1x1 shortcut, whose windows do not overlap.
+  // The input codes (x_codes): 16 channels in 3x3 stride-1 windows (b1c1,
+  // b1c2); not the stem's 3 channels, b2c2's 24, b2c1's stride 2 (a value
+  // in 2.25 windows on average, where the direct gather is the faster) nor
+  // the 1x1 shortcut.
   for (const Want& w : {Want{"stem", "nchw", "nchw", "nhwc", 1, 0, 0, 0},
                         Want{"b1c1", "nhwc", "nchw", "nhwc", 1, 1, 1, 1},
                         Want{"b1c2", "nhwc", "nhwc", "nhwc", 1, 1, 1, 1},
-                        Want{"b2c1", "nhwc", "nchw", "nhwc", 1, 1, 1, 1},
+                        Want{"b2c1", "nhwc", "nchw", "nhwc", 1, 1, 1, 0},
                         Want{"b2c2", "nhwc", "nhwc", "nchw", 1, 1, 0, 0},
                         Want{"b2sc", "nhwc", "nchw", "nhwc", 0, 1, 0, 0}}) {
     SCOPED_TRACE(w.name);
@@ -137,7 +138,7 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
                                       static_cast<size_t>(w.x_codes + w.y_absmax));
     EXPECT_EQ(*op->Get<int64_t>("pixel_codes"), stem ? 1 : 0);
     EXPECT_EQ(*op->Get<int64_t>("x_codes"), w.x_codes);
-    if (w.x_codes) {  // i8 [N, H, W, C] of x (all three read [N, 8, 6, 16]), before y's maximum
+    if (w.x_codes) {  // i8 [N, H, W, C] of x (both read [N, 8, 6, 16]), before y's maximum
       const TensorSlot& xc = d.slots[op->outputs[op->outputs.size() - 1 - w.y_absmax]];
       EXPECT_EQ(xc.dtype, DType::kI8);
       EXPECT_EQ(xc.shape, Shape({Dim::Symbol("N"), 8, 6, 16}));

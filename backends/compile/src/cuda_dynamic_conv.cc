@@ -186,14 +186,15 @@ Expected<DynamicConvSlots> EmitCudaDynamicConv(const DynamicConvPattern& p,
     op.outputs.push_back(builder.AddActivation(
         n.name() + "/pixel_codes", TensorType(DType::kI32, Shape({xd[0], xd[2], xd[3]}))));
   }
-  // NHWC inputs with C % 16 == 0 whose windows overlap (every 3x3 of resnet
-  // after the stem): scratch for the input quantized once, i8 [N, H, W, C],
-  // which the runtime gathers 16-byte chunks of codes from where that is the
-  // faster (conv_int8_kernels.h, Im2ColQuantizeInt8Nhwc16 and
-  // QuantizeOnceFirst: large batches); also before y's maximum.
+  // NHWC inputs with C % 16 == 0 whose values lie in 4 windows or more
+  // (resnet's 3x3 stride-1 convolutions after the stem): scratch for the
+  // input quantized once, i8 [N, H, W, C], which the runtime gathers 16-byte
+  // chunks of codes from where that is the faster (conv_int8_kernels.h,
+  // Im2ColQuantizeInt8Nhwc16; QuantizeOnceFirst, whose window rule this is,
+  // adds the batch: large ones); also before y's maximum.
   const std::vector<int64_t> strides = IntsAttr(n, "strides", {1, 1});
   const bool x_codes =
-      at.x_nhwc && c % 16 == 0 && strides.size() == 2 && kh * kw > strides[0] * strides[1];
+      at.x_nhwc && c % 16 == 0 && strides.size() == 2 && kh * kw >= 4 * strides[0] * strides[1];
   if (x_codes) {
     const std::vector<Dim>& xd = p.x->type().shape.dims();
     op.outputs.push_back(builder.AddActivation(

@@ -129,15 +129,12 @@ __global__ void Pool2dKernel(const float* __restrict__ x, Geometry g, int64_t pl
 // Max pooling over NHWC: one thread per output pixel and kVec channels
 // (consecutive threads on consecutive channels, so that each tap's loads and
 // the stores are contiguous across the warp), 32-bit index math (the host
-// checks the sizes). With absmax_bits, also the per-image max |y| of the
-// values written (image_items threads an image), raised as the bits of a
-// non-negative float (atomicMax; zeroed by the caller): one atomic per warp
-// where the warp's outputs lie in one image, per thread where they straddle
-// two. The loop's trip count is the warp's, so the shuffles see every lane.
+// checks the sizes). MaxPoolNhwcItem computes and stores item e (kVec
+// channels of one output pixel) and returns the largest |y| of it (fmaxf
+// drops NaN, as ImageAbsMax does).
 template <int kVec>
-__global__ void MaxPoolNhwcKernel(const float* __restrict__ x, Geometry g64, int total,
-                                  float* __restrict__ y, unsigned* __restrict__ absmax_bits,
-                                  int image_items) {
+__device__ __forceinline__ float MaxPoolNhwcItem(const float* __restrict__ x, const Geometry& g64,
+                                                 int e, float* __restrict__ y) {
   using V = std::conditional_t<kVec == 4, float4, float>;
   const int c = static_cast<int>(g64.c), groups = c / kVec;
   const int h = static_cast<int>(g64.h), w = static_cast<int>(g64.w);
@@ -146,50 +143,84 @@ __global__ void MaxPoolNhwcKernel(const float* __restrict__ x, Geometry g64, int
   const int sh = static_cast<int>(g64.sh), sw = static_cast<int>(g64.sw);
   const int pt = static_cast<int>(g64.pt), pl = static_cast<int>(g64.pl);
   const int dh = static_cast<int>(g64.dh), dw = static_cast<int>(g64.dw);
-  const int stride = static_cast<int>(gridDim.x * blockDim.x);  // a multiple of 32
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  for (int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x) - lane; first < total;
-       first += stride) {
-    const int e = first + lane;
-    float largest = 0.f;  // of |y| (fmaxf drops NaN, as ImageAbsMax)
-    if (e < total) {
-      const int group = e % groups, pixel = e / groups;
-      const int ow = pixel % out_w, rest = pixel / out_w;
-      const int oh = rest % out_h, b = rest / out_h;
-      float best[kVec];
+  const int group = e % groups, pixel = e / groups;
+  const int ow = pixel % out_w, rest = pixel / out_w;
+  const int oh = rest % out_h, b = rest / out_h;
+  float best[kVec];
 #pragma unroll
-      for (int v = 0; v < kVec; ++v) best[v] = -INFINITY;
-      for (int i = 0; i < kh; ++i) {
-        const int ih = oh * sh - pt + i * dh;
-        if (static_cast<unsigned>(ih) >= static_cast<unsigned>(h)) continue;
-        for (int j = 0; j < kw; ++j) {
-          const int iw = ow * sw - pl + j * dw;
-          if (static_cast<unsigned>(iw) >= static_cast<unsigned>(w)) continue;
-          const V in = reinterpret_cast<const V*>(x)[((b * h + ih) * w + iw) * groups + group];
-          const float* f = reinterpret_cast<const float*>(&in);
+  for (int v = 0; v < kVec; ++v) best[v] = -INFINITY;
+  for (int i = 0; i < kh; ++i) {
+    const int ih = oh * sh - pt + i * dh;
+    if (static_cast<unsigned>(ih) >= static_cast<unsigned>(h)) continue;
+    for (int j = 0; j < kw; ++j) {
+      const int iw = ow * sw - pl + j * dw;
+      if (static_cast<unsigned>(iw) >= static_cast<unsigned>(w)) continue;
+      const V in = reinterpret_cast<const V*>(x)[((b * h + ih) * w + iw) * groups + group];
+      const float* f = reinterpret_cast<const float*>(&in);
 #pragma unroll
-          for (int v = 0; v < kVec; ++v) best[v] = fmaxf(best[v], f[v]);
-        }
-      }
-      V out;
-      float* o = reinterpret_cast<float*>(&out);
-#pragma unroll
-      for (int v = 0; v < kVec; ++v) {
-        o[v] = best[v];
-        largest = fmaxf(largest, fabsf(best[v]));
-      }
-      reinterpret_cast<V*>(y)[e] = out;
+      for (int v = 0; v < kVec; ++v) best[v] = fmaxf(best[v], f[v]);
     }
-    if (absmax_bits == nullptr) continue;
-    const int image = first / image_items;
-    if (image == min(first + 31, total - 1) / image_items) {
+  }
+  V out;
+  float* o = reinterpret_cast<float*>(&out);
+  float largest = 0.f;
 #pragma unroll
-      for (int offset = 16; offset > 0; offset /= 2)
-        largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, offset));
-      if (lane == 0) atomicMax(absmax_bits + image, __float_as_uint(largest));
-    } else if (e < total) {
-      atomicMax(absmax_bits + e / image_items, __float_as_uint(largest));
+  for (int v = 0; v < kVec; ++v) {
+    o[v] = best[v];
+    largest = fmaxf(largest, fabsf(best[v]));
+  }
+  reinterpret_cast<V*>(y)[e] = out;
+  return largest;
+}
+
+template <int kVec>
+__global__ void MaxPoolNhwcKernel(const float* __restrict__ x, Geometry g64, int total,
+                                  float* __restrict__ y) {
+  const int stride = static_cast<int>(gridDim.x * blockDim.x);
+  for (int e = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); e < total; e += stride)
+    MaxPoolNhwcItem<kVec>(x, g64, e, y);
+}
+
+// The same, with the per-image max |y| (image_items items an image) raised
+// into absmax_bits as the bits of a non-negative float (atomicMax; zeroed by
+// the caller). Each block takes block_items consecutive items (kThreads
+// apart per thread), so that it lies in one image but at image boundaries,
+// and raises one atomic per image it covers: a warp-level atomic per warp
+// took 40 us on resnet18's stem pool at batch 64 (100,000 atomics on 64
+// addresses, serialised per address), more than the ImageAbsMax it saves.
+template <int kVec>
+__global__ void MaxPoolNhwcAbsMaxKernel(const float* __restrict__ x, Geometry g64, int total,
+                                        int block_items, float* __restrict__ y,
+                                        unsigned* __restrict__ absmax_bits, int image_items) {
+  const int begin = static_cast<int>(blockIdx.x) * block_items;
+  const int end = min(total, begin + block_items);
+  const int last_image = (end - 1) / image_items;
+  int image = begin / image_items;  // the image `largest` is of
+  int image_end = min(end, (image + 1) * image_items);
+  float largest = 0.f;
+  for (int e = begin + static_cast<int>(threadIdx.x); e < end; e += kThreads) {
+    if (e >= image_end) {  // crossed into the next image (rare): raise the last one's
+      if (largest > 0.f) atomicMax(absmax_bits + image, __float_as_uint(largest));
+      largest = 0.f;
+      image = e / image_items;
+      image_end = min(end, (image + 1) * image_items);
     }
+    largest = fmaxf(largest, MaxPoolNhwcItem<kVec>(x, g64, e, y));
+  }
+  if (image != last_image) {  // a thread that never reached the block's last image
+    if (largest > 0.f) atomicMax(absmax_bits + image, __float_as_uint(largest));
+    largest = 0.f;
+  }
+  // Every thread now holds the last image's maximum (or 0): one atomic.
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, offset));
+  __shared__ float warp_max[kThreads / 32];
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = largest;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < kThreads / 32; ++w) largest = fmaxf(largest, warp_max[w]);
+    if (largest > 0.f) atomicMax(absmax_bits + last_image, __float_as_uint(largest));
   }
 }
 
@@ -290,18 +321,28 @@ Status MaxPool2dNhwcF32(const float* x, const Conv2dDims& dims, const Window2d& 
       total >= (int64_t{1} << 31))
     return InvalidArgument("MaxPool2dNhwcF32: tensors of 2^31 elements or more are not supported");
   const Geometry g = MakeGeometry(dims, window);
-  unsigned* absmax_bits = reinterpret_cast<unsigned*>(y_absmax);
-  if (y_absmax != nullptr)
+  const bool vec4 = dims.channels % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  const int items = static_cast<int>(vec4 ? total / 4 : total);
+  if (y_absmax != nullptr) {
     OCTET_CUDA_RETURN_IF_ERROR(
         cudaMemsetAsync(y_absmax, 0, static_cast<size_t>(dims.batch) * sizeof(float), stream));
-  const int image = static_cast<int>(total / dims.batch);
-  if (dims.channels % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
-      reinterpret_cast<uintptr_t>(y) % 16 == 0) {
-    MaxPoolNhwcKernel<4><<<BlocksFor(total / 4), kThreads, 0, stream>>>(
-        x, g, static_cast<int>(total / 4), y, absmax_bits, image / 4);
+    // Four items a thread where that still fills the GPU several times over
+    // (resnet18 at batch 64: 3,136 blocks), one otherwise (batch 1: 196).
+    const int block_items = kThreads * (items >= 132 * 16 * 4 * kThreads ? 4 : 1);
+    const unsigned blocks = static_cast<unsigned>((items + block_items - 1) / block_items);
+    unsigned* bits = reinterpret_cast<unsigned*>(y_absmax);
+    const int image_items = static_cast<int>(items / dims.batch);
+    if (vec4)
+      MaxPoolNhwcAbsMaxKernel<4>
+          <<<blocks, kThreads, 0, stream>>>(x, g, items, block_items, y, bits, image_items);
+    else
+      MaxPoolNhwcAbsMaxKernel<1>
+          <<<blocks, kThreads, 0, stream>>>(x, g, items, block_items, y, bits, image_items);
+  } else if (vec4) {
+    MaxPoolNhwcKernel<4><<<BlocksFor(items), kThreads, 0, stream>>>(x, g, items, y);
   } else {
-    MaxPoolNhwcKernel<1><<<BlocksFor(total), kThreads, 0, stream>>>(x, g, static_cast<int>(total),
-                                                                    y, absmax_bits, image);
+    MaxPoolNhwcKernel<1><<<BlocksFor(items), kThreads, 0, stream>>>(x, g, items, y);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("MaxPoolNhwcKernel");
   return Status::Ok();
