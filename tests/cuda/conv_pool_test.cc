@@ -241,10 +241,11 @@ TEST(MaxPoolNhwc, MatchesReferenceBitForBit) {
     int64_t n, c, h, w, k, stride, pt, pl, pb, pr, dilation, extra;
     bool absmax;  // also the per-image maximum of y
   };
-  // With the maximum: blocks that straddle two images (the first: 168
-  // threads an image), C = 3 (one channel a thread), resnet's stem pool in
-  // small, and an output of 3.3 million float4 items (four a thread, the
-  // large-batch form; 1,658,944 items an image, not a multiple of a block's).
+  // With the maximum: block steps that straddle two images (the first: 168
+  // items an image, fewer than a block's 256), C = 3 (one channel a
+  // thread), resnet's stem pool in small, and an output of 3.3 million
+  // float4 items (two grid-stride steps; 1,658,944 items an image, not a
+  // multiple of a block's).
   const Case cases[] = {{2, 16, 13, 11, 3, 2, 1, 1, 1, 1, 1, 0, true},
                         {3, 64, 8, 9, 3, 2, 1, 1, 1, 1, 1, 1, false},
                         {2, 3, 10, 7, 3, 1, 2, 0, 1, 2, 2, 0, true},

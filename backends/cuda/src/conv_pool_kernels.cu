@@ -183,44 +183,39 @@ __global__ void MaxPoolNhwcKernel(const float* __restrict__ x, Geometry g64, int
 
 // The same, with the per-image max |y| (image_items items an image) raised
 // into absmax_bits as the bits of a non-negative float (atomicMax; zeroed by
-// the caller). Each block takes block_items consecutive items (kThreads
-// apart per thread), so that it lies in one image but at image boundaries,
-// and raises one atomic per image it covers: a warp-level atomic per warp
-// took 40 us on resnet18's stem pool at batch 64 (100,000 atomics on 64
-// addresses, serialised per address), more than the ImageAbsMax it saves.
+// the caller). The grid strides by whole blocks, so that each step of a
+// block covers kThreads consecutive items, almost always of one image: the
+// block reduces them and raises one atomic (a step across two images raises
+// one per thread). One atomic per warp took 40 us more than the plain pool
+// on resnet18's stem at batch 64 (100,000 atomics on 64 addresses, serialised
+// per address); four items a thread and an atomic per block, 24 us more.
 template <int kVec>
-__global__ void MaxPoolNhwcAbsMaxKernel(const float* __restrict__ x, Geometry g64, int total,
-                                        int block_items, float* __restrict__ y,
-                                        unsigned* __restrict__ absmax_bits, int image_items) {
-  const int begin = static_cast<int>(blockIdx.x) * block_items;
-  const int end = min(total, begin + block_items);
-  const int last_image = (end - 1) / image_items;
-  int image = begin / image_items;  // the image `largest` is of
-  int image_end = min(end, (image + 1) * image_items);
-  float largest = 0.f;
-  for (int e = begin + static_cast<int>(threadIdx.x); e < end; e += kThreads) {
-    if (e >= image_end) {  // crossed into the next image (rare): raise the last one's
-      if (largest > 0.f) atomicMax(absmax_bits + image, __float_as_uint(largest));
-      largest = 0.f;
-      image = e / image_items;
-      image_end = min(end, (image + 1) * image_items);
-    }
-    largest = fmaxf(largest, MaxPoolNhwcItem<kVec>(x, g64, e, y));
-  }
-  if (image != last_image) {  // a thread that never reached the block's last image
-    if (largest > 0.f) atomicMax(absmax_bits + image, __float_as_uint(largest));
-    largest = 0.f;
-  }
-  // Every thread now holds the last image's maximum (or 0): one atomic.
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2)
-    largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, offset));
+__global__ void __launch_bounds__(kThreads)
+    MaxPoolNhwcAbsMaxKernel(const float* __restrict__ x, Geometry g64, int total,
+                            float* __restrict__ y, unsigned* __restrict__ absmax_bits,
+                            int image_items) {
   __shared__ float warp_max[kThreads / 32];
-  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = largest;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < kThreads / 32; ++w) largest = fmaxf(largest, warp_max[w]);
-    if (largest > 0.f) atomicMax(absmax_bits + last_image, __float_as_uint(largest));
+  const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
+  for (int first = static_cast<int>(blockIdx.x) * kThreads; first < total;
+       first += static_cast<int>(gridDim.x) * kThreads) {
+    const int e = first + static_cast<int>(threadIdx.x);
+    float largest = e < total ? MaxPoolNhwcItem<kVec>(x, g64, e, y) : 0.f;
+    const int image = first / image_items;
+    if (image != (min(first + kThreads, total) - 1) / image_items) {  // across two images
+      if (e < total && largest > 0.f)
+        atomicMax(absmax_bits + e / image_items, __float_as_uint(largest));
+      continue;  // uniform across the block: no barrier is skipped by some threads only
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+      largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, offset));
+    if (lane == 0) warp_max[warp] = largest;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      for (int w = 1; w < kThreads / 32; ++w) largest = fmaxf(largest, warp_max[w]);
+      if (largest > 0.f) atomicMax(absmax_bits + image, __float_as_uint(largest));
+    }
+    __syncthreads();  // warp_max is rewritten by the next step
   }
 }
 
@@ -327,18 +322,14 @@ Status MaxPool2dNhwcF32(const float* x, const Conv2dDims& dims, const Window2d& 
   if (y_absmax != nullptr) {
     OCTET_CUDA_RETURN_IF_ERROR(
         cudaMemsetAsync(y_absmax, 0, static_cast<size_t>(dims.batch) * sizeof(float), stream));
-    // Four items a thread where that still fills the GPU several times over
-    // (resnet18 at batch 64: 3,136 blocks), one otherwise (batch 1: 196).
-    const int block_items = kThreads * (items >= 132 * 16 * 4 * kThreads ? 4 : 1);
-    const unsigned blocks = static_cast<unsigned>((items + block_items - 1) / block_items);
     unsigned* bits = reinterpret_cast<unsigned*>(y_absmax);
     const int image_items = static_cast<int>(items / dims.batch);
     if (vec4)
       MaxPoolNhwcAbsMaxKernel<4>
-          <<<blocks, kThreads, 0, stream>>>(x, g, items, block_items, y, bits, image_items);
+          <<<BlocksFor(items), kThreads, 0, stream>>>(x, g, items, y, bits, image_items);
     else
       MaxPoolNhwcAbsMaxKernel<1>
-          <<<blocks, kThreads, 0, stream>>>(x, g, items, block_items, y, bits, image_items);
+          <<<BlocksFor(items), kThreads, 0, stream>>>(x, g, items, y, bits, image_items);
   } else if (vec4) {
     MaxPoolNhwcKernel<4><<<BlocksFor(items), kThreads, 0, stream>>>(x, g, items, y);
   } else {
