@@ -208,11 +208,13 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateGroupedConv2d(
 
 // cuda.max_pool / cuda.average_pool over f32, NCHW; a max pool with the
 // attribute layout = "nhwc" reads and writes NHWC (between two int8
-// convolutions, docs/cuda-backend.md "int8 convolutions").
+// convolutions, docs/cuda-backend.md "int8 convolutions"), and with y_absmax
+// = 1 also writes the per-image max |y| f32 [N] (output 1) that the int8
+// convolution reading y quantizes it with.
 class Pool2dExecutor : public CudaOpExecutor {
  public:
-  Pool2dExecutor(ModuleOp op, cuda::Window2d window, cuda::PoolKind kind, bool nhwc)
-      : op_(std::move(op)), window_(window), kind_(kind), nhwc_(nhwc) {}
+  Pool2dExecutor(ModuleOp op, cuda::Window2d window, cuda::PoolKind kind, bool nhwc, bool y_absmax)
+      : op_(std::move(op)), window_(window), kind_(kind), nhwc_(nhwc), y_absmax_(y_absmax) {}
 
   Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
              cudaStream_t stream) const override {
@@ -226,8 +228,15 @@ class Pool2dExecutor : public CudaOpExecutor {
       if (d.out_channels != d.channels)
         return InvalidArgument(Prefix(op_), "pooling keeps the channels: ", DimsText(x.dims),
                                " -> ", DimsText(y.dims), " (NHWC)");
+      float* y_absmax = nullptr;
+      if (y_absmax_) {
+        if (out[1].numel() != d.batch || out[1].dtype != DType::kF32)
+          return Internal(Prefix(op_), "y's per-image maximum ", DimsText(out[1].dims),
+                          " does not fit ", d.batch, " images");
+        y_absmax = static_cast<float*>(out[1].data);
+      }
       Status st = cuda::MaxPool2dNhwcF32(static_cast<const float*>(x.data), d, window_,
-                                         static_cast<float*>(y.data), stream);
+                                         static_cast<float*>(y.data), stream, y_absmax);
       return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
     }
     OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadDims(op_, x, y, window_, false));
@@ -243,18 +252,21 @@ class Pool2dExecutor : public CudaOpExecutor {
   ModuleOp op_;
   cuda::Window2d window_;
   cuda::PoolKind kind_;
-  bool nhwc_;
+  bool nhwc_, y_absmax_;
 };
 
 Expected<std::unique_ptr<CudaOpExecutor>> CreateMaxPool(const ModuleDesc& desc, const ModuleOp& op,
                                                         const std::vector<Tensor>&) {
-  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, 1, 1, 1, {}));
+  OCTET_ASSIGN_OR_RETURN(int64_t y_absmax, op.Get<int64_t>("y_absmax", int64_t{0}));
+  OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, 1, 1, y_absmax != 0 ? 2 : 1, {}));
   OCTET_ASSIGN_OR_RETURN(cuda::Window2d window, ReadWindow(op));
   OCTET_ASSIGN_OR_RETURN(std::string layout, op.Get<std::string>("layout", std::string("nchw")));
   if (layout != "nchw" && layout != "nhwc")
     return InvalidArgument(Prefix(op), "layout is '", layout, "'; expected nchw or nhwc");
+  if (y_absmax != 0 && layout != "nhwc")
+    return InvalidArgument(Prefix(op), "y_absmax needs layout nhwc");
   return std::unique_ptr<CudaOpExecutor>(
-      new Pool2dExecutor(op, window, cuda::PoolKind::kMax, layout == "nhwc"));
+      new Pool2dExecutor(op, window, cuda::PoolKind::kMax, layout == "nhwc", y_absmax != 0));
 }
 
 Expected<std::unique_ptr<CudaOpExecutor>> CreateAveragePool(const ModuleDesc& desc,
@@ -265,7 +277,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateAveragePool(const ModuleDesc& de
   OCTET_ASSIGN_OR_RETURN(int64_t include_pad, op.Get<int64_t>("count_include_pad"));
   return std::unique_ptr<CudaOpExecutor>(new Pool2dExecutor(
       op, window,
-      include_pad ? cuda::PoolKind::kAverageIncludePad : cuda::PoolKind::kAverageExcludePad,
+      include_pad ? cuda::PoolKind::kAverageIncludePad : cuda::PoolKind::kAverageExcludePad, false,
       false));
 }
 

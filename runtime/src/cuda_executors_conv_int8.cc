@@ -2,7 +2,9 @@
 // int8-dynamic preset's per-image quantized convolution as
 //
 //   ImageAbsMax(x) -> Im2ColQuantizeInt8 or, for at most 4 channels,
-//   Im2ColQuantizeInt8Pixels (codes [M, Kp], one scale per row: its image's)
+//   Im2ColQuantizeInt8Pixels, or, for NHWC with C % 16 == 0 where it is the
+//   faster, Im2ColQuantizeInt8Nhwc16 (codes [M, Kp], one scale per row: its
+//   image's)
 //   -> Int8DynamicGemm (per-row x per-channel dequantization,
 //   bias, residual, relu in the epilogue) -> y [M, O] = NHWC
 //
@@ -13,8 +15,9 @@
 // destination first and added there in place.
 // The per-image maximum across ops: with attribute y_absmax = 1 the GEMM's
 // epilogue also takes the per-image max |y| (of the values written) into the
-// last output (zeroed first); with x_absmax = 1 input 5 is that output of x's
-// producer and ImageAbsMax does not run.
+// last output (zeroed first, by the gather kernel); with x_absmax = 1 input
+// 5 is that output of x's producer and ImageAbsMax does not run.
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -65,8 +68,8 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
  public:
   DynamicInt8ConvExecutor(ModuleOp op, cuda::Window2d window, int64_t k_padded, float qmax,
                           float min_scale, cuda::ActLayout x_layout, cuda::ActLayout r_layout,
-                          cuda::ActLayout y_layout, bool pixel_codes, bool x_absmax, bool y_absmax,
-                          cuda::Int8DynamicGemm gemm)
+                          cuda::ActLayout y_layout, bool pixel_codes, bool x_codes, bool x_absmax,
+                          bool y_absmax, cuda::Int8DynamicGemm gemm)
       : op_(std::move(op)),
         window_(window),
         k_padded_(k_padded),
@@ -76,6 +79,7 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
         r_layout_(r_layout),
         y_layout_(y_layout),
         pixel_codes_(pixel_codes),
+        x_codes_(x_codes),
         x_absmax_(x_absmax),
         y_absmax_(y_absmax),
         gemm_(std::move(gemm)) {}
@@ -129,8 +133,25 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
       st = cuda::ImageAbsMax(static_cast<const float*>(x.data), d.batch,
                              d.channels * d.height * d.width, static_cast<float*>(absmax.data),
                              stream);
-    if (st.ok() && pixel_codes_) {
-      const DeviceTensor& words = out[out.size() - 1 - (y_absmax_ ? 1 : 0)];
+    // y's per-image maximum, raised by the GEMM's epilogue (atomicMax): zeroed
+    // by the gather (its kernel where it can, no memset node of its own).
+    float* y_absmax = y_absmax_ ? static_cast<float*>(out.back().data) : nullptr;
+    const int64_t y_absmax_count = y_absmax_ ? d.batch : 0;
+    // The scratch outputs after the NHWC one: pixel_codes or x_codes, then
+    // y_absmax's.
+    const DeviceTensor& input_codes = out[out.size() - 1 - (y_absmax_ ? 1 : 0)];
+    if (x_codes_ && (input_codes.numel() != x.numel() || input_codes.dtype != DType::kI8))
+      return Internal(Prefix(op_), "the input codes ", CudaDimsText(input_codes.dims),
+                      " do not fit the input ", CudaDimsText(x.dims));
+    if (st.ok() && x_codes_ && x_layout_ == cuda::ActLayout::kNhwc &&
+        cuda::QuantizeOnceFirst(d, window_) && reinterpret_cast<uintptr_t>(x.data) % 16 == 0) {
+      st = cuda::Im2ColQuantizeInt8Nhwc16(
+          static_cast<const float*>(x.data), d, window_, k_padded_,
+          static_cast<const float*>(absmax.data), qmax_, min_scale_,
+          static_cast<int8_t*>(input_codes.data), static_cast<int8_t*>(codes.data),
+          static_cast<float*>(row_scales.data), stream, y_absmax, y_absmax_count);
+    } else if (st.ok() && pixel_codes_) {
+      const DeviceTensor& words = input_codes;
       if (words.numel() != d.batch * d.height * d.width || words.dtype != DType::kI32)
         return Internal(Prefix(op_), "the pixel codes ", CudaDimsText(words.dims),
                         " do not fit the input ", CudaDimsText(x.dims));
@@ -139,11 +160,18 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                                           min_scale_, static_cast<uint32_t*>(words.data),
                                           static_cast<int8_t*>(codes.data),
                                           static_cast<float*>(row_scales.data), stream);
+      if (st.ok() && y_absmax != nullptr)
+        st = [&]() -> Status {
+          OCTET_CUDA_RETURN_IF_ERROR(
+              cudaMemsetAsync(y_absmax, 0, static_cast<size_t>(d.batch) * sizeof(float), stream));
+          return Status::Ok();
+        }();
     } else if (st.ok()) {
       st = cuda::Im2ColQuantizeInt8(static_cast<const float*>(x.data), x_layout_, d, window_,
                                     k_padded_, static_cast<const float*>(absmax.data), qmax_,
                                     min_scale_, static_cast<int8_t*>(codes.data),
-                                    static_cast<float*>(row_scales.data), stream);
+                                    static_cast<float*>(row_scales.data), stream, y_absmax,
+                                    y_absmax_count);
     }
     const void* res = residual.data;
     if (st.ok() && res != nullptr && r_layout_ == cuda::ActLayout::kNchw) {
@@ -151,13 +179,6 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                     stream);
       res = dst;  // added in place
     }
-    float* y_absmax = y_absmax_ ? static_cast<float*>(out.back().data) : nullptr;
-    if (st.ok() && y_absmax != nullptr)  // the epilogue raises it (atomicMax)
-      st = [&]() -> Status {
-        OCTET_CUDA_RETURN_IF_ERROR(
-            cudaMemsetAsync(y_absmax, 0, static_cast<size_t>(d.batch) * sizeof(float), stream));
-        return Status::Ok();
-      }();
     if (st.ok())
       st = gemm_.Run(static_cast<const int8_t*>(codes.data),
                      static_cast<const float*>(row_scales.data), m, dst, stream, res, y_absmax,
@@ -174,7 +195,7 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
   int64_t k_padded_;
   float qmax_, min_scale_;
   cuda::ActLayout x_layout_, r_layout_, y_layout_;
-  bool pixel_codes_;
+  bool pixel_codes_, x_codes_;
   bool x_absmax_, y_absmax_;
   cuda::Int8DynamicGemm gemm_;
 };
@@ -184,12 +205,17 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
 // x's per-image maximum f32 [N] (its producer's y_absmax output). Outputs:
 // y, codes, row scales, absmax, the NHWC scratch when y is NCHW, with the
 // attribute pixel_codes = 1 the quantized input words i32 [N, H, W]
-// (Im2ColQuantizeInt8Pixels), and with y_absmax = 1 (y NHWC) y's per-image
-// maximum f32 [N].
+// (Im2ColQuantizeInt8Pixels), with x_codes = 1 (x NHWC, C % 16 == 0) the
+// input quantized once, i8 [N, H, W, C] (Im2ColQuantizeInt8Nhwc16, where
+// QuantizeOnceFirst says so at this batch), and with y_absmax = 1 (y NHWC)
+// y's per-image maximum f32 [N].
 Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout y_layout, ReadLayout(op, "y_layout"));
   OCTET_ASSIGN_OR_RETURN(int64_t pixel_codes, op.Get<int64_t>("pixel_codes", int64_t{0}));
+  OCTET_ASSIGN_OR_RETURN(int64_t x_codes, op.Get<int64_t>("x_codes", int64_t{0}));
+  if (pixel_codes != 0 && x_codes != 0)
+    return InvalidArgument(Prefix(op), "pixel_codes and x_codes exclude each other");
   OCTET_ASSIGN_OR_RETURN(int64_t x_absmax, op.Get<int64_t>("x_absmax", int64_t{0}));
   OCTET_ASSIGN_OR_RETURN(int64_t y_absmax, op.Get<int64_t>("y_absmax", int64_t{0}));
   // The maximum is taken of what the GEMM writes: y itself only when NHWC.
@@ -197,7 +223,8 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
     return InvalidArgument(Prefix(op), "y_absmax needs y_layout nhwc");
   OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, x_absmax != 0 ? 6 : 5, 3,
                                          (y_layout == cuda::ActLayout::kNchw ? 5 : 4) +
-                                             (pixel_codes != 0 ? 1 : 0) + (y_absmax != 0 ? 1 : 0),
+                                             (pixel_codes != 0 ? 1 : 0) + (x_codes != 0 ? 1 : 0) +
+                                             (y_absmax != 0 ? 1 : 0),
                                          {1, 2, 3}));
   if (x_absmax != 0 && op.inputs[5] < 0)
     return InvalidArgument(Prefix(op), "x_absmax = 1 needs input 5 (x's per-image maximum)");
@@ -226,7 +253,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
   return std::unique_ptr<CudaOpExecutor>(new DynamicInt8ConvExecutor(
       op, window, w.dim(1), qmax, min_scale, x_layout, r_layout, y_layout, pixel_codes != 0,
-      x_absmax != 0, y_absmax != 0, std::move(*gemm)));
+      x_codes != 0, x_absmax != 0, y_absmax != 0, std::move(*gemm)));
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 // channel innermost, zero padding). Both sides do the same f32 operations
 // (IEEE division, round-half-even), so codes and scales must be bit-identical:
 // the tolerance is zero. Shapes cover NCHW and NHWC input, C a multiple of 16
-// (the vector path) or not (1 to 5, 8, 24: the staged row and pixel paths),
+// (the vector path, and for NHWC the two-pass Im2ColQuantizeInt8Nhwc16, whose
+// intermediate codes of x are checked too) or not (1 to 5, 8, 24: the staged
+// row and pixel paths),
 // strides, asymmetric pads, dilation, row counts and K that are not
 // multiples of any block or chunk size, and values next to the rounding
 // boundaries (the product by 1 / scale must defer to the division there).
@@ -14,6 +16,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "cuda_test_util.h"
@@ -28,6 +31,7 @@ using testing::Upload;
 struct Case {
   int64_t n, c, h, w, k, stride, pad_top, pad_left, pad_bottom, pad_right, dilation;
   ActLayout layout;
+  int64_t extra_k = 0;  // zero columns past the taps' multiple of 16
 };
 
 void CheckCodes(const Case& t, const std::vector<float>& x, const Conv2dDims& d, int64_t kp,
@@ -50,7 +54,7 @@ void RunCase(const Case& t) {
   win.dilation_h = win.dilation_w = t.dilation;
   d.out_height = (t.h + t.pad_top + t.pad_bottom - t.dilation * (t.k - 1) - 1) / t.stride + 1;
   d.out_width = (t.w + t.pad_left + t.pad_right - t.dilation * (t.k - 1) - 1) / t.stride + 1;
-  const int64_t taps = t.c * t.k * t.k, kp = (taps + 15) / 16 * 16;
+  const int64_t taps = t.c * t.k * t.k, kp = (taps + 15) / 16 * 16 + t.extra_k;
   const int64_t rows = t.n * d.out_height * d.out_width;
   // Images of different ranges (one all zeros: scale FLT_MIN, codes 0), and
   // one (image 2) of values at and next to the rounding boundaries
@@ -77,23 +81,69 @@ void RunCase(const Case& t) {
   DeviceBuffer dx = Upload(x);
   DeviceBuffer absmax = testing::Poisoned(t.n * 4);
   ASSERT_TRUE(ImageAbsMax(dx.as<float>(), t.n, image, absmax.as<float>(), nullptr).ok());
-  // The gather Im2ColQuantizeInt8 picks for the case, and for at most 4
-  // channels the two-pass pixel form too: each against the reference.
-  for (bool pixels : {false, true}) {
-    if (pixels && (t.c > kMaxPixelChannels || kp > kMaxStagedRowBytes)) continue;
-    SCOPED_TRACE(pixels ? "Im2ColQuantizeInt8Pixels" : "Im2ColQuantizeInt8");
+  // The gather Im2ColQuantizeInt8 picks for the case, for at most 4
+  // channels the two-pass pixel form, and for NHWC with C % 16 == 0 the
+  // two-pass Im2ColQuantizeInt8Nhwc16: each against the reference.
+  enum class Gather { kDirect, kPixels, kNhwc16 };
+  for (Gather gather : {Gather::kDirect, Gather::kPixels, Gather::kNhwc16}) {
+    if (gather == Gather::kPixels && (t.c > kMaxPixelChannels || kp > kMaxStagedRowBytes)) continue;
+    if (gather == Gather::kNhwc16 && (t.layout != ActLayout::kNhwc || t.c % 16 != 0)) continue;
+    SCOPED_TRACE(gather == Gather::kPixels   ? "Im2ColQuantizeInt8Pixels"
+                 : gather == Gather::kNhwc16 ? "Im2ColQuantizeInt8Nhwc16"
+                                             : "Im2ColQuantizeInt8");
     DeviceBuffer codes = testing::Poisoned(rows * kp + 64), scales = testing::Poisoned(rows * 4);
     DeviceBuffer words = testing::Poisoned(t.n * t.h * t.w * 4);
-    const Status st =
-        pixels ? Im2ColQuantizeInt8Pixels(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(),
-                                          127.f, FLT_MIN, words.as<uint32_t>(), codes.as<int8_t>(),
-                                          scales.as<float>(), nullptr)
-               : Im2ColQuantizeInt8(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(), 127.f,
-                                    FLT_MIN, codes.as<int8_t>(), scales.as<float>(), nullptr);
+    DeviceBuffer x_codes = testing::Poisoned(x.size() + 64);
+    // The direct and NHWC gathers also zero a buffer of one float per image
+    // (the op's next per-image maximum), in their kernel or by a memset.
+    DeviceBuffer zero_fill = testing::Poisoned(t.n * 4 + 64);
+    Status st = Status::Ok();
+    switch (gather) {
+      case Gather::kDirect:
+        st = Im2ColQuantizeInt8(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(), 127.f,
+                                FLT_MIN, codes.as<int8_t>(), scales.as<float>(), nullptr,
+                                zero_fill.as<float>(), t.n);
+        break;
+      case Gather::kPixels:
+        st = Im2ColQuantizeInt8Pixels(dx.as<float>(), t.layout, d, win, kp, absmax.as<float>(),
+                                      127.f, FLT_MIN, words.as<uint32_t>(), codes.as<int8_t>(),
+                                      scales.as<float>(), nullptr);
+        break;
+      case Gather::kNhwc16:
+        st = Im2ColQuantizeInt8Nhwc16(dx.as<float>(), d, win, kp, absmax.as<float>(), 127.f,
+                                      FLT_MIN, x_codes.as<int8_t>(), codes.as<int8_t>(),
+                                      scales.as<float>(), nullptr, zero_fill.as<float>(), t.n);
+        break;
+    }
     ASSERT_TRUE(st.ok()) << st.ToString();
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     CheckCodes(t, x, d, kp, rows, Download<int8_t>(codes, rows * kp + 64),
                Download<float>(scales, rows));
+    if (gather != Gather::kPixels) {
+      const std::vector<uint32_t> zeroed = Download<uint32_t>(zero_fill, t.n + 16);
+      for (int64_t i = 0; i < t.n + 16; ++i)
+        ASSERT_EQ(zeroed[i], i < t.n ? 0u : 0xFFFFFFFFu) << "zero_fill word " << i;
+    }
+    if (gather == Gather::kNhwc16) {
+      // The intermediate codes: every value of x quantized with its image's
+      // scale, in x's order, nothing written past them.
+      const std::vector<int8_t> got = Download<int8_t>(x_codes, x.size() + 64);
+      int64_t bad = 0;
+      for (int64_t b = 0; b < t.n; ++b) {
+        float amax = 0.f;
+        for (int64_t i = 0; i < image; ++i) amax = std::max(amax, std::fabs(x[b * image + i]));
+        const float scale = std::max(amax / 127.f, FLT_MIN);
+        for (int64_t i = b * image; i < (b + 1) * image; ++i) {
+          const auto want =
+              static_cast<int8_t>(std::clamp(std::nearbyint(x[i] / scale), -128.f, 127.f));
+          if (got[i] != want && ++bad <= 5)
+            ADD_FAILURE() << "x_codes[" << i << "] = " << int{got[i]} << ", expected " << int{want};
+        }
+      }
+      for (size_t i = x.size(); i < x.size() + 64; ++i)
+        ASSERT_EQ(got[i], -1) << "byte " << i - x.size() << " past x_codes was written";
+      EXPECT_EQ(bad, 0);
+    }
   }
 }
 
@@ -162,6 +212,17 @@ TEST(ConvInt8Gather, CodesAndScalesMatchTheQdqGraphBitForBit) {
       {3, 4, 9, 13, 3, 1, 1, 1, 1, 1, 1, ActLayout::kNhwc},
       // resnet18's conv1 at its size (224 x 224, 12,544 rows per image).
       {3, 3, 224, 224, 7, 2, 3, 3, 3, 3, 1, ActLayout::kNchw},
+      // NHWC, C % 16 == 0 (the two-pass gather): 32 channels 3x3 stride 2
+      // with asymmetric pads on odd sizes, 16 channels with dilation 2 and a
+      // 5x5 window, 128 channels, 1x1 stride 1 (the codes are the rows),
+      // padding columns past the taps, and resnet18's layer1 at its size.
+      {3, 32, 13, 11, 3, 2, 0, 1, 2, 1, 1, ActLayout::kNhwc},
+      {2, 16, 9, 12, 3, 1, 2, 1, 0, 2, 2, ActLayout::kNhwc},
+      {3, 16, 8, 7, 5, 1, 2, 2, 2, 2, 1, ActLayout::kNhwc},
+      {5, 128, 5, 3, 3, 1, 1, 1, 1, 1, 1, ActLayout::kNhwc},
+      {3, 48, 7, 9, 1, 1, 0, 0, 0, 0, 1, ActLayout::kNhwc},
+      {3, 32, 6, 5, 3, 2, 1, 1, 1, 1, 1, ActLayout::kNhwc, 32},
+      {3, 64, 56, 56, 3, 1, 1, 1, 1, 1, 1, ActLayout::kNhwc},
   };
   for (const Case& c : cases) RunCase(c);
 }
@@ -190,6 +251,106 @@ TEST(ConvInt8Gather, RefusesBadArguments) {
                                             FLT_MIN, words, codes, &dummy, nullptr);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("at most 4 channels"), std::string::npos) << s.ToString();
+  // The NHWC two-pass gather takes C % 16 == 0 and its scratch.
+  Conv2dDims twenty_four = d;
+  twenty_four.channels = 24;
+  alignas(16) int8_t wide[16 * 24 * 9] = {};
+  const Status c24 = Im2ColQuantizeInt8Nhwc16(&dummy, twenty_four, w, 224, &dummy, 127.f, FLT_MIN,
+                                              wide, wide, &dummy, nullptr);
+  EXPECT_FALSE(c24.ok());
+  EXPECT_NE(c24.message().find("multiple of 16"), std::string::npos) << c24.ToString();
+  Conv2dDims sixteen = d;
+  sixteen.channels = 16;
+  alignas(16) float aligned[4] = {};
+  const Status no_scratch = Im2ColQuantizeInt8Nhwc16(aligned, sixteen, w, 16 * 9, aligned, 127.f,
+                                                     FLT_MIN, nullptr, wide, aligned, nullptr);
+  EXPECT_FALSE(no_scratch.ok());
+  EXPECT_NE(no_scratch.message().find("null x_codes"), std::string::npos) << no_scratch.ToString();
+  // Which gather the executor takes: overlapping windows on a large enough
+  // input, C % 16 == 0.
+  Window2d one = w;
+  one.kernel_h = one.kernel_w = 1;
+  one.pad_top = one.pad_left = one.pad_bottom = one.pad_right = 0;
+  Window2d stride2 = w;
+  stride2.stride_h = stride2.stride_w = 2;
+  Conv2dDims layer1{64, 64, 56, 56, 64, 56, 56};
+  EXPECT_TRUE(QuantizeOnceFirst(layer1, w));
+  EXPECT_FALSE(QuantizeOnceFirst(layer1, one));
+  EXPECT_FALSE(QuantizeOnceFirst(layer1, stride2));
+  layer1.batch = 1;  // 200,704 values: the direct gather
+  EXPECT_FALSE(QuantizeOnceFirst(layer1, w));
+  layer1.batch = 64;
+  layer1.channels = 24;
+  EXPECT_FALSE(QuantizeOnceFirst(layer1, w));
+}
+
+// Not a check: the direct NHWC gather against the two-pass one on
+// resnet18's 3x3 convolutions after the stem, at batch 1 and 64 (the
+// measurements behind QuantizeOnceFirst). Run with
+// --gtest_also_run_disabled_tests --gtest_filter='*GatherTimes*'. Each time
+// is the mean of 50 back-to-back calls on one stream between two events
+// (launch gaps included, as in the module's graph), after 5 warm-up calls.
+TEST(ConvInt8Gather, DISABLED_GatherTimes) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  struct Layer {
+    const char* name;
+    int64_t c, hw, stride;
+  };
+  const Layer layers[] = {{"layer1", 64, 56, 1},  {"layer2.0.conv1", 64, 56, 2},
+                          {"layer2", 128, 28, 1}, {"layer3.0.conv1", 128, 28, 2},
+                          {"layer3", 256, 14, 1}, {"layer4.0.conv1", 256, 14, 2},
+                          {"layer4", 512, 7, 1}};
+  std::mt19937 rng(1);
+  cudaEvent_t start, stop;
+  ASSERT_EQ(cudaEventCreate(&start), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
+  for (int64_t batch : {1, 64}) {
+    for (const Layer& s : layers) {
+      Conv2dDims d;
+      d.batch = batch, d.channels = s.c, d.height = d.width = s.hw, d.out_channels = s.c;
+      d.out_height = d.out_width = (s.hw + 2 - 3) / s.stride + 1;
+      Window2d win;
+      win.kernel_h = win.kernel_w = 3;
+      win.stride_h = win.stride_w = s.stride;
+      win.pad_top = win.pad_left = win.pad_bottom = win.pad_right = 1;
+      const int64_t values = batch * s.c * s.hw * s.hw, kp = s.c * 9;
+      const int64_t rows = batch * d.out_height * d.out_width;
+      DeviceBuffer dx = Upload(testing::RandomFloats(values, rng, -2.f, 2.f));
+      DeviceBuffer absmax = Upload(std::vector<float>(batch, 2.f));
+      DeviceBuffer codes = testing::Poisoned(rows * kp), scales = testing::Poisoned(rows * 4);
+      DeviceBuffer x_codes = testing::Poisoned(values);
+      double ms[2] = {};
+      for (int two_pass = 0; two_pass < 2; ++two_pass) {
+        auto call = [&] {
+          return two_pass != 0
+                     ? Im2ColQuantizeInt8Nhwc16(dx.as<float>(), d, win, kp, absmax.as<float>(),
+                                                127.f, FLT_MIN, x_codes.as<int8_t>(),
+                                                codes.as<int8_t>(), scales.as<float>(), nullptr)
+                     : Im2ColQuantizeInt8(dx.as<float>(), ActLayout::kNhwc, d, win, kp,
+                                          absmax.as<float>(), 127.f, FLT_MIN, codes.as<int8_t>(),
+                                          scales.as<float>(), nullptr);
+        };
+        for (int i = 0; i < 5; ++i) ASSERT_TRUE(call().ok());
+        ASSERT_EQ(cudaEventRecord(start, nullptr), cudaSuccess);
+        constexpr int kCalls = 50;
+        for (int i = 0; i < kCalls; ++i) ASSERT_TRUE(call().ok());
+        ASSERT_EQ(cudaEventRecord(stop, nullptr), cudaSuccess);
+        ASSERT_EQ(cudaEventSynchronize(stop), cudaSuccess);
+        float total = 0.f;
+        ASSERT_EQ(cudaEventElapsedTime(&total, start, stop), cudaSuccess);
+        ms[two_pass] = total / kCalls;
+      }
+      std::printf(
+          "gather batch %3lld %-15s C %3lld %2lldx%-2lld s%lld  direct %8.2f us  "
+          "two-pass %8.2f us  (%.2fx)  QuantizeOnceFirst %d\n",
+          static_cast<long long>(batch), s.name, static_cast<long long>(s.c),
+          static_cast<long long>(s.hw), static_cast<long long>(s.hw),
+          static_cast<long long>(s.stride), 1e3 * ms[0], 1e3 * ms[1], ms[0] / ms[1],
+          QuantizeOnceFirst(d, win) ? 1 : 0);
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
 }
 
 }  // namespace

@@ -239,12 +239,19 @@ TEST(MaxPoolNhwc, MatchesReferenceBitForBit) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   struct Case {
     int64_t n, c, h, w, k, stride, pt, pl, pb, pr, dilation, extra;
+    bool absmax;  // also the per-image maximum of y
   };
-  const Case cases[] = {{2, 16, 13, 11, 3, 2, 1, 1, 1, 1, 1, 0},
-                        {3, 64, 8, 9, 3, 2, 1, 1, 1, 1, 1, 1},
-                        {2, 3, 10, 7, 3, 1, 2, 0, 1, 2, 2, 0},
-                        {1, 6, 9, 9, 2, 2, 0, 0, 0, 0, 1, 0},
-                        {2, 16, 224 / 4, 224 / 4, 3, 2, 1, 1, 1, 1, 1, 0}};
+  // With the maximum: block steps that straddle two images (the first: 168
+  // items an image, fewer than a block's 256), C = 3 (one channel a
+  // thread), resnet's stem pool in small, and an output of 3.3 million
+  // float4 items (two grid-stride steps; 1,658,944 items an image, not a
+  // multiple of a block's).
+  const Case cases[] = {{2, 16, 13, 11, 3, 2, 1, 1, 1, 1, 1, 0, true},
+                        {3, 64, 8, 9, 3, 2, 1, 1, 1, 1, 1, 1, false},
+                        {2, 3, 10, 7, 3, 1, 2, 0, 1, 2, 2, 0, true},
+                        {1, 6, 9, 9, 2, 2, 0, 0, 0, 0, 1, 0, false},
+                        {2, 16, 224 / 4, 224 / 4, 3, 2, 1, 1, 1, 1, 1, 0, true},
+                        {2, 256, 322, 322, 3, 2, 1, 1, 1, 1, 1, 0, true}};
   for (const Case& t : cases) {
     const uint32_t seed = testing::FreshSeed();
     SCOPED_TRACE(::testing::Message()
@@ -262,12 +269,31 @@ TEST(MaxPoolNhwc, MatchesReferenceBitForBit) {
                  t.c,
                  (t.h + t.pt + t.pb - t.dilation * (t.k - 1) - 1) / t.stride + 1 + t.extra,
                  (t.w + t.pl + t.pr - t.dilation * (t.k - 1) - 1) / t.stride + 1 + t.extra};
-    const std::vector<float> x = testing::RandomFloats(t.n * t.h * t.w * t.c, rng, -3, 3);
+    // Each image in its own range, so that a maximum raised into the wrong
+    // image shows.
+    std::vector<float> x = testing::RandomFloats(t.n * t.h * t.w * t.c, rng, -3, 3);
+    for (int64_t e = 0; e < static_cast<int64_t>(x.size()); ++e)
+      x[e] *= static_cast<float>(1 + e / (t.h * t.w * t.c));
     const int64_t y_size = t.n * d.out_height * d.out_width * t.c;
     DeviceBuffer dx = Upload(x), dy = testing::Poisoned(y_size * 4 + 64);
-    ASSERT_TRUE(MaxPool2dNhwcF32(dx.as<float>(), d, w, dy.as<float>(), nullptr).ok());
+    const bool absmax = t.absmax;  // poisoned first: the call zeroes it
+    DeviceBuffer dm = testing::Poisoned(t.n * 4);
+    ASSERT_TRUE(MaxPool2dNhwcF32(dx.as<float>(), d, w, dy.as<float>(), nullptr,
+                                 absmax ? dm.as<float>() : nullptr)
+                    .ok());
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const std::vector<float> y = Download<float>(dy, y_size + 16);
+    if (absmax) {
+      // Exact: the maximum of the same f32 values.
+      const std::vector<float> got = Download<float>(dm, t.n);
+      const int64_t image = y_size / t.n;
+      for (int64_t b = 0; b < t.n; ++b) {
+        float want = 0.f;
+        for (int64_t e = b * image; e < (b + 1) * image; ++e)
+          want = std::max(want, std::fabs(y[e]));
+        EXPECT_EQ(got[b], want) << "image " << b << " max |y|";
+      }
+    }
     for (int64_t e = y_size; e < y_size + 16; ++e) {
       uint32_t bits;
       std::memcpy(&bits, &y[e], 4);

@@ -93,18 +93,23 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
     const char *x, *residual, *y;
     int64_t relu;
     int64_t x_absmax, y_absmax;  // the per-image maximum from x's producer / for y's readers
+    int64_t x_codes;             // scratch for x quantized once (NHWC, C % 16 == 0, 3x3)
   };
   // The stem reads the graph input (NCHW) and feeds the stem pool, which
   // only int8 convolutions read (b1c1 and b1c2's residual): both NHWC. b2's
   // convolutions end at the head's max pool, which the global average pool
   // reads: NCHW. Which of b2c2 and the shortcut takes the Add is the graph
   // order's (b2c2 comes first).
-  for (const Want& w : {Want{"stem", "nchw", "nchw", "nhwc", 1, 0, 0},
-                        Want{"b1c1", "nhwc", "nchw", "nhwc", 1, 0, 1},
-                        Want{"b1c2", "nhwc", "nhwc", "nhwc", 1, 1, 1},
-                        Want{"b2c1", "nhwc", "nchw", "nhwc", 1, 1, 1},
-                        Want{"b2c2", "nhwc", "nhwc", "nchw", 1, 1, 0},
-                        Want{"b2sc", "nhwc", "nchw", "nhwc", 0, 1, 0}}) {
+  // The input codes (x_codes): 16 channels in 3x3 stride-1 windows (b1c1,
+  // b1c2); not the stem's 3 channels, b2c2's 24, b2c1's stride 2 (a value
+  // in 2.25 windows on average, where the direct gather is the faster) nor
+  // the 1x1 shortcut.
+  for (const Want& w : {Want{"stem", "nchw", "nchw", "nhwc", 1, 0, 0, 0},
+                        Want{"b1c1", "nhwc", "nchw", "nhwc", 1, 1, 1, 1},
+                        Want{"b1c2", "nhwc", "nhwc", "nhwc", 1, 1, 1, 1},
+                        Want{"b2c1", "nhwc", "nchw", "nhwc", 1, 1, 1, 0},
+                        Want{"b2c2", "nhwc", "nhwc", "nchw", 1, 1, 0, 0},
+                        Want{"b2sc", "nhwc", "nchw", "nhwc", 0, 1, 0, 0}}) {
     SCOPED_TRACE(w.name);
     const ModuleOp* op = OpNamed(d, w.name);
     ASSERT_NE(op, nullptr);
@@ -130,8 +135,14 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
     // epilogue takes (y_absmax) has it as the last output.
     const bool stem = std::string(w.name) == "stem";
     EXPECT_EQ(op->outputs.size(), (std::string(w.y) == "nchw" ? 5u : 4u) + (stem ? 1u : 0u) +
-                                      static_cast<size_t>(w.y_absmax));
+                                      static_cast<size_t>(w.x_codes + w.y_absmax));
     EXPECT_EQ(*op->Get<int64_t>("pixel_codes"), stem ? 1 : 0);
+    EXPECT_EQ(*op->Get<int64_t>("x_codes"), w.x_codes);
+    if (w.x_codes) {  // i8 [N, H, W, C] of x (both read [N, 8, 6, 16]), before y's maximum
+      const TensorSlot& xc = d.slots[op->outputs[op->outputs.size() - 1 - w.y_absmax]];
+      EXPECT_EQ(xc.dtype, DType::kI8);
+      EXPECT_EQ(xc.shape, Shape({Dim::Symbol("N"), 8, 6, 16}));
+    }
     EXPECT_EQ(*op->Get<int64_t>("y_absmax"), w.y_absmax);
     EXPECT_EQ(*op->Get<int64_t>("x_absmax"), w.x_absmax);
     EXPECT_EQ(op->inputs.size(), w.x_absmax ? 6u : 5u);
@@ -145,8 +156,8 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
   // int8 convolutions quantize the output: b1c1's for b1c2, b1c2's for both
   // b2c1 and the shortcut (one buffer, two readers), b2c1's for b2c2. The
   // stem's output is quantized only behind the stem pool (b1c1 reads the
-  // pool's output, not the stem's: it keeps its own ImageAbsMax); b2sc's is
-  // only a residual; b2c2's is NCHW for the head's pool.
+  // pool's output, not the stem's: the pool kernel takes that maximum);
+  // b2sc's is only a residual; b2c2's is NCHW for the head's pool.
   EXPECT_EQ(OpNamed(d, "b1c2")->inputs[5], OpNamed(d, "b1c1")->outputs.back());
   EXPECT_EQ(OpNamed(d, "b2c1")->inputs[5], OpNamed(d, "b1c2")->outputs.back());
   EXPECT_EQ(OpNamed(d, "b2sc")->inputs[5], OpNamed(d, "b1c2")->outputs.back());
@@ -166,6 +177,11 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
   EXPECT_EQ(*pool->Get<std::string>("layout"), "nhwc");
   EXPECT_EQ(pool->inputs[0], stem->outputs[0]);
   EXPECT_EQ(d.slots[pool->outputs[0]].shape, Shape({Dim::Symbol("N"), 8, 6, 16}));
+  // The pool takes its output's per-image maximum for b1c1 (output 1).
+  EXPECT_EQ(*pool->Get<int64_t>("y_absmax"), 1);
+  ASSERT_EQ(pool->outputs.size(), 2u);
+  EXPECT_EQ(d.slots[pool->outputs[1]].shape, Shape({Dim::Symbol("N")}));
+  EXPECT_EQ(OpNamed(d, "b1c1")->inputs[5], pool->outputs[1]);
   EXPECT_EQ(OpNamed(d, "b1c1")->inputs[0], pool->outputs[0]);
   EXPECT_EQ(OpNamed(d, "b1c2")->inputs[4], pool->outputs[0]);
   const ModuleOp* head_pool = OpNamed(d, "pool");

@@ -314,8 +314,8 @@ class CudaLowering {
       if (nhwc_values_.count(p->input(0))) nhwc_pools_.insert(p);
     // The per-image maximum of an NHWC output is taken by its GEMM's
     // epilogue when the int8 convolutions that quantize it read it directly
-    // (not through a max pool, whose output is what they quantize: the pool's
-    // readers keep their own ImageAbsMax), saving each reader a pass over it.
+    // (not through a max pool, whose output is what they quantize: the pool
+    // takes that one's, below), saving each reader a pass over it.
     for (const Value* y : nhwc_values_) {
       bool fusable = false;
       for (const Use& u : y->uses()) {
@@ -328,6 +328,13 @@ class CudaLowering {
       }
       if (fusable) absmax_values_.insert(y);
     }
+    // Likewise an NHWC max pool's output that an int8 convolution quantizes
+    // (resnet's stem pool, layer1.0.conv1's input): the pool kernel takes its
+    // maximum.
+    for (const Node* p : nhwc_pools_)
+      for (const Use& u : p->output(0)->uses())
+        if (auto it = conv_of.find(u.node); it != conv_of.end() && u.node == it->second->flatten)
+          absmax_values_.insert(p->output(0));
   }
 
   // True when `v` is read only by d's per-token quantization.
@@ -602,11 +609,18 @@ class CudaLowering {
     const int32_t y_slot = builder_.AddActivation(
         y->name() + "/nhwc", TensorType(DType::kF32, Shape({yd[0], yd[2], yd[3], yd[1]})));
     op.outputs = {y_slot};
+    const bool y_absmax = absmax_values_.count(y) != 0;
+    if (y_absmax) {
+      absmax_slots_[y] =
+          builder_.AddActivation(y->name() + "/absmax", TensorType(DType::kF32, Shape({yd[0]})));
+      op.outputs.push_back(absmax_slots_[y]);
+    }
     op.attrs = {{"kernel_shape", compile_internal::IntsAttr(n, "kernel_shape", {})},
                 {"strides", compile_internal::IntsAttr(n, "strides", {1, 1})},
                 {"pads", compile_internal::IntsAttr(n, "pads", {0, 0, 0, 0})},
                 {"dilations", compile_internal::IntsAttr(n, "dilations", {1, 1})},
-                {"layout", std::string("nhwc")}};
+                {"layout", std::string("nhwc")},
+                {"y_absmax", int64_t{y_absmax}}};
     builder_.AddOp(std::move(op));
     nhwc_slots_[y] = y_slot;
     return Status::Ok();

@@ -253,6 +253,15 @@ __global__ void __launch_bounds__(kRowThreads)
   }
 }
 
+// zero_fill[0, count) = 0 by the first threads of the grid: the op's next
+// per-image maximum (raised by its GEMM's epilogue), zeroed by the gather
+// that runs before that GEMM instead of by a memset node of its own.
+__device__ __forceinline__ void ZeroFill(float* zero_fill, int count) {
+  for (int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); i < count;
+       i += static_cast<int>(gridDim.x * blockDim.x))
+    zero_fill[i] = 0.f;
+}
+
 // The divisors of the 32-bit gathers below.
 struct Im2ColDivisors {
   FastDiv chunks, pixels, ow, tap_chunks, kw;
@@ -267,7 +276,9 @@ __global__ void Im2ColQuantizeNhwc16Kernel(const float* __restrict__ x, Im2ColGe
                                            Im2ColDivisors div, int total_chunks,
                                            const float* __restrict__ absmax,
                                            int8_t* __restrict__ codes,
-                                           float* __restrict__ row_scales) {
+                                           float* __restrict__ row_scales,
+                                           float* __restrict__ zero_fill, int zero_count) {
+  ZeroFill(zero_fill, zero_count);
   const int tap_chunks = g.c / 16;
   for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
        t += static_cast<int>(gridDim.x * blockDim.x)) {
@@ -376,6 +387,59 @@ __global__ void __launch_bounds__(kRowThreads)
   }
 }
 
+// Pass 1 of Im2ColQuantizeInt8Nhwc16: each value of x quantized once, 16
+// consecutive values (16 channels of one pixel, in one image since C % 16 ==
+// 0) a thread: four 16-byte loads, one 16-byte store.
+__global__ void QuantizeNhwc16Kernel(const float* __restrict__ x, FastDiv image_chunks,
+                                     int total_chunks, const float* __restrict__ absmax, float qmax,
+                                     float min_scale, int8_t* __restrict__ x_codes,
+                                     float* __restrict__ zero_fill, int zero_count) {
+  ZeroFill(zero_fill, zero_count);
+  for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
+       t += static_cast<int>(gridDim.x * blockDim.x)) {
+    const int b = image_chunks.Div(t);
+    const float scale = fmaxf(__fdiv_rn(absmax[b], qmax), min_scale);
+    const float inv_scale = __frcp_rn(scale);
+    const float4* src = reinterpret_cast<const float4*>(x) + int64_t{t} * 4;
+    float4 f[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) f[q] = src[q];
+    uint32_t w[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+      w[q] = Pack4(Quantize(f[q].x, scale, inv_scale), Quantize(f[q].y, scale, inv_scale),
+                   Quantize(f[q].z, scale, inv_scale), Quantize(f[q].w, scale, inv_scale));
+    reinterpret_cast<uint4*>(x_codes)[t] = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+}
+
+// Pass 2: Im2ColQuantizeNhwc16Kernel's chunks and indexing, copied from the
+// codes of pass 1 (one 16-byte load, L2-resident across the taps that share
+// it) instead of loaded as floats and quantized.
+__global__ void Im2ColCodesNhwc16Kernel(const int8_t* __restrict__ x_codes, Im2ColGeometry g,
+                                        Im2ColDivisors div, int total_chunks,
+                                        const float* __restrict__ absmax,
+                                        int8_t* __restrict__ codes,
+                                        float* __restrict__ row_scales) {
+  const int tap_chunks = g.c / 16;
+  for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
+       t += static_cast<int>(gridDim.x * blockDim.x)) {
+    const int m = div.chunks.Div(t), chunk = t - m * g.chunks;
+    const int b = div.pixels.Div(m), p = m - b * (g.oh * g.ow);
+    const int oh = div.ow.Div(p), ow = p - oh * g.ow;
+    if (chunk == 0) row_scales[m] = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+    const int k0 = chunk * 16;
+    const int tap = div.tap_chunks.Div(chunk), c0 = (chunk - tap * tap_chunks) * 16;
+    const int i = div.kw.Div(tap), j = tap - i * g.kw;
+    const int ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
+    uint4 word = make_uint4(0, 0, 0, 0);
+    if (k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
+        static_cast<unsigned>(iw) < static_cast<unsigned>(g.w))
+      word = *reinterpret_cast<const uint4*>(x_codes + ((b * g.h + ih) * g.w + iw) * g.c + c0);
+    *reinterpret_cast<uint4*>(codes + int64_t{m} * g.k_padded + k0) = word;
+  }
+}
+
 unsigned GridFor(int64_t work) {
   // Enough blocks to fill the GPU several times over; the loops stride.
   return static_cast<unsigned>(
@@ -451,14 +515,37 @@ Status MakeIm2ColGeometry(const char* what, const float* x, const Conv2dDims& d,
 
 }  // namespace
 
+namespace {
+
+// The zero_fill contract of the gathers (conv_int8_kernels.h): a gather
+// kernel that takes it zeroes it, the others leave it to a memset.
+Status CheckZeroFill(const char* what, float* zero_fill, int64_t zero_count) {
+  if (zero_count < 0 || zero_count >= (int64_t{1} << 31) ||
+      (zero_count > 0 && zero_fill == nullptr))
+    return InvalidArgument(what, ": zero_fill of ", zero_count, " floats at ",
+                           static_cast<const void*>(zero_fill));
+  return Status::Ok();
+}
+
+Status MemsetZeroFill(float* zero_fill, int64_t zero_count, cudaStream_t stream) {
+  if (zero_count > 0)
+    OCTET_CUDA_RETURN_IF_ERROR(
+        cudaMemsetAsync(zero_fill, 0, static_cast<size_t>(zero_count) * sizeof(float), stream));
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d, const Window2d& w,
                           int64_t k_padded, const float* absmax, float qmax, float min_scale,
-                          int8_t* codes, float* row_scales, cudaStream_t stream) {
+                          int8_t* codes, float* row_scales, cudaStream_t stream, float* zero_fill,
+                          int64_t zero_count) {
+  OCTET_RETURN_IF_ERROR(CheckZeroFill("Im2ColQuantizeInt8", zero_fill, zero_count));
   Im2ColGeometry g;
   int64_t rows = 0;
   OCTET_RETURN_IF_ERROR(MakeIm2ColGeometry("Im2ColQuantizeInt8", x, d, w, k_padded, absmax, qmax,
                                            min_scale, codes, row_scales, &g, &rows));
-  if (rows == 0) return Status::Ok();
+  if (rows == 0) return MemsetZeroFill(zero_fill, zero_count, stream);
   const int64_t image = d.channels * d.height * d.width;
   const int64_t total = rows * g.chunks;
   const bool nhwc = layout == ActLayout::kNhwc;
@@ -471,8 +558,13 @@ Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& d,
     div.tap_chunks = FastDiv::Of(g.c / 16);
     div.kw = FastDiv::Of(g.kw);
     Im2ColQuantizeNhwc16Kernel<<<GridFor(total), kThreads, 0, stream>>>(
-        x, g, div, static_cast<int>(total), absmax, codes, row_scales);
-  } else if (nhwc16) {
+        x, g, div, static_cast<int>(total), absmax, codes, row_scales, zero_fill,
+        static_cast<int>(zero_count));
+    OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColQuantizeNhwc16Kernel");
+    return Status::Ok();
+  }
+  OCTET_RETURN_IF_ERROR(MemsetZeroFill(zero_fill, zero_count, stream));
+  if (nhwc16) {
     Im2ColQuantizeKernel<true>
         <<<GridFor(total), kThreads, 0, stream>>>(x, nhwc, g, total, absmax, codes, row_scales);
   } else if (k_padded <= kMaxStagedRowBytes) {
@@ -528,6 +620,58 @@ Status Im2ColQuantizeInt8Pixels(const float* x, ActLayout layout, const Conv2dDi
       pixel_codes, g, static_cast<int>(rows), FastDiv::Of(g.oh * g.ow), FastDiv::Of(g.ow),
       kRowThreads / words, kRowThreads % words, absmax, codes, row_scales);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColPixelsKernel");
+  return Status::Ok();
+}
+
+bool QuantizeOnceFirst(const Conv2dDims& d, const Window2d& w) {
+  // Measured on the H100 (docs/cuda-backend.md, ConvInt8Gather.GatherTimes):
+  // resnet18's 3x3 stride-1 gathers (each value in 9 windows) at batch 64
+  // take 1.10-1.21x less time in two passes, its 3x3 stride-2 ones (2.25
+  // windows a value) 1.25-1.3x more: the second pass writes as many bytes
+  // as the direct gather and the first adds a read and a write of the input,
+  // which only many saved quantizations pay for. At batch 1 (at most 200,704
+  // input values) the two passes take 6.8-8.3 us against 3.7-4.8 us: the
+  // second launch is what they add.
+  constexpr int64_t kMinValues = int64_t{1} << 20;
+  return d.channels % 16 == 0 && w.kernel_h * w.kernel_w >= 4 * w.stride_h * w.stride_w &&
+         d.batch * d.channels * d.height * d.width >= kMinValues;
+}
+
+Status Im2ColQuantizeInt8Nhwc16(const float* x, const Conv2dDims& d, const Window2d& w,
+                                int64_t k_padded, const float* absmax, float qmax, float min_scale,
+                                int8_t* x_codes, int8_t* codes, float* row_scales,
+                                cudaStream_t stream, float* zero_fill, int64_t zero_count) {
+  OCTET_RETURN_IF_ERROR(CheckZeroFill("Im2ColQuantizeInt8Nhwc16", zero_fill, zero_count));
+  Im2ColGeometry g;
+  int64_t rows = 0;
+  OCTET_RETURN_IF_ERROR(MakeIm2ColGeometry("Im2ColQuantizeInt8Nhwc16", x, d, w, k_padded, absmax,
+                                           qmax, min_scale, codes, row_scales, &g, &rows));
+  if (d.channels % 16 != 0)
+    return InvalidArgument("Im2ColQuantizeInt8Nhwc16: ", d.channels,
+                           " channels; this gather takes a multiple of 16");
+  if (rows == 0) return MemsetZeroFill(zero_fill, zero_count, stream);
+  if (x_codes == nullptr) return InvalidArgument("Im2ColQuantizeInt8Nhwc16: null x_codes");
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(x_codes) % 16 != 0)
+    return InvalidArgument("Im2ColQuantizeInt8Nhwc16: x and x_codes must be 16-byte aligned");
+  const int64_t image = d.channels * d.height * d.width;
+  const int64_t total = rows * g.chunks;
+  if (total >= (int64_t{1} << 31) || d.batch * image >= (int64_t{1} << 31))
+    return InvalidArgument("Im2ColQuantizeInt8Nhwc16: inputs and im2col matrices must stay below ",
+                           "2^31 elements");
+  const int64_t x_chunks = d.batch * image / 16;
+  QuantizeNhwc16Kernel<<<GridFor(x_chunks), kThreads, 0, stream>>>(
+      x, FastDiv::Of(static_cast<int>(image / 16)), static_cast<int>(x_chunks), absmax, qmax,
+      min_scale, x_codes, zero_fill, static_cast<int>(zero_count));
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeNhwc16Kernel");
+  Im2ColDivisors div;
+  div.chunks = FastDiv::Of(g.chunks);
+  div.pixels = FastDiv::Of(g.oh * g.ow);
+  div.ow = FastDiv::Of(g.ow);
+  div.tap_chunks = FastDiv::Of(g.c / 16);
+  div.kw = FastDiv::Of(g.kw);
+  Im2ColCodesNhwc16Kernel<<<GridFor(total), kThreads, 0, stream>>>(
+      x_codes, g, div, static_cast<int>(total), absmax, codes, row_scales);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColCodesNhwc16Kernel");
   return Status::Ok();
 }
 

@@ -38,10 +38,16 @@ Status ImageAbsMax(const float* x, int64_t batch, int64_t image_size, float* abs
 // The quantized im2col rows above: codes i8 [batch * OH * OW, k_padded]
 // (k_padded a multiple of 16, >= C * kh * kw; 16-byte aligned) and
 // row_scales f32 [batch * OH * OW], from x f32 in `layout` (dims as NCHW
-// sizes) and ImageAbsMax's absmax.
+// sizes) and ImageAbsMax's absmax. With zero_fill (here and in
+// Im2ColQuantizeInt8Nhwc16), also zero_fill[0, zero_count) = 0 before the
+// stream's next work: the op's own per-image maximum that its GEMM's epilogue
+// raises next, zeroed by the gather kernel (NHWC, C % 16 == 0) rather than
+// by a memset node of its own, or by a memset where the gather takes another
+// kernel.
 Status Im2ColQuantizeInt8(const float* x, ActLayout layout, const Conv2dDims& dims,
                           const Window2d& window, int64_t k_padded, const float* absmax, float qmax,
-                          float min_scale, int8_t* codes, float* row_scales, cudaStream_t stream);
+                          float min_scale, int8_t* codes, float* row_scales, cudaStream_t stream,
+                          float* zero_fill = nullptr, int64_t zero_count = 0);
 
 // Inputs of at most kMaxPixelChannels channels (resnet's conv1: 3) with rows
 // of at most kMaxStagedRowBytes codes: the same codes and row scales as
@@ -55,5 +61,28 @@ Status Im2ColQuantizeInt8Pixels(const float* x, ActLayout layout, const Conv2dDi
                                 const Window2d& window, int64_t k_padded, const float* absmax,
                                 float qmax, float min_scale, uint32_t* pixel_codes, int8_t* codes,
                                 float* row_scales, cudaStream_t stream);
+
+// NHWC inputs with C % 16 == 0 (resnet's convolutions after the stem): the
+// same codes and row scales as Im2ColQuantizeInt8, in two passes: x
+// quantized once into x_codes i8 [batch, H, W, C] (each value once, where
+// the direct gather quantizes it once per window that holds it: 9 times for
+// a 3x3 stride-1 window), then the rows copied from those codes in 16-byte
+// chunks (16 channels of one tap; zeros in the padding and past the taps).
+// x and x_codes must be 16-byte aligned; x_codes is scratch the caller
+// provides.
+Status Im2ColQuantizeInt8Nhwc16(const float* x, const Conv2dDims& dims, const Window2d& window,
+                                int64_t k_padded, const float* absmax, float qmax, float min_scale,
+                                int8_t* x_codes, int8_t* codes, float* row_scales,
+                                cudaStream_t stream, float* zero_fill = nullptr,
+                                int64_t zero_count = 0);
+
+// Whether Im2ColQuantizeInt8Nhwc16 is the faster gather for this input and
+// window: it takes NHWC with C % 16 == 0, a value must lie in at least 4
+// windows on average (kh * kw >= 4 * sh * sw: 3x3 stride 1, not 3x3 stride
+// 2, nor 1x1, where the direct gather quantizes each value at most once),
+// and the input must be large enough for the saved quantizations to pay for
+// a second kernel (at least 2^20 values; measured on the H100,
+// docs/cuda-backend.md).
+bool QuantizeOnceFirst(const Conv2dDims& dims, const Window2d& window);
 
 }  // namespace octet::cuda

@@ -59,8 +59,11 @@ Status Pool2dF32(const float* x, const Conv2dDims& dims, const Window2d& window,
 // MaxPool as Pool2dF32's kMax over NHWC f32: x [N, H, W, C], y [N, OH, OW,
 // C] (dims as NCHW sizes, out_channels ignored). The int8 convolutions'
 // layout (conv_int8_kernels.h): resnet's stem max pool between two of them.
+// With y_absmax (f32 [N]): also y_absmax[b] = max |y| over image b's outputs
+// (overwritten), the per-image maximum the next int8 convolution quantizes
+// y with, in place of its own ImageAbsMax pass.
 Status MaxPool2dNhwcF32(const float* x, const Conv2dDims& dims, const Window2d& window, float* y,
-                        cudaStream_t stream);
+                        cudaStream_t stream, float* y_absmax = nullptr);
 
 // y[plane] = mean of x's plane of `plane_size` floats, for `planes` planes
 // (GlobalAveragePool: planes = N * C, plane_size = H * W). One warp a plane.
