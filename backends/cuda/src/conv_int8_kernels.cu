@@ -95,6 +95,20 @@ __device__ __forceinline__ uint32_t Pack4(int8_t a, int8_t b, int8_t c, int8_t d
          static_cast<uint32_t>(static_cast<uint8_t>(d)) << 24;
 }
 
+// 16 consecutive floats (four float4 loads) as one 16-byte chunk of codes,
+// quantized with the image's scale.
+__device__ __forceinline__ uint4 QuantizeChunk16(const float4* src, float scale, float inv_scale) {
+  float4 f[4];
+#pragma unroll
+  for (int q = 0; q < 4; ++q) f[q] = src[q];
+  uint32_t w[4];
+#pragma unroll
+  for (int q = 0; q < 4; ++q)
+    w[q] = Pack4(Quantize(f[q].x, scale, inv_scale), Quantize(f[q].y, scale, inv_scale),
+                 Quantize(f[q].z, scale, inv_scale), Quantize(f[q].w, scale, inv_scale));
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
 // One thread per 16-byte chunk of a row. kNhwc16: NHWC input with
 // C % 16 == 0, so a chunk is 16 channels of one tap: four 16-byte loads
 // (x 16-byte aligned). Otherwise each of the 16 columns is located and read
@@ -294,19 +308,10 @@ __global__ void Im2ColQuantizeNhwc16Kernel(const float* __restrict__ x, Im2ColGe
     const int ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
     uint4 word = make_uint4(0, 0, 0, 0);
     if (k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
-        static_cast<unsigned>(iw) < static_cast<unsigned>(g.w)) {
-      const float4* src =
-          reinterpret_cast<const float4*>(x + ((b * g.h + ih) * g.w + iw) * g.c + c0);
-      float4 f[4];
-#pragma unroll
-      for (int q = 0; q < 4; ++q) f[q] = src[q];
-      uint32_t w[4];
-#pragma unroll
-      for (int q = 0; q < 4; ++q)
-        w[q] = Pack4(Quantize(f[q].x, scale, inv_scale), Quantize(f[q].y, scale, inv_scale),
-                     Quantize(f[q].z, scale, inv_scale), Quantize(f[q].w, scale, inv_scale));
-      word = make_uint4(w[0], w[1], w[2], w[3]);
-    }
+        static_cast<unsigned>(iw) < static_cast<unsigned>(g.w))
+      word = QuantizeChunk16(
+          reinterpret_cast<const float4*>(x + ((b * g.h + ih) * g.w + iw) * g.c + c0), scale,
+          inv_scale);
     *reinterpret_cast<uint4*>(codes + int64_t{m} * g.k_padded + k0) = word;
   }
 }
@@ -400,16 +405,8 @@ __global__ void QuantizeNhwc16Kernel(const float* __restrict__ x, FastDiv image_
     const int b = image_chunks.Div(t);
     const float scale = fmaxf(__fdiv_rn(absmax[b], qmax), min_scale);
     const float inv_scale = __frcp_rn(scale);
-    const float4* src = reinterpret_cast<const float4*>(x) + int64_t{t} * 4;
-    float4 f[4];
-#pragma unroll
-    for (int q = 0; q < 4; ++q) f[q] = src[q];
-    uint32_t w[4];
-#pragma unroll
-    for (int q = 0; q < 4; ++q)
-      w[q] = Pack4(Quantize(f[q].x, scale, inv_scale), Quantize(f[q].y, scale, inv_scale),
-                   Quantize(f[q].z, scale, inv_scale), Quantize(f[q].w, scale, inv_scale));
-    reinterpret_cast<uint4*>(x_codes)[t] = make_uint4(w[0], w[1], w[2], w[3]);
+    reinterpret_cast<uint4*>(x_codes)[t] =
+        QuantizeChunk16(reinterpret_cast<const float4*>(x) + int64_t{t} * 4, scale, inv_scale);
   }
 }
 
