@@ -71,74 +71,15 @@ TEST(QuantizeWeightTest, PerGroupAffineUint4) {
   ASSERT_EQ(q->scale.dims(), (std::vector<int64_t>{3, 6}));
   ASSERT_TRUE(q->zero_point.defined());
   EXPECT_EQ(q->zero_point.dtype(), DType::kU4);
-  // Per group: codes in [0, 15]; an unclamped code is the nearest level (the
-  // clipping search may shrink the range, so the extremes may clamp); and the
-  // squared error is at most the min/max range's.
-  std::vector<double> err(18, 0.0), minmax_err(18, 0.0), lo(18, 0.0), hi(18, 0.0);
-  for (int k = 0; k < 40; ++k)
-    for (int n = 0; n < 6; ++n) {
-      const int64_t p = (k / 16) * 6 + n;
-      lo[p] = std::min(lo[p], static_cast<double>(w.data<float>()[k * 6 + n]));
-      hi[p] = std::max(hi[p], static_cast<double>(w.data<float>()[k * 6 + n]));
-    }
   for (int k = 0; k < 40; ++k)
     for (int n = 0; n < 6; ++n) {
       const int64_t e = k * 6 + n, p = (k / 16) * 6 + n;
       const double code = q->q.GetAsDouble(e), zp = q->zero_point.GetAsDouble(p);
       const float scale = q->scale.data<float>()[p];
-      const float v = w.data<float>()[e];
       ASSERT_GE(code, 0);
       ASSERT_LE(code, 15);
-      if (code > 0 && code < 15) {
-        EXPECT_LE(std::abs((code - zp) * scale - v), 0.5 * scale * (1 + 1e-6));
-      }
-      err[p] += std::pow((code - zp) * scale - v, 2);
-      const ScaleZeroPoint mm = ChooseScaleZeroPoint(lo[p], hi[p], s);
-      const double mm_code = std::clamp(std::nearbyint(v / mm.scale) + mm.zero_point, 0.f, 15.f);
-      minmax_err[p] += std::pow((mm_code - mm.zero_point) * mm.scale - v, 2);
+      EXPECT_LE(std::abs((code - zp) * scale - w.data<float>()[e]), 0.5 * scale * (1 + 1e-6));
     }
-  for (int p = 0; p < 18; ++p) EXPECT_LE(err[p], minmax_err[p] * (1 + 1e-9)) << "group " << p;
-}
-
-// On Gaussian weights (closer to trained layers than uniform ones), the
-// clipping search lowers the int4 squared error of groups of 128 against
-// their min/max ranges: 89.4% of it with this seed. A normal distribution's
-// max over 128 samples is only about 2.6 sigma, so min/max is already near
-// the best uniform grid and the gain is modest; heavier tails gain more.
-// int8 keeps its min/max ranges.
-TEST(QuantizeWeightTest, Int4RangesAreClippedWhereThatHelps) {
-  std::mt19937 rng(13);
-  std::normal_distribution<float> normal(0.f, 0.02f);
-  Tensor w(DType::kF32, {512, 64});
-  for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = normal(rng);
-  QuantScheme s;
-  s.dtype = DType::kU4;
-  s.granularity = Granularity::kPerGroup;
-  s.group_size = 128;
-  s.axis = 0;
-  auto q = QuantizeWeight(w, s);
-  ASSERT_TRUE(q.ok()) << q.status().ToString();
-  double err = 0, minmax_err = 0;
-  for (int64_t g = 0; g < 4; ++g)
-    for (int64_t n = 0; n < 64; ++n) {
-      double lo = 0, hi = 0;
-      for (int64_t k = g * 128; k < (g + 1) * 128; ++k) {
-        lo = std::min(lo, static_cast<double>(w.data<float>()[k * 64 + n]));
-        hi = std::max(hi, static_cast<double>(w.data<float>()[k * 64 + n]));
-      }
-      const ScaleZeroPoint mm = ChooseScaleZeroPoint(lo, hi, s);
-      const int64_t p = g * 64 + n;
-      const double zp = q->zero_point.GetAsDouble(p), scale = q->scale.data<float>()[p];
-      for (int64_t k = g * 128; k < (g + 1) * 128; ++k) {
-        const float v = w.data<float>()[k * 64 + n];
-        err += std::pow((q->q.GetAsDouble(k * 64 + n) - zp) * scale - v, 2);
-        const double c = std::clamp(std::nearbyint(v / mm.scale) + mm.zero_point, 0.f, 15.f);
-        minmax_err += std::pow((c - mm.zero_point) * mm.scale - v, 2);
-      }
-    }
-  EXPECT_LT(err, 0.95 * minmax_err) << "clipped " << err << " vs min/max " << minmax_err;
-  std::printf("int4 group 128, Gaussian: squared error %.4g clipped vs %.4g min/max (%.1f%%)\n",
-              err, minmax_err, 100.0 * err / minmax_err);
 }
 
 TEST(QuantizeWeightTest, NonFiniteWeightIsAnError) {

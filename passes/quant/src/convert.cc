@@ -6,7 +6,6 @@
 #include <unordered_map>
 
 #include "octet/passes/shape_inference.h"
-#include "weight_clip_search.h"
 
 namespace octet::quant {
 namespace {
@@ -92,17 +91,10 @@ Expected<QuantizedWeight> QuantizeWeight(const Tensor& w, const QuantScheme& sch
     lo[k] = std::min(lo[k], static_cast<double>(x[e]));
     hi[k] = std::max(hi[k], static_cast<double>(x[e]));
   }
-  for (int64_t k = 0; k < count; ++k) {
-    if (!std::isfinite(lo[k])) lo[k] = 0;  // a parameter with no element
-    if (!std::isfinite(hi[k])) hi[k] = 0;
-  }
   std::vector<ScaleZeroPoint> sz(count);
-  if (scheme.dtype == DType::kU4 || scheme.dtype == DType::kI4) {
-    // 16 levels: clip each range where that lowers its squared error.
-    sz = detail::SearchClippedRanges(x, n, count, param_of, lo, hi, scheme);
-  } else {
-    for (int64_t k = 0; k < count; ++k) sz[k] = ChooseScaleZeroPoint(lo[k], hi[k], scheme);
-  }
+  for (int64_t k = 0; k < count; ++k)
+    sz[k] = ChooseScaleZeroPoint(std::isfinite(lo[k]) ? lo[k] : 0, std::isfinite(hi[k]) ? hi[k] : 0,
+                                 scheme);
   QuantizedWeight out;
   std::vector<int64_t> param_dims;
   if (scheme.granularity == Granularity::kPerChannel) {

@@ -43,9 +43,7 @@ int RemoveObservers(Graph& graph);
 // (and zero_point when the scheme is affine) are f32 / the q dtype with shape
 // [] (per-tensor), [C] (per-channel) or the weight's shape with
 // ceil(dim / group) on the axis (per-group). Ranges come from the weight's own
-// min/max per channel or group (weights need no calibration); for 4-bit types
-// each range is then clipped where that lowers its squared quantize-dequantize
-// error (a search over 21 shrink factors, weight_clip_search.h).
+// min/max per channel or group (weights need no calibration).
 struct QuantizedWeight {
   Tensor q, scale, zero_point;  // zero_point undefined when symmetric with 0 zero point
 };
