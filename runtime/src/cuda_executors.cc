@@ -161,14 +161,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8MatMul(
   if (op.inputs[3] >= 0) g.bias = constants[op.inputs[3]];
   g.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
   g.dst_type = dst;
-  // The tile `octet compile --tune` measured fastest at the planned rows.
-  if (op.FindAttr("tuned_tile") != nullptr) {
-    OCTET_ASSIGN_OR_RETURN(std::string name, op.Get<std::string>("tuned_tile"));
-    auto tile = cuda::Int8GemmTileFromName(name);
-    if (!tile.ok()) return tile.status().WithContext(Prefix(op));
-    g.tuned_tile = *tile;
-    OCTET_ASSIGN_OR_RETURN(g.tuned_rows, op.Get<int64_t>("tuned_rows"));
-  }
+  OCTET_RETURN_IF_ERROR(ReadTunedInt8Tile(op, &g));
   auto quantize = cuda::QuantizeRowsPerToken::Create(q);
   if (!quantize.ok()) return quantize.status().WithContext("op '" + op.name + "'");
   auto gemm = cuda::Int8DynamicGemm::Create(g);
@@ -280,6 +273,16 @@ std::string CudaDimsText(const std::vector<int64_t>& dims) {
   std::string s = "[";
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
   return s + "]";
+}
+
+Status ReadTunedInt8Tile(const ModuleOp& op, cuda::Int8DynamicGemmConfig* config) {
+  if (op.FindAttr("tuned_tile") == nullptr) return Status::Ok();
+  OCTET_ASSIGN_OR_RETURN(std::string name, op.Get<std::string>("tuned_tile"));
+  auto tile = cuda::Int8GemmTileFromName(name);
+  if (!tile.ok()) return tile.status().WithContext(CudaOpPrefix(op));
+  config->tuned_tile = *tile;
+  OCTET_ASSIGN_OR_RETURN(config->tuned_rows, op.Get<int64_t>("tuned_rows"));
+  return Status::Ok();
 }
 
 Status CheckCudaOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs,

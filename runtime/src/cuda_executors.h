@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "octet/cuda/conv_pool_kernels.h"
+#include "octet/cuda/int8_kernels.h"
 #include "octet/module/module.h"
 #include "octet/status.h"
 #include "octet/tensor.h"
@@ -73,6 +74,10 @@ std::string CudaDimsText(const std::vector<int64_t>& dims);
 // pads [top, left, bottom, right], dilations (cuda_executors_conv.cc).
 Expected<cuda::Window2d> ReadCudaWindow(const ModuleOp& op);
 
+// The tile `octet compile --tune` measured fastest for an int8 GEMM op
+// (attributes tuned_tile and tuned_rows), into its GEMM's config; nothing
+// when the op was not tuned.
+Status ReadTunedInt8Tile(const ModuleOp& op, cuda::Int8DynamicGemmConfig* config);
 Status CheckCudaOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs,
                         size_t required, size_t num_outputs, const std::vector<size_t>& constant);
 

@@ -249,6 +249,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
   if (op.inputs[3] >= 0) g.bias = constants[op.inputs[3]];
   g.activation = relu != 0 ? cuda::Activation::kRelu : cuda::Activation::kNone;
   g.dst_type = DType::kF32;
+  OCTET_RETURN_IF_ERROR(ReadTunedInt8Tile(op, &g));
   auto gemm = cuda::Int8DynamicGemm::Create(g);  // checks K % 16, the bias, the scales
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
   return std::unique_ptr<CudaOpExecutor>(new DynamicInt8ConvExecutor(

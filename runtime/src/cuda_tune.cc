@@ -1,7 +1,8 @@
-// TuneCudaModule (octet/runtime/tune.h): times each cuda.dynamic_int8_matmul's
-// GEMM at the planned rows with every tile, on random codes (the time of an
-// int8 GEMM does not depend on the values), 3 warm-up and 10 timed runs each,
-// CUDA events around each run.
+// TuneCudaModule (octet/runtime/tune.h): times the GEMM of each
+// cuda.dynamic_int8_matmul and cuda.dynamic_int8_conv (the convolution's
+// im2col GEMM) at the planned rows with every tile, on constant codes (the
+// time of an int8 GEMM does not depend on the values), 3 warm-up and 10 timed
+// runs each, CUDA events around each run.
 #include <algorithm>
 
 #include "octet/cuda/cuda_status.h"
@@ -14,23 +15,36 @@ namespace octet::runtime {
 namespace {
 
 constexpr const char kDynamicMatMul[] = "cuda.dynamic_int8_matmul";
+constexpr const char kDynamicConv[] = "cuda.dynamic_int8_conv";
 constexpr int kWarmup = 3, kRuns = 10;
 
-// Rows of the op's input at the module's reference dims.
-Expected<int64_t> PlannedRows(const ModuleDesc& desc, const ModuleOp& op, int64_t k) {
+// Elements of a slot at the module's reference dims.
+Expected<int64_t> PlannedNumel(const ModuleDesc& desc, const ModuleOp& op, int32_t slot) {
   int64_t numel = 1;
-  for (const Dim& d : desc.slots[op.inputs[0]].shape.dims()) {
+  for (const Dim& d : desc.slots[slot].shape.dims()) {
     if (d.is_static()) {
       numel *= d.value();
       continue;
     }
     auto it = desc.memory_plan.reference_dims.find(d.symbol());
     if (it == desc.memory_plan.reference_dims.end())
-      return InvalidArgument("op '", op.name, "': input dims ",
-                             desc.slots[op.inputs[0]].shape.ToString(), " have no planned value");
+      return InvalidArgument("op '", op.name, "': dims ", desc.slots[slot].shape.ToString(),
+                             " have no planned value");
     numel *= it->second;
   }
-  return numel / k;
+  return numel;
+}
+
+// The GEMM's rows at the planned dims: the matmul's input rows [..., K]; the
+// convolution's output pixels (y holds O values per pixel, whatever its
+// layout).
+Expected<int64_t> PlannedRows(const ModuleDesc& desc, const ModuleOp& op, int64_t n, int64_t k) {
+  if (op.kernel == kDynamicConv) {
+    OCTET_ASSIGN_OR_RETURN(int64_t y, PlannedNumel(desc, op, op.outputs[0]));
+    return y / n;
+  }
+  OCTET_ASSIGN_OR_RETURN(int64_t x, PlannedNumel(desc, op, op.inputs[0]));
+  return x / k;
 }
 
 Expected<double> MedianMs(const cuda::Int8DynamicGemm& gemm, const cuda::DeviceBuffer& a,
@@ -73,14 +87,14 @@ Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
   OCTET_ASSIGN_OR_RETURN(LoadedModule loaded, LoadModuleFromBytes(bytes, "module to tune"));
   std::vector<TunedOp> report;
   for (ModuleOp& op : desc.ops) {
-    if (op.kernel != kDynamicMatMul) continue;
+    if (op.kernel != kDynamicMatMul && op.kernel != kDynamicConv) continue;
     OCTET_ASSIGN_OR_RETURN(Tensor w, loaded.ConstantTensor(op.inputs[1]));
     OCTET_ASSIGN_OR_RETURN(Tensor scales, loaded.ConstantTensor(op.inputs[2]));
     TunedOp t;
     t.op = op.name;
     t.n = w.dim(0);
     t.k = w.dim(1);
-    OCTET_ASSIGN_OR_RETURN(t.m, PlannedRows(desc, op, t.k));
+    OCTET_ASSIGN_OR_RETURN(t.m, PlannedRows(desc, op, t.n, t.k));
     // The GEMM as the executor makes it; bias and activation cost the same
     // for every tile, so the plain product is timed.
     cuda::Int8DynamicGemmConfig c;

@@ -29,6 +29,7 @@
 #include "octet/compile/compile.h"
 #include "octet/passes/shape_inference.h"
 #include "octet/runtime/module.h"
+#include "octet/runtime/tune.h"
 #include "quant/quant_test_util.h"
 
 namespace octet {
@@ -275,6 +276,53 @@ TEST_F(LowerDynamicConvTest, OnGpuMatchesTheQdqGraphAndTheFloatGraph) {
                 static_cast<long long>(batch), cos_qdq, max_err, max_ref, cos_float,
                 (*session)->last_device_run()->graph_replayed ? " (graph)" : "");
   }
+}
+
+// `octet compile --tune` times the int8 convolutions' GEMMs too: each gets
+// the fastest tile at its planned rows (output pixels), and the module's
+// results do not change (int32 sums are exact; the epilogue is per element).
+TEST_F(LowerDynamicConvTest, TuneStoresATileForEveryInt8ConvolutionAndKeepsTheResults) {
+  const Model qdq = testing::QuantizeDynamic(SmallResnet(6));
+  auto compiled = CompileForCuda(qdq.Clone());
+  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
+  const std::string plain_path = Write(compiled, "plain.octet");
+  auto tuned = runtime::TuneCudaModule(&*compiled);
+  if (!tuned.ok()) {
+    const StatusCode code = tuned.status().code();
+    if (code == StatusCode::kNotFound || code == StatusCode::kUnimplemented)
+      GTEST_SKIP() << tuned.status().ToString();  // no GPU, or a build without CUDA
+    FAIL() << tuned.status().ToString();
+  }
+  int convs = 0;
+  for (const ModuleOp& op : compiled->desc.ops) {
+    if (op.kernel != "cuda.dynamic_int8_conv") continue;
+    ++convs;
+    ASSERT_TRUE(op.Get<std::string>("tuned_tile").ok()) << op.name;
+    // The output pixels at the planned batch: y's values (NCHW or NHWC) over
+    // the O channels of the weights [O, Kp].
+    int64_t values = 1;
+    for (const Dim& d : compiled->desc.slots[op.outputs[0]].shape.dims())
+      values *=
+          d.is_static() ? d.value() : compiled->desc.memory_plan.reference_dims.at(d.symbol());
+    const int64_t channels = compiled->desc.slots[op.inputs[1]].shape.dims()[0].value();
+    EXPECT_EQ(*op.Get<int64_t>("tuned_rows"), values / channels) << op.name;
+  }
+  EXPECT_GE(convs, 4);
+  auto plain = LoadOrSkip(plain_path);
+  auto tuned_module = LoadOrSkip(Write(compiled, "tuned.octet"));
+  ASSERT_TRUE(plain != nullptr && tuned_module != nullptr);
+  auto a = runtime::Session::Create(plain);
+  auto b = runtime::Session::Create(tuned_module);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto inputs = plain->MakeRandomInputs(std::random_device{}(), 2);
+  ASSERT_TRUE(inputs.ok());
+  auto ya = (*a)->Run(*inputs);
+  auto yb = (*b)->Run(*inputs);
+  ASSERT_TRUE(ya.ok() && yb.ok());
+  const Tensor &p = ya->at("logits"), &t = yb->at("logits");
+  ASSERT_EQ(p.dims(), t.dims());
+  for (int64_t i = 0; i < p.numel(); ++i)
+    ASSERT_EQ(p.data<float>()[i], t.data<float>()[i]) << "logit " << i;
 }
 
 }  // namespace
