@@ -200,6 +200,11 @@ class WeightOnlyMatMulExecutor : public CudaOpExecutor {
       return Internal(Prefix(op_), "output places do not fit ", m, " rows: y ", DimsText(y.dims),
                       ", bf16 x ", DimsText(x16.dims), ", bf16 y ", DimsText(y16.dims));
     Status st = cuda::ConvertF32ToBf16(static_cast<const float*>(x.data), x16.data, m * k, stream);
+    if (st.ok() && y.dtype == DType::kF32 && gemm_.WritesF32(m)) {
+      // cuBLASLt writes the f32 output itself: no bf16 round trip.
+      st = gemm_.RunF32(x16.data, m, static_cast<float*>(y.data), scratch, stream);
+      return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
+    }
     if (st.ok()) st = gemm_.Run(x16.data, m, y16.data, scratch, stream);
     if (st.ok()) st = cuda::ConvertBf16ToF32(y16.data, static_cast<float*>(y.data), m * n, stream);
     return st.ok() ? st : st.WithContext("op '" + op_.name + "'");

@@ -434,6 +434,55 @@ TEST_F(WeightOnlyGemmTest, CublasLtPathChecksItsScratch) {
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 
+// RunF32: the cuBLASLt path writing f32 (what the runtime's f32 activations
+// take, without a bf16 round trip), against the CPU reference with the
+// cuBLASLt path's budget; only on that path.
+TEST_F(WeightOnlyGemmTest, CublasLtPathWritesF32) {
+  for (int64_t group : {0, 128}) {
+    Problem p;
+    p.m = 40;
+    p.n = 72;
+    p.k = 256;
+    p.group = group;
+    p.bias = true;
+    p.gelu = group == 0;
+    SCOPED_TRACE(ToString(p));
+    std::mt19937 rng(testing::FreshSeed());
+    Data d = MakeData(p, rng);
+    auto gemm = WeightOnlyGemm::Create(d.config);
+    ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+    ASSERT_TRUE(gemm->WritesF32(p.m));
+    ASSERT_FALSE(gemm->WritesF32(16));
+    DeviceBuffer x = Upload(d.x), y = testing::Poisoned(p.m * p.n * 4);
+    DeviceBuffer scratch = testing::Poisoned(gemm->scratch_bytes(p.m));
+    const WeightOnlyScratch lend{scratch.data(), scratch.bytes()};
+    const Status kernel_path = gemm->RunF32(x.data(), 16, y.as<float>(), lend, nullptr);
+    EXPECT_EQ(kernel_path.code(), StatusCode::kInvalidArgument) << kernel_path.ToString();
+    const Status run = gemm->RunF32(x.data(), p.m, y.as<float>(), lend, nullptr);
+    ASSERT_TRUE(run.ok()) << run.ToString();
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<float> got = Download<float>(y, p.m * p.n);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < p.m; ++i)
+      for (int64_t j = 0; j < p.n; ++j) {
+        double acc = d.bias[j], magnitude = std::fabs(d.bias[j]);
+        for (int64_t k = 0; k < p.k; ++k) {
+          const double prod =
+              static_cast<double>(BFloat16ToFloat(d.x[i * p.k + k])) * d.w[j * p.k + k];
+          acc += prod;
+          magnitude += std::fabs(prod);
+        }
+        const double ref = p.gelu ? Gelu(acc) : acc;
+        // bf16-rounded weights and bias (2^-8 S, as RunAndCompare), no output rounding.
+        const double tolerance = std::ldexp(magnitude, -8) * (p.gelu ? 1.13 : 1.0) + 1e-6;
+        if (!(std::fabs(got[i * p.n + j] - ref) <= tolerance) && ++bad <= 5)
+          ADD_FAILURE() << "y[" << i << "," << j << "] = " << got[i * p.n + j] << ", reference "
+                        << ref << " (tolerance " << tolerance << ")";
+      }
+    EXPECT_EQ(bad, 0);
+  }
+}
+
 TEST_F(WeightOnlyGemmTest, RunRejectsMisalignedAndNullBuffers) {
   Problem p;
   p.m = 4;

@@ -20,12 +20,14 @@ namespace octet::cuda::weight_only {
 
 class Bf16FallbackGemm {
  public:
-  // bias: bf16 [n] (or null), a device array that must outlive the kernel.
-  static Expected<Bf16FallbackGemm> Create(int64_t n, int64_t k, const void* bias,
-                                           Activation activation);
-  // w: bf16 [n, k]. The workspace may be null with workspace_bytes 0 (fewer
-  // algorithms); kWorkspaceBytes is what Run uses well.
-  Status Run(const void* x, int64_t m, const void* w, void* y, void* workspace,
+  // The bias as bf16 and as f32 [n] (both, or neither: null), device arrays
+  // that must outlive the kernel; bf16 outputs add the first, f32 the second.
+  static Expected<Bf16FallbackGemm> Create(int64_t n, int64_t k, const void* bias_bf16,
+                                           const float* bias_f32, Activation activation);
+  // w: bf16 [n, k]; y bf16 or (y_f32) f32 [m, n]. The workspace may be null
+  // with workspace_bytes 0 (fewer algorithms); kWorkspaceBytes is what Run
+  // uses well.
+  Status Run(const void* x, int64_t m, const void* w, void* y, bool y_f32, void* workspace,
              size_t workspace_bytes, cudaStream_t stream) const;
   static constexpr size_t kWorkspaceBytes = size_t{4} << 20;
 

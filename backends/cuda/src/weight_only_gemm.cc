@@ -240,7 +240,8 @@ Expected<WeightOnlyGemm> WeightOnlyGemm::Create(const WeightOnlyGemmConfig& conf
       OCTET_ASSIGN_OR_RETURN(impl->bf16_bias, DeviceBuffer::FromHost(bias.data(), bias.size() * 2));
     }
     auto fallback = weight_only::Bf16FallbackGemm::Create(
-        n, k, config.bias.defined() ? impl->bf16_bias.data() : nullptr, config.activation);
+        n, k, config.bias.defined() ? impl->bf16_bias.data() : nullptr,
+        config.bias.defined() ? impl->bias.as<float>() : nullptr, config.activation);
     if (!fallback.ok()) return fallback.status().WithContext(what);
     impl->fallback = std::move(fallback).value();
   }
@@ -324,7 +325,7 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlySc
   args.n_pad = static_cast<int>(impl.n_pad);
   args.chunks = static_cast<int>(impl.chunks);
   args.gelu = impl.gelu;
-  if (path == WeightOnlyPath::kCublasLtBf16) return RunCublasLt(args, scratch, stream);
+  if (path == WeightOnlyPath::kCublasLtBf16) return RunCublasLt(args, false, scratch, stream);
   const int int4_shape =
       impl.bits != 4 ? -1
       : impl.int4_shape >= 0
@@ -351,7 +352,34 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlySc
 
 // The cuBLASLt path: bf16 weights from the resident copy or dequantized into
 // the front of the scratch, the rest of the scratch as cuBLASLt's workspace.
-Status WeightOnlyGemm::RunCublasLt(const weight_only::GemmArgs& args,
+Status WeightOnlyGemm::RunF32(const void* x, int64_t m, float* y, const WeightOnlyScratch& scratch,
+                              cudaStream_t stream) const {
+  const Impl& impl = *impl_;
+  if (m == 0) return Status::Ok();
+  if (m < 0 || m >= kMaxDim)
+    return InvalidArgument(impl.description, ": m = ", m, " is outside [0, 2^31)");
+  if (!WritesF32(m))
+    return InvalidArgument(impl.description, ": an f32 output needs the cuBLASLt path, and m = ", m,
+                           " runs ", WeightOnlyPathName(PathFor(m)));
+  if (x == nullptr || y == nullptr) return InvalidArgument(impl.description, ": null x or y");
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 4 != 0)
+    return InvalidArgument(impl.description, ": x (", x, ") must be 16-byte aligned and y (", y,
+                           ") 4-byte aligned");
+  weight_only::GemmArgs args;
+  args.x = x;
+  args.packed = impl.blocks.data();
+  args.scales = impl.scales.as<float>();
+  args.zeros = impl.zeros.bytes() > 0 ? impl.zeros.as<uint8_t>() : nullptr;
+  args.y = y;
+  args.m = static_cast<int>(m);
+  args.n = static_cast<int>(impl.n);
+  args.k = static_cast<int>(impl.k);
+  args.n_pad = static_cast<int>(impl.n_pad);
+  args.chunks = static_cast<int>(impl.chunks);
+  return RunCublasLt(args, true, scratch, stream);
+}
+
+Status WeightOnlyGemm::RunCublasLt(const weight_only::GemmArgs& args, bool y_f32,
                                    const WeightOnlyScratch& scratch, cudaStream_t stream) const {
   const Impl& impl = *impl_;
   if (!impl.fallback.has_value())
@@ -378,8 +406,8 @@ Status WeightOnlyGemm::RunCublasLt(const weight_only::GemmArgs& args,
     rest += need;
     rest_bytes -= need;
   }
-  const Status s = impl.fallback->Run(args.x, args.m, w, args.y, rest_bytes > 0 ? rest : nullptr,
-                                      rest_bytes, stream);
+  const Status s = impl.fallback->Run(args.x, args.m, w, args.y, y_f32,
+                                      rest_bytes > 0 ? rest : nullptr, rest_bytes, stream);
   return s.ok() ? s : s.WithContext(impl.description);
 }
 

@@ -146,6 +146,12 @@ class WeightOnlyGemm {
              cudaStream_t stream, WeightOnlyPath path) const;
   // Without scratch: the kernel paths, and the cuBLASLt path of a resident copy.
   Status Run(const void* x, int64_t m, void* y, cudaStream_t stream) const;
+  // The same with y f32 [m, N] (the sums not rounded to bf16): only where
+  // PathFor(m) is the cuBLASLt path (WritesF32), which saves a caller whose
+  // activations are f32 a bf16 output and its conversion.
+  Status RunF32(const void* x, int64_t m, float* y, const WeightOnlyScratch& scratch,
+                cudaStream_t stream) const;
+  bool WritesF32(int64_t m) const { return PathFor(m) == WeightOnlyPath::kCublasLtBf16; }
 
   // The scratch a Run of m rows on `path` (kAuto: PathFor(m)) uses: on the
   // cuBLASLt path the bf16 weights (kDequantizePerRun) and the workspace, else 0.
@@ -164,8 +170,8 @@ class WeightOnlyGemm {
   const std::string& description() const;
 
  private:
-  Status RunCublasLt(const weight_only::GemmArgs& args, const WeightOnlyScratch& scratch,
-                     cudaStream_t stream) const;
+  Status RunCublasLt(const weight_only::GemmArgs& args, bool y_f32,
+                     const WeightOnlyScratch& scratch, cudaStream_t stream) const;
   struct Impl;
   std::shared_ptr<const Impl> impl_;
 };
