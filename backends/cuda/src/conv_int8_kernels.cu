@@ -281,6 +281,31 @@ struct Im2ColDivisors {
   FastDiv chunks, pixels, ow, tap_chunks, kw;
 };
 
+// Where 16-byte chunk t of the NHWC, C % 16 == 0 im2col rows comes from:
+// its row m (of image b), its first column k0, and the offset in values of
+// its 16 input channels (NHWC), -1 in the padding and past K.
+struct ChunkSource {
+  int m, b, k0, offset;
+};
+
+__device__ __forceinline__ ChunkSource LocateChunk(int t, const Im2ColGeometry& g,
+                                                   const Im2ColDivisors& div) {
+  ChunkSource c;
+  c.m = div.chunks.Div(t);
+  const int chunk = t - c.m * g.chunks;
+  c.b = div.pixels.Div(c.m);
+  const int p = c.m - c.b * (g.oh * g.ow);
+  const int oh = div.ow.Div(p), ow = p - oh * g.ow;
+  c.k0 = chunk * 16;
+  const int tap = div.tap_chunks.Div(chunk), c0 = (chunk - tap * (g.c / 16)) * 16;
+  const int i = div.kw.Div(tap), j = tap - i * g.kw;
+  const int ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
+  const bool inside = c.k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
+                      static_cast<unsigned>(iw) < static_cast<unsigned>(g.w);
+  c.offset = inside ? ((c.b * g.h + ih) * g.w + iw) * g.c + c0 : -1;
+  return c;
+}
+
 // The NHWC, C % 16 == 0 gather of Im2ColQuantizeKernel<true> with 32-bit
 // indices and FastDiv (rows * chunks and the input below 2^31): one thread
 // per 16-byte chunk, 16 channels of one tap, four 16-byte loads. The 64-bit
@@ -293,26 +318,16 @@ __global__ void Im2ColQuantizeNhwc16Kernel(const float* __restrict__ x, Im2ColGe
                                            float* __restrict__ row_scales,
                                            float* __restrict__ zero_fill, int zero_count) {
   ZeroFill(zero_fill, zero_count);
-  const int tap_chunks = g.c / 16;
   for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
        t += static_cast<int>(gridDim.x * blockDim.x)) {
-    const int m = div.chunks.Div(t), chunk = t - m * g.chunks;
-    const int b = div.pixels.Div(m), p = m - b * (g.oh * g.ow);
-    const int oh = div.ow.Div(p), ow = p - oh * g.ow;
-    const float scale = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
+    const ChunkSource c = LocateChunk(t, g, div);
+    const float scale = fmaxf(__fdiv_rn(absmax[c.b], g.qmax), g.min_scale);
     const float inv_scale = __frcp_rn(scale);
-    if (chunk == 0) row_scales[m] = scale;
-    const int k0 = chunk * 16;
-    const int tap = div.tap_chunks.Div(chunk), c0 = (chunk - tap * tap_chunks) * 16;
-    const int i = div.kw.Div(tap), j = tap - i * g.kw;
-    const int ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
+    if (c.k0 == 0) row_scales[c.m] = scale;
     uint4 word = make_uint4(0, 0, 0, 0);
-    if (k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
-        static_cast<unsigned>(iw) < static_cast<unsigned>(g.w))
-      word = QuantizeChunk16(
-          reinterpret_cast<const float4*>(x + ((b * g.h + ih) * g.w + iw) * g.c + c0), scale,
-          inv_scale);
-    *reinterpret_cast<uint4*>(codes + int64_t{m} * g.k_padded + k0) = word;
+    if (c.offset >= 0)
+      word = QuantizeChunk16(reinterpret_cast<const float4*>(x + c.offset), scale, inv_scale);
+    *reinterpret_cast<uint4*>(codes + int64_t{c.m} * g.k_padded + c.k0) = word;
   }
 }
 
@@ -418,22 +433,13 @@ __global__ void Im2ColCodesNhwc16Kernel(const int8_t* __restrict__ x_codes, Im2C
                                         const float* __restrict__ absmax,
                                         int8_t* __restrict__ codes,
                                         float* __restrict__ row_scales) {
-  const int tap_chunks = g.c / 16;
   for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
        t += static_cast<int>(gridDim.x * blockDim.x)) {
-    const int m = div.chunks.Div(t), chunk = t - m * g.chunks;
-    const int b = div.pixels.Div(m), p = m - b * (g.oh * g.ow);
-    const int oh = div.ow.Div(p), ow = p - oh * g.ow;
-    if (chunk == 0) row_scales[m] = fmaxf(__fdiv_rn(absmax[b], g.qmax), g.min_scale);
-    const int k0 = chunk * 16;
-    const int tap = div.tap_chunks.Div(chunk), c0 = (chunk - tap * tap_chunks) * 16;
-    const int i = div.kw.Div(tap), j = tap - i * g.kw;
-    const int ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
+    const ChunkSource c = LocateChunk(t, g, div);
+    if (c.k0 == 0) row_scales[c.m] = fmaxf(__fdiv_rn(absmax[c.b], g.qmax), g.min_scale);
     uint4 word = make_uint4(0, 0, 0, 0);
-    if (k0 < g.k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
-        static_cast<unsigned>(iw) < static_cast<unsigned>(g.w))
-      word = *reinterpret_cast<const uint4*>(x_codes + ((b * g.h + ih) * g.w + iw) * g.c + c0);
-    *reinterpret_cast<uint4*>(codes + int64_t{m} * g.k_padded + k0) = word;
+    if (c.offset >= 0) word = *reinterpret_cast<const uint4*>(x_codes + c.offset);
+    *reinterpret_cast<uint4*>(codes + int64_t{c.m} * g.k_padded + c.k0) = word;
   }
 }
 

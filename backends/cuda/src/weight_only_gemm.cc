@@ -312,19 +312,7 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlySc
     return InvalidArgument(impl.description, ": x (", x, ") must be 16-byte aligned and y (", y,
                            ") 2-byte aligned");
   if (path == WeightOnlyPath::kAuto) path = PathFor(m);
-  weight_only::GemmArgs args;
-  args.x = x;
-  args.packed = impl.blocks.data();
-  args.scales = impl.scales.as<float>();
-  args.zeros = impl.zeros.bytes() > 0 ? impl.zeros.as<uint8_t>() : nullptr;
-  args.bias = impl.bias.bytes() > 0 ? impl.bias.as<float>() : nullptr;
-  args.y = y;
-  args.m = static_cast<int>(m);
-  args.n = static_cast<int>(impl.n);
-  args.k = static_cast<int>(impl.k);
-  args.n_pad = static_cast<int>(impl.n_pad);
-  args.chunks = static_cast<int>(impl.chunks);
-  args.gelu = impl.gelu;
+  const weight_only::GemmArgs args = ArgsFor(x, m, y);
   if (path == WeightOnlyPath::kCublasLtBf16) return RunCublasLt(args, false, scratch, stream);
   const int int4_shape =
       impl.bits != 4 ? -1
@@ -352,6 +340,26 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlySc
 
 // The cuBLASLt path: bf16 weights from the resident copy or dequantized into
 // the front of the scratch, the rest of the scratch as cuBLASLt's workspace.
+// The kernels' arguments for one run: the packed weights, bias and epilogue
+// of this kernel, x, y and m of the run.
+weight_only::GemmArgs WeightOnlyGemm::ArgsFor(const void* x, int64_t m, void* y) const {
+  const Impl& impl = *impl_;
+  weight_only::GemmArgs args;
+  args.x = x;
+  args.packed = impl.blocks.data();
+  args.scales = impl.scales.as<float>();
+  args.zeros = impl.zeros.bytes() > 0 ? impl.zeros.as<uint8_t>() : nullptr;
+  args.bias = impl.bias.bytes() > 0 ? impl.bias.as<float>() : nullptr;
+  args.y = y;
+  args.m = static_cast<int>(m);
+  args.n = static_cast<int>(impl.n);
+  args.k = static_cast<int>(impl.k);
+  args.n_pad = static_cast<int>(impl.n_pad);
+  args.chunks = static_cast<int>(impl.chunks);
+  args.gelu = impl.gelu;
+  return args;
+}
+
 Status WeightOnlyGemm::RunF32(const void* x, int64_t m, float* y, const WeightOnlyScratch& scratch,
                               cudaStream_t stream) const {
   const Impl& impl = *impl_;
@@ -365,18 +373,7 @@ Status WeightOnlyGemm::RunF32(const void* x, int64_t m, float* y, const WeightOn
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(y) % 4 != 0)
     return InvalidArgument(impl.description, ": x (", x, ") must be 16-byte aligned and y (", y,
                            ") 4-byte aligned");
-  weight_only::GemmArgs args;
-  args.x = x;
-  args.packed = impl.blocks.data();
-  args.scales = impl.scales.as<float>();
-  args.zeros = impl.zeros.bytes() > 0 ? impl.zeros.as<uint8_t>() : nullptr;
-  args.y = y;
-  args.m = static_cast<int>(m);
-  args.n = static_cast<int>(impl.n);
-  args.k = static_cast<int>(impl.k);
-  args.n_pad = static_cast<int>(impl.n_pad);
-  args.chunks = static_cast<int>(impl.chunks);
-  return RunCublasLt(args, true, scratch, stream);
+  return RunCublasLt(ArgsFor(x, m, y), true, scratch, stream);
 }
 
 Status WeightOnlyGemm::RunCublasLt(const weight_only::GemmArgs& args, bool y_f32,

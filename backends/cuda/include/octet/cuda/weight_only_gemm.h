@@ -170,6 +170,7 @@ class WeightOnlyGemm {
   const std::string& description() const;
 
  private:
+  weight_only::GemmArgs ArgsFor(const void* x, int64_t m, void* y) const;
   Status RunCublasLt(const weight_only::GemmArgs& args, bool y_f32,
                      const WeightOnlyScratch& scratch, cudaStream_t stream) const;
   struct Impl;
