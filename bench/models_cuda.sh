@@ -21,6 +21,8 @@
 #   PROFILE     1: also print each Octet module's per-op device times [0]
 #   PROFILE_ROWS  ops listed by PROFILE=1 [25]
 #   TUNE        1: compile with --tune (each int8 GEMM's tile measured on this GPU) [0]
+#   CALIB       calibration samples for the presets that use them
+#               (int4-weight-only: bias correction), at least BATCH; 0: none [4]
 # Octet's time is the device time of the module's ops (CUDA events, input and
 # output copies excluded), like PyTorch's (CUDA events around the forward on
 # a device-resident input). device_mib: the device memory `octet bench` saw
@@ -55,6 +57,9 @@ for run in $RUNS; do
   echo "== $config batch $batch: PyTorch (export, fp32 reference, bf16 eager, bf16 torch.compile)" >&2
   flags=(--warmup "$WARMUP" --iterations "$ITERATIONS")
   [ "${COMPILE:-1}" = "1" ] || flags+=(--no-compile)
+  calib_n=${CALIB:-4}
+  if [ "$calib_n" != 0 ] && [ "$calib_n" -lt "$batch" ]; then calib_n=$batch; fi
+  flags+=(--calib "$calib_n")
   "$PYTHON" "$ROOT/bench/torch_cuda_peer.py" "$config" "$batch" "$dir" "${flags[@]}" >&2
   eager=$(jget "$dir/torch.json" bf16_eager_ms)
   printf "%s\t%s\tPyTorch bf16 eager\t%.2f\t%.2f\t%s\t%s\n" "$config" "$batch" "$eager" \
@@ -69,7 +74,14 @@ for run in $RUNS; do
     module="$dir/$preset.octet"
     tune=(); engine="Octet $preset"
     if [ "${TUNE:-0}" = "1" ]; then tune=(--tune); engine="$engine --tune"; fi
-    if ! "$OCTET" compile "$dir/model.onnx" --preset "$preset" --target cuda "${tune[@]}" --quiet -o "$module" >&2; then
+    # Calibration data where the preset uses it (the fidelity report is
+    # skipped: the cosine below is against PyTorch fp32).
+    calib=()
+    if [ "$preset" = "int4-weight-only" ] && [ "$calib_n" != 0 ]; then
+      calib=(--calib "npy:$dir/calib" --eval-samples 0)
+    fi
+    if ! "$OCTET" compile "$dir/model.onnx" --preset "$preset" --target cuda "${tune[@]}" \
+        "${calib[@]}" --quiet -o "$module" >&2; then
       printf "%s\t%s\t%s\tfailed to compile\t\t\t%s\n" "$config" "$batch" "$engine" "$COMMIT" >>"$TSV"
       continue
     fi
@@ -85,6 +97,6 @@ for run in $RUNS; do
       "$COMMIT" "$(jget "$dir/$preset.json" device_memory_mib)" >>"$TSV"
     rm -f "$module"
   done
-  rm -f "$dir"/model.onnx* "$dir/input.npy"
+  rm -rf "$dir"/model.onnx* "$dir/input.npy" "$dir/calib"
 done
 if command -v column >/dev/null; then column -t -s $'\t' "$TSV"; else cat "$TSV"; fi

@@ -7,12 +7,16 @@ PyTorch bf16 (eager and torch.compile; resnet18 channels-last) on the same
 weights and input.
 
     bench/torch_cuda_peer.py CONFIG BATCH OUT_DIR [--warmup N] [--iterations N] [--no-compile]
+                             [--calib N]
 
 Writes into OUT_DIR: model.onnx (TorchScript exporter, opset 17, static batch
 BATCH; weights in model.onnx.data when over 2 GB), input.npy (seeded normal
 input), ref_fp32.npy (the fp32 output on the GPU with TF32 off: the fidelity
 reference) and torch.json (median ms per batch of bf16 eager and compiled,
-and the cosine of each bf16 output with the fp32 one). Prints torch.json.
+and the cosine of each bf16 output with the fp32 one), and with --calib N,
+calib/ (N samples, one .npy file each, of the same distribution as
+input.npy but another seed: calibration data, held out from the input the
+fidelity is measured on). Prints torch.json.
 """
 import argparse
 import json
@@ -66,12 +70,19 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iterations", type=int, default=10)
     p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--calib", type=int, default=0, help="calibration samples to write")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     model, size, channels_last = make(a.config)
     model.eval()
     x = torch.randn(a.batch, 3, size, size, generator=torch.Generator().manual_seed(1))
     np.save(os.path.join(a.out, "input.npy"), x.numpy())
+    if a.calib > 0:
+        calib_dir = os.path.join(a.out, "calib")
+        os.makedirs(calib_dir, exist_ok=True)
+        c = torch.randn(a.calib, 3, size, size, generator=torch.Generator().manual_seed(2))
+        for i in range(a.calib):
+            np.save(os.path.join(calib_dir, "%03d.npy" % i), c[i].numpy())
 
     onnx_path = os.path.join(a.out, "model.onnx")
     t0 = time.time()

@@ -44,6 +44,8 @@ Expected<quant::QuantizerConfig> BuildConfig(const QuantizeFlags& f) {
     c.weight.group_size = f.group_size;
   }
   if (f.no_fold_batchnorm) c.fold_batchnorm = false;
+  if (f.bias_correction) c.bias_correction = true;
+  if (f.no_bias_correction) c.bias_correction = false;
   OCTET_RETURN_IF_ERROR(quant::ValidateConfig(c, "configuration"));
   return c;
 }
@@ -101,6 +103,11 @@ void AddQuantizeFlags(CLI::App* cmd, QuantizeFlags* f, const std::string& batch_
   cmd->add_option("--config", f->config, "JSON quantizer configuration (docs/quantization.md)");
   cmd->add_option("--group-size", f->group_size, "int4-weight-only group size (32, 64, 128)");
   cmd->add_flag("--no-fold-batchnorm", f->no_fold_batchnorm, "keep BatchNormalization nodes");
+  auto* bc = cmd->add_flag("--bias-correction", f->bias_correction,
+                           "correct MatMul/Gemm biases for the weights' rounding error from the "
+                           "calibration data's input means (default: int4-weight-only)");
+  cmd->add_flag("--no-bias-correction", f->no_bias_correction, "leave the biases as they are")
+      ->excludes(bc);
   cmd->add_option("--eval,-e", f->eval,
                   "held-out data for the fidelity report (default: the calibration data)");
   cmd->add_option("--eval-samples", f->eval_samples, "evaluate on at most N samples (-1: all)")
@@ -141,7 +148,14 @@ Expected<QuantizeOutcome> RunQuantization(const QuantizeFlags& f, const std::str
   if (!f.calib.empty()) {
     OCTET_ASSIGN_OR_RETURN(calib, Open(f, f.calib, "--calib"));
   }
-  if (plan.num_static_groups() > 0) {
+  // Static activations need calibration; bias correction uses it when there
+  // is data and is left off (and said so) when there is none.
+  const bool needs_calibration = plan.num_static_groups() > 0;
+  if (config.bias_correction && !needs_calibration && !calib && f.stats_in.empty() && !f.quiet)
+    std::printf(
+        "bias correction: off (no --calib data); give calibration data to correct the "
+        "biases for weight rounding, or --no-bias-correction\n");
+  if (needs_calibration || (config.bias_correction && (calib || !f.stats_in.empty()))) {
     if (!f.stats_in.empty()) {
       OCTET_ASSIGN_OR_RETURN(stats, LoadCalibrationStats(f.stats_in, *prepared));
     } else {
@@ -188,7 +202,11 @@ Expected<QuantizeOutcome> RunQuantization(const QuantizeFlags& f, const std::str
   report.calibration = stats.summary;
   report.calibration.method = plan.num_static_groups() > 0
                                   ? quant::CalibrationMethodName(config.calibration.method)
-                                  : "none (no calibrated activations)";
+                              : out.calibrated ? "input means only (no calibrated activations)"
+                                               : "none (no calibrated activations)";
+  if (auto it = out.qdq.metadata.find("octet.quantization.bias_correction");
+      it != out.qdq.metadata.end())
+    report.calibration.bias_correction = it->second;
   return out;
 }
 

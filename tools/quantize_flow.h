@@ -25,6 +25,7 @@ struct QuantizeFlags {
   double percentile = 0;
   int threads = 0, table_rows = 20;
   bool reduce_range = false, no_fold_batchnorm = false, quiet = false;
+  bool bias_correction = false, no_bias_correction = false;
 };
 
 // Registers every quantization flag except the model, the output and the

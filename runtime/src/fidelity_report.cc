@@ -111,6 +111,7 @@ std::string CalibrationLine(const CalibrationSummary& c) {
                 static_cast<long long>(c.batches));
   if (c.observed_tensors > 0)
     s += Printf(", %lld tensors observed", static_cast<long long>(c.observed_tensors));
+  if (!c.bias_correction.empty()) s += "; bias correction: " + c.bias_correction;
   if (c.seconds > 0) s += Printf(", %.1f s", c.seconds);
   return s;
 }
@@ -323,6 +324,7 @@ std::string FidelityReportToJson(const FidelityReport& r) {
   cal["samples"] = c.samples;
   cal["batches"] = c.batches;
   cal["observed_tensors"] = c.observed_tensors;
+  cal["bias_correction"] = c.bias_correction;
   cal["skipped"] = StringArray(c.skipped);
   cal["nonfinite"] = StringArray(c.nonfinite);
   cal["seconds"] = Num(c.seconds);

@@ -73,6 +73,20 @@ reference::InterpreterOptions InterpreterWith(int threads) {
   return o;
 }
 
+// The nodes whose input the bias correction needs summed, and where.
+std::map<std::string, quant::CorrectionInput> CorrectionInputs(const Graph& g,
+                                                               const PreparedModel& p) {
+  std::map<std::string, quant::CorrectionInput> out;
+  if (!p.config.bias_correction) return out;
+  for (const quant::WeightQuant& wq : p.plan.weights) {
+    const Node* n = g.FindNode(wq.node);
+    if (n == nullptr) continue;
+    auto where = quant::BiasCorrectionInput(*n, wq);
+    if (where.ok()) out.emplace(wq.node, *where);
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor PadBatch(const Tensor& batch, int64_t size) {
@@ -178,6 +192,8 @@ Expected<CalibrationStats> Calibrate(const PreparedModel& prepared, const data::
     by_group[g.id] = &it->second;
   }
   stats.summary.observed_tensors = static_cast<int64_t>(stats.tensors.size());
+  const std::map<std::string, quant::CorrectionInput> summed = CorrectionInputs(*graph, prepared);
+  for (const auto& [node, where] : summed) stats.input_sums[node];
 
   const Value& input = *graph->inputs()[0];
   const int64_t static_batch = StaticBatch(input);
@@ -196,6 +212,12 @@ Expected<CalibrationStats> Calibrate(const PreparedModel& prepared, const data::
 #endif
   opts.after_node = [&](const Node& n, const std::vector<const Tensor*>& in,
                         const std::vector<Tensor>&) -> Status {
+    if (!summed.empty()) {
+      if (auto it = summed.find(n.name()); it != summed.end())
+        return stats.input_sums[n.name()]
+            .Observe(*in[it->second.input], it->second.axis)
+            .WithContext("summing the input of " + n.Describe());
+    }
     if (n.domain() != quant::kOctetDomain || n.op_type() != quant::kObserverOp) return Status::Ok();
     OCTET_ASSIGN_OR_RETURN(int64_t g, n.GetInt("group", std::nullopt));
     if (g < 0 || g >= static_cast<int64_t>(by_group.size()) || by_group[g] == nullptr)
@@ -252,6 +274,10 @@ Status SaveCalibrationStats(const CalibrationStats& stats, const std::string& pa
   nlohmann::json tensors = nlohmann::json::object();
   for (const auto& [name, s] : stats.tensors) tensors[name] = nlohmann::json::parse(s.ToJson());
   j["tensors"] = std::move(tensors);
+  nlohmann::json sums = nlohmann::json::object();
+  for (const auto& [node, s] : stats.input_sums)
+    sums[node] = {{"count", s.count}, {"sums", s.sums}};
+  j["input_sums"] = std::move(sums);
   return WriteFileAtomically(path, j.dump());
 }
 
@@ -285,6 +311,13 @@ Expected<CalibrationStats> LoadCalibrationStats(const std::string& path,
       if (!s.ok()) return s.status().WithContext("'" + path + "' tensor '" + it.key() + "'");
       stats.tensors.emplace(it.key(), std::move(*s));
     }
+    if (j.contains("input_sums"))  // absent in files written without bias correction
+      for (auto it = j.at("input_sums").begin(); it != j.at("input_sums").end(); ++it) {
+        quant::ChannelSums s;
+        s.count = it.value().at("count").get<int64_t>();
+        s.sums = it.value().at("sums").get<std::vector<double>>();
+        stats.input_sums.emplace(it.key(), std::move(s));
+      }
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgument("'", path, "': malformed calibration statistics: ", e.what());
   }
@@ -299,6 +332,11 @@ Expected<CalibrationStats> LoadCalibrationStats(const std::string& path,
   for (const quant::ActivationGroup& g : prepared.plan.groups)
     if (!g.scheme.dynamic && stats.tensors.count(g.observed_value) == 0)
       return InvalidArgument("'", path, "' has no statistics for '", g.observed_value, "'");
+  for (const auto& [node, where] : CorrectionInputs(*prepared.model.graph, prepared))
+    if (stats.input_sums.count(node) == 0)
+      return InvalidArgument("'", path, "' has no input sums for '", node,
+                             "' (collected without bias correction): calibrate again, or turn "
+                             "bias correction off");
   stats.summary.method = quant::CalibrationMethodName(prepared.config.calibration.method);
   stats.summary.observed_tensors = static_cast<int64_t>(stats.tensors.size());
   for (const auto& [name, s] : stats.tensors)
@@ -320,6 +358,22 @@ Expected<Model> ConvertToQuantized(const PreparedModel& prepared, const Calibrat
     params[g.id] = quant::ChooseScaleZeroPoint(range->lo, range->hi, g.scheme);
   }
   Model m = prepared.model.Clone();
+  if (prepared.config.bias_correction) {
+    std::string done = "off: no calibration data";
+    if (!stats.input_sums.empty()) {
+      std::map<std::string, std::vector<double>> means;
+      for (const auto& [node, s] : stats.input_sums) means[node] = s.Means();
+      OCTET_ASSIGN_OR_RETURN(quant::BiasCorrectionResult r,
+                             quant::CorrectBiasForWeightRounding(*m.graph, prepared.plan, means));
+      done = std::to_string(r.corrected.size()) + " of " +
+             std::to_string(prepared.plan.weights.size()) + " nodes";
+      // The first few nodes left as they are, with the reason.
+      for (size_t i = 0; i < r.skipped.size() && i < 3; ++i)
+        done += "; not " + r.skipped[i].first + " (" + r.skipped[i].second + ")";
+      if (r.skipped.size() > 3) done += "; " + std::to_string(r.skipped.size() - 3) + " more not";
+    }
+    m.metadata["octet.quantization.bias_correction"] = done;
+  }
   OCTET_RETURN_IF_ERROR(quant::ConvertToQdq(m, prepared.plan, params));
   m.producer_name = "octet";
   m.metadata["octet.quantization.preset"] = prepared.config.preset;

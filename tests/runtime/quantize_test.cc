@@ -158,5 +158,80 @@ TEST_F(QuantizeDriverTest, FidelityPerLayer) {
   EXPECT_LT(r->quantized_bytes, r->float_bytes);
 }
 
+// SmallMlp samples ([5, 32] each) with a mean of 0.5 per channel.
+VectorSource ShiftedMlpSamples(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Tensor> v;
+  for (int i = 0; i < n; ++i) {
+    Tensor t = testing::RandomTensor({5, 32}, rng);
+    for (int64_t e = 0; e < t.numel(); ++e) t.data<float>()[e] += 0.5f;
+    v.push_back(std::move(t));
+  }
+  return VectorSource(std::move(v));
+}
+
+PreparedModel PrepareInt4Mlp(bool bias_correction) {
+  quant::QuantizerConfig c = *quant::MakePreset("int4-weight-only");
+  c.weight.group_size = 16;  // lin2 reduces over 16
+  c.bias_correction = bias_correction;
+  auto p = PrepareForQuantization(testing::SmallMlp(7), c);
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+  return std::move(*p);
+}
+
+TEST_F(QuantizeDriverTest, BiasCorrectionSumsInputsAndCorrectsEveryLayer) {
+  PreparedModel p = PrepareInt4Mlp(true);
+  ASSERT_EQ(p.plan.num_static_groups(), 0);
+  VectorSource data = ShiftedMlpSamples(8, 3);
+  auto stats = Calibrate(p, data, CalibrationRun{});
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  ASSERT_EQ(stats->input_sums.size(), 2u);
+  // lin1 reads the model input: its sums are the data's own.
+  const quant::ChannelSums& lin1 = stats->input_sums.at("lin1");
+  EXPECT_EQ(lin1.count, 8 * 5);
+  double sum0 = 0;
+  for (int i = 0; i < 8; ++i)
+    for (int r = 0; r < 5; ++r) sum0 += data.Get(i)->data.data<float>()[r * 32];
+  EXPECT_NEAR(lin1.sums[0], sum0, 1e-9);
+  EXPECT_EQ(stats->input_sums.at("lin2").sums.size(), 16u);
+
+  // The sums survive a statistics file.
+  const std::string path = (dir_ / "s.json").string();
+  ASSERT_TRUE(SaveCalibrationStats(*stats, path).ok());
+  auto loaded = LoadCalibrationStats(path, p);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->input_sums.at("lin2").sums, stats->input_sums.at("lin2").sums);
+
+  auto corrected = ConvertToQuantized(p, *stats);
+  ASSERT_TRUE(corrected.ok()) << corrected.status().ToString();
+  EXPECT_EQ(corrected->metadata.at("octet.quantization.bias_correction"), "2 of 2 nodes");
+  auto plain = ConvertToQuantized(p, CalibrationStats{});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->metadata.at("octet.quantization.bias_correction"), "off: no calibration data");
+
+  // Held-out data of the same distribution: the corrected model is closer to
+  // the float one.
+  VectorSource eval = ShiftedMlpSamples(8, 99);
+  auto with = MeasureFidelity(p, *corrected, eval, FidelityRun{});
+  auto without = MeasureFidelity(p, *plain, eval, FidelityRun{});
+  ASSERT_TRUE(with.ok() && without.ok());
+  EXPECT_GT(with->outputs[0].second.sqnr_db, without->outputs[0].second.sqnr_db + 1.0)
+      << with->outputs[0].second.sqnr_db << " vs " << without->outputs[0].second.sqnr_db;
+}
+
+TEST_F(QuantizeDriverTest, StatisticsWithoutInputSumsAreRefusedForBiasCorrection) {
+  PreparedModel off = PrepareInt4Mlp(false);
+  VectorSource data = ShiftedMlpSamples(4, 3);
+  auto stats = Calibrate(off, data, CalibrationRun{});
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_TRUE(stats->input_sums.empty());
+  const std::string path = (dir_ / "s.json").string();
+  ASSERT_TRUE(SaveCalibrationStats(*stats, path).ok());
+  auto loaded = LoadCalibrationStats(path, PrepareInt4Mlp(true));
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("no input sums for 'lin1'"), std::string::npos)
+      << loaded.status().message();
+}
+
 }  // namespace
 }  // namespace octet

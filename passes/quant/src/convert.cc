@@ -122,6 +122,21 @@ Expected<QuantizedWeight> QuantizeWeight(const Tensor& w, const QuantScheme& sch
   return out;
 }
 
+Expected<Tensor> DequantizeWeight(const QuantizedWeight& qw, const QuantScheme& scheme) {
+  OCTET_ASSIGN_OR_RETURN(ParamIndex p, WeightParamIndex(qw.q, scheme));
+  const bool per_channel = scheme.granularity == Granularity::kPerChannel;
+  Tensor w(DType::kF32, qw.q.dims());
+  float* out = w.data<float>();
+  const float* scale = qw.scale.data<float>();
+  for (int64_t e = 0; e < qw.q.numel(); ++e) {
+    const int64_t k = per_channel ? (e / p.inner) % p.axis_dim : p(e);
+    const double zp = qw.zero_point.defined() ? qw.zero_point.GetAsDouble(k) : 0.0;
+    // DequantizeLinear's arithmetic: float scale times the integer difference.
+    out[e] = scale[k] * static_cast<float>(qw.q.GetAsDouble(e) - zp);
+  }
+  return w;
+}
+
 Status InsertObservers(Graph& graph, const QuantPlan& plan) {
   auto pos = NodePositions(graph);
   const std::vector<Node*> nodes = graph.nodes();

@@ -130,6 +130,9 @@ Expected<QuantizerConfig> MakePreset(const std::string& name) {
     c.ops = {"Gemm", "MatMul"};
     c.weight = PerGroupAffineUint4(128);
     c.int32_bias = false;
+    // 4-bit rounding shifts each output channel's mean; with calibration data
+    // the bias takes the shift back (bias_correction.h).
+    c.bias_correction = true;
   } else {
     std::string names;
     for (const std::string& n : PresetNames()) names += (names.empty() ? "" : ", ") + n;
@@ -286,7 +289,8 @@ Status ApplyConfigJson(const std::string& json_text, const std::string& what,
   OCTET_RETURN_IF_ERROR(
       CheckKeys(root,
                 {"preset", "ops", "quantize_activation_matmul", "activation", "weight",
-                 "int32_bias", "shared_ops", "include", "exclude", "calibration", "fold_batchnorm"},
+                 "int32_bias", "shared_ops", "include", "exclude", "calibration", "fold_batchnorm",
+                 "bias_correction"},
                 what));
   if (root.contains("preset")) {
     std::string preset;
@@ -314,6 +318,7 @@ Status ApplyConfigJson(const std::string& json_text, const std::string& what,
   OCTET_RETURN_IF_ERROR(ApplyFilters(root, "include", what, &config->include));
   OCTET_RETURN_IF_ERROR(ApplyFilters(root, "exclude", what, &config->exclude));
   OCTET_RETURN_IF_ERROR(Read(root, "fold_batchnorm", what, &config->fold_batchnorm));
+  OCTET_RETURN_IF_ERROR(Read(root, "bias_correction", what, &config->bias_correction));
   if (root.contains("calibration")) {
     const json& c = root["calibration"];
     const std::string where = what + ".calibration";
@@ -361,6 +366,7 @@ std::string ConfigToJson(const QuantizerConfig& c) {
                       {"histogram_bins", c.calibration.histogram_bins},
                       {"moving_average_constant", c.calibration.moving_average_constant}};
   j["fold_batchnorm"] = c.fold_batchnorm;
+  j["bias_correction"] = c.bias_correction;
   return j.dump(2);
 }
 

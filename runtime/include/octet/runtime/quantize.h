@@ -25,6 +25,7 @@
 #include "octet/data/data_source.h"
 #include "octet/ir.h"
 #include "octet/quant/annotate.h"
+#include "octet/quant/bias_correction.h"
 #include "octet/quant/quantizer_config.h"
 #include "octet/quant/statistics.h"
 #include "octet/runtime/fidelity_report.h"
@@ -59,6 +60,9 @@ struct CalibrationStats {
   std::string fingerprint;
   int histogram_bins = 0;
   std::map<std::string, quant::TensorStatistics> tensors;  // by observed value name
+  // With bias correction: the input of each corrected node, summed per channel
+  // (by node name; quant::BiasCorrectionInput says which input and axis).
+  std::map<std::string, quant::ChannelSums> input_sums;
   CalibrationSummary summary;
 };
 
@@ -75,7 +79,11 @@ Expected<CalibrationStats> LoadCalibrationStats(const std::string& path,
                                                 const PreparedModel& prepared);
 
 // Chooses every static group's range with the configuration's calibration
-// method and rewrites a copy of the prepared model into QDQ form.
+// method and rewrites a copy of the prepared model into QDQ form. With
+// `config.bias_correction` and input sums in `stats`, the biases are corrected
+// first (quant::CorrectBiasForWeightRounding); the model's metadata
+// "octet.quantization.bias_correction" says what was done ("12 of 12 nodes",
+// "off: no calibration data", ...).
 Expected<Model> ConvertToQuantized(const PreparedModel& prepared, const CalibrationStats& stats);
 
 struct FidelityRun {

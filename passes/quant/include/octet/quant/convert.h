@@ -48,6 +48,9 @@ struct QuantizedWeight {
   Tensor q, scale, zero_point;  // zero_point undefined when symmetric with 0 zero point
 };
 Expected<QuantizedWeight> QuantizeWeight(const Tensor& w, const QuantScheme& scheme);
+// The float values DequantizeLinear gives back for `qw` (f32, the weight's
+// shape): what a backend multiplies by.
+Expected<Tensor> DequantizeWeight(const QuantizedWeight& qw, const QuantScheme& scheme);
 
 // `params[g]` holds the scale and zero point of static group g (entries of
 // dynamic groups are ignored). Raises the model's ai.onnx opset to 21 (and

@@ -21,6 +21,7 @@
 //                     weights; activations stay float.
 //   int4-weight-only  Gemm/MatMul(constant weight): u4 affine per-group weights
 //                     (group_size 32/64/128 along the reduction axis).
+//                     With calibration data, bias correction.
 //
 // Room is left for SmoothQuant, GPTQ and per-layer automatic choice: they are
 // further fields here and further passes between annotation and conversion.
@@ -79,6 +80,11 @@ struct QuantizerConfig {
   std::vector<NodeFilter> exclude;  // never these (wins over include)
   CalibrationOptions calibration;
   bool fold_batchnorm = true;
+  // Move the bias of each quantized MatMul/Gemm by the mean output error of
+  // its rounded weight, from the calibration data's input means
+  // (bias_correction.h). Needs calibration data; on by default for
+  // int4-weight-only, where 4-bit rounding shifts the outputs most.
+  bool bias_correction = false;
 
   bool weight_only() const { return !activation.has_value(); }
 };
@@ -101,7 +107,7 @@ Expected<QuantizerConfig> MakePreset(const std::string& name);
 //    "include": ["op:Conv"], "exclude": ["name:fc", "re:.*head.*"],
 //    "calibration": {"method": "entropy", "percentile": 99.99,
 //                    "histogram_bins": 2048, "moving_average_constant": 0.01},
-//    "fold_batchnorm": true}
+//    "fold_batchnorm": true, "bias_correction": false}
 Status ApplyConfigJson(const std::string& json_text, const std::string& what,
                        QuantizerConfig* config);
 Status ApplyConfigFile(const std::string& path, QuantizerConfig* config);
