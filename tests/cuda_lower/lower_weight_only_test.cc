@@ -13,12 +13,14 @@
 // errors of order 1.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "cuda_lower/mlp_block.h"
 #include "cuda_lower/presets.h"
+#include "memory_source.h"
 #include "module_test_util.h"
 #include "octet/compile/compile.h"
 #include "octet/runtime/module.h"
@@ -115,6 +117,56 @@ TEST_P(LowerWeightOnlyTest, MlpOnGpuMatchesReference) {
     EXPECT_GE(cosine, 0.999) << GetParam() << " batch " << batch;
     std::printf("%s batch %lld: cosine %.7f\n", GetParam(), static_cast<long long>(batch), cosine);
   }
+}
+
+// int4-weight-only with calibration data (a mean of 0.5 per channel): bias
+// correction changes only the bias constants, so the module has the same
+// kernels, and on the GPU it agrees with the corrected QDQ graph.
+class LowerBiasCorrectedTest : public testing::ModuleFolderTest {};
+
+TEST_F(LowerBiasCorrectedTest, SameKernelsAndTheGpuAgreesWithTheCorrectedGraph) {
+  auto config = quant::MakePreset("int4-weight-only");
+  ASSERT_TRUE(config.ok());
+  auto prepared =
+      PrepareForQuantization(testing::TransformerMlpBlock(4, kTokens, kHidden, kMlp), *config);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  std::mt19937 rng(5);
+  std::vector<Tensor> samples;
+  for (int i = 0; i < 6; ++i) {
+    Tensor t = testing::RandomTensor({kTokens, kHidden}, rng);
+    for (int64_t e = 0; e < t.numel(); ++e) t.data<float>()[e] += 0.5f;
+    samples.push_back(std::move(t));
+  }
+  testing::MemorySource data(std::move(samples));
+  auto stats = Calibrate(*prepared, data, CalibrationRun{});
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  auto qdq = ConvertToQuantized(*prepared, *stats);
+  ASSERT_TRUE(qdq.ok()) << qdq.status().ToString();
+  EXPECT_EQ(qdq->metadata.at("octet.quantization.bias_correction"), "2 of 2 nodes");
+
+  auto cuda = CompileForCuda(qdq->Clone());
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  std::vector<std::string> kernels;
+  for (const ModuleOp& op : cuda->desc.ops) kernels.push_back(op.kernel);
+  EXPECT_EQ(kernels, (std::vector<std::string>{"cuda.layer_norm", "cuda.weight_only_matmul",
+                                               "cuda.weight_only_matmul", "cuda.add"}));
+
+  auto module = runtime::Module::Load(Write(std::move(cuda), "cuda.octet"));
+  if (!module.ok()) GTEST_SKIP() << module.status().ToString();
+  auto reference = runtime::Module::Load(Write(CompileForReference(qdq->Clone()), "ref.octet"));
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  auto session = runtime::Session::Create(*module);
+  auto ref_session = runtime::Session::Create(*reference, {1});
+  ASSERT_TRUE(session.ok() && ref_session.ok());
+  auto inputs = (*reference)->MakeRandomInputs(77, 3);
+  ASSERT_TRUE(inputs.ok());
+  auto got = (*session)->Run(*inputs);
+  auto want = (*ref_session)->Run(*inputs);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+  const double cosine = testing::Cosine(got->at("out"), want->at("out"));
+  EXPECT_GE(cosine, 0.999);  // the tolerance argument at the top of this file
+  std::printf("bias-corrected int4 MLP: cosine %.7f\n", cosine);
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, LowerWeightOnlyTest,

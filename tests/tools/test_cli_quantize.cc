@@ -196,5 +196,43 @@ TEST_F(QuantizeCliTest, WeightOnlyPresetsNeedNoCalibration) {
   EXPECT_EQ(dq_nodes, 1);  // the Gemm weight
 }
 
+TEST_F(QuantizeCliTest, BiasCorrectionFromTheCalibrationData) {
+  // The Gemm's bias moves; the report says so, and the statistics file keeps
+  // the input sums for a second run.
+  const std::string stats = (dir_ / "s.json").string();
+  CommandResult r = RunOctet(Quantize("--preset int8-weight-only --bias-correction --calib npy:" +
+                                      (dir_ / "calib").string() + " --stats-out " + stats));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("bias correction: 1 of 1 nodes"), std::string::npos) << r.output;
+  auto q = ImportOnnxFile(out_);
+  ASSERT_TRUE(q.ok());
+  const Value* c = q->graph->FindNode("fc")->input(2);
+  ASSERT_TRUE(c != nullptr && c->is_constant());
+  // fc's first row, [1, -1], is exact in int8 (scale 1/127): its bias stays.
+  // The second, [0.5, 2], rounds 0.5 to 32 * 2/127: its bias moves.
+  EXPECT_EQ(c->constant().data<float>()[0], 0.0f);
+  EXPECT_NE(c->constant().data<float>()[1], 0.1f);
+  r = RunOctet(Quantize("--preset int8-weight-only --bias-correction --stats-in " + stats));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto again = ImportOnnxFile(out_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->graph->FindNode("fc")->input(2)->constant().data<float>()[1],
+            c->constant().data<float>()[1]);
+
+  // No data: said, and the biases stay.
+  r = RunOctet(Quantize("--preset int8-weight-only --bias-correction"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("bias correction: off (no --calib data)"), std::string::npos) << r.output;
+}
+
+TEST_F(QuantizeCliTest, BiasCorrectionFlagsExcludeEachOther) {
+  CommandResult r =
+      RunOctet(Quantize("--preset int8-weight-only --bias-correction "
+                        "--no-bias-correction"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("excludes"), std::string::npos) << r.output;
+  ExpectNothingWritten();
+}
+
 }  // namespace
 }  // namespace octet
