@@ -3,6 +3,9 @@
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
 
 #include "octet/shape.h"
 
@@ -10,12 +13,68 @@ namespace octet {
 namespace {
 constexpr size_t kAlignment = 64;
 
-std::shared_ptr<void> AllocateZeroed(int64_t nbytes) {
-  const size_t size = (static_cast<size_t>(nbytes) + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, size == 0 ? kAlignment : size);
+// Freed large blocks, kept for the next tensor of the same rounded size.
+// glibc serves blocks over 32 MiB with mmap and unmaps them on free, so an
+// interpreter run that frees and allocates a transformer's activations node
+// after node page-faults every byte of every one of them again: with SAM
+// vit_b on the reference interpreter the kernel's page clearing took more
+// time than the kernels (sys 33 s of 62 s). Sizes are rounded up to 1 MiB so
+// that shapes of one layer share blocks; at most kMaxCachedBytes are held.
+class LargeBlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t{4} << 20;
+  static constexpr size_t kGranule = size_t{1} << 20;
+  static constexpr size_t kMaxCachedBytes = size_t{2} << 30;
+
+  static LargeBlockCache& Get() {
+    static LargeBlockCache* cache = new LargeBlockCache;  // never destroyed: no exit-order issue
+    return *cache;
+  }
+  static size_t Rounded(size_t size) { return (size + kGranule - 1) / kGranule * kGranule; }
+
+  void* Take(size_t rounded) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = blocks_.find(rounded);
+    if (it == blocks_.end()) return nullptr;
+    void* p = it->second;
+    blocks_.erase(it);
+    held_ -= rounded;
+    return p;
+  }
+  void Give(void* p, size_t rounded) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (held_ + rounded <= kMaxCachedBytes) {
+        blocks_.emplace(rounded, p);
+        held_ += rounded;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex mu_;
+  std::multimap<size_t, void*> blocks_;
+  size_t held_ = 0;
+};
+
+std::shared_ptr<void> Allocate(int64_t nbytes, bool zeroed) {
+  size_t size = (static_cast<size_t>(nbytes) + kAlignment - 1) / kAlignment * kAlignment;
+  if (size == 0) size = kAlignment;
+  if (size < LargeBlockCache::kMinBytes) {
+    void* p = std::aligned_alloc(kAlignment, size);
+    if (p == nullptr) return nullptr;
+    if (zeroed) std::memset(p, 0, size);
+    return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  }
+  LargeBlockCache& cache = LargeBlockCache::Get();
+  const size_t rounded = LargeBlockCache::Rounded(size);
+  void* p = cache.Take(rounded);
+  if (p == nullptr) p = std::aligned_alloc(kAlignment, rounded);
   if (p == nullptr) return nullptr;
-  std::memset(p, 0, size == 0 ? kAlignment : size);
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  if (zeroed) std::memset(p, 0, size);
+  return std::shared_ptr<void>(p, [rounded](void* q) { LargeBlockCache::Get().Give(q, rounded); });
 }
 }  // namespace
 
@@ -27,7 +86,7 @@ Expected<Tensor> Tensor::Create(DType dtype, std::vector<int64_t> dims) {
   t.dtype_ = dtype;
   t.dims_ = std::move(dims);
   t.numel_ = n;
-  t.owner_ = AllocateZeroed(t.nbytes());
+  t.owner_ = Allocate(t.nbytes(), /*zeroed=*/true);
   if (!t.owner_) return OutOfRange("cannot allocate ", t.nbytes(), " bytes for a tensor");
   t.data_ = t.owner_.get();
   return t;
@@ -37,6 +96,19 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> dims) {
   auto t = Create(dtype, std::move(dims));
   assert(t.ok() && "Tensor(dtype, dims) with invalid dims");
   *this = std::move(t).value();
+}
+
+Tensor Tensor::Uninitialized(DType dtype, std::vector<int64_t> dims) {
+  auto n = CheckedProduct(dims, "tensor");
+  assert(n.ok() && "Tensor::Uninitialized with invalid dims");
+  Tensor t;
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.numel_ = n.ok() ? *n : 0;
+  t.owner_ = Allocate(t.nbytes(), /*zeroed=*/false);
+  if (!t.owner_) throw std::bad_alloc();
+  t.data_ = t.owner_.get();
+  return t;
 }
 
 Tensor Tensor::View(DType dtype, std::vector<int64_t> dims, void* data,

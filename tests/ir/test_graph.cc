@@ -106,3 +106,32 @@ TEST(DType, HalfAndBFloat16RoundTrip) {
 
 }  // namespace
 }  // namespace octet
+
+namespace octet {
+namespace {
+
+// Large blocks come back from a process-wide cache once freed (tensor.cc):
+// a recycled block must still read as zeros through Tensor(dtype, dims), and
+// Uninitialized must give a writable block of the right size either way.
+TEST(TensorAllocationTest, RecycledLargeBlocksAreZeroedAgain) {
+  const std::vector<int64_t> dims = {3, 1024, 1024};  // 12 MiB: over the cache's 4 MiB floor
+  for (int round = 0; round < 3; ++round) {
+    Tensor dirty = Tensor::Uninitialized(DType::kF32, dims);
+    ASSERT_EQ(dirty.numel(), 3 * 1024 * 1024);
+    for (int64_t i = 0; i < dirty.numel(); ++i) dirty.data<float>()[i] = 1.5f;
+    dirty = Tensor();  // back to the cache
+    Tensor zeroed(DType::kF32, dims);
+    int64_t nonzero = 0;
+    for (int64_t i = 0; i < zeroed.numel(); ++i) nonzero += zeroed.data<float>()[i] != 0.0f;
+    EXPECT_EQ(nonzero, 0) << "round " << round;
+    // A neighbouring size rounds to the same MiB and shares the block.
+    Tensor near(DType::kU8, {12 * 1024 * 1024 - 100});
+    EXPECT_EQ(near.data<uint8_t>()[near.numel() - 1], 0);
+  }
+  Tensor small = Tensor::Uninitialized(DType::kI32, {5});
+  small.data<int32_t>()[4] = 7;
+  EXPECT_EQ(small.data<int32_t>()[4], 7);
+}
+
+}  // namespace
+}  // namespace octet

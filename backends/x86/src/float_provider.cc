@@ -83,15 +83,9 @@ bool IsF32Vector(const Tensor* t, int64_t n) {
 }
 
 // An f32 tensor left uninitialised, for outputs the kernel writes in full (a
-// Tensor(dtype, dims) would be zeroed first). 64-byte aligned like Tensor's.
+// Tensor(dtype, dims) would be zeroed first).
 Tensor UninitializedF32(const std::vector<int64_t>& dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  const size_t bytes =
-      (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return Tensor::View(DType::kF32, dims, p, std::shared_ptr<void>(p, std::free));
+  return Tensor::Uninitialized(DType::kF32, dims);
 }
 
 int64_t Product(const std::vector<int64_t>& dims, size_t begin, size_t end) {

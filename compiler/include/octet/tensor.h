@@ -20,6 +20,9 @@ class Tensor {
   static Expected<Tensor> Create(DType dtype, std::vector<int64_t> dims);
   // Same, for callers that computed dims themselves (kernels); asserts on bad dims.
   Tensor(DType dtype, std::vector<int64_t> dims);
+  // Contents left undefined, for kernels that write every element; asserts
+  // on bad dims. Large blocks (both kinds) are recycled within the process.
+  static Tensor Uninitialized(DType dtype, std::vector<int64_t> dims);
   // Scalar and vector helpers for tests and constant folding.
   template <typename T>
   static Tensor FromVector(const std::vector<T>& values, std::vector<int64_t> dims);
