@@ -29,17 +29,18 @@ Tensor ScalarOf(DType dtype, double v) {
 }
 
 // Element e of a weight viewed as [outer, axis_dim, inner] maps to parameter
-// o * (blocks * inner) + (a / block) * inner + i (per-axis: block 1; per-tensor:
-// everything maps to 0).
+// o * (blocks * inner) + (a / block) * inner + i (per-group); per-channel: to
+// its channel a alone (1-D parameters); per-tensor: everything maps to 0.
 struct ParamIndex {
   int64_t outer = 1, axis_dim = 1, inner = 1, block = 1, blocks = 1;
-  bool per_tensor = true;
+  bool per_tensor = true, per_channel = false;
   int64_t operator()(int64_t e) const {
     if (per_tensor) return 0;
     const int64_t i = e % inner, a = (e / inner) % axis_dim, o = e / (inner * axis_dim);
+    if (per_channel) return a;
     return (o * blocks + a / block) * inner + i;
   }
-  int64_t count() const { return per_tensor ? 1 : outer * blocks * inner; }
+  int64_t count() const { return per_tensor ? 1 : per_channel ? axis_dim : outer * blocks * inner; }
 };
 
 Expected<ParamIndex> WeightParamIndex(const Tensor& w, const QuantScheme& s) {
@@ -58,6 +59,7 @@ Expected<ParamIndex> WeightParamIndex(const Tensor& w, const QuantScheme& s) {
     // Per-channel parameters are 1-D over the axis (DequantizeLinear's
     // per-axis form): outer and inner must not index them.
     p.blocks = p.axis_dim;
+    p.per_channel = true;
     return p;
   }
   if (s.granularity != Granularity::kPerGroup)
@@ -76,18 +78,14 @@ Expected<QuantizedWeight> QuantizeWeight(const Tensor& w, const QuantScheme& sch
   OCTET_ASSIGN_OR_RETURN(ParamIndex p, WeightParamIndex(w, scheme));
   const float* x = w.data<float>();
   const int64_t n = w.numel();
-  // Per-channel: the parameter of element e is its channel only.
-  auto param_of = [&](int64_t e) {
-    return scheme.granularity == Granularity::kPerChannel ? (e / p.inner) % p.axis_dim : p(e);
-  };
-  const int64_t count = scheme.granularity == Granularity::kPerChannel ? p.axis_dim : p.count();
+  const int64_t count = p.count();
   std::vector<double> lo(count, std::numeric_limits<double>::infinity()),
       hi(count, -std::numeric_limits<double>::infinity());
   for (int64_t e = 0; e < n; ++e) {
     if (!std::isfinite(x[e]))
       return InvalidArgument("weight ", w.ShapeString(), " holds a non-finite value at element ",
                              e);
-    const int64_t k = param_of(e);
+    const int64_t k = p(e);
     lo[k] = std::min(lo[k], static_cast<double>(x[e]));
     hi[k] = std::max(hi[k], static_cast<double>(x[e]));
   }
@@ -114,7 +112,7 @@ Expected<QuantizedWeight> QuantizeWeight(const Tensor& w, const QuantScheme& sch
   out.q = Tensor(scheme.dtype, w.dims());
   const double qmin = static_cast<double>(scheme.qmin()), qmax = static_cast<double>(scheme.qmax());
   for (int64_t e = 0; e < n; ++e) {
-    const ScaleZeroPoint& s = sz[param_of(e)];
+    const ScaleZeroPoint& s = sz[p(e)];
     // float / float then round half to even: what QuantizeLinear computes.
     const double r = std::nearbyint(x[e] / s.scale) + s.zero_point;
     out.q.SetFromDouble(e, std::clamp(r, qmin, qmax));
@@ -124,12 +122,11 @@ Expected<QuantizedWeight> QuantizeWeight(const Tensor& w, const QuantScheme& sch
 
 Expected<Tensor> DequantizeWeight(const QuantizedWeight& qw, const QuantScheme& scheme) {
   OCTET_ASSIGN_OR_RETURN(ParamIndex p, WeightParamIndex(qw.q, scheme));
-  const bool per_channel = scheme.granularity == Granularity::kPerChannel;
   Tensor w(DType::kF32, qw.q.dims());
   float* out = w.data<float>();
   const float* scale = qw.scale.data<float>();
   for (int64_t e = 0; e < qw.q.numel(); ++e) {
-    const int64_t k = per_channel ? (e / p.inner) % p.axis_dim : p(e);
+    const int64_t k = p(e);
     const double zp = qw.zero_point.defined() ? qw.zero_point.GetAsDouble(k) : 0.0;
     // DequantizeLinear's arithmetic: float scale times the integer difference.
     out[e] = scale[k] * static_cast<float>(qw.q.GetAsDouble(e) - zp);

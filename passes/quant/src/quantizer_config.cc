@@ -286,12 +286,11 @@ Status ApplyConfigJson(const std::string& json_text, const std::string& what,
   } catch (const json::parse_error& e) {
     return InvalidArgument(what, ": not valid JSON: ", e.what());
   }
-  OCTET_RETURN_IF_ERROR(
-      CheckKeys(root,
-                {"preset", "ops", "quantize_activation_matmul", "activation", "weight",
-                 "int32_bias", "shared_ops", "include", "exclude", "calibration", "fold_batchnorm",
-                 "bias_correction"},
-                what));
+  OCTET_RETURN_IF_ERROR(CheckKeys(
+      root,
+      {"preset", "ops", "quantize_activation_matmul", "activation", "weight", "int32_bias",
+       "shared_ops", "include", "exclude", "calibration", "fold_batchnorm", "bias_correction"},
+      what));
   if (root.contains("preset")) {
     std::string preset;
     OCTET_RETURN_IF_ERROR(Read(root, "preset", what, &preset));

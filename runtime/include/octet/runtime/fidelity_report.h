@@ -41,7 +41,7 @@ struct CalibrationSummary {
   int64_t samples = 0;  // samples streamed through the model
   int64_t batches = 0;
   int64_t observed_tensors = 0;
-  std::string bias_correction;  // "12 of 12 nodes", "off: ...", "" (not configured)
+  std::string bias_correction;       // "12 of 12 nodes", "off: ...", "" (not configured)
   std::vector<std::string> skipped;  // "file: reason" for each bad sample skipped
   // Tensors that held NaN/Inf during calibration (excluded from the statistics).
   std::vector<std::string> nonfinite;  // "value: 3 NaN, 0 Inf"
