@@ -21,6 +21,7 @@
 //                                           instantiated u4 kernel shape, with and
 //                                           without PDL (--sweep-only: just those)
 //   --rows=1,4,16 --sweep-rows=1,16 --int4-only   fewer rows / no int8 (short calls)
+//   --group=32|64|128                     the int4 group size of the table (128)
 //   build/cuda_weight_only_bench --profile N K M SHAPE   five eager launches of
 //                                           one u4 shape, for ncu
 #include <cuda_runtime_api.h>
@@ -103,8 +104,9 @@ double CopyBandwidth(cudaStream_t stream) {
   return 2.0 * bytes / (us * 1e-6) / 1e9;
 }
 
-// Random int4 (group 128) or int8 codes as the presets produce them, [N, K].
-WeightOnlyGemmConfig RandomConfig(int bits, int64_t n, int64_t k, std::mt19937& rng) {
+// Random int4 (group `group`) or int8 codes as the presets produce them, [N, K].
+WeightOnlyGemmConfig RandomConfig(int bits, int64_t n, int64_t k, std::mt19937& rng,
+                                  int group = 128) {
   WeightOnlyGemmConfig c;
   c.weight_layout = WeightLayout::kNK;
   c.cublaslt_min_rows = 0;  // kernels only; cuBLASLt bf16 is timed on its own
@@ -112,13 +114,13 @@ WeightOnlyGemmConfig RandomConfig(int bits, int64_t n, int64_t k, std::mt19937& 
   std::uniform_real_distribution<float> scale(0.001f, 0.01f);
   for (int64_t i = 0; i < n; ++i) c.bias.data<float>()[i] = scale(rng);
   if (bits == 4) {
-    c.group_size = 128;
+    c.group_size = group;
     c.codes = Tensor(DType::kU4, {n, k});
     std::uniform_int_distribution<int> byte(0, 255);
     for (int64_t i = 0; i < c.codes.nbytes(); ++i)
       static_cast<uint8_t*>(c.codes.raw())[i] = static_cast<uint8_t>(byte(rng));
-    c.scales = Tensor(DType::kF32, {n, k / 128});
-    c.zero_points = Tensor(DType::kU4, {n, k / 128});
+    c.scales = Tensor(DType::kF32, {n, k / group});
+    c.zero_points = Tensor(DType::kU4, {n, k / group});
     for (int64_t i = 0; i < c.zero_points.nbytes(); ++i)
       static_cast<uint8_t*>(c.zero_points.raw())[i] = static_cast<uint8_t>(byte(rng));
   } else {
@@ -138,9 +140,11 @@ int CopiesFor(size_t bytes, size_t l2_bytes) {
 }
 
 // The rows timed (--rows=1,4,16 narrows them) and the weight types
-// (--int4-only drops int8), to fit a short device call.
+// (--int4-only drops int8), to fit a short device call; the int4 group size
+// of the table (--group=32|64|128; the sweep is at 128).
 std::vector<int64_t> kRows = {1, 4, 16, 32, 64, 128, 1024};
 bool g_int4_only = false;
+int g_group = 128;
 constexpr WeightOnlyPath kKernelPaths[] = {
     WeightOnlyPath::kStreaming8, WeightOnlyPath::kStreaming16, WeightOnlyPath::kStreaming16x32,
     WeightOnlyPath::kTensorCore32};
@@ -171,7 +175,7 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
 
   for (int bits : {4, 8}) {
     if (bits == 8 && g_int4_only) continue;
-    const WeightOnlyGemmConfig config = RandomConfig(bits, n, k, rng);
+    const WeightOnlyGemmConfig config = RandomConfig(bits, n, k, rng, g_group);
     std::vector<WeightOnlyGemm> gemms;
     gemms.push_back(Take(WeightOnlyGemm::Create(config), "WeightOnlyGemm"));
     const int copies = CopiesFor(gemms[0].packed_weight_bytes(), l2_bytes);
@@ -238,8 +242,12 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
           "| %5lld x %5lld | %4lld | %s | %-14s | %8.1f | %6.0f | %5.1f%% | %8.1f | %5.2fx | %s "
           "| %s |\n",
           static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m),
-          bits == 4 ? "int4 g128" : "int8     ", WeightOnlyPathName(gemms[0].PathFor(m)), auto_us,
-          gbs, 100.0 * gbs / copy_gbs, bf16_us[mi], bf16_us[mi] / auto_us, variants.c_str(), plain);
+          bits == 4 ? (g_group == 128  ? "int4 g128"
+                       : g_group == 64 ? "int4 g64 "
+                                       : "int4 g32 ")
+                    : "int8     ",
+          WeightOnlyPathName(gemms[0].PathFor(m)), auto_us, gbs, 100.0 * gbs / copy_gbs,
+          bf16_us[mi], bf16_us[mi] / auto_us, variants.c_str(), plain);
       std::fflush(stdout);
     }
   }
@@ -432,6 +440,13 @@ int main(int argc, char** argv) {
   const bool sweep_only = argc > 1 && std::strcmp(argv[1], "--sweep-only") == 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--int4-only") == 0) g_int4_only = true;
+    if (std::strncmp(argv[i], "--group=", 8) == 0) {
+      g_group = std::atoi(argv[i] + 8);
+      if (g_group != 32 && g_group != 64 && g_group != 128) {
+        std::fprintf(stderr, "cuda_weight_only_bench: bad %s (32, 64 or 128)\n", argv[i]);
+        return 2;
+      }
+    }
     for (auto [flag, rows] :
          {std::pair{"--rows=", &kRows}, std::pair{"--sweep-rows=", &kSweepRows}})
       if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) {
