@@ -10,8 +10,8 @@ namespace {
 // choice). The first kGemvPathShapes are the paths' (GemvShapeFor); the rest
 // only run in the benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
-  X(1, 1, 4, 2, 8, 1, 1)          \
-  X(1, 1, 4, 2, 4, 1, 1)          \
+  X(1, 1, 3, 3, 8, 1, 1)          \
+  X(1, 1, 3, 3, 4, 1, 1)          \
   X(2, 2, 4, 1, 8, 1, 1)          \
   X(2, 2, 2, 1, 4, 1, 0)          \
   X(2, 2, 2, 1, 8, 2, 0)          \
@@ -25,7 +25,13 @@ namespace {
   X(1, 1, 3, 1, 4, 1, 0)           \
   X(1, 1, 4, 2, 4, 1, 0)           \
   X(2, 2, 2, 1, 4, 2, 0)           \
-  X(4, 1, 2, 1, 8, 2, 0)
+  X(4, 1, 2, 1, 8, 2, 0)           \
+  X(1, 1, 4, 2, 8, 1, 1)           \
+  X(1, 1, 4, 2, 4, 1, 1)           \
+  X(2, 2, 2, 2, 8, 1, 1)           \
+  X(2, 2, 3, 3, 8, 1, 1)           \
+  X(2, 2, 2, 2, 4, 1, 0)           \
+  X(2, 1, 3, 3, 8, 1, 1)
 
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
   {nb, tiles, stages, x_stages, warps, col_warps, split},
@@ -36,9 +42,9 @@ constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
 using Launcher = Status (*)(const GemmArgs&, bool, int, cudaStream_t);
 
 // At group 32 a chunk has 4 groups' scales and zero points per tile and stage
-// in registers: 2 tiles x 2 row blocks with 4 stages spill there (255
-// registers; 4096 x 4096, 16 rows: 8.3 us against 7.8 with 3 stages on the
-// H100), so such shapes keep 3 stages at group 32.
+// in registers (10 against 3 at group 128): 2 tiles x 2 row blocks with 4
+// stages spill there (255 registers; 4096 x 4096, m = 16: 8.3 us against 7.8
+// with 3 on the H100, cuda_weight_only_bench --group=32), so they keep 3.
 constexpr int PathStages(int group, int nb, int tiles, int stages) {
   return group == 32 && nb * tiles >= 4 && stages > 3 ? 3 : stages;
 }
@@ -104,11 +110,13 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
   return kSplits[shape](args, kShapes[shape].split);
 }
 
-// From the shape sweeps on the H100 (docs/cuda-backend.md). m <= 8: 8 warps
-// per block with 4 stages where the 16-column tiles are few (N = 4096: 256
-// tiles, two blocks per SM), 4 warps per block where they are many (N = 11008:
-// 688 tiles, more blocks resident at once). 9..16 rows: 2 tiles per warp (x
-// read once for 32 columns) in blocks of 8 warps while they fit on the GPU at
+// From the shape sweeps on the H100 (docs/cuda-backend.md). m <= 8: 3 stages
+// with x loaded as far ahead as the weights (x 1 chunk ahead put an L2 trip on
+// each chunk's chain), 8 warps per block where the 16-column tiles are few
+// (N = 4096: 256 tiles, two blocks per SM), 4 warps per block where they are
+// many (N = 11008: 688 tiles, more blocks resident at once). 9..16 rows: 2
+// tiles per warp (x read once for 32 columns), 4 stages, in blocks of 8 warps
+// while they fit on the GPU at
 // once (one block per SM: N <= 4224), else blocks of 4 warps (four per SM at
 // group 128: one wave up to N = 16896). 17..32 rows: two such warps side by
 // side (64 columns per x read) in blocks of 8 warps, split over a 2-block
