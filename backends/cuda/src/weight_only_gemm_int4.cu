@@ -12,11 +12,12 @@ namespace {
 #define OCTET_GEMV_PATH_SHAPES(X) \
   X(1, 1, 3, 3, 8, 1, 1)          \
   X(1, 1, 3, 3, 4, 1, 1)          \
-  X(2, 2, 4, 1, 8, 1, 1)          \
-  X(2, 2, 2, 1, 4, 1, 0)          \
+  X(2, 2, 2, 2, 8, 1, 1)          \
+  X(2, 2, 2, 2, 4, 1, 0)          \
   X(2, 2, 2, 1, 8, 2, 0)          \
   X(2, 2, 3, 1, 4, 2, 0)          \
-  X(4, 1, 2, 1, 8, 1, 1)
+  X(4, 1, 2, 1, 8, 1, 1)          \
+  X(2, 2, 2, 1, 4, 1, 0)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
   X(2, 1, 2, 2, 8, 1, 1)           \
   X(1, 1, 3, 1, 8, 1, 1)           \
@@ -28,10 +29,8 @@ namespace {
   X(4, 1, 2, 1, 8, 2, 0)           \
   X(1, 1, 4, 2, 8, 1, 1)           \
   X(1, 1, 4, 2, 4, 1, 1)           \
-  X(2, 2, 2, 2, 8, 1, 1)           \
-  X(2, 2, 3, 3, 8, 1, 1)           \
-  X(2, 2, 2, 2, 4, 1, 0)           \
-  X(2, 1, 3, 3, 8, 1, 1)
+  X(2, 2, 4, 1, 8, 1, 1)           \
+  X(2, 2, 3, 3, 8, 1, 1)
 
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
   {nb, tiles, stages, x_stages, warps, col_warps, split},
@@ -41,17 +40,8 @@ constexpr GemvShape kShapes[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
 
 using Launcher = Status (*)(const GemmArgs&, bool, int, cudaStream_t);
 
-// At group 32 a chunk has 4 groups' scales and zero points per tile and stage
-// in registers (10 against 3 at group 128): 2 tiles x 2 row blocks with 4
-// stages spill there (255 registers; 4096 x 4096, m = 16: 8.3 us against 7.8
-// with 3 on the H100, cuda_weight_only_bench --group=32), so they keep 3.
-constexpr int PathStages(int group, int nb, int tiles, int stages) {
-  return group == 32 && nb * tiles >= 4 && stages > 3 ? 3 : stages;
-}
-
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split)             \
-  &LaunchGemvU4<kGroup, nb, tiles, PathStages(kGroup, nb, tiles, stages), x_stages, warps, \
-                col_warps, split != 1>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &LaunchGemvU4<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
 template <int kGroup>
 constexpr Launcher kPathLaunchers[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 template <int kGroup>
@@ -68,9 +58,8 @@ constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
 
 // Blocks of each path shape an SM holds at once, per group size.
 using ResidentBlocks = int (*)();
-#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split)                     \
-  &ResidentGemvU4Blocks<kGroup, nb, tiles, PathStages(kGroup, nb, tiles, stages), x_stages, warps, \
-                        col_warps, split != 1>,
+#define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
+  &ResidentGemvU4Blocks<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
 template <int kGroup>
 constexpr ResidentBlocks kPathResident[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)};
 #undef OCTET_GEMV_ENTRY
@@ -110,24 +99,30 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
   return kSplits[shape](args, kShapes[shape].split);
 }
 
-// From the shape sweeps on the H100 (docs/cuda-backend.md). m <= 8: 3 stages
-// with x loaded as far ahead as the weights (x 1 chunk ahead put an L2 trip on
-// each chunk's chain), 8 warps per block where the 16-column tiles are few
-// (N = 4096: 256 tiles, two blocks per SM), 4 warps per block where they are
-// many (N = 11008: 688 tiles, more blocks resident at once). 9..16 rows: 2
-// tiles per warp (x read once for 32 columns), 4 stages, in blocks of 8 warps
-// while they fit on the GPU at
-// once (one block per SM: N <= 4224), else blocks of 4 warps (four per SM at
-// group 128: one wave up to N = 16896). 17..32 rows: two such warps side by
-// side (64 columns per x read) in blocks of 8 warps, split over a 2-block
-// cluster where that fits, while they fit at once, else blocks of 4 warps with
-// 3 stages. Beyond 32 rows PathFor picks the 9..16-row path.
+// From the shape sweeps on the H100 (docs/cuda-backend.md). Every path shape
+// up to 16 rows loads x as far ahead as the weights: x one chunk ahead of
+// use put an L2 round trip on each chunk's chain (2.6 GB/s of x per block at
+// m = 16), and the deeper x ring beat a deeper weight ring in every measured
+// case. m <= 8: 3 + 3 stages, 8 warps per block where the 16-column tiles
+// are few (N = 4096: 256 tiles, two blocks per SM), 4 warps per block where
+// they are many (N = 11008: 688 tiles, more blocks resident at once). 9..16
+// rows: 2 tiles per warp (x read once for 32 columns), 2 + 2 stages, in
+// blocks of 8 warps while they fit on the GPU at once (one block per SM:
+// N <= 4224), else blocks of 4 warps (three per SM at group 128: N <= 12672)
+// and beyond one wave of those (and at groups 64 and 32, two per SM) x one
+// chunk ahead in blocks of 4 warps (130-168 registers, three or more per SM:
+// 11008 x 4096 at group 64 took 19.0 us in two waves of the deeper shape
+// against 15.3).
+// 17..32 rows: two such warps side by side (64 columns per x read) in blocks
+// of 8 warps, split over a 2-block cluster where that fits, while they fit at
+// once, else blocks of 4 warps with 3 stages. Beyond 32 rows PathFor picks the
+// 9..16-row path.
 int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
   switch (variant) {
     case Variant::kRows8Cols16:
       return n_pad / 16 > 2 * MultiprocessorCount() ? 1 : 0;
     case Variant::kRows16Cols32:
-      return OneWave(2, group_size, n_pad, m) ? 2 : 3;
+      return OneWave(2, group_size, n_pad, m) ? 2 : OneWave(3, group_size, n_pad, m) ? 3 : 7;
     case Variant::kRows16Cols16:
       return OneWave(4, group_size, n_pad, m) ? 4 : 5;
     case Variant::kRows32Cols16:
