@@ -1,4 +1,4 @@
-// Not a test: the weight-only GEMMs (int4 group 128 and int8 per channel)
+// Not a test: the weight-only GEMMs (int4 group 128 or --group, and int8 per channel)
 // beside cuBLASLt's bf16 GEMM at LLaMA-7B-like shapes, (N, K) = (4096, 4096),
 // (11008, 4096), (4096, 11008), for M = 1, 4, 16, 128, 1024.
 //
@@ -176,6 +176,11 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
   for (int bits : {4, 8}) {
     if (bits == 8 && g_int4_only) continue;
     const WeightOnlyGemmConfig config = RandomConfig(bits, n, k, rng, g_group);
+    char weights[16];  // the table's weights column, 9 wide
+    if (bits == 4)
+      std::snprintf(weights, sizeof weights, "int4 g%-3d", g_group);
+    else
+      std::snprintf(weights, sizeof weights, "int8     ");
     std::vector<WeightOnlyGemm> gemms;
     gemms.push_back(Take(WeightOnlyGemm::Create(config), "WeightOnlyGemm"));
     const int copies = CopiesFor(gemms[0].packed_weight_bytes(), l2_bytes);
@@ -241,11 +246,7 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
       std::printf(
           "| %5lld x %5lld | %4lld | %s | %-14s | %8.1f | %6.0f | %5.1f%% | %8.1f | %5.2fx | %s "
           "| %s |\n",
-          static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m),
-          bits == 4 ? (g_group == 128  ? "int4 g128"
-                       : g_group == 64 ? "int4 g64 "
-                                       : "int4 g32 ")
-                    : "int8     ",
+          static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), weights,
           WeightOnlyPathName(gemms[0].PathFor(m)), auto_us, gbs, 100.0 * gbs / copy_gbs,
           bf16_us[mi], bf16_us[mi] / auto_us, variants.c_str(), plain);
       std::fflush(stdout);

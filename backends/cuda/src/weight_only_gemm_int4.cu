@@ -108,11 +108,10 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 // they are many (N = 11008: 688 tiles, more blocks resident at once). 9..16
 // rows: 2 tiles per warp (x read once for 32 columns), 2 + 2 stages, in
 // blocks of 8 warps while they fit on the GPU at once (one block per SM:
-// N <= 4224), else blocks of 4 warps (three per SM at group 128: N <= 12672)
-// and beyond one wave of those (and at groups 64 and 32, two per SM) x one
-// chunk ahead in blocks of 4 warps (130-168 registers, three or more per SM:
-// 11008 x 4096 at group 64 took 19.0 us in two waves of the deeper shape
-// against 15.3).
+// N <= 4224), else in blocks of 4 warps while those fit at once (three per SM
+// at group 128: N <= 12672; two at groups 64 and 32), else blocks of 4 warps
+// with x one chunk ahead (shape 7: 130-168 registers, three or more per SM;
+// 11008 x 4096 at group 64 took 19.0 us in two waves of shape 3 against 15.3).
 // 17..32 rows: two such warps side by side (64 columns per x read) in blocks
 // of 8 warps, split over a 2-block cluster where that fits, while they fit at
 // once, else blocks of 4 warps with 3 stages. Beyond 32 rows PathFor picks the
