@@ -21,7 +21,9 @@
 //                                           instantiated u4 kernel shape, with and
 //                                           without PDL (--sweep-only: just those)
 //   --rows=1,4,16 --sweep-rows=1,16 --int4-only   fewer rows / no int8 (short calls)
-//   --group=32|64|128                     the int4 group size of the table (128)
+//   --group=32|64|128                     the int4 group size of the table and
+//                                           the sweep (128; at 64 and 32 the sweep
+//                                           has the paths' shapes only)
 //   build/cuda_weight_only_bench --profile N K M SHAPE   five eager launches of
 //                                           one u4 shape, for ncu
 #include <cuda_runtime_api.h>
@@ -141,7 +143,7 @@ int CopiesFor(size_t bytes, size_t l2_bytes) {
 
 // The rows timed (--rows=1,4,16 narrows them) and the weight types
 // (--int4-only drops int8), to fit a short device call; the int4 group size
-// of the table (--group=32|64|128; the sweep is at 128).
+// of the table and the sweep (--group=32|64|128).
 std::vector<int64_t> kRows = {1, 4, 16, 32, 64, 128, 1024};
 bool g_int4_only = false;
 int g_group = 128;
@@ -317,11 +319,12 @@ void Floors(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, int sms, cud
 
 std::vector<int64_t> kSweepRows = {1, 4, 16, 32, 128};
 
-// Every instantiated u4 kernel shape at group 128, with and without
+// Every instantiated u4 kernel shape at the table's group (--group: 128, or
+// the path shapes only at 64 and 32), with and without
 // programmatic dependent launch, its output checked against the first shape's.
 void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream_t stream,
                std::mt19937& rng) {
-  const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng);
+  const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng, g_group);
   const weight_only::QuantizedWeightView view(config, n, k);
   const weight_only::PackedWeights packed = weight_only::Pack(view);
   const double bytes = packed.blocks.size() + packed.scales.size() * 4.0 + packed.zeros.size();
@@ -357,10 +360,10 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
     std::vector<uint16_t> ref(static_cast<size_t>(m * n)), got(ref.size());
     double best = 1e30, best_pdl = 1e30;
     int best_shape = -1, best_shape_pdl = -1;
-    for (int shape = 0; shape < weight_only::GemvShapeCount(); ++shape) {
+    for (int shape = 0; shape < WeightOnlyInt4KernelShapes(g_group); ++shape) {
       const weight_only::GemvShape sh = weight_only::GemvShapeAt(shape);
       if (8 * sh.nb < m / 4 || 8 * sh.nb > 2 * m + 8) continue;  // far from the m it is for
-      const Status first = weight_only::LaunchInt4(shape, 128, args_for(0, m), false, stream);
+      const Status first = weight_only::LaunchInt4(shape, g_group, args_for(0, m), false, stream);
       if (!first.ok()) {
         std::printf("sweep %5lld x %5lld m %4lld shape %2d: %s\n", static_cast<long long>(n),
                     static_cast<long long>(k), static_cast<long long>(m), shape,
@@ -379,7 +382,7 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
       double us[2];
       for (int pdl = 0; pdl < 2; ++pdl)
         us[pdl] = MedianMicros(stream, std::max(copies, 20), [&](int i) {
-          return weight_only::LaunchInt4(shape, 128, args_for(i % copies, m), pdl == 1, stream);
+          return weight_only::LaunchInt4(shape, g_group, args_for(i % copies, m), pdl == 1, stream);
         });
       const double gbs = bytes / (us[0] * 1e-6) / 1e9, gbs_pdl = bytes / (us[1] * 1e-6) / 1e9;
       std::printf(
@@ -434,7 +437,7 @@ void ProfileOne(int64_t n, int64_t k, int64_t m, int shape, cudaStream_t stream)
 
 }  // namespace
 
-// --sweep: also every u4 kernel shape (group 128), with and without
+// --sweep: also every u4 kernel shape (at --group), with and without
 // programmatic dependent launch, and the floors (plain read, empty kernel).
 int main(int argc, char** argv) {
   const bool sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;

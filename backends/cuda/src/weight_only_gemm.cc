@@ -314,11 +314,10 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlySc
   if (path == WeightOnlyPath::kAuto) path = PathFor(m);
   const weight_only::GemmArgs args = ArgsFor(x, m, y);
   if (path == WeightOnlyPath::kCublasLtBf16) return RunCublasLt(args, false, scratch, stream);
-  const int int4_shape =
-      impl.bits != 4 ? -1
-      : impl.int4_shape >= 0
-          ? impl.int4_shape
-          : weight_only::GemvShapeFor(VariantOf(path), impl.n_pad, m, impl.group_size);
+  const int int4_shape = impl.bits != 4 ? -1
+                         : impl.int4_shape >= 0
+                             ? impl.int4_shape
+                             : weight_only::GemvShapeFor(VariantOf(path), args, impl.group_size);
   // The grid's y dimension holds at most 65535 row tiles.
   const int64_t max_rows =
       int64_t{65535} * (impl.bits == 4 ? 8 * weight_only::GemvShapeAt(int4_shape).nb

@@ -1,13 +1,15 @@
 // The u4 (int4-weight-only) instantiations of the weight-only GEMM kernel
 // (weight_only_gemv_u4.cuh): the shapes the paths run, for the three group
 // sizes, and more shapes at group 128 for the benchmark's sweep.
+#include <algorithm>
+
 #include "weight_only_gemv_u4.cuh"
 
 namespace octet::cuda::weight_only {
 namespace {
 
-// nb, tiles, stages, x_stages, warps, col_warps, split (0: the launcher's
-// choice). The first kGemvPathShapes are the paths' (GemvShapeFor); the rest
+// nb, tiles, stages, x_stages (0: x in shared memory), warps, col_warps, split
+// (0: the launcher's choice). The first kGemvPathShapes are the paths' (GemvShapeFor); the rest
 // only run in the benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
   X(1, 1, 3, 3, 8, 1, 1)          \
@@ -17,7 +19,9 @@ namespace {
   X(2, 2, 2, 1, 8, 2, 0)          \
   X(2, 2, 3, 1, 4, 2, 0)          \
   X(4, 1, 2, 1, 8, 1, 1)          \
-  X(2, 2, 2, 1, 4, 1, 0)
+  X(2, 2, 2, 1, 4, 1, 0)          \
+  X(1, 1, 3, 0, 4, 1, 1)          \
+  X(1, 1, 4, 0, 8, 1, 1)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
   X(2, 1, 2, 2, 8, 1, 1)           \
   X(1, 1, 3, 1, 8, 1, 1)           \
@@ -30,7 +34,9 @@ namespace {
   X(1, 1, 4, 2, 8, 1, 1)           \
   X(1, 1, 4, 2, 4, 1, 1)           \
   X(2, 2, 4, 1, 8, 1, 1)           \
-  X(2, 2, 3, 3, 8, 1, 1)
+  X(2, 2, 3, 3, 8, 1, 1)           \
+  X(1, 1, 4, 0, 4, 1, 1)           \
+  X(1, 1, 3, 0, 8, 1, 1)
 
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
   {nb, tiles, stages, x_stages, warps, col_warps, split},
@@ -57,7 +63,7 @@ constexpr SplitResolver kSplits[] = {OCTET_GEMV_PATH_SHAPES(OCTET_GEMV_ENTRY)
 #undef OCTET_GEMV_ENTRY
 
 // Blocks of each path shape an SM holds at once, per group size.
-using ResidentBlocks = int (*)();
+using ResidentBlocks = int (*)(const GemmArgs&);
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
   &ResidentGemvU4Blocks<kGroup, nb, tiles, stages, x_stages, warps, col_warps, split != 1>,
 template <int kGroup>
@@ -71,11 +77,11 @@ constexpr ResidentBlocks kSweepResident[] = {OCTET_GEMV_SWEEP_SHAPES(OCTET_GEMV_
 
 static_assert(std::size(kPathLaunchers<128>) == kGemvPathShapes);
 
-int Resident(int shape, int group_size) {
-  if (shape >= kGemvPathShapes) return kSweepResident[shape - kGemvPathShapes]();
-  return group_size == 32   ? kPathResident<32>[shape]()
-         : group_size == 64 ? kPathResident<64>[shape]()
-                            : kPathResident<128>[shape]();
+int Resident(int shape, int group_size, const GemmArgs& args) {
+  if (shape >= kGemvPathShapes) return kSweepResident[shape - kGemvPathShapes](args);
+  return group_size == 32   ? kPathResident<32>[shape](args)
+         : group_size == 64 ? kPathResident<64>[shape](args)
+                            : kPathResident<128>[shape](args);
 }
 
 // The grid of `shape` for N = n_pad and m rows, before any split.
@@ -85,10 +91,17 @@ int64_t Blocks(int shape, int64_t n_pad, int64_t m) {
   return (n_pad + cols - 1) / cols * ((m + rows - 1) / rows);
 }
 
-// Whether path shape `shape`'s blocks for m rows of N = n_pad all fit on the
-// GPU at once (one wave), before any split.
-bool OneWave(int shape, int group_size, int64_t n_pad, int64_t m) {
-  return Blocks(shape, n_pad, m) <= int64_t{Resident(shape, group_size)} * MultiprocessorCount();
+// Whether path shape `shape`'s blocks for these arguments all fit on the GPU
+// at once (one wave), before any split.
+bool OneWave(int shape, int group_size, const GemmArgs& args) {
+  return Blocks(shape, args.n_pad, args.m) <=
+         int64_t{Resident(shape, group_size, args)} * MultiprocessorCount();
+}
+
+// The shapes with x in shared memory (shapes 8, 9) hold min(m, 8) rows of x
+// over K; beyond 48 KB a block would take room the occupancy counts on.
+bool SharedXFits(const GemmArgs& args) {
+  return std::min(args.m, 8) * int64_t{args.chunks} * kChunkU4 * 2 <= 48 * 1024;
 }
 
 }  // namespace
@@ -105,7 +118,16 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 // m = 16), and the deeper x ring beat a deeper weight ring in every measured
 // case. m <= 8: 3 + 3 stages, 8 warps per block where the 16-column tiles
 // are few (N = 4096: 256 tiles, two blocks per SM), 4 warps per block where
-// they are many (N = 11008: 688 tiles, more blocks resident at once). 9..16
+// they are many (N = 11008: 688 tiles, more blocks resident at once). At
+// m = 1, where each warp streams 8 or more chunks, x staged once in shared
+// memory instead (shapes 8, 9) where all its blocks fit at once: the x ring's
+// 48 registers go, so N = 11008's 688 blocks of 4 warps fit at once at group
+// 128 (6 per SM against 4), and N = 4096 takes a 4th weight stage (11008 x
+// 4096: 11.3-11.6 us against 12.0; 4096 x 11008: 10.2-10.4 against 10.7;
+// at group 64, shape 8's 5 blocks per SM leave 28 of 688 for a second wave:
+// 13.1 against 12.2). With fewer chunks per warp (4096 x 4096: 4) the fill's
+// round trip before the first chunk costs more than it saves (5.4 against
+// 5.0), and at m >= 2 the register ring was as fast or faster. 9..16
 // rows: 2 tiles per warp (x read once for 32 columns), 2 + 2 stages, in
 // blocks of 8 warps while they fit on the GPU at once (one block per SM:
 // N <= 4224), else in blocks of 4 warps while those fit at once (three per SM
@@ -116,14 +138,20 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 // of 8 warps, split over a 2-block cluster where that fits, while they fit at
 // once, else blocks of 4 warps with 3 stages. Beyond 32 rows PathFor picks the
 // 9..16-row path.
-int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
+int GemvShapeFor(Variant variant, const GemmArgs& args, int group_size) {
   switch (variant) {
-    case Variant::kRows8Cols16:
-      return n_pad / 16 > 2 * MultiprocessorCount() ? 1 : 0;
+    case Variant::kRows8Cols16: {
+      const bool many_tiles = args.n_pad / 16 > 2 * MultiprocessorCount();
+      const int shared_x = many_tiles ? 8 : 9;
+      if (args.m == 1 && args.chunks >= 8 * kShapes[shared_x].warps && SharedXFits(args) &&
+          OneWave(shared_x, group_size, args))
+        return shared_x;
+      return many_tiles ? 1 : 0;
+    }
     case Variant::kRows16Cols32:
-      return OneWave(2, group_size, n_pad, m) ? 2 : OneWave(3, group_size, n_pad, m) ? 3 : 7;
+      return OneWave(2, group_size, args) ? 2 : OneWave(3, group_size, args) ? 3 : 7;
     case Variant::kRows16Cols16:
-      return OneWave(4, group_size, n_pad, m) ? 4 : 5;
+      return OneWave(4, group_size, args) ? 4 : 5;
     case Variant::kRows32Cols16:
       return 6;
   }
@@ -134,18 +162,20 @@ int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size) {
 // all of this one's are resident; they issue their weight loads and wait for
 // this kernel to end. On the H100 that hides the launch where the GPU has
 // little room left beside this grid (4096 x 4096, m = 1, 256 blocks in 264
-// slots: 5.6 us against 7.0), but where many slots are free (a spare one on at
-// least half of the SMs), the early blocks made the chain slower in every
-// measured case (11008 x 4096, m = 16, 344 blocks in 528 slots: 18.7 us
-// against 16.1; docs/cuda-backend.md). Grids beyond one wave keep it.
+// slots: 5.6 us against 7.0; 11008 x 4096, m = 1, shape 8's 688 blocks in
+// 792: 11.5 against 12.7), but where many slots are free (more spare ones than
+// SMs), the early blocks made the chain slower in every measured case (11008 x
+// 4096, m = 16, 344 blocks in 528 slots: 18.7 us against 16.1; 4096 x 11008,
+// m = 1, 256 blocks of shape 8 in 792: 20.3 against 15.7; docs/cuda-backend.md).
+// Grids beyond one wave keep it.
 bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args) {
   const GemvShape& sh = kShapes[shape];
-  const int64_t slots = int64_t{Resident(shape, group_size)} * MultiprocessorCount();
+  const int64_t slots = int64_t{Resident(shape, group_size, args)} * MultiprocessorCount();
   int64_t blocks = Blocks(shape, args.n_pad, args.m);
   blocks *= sh.split == 1  ? 1
             : sh.split > 0 ? sh.split
                            : AutoSplit(blocks, slots, args.chunks, sh.warps / sh.col_warps);
-  return blocks > slots || slots - blocks < MultiprocessorCount() / 2;
+  return blocks > slots || slots - blocks < MultiprocessorCount();
 }
 
 Status LaunchInt4(int shape, int group_size, const GemmArgs& args, bool pdl, cudaStream_t stream) {

@@ -71,22 +71,22 @@ struct GemmArgs {
 
 // u4 kernel shapes (weight_only_gemv_u4.cuh): rows of y per block (8 nb),
 // 16-column tiles per warp, stages of loads in flight for the weights and for
-// x, warps per block, of which col_warps side by side along N (the rest split
-// K), and blocks per cluster splitting K further (0: the launcher picks 4, 2
-// or 1 from the blocks the GPU holds at once).
+// x (0: x staged in shared memory for the block's K range), warps per block, of which col_warps
+// side by side along N (the rest split K), and blocks per cluster splitting K further (0: the
+// launcher picks 4, 2 or 1 from the blocks the GPU holds at once).
 struct GemvShape {
   int nb = 1, tiles = 1, stages = 4, x_stages = 2, warps = 8, col_warps = 1, split = 1;
 };
 // The instantiated shapes: the first kGemvPathShapes are the paths' (all group
 // sizes), the rest group 128 only, for the benchmark's sweep.
-constexpr int kGemvPathShapes = 8;
+constexpr int kGemvPathShapes = 10;
 int GemvShapeCount();
 GemvShape GemvShapeAt(int index);
 // The cluster split shape `index` runs these arguments with (group 128's
 // occupancy; the same for the other groups within a block or so).
 int GemvSplitFor(int index, const GemmArgs& args);
-// The shape a path runs for N padded to n_pad columns and m rows.
-int GemvShapeFor(Variant variant, int64_t n_pad, int64_t m, int group_size);
+// The shape a path runs for these arguments (n_pad, m, chunks).
+int GemvShapeFor(Variant variant, const GemmArgs& args, int group_size);
 // Whether to launch shape `shape` with programmatic dependent launch for these
 // arguments (not where it would leave many block slots free).
 bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args);

@@ -14,13 +14,15 @@
 // that small N still fills the GPU. Each warp streams its K slice chunk by
 // chunk with everything a chunk needs (codes, its groups' scales and zero
 // points, x) loaded kStages - 1 (x: kXStages - 1) chunks ahead, so no load sits
-// on the per-chunk chain. The slices' f32 sums meet in shared memory (across
-// the cluster through distributed shared memory), where the epilogue (bias,
-// GELU, bf16 rounding) runs, spread over the cluster's blocks. Launched with
-// programmatic dependent launch when asked (WeightOnlyGemm asks where it helps,
-// GemvProgrammaticLaunchHelps): the weights are constant, so their first loads
-// are issued before waiting for the previous kernel (which writes x or reads
-// y).
+// on the per-chunk chain; or, with kXStages = 0, x for the warp's whole slice
+// copied into shared memory once (cp.async) before its first chunk and read
+// from there at use, which frees the x ring's registers (48 at m <= 8 and 3
+// stages) for more resident blocks or weight stages. The slices' f32 sums meet in shared memory
+// (across the cluster through distributed shared memory), where the epilogue (bias, GELU, bf16
+// rounding) runs, spread over the cluster's blocks. Launched with programmatic dependent launch
+// when asked (WeightOnlyGemm asks where it helps, GemvProgrammaticLaunchHelps): the weights are
+// constant, so their first loads are issued before waiting for the previous kernel (which writes x
+// or reads y).
 #pragma once
 
 #include <cooperative_groups.h>
@@ -43,9 +45,12 @@ struct GemvTraits {
   static constexpr int kRows = 8 * kNB;            // rows of y per block
   static constexpr int kKWarps = kWarps / kColWarps;
   static constexpr int kCols = 16 * kTiles * kColWarps;  // columns of y per block
-  static_assert(kStages >= 2 && kXStages >= 1 && kStages % kXStages == 0,
+  // kXStages == 0: x staged in shared memory for the block's whole K range.
+  static constexpr bool kXShared = kXStages == 0;
+  static_assert(kStages >= 2 && kXStages >= 0 && kStages % (kXShared ? 1 : kXStages) == 0,
                 "the x ring must divide the weight ring");
   static_assert(kWarps % kColWarps == 0, "warps side by side must divide the warps");
+  static_assert(!kXShared || kColWarps == 1, "shared x: each K slice filled by its one warp");
   // n_pad is a multiple of 32 (kNPad): a warp's 1 or 2 tiles are all inside
   // n_pad or all outside (the last block's columns may pass n_pad).
   static_assert(kTiles == 1 || kTiles == 2, "a warp's tiles must not straddle n_pad");
@@ -132,6 +137,62 @@ __device__ __forceinline__ void LoadXChunk(uint4 (&xa)[T::kRows / 8][T::kXLoads]
   }
 }
 
+// Shared-memory x (kXStages == 0): the block's rows of x for its whole K range,
+// [row][16-byte unit], each row's units permuted within 128-byte lines so that
+// the 8 lanes of a 16-byte shared load phase (lanes 4 g + t, g = 2 i, 2 i + 1)
+// hit distinct banks: t picks the unit, and the group size decides which unit
+// bits t leaves alike (group 128: bit 3, from t's high bit; all groups: the
+// row, from g's low bit); those go into the unit bits t leaves free.
+template <int kGroup>
+__device__ __forceinline__ int XSwizzle(int unit, int row) {
+  if constexpr (kGroup == 128) return unit ^ (((unit >> 3) & 1) | ((row & 1) << 1));
+  if constexpr (kGroup == 64) return unit ^ (row & 1);
+  return unit ^ ((row & 1) << 2);
+}
+
+// A warp's part of the block's shared x: `rows` rows from row0, relative
+// units [unit_begin, unit_end) of each (16-byte units of K from absolute unit
+// unit0), zero beyond K; all in flight at once (cp.async), then waited for.
+// Each warp along K reads only its own slice, so no block barrier is needed.
+template <int kGroup>
+__device__ __forceinline__ void FillSharedXSlice(uint4* xs, const uint4* x, int x_pitch, int k,
+                                                 int row0, int rows, int units_per_row, int unit0,
+                                                 int unit_begin, int unit_end, int lane) {
+  const int per_row = unit_end - unit_begin, units = rows * per_row;
+  for (int i = lane; i < units; i += 32) {
+    const int r = i / per_row, u = unit_begin + i - r * per_row;
+    const bool inside = 8 * (unit0 + u) < k;
+    const uint4* src = inside ? x + static_cast<size_t>(row0 + r) * x_pitch + unit0 + u : x;
+    const uint32_t dst = static_cast<uint32_t>(
+        __cvta_generic_to_shared(xs + r * units_per_row + XSwizzle<kGroup>(u, r)));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src),
+                 "r"(inside ? 16 : 0)
+                 : "memory");
+  }
+  asm volatile("cp.async.wait_all;" ::: "memory");
+  __syncwarp();
+}
+
+// A lane's x for chunk c_rel of the block's shared x, as LoadXChunk reads it
+// from global memory. Rows past the block's last row read that row instead:
+// their outputs are never stored, and each output of the mma is its own sum.
+template <typename T, int kGroup>
+__device__ __forceinline__ void LoadXChunkShared(uint4 (&xa)[T::kRows / 8][T::kXLoads],
+                                                 const uint4* xs, int units_per_row, int rows,
+                                                 int c_rel, int g, int t) {
+#pragma unroll
+  for (int nb = 0; nb < T::kRows / 8; ++nb) {
+    const int r = min(8 * nb + g, rows - 1);
+#pragma unroll
+    for (int l = 0; l < T::kXLoads; ++l) {
+      const int u =
+          c_rel * (kChunkU4 / 8) +
+          (T::kRun * 4 * (l / T::kLoadsPerGroup) + T::kRun * t + 8 * (l % T::kLoadsPerGroup)) / 8;
+      xa[nb][l] = xs[r * units_per_row + XSwizzle<kGroup>(u, r)];
+    }
+  }
+}
+
 // kCluster: the launch may split K over a cluster of gridDim.z blocks (else
 // gridDim.z is 1 and the kernel is the plain one, no cluster code).
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
@@ -162,7 +223,13 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
 
   uint4 ring[kStages][kTiles][2];
   GroupParams<kGpc> params[kStages][kTiles];
-  uint4 xr[kXStages][kNB][T::kXLoads];
+  uint4 xr[T::kXShared ? 1 : kXStages][kNB][T::kXLoads];
+  // Shared x: the block's chunks are its K warps' slices, back to back.
+  extern __shared__ uint4 x_shared[];
+  const int block_c_begin = rank * T::kKWarps * p.chunks / slices;
+  const int x_units_per_row =
+      ((rank + 1) * T::kKWarps * p.chunks / slices - block_c_begin) * (kChunkU4 / 8);
+  const int x_rows = min(T::kRows, p.m - row0);
 
   auto load_weights = [&](int slot_c, uint4(&w)[kTiles][2], GroupParams<kGpc>(&gp)[kTiles]) {
 #pragma unroll
@@ -181,9 +248,16 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
   // x is the previous kernel's output: wait for it (a no-op without PDL).
   asm volatile("griddepcontrol.wait;" ::: "memory");
 
+  if constexpr (T::kXShared) {
+    FillSharedXSlice<kGroup>(
+        x_shared, x, x_pitch, p.k, row0, x_rows, x_units_per_row, block_c_begin * (kChunkU4 / 8),
+        (c_begin - block_c_begin) * (kChunkU4 / 8), (c_end - block_c_begin) * (kChunkU4 / 8), lane);
+  } else {
 #pragma unroll
-  for (int st = 0; st < kXStages - 1; ++st)
-    if (c_begin + st < c_end) LoadXChunk<T>(xr[st], x, x_pitch, p.m, p.k, row0, c_begin + st, g, t);
+    for (int st = 0; st < kXStages - 1; ++st)
+      if (c_begin + st < c_end)
+        LoadXChunk<T>(xr[st], x, x_pitch, p.m, p.k, row0, c_begin + st, g, t);
+  }
 
   float acc[kTiles][kNB][4] = {};
   for (int c0 = c_begin; c0 < c_end; c0 += kStages) {
@@ -194,10 +268,14 @@ __global__ void __launch_bounds__(kWarps * 32) GemvU4Kernel(const GemmArgs p) {
       if (c + kStages - 1 < c_end)
         load_weights(c + kStages - 1, ring[(st + kStages - 1) % kStages],
                      params[(st + kStages - 1) % kStages]);
-      const int xs = st % kXStages;
-      if (c + kXStages - 1 < c_end)
+      const int xs = st % (T::kXShared ? 1 : kXStages);
+      if constexpr (T::kXShared) {
+        LoadXChunkShared<T, kGroup>(xr[0], x_shared, x_units_per_row, x_rows, c - block_c_begin, g,
+                                    t);
+      } else if (c + kXStages - 1 < c_end) {
         LoadXChunk<T>(xr[(st + kXStages - 1) % kXStages], x, x_pitch, p.m, p.k, row0,
                       c + kXStages - 1, g, t);
+      }
 #pragma unroll
       for (int tl = 0; tl < kTiles; ++tl) {
 #pragma unroll
@@ -293,19 +371,66 @@ inline int AutoSplit(int64_t blocks, int64_t slots, int chunks, int k_warps) {
   return 1;
 }
 
-// Blocks of this shape one SM holds at once (registers, shared memory).
+// Bytes of shared x a block needs (kXStages == 0): its rows of x (at most m)
+// over the largest K range a block of the split gets.
+template <typename T>
+size_t GemvSharedXBytes(const GemmArgs& args, int split) {
+  const int64_t rows = args.m < T::kRows ? args.m : T::kRows;
+  return static_cast<size_t>(rows * ((args.chunks + split - 1) / split) * kChunkU4 * 2);
+}
+
+// Lets `kernel` take as much dynamic shared memory as the GPU gives a block
+// beside its static shared memory; returns that many bytes (0 on failure).
+template <typename Kernel>
+int AllowLargeDynamicSmem(Kernel kernel) {
+  int device = 0, optin = 0;
+  cudaFuncAttributes attributes = {};
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+          cudaSuccess ||
+      cudaFuncGetAttributes(&attributes, kernel) != cudaSuccess)
+    return 0;
+  const int bytes = optin - static_cast<int>(attributes.sharedSizeBytes);
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) !=
+      cudaSuccess)
+    return 0;
+  return bytes;
+}
+
+// The dynamic shared memory `kernel` may take (x staged in shared memory),
+// raised once from the default 48 KB to what the GPU gives a block.
 template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
           bool kCluster>
-int ResidentGemvU4Blocks() {
-  static const int blocks = [] {
+int SharedXLimit() {
+  static const int bytes = AllowLargeDynamicSmem(
+      GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>);
+  return bytes;
+}
+
+// Blocks of this shape one SM holds at once for these arguments (registers,
+// shared memory: with x in shared memory, its bytes for m and K at split 1).
+template <int kGroup, int kNB, int kTiles, int kStages, int kXStages, int kWarps, int kColWarps,
+          bool kCluster>
+int ResidentGemvU4Blocks(const GemmArgs& args) {
+  using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
+  auto resident = [](size_t dynamic_smem) {
     int b = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
             &b, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>,
-            kWarps * 32, 0) != cudaSuccess)
+            kWarps * 32, dynamic_smem) != cudaSuccess)
       return 1;
     return b > 0 ? b : 1;
-  }();
-  return blocks;
+  };
+  if constexpr (T::kXShared) {
+    const size_t bytes = GemvSharedXBytes<T>(args, 1);
+    if (static_cast<int64_t>(bytes) >
+        SharedXLimit<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>())
+      return 1;
+    return resident(bytes);
+  } else {
+    static const int blocks = resident(0);
+    return blocks;
+  }
 }
 
 // The blocks of a cluster splitting K: `split` (1, 2 or 4), or for 0 the
@@ -320,9 +445,11 @@ int GemvU4Split(const GemmArgs& args, int split) {
   if (split > 0) return split;
   const int64_t blocks =
       int64_t{(args.n_pad + T::kCols - 1) / T::kCols} * ((args.m + T::kRows - 1) / T::kRows);
-  const int64_t slots = int64_t{ResidentGemvU4Blocks<kGroup, kNB, kTiles, kStages, kXStages, kWarps,
-                                                     kColWarps, kCluster>()} *
-                        MultiprocessorCount();
+  const int64_t slots =
+      int64_t{
+          ResidentGemvU4Blocks<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>(
+              args)} *
+      MultiprocessorCount();
   return AutoSplit(blocks, slots, args.chunks, T::kKWarps);
 }
 
@@ -332,11 +459,22 @@ Status LaunchGemvU4(const GemmArgs& args, bool pdl, int split, cudaStream_t stre
   using T = GemvTraits<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps>;
   split =
       GemvU4Split<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>(args, split);
+  auto* const kernel =
+      GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>;
   cudaLaunchConfig_t config = {};
   config.gridDim =
       dim3((args.n_pad + T::kCols - 1) / T::kCols, (args.m + T::kRows - 1) / T::kRows, split);
   config.blockDim = dim3(kWarps * 32);
   config.stream = stream;
+  if constexpr (T::kXShared) {
+    config.dynamicSmemBytes = GemvSharedXBytes<T>(args, split);
+    const int max_bytes =
+        SharedXLimit<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>();
+    if (static_cast<int64_t>(config.dynamicSmemBytes) > max_bytes)
+      return InvalidArgument("weight-only GEMM: the u4 shape with x in shared memory needs ",
+                             config.dynamicSmemBytes, " bytes of it for m = ", args.m,
+                             ", K = ", args.k, "; the GPU gives a block ", max_bytes);
+  }
   cudaLaunchAttribute attribute[2];
   int attributes = 0;
   if (pdl) {
@@ -353,9 +491,7 @@ Status LaunchGemvU4(const GemmArgs& args, bool pdl, int split, cudaStream_t stre
   }
   config.attrs = attribute;
   config.numAttrs = attributes;
-  const cudaError_t e = cudaLaunchKernelEx(
-      &config, GemvU4Kernel<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>,
-      args);
+  const cudaError_t e = cudaLaunchKernelEx(&config, kernel, args);
   if (e != cudaSuccess)
     return CudaCallStatus(e, "cudaLaunchKernelEx(GemvU4Kernel)", __FILE__, __LINE__);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("GemvU4Kernel");
