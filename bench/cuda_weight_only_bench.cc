@@ -49,6 +49,8 @@
 
 namespace octet::cuda::bench {
 cudaError_t LaunchEmptyKernel(cudaStream_t stream);
+cudaError_t LaunchCopyKernel(const void* src, void* dst, size_t bytes, int blocks,
+                             cudaStream_t stream);
 cudaError_t LaunchReadKernel(const void* p, size_t bytes, uint32_t* sink, int blocks,
                              cudaStream_t stream);
 cudaError_t LaunchReadStreamsKernel(const void* p, size_t bytes, bool interleaved, uint32_t* sink,
@@ -93,17 +95,34 @@ double MedianMicros(cudaStream_t stream, int launches, const std::function<Statu
 }
 
 // Device-to-device copy bandwidth in GB/s, bytes read plus bytes written.
-double CopyBandwidth(cudaStream_t stream) {
+Status FromCuda(cudaError_t e, const char* what) {
+  return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, what, __FILE__, __LINE__);
+}
+
+// The device-to-device copy bandwidth (bytes read + written) of 512 MB: the
+// best of cudaMemcpyAsync and a plain copy kernel at 2, 4 and 8 blocks of 256
+// threads per SM, each printed.
+double CopyBandwidth(int sms, cudaStream_t stream) {
   const size_t bytes = size_t{512} << 20;
   DeviceBuffer src = Take(DeviceBuffer::Allocate(bytes), "alloc");
   DeviceBuffer dst = Take(DeviceBuffer::Allocate(bytes), "alloc");
   CheckCuda(cudaMemsetAsync(src.data(), 1, bytes, stream), "cudaMemsetAsync");
-  const double us = MedianMicros(stream, 4, [&](int) {
+  auto gbs = [&](double us) { return 2.0 * bytes / (us * 1e-6) / 1e9; };
+  double best = gbs(MedianMicros(stream, 4, [&](int) {
     OCTET_CUDA_RETURN_IF_ERROR(
         cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream));
     return Status::Ok();
-  });
-  return 2.0 * bytes / (us * 1e-6) / 1e9;
+  }));
+  std::printf("device-to-device copy, cudaMemcpyAsync: %.0f GB/s (read + write)\n", best);
+  for (int per_sm : {2, 4, 8}) {
+    const double kernel = gbs(MedianMicros(stream, 4, [&](int) {
+      return FromCuda(LaunchCopyKernel(src.data(), dst.data(), bytes, per_sm * sms, stream),
+                      "copy");
+    }));
+    std::printf("device-to-device copy, copy kernel at %d blocks/SM: %.0f GB/s\n", per_sm, kernel);
+    best = std::max(best, kernel);
+  }
+  return best;
 }
 
 // Random int4 (group `group`) or int8 codes as the presets produce them, [N, K].
@@ -263,10 +282,6 @@ void RunShape(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStream
         bf16_us[mi], gbs, 100.0 * gbs / copy_gbs);
   }
   std::fflush(stdout);
-}
-
-Status FromCuda(cudaError_t e, const char* what) {
-  return e == cudaSuccess ? Status::Ok() : CudaCallStatus(e, what, __FILE__, __LINE__);
 }
 
 // The floors at this shape: a plain read of the int4 packed bytes (rotating
@@ -482,10 +497,13 @@ int main(int argc, char** argv) {
                stream.get());
     return 0;
   }
-  const double copy_gbs = CopyBandwidth(stream.get());
+  const double copy_gbs = CopyBandwidth(device.sm_count, stream.get());
   std::printf("device: %s; CUDA runtime %d, driver %d; L2 %zu MiB\n", device.ToString().c_str(),
               runtime, driver, device.l2_cache_bytes >> 20);
-  std::printf("device-to-device copy: %.0f GB/s (read + write)\n", copy_gbs);
+  std::printf(
+      "device-to-device copy: %.0f GB/s (read + write; the best of the above, %%copy's "
+      "base)\n",
+      copy_gbs);
   std::printf(
       "us = median per-launch time (graph replays, weights rotating over 2x L2); GB/s = packed "
       "weight bytes (codes + scales + zero points) / time; bf16 us = cuBLASLt bf16 at the same "

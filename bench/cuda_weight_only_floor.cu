@@ -1,6 +1,7 @@
 // Reference kernels for bench/cuda_weight_only_bench.cc: an empty kernel (the
-// per-launch cost of a graph node) and a plain streaming read of a buffer (the
-// floor for a kernel that must read those bytes once).
+// per-launch cost of a graph node), a plain streaming read of a buffer (the
+// floor for a kernel that must read those bytes once) and a device copy (the
+// bandwidth the issue's targets are relative to, beside cudaMemcpy's).
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -29,6 +30,24 @@ __global__ void ReadKernel(const uint4* p, size_t count, uint32_t* sink) {
     acc ^= v.x ^ v.y ^ v.z ^ v.w;
   }
   if (acc == 0x9E3779B9u) *sink = acc;  // keeps the loads
+}
+
+// dst = src, 16 bytes per thread and step, 4 loads in flight before their
+// stores.
+__global__ void CopyKernel(const uint4* src, uint4* dst, size_t count) {
+  const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+  size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (; i + 3 * stride < count; i += 4 * stride) {
+    uint4 v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                   : "=r"(v[j].x), "=r"(v[j].y), "=r"(v[j].z), "=r"(v[j].w)
+                   : "l"(src + i + j * stride));
+#pragma unroll
+    for (int j = 0; j < 4; ++j) dst[i + j * stride] = v[j];
+  }
+  for (; i < count; i += stride) dst[i] = src[i];
 }
 
 // Each warp streams its own contiguous run of 1 KB items (two 512-byte warp
@@ -65,6 +84,13 @@ cudaError_t LaunchReadStreamsKernel(const void* p, size_t bytes, bool interleave
   const size_t warps = static_cast<size_t>(blocks) * 8;
   ReadStreamsKernel<<<blocks, 256, 0, stream>>>(static_cast<const uint4*>(p),
                                                 bytes / 1024 / warps / 4 * 4, interleaved, sink);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchCopyKernel(const void* src, void* dst, size_t bytes, int blocks,
+                             cudaStream_t stream) {
+  CopyKernel<<<blocks, 256, 0, stream>>>(static_cast<const uint4*>(src), static_cast<uint4*>(dst),
+                                         bytes / 16);
   return cudaGetLastError();
 }
 
