@@ -21,7 +21,8 @@ namespace {
   X(4, 1, 2, 1, 8, 1, 1)          \
   X(2, 2, 2, 1, 4, 1, 0)          \
   X(1, 1, 3, 0, 4, 1, 1)          \
-  X(1, 1, 4, 0, 8, 1, 1)
+  X(1, 1, 4, 0, 8, 1, 1)          \
+  X(1, 2, 3, 3, 4, 1, 1)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
   X(2, 1, 2, 2, 8, 1, 1)           \
   X(1, 1, 3, 1, 8, 1, 1)           \
@@ -36,7 +37,9 @@ namespace {
   X(2, 2, 4, 1, 8, 1, 1)           \
   X(2, 2, 3, 3, 8, 1, 1)           \
   X(1, 1, 4, 0, 4, 1, 1)           \
-  X(1, 1, 3, 0, 8, 1, 1)
+  X(1, 1, 3, 0, 8, 1, 1)           \
+  X(2, 2, 2, 2, 8, 2, 0)           \
+  X(1, 2, 3, 3, 8, 1, 1)
 
 #define OCTET_GEMV_ENTRY(nb, tiles, stages, x_stages, warps, col_warps, split) \
   {nb, tiles, stages, x_stages, warps, col_warps, split},
@@ -118,16 +121,18 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 // m = 16), and the deeper x ring beat a deeper weight ring in every measured
 // case. m <= 8: 3 + 3 stages, 8 warps per block where the 16-column tiles
 // are few (N = 4096: 256 tiles, two blocks per SM), 4 warps per block where
-// they are many (N = 11008: 688 tiles, more blocks resident at once). At
-// m = 1, where each warp streams 8 or more chunks, x staged once in shared
-// memory instead (shapes 8, 9) where all its blocks fit at once: the x ring's
-// 48 registers go, so N = 11008's 688 blocks of 4 warps fit at once at group
-// 128 (6 per SM against 4), and N = 4096 takes a 4th weight stage (11008 x
-// 4096: 11.3-11.6 us against 12.0; 4096 x 11008: 10.2-10.4 against 10.7;
-// at group 64, shape 8's 5 blocks per SM leave 28 of 688 for a second wave:
-// 13.1 against 12.2). With fewer chunks per warp (4096 x 4096: 4) the fill's
-// round trip before the first chunk costs more than it saves (5.4 against
-// 5.0), and at m >= 2 the register ring was as fast or faster. 9..16
+// they are many (N = 11008: 688 tiles, more blocks resident at once); there,
+// 2 tiles per warp (shape 10: x read once for 32 columns, and each warp keeps
+// twice the weight bytes in flight) while its blocks all fit at once (three
+// per SM at groups 128 and 64: 11008 x 4096 10.5-10.8 us at m = 1..8 against
+// 11.6-12.2, group 64 11.2-11.5 against 12.2; at group 32, 231 registers, two
+// per SM, 13.8 against 12.8-13.4). At m = 1, where each warp streams 8 or
+// more chunks, x staged once in shared memory (shapes 8, 9): the x ring's 48
+// registers go, so 8-warp blocks take a 4th weight stage (4096 x 11008: 10.2-
+// 10.4 us against 10.7) and N = 11008's 4-warp blocks fit more per SM (group
+// 32: 12.8 against 13.4). With fewer chunks per warp (4096 x 4096: 4) the
+// fill's round trip before the first chunk costs more than it saves (5.4
+// against 5.0), and at m >= 2 the register ring was as fast or faster. 9..16
 // rows: 2 tiles per warp (x read once for 32 columns), 2 + 2 stages, in
 // blocks of 8 warps while they fit on the GPU at once (one block per SM:
 // N <= 4224), else in blocks of 4 warps while those fit at once (three per SM
@@ -142,9 +147,9 @@ int GemvShapeFor(Variant variant, const GemmArgs& args, int group_size) {
   switch (variant) {
     case Variant::kRows8Cols16: {
       const bool many_tiles = args.n_pad / 16 > 2 * MultiprocessorCount();
+      if (many_tiles && OneWave(10, group_size, args)) return 10;
       const int shared_x = many_tiles ? 8 : 9;
-      if (args.m == 1 && args.chunks >= 8 * kShapes[shared_x].warps && SharedXFits(args) &&
-          OneWave(shared_x, group_size, args))
+      if (args.m == 1 && args.chunks >= 8 * kShapes[shared_x].warps && SharedXFits(args))
         return shared_x;
       return many_tiles ? 1 : 0;
     }

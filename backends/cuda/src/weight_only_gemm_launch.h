@@ -79,7 +79,7 @@ struct GemvShape {
 };
 // The instantiated shapes: the first kGemvPathShapes are the paths' (all group
 // sizes), the rest group 128 only, for the benchmark's sweep.
-constexpr int kGemvPathShapes = 10;
+constexpr int kGemvPathShapes = 11;
 int GemvShapeCount();
 GemvShape GemvShapeAt(int index);
 // The cluster split shape `index` runs these arguments with (group 128's
