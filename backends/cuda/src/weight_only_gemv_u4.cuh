@@ -29,6 +29,8 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <mutex>
+#include <unordered_map>
 
 #include "octet/cuda/cuda_status.h"
 #include "weight_only_gemm_launch.h"
@@ -426,7 +428,14 @@ int ResidentGemvU4Blocks(const GemmArgs& args) {
     if (static_cast<int64_t>(bytes) >
         SharedXLimit<kGroup, kNB, kTiles, kStages, kXStages, kWarps, kColWarps, kCluster>())
       return 1;
-    return resident(bytes);
+    // Each Run asks (the programmatic-launch rule): remember the answer per
+    // byte count rather than query the occupancy calculator every time.
+    static std::mutex mutex;
+    static std::unordered_map<size_t, int> by_bytes;
+    const std::lock_guard<std::mutex> lock(mutex);
+    const auto it = by_bytes.find(bytes);
+    if (it != by_bytes.end()) return it->second;
+    return by_bytes[bytes] = resident(bytes);
   } else {
     static const int blocks = resident(0);
     return blocks;
