@@ -11,17 +11,23 @@ namespace {
 
 __global__ void EmptyKernel() {}
 
+// v[j] = p[j * stride] for j < 4, all four loads issued before any is used,
+// kept out of L1 (read once).
+__device__ __forceinline__ void LoadFourStreaming(uint4 (&v)[4], const uint4* p, size_t stride) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v[j].x), "=r"(v[j].y), "=r"(v[j].z), "=r"(v[j].w)
+                 : "l"(p + j * stride));
+}
+
 __global__ void ReadKernel(const uint4* p, size_t count, uint32_t* sink) {
   uint32_t acc = 0;
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   for (; i + 3 * stride < count; i += 4 * stride) {
     uint4 v[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                   : "=r"(v[j].x), "=r"(v[j].y), "=r"(v[j].z), "=r"(v[j].w)
-                   : "l"(p + i + j * stride));
+    LoadFourStreaming(v, p + i, stride);
 #pragma unroll
     for (int j = 0; j < 4; ++j) acc ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
   }
@@ -39,11 +45,7 @@ __global__ void CopyKernel(const uint4* src, uint4* dst, size_t count) {
   size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   for (; i + 3 * stride < count; i += 4 * stride) {
     uint4 v[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                   : "=r"(v[j].x), "=r"(v[j].y), "=r"(v[j].z), "=r"(v[j].w)
-                   : "l"(src + i + j * stride));
+    LoadFourStreaming(v, src + i, stride);
 #pragma unroll
     for (int j = 0; j < 4; ++j) dst[i + j * stride] = v[j];
   }
