@@ -9,8 +9,8 @@ namespace octet::cuda::weight_only {
 namespace {
 
 // nb, tiles, stages, x_stages (0: x in shared memory), warps, col_warps, split
-// (0: the launcher's choice). The first kGemvPathShapes are the paths' (GemvShapeFor); the rest
-// only run in the benchmark (group 128).
+// (0: the launcher's choice). The first kGemvPathShapes are the paths'
+// (GemvShapeFor); the rest only run in the benchmark (group 128).
 #define OCTET_GEMV_PATH_SHAPES(X) \
   X(1, 1, 3, 3, 8, 1, 1)          \
   X(1, 1, 3, 3, 4, 1, 1)          \
