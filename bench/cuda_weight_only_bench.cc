@@ -21,6 +21,7 @@
 //                                           instantiated u4 kernel shape, with and
 //                                           without PDL (--sweep-only: just those)
 //   --rows=1,4,16 --sweep-rows=1,16 --int4-only   fewer rows / no int8 (short calls)
+//   --shapes=NxK,NxK                      other (N, K) than the three above
 //   --group=32|64|128                     the int4 group size of the table and
 //                                           the sweep (128; at 64 and 32 the sweep
 //                                           has the paths' shapes only)
@@ -164,6 +165,8 @@ int CopiesFor(size_t bytes, size_t l2_bytes) {
 // (--int4-only drops int8), to fit a short device call; the int4 group size
 // of the table and the sweep (--group=32|64|128).
 std::vector<int64_t> kRows = {1, 4, 16, 32, 64, 128, 1024};
+// The (N, K) shapes timed (--shapes=NxK,NxK narrows or replaces them).
+std::vector<std::pair<int64_t, int64_t>> kShapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
 bool g_int4_only = false;
 int g_group = 128;
 constexpr WeightOnlyPath kKernelPaths[] = {
@@ -466,6 +469,24 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
+    if (std::strncmp(argv[i], "--shapes=", 9) == 0) {
+      kShapes.clear();
+      for (const char* at = argv[i] + 9; *at != 0;) {
+        char* end = nullptr;
+        const long long n = std::strtoll(at, &end, 10);
+        const long long k = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
+        // K a multiple of 128 (every group size) and both within int32.
+        if (n < 1 || k < 128 || k % 128 != 0 || n >= (1ll << 31) || k >= (1ll << 31) ||
+            (*end != ',' && *end != 0)) {
+          std::fprintf(stderr,
+                       "cuda_weight_only_bench: bad %s (NxK,NxK with K a multiple of 128)\n",
+                       argv[i]);
+          return 2;
+        }
+        kShapes.emplace_back(n, k);
+        at = *end == ',' ? end + 1 : end;
+      }
+    }
     for (auto [flag, rows] :
          {std::pair{"--rows=", &kRows}, std::pair{"--sweep-rows=", &kSweepRows}})
       if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) {
@@ -515,7 +536,6 @@ int main(int argc, char** argv) {
       "| u4 without PDL |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::mt19937 rng(2026);
-  constexpr std::pair<int64_t, int64_t> kShapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
   if (!sweep_only)
     for (auto [n, k] : kShapes) RunShape(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
   if (sweep || sweep_only) {
