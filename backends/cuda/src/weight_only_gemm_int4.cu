@@ -20,7 +20,7 @@ namespace {
   X(2, 2, 3, 1, 4, 2, 0)          \
   X(4, 1, 2, 1, 8, 1, 1)          \
   X(2, 2, 2, 1, 4, 1, 0)          \
-  X(1, 1, 3, 0, 4, 1, 1)          \
+  X(1, 1, 3, 0, 8, 1, 1)          \
   X(1, 1, 4, 0, 8, 1, 1)          \
   X(1, 2, 3, 3, 4, 1, 1)
 #define OCTET_GEMV_SWEEP_SHAPES(X) \
@@ -37,7 +37,7 @@ namespace {
   X(2, 2, 4, 1, 8, 1, 1)           \
   X(2, 2, 3, 3, 8, 1, 1)           \
   X(1, 1, 4, 0, 4, 1, 1)           \
-  X(1, 1, 3, 0, 8, 1, 1)           \
+  X(1, 1, 3, 0, 4, 1, 1)           \
   X(2, 2, 2, 2, 8, 2, 0)           \
   X(1, 2, 3, 3, 8, 1, 1)
 
@@ -119,21 +119,21 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 // up to 16 rows loads x as far ahead as the weights: x one chunk ahead of
 // use put an L2 round trip on each chunk's chain (2.6 GB/s of x per block at
 // m = 16), and the deeper x ring beat a deeper weight ring in every measured
-// case. m <= 8: 3 + 3 stages, 8 warps per block where the 16-column tiles
-// are few (N = 4096: 256 tiles, two blocks per SM), 4 warps per block where
-// they are many (N = 11008: 688 tiles, more blocks resident at once); there,
-// 2 tiles per warp (shape 10: x read once for 32 columns, and each warp keeps
-// twice the weight bytes in flight) while its blocks all fit at once (three
-// per SM at groups 128 and 64: 11008 x 4096 10.5-10.8 us at m = 1..8 against
-// 11.6-12.2, group 64 11.2-11.5 against 12.2; at group 32, 231 registers, two
-// per SM, 13.8 against 12.8-13.4). At m = 1, where each warp streams 8 or
-// more chunks, x staged once in shared memory (shapes 8, 9): the x ring's 48
-// registers go, so 8-warp blocks take a 4th weight stage (4096 x 11008: 10.2-
-// 10.4 us against 10.7) and N = 11008's 4-warp blocks fit more per SM (group
-// 32: 12.8 against 13.4). With fewer chunks per warp (4096 x 4096: 4) the
-// fill's round trip before the first chunk costs more than it saves (5.4
-// against 5.0), and at m >= 2 the register ring was as fast or faster. 9..16
-// rows: 2 tiles per warp (x read once for 32 columns), 2 + 2 stages, in
+// case. m <= 8, the first of these whose blocks all fit on the GPU at once
+// (measured at N = 4096, 5120, 6144, 8192, 11008, 14336 with K = 4096, and
+// 4096 x 11008): (a) 1 tile per warp, 3 + 3 stages, 8 warps (116 registers,
+// two blocks per SM: N <= 4224); at m = 1 with 8 or more chunks per warp, x
+// staged in shared memory instead and a 4th weight stage (shape 9: 4096 x
+// 11008 10.2-10.4 us against 10.7; with 4 chunks per warp, 4096 x 4096, the
+// copy before the first chunk costs more: 5.4 against 5.0). (b) 2 tiles per
+// warp, 3 + 3 stages, 4 warps (shape 10: x read once for 32 columns, twice
+// the weight bytes in flight per warp), given more than two blocks per SM
+// (N = 11008 at groups 128 and 64: 10.5-10.8 us at m = 1..8 against
+// 11.6-13.2; at N = 5120..8192, 1.2-1.9 blocks per SM, it lost: 9.6-9.9
+// against 7.8-8.9). (c) At m = 1, (a) with x in shared memory (shape 8:
+// 70 registers, three blocks per SM: N = 5120 / 6144 6.6 / 6.7 us against
+// 7.8 / 7.9). (d) Else 1 tile per warp, 3 + 3 stages, 4 warps (shape 1).
+// 9..16 rows: 2 tiles per warp (x read once for 32 columns), 2 + 2 stages, in
 // blocks of 8 warps while they fit on the GPU at once (one block per SM:
 // N <= 4224), else in blocks of 4 warps while those fit at once (three per SM
 // at group 128: N <= 12672; two at groups 64 and 32), else blocks of 4 warps
@@ -146,12 +146,13 @@ int GemvSplitFor(int shape, const GemmArgs& args) {
 int GemvShapeFor(Variant variant, const GemmArgs& args, int group_size) {
   switch (variant) {
     case Variant::kRows8Cols16: {
-      const bool many_tiles = args.n_pad / 16 > 2 * MultiprocessorCount();
-      if (many_tiles && OneWave(10, group_size, args)) return 10;
-      const int shared_x = many_tiles ? 8 : 9;
-      if (args.m == 1 && args.chunks >= 8 * kShapes[shared_x].warps && SharedXFits(args))
-        return shared_x;
-      return many_tiles ? 1 : 0;
+      if (OneWave(0, group_size, args))
+        return args.m == 1 && args.chunks >= 8 * kShapes[9].warps && SharedXFits(args) ? 9 : 0;
+      if (Blocks(10, args.n_pad, args.m) > 2 * MultiprocessorCount() &&
+          OneWave(10, group_size, args))
+        return 10;
+      if (args.m == 1 && SharedXFits(args) && OneWave(8, group_size, args)) return 8;
+      return 1;
     }
     case Variant::kRows16Cols32:
       return OneWave(2, group_size, args) ? 2 : OneWave(3, group_size, args) ? 3 : 7;
