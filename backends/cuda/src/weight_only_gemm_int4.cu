@@ -168,11 +168,12 @@ int GemvShapeFor(Variant variant, const GemmArgs& args, int group_size) {
 // all of this one's are resident; they issue their weight loads and wait for
 // this kernel to end. On the H100 that hides the launch where the GPU has
 // little room left beside this grid (4096 x 4096, m = 1, 256 blocks in 264
-// slots: 5.6 us against 7.0; 11008 x 4096, m = 1, shape 8's 688 blocks in
-// 792: 11.5 against 12.7), but where many slots are free (more spare ones than
-// SMs), the early blocks made the chain slower in every measured case (11008 x
-// 4096, m = 16, 344 blocks in 528 slots: 18.7 us against 16.1; 4096 x 11008,
-// m = 1, 256 blocks of shape 8 in 792: 20.3 against 15.7; docs/cuda-backend.md).
+// slots: 5.6 us against 7.0; 11008 x 4096, m = 1, 688 4-warp shared-x blocks
+// in 792: 11.5 against 12.7), but where many slots are free (more spare ones
+// than SMs), the early blocks made the chain slower in every measured case
+// (11008 x 4096, m = 16, 344 blocks in 528 slots: 18.7 us against 16.1; 4096
+// x 11008, m = 1, 256 4-warp shared-x blocks in 792: 20.3 against 15.7;
+// docs/cuda-backend.md).
 // Grids beyond one wave keep it.
 bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args) {
   const GemvShape& sh = kShapes[shape];
