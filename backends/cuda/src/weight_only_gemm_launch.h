@@ -71,9 +71,10 @@ struct GemmArgs {
 
 // u4 kernel shapes (weight_only_gemv_u4.cuh): rows of y per block (8 nb),
 // 16-column tiles per warp, stages of loads in flight for the weights and for
-// x (0: x staged in shared memory for the block's K range), warps per block, of which col_warps
-// side by side along N (the rest split K), and blocks per cluster splitting K further (0: the
-// launcher picks 4, 2 or 1 from the blocks the GPU holds at once).
+// x (0: x staged in shared memory for the block's K range), warps per block,
+// of which col_warps side by side along N (the rest split K), and blocks per
+// cluster splitting K further (0: the launcher picks 4, 2 or 1 from the blocks
+// the GPU holds at once).
 struct GemvShape {
   int nb = 1, tiles = 1, stages = 4, x_stages = 2, warps = 8, col_warps = 1, split = 1;
 };

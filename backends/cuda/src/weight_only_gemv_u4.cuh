@@ -17,12 +17,13 @@
 // on the per-chunk chain; or, with kXStages = 0, x for the warp's whole slice
 // copied into shared memory once (cp.async) before its first chunk and read
 // from there at use, which frees the x ring's registers (48 at m <= 8 and 3
-// stages) for more resident blocks or weight stages. The slices' f32 sums meet in shared memory
-// (across the cluster through distributed shared memory), where the epilogue (bias, GELU, bf16
-// rounding) runs, spread over the cluster's blocks. Launched with programmatic dependent launch
-// when asked (WeightOnlyGemm asks where it helps, GemvProgrammaticLaunchHelps): the weights are
-// constant, so their first loads are issued before waiting for the previous kernel (which writes x
-// or reads y).
+// stages) for more resident blocks or weight stages. The slices' f32 sums
+// meet in shared memory (across the cluster through distributed shared
+// memory), where the epilogue (bias, GELU, bf16 rounding) runs, spread over
+// the cluster's blocks. Launched with programmatic dependent launch when asked
+// (WeightOnlyGemm asks where it helps, GemvProgrammaticLaunchHelps): the
+// weights are constant, so their first loads are issued before waiting for
+// the previous kernel (which writes x or reads y).
 #pragma once
 
 #include <cooperative_groups.h>
