@@ -22,6 +22,7 @@
 //                                           without PDL (--sweep-only: just those)
 //   --rows=1,4,16 --sweep-rows=1,16 --int4-only   fewer rows / no int8 (short calls)
 //   --shapes=NxK,NxK                      other (N, K) than the three above
+//   --sweep-shapes=0,2,9                  only these u4 shapes in the sweep
 //   --group=32|64|128                     the int4 group size of the table and
 //                                           the sweep (128; at 64 and 32 the sweep
 //                                           has the paths' shapes only)
@@ -336,6 +337,8 @@ void Floors(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, int sms, cud
 }
 
 std::vector<int64_t> kSweepRows = {1, 4, 16, 32, 128};
+// --sweep-shapes=: only these shape indices (empty: every shape near each m).
+std::vector<int64_t> kSweepShapes;
 
 // Every instantiated u4 kernel shape at the table's group (--group: 128, or
 // the path shapes only at 64 and 32), with and without
@@ -380,7 +383,10 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
     int best_shape = -1, best_shape_pdl = -1;
     for (int shape = 0; shape < WeightOnlyInt4KernelShapes(g_group); ++shape) {
       const weight_only::GemvShape sh = weight_only::GemvShapeAt(shape);
-      if (8 * sh.nb < m / 4 || 8 * sh.nb > 2 * m + 8) continue;  // far from the m it is for
+      if (kSweepShapes.empty()
+              ? 8 * sh.nb < m / 4 || 8 * sh.nb > 2 * m + 8  // far from its m
+              : std::find(kSweepShapes.begin(), kSweepShapes.end(), shape) == kSweepShapes.end())
+        continue;
       const Status first = weight_only::LaunchInt4(shape, g_group, args_for(0, m), false, stream);
       if (!first.ok()) {
         std::printf("sweep %5lld x %5lld m %4lld shape %2d: %s\n", static_cast<long long>(n),
@@ -487,14 +493,18 @@ int main(int argc, char** argv) {
         at = *end == ',' ? end + 1 : end;
       }
     }
-    for (auto [flag, rows] :
-         {std::pair{"--rows=", &kRows}, std::pair{"--sweep-rows=", &kSweepRows}})
+    for (auto [flag, rows] : {std::pair{"--rows=", &kRows}, std::pair{"--sweep-rows=", &kSweepRows},
+                              std::pair{"--sweep-shapes=", &kSweepShapes}})
       if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) {
         rows->clear();
         for (const char* at = argv[i] + std::strlen(flag); *at != 0;) {
           char* end = nullptr;
           const long long m = std::strtoll(at, &end, 10);
-          if (end == at || m < 1 || m > (rows == &kRows ? 1024 : 128)) {
+          const bool shapes = rows == &kSweepShapes;
+          if (end == at || m < (shapes ? 0 : 1) ||
+              m > (shapes           ? WeightOnlyInt4KernelShapes(128) - 1
+                   : rows == &kRows ? 1024
+                                    : 128)) {
             std::fprintf(stderr, "cuda_weight_only_bench: bad %s\n", argv[i]);
             return 2;
           }
