@@ -26,6 +26,10 @@
 //   --group=32|64|128                     the int4 group size of the table and
 //                                           the sweep (128; at 64 and 32 the sweep
 //                                           has the paths' shapes only)
+//   build/cuda_weight_only_bench --tune     instead: TuneInt4Shape at each of
+//                                           --rows that runs a u4 kernel (what
+//                                           `octet compile --tune` stores), rule's
+//                                           shape against the fastest
 //   build/cuda_weight_only_bench --profile N K M SHAPE   five eager launches of
 //                                           one u4 shape, for ncu
 #include <cuda_runtime_api.h>
@@ -431,6 +435,33 @@ void SweepInt4(int64_t n, int64_t k, double copy_gbs, size_t l2_bytes, cudaStrea
   }
 }
 
+// --tune: WeightOnlyGemm::TuneInt4Shape at each of the table's rows that run
+// a u4 kernel (what `octet compile --tune` stores in a module): the shape
+// rule's choice and time against the fastest shape, same call.
+void TuneInt4(int64_t n, int64_t k, std::mt19937& rng) {
+  const WeightOnlyGemmConfig config = RandomConfig(4, n, k, rng, g_group);
+  const WeightOnlyGemm gemm = Take(WeightOnlyGemm::Create(config), "create");
+  for (int64_t m : kRows) {
+    if (gemm.PathFor(m) == WeightOnlyPath::kCublasLtBf16) continue;
+    const Int4ShapeTuning t = Take(gemm.TuneInt4Shape(m), "tune");
+    double rule_us = 0, best_us = 0;
+    std::string all;
+    for (const Int4ShapeTiming& s : t.timings) {
+      if (s.shape == t.rule_shape) rule_us = s.us;
+      if (s.shape == t.best_shape) best_us = s.us;
+      all += " " + std::to_string(s.shape) + (s.programmatic_launch ? "p" : "") + ":" +
+             std::to_string(s.us).substr(0, std::to_string(s.us).find('.') + 2);
+    }
+    std::printf(
+        "tune  %5lld x %5lld m %4lld group %d: rule shape %2d %6.1f us | tuned shape %2d %6.1f us "
+        "(%+.1f%%) |%s\n",
+        static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(m), g_group,
+        t.rule_shape, rule_us, t.best_shape, best_us, 100 * (best_us - rule_us) / rule_us,
+        all.c_str());
+    std::fflush(stdout);
+  }
+}
+
 // --profile N K M SHAPE: five eager launches of one u4 shape (group 128), for a
 // profiler.
 void ProfileOne(int64_t n, int64_t k, int64_t m, int shape, cudaStream_t stream) {
@@ -466,6 +497,7 @@ void ProfileOne(int64_t n, int64_t k, int64_t m, int shape, cudaStream_t stream)
 int main(int argc, char** argv) {
   const bool sweep = argc > 1 && std::strcmp(argv[1], "--sweep") == 0;
   const bool sweep_only = argc > 1 && std::strcmp(argv[1], "--sweep-only") == 0;
+  const bool tune_only = argc > 1 && std::strcmp(argv[1], "--tune") == 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--int4-only") == 0) g_int4_only = true;
     if (std::strncmp(argv[i], "--group=", 8) == 0) {
@@ -546,6 +578,10 @@ int main(int argc, char** argv) {
       "| u4 without PDL |\n"
       "|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::mt19937 rng(2026);
+  if (tune_only) {
+    for (auto [n, k] : kShapes) TuneInt4(n, k, rng);
+    return 0;
+  }
   if (!sweep_only)
     for (auto [n, k] : kShapes) RunShape(n, k, copy_gbs, device.l2_cache_bytes, stream.get(), rng);
   if (sweep || sweep_only) {

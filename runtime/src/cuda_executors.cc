@@ -236,6 +236,16 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateWeightOnlyMatMul(
   c.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
   c.bf16_weights =
       has_scratch ? cuda::Bf16Weights::kDequantizePerRun : cuda::Bf16Weights::kResidentCopy;
+  if (op.FindAttr("tuned_int4_shape") != nullptr) {  // `octet compile --tune`
+    OCTET_ASSIGN_OR_RETURN(int64_t shape, op.Get<int64_t>("tuned_int4_shape"));
+    OCTET_ASSIGN_OR_RETURN(c.tuned_rows, op.Get<int64_t>("tuned_rows"));
+    if (shape < 0 || shape >= cuda::WeightOnlyInt4KernelShapes(c.group_size))
+      return InvalidArgument(Prefix(op), "tuned_int4_shape ", shape, " is not one of this ",
+                             "runtime's ", cuda::WeightOnlyInt4KernelShapes(c.group_size),
+                             " u4 kernel shapes for group ", c.group_size,
+                             " (compile the module again with --tune)");
+    c.tuned_int4_shape = static_cast<int>(shape);
+  }
   auto gemm = cuda::WeightOnlyGemm::Create(c);  // checks dtypes, shapes and the group size
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
   return std::unique_ptr<CudaOpExecutor>(new WeightOnlyMatMulExecutor(op, std::move(*gemm)));

@@ -2,13 +2,18 @@
 // cuda.dynamic_int8_matmul and cuda.dynamic_int8_conv (the convolution's
 // im2col GEMM) at the planned rows with every tile, on constant codes (the
 // time of an int8 GEMM does not depend on the values), 3 warm-up and 10 timed
-// runs each, CUDA events around each run.
+// runs each, CUDA events around each run; and the u4 kernel shapes of each
+// int4 cuda.weight_only_matmul whose planned rows run a kernel
+// (WeightOnlyGemm::TuneInt4Shape: chained launches, weights from DRAM).
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "octet/cuda/cuda_status.h"
 #include "octet/cuda/device.h"
 #include "octet/cuda/device_buffer.h"
 #include "octet/cuda/int8_kernels.h"
+#include "octet/cuda/weight_only_gemm.h"
 #include "octet/runtime/tune.h"
 
 namespace octet::runtime {
@@ -16,6 +21,7 @@ namespace {
 
 constexpr const char kDynamicMatMul[] = "cuda.dynamic_int8_matmul";
 constexpr const char kDynamicConv[] = "cuda.dynamic_int8_conv";
+constexpr const char kWeightOnlyMatMul[] = "cuda.weight_only_matmul";
 constexpr int kWarmup = 3, kRuns = 10;
 
 // Elements of a slot at the module's reference dims.
@@ -74,6 +80,59 @@ Expected<double> MedianMs(const cuda::Int8DynamicGemm& gemm, const cuda::DeviceB
   return ms[ms.size() / 2];
 }
 
+// Sets the attributes, replacing those of the same names.
+void SetAttrs(ModuleOp& op, const std::vector<ModuleAttr>& attrs) {
+  op.attrs.erase(std::remove_if(op.attrs.begin(), op.attrs.end(),
+                                [&](const ModuleAttr& a) {
+                                  for (const ModuleAttr& b : attrs)
+                                    if (a.name == b.name) return true;
+                                  return false;
+                                }),
+                 op.attrs.end());
+  op.attrs.insert(op.attrs.end(), attrs.begin(), attrs.end());
+}
+
+std::string ShapeName(int shape) { return "shape " + std::to_string(shape); }
+
+// An int4 cuda.weight_only_matmul: its u4 kernel shapes at the planned rows,
+// the GEMM made as the executor makes it. Nothing for int8 codes or rows that
+// run cuBLASLt.
+Expected<std::optional<TunedOp>> TuneWeightOnly(const ModuleDesc& desc, const LoadedModule& loaded,
+                                                ModuleOp& op) {
+  cuda::WeightOnlyGemmConfig c;
+  OCTET_ASSIGN_OR_RETURN(c.codes, loaded.ConstantTensor(op.inputs[1]));
+  if (c.codes.dtype() != DType::kU4 || c.codes.rank() != 2) return std::optional<TunedOp>();
+  OCTET_ASSIGN_OR_RETURN(c.scales, loaded.ConstantTensor(op.inputs[2]));
+  if (op.inputs[3] >= 0) {
+    OCTET_ASSIGN_OR_RETURN(c.zero_points, loaded.ConstantTensor(op.inputs[3]));
+  }
+  if (op.inputs[4] >= 0) {
+    OCTET_ASSIGN_OR_RETURN(c.bias, loaded.ConstantTensor(op.inputs[4]));
+  }
+  OCTET_ASSIGN_OR_RETURN(c.group_size, op.Get<int64_t>("group_size"));
+  OCTET_ASSIGN_OR_RETURN(std::string activation, op.Get<std::string>("activation"));
+  c.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
+  auto gemm = cuda::WeightOnlyGemm::Create(c);
+  if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
+  TunedOp t;
+  t.op = op.name;
+  t.n = gemm->n();
+  t.k = gemm->k();
+  OCTET_ASSIGN_OR_RETURN(t.m, PlannedRows(desc, op, t.n, t.k));
+  if (t.m < 1 || gemm->PathFor(t.m) == cuda::WeightOnlyPath::kCublasLtBf16)
+    return std::optional<TunedOp>();
+  auto tuning = gemm->TuneInt4Shape(t.m);
+  if (!tuning.ok()) return tuning.status().WithContext("op '" + op.name + "'");
+  for (const cuda::Int4ShapeTiming& timing : tuning->timings) {
+    t.tiles.push_back(ShapeName(timing.shape));
+    t.ms.push_back(timing.us / 1000);
+  }
+  t.chosen = ShapeName(tuning->best_shape);
+  t.model_choice = ShapeName(tuning->rule_shape);
+  SetAttrs(op, {{"tuned_int4_shape", int64_t{tuning->best_shape}}, {"tuned_rows", t.m}});
+  return std::optional<TunedOp>(std::move(t));
+}
+
 }  // namespace
 
 Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
@@ -87,6 +146,11 @@ Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
   OCTET_ASSIGN_OR_RETURN(LoadedModule loaded, LoadModuleFromBytes(bytes, "module to tune"));
   std::vector<TunedOp> report;
   for (ModuleOp& op : desc.ops) {
+    if (op.kernel == kWeightOnlyMatMul) {
+      OCTET_ASSIGN_OR_RETURN(std::optional<TunedOp> t, TuneWeightOnly(desc, loaded, op));
+      if (t.has_value()) report.push_back(std::move(*t));
+      continue;
+    }
     if (op.kernel != kDynamicMatMul && op.kernel != kDynamicConv) continue;
     OCTET_ASSIGN_OR_RETURN(Tensor w, loaded.ConstantTensor(op.inputs[1]));
     OCTET_ASSIGN_OR_RETURN(Tensor scales, loaded.ConstantTensor(op.inputs[2]));
@@ -132,13 +196,7 @@ Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
         t.chosen = cuda::Int8GemmTileName(tile);
       }
     }
-    op.attrs.erase(std::remove_if(op.attrs.begin(), op.attrs.end(),
-                                  [](const ModuleAttr& a) {
-                                    return a.name == "tuned_tile" || a.name == "tuned_rows";
-                                  }),
-                   op.attrs.end());
-    op.attrs.push_back({"tuned_tile", t.chosen});
-    op.attrs.push_back({"tuned_rows", t.m});
+    SetAttrs(op, {{"tuned_tile", t.chosen}, {"tuned_rows", t.m}});
     report.push_back(std::move(t));
   }
   return report;

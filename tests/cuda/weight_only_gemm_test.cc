@@ -483,6 +483,68 @@ TEST_F(WeightOnlyGemmTest, CublasLtPathWritesF32) {
   }
 }
 
+// TuneInt4Shape times each shape of m's path; a GEMM created with the
+// result runs that shape at those rows (bit for bit the forced shape's
+// output) and the rule's elsewhere (bit for bit an untuned GEMM's).
+TEST_F(WeightOnlyGemmTest, Int4TunedShapeRunsAtItsRows) {
+  Problem p;
+  p.m = 24;    // x's rows: the most any run below takes
+  p.n = 4500;  // 282 column tiles: more blocks than one wave for some shapes
+  p.k = 1024;
+  p.group = 128;
+  p.bias = true;
+  std::mt19937 rng(testing::FreshSeed());
+  const Data d = MakeData(p, rng);
+  auto gemm = WeightOnlyGemm::Create(d.config);
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  const DeviceBuffer x = Upload(d.x);
+  for (int64_t m : {1, 5, 16, 24}) {
+    SCOPED_TRACE(::testing::Message() << "m " << m);
+    auto tuning = gemm->TuneInt4Shape(m);
+    ASSERT_TRUE(tuning.ok()) << tuning.status().ToString();
+    EXPECT_EQ(tuning->m, m);
+    ASSERT_FALSE(tuning->timings.empty());
+    double best = 1e30;
+    int best_shape = -1;
+    bool rule_timed = false;
+    for (const Int4ShapeTiming& t : tuning->timings) {
+      EXPECT_GT(t.us, 0.0) << "shape " << t.shape;
+      EXPECT_LT(t.us, 1e4) << "shape " << t.shape;
+      if (t.us < best) best = t.us, best_shape = t.shape;
+      rule_timed |= t.shape == tuning->rule_shape;
+    }
+    EXPECT_EQ(tuning->best_shape, best_shape);
+    EXPECT_TRUE(rule_timed) << "the rule's shape " << tuning->rule_shape << " was not timed";
+    std::printf("m %lld: rule shape %d, tuned shape %d (%.2f us)\n", static_cast<long long>(m),
+                tuning->rule_shape, tuning->best_shape, best);
+
+    // The least likely shape of the path stands in for a tuning result, so
+    // that the tuned run differs from the rule's where the kernels differ.
+    const int tuned = tuning->timings.back().shape;
+    WeightOnlyGemmConfig tuned_config = d.config, forced_config = d.config;
+    tuned_config.tuned_int4_shape = tuned;
+    tuned_config.tuned_rows = m;
+    forced_config.int4_kernel_shape = tuned;
+    auto with_tuning = WeightOnlyGemm::Create(tuned_config);
+    auto forced = WeightOnlyGemm::Create(forced_config);
+    ASSERT_TRUE(with_tuning.ok() && forced.ok());
+    auto run = [&](const WeightOnlyGemm& g, int64_t rows) {
+      DeviceBuffer y = testing::Poisoned(static_cast<size_t>(rows * p.n * 2));
+      EXPECT_TRUE(g.Run(x.data(), rows, y.data(), nullptr).ok());
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      return Download<uint16_t>(y, static_cast<size_t>(rows * p.n));
+    };
+    EXPECT_EQ(run(*with_tuning, m), run(*forced, m)) << "tuned shape " << tuned;
+    const int64_t other = m == 1 ? 2 : m - 1;
+    EXPECT_EQ(run(*with_tuning, other), run(*gemm, other));
+  }
+  // Rows that run cuBLASLt have no u4 shape to tune.
+  const auto cublaslt = gemm->TuneInt4Shape(33);
+  ASSERT_FALSE(cublaslt.ok());
+  EXPECT_EQ(cublaslt.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(cublaslt.status().ToString().find("cuBLASLt"), std::string::npos);
+}
+
 TEST_F(WeightOnlyGemmTest, RunRejectsMisalignedAndNullBuffers) {
   Problem p;
   p.m = 4;
@@ -559,6 +621,14 @@ TEST(WeightOnlyGemmConfigTest, RejectsBadShapesAndTypes) {
   c.int4_kernel_shape = WeightOnlyInt4KernelShapes(64);
   ExpectConfigError(c, StatusCode::kInvalidArgument, "not a u4 kernel shape");
 
+  c = ValidInt4Config();
+  c.tuned_int4_shape = WeightOnlyInt4KernelShapes(64);
+  c.tuned_rows = 1;
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "tuned_int4_shape");
+  c.tuned_int4_shape = 0;
+  c.tuned_rows = 0;
+  ExpectConfigError(c, StatusCode::kInvalidArgument, "at least one row");
+
   WeightOnlyGemmConfig i8;
   i8.codes = Tensor(DType::kI8, {100, 32});  // K = 100
   i8.scales = Tensor(DType::kF32, {32});
@@ -575,6 +645,10 @@ TEST(WeightOnlyGemmConfigTest, RejectsBadShapesAndTypes) {
   i8.group_size = 0;
   i8.int4_kernel_shape = 0;
   ExpectConfigError(i8, StatusCode::kInvalidArgument, "not a u4 kernel shape");
+  i8.int4_kernel_shape = -1;
+  i8.tuned_int4_shape = 0;
+  i8.tuned_rows = 1;
+  ExpectConfigError(i8, StatusCode::kInvalidArgument, "tuned_int4_shape");
 }
 
 TEST(WeightOnlyGemmConfigTest, NoDeviceIsNotFound) {

@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "module_test_util.h"
 #include "octet/runtime/module.h"
+#include "octet/runtime/tune.h"
 
 namespace octet::testing {
 
@@ -26,6 +29,19 @@ class CudaModuleTest : public ModuleFolderTest {
         << m.status().ToString();
     std::printf("cannot run the cuda module here: %s\n", m.status().ToString().c_str());
     return nullptr;
+  }
+
+  // `octet compile --tune`'s measurement of `module`, or nothing (the caller
+  // then GTEST_SKIPs) where no GPU can run it here; any other error fails the
+  // test.
+  std::optional<std::vector<runtime::TunedOp>> TuneOrSkip(CompiledModule* module) {
+    auto tuned = runtime::TuneCudaModule(module);
+    if (tuned.ok()) return std::move(*tuned);
+    const StatusCode code = tuned.status().code();
+    EXPECT_TRUE(code == StatusCode::kNotFound || code == StatusCode::kUnimplemented)
+        << tuned.status().ToString();
+    std::printf("cannot tune here: %s\n", tuned.status().ToString().c_str());
+    return std::nullopt;
   }
 };
 

@@ -13,11 +13,13 @@
 // errors of order 1.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "cuda_lower/cuda_module_test.h"
 #include "cuda_lower/mlp_block.h"
 #include "cuda_lower/presets.h"
 #include "memory_source.h"
@@ -25,6 +27,7 @@
 #include "octet/compile/compile.h"
 #include "octet/runtime/module.h"
 #include "octet/runtime/quantize.h"
+#include "octet/runtime/tune.h"
 
 namespace octet {
 namespace {
@@ -167,6 +170,67 @@ TEST_F(LowerBiasCorrectedTest, SameKernelsAndTheGpuAgreesWithTheCorrectedGraph) 
   const double cosine = testing::Cosine(got->at("out"), want->at("out"));
   EXPECT_GE(cosine, 0.999);  // the tolerance argument at the top of this file
   std::printf("bias-corrected int4 MLP: cosine %.7f\n", cosine);
+}
+
+// `octet compile --tune`: each int4 weight-only GEMM whose planned rows run a
+// u4 kernel (7 rows at batch 1) gets the fastest of its path's kernel shapes,
+// rows that run cuBLASLt (70 at batch 10) get none; the tuned module agrees
+// with the plain one (the shapes differ only in the order of f32 sums), and
+// a shape this runtime does not have is refused when the module loads.
+class LowerWeightOnlyTuneTest : public testing::CudaModuleTest {};
+
+TEST_F(LowerWeightOnlyTuneTest, Int4KernelRowsGetAMeasuredShape) {
+  for (int64_t batch : {1, 10}) {
+    SCOPED_TRACE(::testing::Message() << "batch " << batch);
+    auto qdq = testing::ApplyPreset(
+        testing::TransformerMlpBlock(6, kTokens, kHidden, kMlp, Dim(batch)), "int4-weight-only");
+    ASSERT_TRUE(qdq.ok()) << qdq.status().ToString();
+    auto compiled = CompileForCuda(qdq->Clone());
+    ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
+    const std::string plain_path = Write(compiled, "plain.octet");
+    auto tuned = TuneOrSkip(&*compiled);
+    if (!tuned.has_value()) GTEST_SKIP() << "no GPU (or no CUDA build) to tune on";
+    int tuned_ops = 0;
+    for (const ModuleOp& op : compiled->desc.ops) {
+      if (op.kernel != "cuda.weight_only_matmul") continue;
+      const bool has = op.FindAttr("tuned_int4_shape") != nullptr;
+      EXPECT_EQ(has, batch == 1) << op.name;
+      if (!has) continue;
+      ++tuned_ops;
+      EXPECT_EQ(*op.Get<int64_t>("tuned_rows"), kTokens * batch) << op.name;
+    }
+    ASSERT_EQ(tuned->size(), batch == 1 ? 2u : 0u);
+    EXPECT_EQ(tuned_ops, static_cast<int>(tuned->size()));
+    for (const runtime::TunedOp& t : *tuned) {
+      EXPECT_EQ(t.m, kTokens * batch);
+      ASSERT_FALSE(t.tiles.empty());
+      EXPECT_NE(std::find(t.tiles.begin(), t.tiles.end(), t.chosen), t.tiles.end());
+      EXPECT_NE(std::find(t.tiles.begin(), t.tiles.end(), t.model_choice), t.tiles.end());
+      for (double ms : t.ms) EXPECT_GT(ms, 0.0) << t.op;
+    }
+    auto plain = LoadOrSkip(plain_path);
+    auto tuned_module = LoadOrSkip(Write(compiled, "tuned.octet"));
+    ASSERT_TRUE(plain != nullptr && tuned_module != nullptr);
+    auto a = runtime::Session::Create(plain);
+    auto b = runtime::Session::Create(tuned_module);
+    ASSERT_TRUE(a.ok() && b.ok());
+    auto inputs = plain->MakeRandomInputs(90 + batch, batch);
+    ASSERT_TRUE(inputs.ok());
+    auto ya = (*a)->Run(*inputs);
+    auto yb = (*b)->Run(*inputs);
+    ASSERT_TRUE(ya.ok() && yb.ok());
+    EXPECT_GE(testing::Cosine(ya->at("out"), yb->at("out")), 0.99999);
+
+    if (batch != 1) continue;
+    for (ModuleOp& op : compiled->desc.ops)
+      for (ModuleAttr& attr : op.attrs)
+        if (attr.name == "tuned_int4_shape") attr.value = int64_t{999};
+    auto bad = runtime::Module::Load(Write(compiled, "bad.octet"));
+    Status refused = bad.ok() ? runtime::Session::Create(*bad).status() : bad.status();
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.ToString().find("tuned_int4_shape 999"), std::string::npos)
+        << refused.ToString();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, LowerWeightOnlyTest,

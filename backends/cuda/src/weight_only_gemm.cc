@@ -8,6 +8,7 @@
 #include "octet/cuda/device.h"
 #include "octet/cuda/device_buffer.h"
 #include "weight_only_bf16_fallback.h"
+#include "weight_only_gemm_impl.h"
 #include "weight_only_gemm_launch.h"
 #include "weight_only_pack.h"
 
@@ -30,22 +31,6 @@ const char* WeightOnlyPathName(WeightOnlyPath path) {
   }
   return "?";
 }
-
-struct WeightOnlyGemm::Impl {
-  int64_t n = 0, k = 0, n_pad = 0, chunks = 0;
-  int bits = 0, group_size = 0;
-  bool gelu = false;
-  bool pdl = false;
-  int int4_shape = -1;
-  WeightOnlyPath path = WeightOnlyPath::kAuto;
-  int64_t cublaslt_min_rows = 0;
-  DeviceBuffer blocks, scales, zeros, bias;
-  // The cuBLASLt path: the bias in bf16, and with kResidentCopy the
-  // dequantized weights [N, K] (else they go to the caller's scratch per Run).
-  DeviceBuffer bf16_weights, bf16_bias;
-  std::optional<weight_only::Bf16FallbackGemm> fallback;
-  std::string description;
-};
 
 namespace {
 
@@ -159,23 +144,17 @@ Status Validate(const WeightOnlyGemmConfig& c, const std::string& what, int64_t*
     return InvalidArgument(what, ": int4_kernel_shape ", c.int4_kernel_shape,
                            " is not a u4 kernel shape for group ", c.group_size, " (0 to ",
                            WeightOnlyInt4KernelShapes(c.group_size) - 1, ", or -1)");
+  if (c.tuned_int4_shape != -1 &&
+      (w.dtype() != DType::kU4 || c.tuned_int4_shape < 0 ||
+       c.tuned_int4_shape >= WeightOnlyInt4KernelShapes(c.group_size) || c.tuned_rows < 1))
+    return InvalidArgument(what, ": tuned_int4_shape ", c.tuned_int4_shape, " for ", c.tuned_rows,
+                           " rows is not a u4 kernel shape for group ", c.group_size, " (0 to ",
+                           WeightOnlyInt4KernelShapes(c.group_size) - 1,
+                           ") with at least one row, or -1");
   if (c.path == WeightOnlyPath::kCublasLtBf16 && c.cublaslt_min_rows == 0)
     return InvalidArgument(what, ": path cublaslt-bf16 forced with cublaslt_min_rows = 0, ",
                            "which turns the cuBLASLt path off");
   return Status::Ok();
-}
-
-weight_only::Variant VariantOf(WeightOnlyPath path) {
-  switch (path) {
-    case WeightOnlyPath::kStreaming8:
-      return weight_only::Variant::kRows8Cols16;
-    case WeightOnlyPath::kStreaming16x32:
-      return weight_only::Variant::kRows16Cols32;
-    case WeightOnlyPath::kTensorCore32:
-      return weight_only::Variant::kRows32Cols16;
-    default:
-      return weight_only::Variant::kRows16Cols16;
-  }
 }
 
 }  // namespace
@@ -199,6 +178,8 @@ Expected<WeightOnlyGemm> WeightOnlyGemm::Create(const WeightOnlyGemmConfig& conf
   impl->description = what;
   impl->pdl = config.programmatic_launch;
   impl->int4_shape = config.int4_kernel_shape;
+  impl->tuned_int4_shape = config.tuned_int4_shape;
+  impl->tuned_rows = config.tuned_rows;
 
   std::string no_device;
   if (!DeviceAvailable(&no_device)) return NotFound(what, ": no CUDA device: ", no_device);
@@ -314,10 +295,7 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlySc
   if (path == WeightOnlyPath::kAuto) path = PathFor(m);
   const weight_only::GemmArgs args = ArgsFor(x, m, y);
   if (path == WeightOnlyPath::kCublasLtBf16) return RunCublasLt(args, false, scratch, stream);
-  const int int4_shape = impl.bits != 4 ? -1
-                         : impl.int4_shape >= 0
-                             ? impl.int4_shape
-                             : weight_only::GemvShapeFor(VariantOf(path), args, impl.group_size);
+  const int int4_shape = impl.bits != 4 ? -1 : Int4ShapeFor(path, args);
   // The grid's y dimension holds at most 65535 row tiles.
   const int64_t max_rows =
       int64_t{65535} * (impl.bits == 4 ? 8 * weight_only::GemvShapeAt(int4_shape).nb
@@ -335,6 +313,15 @@ Status WeightOnlyGemm::Run(const void* x, int64_t m, void* y, const WeightOnlySc
     s = weight_only::LaunchInt8(VariantOf(path), args, stream);
   }
   return s.ok() ? s : s.WithContext(impl.description);
+}
+
+// The u4 kernel shape of a run on kernel path `path`: the forced one, else the
+// tuned one for its rows, else the path's rule.
+int WeightOnlyGemm::Int4ShapeFor(WeightOnlyPath path, const weight_only::GemmArgs& args) const {
+  const Impl& impl = *impl_;
+  if (impl.int4_shape >= 0) return impl.int4_shape;
+  if (impl.tuned_int4_shape >= 0 && args.m == impl.tuned_rows) return impl.tuned_int4_shape;
+  return weight_only::GemvShapeFor(VariantOf(path), args, impl.group_size);
 }
 
 // The cuBLASLt path: bf16 weights from the resident copy or dequantized into

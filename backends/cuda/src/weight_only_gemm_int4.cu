@@ -164,6 +164,20 @@ int GemvShapeFor(Variant variant, const GemmArgs& args, int group_size) {
   return 0;
 }
 
+std::vector<int> GemvCandidateShapes(Variant variant) {
+  switch (variant) {
+    case Variant::kRows8Cols16:
+      return {0, 1, 8, 9, 10};
+    case Variant::kRows16Cols32:
+      return {2, 3, 7};
+    case Variant::kRows16Cols16:
+      return {4, 5};
+    case Variant::kRows32Cols16:
+      return {6};
+  }
+  return {};
+}
+
 // Programmatic launch lets the next kernel's blocks onto the GPU as soon as
 // all of this one's are resident; they issue their weight loads and wait for
 // this kernel to end. On the H100 that hides the launch where the GPU has

@@ -41,6 +41,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "octet/status.h"
 
@@ -88,6 +89,8 @@ GemvShape GemvShapeAt(int index);
 int GemvSplitFor(int index, const GemmArgs& args);
 // The shape a path runs for these arguments (n_pad, m, chunks).
 int GemvShapeFor(Variant variant, const GemmArgs& args, int group_size);
+// The path shapes GemvShapeFor chooses among for `variant` (what tuning times).
+std::vector<int> GemvCandidateShapes(Variant variant);
 // Whether to launch shape `shape` with programmatic dependent launch for these
 // arguments (not where it would leave many block slots free).
 bool GemvProgrammaticLaunchHelps(int shape, int group_size, const GemmArgs& args);

@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "octet/cuda/int8_kernels.h"  // Activation, WeightLayout
 #include "octet/status.h"
@@ -120,6 +121,24 @@ struct WeightOnlyGemmConfig {
   // index below WeightOnlyInt4KernelShapes(group_size) (the instantiated
   // shapes, weight_only_gemm_int4.cu); -1: each path's own.
   int int4_kernel_shape = -1;
+  // A u4 kernel shape measured fastest for runs of exactly tuned_rows rows
+  // on the kernel paths (TuneInt4Shape; `octet compile --tune` stores it in
+  // the module); -1: each path's shape rule. int4_kernel_shape overrides it.
+  int tuned_int4_shape = -1;
+  int64_t tuned_rows = 0;
+};
+
+// One u4 kernel shape timed by TuneInt4Shape.
+struct Int4ShapeTiming {
+  int shape = 0;
+  bool programmatic_launch = false;  // as Run would launch it
+  double us = 0;                     // median per launch
+};
+struct Int4ShapeTuning {
+  int64_t m = 0;
+  int rule_shape = 0;  // what the shape rule picks for m
+  std::vector<Int4ShapeTiming> timings;
+  int best_shape = 0;  // the fastest of timings
 };
 
 // The number of instantiated u4 kernel shapes for a group size (group 128 has
@@ -166,11 +185,19 @@ class WeightOnlyGemm {
   // scales and zero points (the benchmark's bandwidth numerator).
   int64_t packed_weight_bytes() const;
   WeightOnlyPath PathFor(int64_t m) const;
+  // u4, m rows on a kernel path (PathFor(m) is not the cuBLASLt one): times
+  // every kernel shape that path can run on this GPU, each launched as Run
+  // would launch it, in a CUDA graph of back-to-back launches whose weights
+  // rotate over copies spanning twice the L2 (so that they come from DRAM,
+  // as in a model whose other layers evict them); median of 7 replays. About
+  // a millisecond per shape, plus the copies (2 x L2 of device memory).
+  Expected<Int4ShapeTuning> TuneInt4Shape(int64_t m) const;
   // "WeightOnlyGemm bf16[M,4096] x u4[4096,4096] (group 128) + bias -> gelu -> bf16"
   const std::string& description() const;
 
  private:
   weight_only::GemmArgs ArgsFor(const void* x, int64_t m, void* y) const;
+  int Int4ShapeFor(WeightOnlyPath path, const weight_only::GemmArgs& args) const;
   Status RunCublasLt(const weight_only::GemmArgs& args, bool y_f32,
                      const WeightOnlyScratch& scratch, cudaStream_t stream) const;
   struct Impl;
