@@ -99,6 +99,9 @@ std::string ShapeName(int shape) { return "shape " + std::to_string(shape); }
 // run cuBLASLt.
 Expected<std::optional<TunedOp>> TuneWeightOnly(const ModuleDesc& desc, const LoadedModule& loaded,
                                                 ModuleOp& op) {
+  if (op.inputs.size() != 5)
+    return InvalidArgument("op '", op.name, "' (", op.kernel, "): expected 5 inputs, got ",
+                           op.inputs.size());
   cuda::WeightOnlyGemmConfig c;
   OCTET_ASSIGN_OR_RETURN(c.codes, loaded.ConstantTensor(op.inputs[1]));
   if (c.codes.dtype() != DType::kU4 || c.codes.rank() != 2) return std::optional<TunedOp>();
