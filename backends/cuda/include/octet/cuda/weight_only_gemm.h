@@ -189,8 +189,10 @@ class WeightOnlyGemm {
   // every kernel shape that path can run on this GPU, each launched as Run
   // would launch it, in a CUDA graph of back-to-back launches whose weights
   // rotate over copies spanning twice the L2 (so that they come from DRAM,
-  // as in a model whose other layers evict them); median of 7 replays. About
-  // a millisecond per shape, plus the copies (2 x L2 of device memory).
+  // as in a model whose other layers evict them; at most 64 copies, so
+  // layers under 2 x L2 / 64 are partly timed from L2); median of 7 replays.
+  // About a millisecond per shape, plus the copies (up to 2 x L2 of device
+  // memory).
   Expected<Int4ShapeTuning> TuneInt4Shape(int64_t m) const;
   // "WeightOnlyGemm bf16[M,4096] x u4[4096,4096] (group 128) + bias -> gelu -> bf16"
   const std::string& description() const;
