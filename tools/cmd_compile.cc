@@ -150,9 +150,10 @@ Action AddCompileCommand(CLI::App& app) {
                 "x86: also store the weights packed for this CPU's oneDNN kernels (used in place "
                 "at load where the layout matches; the plain weights stay for other CPUs)");
   cmd->add_flag("--tune", f->tune,
-                "cuda: time the tiles of each int8 GEMM (matmuls and convolutions) at the planned "
-                "shape on this GPU and store the fastest in the module (needs the GPU the module "
-                "will run on)");
+                "cuda: time the tiles of each int8 GEMM (matmuls and convolutions), and the "
+                "kernel shapes of each int4 weight-only GEMM below 33 rows, at the planned shape "
+                "on this GPU and store the fastest in the module (needs the GPU the module will "
+                "run on)");
   cmd->add_option("--output,-o", f->output, "compiled module to write (.octet)")->required();
   cmd->add_option("--batch", f->batch,
                   "value of symbolic dims the arena is planned for (other values still run)")
