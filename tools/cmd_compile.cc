@@ -22,6 +22,7 @@ struct CompileFlags {
   bool reduce_range = false;
   bool prepack = false;
   bool tune = false;
+  std::string cuda_conv = "cudnn";
   std::string qdq_out;
   QuantizeFlags quantize;  // used when --calib, --stats-in or --preset is given
   bool preset_given = false;
@@ -89,6 +90,8 @@ int Compile(const CompileFlags& f) {
     return Fail(InvalidArgument("--prepack applies to --target x86 only"));
   if (f.tune && f.target != "cuda")
     return Fail(InvalidArgument("--tune applies to --target cuda only"));
+  if (f.cuda_conv != "cudnn" && f.cuda_conv != "im2col")
+    return Fail(InvalidArgument("unknown --cuda-conv '", f.cuda_conv, "'; use cudnn or im2col"));
   if (f.batch < 1) return Fail(InvalidArgument("--batch must be at least 1, got ", f.batch));
   auto model = ModelToCompile(f);
   if (!model.ok()) return Fail(model.status());
@@ -97,6 +100,8 @@ int Compile(const CompileFlags& f) {
   options.default_symbol_value = f.batch;
   options.metadata["source"] = f.model;
   options.reduce_range = f.reduce_range;
+  options.cuda_conv = f.cuda_conv == "im2col" ? CompileOptions::CudaConv::kIm2colBf16
+                                              : CompileOptions::CudaConv::kCudnn;
   auto compiled = f.target == "x86"    ? CompileForX86(std::move(model).value(), options)
                   : f.target == "cuda" ? CompileForCuda(std::move(model).value(), options)
                                        : CompileForReference(std::move(model).value(), options);
@@ -154,6 +159,10 @@ Action AddCompileCommand(CLI::App& app) {
                 "kernel shapes of each int4 weight-only GEMM below 33 rows, at the planned shape "
                 "on this GPU and store the fastest in the module (needs the GPU the module will "
                 "run on)");
+  cmd->add_option("--cuda-conv", f->cuda_conv,
+                  "cuda: float convolutions on cuDNN (cudnn: TF32 tensor cores, the module "
+                  "needs a runtime built with cuDNN 9) or as im2col + cuBLASLt bf16 (im2col)")
+      ->capture_default_str();
   cmd->add_option("--output,-o", f->output, "compiled module to write (.octet)")->required();
   cmd->add_option("--batch", f->batch,
                   "value of symbolic dims the arena is planned for (other values still run)")

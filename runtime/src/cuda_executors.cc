@@ -265,6 +265,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudaOpExecutor(
     AddCudaReduceExecutors(*f);
     AddCudaConvExecutors(*f);
     AddCudaInt8ConvExecutors(*f);
+    AddCudaCudnnConvExecutors(*f);
     return f;
   }();
   if (auto it = factories->find(op.kernel); it != factories->end())

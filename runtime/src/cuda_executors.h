@@ -62,22 +62,29 @@ void AddCudaReduceExecutors(CudaExecutorFactories& factories);     // cuda_execu
 void AddCudaAttentionExecutors(CudaExecutorFactories& factories);  // cuda_executors_attention.cc
 void AddCudaConvExecutors(CudaExecutorFactories& factories);       // cuda_executors_conv.cc
 void AddCudaInt8ConvExecutors(CudaExecutorFactories& f);           // cuda_executors_conv_int8.cc
+void AddCudaCudnnConvExecutors(CudaExecutorFactories& f);          // cuda_executors_conv_cudnn.cc
 
 // Shared by the executor files.
 // "op 'name' (kernel): " to begin an error message.
 std::string CudaOpPrefix(const ModuleOp& op);
 // "[1,2,3]"
 std::string CudaDimsText(const std::vector<int64_t>& dims);
-// The op's structure: input count (those beyond `required` may be -1),
-// output count, and which inputs must be constants.
 // A convolution's or pooling's window attributes: kernel_shape, strides,
 // pads [top, left, bottom, right], dilations (cuda_executors_conv.cc).
 Expected<cuda::Window2d> ReadCudaWindow(const ModuleOp& op);
+// x f32 [N, C, H, W] and y f32 [N, O, OH, OW] at run time; with `floor_dims`
+// the output dims must be the floor form (convolutions), else they come from
+// the graph (pooling's ceil_mode) and need only be non-empty windows.
+Expected<cuda::Conv2dDims> ReadCudaConvDims(const ModuleOp& op, const DeviceTensor& x,
+                                            const DeviceTensor& y, const cuda::Window2d& w,
+                                            bool floor_dims);
 
 // The tile `octet compile --tune` measured fastest for an int8 GEMM op
 // (attributes tuned_tile and tuned_rows), into its GEMM's config; nothing
 // when the op was not tuned.
 Status ReadTunedInt8Tile(const ModuleOp& op, cuda::Int8DynamicGemmConfig* config);
+// The op's structure: input count (those beyond `required` may be -1),
+// output count, and which inputs must be constants.
 Status CheckCudaOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs,
                         size_t required, size_t num_outputs, const std::vector<size_t>& constant);
 

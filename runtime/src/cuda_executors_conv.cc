@@ -43,16 +43,9 @@ Expected<cuda::Window2d> ReadCudaWindow(const ModuleOp& op) {
   return w;
 }
 
-namespace {
-
-Expected<cuda::Window2d> ReadWindow(const ModuleOp& op) { return ReadCudaWindow(op); }
-
-// x f32 [N, C, H, W] and y f32 [N, O, OH, OW] at run time; with `floor_dims`
-// the output dims must be the floor form (convolutions), else they come from
-// the graph (pooling's ceil_mode) and need only be non-empty windows.
-Expected<cuda::Conv2dDims> ReadDims(const ModuleOp& op, const DeviceTensor& x,
-                                    const DeviceTensor& y, const cuda::Window2d& w,
-                                    bool floor_dims) {
+Expected<cuda::Conv2dDims> ReadCudaConvDims(const ModuleOp& op, const DeviceTensor& x,
+                                            const DeviceTensor& y, const cuda::Window2d& w,
+                                            bool floor_dims) {
   if (x.dtype != DType::kF32 || y.dtype != DType::kF32 || x.dims.size() != 4 ||
       y.dims.size() != 4 || x.dims[0] != y.dims[0])
     return InvalidArgument(Prefix(op), "expected f32 NCHW in and out, got ", DTypeName(x.dtype),
@@ -68,6 +61,15 @@ Expected<cuda::Conv2dDims> ReadDims(const ModuleOp& op, const DeviceTensor& x,
     return InvalidArgument(Prefix(op), "output ", DimsText(y.dims), " does not fit input ",
                            DimsText(x.dims), " (", oh, "x", ow, " windows)");
   return d;
+}
+
+namespace {
+
+Expected<cuda::Window2d> ReadWindow(const ModuleOp& op) { return ReadCudaWindow(op); }
+Expected<cuda::Conv2dDims> ReadDims(const ModuleOp& op, const DeviceTensor& x,
+                                    const DeviceTensor& y, const cuda::Window2d& w,
+                                    bool floor_dims) {
+  return ReadCudaConvDims(op, x, y, w, floor_dims);
 }
 
 // cuda.conv2d_bf16: x f32 NCHW -> im2col in bf16 (output 1, [N, rows, OH,

@@ -18,6 +18,7 @@
 #include "cuda_executors.h"
 #include "device_program.h"
 #include "octet/cuda/cuda_status.h"
+#include "octet/cuda/cudnn_conv.h"
 #include "octet/cuda/device.h"
 #include "octet/cuda/device_buffer.h"
 
@@ -337,6 +338,11 @@ Status CheckDeviceRequirements(const LoadedModule& m) {
   for (const auto& [key, value] : d.requirements) {
     if (key == "target" && value == d.target) continue;
     if (key == "cuda_arch" && value == kCudaArch) continue;
+    if (key == "cudnn" && value == "9" && cuda::CudnnConv::Built()) continue;
+    if (key == "cudnn")
+      return Unimplemented(m.source(), " runs its float convolutions on cuDNN ", value,
+                           ", which this runtime was built without: compile the model with "
+                           "`--cuda-conv im2col`, or rebuild Octet with cuDNN 9");
     return Unimplemented(m.source(), " requires ", key, "=", value,
                          ", which this runtime does not provide (it has cuda_arch=", kCudaArch,
                          ")");

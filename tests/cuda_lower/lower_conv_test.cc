@@ -11,6 +11,8 @@
 // these graphs that is ~0.5% RMS: cosine >= 1 - 2e-5; 0.999 leaves margin
 // and still catches any real error (a wrong tap, pad or bias gives < 0.9).
 // The max-abs bound allows the worst element a few times the RMS error.
+// On cuDNN (the default) the convolutions run in TF32 (10-bit mantissas,
+// 2^-11 relative per input): within the same bounds with room to spare.
 // Pooling, the residual sum and GELU are f32 on both sides.
 #include <gtest/gtest.h>
 
@@ -130,11 +132,19 @@ std::vector<std::string> Kernels(const ModuleDesc& d) {
   return kernels;
 }
 
+CompileOptions Options(CompileOptions::CudaConv conv) {
+  CompileOptions options;
+  options.cuda_conv = conv;
+  return options;
+}
+constexpr CompileOptions::CudaConv kIm2col = CompileOptions::CudaConv::kIm2colBf16;
+
 class LowerConvTest : public testing::CudaModuleTest {
  protected:
   // The cuda module against the reference module at several batches.
-  void CompareOnGpu(const Model& model, const std::string& out) {
-    auto module = LoadOrSkip(Write(CompileForCuda(model.Clone()), "cuda.octet"));
+  void CompareOnGpu(const Model& model, const std::string& out,
+                    CompileOptions::CudaConv conv = CompileOptions::CudaConv::kCudnn) {
+    auto module = LoadOrSkip(Write(CompileForCuda(model.Clone(), Options(conv)), "cuda.octet"));
     if (module == nullptr) GTEST_SKIP() << "no cuda runtime or sm_90a GPU here";
     auto reference = runtime::Module::Load(Write(CompileForReference(model.Clone()), "ref.octet"));
     ASSERT_TRUE(reference.ok()) << reference.status().ToString();
@@ -167,7 +177,7 @@ class LowerConvTest : public testing::CudaModuleTest {
 };
 
 TEST_F(LowerConvTest, ResidualCnnBecomesFusedDeviceOps) {
-  auto cuda = CompileForCuda(ResidualCnn(1));
+  auto cuda = CompileForCuda(ResidualCnn(1), Options(kIm2col));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
   const ModuleDesc& d = cuda->desc;
   EXPECT_EQ(Kernels(d),
@@ -195,6 +205,50 @@ TEST_F(LowerConvTest, ResidualCnnBecomesFusedDeviceOps) {
   EXPECT_EQ(d.slots[fc.outputs[0]].kind, SlotKind::kOutput);
 }
 
+// On cuDNN (the default) the convolutions keep their f32 weights and bias,
+// and the residual sum and relu are the op's own; the module requires cuDNN.
+TEST_F(LowerConvTest, ResidualCnnOnCudnnKeepsF32WeightsAndTheEpilogue) {
+  auto cuda = CompileForCuda(ResidualCnn(1));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  EXPECT_EQ(Kernels(d),
+            (std::vector<std::string>{"cuda.conv2d_cudnn", "cuda.conv2d_cudnn", "cuda.max_pool",
+                                      "cuda.global_average_pool", "cuda.linear_bf16"}));
+  EXPECT_EQ(d.metadata.at("cuda.conv2d_cudnn"), "2");
+  EXPECT_EQ(d.requirements.at("cudnn"), "9");
+  const ModuleOp &conv1 = d.ops[0], &conv2 = d.ops[1];
+  EXPECT_EQ(d.slots[conv1.inputs[1]].dtype, DType::kF32);
+  EXPECT_EQ(d.slots[conv1.inputs[1]].shape, Shape({8, 8, 3, 3}));
+  EXPECT_EQ(d.slots[conv1.inputs[2]].shape, Shape({8}));
+  EXPECT_EQ(conv1.inputs[3], -1);
+  EXPECT_EQ(*conv1.Get<int64_t>("relu"), 1);
+  EXPECT_EQ(*conv1.Get<int64_t>("group"), 1);
+  EXPECT_EQ(d.slots[conv1.outputs[1]].shape, Shape({int64_t{16} << 20}));
+  EXPECT_TRUE(conv1.inplace.empty());
+  EXPECT_EQ(conv2.inputs[2], -1);  // no bias
+  EXPECT_EQ(d.slots[conv2.inputs[3]].name, "x");
+  EXPECT_EQ(*conv2.Get<int64_t>("relu"), 1);
+  EXPECT_EQ(conv2.inplace, (std::vector<std::pair<int32_t, int32_t>>{{0, 3}}));
+}
+
+// cuDNN's descriptor has one pad per axis: asymmetric pads take im2col, and
+// a module with no cuDNN op does not require it.
+TEST_F(LowerConvTest, AsymmetricPadsTakeIm2col) {
+  std::mt19937 rng(8);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 4, 9, 9})));
+  Node* conv = ConvNode(g, x, 6, 4, 3, 1, 1, true, "asym", rng);
+  conv->SetAttr("pads", std::vector<int64_t>{0, 0, 1, 1});
+  g.AddOutput(conv->output(0));
+  ASSERT_TRUE(InferShapes(g).ok());
+  auto cuda = CompileForCuda(std::move(m));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  EXPECT_EQ(Kernels(cuda->desc), std::vector<std::string>{"cuda.conv2d_bf16"});
+  EXPECT_EQ(cuda->desc.requirements.count("cudnn"), 0u);
+}
+
 TEST_F(LowerConvTest, FloatMlpBecomesTwoLinearOps) {
   auto cuda = CompileForCuda(FloatMlp(2));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
@@ -208,13 +262,23 @@ TEST_F(LowerConvTest, FloatMlpBecomesTwoLinearOps) {
 }
 
 TEST_F(LowerConvTest, SamLikeConvsLowerAndDepthwiseIsDirect) {
-  auto cuda = CompileForCuda(SamLikeConvs(3));
+  auto cuda = CompileForCuda(SamLikeConvs(3), Options(kIm2col));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
   EXPECT_EQ(Kernels(cuda->desc),
             (std::vector<std::string>{"cuda.conv2d_bf16", "cuda.conv2d_bf16", "cuda.conv2d_bf16",
                                       "cuda.grouped_conv2d", "cuda.average_pool"}));
   EXPECT_EQ(*cuda->desc.ops[3].Get<int64_t>("group"), 32);
   EXPECT_EQ(*cuda->desc.ops[4].Get<int64_t>("count_include_pad"), 0);
+}
+
+TEST_F(LowerConvTest, SamLikeConvsOnCudnnIncludingDepthwise) {
+  auto cuda = CompileForCuda(SamLikeConvs(3));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  EXPECT_EQ(Kernels(cuda->desc),
+            (std::vector<std::string>{"cuda.conv2d_cudnn", "cuda.conv2d_cudnn", "cuda.conv2d_cudnn",
+                                      "cuda.conv2d_cudnn", "cuda.average_pool"}));
+  EXPECT_EQ(*cuda->desc.ops[3].Get<int64_t>("group"), 32);
+  EXPECT_EQ(cuda->desc.slots[cuda->desc.ops[3].inputs[1]].shape, Shape({32, 1, 3, 3}));
 }
 
 TEST_F(LowerConvTest, ActivationMatMulsAreBatchedGemms) {
@@ -261,6 +325,12 @@ TEST_F(LowerConvTest, UnsupportedFormsSayWhy) {
 }
 
 TEST_F(LowerConvTest, ResidualCnnOnGpuMatchesReference) { CompareOnGpu(ResidualCnn(5), "logits"); }
+TEST_F(LowerConvTest, ResidualCnnIm2colOnGpuMatchesReference) {
+  CompareOnGpu(ResidualCnn(5), "logits", kIm2col);
+}
+TEST_F(LowerConvTest, SamLikeConvsIm2colOnGpuMatchReference) {
+  CompareOnGpu(SamLikeConvs(7), "y", kIm2col);
+}
 TEST_F(LowerConvTest, FloatMlpOnGpuMatchesReference) { CompareOnGpu(FloatMlp(6), "lin2_out"); }
 TEST_F(LowerConvTest, SamLikeConvsOnGpuMatchReference) { CompareOnGpu(SamLikeConvs(7), "y"); }
 TEST_F(LowerConvTest, ActivationMatMulsOnGpuMatchReference) {

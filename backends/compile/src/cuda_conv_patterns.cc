@@ -12,6 +12,10 @@ namespace {
 constexpr const char kConvBf16[] = "cuda.conv2d_bf16";
 constexpr const char kGroupedConv[] = "cuda.grouped_conv2d";
 constexpr const char kLinearBf16[] = "cuda.linear_bf16";
+constexpr const char kConvCudnn[] = "cuda.conv2d_cudnn";
+// cuDNN's workspace per convolution in the arena (octet::cuda::CudnnConv::
+// kWorkspaceBytes): the algorithms that need more are not chosen.
+constexpr int64_t kCudnnWorkspaceBytes = int64_t{16} << 20;
 // The cuBLASLt workspace each GEMM op gets in the arena (octet::cuda::
 // Bf16Gemm::kWorkspaceBytes; the ops of a module share one region, as each
 // dies with its op).
@@ -156,6 +160,23 @@ Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder) {
               {"dilations", a.dilations},
               {"relu", int64_t{f.activation == "relu"}}};
   const Tensor* bias = n.input(2) != nullptr ? &n.input(2)->constant() : nullptr;
+  // cuDNN's convolution descriptor has one pad per axis: asymmetric pads
+  // (rare: TensorFlow's SAME exports) take the im2col path.
+  const bool symmetric = a.pads[0] == a.pads[2] && a.pads[1] == a.pads[3];
+  if (builder.options().cuda_conv == CompileOptions::CudaConv::kCudnn && symmetric) {
+    op.kernel = kConvCudnn;
+    op.inputs = {*x, builder.AddConstantTensor(n.name() + "/w", w),
+                 bias != nullptr ? builder.AddConstantTensor(n.name() + "/bias", *bias) : -1,
+                 *residual};
+    op.outputs = {builder.OutputSlot(y),
+                  builder.AddActivation(n.name() + "/workspace",
+                                        TensorType(DType::kU8, Shape({Dim(kCudnnWorkspaceBytes)})))};
+    op.attrs.push_back({"group", a.group});
+    if (f.residual != nullptr) op.inplace = {{0, 3}};
+    builder.desc().requirements["cudnn"] = "9";
+    builder.AddOp(std::move(op));
+    return Status::Ok();
+  }
   if (a.group != 1) {
     op.kernel = kGroupedConv;
     op.inputs = {*x, builder.AddConstantTensor(n.name() + "/w", w),

@@ -29,6 +29,7 @@ class ModuleBuilder {
   Expected<CompiledModule> Finish();
 
   ModuleDesc& desc() { return out_.desc; }
+  const CompileOptions& options() const { return options_; }
 
   // The node as a reference op ("ref.<domain>::<op>", attributes copied).
   Status AddReferenceOp(const Node& n);

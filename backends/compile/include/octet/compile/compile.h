@@ -35,6 +35,14 @@ struct CompileOptions {
   // module without it on such a CPU (docs/x86-backend.md). Not checked
   // against the graph: the quantizer's configuration is the source of truth.
   bool reduce_range = false;
+  // cuda: how the float convolutions run. kCudnn: "cuda.conv2d_cudnn" (cuDNN
+  // 9, TF32 tensor cores; the module requires "cudnn": "9", which a runtime
+  // built without cuDNN refuses at load), falling back to im2col for what
+  // cuDNN's convolution cannot take (asymmetric pads). kIm2colBf16:
+  // "cuda.conv2d_bf16" (im2col + cuBLASLt bf16) and "cuda.grouped_conv2d"
+  // (direct f32), no library beyond cuBLASLt.
+  enum class CudaConv { kCudnn, kIm2colBf16 };
+  CudaConv cuda_conv = CudaConv::kCudnn;
 };
 
 struct CompiledModule {
