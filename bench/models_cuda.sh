@@ -21,6 +21,8 @@
 #   PROFILE     1: also print each Octet module's per-op device times [0]
 #   PROFILE_ROWS  ops listed by PROFILE=1 [25]
 #   TUNE        1: compile with --tune (each int8 GEMM's tile measured on this GPU) [0]
+#   COMPILE_FLAGS  more `octet compile` flags, e.g. "--cuda-conv im2col"; they
+#               are added to the engine's name in the table []
 #   CALIB       calibration samples for the presets that use them
 #               (int4-weight-only: bias correction), at least BATCH; 0: none [4]
 # Octet's time is the device time of the module's ops (CUDA events, input and
@@ -74,6 +76,8 @@ for run in $RUNS; do
     module="$dir/$preset.octet"
     tune=(); engine="Octet $preset"
     if [ "${TUNE:-0}" = "1" ]; then tune=(--tune); engine="$engine --tune"; fi
+    read -r -a extra <<<"${COMPILE_FLAGS:-}"
+    if [ ${#extra[@]} -gt 0 ]; then engine="$engine ${extra[*]}"; fi
     # Calibration data where the preset uses it (the fidelity report is
     # skipped: the cosine below is against PyTorch fp32).
     calib=()
@@ -81,7 +85,7 @@ for run in $RUNS; do
       calib=(--calib "npy:$dir/calib" --eval-samples 0)
     fi
     if ! "$OCTET" compile "$dir/model.onnx" --preset "$preset" --target cuda "${tune[@]}" \
-        "${calib[@]}" --quiet -o "$module" >&2; then
+        "${extra[@]}" "${calib[@]}" --quiet -o "$module" >&2; then
       printf "%s\t%s\t%s\tfailed to compile\t\t\t%s\n" "$config" "$batch" "$engine" "$COMMIT" >>"$TSV"
       continue
     fi

@@ -1,16 +1,15 @@
-// CudnnConv (cudnn_conv.h) against the CPU reference in double, with fresh
-// random inputs (the seed is printed on failure): plain, grouped and
-// depthwise windows, strides, dilation, SAM's patch embedding, each epilogue
-// (bias, residual in a separate buffer or in y itself, relu).
+// The cuDNN path of the float convolutions against the CPU reference in
+// double, with fresh random inputs (the seed is printed on failure): x
+// converted to bf16 NHWC (NchwF32ToNhwcBf16), CudnnConv, and back to f32
+// NCHW with the bias, residual (separate or in y itself) and relu
+// (NhwcBf16ToNchwF32), for plain, strided, dilated, 1x1 and grouped windows.
 //
-// Tolerance. cuDNN runs f32 data in TF32 on the tensor cores: each input is
-// rounded to 10 mantissa bits (2^-11 relative), so a product errs by at most
-// about 2^-10 of itself and a sum of products by 2^-10 of the magnitude sum
-// |x w| (the bound when every error has the same sign). Algorithms with
-// transforms (Winograd, FFT) add rounding of the transformed values of the
-// same order; 2^-9 of the magnitude sum covers both, plus f32 rounding of the
-// bias and residual additions. A wrong tap, pad or channel is off by a whole
-// product (far above 2^-9 of the sum).
+// Tolerance. The reference uses the bf16-rounded x and w, so that rounding
+// is not error. cuDNN accumulates in f32 (each of K additions errs by at most
+// 2^-24 of the running sum: K 2^-24 of the magnitude sum |x w|) and rounds
+// the convolution to bf16 (2^-9 of it); the bias and residual additions are
+// f32. So |err| <= 2^-9 |conv| + K 2^-24 sum |x w| + 2^-22 |y|. A wrong tap,
+// pad or channel is off by a whole product, far above that.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,7 +17,9 @@
 
 #include "conv_reference.h"
 #include "cuda_test_util.h"
+#include "octet/cuda/conv_pool_kernels.h"
 #include "octet/cuda/cudnn_conv.h"
+#include "octet/dtype.h"
 
 namespace octet::cuda {
 namespace {
@@ -28,6 +29,8 @@ using testing::Download;
 using testing::OutSize;
 using testing::ReferenceConv;
 using testing::Upload;
+
+float RoundBf16(float v) { return BFloat16ToFloat(FloatToBFloat16(v)); }
 
 enum class Residual { kNone, kSeparate, kInY };
 
@@ -53,17 +56,16 @@ std::vector<CudnnCase> Cases() {
     cc.residual = r;
     cases.push_back(cc);
   };
-  add(2, 3, 11, 13, 5, 3, 2, 1, 1, 1, true, Residual::kNone, true);     // odd sizes, stride 2
-  add(1, 16, 9, 7, 24, 1, 1, 0, 1, 1, false, Residual::kInY, true);     // 1x1 + residual in y
-  add(3, 8, 10, 10, 8, 3, 1, 2, 2, 1, true, Residual::kSeparate, false);  // dilation 2
-  add(2, 3, 32, 48, 40, 16, 16, 0, 1, 1, true, Residual::kNone, false);   // SAM's patch embedding
-  add(2, 64, 14, 14, 64, 3, 1, 1, 1, 1, false, Residual::kNone, false);   // resnet-like, no epilogue
-  add(2, 6, 9, 10, 6, 3, 2, 1, 1, 6, true, Residual::kSeparate, true);    // depthwise
-  add(2, 8, 9, 10, 4, 5, 1, 2, 1, 2, false, Residual::kInY, false);       // 2 groups
+  add(2, 16, 11, 13, 24, 3, 2, 1, 1, 1, true, Residual::kNone, true);      // odd sizes, stride 2
+  add(1, 32, 9, 7, 40, 1, 1, 0, 1, 1, false, Residual::kInY, true);        // 1x1 + residual in y
+  add(3, 16, 10, 10, 16, 3, 1, 2, 2, 1, true, Residual::kSeparate, false);  // dilation 2
+  add(2, 64, 14, 14, 64, 3, 1, 1, 1, 1, false, Residual::kNone, false);     // resnet-like
+  add(2, 40, 33, 35, 48, 1, 2, 0, 1, 1, true, Residual::kSeparate, true);   // 1x1 stride 2, not x32
+  add(2, 32, 9, 10, 16, 5, 1, 2, 1, 2, false, Residual::kInY, false);       // 2 groups
   return cases;
 }
 
-TEST(CudnnConv, MatchesReference) {
+TEST(CudnnConv, Bf16NhwcRoundTripMatchesReference) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   if (!CudnnConv::Built()) GTEST_SKIP() << "octet_cuda built without cuDNN";
   for (const CudnnCase& cc : Cases()) {
@@ -71,14 +73,23 @@ TEST(CudnnConv, MatchesReference) {
     const Conv2dDims& d = c.d;
     const uint32_t seed = testing::FreshSeed();
     std::mt19937 rng(seed);
-    const int64_t cg = d.channels / cc.groups, taps = cg * c.w.kernel_h * c.w.kernel_w;
+    const int64_t cg = d.channels / cc.groups, kk = c.w.kernel_h * c.w.kernel_w;
     const int64_t pixels = d.out_height * d.out_width, y_size = d.batch * d.out_channels * pixels;
-    const std::vector<float> x =
+    std::vector<float> x =
         testing::RandomFloats(d.batch * d.channels * d.height * d.width, rng, -1, 1);
-    const std::vector<float> wt = testing::RandomFloats(d.out_channels * taps, rng, -1, 1);
+    std::vector<float> wt = testing::RandomFloats(d.out_channels * cg * kk, rng, -1, 1);
+    for (float& v : x) v = RoundBf16(v);
+    for (float& v : wt) v = RoundBf16(v);
     const std::vector<float> bias = testing::RandomFloats(d.out_channels, rng, -2, 2);
     const std::vector<float> residual = testing::RandomFloats(y_size, rng, -2, 2);
-    DeviceBuffer dx = Upload(x), dw = Upload(wt), db = Upload(bias), dr = Upload(residual);
+    // Weights [O, C/g, kh, kw] -> bf16 [O, kh, kw, C/g].
+    std::vector<uint16_t> ohwi(wt.size());
+    for (int64_t o = 0; o < d.out_channels; ++o)
+      for (int64_t ci = 0; ci < cg; ++ci)
+        for (int64_t r = 0; r < kk; ++r)
+          ohwi[(o * kk + r) * cg + ci] = FloatToBFloat16(wt[(o * cg + ci) * kk + r]);
+    DeviceBuffer dx = Upload(x), dw = Upload(ohwi), db = Upload(bias), dr = Upload(residual);
+    DeviceBuffer xh = testing::Poisoned(x.size() * 2), yh = testing::Poisoned(y_size * 2);
     DeviceBuffer dy = testing::Poisoned(y_size * 4);
     DeviceBuffer ws = testing::Poisoned(CudnnConv::kWorkspaceBytes);
     const float* residual_ptr = nullptr;
@@ -92,9 +103,7 @@ TEST(CudnnConv, MatchesReference) {
     config.groups = cc.groups;
     config.out_channels = d.out_channels;
     config.channels_per_group = cg;
-    config.weights = dw.as<float>();
-    config.bias = c.bias ? db.as<float>() : nullptr;
-    config.relu = c.relu;
+    config.weights = dw.data();
     auto conv = CudnnConv::Create(config);
     ASSERT_TRUE(conv.ok()) << conv.status().ToString();
     auto algo = conv->AlgorithmFor(d, ws.bytes());
@@ -104,8 +113,13 @@ TEST(CudnnConv, MatchesReference) {
                  << "] o " << d.out_channels << " k " << c.w.kernel_h << " groups " << cc.groups
                  << " residual " << static_cast<int>(cc.residual) << ", " << *algo << ", seed "
                  << seed);
-    const Status st =
-        conv->Run(d, dx.as<float>(), residual_ptr, dy.as<float>(), ws.data(), ws.bytes(), nullptr);
+    Status st = NchwF32ToNhwcBf16(dx.as<float>(), d.batch, d.channels, d.height * d.width,
+                                  xh.data(), nullptr);
+    if (st.ok()) st = conv->Run(d, xh.data(), yh.data(), ws.data(), ws.bytes(), nullptr);
+    if (st.ok())
+      st = NhwcBf16ToNchwF32(yh.data(), d.batch, d.out_channels, pixels,
+                             c.bias ? db.as<float>() : nullptr, residual_ptr, c.relu,
+                             dy.as<float>(), nullptr);
     ASSERT_TRUE(st.ok()) << st.ToString();
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const std::vector<float> y = Download<float>(dy, y_size);
@@ -115,7 +129,8 @@ TEST(CudnnConv, MatchesReference) {
       const int64_t o = (e / pixels) % d.out_channels;
       double want = ref[e] + (c.bias ? bias[o] : 0.0) + (c.residual ? residual[e] : 0.0);
       if (c.relu) want = std::max(want, 0.0);
-      const double tol = std::ldexp(1.0, -9) * mag[e] + std::ldexp(1.0, -21) * (std::fabs(want) + 4);
+      const double tol = std::ldexp(std::fabs(ref[e]), -9) +
+                         cg * kk * std::ldexp(mag[e], -24) + std::ldexp(std::fabs(want) + 1, -22);
       ASSERT_NEAR(y[e], want, tol) << "y[" << e << "]";
     }
   }
@@ -126,14 +141,14 @@ TEST(CudnnConv, MatchesReference) {
 TEST(CudnnConv, RefusesAsymmetricPadsAndMismatchedDims) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
   if (!CudnnConv::Built()) GTEST_SKIP() << "octet_cuda built without cuDNN";
-  DeviceBuffer dw = Upload(std::vector<float>(4 * 2 * 9, 0.5f));
+  DeviceBuffer dw = Upload(std::vector<uint16_t>(16 * 9 * 16, 0x3f00));
   CudnnConvConfig config;
   config.window.kernel_h = config.window.kernel_w = 3;
   config.window.pad_top = config.window.pad_left = config.window.pad_bottom = 1;
   config.window.pad_right = 2;
-  config.out_channels = 4;
-  config.channels_per_group = 2;
-  config.weights = dw.as<float>();
+  config.out_channels = 16;
+  config.channels_per_group = 16;
+  config.weights = dw.data();
   auto asymmetric = CudnnConv::Create(config);
   ASSERT_FALSE(asymmetric.ok());
   EXPECT_NE(asymmetric.status().message().find("symmetric pads"), std::string::npos)
@@ -141,11 +156,10 @@ TEST(CudnnConv, RefusesAsymmetricPadsAndMismatchedDims) {
   config.window.pad_right = 1;
   auto conv = CudnnConv::Create(config);
   ASSERT_TRUE(conv.ok()) << conv.status().ToString();
-  const Conv2dDims wrong_channels{1, 3, 8, 8, 4, 8, 8};
-  const Status st = conv->Run(wrong_channels, dw.as<float>(), nullptr, nullptr, nullptr, 0, nullptr);
+  const Conv2dDims wrong_channels{1, 8, 8, 8, 16, 8, 8};
+  const Status st = conv->Run(wrong_channels, dw.data(), dw.data(), nullptr, 0, nullptr);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("does not fit the weights [4, 2, 3, 3]"), std::string::npos)
-      << st.ToString();
+  EXPECT_NE(st.message().find("does not fit the weights"), std::string::npos) << st.ToString();
 }
 
 // Without cuDNN in the build, Create says what to do instead.

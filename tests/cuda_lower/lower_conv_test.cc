@@ -38,19 +38,20 @@ using testing::ConvNode;
 
 // resnet's shapes in small: conv+bias+relu, conv (no bias) + x + relu,
 // maxpool 3x3 s2 p1, GlobalAveragePool, Flatten, Gemm transB with C.
-Model ResidualCnn(uint32_t seed) {
+// With 8 channels every convolution takes im2col, with 32 cuDNN.
+Model ResidualCnn(uint32_t seed, int64_t c = 8) {
   std::mt19937 rng(seed);
   Model m;
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
-  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 8, 13, 11})));
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), c, 13, 11})));
   Value* r1 =
-      Add(g, "Relu", {ConvNode(g, x, 8, 8, 3, 1, 1, true, "conv1", rng)->output(0)}, "r1", "relu1")
+      Add(g, "Relu", {ConvNode(g, x, c, c, 3, 1, 1, true, "conv1", rng)->output(0)}, "r1", "relu1")
           ->output(0);
-  Value* c2 = ConvNode(g, r1, 8, 8, 3, 1, 1, false, "conv2", rng)->output(0);
+  Value* c2 = ConvNode(g, r1, c, c, 3, 1, 1, false, "conv2", rng)->output(0);
   Value* sum = Add(g, "Add", {c2, x}, "sum", "residual")->output(0);
   Value* r2 = Add(g, "Relu", {sum}, "r2", "relu2")->output(0);
-  testing::AddClassifierHead(g, r2, 8, 10, rng);
+  testing::AddClassifierHead(g, r2, c, 10, rng);
   EXPECT_TRUE(InferShapes(g).ok());
   return m;
 }
@@ -205,10 +206,11 @@ TEST_F(LowerConvTest, ResidualCnnBecomesFusedDeviceOps) {
   EXPECT_EQ(d.slots[fc.outputs[0]].kind, SlotKind::kOutput);
 }
 
-// On cuDNN (the default) the convolutions keep their f32 weights and bias,
-// and the residual sum and relu are the op's own; the module requires cuDNN.
-TEST_F(LowerConvTest, ResidualCnnOnCudnnKeepsF32WeightsAndTheEpilogue) {
-  auto cuda = CompileForCuda(ResidualCnn(1));
+// With 32 channels the convolutions run on cuDNN (bf16 NHWC weights
+// [O, kh, kw, C], NHWC scratch for x and y); the residual sum and relu are
+// the op's own, and the module requires cuDNN.
+TEST_F(LowerConvTest, WideResidualCnnRunsOnCudnn) {
+  auto cuda = CompileForCuda(ResidualCnn(1, 32));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
   const ModuleDesc& d = cuda->desc;
   EXPECT_EQ(Kernels(d),
@@ -217,18 +219,24 @@ TEST_F(LowerConvTest, ResidualCnnOnCudnnKeepsF32WeightsAndTheEpilogue) {
   EXPECT_EQ(d.metadata.at("cuda.conv2d_cudnn"), "2");
   EXPECT_EQ(d.requirements.at("cudnn"), "9");
   const ModuleOp &conv1 = d.ops[0], &conv2 = d.ops[1];
-  EXPECT_EQ(d.slots[conv1.inputs[1]].dtype, DType::kF32);
-  EXPECT_EQ(d.slots[conv1.inputs[1]].shape, Shape({8, 8, 3, 3}));
-  EXPECT_EQ(d.slots[conv1.inputs[2]].shape, Shape({8}));
+  EXPECT_EQ(d.slots[conv1.inputs[1]].dtype, DType::kBF16);
+  EXPECT_EQ(d.slots[conv1.inputs[1]].shape, Shape({32, 3, 3, 32}));
+  EXPECT_EQ(d.slots[conv1.inputs[2]].shape, Shape({32}));
   EXPECT_EQ(conv1.inputs[3], -1);
   EXPECT_EQ(*conv1.Get<int64_t>("relu"), 1);
-  EXPECT_EQ(*conv1.Get<int64_t>("group"), 1);
-  EXPECT_EQ(d.slots[conv1.outputs[1]].shape, Shape({int64_t{16} << 20}));
+  EXPECT_EQ(d.slots[conv1.outputs[1]].shape, Shape({Dim::Symbol("N"), 13, 11, 32}));
+  EXPECT_EQ(d.slots[conv1.outputs[2]].shape, Shape({Dim::Symbol("N"), 13, 11, 32}));
+  EXPECT_EQ(d.slots[conv1.outputs[3]].shape, Shape({int64_t{16} << 20}));
   EXPECT_TRUE(conv1.inplace.empty());
   EXPECT_EQ(conv2.inputs[2], -1);  // no bias
   EXPECT_EQ(d.slots[conv2.inputs[3]].name, "x");
   EXPECT_EQ(*conv2.Get<int64_t>("relu"), 1);
   EXPECT_EQ(conv2.inplace, (std::vector<std::pair<int32_t, int32_t>>{{0, 3}}));
+  // --cuda-conv im2col keeps them off cuDNN.
+  auto im2col = CompileForCuda(ResidualCnn(1, 32), Options(kIm2col));
+  ASSERT_TRUE(im2col.ok()) << im2col.status().ToString();
+  EXPECT_EQ(im2col->desc.ops[0].kernel, "cuda.conv2d_bf16");
+  EXPECT_EQ(im2col->desc.requirements.count("cudnn"), 0u);
 }
 
 // cuDNN's descriptor has one pad per axis: asymmetric pads take im2col, and
@@ -238,8 +246,8 @@ TEST_F(LowerConvTest, AsymmetricPadsTakeIm2col) {
   Model m;
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
-  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 4, 9, 9})));
-  Node* conv = ConvNode(g, x, 6, 4, 3, 1, 1, true, "asym", rng);
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 16, 9, 9})));
+  Node* conv = ConvNode(g, x, 16, 16, 3, 1, 1, true, "asym", rng);
   conv->SetAttr("pads", std::vector<int64_t>{0, 0, 1, 1});
   g.AddOutput(conv->output(0));
   ASSERT_TRUE(InferShapes(g).ok());
@@ -271,14 +279,14 @@ TEST_F(LowerConvTest, SamLikeConvsLowerAndDepthwiseIsDirect) {
   EXPECT_EQ(*cuda->desc.ops[4].Get<int64_t>("count_include_pad"), 0);
 }
 
-TEST_F(LowerConvTest, SamLikeConvsOnCudnnIncludingDepthwise) {
+// SAM's neck (48 and 32 channels) runs on cuDNN; the 3-channel patch
+// embedding and the depthwise convolution do not.
+TEST_F(LowerConvTest, SamLikeNeckRunsOnCudnn) {
   auto cuda = CompileForCuda(SamLikeConvs(3));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
   EXPECT_EQ(Kernels(cuda->desc),
-            (std::vector<std::string>{"cuda.conv2d_cudnn", "cuda.conv2d_cudnn", "cuda.conv2d_cudnn",
-                                      "cuda.conv2d_cudnn", "cuda.average_pool"}));
-  EXPECT_EQ(*cuda->desc.ops[3].Get<int64_t>("group"), 32);
-  EXPECT_EQ(cuda->desc.slots[cuda->desc.ops[3].inputs[1]].shape, Shape({32, 1, 3, 3}));
+            (std::vector<std::string>{"cuda.conv2d_bf16", "cuda.conv2d_cudnn", "cuda.conv2d_cudnn",
+                                      "cuda.grouped_conv2d", "cuda.average_pool"}));
 }
 
 TEST_F(LowerConvTest, ActivationMatMulsAreBatchedGemms) {
@@ -325,8 +333,11 @@ TEST_F(LowerConvTest, UnsupportedFormsSayWhy) {
 }
 
 TEST_F(LowerConvTest, ResidualCnnOnGpuMatchesReference) { CompareOnGpu(ResidualCnn(5), "logits"); }
-TEST_F(LowerConvTest, ResidualCnnIm2colOnGpuMatchesReference) {
-  CompareOnGpu(ResidualCnn(5), "logits", kIm2col);
+TEST_F(LowerConvTest, WideResidualCnnOnGpuMatchesReference) {
+  CompareOnGpu(ResidualCnn(5, 32), "logits");
+}
+TEST_F(LowerConvTest, WideResidualCnnIm2colOnGpuMatchesReference) {
+  CompareOnGpu(ResidualCnn(5, 32), "logits", kIm2col);
 }
 TEST_F(LowerConvTest, SamLikeConvsIm2colOnGpuMatchReference) {
   CompareOnGpu(SamLikeConvs(7), "y", kIm2col);

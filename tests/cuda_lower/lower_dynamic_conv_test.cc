@@ -194,7 +194,7 @@ TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
 }
 
 // The preset quantizes 2-D group-1 convolutions only; a depthwise one stays
-// float (on cuDNN, cuda.conv2d_cudnn) and the annotation says why.
+// float (cuda.grouped_conv2d) and the annotation says why.
 TEST_F(LowerDynamicConvTest, GroupedConvolutionsStayFloat) {
   std::mt19937 rng(2);
   Model m;
@@ -214,8 +214,7 @@ TEST_F(LowerDynamicConvTest, GroupedConvolutionsStayFloat) {
   ASSERT_EQ(d.ops.size(), 2u);
   EXPECT_EQ(d.ops[0].kernel, "cuda.dynamic_int8_conv");
   EXPECT_EQ(*d.ops[0].Get<std::string>("y_layout"), "nchw");  // the depthwise reads it
-  EXPECT_EQ(d.ops[1].kernel, "cuda.conv2d_cudnn");
-  EXPECT_EQ(*d.ops[1].Get<int64_t>("group"), 16);
+  EXPECT_EQ(d.ops[1].kernel, "cuda.grouped_conv2d");
 }
 
 // A static QDQ convolution (x86-int8's form) is refused with the reason.

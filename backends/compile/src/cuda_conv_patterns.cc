@@ -142,6 +142,17 @@ void MatchConv(const Node* n, CudaFloatFusion* f) {
   }
 }
 
+// Whether the convolution runs on cuDNN (bf16 NHWC) rather than im2col +
+// cuBLASLt: where cuDNN measured faster on the H100 (bench/cuda_conv_bench.cc,
+// docs/cuda-backend.md): group 1, channels in and out multiples of 8 and at
+// least 16 (the stem's 3 channels and SAM's patch embedding run faster as
+// im2col), symmetric pads (cuDNN's descriptor has one pad per axis).
+bool UseCudnn(const CompileOptions& options, const ConvAttrs& a, const Tensor& w) {
+  const int64_t o = w.dim(0), c = w.dim(1);
+  return options.cuda_conv == CompileOptions::CudaConv::kCudnn && a.group == 1 && c >= 16 &&
+         c % 8 == 0 && o % 8 == 0 && a.pads[0] == a.pads[2] && a.pads[1] == a.pads[3];
+}
+
 Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder) {
   const Node& n = *f.anchor;
   const Tensor w = ConstantWeight(n.input(1));
@@ -160,18 +171,31 @@ Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder) {
               {"dilations", a.dilations},
               {"relu", int64_t{f.activation == "relu"}}};
   const Tensor* bias = n.input(2) != nullptr ? &n.input(2)->constant() : nullptr;
-  // cuDNN's convolution descriptor has one pad per axis: asymmetric pads
-  // (rare: TensorFlow's SAME exports) take the im2col path.
-  const bool symmetric = a.pads[0] == a.pads[2] && a.pads[1] == a.pads[3];
-  if (builder.options().cuda_conv == CompileOptions::CudaConv::kCudnn && symmetric) {
+  if (UseCudnn(builder.options(), a, w)) {
+    // cuDNN in bf16 channels last: weights bf16 [O, kh, kw, C]; x converted
+    // to bf16 NHWC (output 1), the convolution into bf16 NHWC (output 2),
+    // converted back with bias, residual and relu.
+    const int64_t o = w.dim(0), c = w.dim(1), kh = w.dim(2), kw = w.dim(3);
+    Tensor ohwi(DType::kBF16, {o, kh, kw, c});
+    for (int64_t i = 0; i < o; ++i)
+      for (int64_t ci = 0; ci < c; ++ci)
+        for (int64_t r = 0; r < kh * kw; ++r)
+          ohwi.data<uint16_t>()[(i * kh * kw + r) * c + ci] =
+              FloatToBFloat16(w.data<float>()[(i * c + ci) * kh * kw + r]);
     op.kernel = kConvCudnn;
-    op.inputs = {*x, builder.AddConstantTensor(n.name() + "/w", w),
+    op.inputs = {*x, builder.AddConstantTensor(n.name() + "/w_ohwi_bf16", ohwi),
                  bias != nullptr ? builder.AddConstantTensor(n.name() + "/bias", *bias) : -1,
                  *residual};
-    op.outputs = {builder.OutputSlot(y),
-                  builder.AddActivation(n.name() + "/workspace",
-                                        TensorType(DType::kU8, Shape({Dim(kCudnnWorkspaceBytes)})))};
-    op.attrs.push_back({"group", a.group});
+    const std::vector<Dim>& xd = f.x->type().shape.dims();
+    const std::vector<Dim>& yd = y->type().shape.dims();
+    op.outputs = {
+        builder.OutputSlot(y),
+        builder.AddActivation(n.name() + "/x_nhwc",
+                              TensorType(DType::kBF16, Shape({xd[0], xd[2], xd[3], xd[1]}))),
+        builder.AddActivation(n.name() + "/y_nhwc",
+                              TensorType(DType::kBF16, Shape({yd[0], yd[2], yd[3], yd[1]}))),
+        builder.AddActivation(n.name() + "/workspace",
+                              TensorType(DType::kU8, Shape({Dim(kCudnnWorkspaceBytes)})))};
     if (f.residual != nullptr) op.inplace = {{0, 3}};
     builder.desc().requirements["cudnn"] = "9";
     builder.AddOp(std::move(op));

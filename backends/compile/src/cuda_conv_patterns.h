@@ -3,9 +3,8 @@
 // constant weight or a Gemm, absorbs what the cuBLASLt epilogue (or the
 // op's own last step) can do, and is emitted as one cuda op where its last
 // node stood:
-//   Conv -> [Add(residual)] -> [Relu]      cuda.conv2d_cudnn, or with
-//                    CompileOptions::cuda_conv kIm2colBf16 (and for asymmetric
-//                    pads) cuda.conv2d_bf16 / cuda.grouped_conv2d
+//   Conv -> [Add(residual)] -> [Relu]      cuda.conv2d_cudnn where cuDNN is
+//                    faster (UseCudnn), else cuda.conv2d_bf16 / cuda.grouped_conv2d
 //   MatMul(x, w [K, N]) -> [Add(bias)] -> [Relu | GELU(erf)]     cuda.linear_bf16
 //   [Flatten ->] Gemm(A, B, [C]) -> [Relu]                      cuda.linear_bf16
 // A weight may be a constant or the DequantizeLinear of one (dequantized

@@ -1,9 +1,8 @@
-// CudnnConv (cudnn_conv.h) on cuDNN's convolution API: cudnnConvolutionForward
-// and cudnnConvolutionBiasActivationForward. cuDNN 9 marks that API
-// deprecated in favour of its graph API, and still ships and supports it
-// through 9.x; it is what takes f32 NCHW with bias + residual + relu in one
-// call. The graph API (bf16 NHWC with runtime fusion) is the next step, listed
-// in docs/cuda-backend.md.
+// CudnnConv (cudnn_conv.h) on cuDNN's convolution API (cudnnConvolution-
+// Forward with the v7 heuristic). cuDNN 9 marks that API deprecated in favour
+// of its graph API, and still ships and supports it through 9.x; moving to the
+// graph API (which would also fuse the bias / residual / relu epilogue) is
+// listed in docs/cuda-backend.md.
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 #include "octet/cuda/cudnn_conv.h"
@@ -20,7 +19,6 @@
 
 #include "octet/cuda/cuda_status.h"
 #include "octet/cuda/device.h"
-#include "octet/cuda/device_buffer.h"
 
 namespace octet::cuda {
 namespace {
@@ -79,6 +77,10 @@ const char* AlgoName(cudnnConvolutionFwdAlgo_t algo) {
   }
 }
 
+std::string AlgoText(cudnnConvolutionFwdAlgo_t algo, cudnnMathType_t math) {
+  return std::string(AlgoName(algo)) + (math == CUDNN_FMA_MATH ? ", fma" : ", tensor ops");
+}
+
 // The descriptors and algorithm of one input size.
 struct Plan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
@@ -102,17 +104,10 @@ struct CudnnConv::Impl {
   CudnnConvConfig config;
   SharedHandle* handle = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
-  cudnnTensorDescriptor_t bias = nullptr;  // [1, O, 1, 1]
-  cudnnActivationDescriptor_t relu = nullptr, identity = nullptr;
-  // The fused call always adds a bias: zeros when the convolution has none.
-  DeviceBuffer zero_bias;
   std::mutex mutex;
   std::map<PlanKey, std::shared_ptr<const Plan>> plans;
 
   ~Impl() {
-    if (identity != nullptr) (void)cudnnDestroyActivationDescriptor(identity);
-    if (relu != nullptr) (void)cudnnDestroyActivationDescriptor(relu);
-    if (bias != nullptr) (void)cudnnDestroyTensorDescriptor(bias);
     if (w != nullptr) (void)cudnnDestroyFilterDescriptor(w);
   }
 
@@ -122,7 +117,7 @@ struct CudnnConv::Impl {
         d.channels != config.channels_per_group * config.groups)
       return InvalidArgument("CudnnConv: input of ", d.channels, " channels -> ", d.out_channels,
                              " does not fit the weights [", config.out_channels, ", ",
-                             config.channels_per_group, ", ", win.kernel_h, ", ", win.kernel_w,
+                             win.kernel_h, ", ", win.kernel_w, ", ", config.channels_per_group,
                              "] in ", config.groups, " groups");
     for (int64_t v : {d.batch, d.channels, d.height, d.width, d.out_height, d.out_width,
                       d.batch * d.channels * d.height * d.width,
@@ -135,21 +130,19 @@ struct CudnnConv::Impl {
     return Status::Ok();
   }
 
-  Expected<std::shared_ptr<const Plan>> PlanFor(const Conv2dDims& d, size_t workspace_bytes) {
-    const PlanKey key{d.batch, d.channels, d.height, d.width, d.out_height, d.out_width,
-                      workspace_bytes};
-    std::lock_guard<std::mutex> lock(mutex);
-    if (auto it = plans.find(key); it != plans.end()) return it->second;
+  // The descriptors of one input size (the algorithm not chosen yet).
+  Status Describe(const Conv2dDims& d, Plan* plan) const {
     const Window2d& win = config.window;
-    auto plan = std::make_shared<Plan>();
+    const cudnnTensorFormat_t format = CUDNN_TENSOR_NHWC;
+    const cudnnDataType_t type = CUDNN_DATA_BFLOAT16;
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&plan->x));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&plan->y));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&plan->conv));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(
-        plan->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(d.batch),
+        plan->x, format, type, static_cast<int>(d.batch),
         static_cast<int>(d.channels), static_cast<int>(d.height), static_cast<int>(d.width)));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(
-        plan->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(d.batch),
+        plan->y, format, type, static_cast<int>(d.batch),
         static_cast<int>(d.out_channels), static_cast<int>(d.out_height),
         static_cast<int>(d.out_width)));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetConvolution2dDescriptor(
@@ -159,7 +152,6 @@ struct CudnnConv::Impl {
         CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     OCTET_CUDNN_RETURN_IF_ERROR(
         cudnnSetConvolutionGroupCount(plan->conv, static_cast<int>(config.groups)));
-    // Tensor cores allowed: TF32 for f32 data.
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(plan->conv, CUDNN_TENSOR_OP_MATH));
     int n = 0, c = 0, h = 0, w_out = 0;
     OCTET_CUDNN_RETURN_IF_ERROR(
@@ -167,7 +159,25 @@ struct CudnnConv::Impl {
     if (c != d.out_channels || h != d.out_height || w_out != d.out_width)
       return InvalidArgument("CudnnConv: output [", d.batch, ", ", d.out_channels, ", ",
                              d.out_height, ", ", d.out_width, "] is not cuDNN's [", n, ", ", c,
-                             ", ", h, ", ", w_out, "] (pads must be symmetric)");
+                             ", ", h, ", ", w_out, "]");
+    return Status::Ok();
+  }
+
+  std::string DimsText(const Conv2dDims& d) const {
+    return "[" + std::to_string(d.batch) + ", " + std::to_string(d.channels) + ", " +
+           std::to_string(d.height) + ", " + std::to_string(d.width) + "] -> " +
+           std::to_string(d.out_channels) + " channels, " +
+           std::to_string(config.window.kernel_h) + "x" + std::to_string(config.window.kernel_w) +
+           " window";
+  }
+
+  Expected<std::shared_ptr<const Plan>> PlanFor(const Conv2dDims& d, size_t workspace_bytes) {
+    const PlanKey key{d.batch, d.channels, d.height, d.width, d.out_height, d.out_width,
+                      workspace_bytes};
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto it = plans.find(key); it != plans.end()) return it->second;
+    auto plan = std::make_shared<Plan>();
+    OCTET_RETURN_IF_ERROR(Describe(d, plan.get()));
     int max_count = 0, returned = 0;
     OCTET_CUDNN_RETURN_IF_ERROR(
         cudnnGetConvolutionForwardAlgorithmMaxCount(handle->handle, &max_count));
@@ -184,10 +194,8 @@ struct CudnnConv::Impl {
       if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= workspace_bytes)
         chosen = &perf[i];
     if (chosen == nullptr)
-      return Unimplemented("CudnnConv: cuDNN has no algorithm for [", d.batch, ", ", d.channels,
-                           ", ", d.height, ", ", d.width, "] -> ", d.out_channels, " channels, ",
-                           win.kernel_h, "x", win.kernel_w, " window within ", workspace_bytes,
-                           " bytes of workspace");
+      return Unimplemented("CudnnConv: cuDNN has no algorithm for ", DimsText(d), " within ",
+                           workspace_bytes, " bytes of workspace");
     plan->algo = chosen->algo;
     plan->math = chosen->mathType;
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(plan->conv, plan->math));
@@ -221,31 +229,16 @@ Expected<CudnnConv> CudnnConv::Create(const CudnnConvConfig& config) {
   OCTET_ASSIGN_OR_RETURN(impl->handle, HandleForCurrentDevice());
   OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateFilterDescriptor(&impl->w));
   OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetFilter4dDescriptor(
-      impl->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(config.out_channels),
+      impl->w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, static_cast<int>(config.out_channels),
       static_cast<int>(config.channels_per_group), static_cast<int>(win.kernel_h),
       static_cast<int>(win.kernel_w)));
-  OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&impl->bias));
-  OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(
-      impl->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, static_cast<int>(config.out_channels),
-      1, 1));
-  OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateActivationDescriptor(&impl->relu));
-  OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetActivationDescriptor(impl->relu, CUDNN_ACTIVATION_RELU,
-                                                           CUDNN_PROPAGATE_NAN, 0.0));
-  OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateActivationDescriptor(&impl->identity));
-  OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetActivationDescriptor(
-      impl->identity, CUDNN_ACTIVATION_IDENTITY, CUDNN_PROPAGATE_NAN, 0.0));
-  if (config.bias == nullptr) {
-    const std::vector<float> zeros(static_cast<size_t>(config.out_channels), 0.f);
-    OCTET_ASSIGN_OR_RETURN(impl->zero_bias,
-                           DeviceBuffer::FromHost(zeros.data(), zeros.size() * sizeof(float)));
-  }
   CudnnConv conv;
   conv.impl_ = std::move(impl);
   return conv;
 }
 
-Status CudnnConv::Run(const Conv2dDims& d, const float* x, const float* residual, float* y,
-                      void* workspace, size_t workspace_bytes, cudaStream_t stream) const {
+Status CudnnConv::Run(const Conv2dDims& d, const void* x, void* y, void* workspace,
+                      size_t workspace_bytes, cudaStream_t stream) const {
   Impl& impl = *impl_;
   OCTET_RETURN_IF_ERROR(impl.CheckDims(d));
   if (d.batch == 0 || d.out_height == 0 || d.out_width == 0) return Status::Ok();
@@ -253,40 +246,54 @@ Status CudnnConv::Run(const Conv2dDims& d, const float* x, const float* residual
   if (workspace == nullptr) workspace_bytes = 0;
   OCTET_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, impl.PlanFor(d, workspace_bytes));
   const float one = 1.f, zero = 0.f;
-  const CudnnConvConfig& c = impl.config;
   std::lock_guard<std::mutex> lock(impl.handle->mutex);
   cudnnHandle_t h = impl.handle->handle;
   OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetStream(h, stream));
-  // The fused call takes relu with any algorithm, identity only with
-  // IMPLICIT_PRECOMP_GEMM (cuDNN's rule); otherwise convolution, then the
-  // residual as beta, then the bias.
-  if (c.relu || plan->algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
-    const float alpha2 = residual != nullptr ? 1.f : 0.f;
-    const float* bias = c.bias != nullptr ? c.bias : impl.zero_bias.as<float>();
-    OCTET_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBiasActivationForward(
-        h, &one, plan->x, x, impl.w, c.weights, plan->conv, plan->algo, workspace,
-        workspace_bytes, &alpha2, plan->y, residual != nullptr ? residual : y, impl.bias, bias,
-        c.relu ? impl.relu : impl.identity, plan->y, y));
-    return Status::Ok();
-  }
-  if (residual != nullptr && residual != y)
-    OCTET_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
-        y, residual,
-        static_cast<size_t>(d.batch * d.out_channels * d.out_height * d.out_width) * sizeof(float),
-        cudaMemcpyDeviceToDevice, stream));
-  OCTET_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(
-      h, &one, plan->x, x, impl.w, c.weights, plan->conv, plan->algo, workspace, workspace_bytes,
-      residual != nullptr ? &one : &zero, plan->y, y));
-  if (c.bias != nullptr)
-    OCTET_CUDNN_RETURN_IF_ERROR(cudnnAddTensor(h, &one, impl.bias, c.bias, &one, plan->y, y));
+  OCTET_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(h, &one, plan->x, x, impl.w,
+                                                      impl.config.weights, plan->conv, plan->algo,
+                                                      workspace, workspace_bytes, &zero, plan->y,
+                                                      y));
   return Status::Ok();
 }
 
 Expected<std::string> CudnnConv::AlgorithmFor(const Conv2dDims& d, size_t workspace_bytes) const {
   OCTET_RETURN_IF_ERROR(impl_->CheckDims(d));
   OCTET_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, impl_->PlanFor(d, workspace_bytes));
-  return std::string(AlgoName(plan->algo)) +
-         (plan->math == CUDNN_FMA_MATH ? ", fma" : ", tensor ops");
+  return AlgoText(plan->algo, plan->math);
+}
+
+Expected<std::vector<CudnnAlgoTime>> CudnnConv::MeasureAlgorithms(const Conv2dDims& d,
+                                                                  const void* x, void* y,
+                                                                  void* workspace,
+                                                                  size_t workspace_bytes) const {
+  Impl& impl = *impl_;
+  OCTET_RETURN_IF_ERROR(impl.CheckDims(d));
+  if (x == nullptr || y == nullptr) return InvalidArgument("CudnnConv: null x or y");
+  if (workspace == nullptr) workspace_bytes = 0;
+  Plan plan;
+  OCTET_RETURN_IF_ERROR(impl.Describe(d, &plan));
+  int max_count = 0, returned = 0;
+  OCTET_CUDNN_RETURN_IF_ERROR(
+      cudnnGetConvolutionForwardAlgorithmMaxCount(impl.handle->handle, &max_count));
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
+  {
+    std::lock_guard<std::mutex> lock(impl.handle->mutex);
+    OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetStream(impl.handle->handle, nullptr));
+    OCTET_CUDNN_RETURN_IF_ERROR(cudnnFindConvolutionForwardAlgorithmEx(
+        impl.handle->handle, plan.x, x, impl.w, impl.config.weights, plan.conv, plan.y, y,
+        static_cast<int>(perf.size()), &returned, perf.data(), workspace, workspace_bytes));
+  }
+  std::vector<CudnnAlgoTime> times;
+  for (int i = 0; i < returned; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= workspace_bytes)
+      times.push_back({static_cast<int>(perf[i].algo), AlgoText(perf[i].algo, perf[i].mathType),
+                       perf[i].time, perf[i].memory});
+  std::sort(times.begin(), times.end(),
+            [](const CudnnAlgoTime& a, const CudnnAlgoTime& b) { return a.ms < b.ms; });
+  if (times.empty())
+    return Unimplemented("CudnnConv: cuDNN ran no algorithm for ", impl.DimsText(d), " within ",
+                         workspace_bytes, " bytes of workspace");
+  return times;
 }
 
 }  // namespace octet::cuda

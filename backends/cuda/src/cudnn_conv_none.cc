@@ -16,12 +16,16 @@ Expected<CudnnConv> CudnnConv::Create(const CudnnConvConfig&) {
       "the model with `--cuda-conv im2col`, or rebuild with cuDNN");
 }
 
-Status CudnnConv::Run(const Conv2dDims&, const float*, const float*, float*, void*, size_t,
-                      cudaStream_t) const {
+Status CudnnConv::Run(const Conv2dDims&, const void*, void*, void*, size_t, cudaStream_t) const {
   return Unimplemented("CudnnConv: built without cuDNN");
 }
 
 Expected<std::string> CudnnConv::AlgorithmFor(const Conv2dDims&, size_t) const {
+  return Unimplemented("CudnnConv: built without cuDNN");
+}
+
+Expected<std::vector<CudnnAlgoTime>> CudnnConv::MeasureAlgorithms(const Conv2dDims&, const void*,
+                                                                  void*, void*, size_t) const {
   return Unimplemented("CudnnConv: built without cuDNN");
 }
 

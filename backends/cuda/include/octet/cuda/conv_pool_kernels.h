@@ -74,4 +74,15 @@ Status GlobalAveragePoolF32(const float* x, int64_t planes, int64_t plane_size, 
 // GELU; cuBLASLt's GELU epilogue is the tanh approximation).
 Status GeluErfF32InPlace(float* y, int64_t n, cudaStream_t stream);
 
+// The layout change around cuDNN's bf16 channels-last convolution
+// (cudnn_conv.h), per image a tiled transpose through shared memory:
+// x f32 [N, C, HW] -> bf16 [N, HW, C] (rounded to nearest even).
+Status NchwF32ToNhwcBf16(const float* x, int64_t batch, int64_t channels, int64_t pixels, void* y,
+                         cudaStream_t stream);
+// y f32 [N, O, HW] = relu?(conv bf16 [N, HW, O] + bias[o] + residual f32
+// [N, O, HW]); bias and residual may be null, residual may be y.
+Status NhwcBf16ToNchwF32(const void* conv, int64_t batch, int64_t channels, int64_t pixels,
+                         const float* bias, const float* residual, bool relu, float* y,
+                         cudaStream_t stream);
+
 }  // namespace octet::cuda

@@ -1,21 +1,23 @@
-// A 2-D convolution on cuDNN 9: the cuda target's float convolutions
+// A 2-D convolution on cuDNN 9 in bf16, channels last: the cuda target's
+// float convolutions where cuDNN is faster than im2col + cuBLASLt
 // (docs/cuda-backend.md, "Convolutions, pooling, float GEMMs").
 //
-//   y = act(conv(x, w) + bias + residual)
+//   y [N, OH, OW, O] = conv(x [N, H, W, C], w [O, kh, kw, C / groups])
 //
-// x and y f32 NCHW, w f32 [O, C / groups, kh, kw], bias f32 [O] (optional),
-// residual f32 of y's dims (optional; it may be y itself), act none or relu.
-// cuDNN runs f32 data on the tensor cores in TF32 (10-bit mantissa inputs,
-// f32 accumulation): closer to f32 than the bf16 im2col path it replaces.
+// all bf16, f32 accumulation, y rounded to bf16. cuDNN's tensor-core kernels
+// want this layout: on the H100 its f32 NCHW (TF32) kernels ran at about 20
+// TFLOP/s on resnet18's convolutions against 130-270 for bf16 NHWC
+// (bench/cuda_conv_bench.cc). The bias, residual and relu are the caller's
+// (NhwcBf16ToNchwF32 applies them while converting back to NCHW).
 //
-// Create uploads nothing (the weights and bias are the caller's device
-// buffers, outliving the convolution) and makes the descriptors that do not
-// depend on the input size; Run builds and caches (thread-safely, per input
-// size and workspace) the tensor descriptors and cuDNN's heuristic algorithm
-// the first time it sees a size: host work only, so that a captured run
-// replays. The workspace is the caller's (arena scratch). One cuDNN handle per
-// device is shared by every convolution; its stream is set under a lock for
-// each enqueue, so convolutions may run on several streams at once.
+// Create uploads nothing (the weights are the caller's device buffer,
+// outliving the convolution) and makes the weight descriptor; Run builds and
+// caches (thread-safely, per input size and workspace) the tensor
+// descriptors and cuDNN's heuristic algorithm the first time it sees a size:
+// host work only, so that a captured run replays. The workspace is the
+// caller's (arena scratch). One cuDNN handle per device is shared by every
+// convolution; its stream is set under a lock for each enqueue, so
+// convolutions may run on several streams at once.
 //
 // When octet_cuda is built without cuDNN (OCTET_CUDNN=OFF or not found),
 // Built() is false and Create returns Unimplemented.
@@ -27,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "octet/cuda/conv_pool_kernels.h"  // Window2d, Conv2dDims
 #include "octet/status.h"
@@ -34,12 +37,18 @@
 namespace octet::cuda {
 
 struct CudnnConvConfig {
-  Window2d window;
+  Window2d window;  // pads symmetric (cuDNN's descriptor has one per axis)
   int64_t groups = 1;
-  int64_t out_channels = 0, channels_per_group = 0;  // w's first two dims
-  const float* weights = nullptr;  // device [O, C / groups, kh, kw]
-  const float* bias = nullptr;     // device [O] or null
-  bool relu = false;
+  int64_t out_channels = 0, channels_per_group = 0;  // w's first and last dims
+  const void* weights = nullptr;  // device bf16 [O, kh, kw, C / groups]
+};
+
+// One algorithm's measured time (CudnnConv::MeasureAlgorithms).
+struct CudnnAlgoTime {
+  int algo = 0;      // cudnnConvolutionFwdAlgo_t
+  std::string name;  // "IMPLICIT_PRECOMP_GEMM, tensor ops"
+  double ms = 0;
+  size_t workspace_bytes = 0;
 };
 
 class CudnnConv {
@@ -51,15 +60,22 @@ class CudnnConv {
 
   static Expected<CudnnConv> Create(const CudnnConvConfig& config);
 
-  // residual is null or of y's dims (it may equal y). Fails (InvalidArgument)
-  // when dims do not fit the weights, and (Unimplemented) when cuDNN has no
-  // algorithm for the size within workspace_bytes.
-  Status Run(const Conv2dDims& dims, const float* x, const float* residual, float* y,
-             void* workspace, size_t workspace_bytes, cudaStream_t stream) const;
+  // x and y bf16 NHWC device tensors of `dims` (NCHW sizes). Fails
+  // (InvalidArgument) when dims do not fit the weights, and (Unimplemented)
+  // when cuDNN has no algorithm for the size within workspace_bytes.
+  Status Run(const Conv2dDims& dims, const void* x, void* y, void* workspace,
+             size_t workspace_bytes, cudaStream_t stream) const;
 
   // The algorithm Run uses at these dims ("IMPLICIT_PRECOMP_GEMM, tensor
   // ops", ...): for tests and logs.
   Expected<std::string> AlgorithmFor(const Conv2dDims& dims, size_t workspace_bytes) const;
+
+  // Times every algorithm cuDNN offers at these dims within the workspace
+  // (cudnnFindConvolutionForwardAlgorithmEx: each run on x, the weights and
+  // y, which it overwrites), fastest first. Synchronises the device.
+  Expected<std::vector<CudnnAlgoTime>> MeasureAlgorithms(const Conv2dDims& dims, const void* x,
+                                                          void* y, void* workspace,
+                                                          size_t workspace_bytes) const;
 
   // The workspace Run may use (what the lowering plans in the arena).
   static constexpr size_t kWorkspaceBytes = size_t{16} << 20;

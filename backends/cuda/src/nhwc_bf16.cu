@@ -1,0 +1,98 @@
+// NchwF32ToNhwcBf16 and NhwcBf16ToNchwF32 (conv_pool_kernels.h): per image a
+// [rows, cols] -> [cols, rows] transpose in 32 x 32 tiles through shared
+// memory, so that both the read and the write of a warp are contiguous.
+// Memory-bound: one read and one write of each element (plus the residual).
+#include <cuda_bf16.h>
+
+#include "octet/cuda/conv_pool_kernels.h"
+#include "octet/cuda/cuda_status.h"
+
+namespace octet::cuda {
+namespace {
+
+constexpr int kTile = 32, kRowsPerPass = 8;  // blocks of 32 x 8 threads
+
+// grid (ceil(pixels / 32), ceil(channels / 32), batch).
+__global__ void NchwToNhwcKernel(const float* __restrict__ x, int64_t channels, int64_t pixels,
+                                 __nv_bfloat16* __restrict__ y) {
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t b = blockIdx.z, p0 = int64_t{blockIdx.x} * kTile, c0 = int64_t{blockIdx.y} * kTile;
+  const float* xb = x + b * channels * pixels;
+  for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
+    const int64_t c = c0 + r, p = p0 + threadIdx.x;
+    if (c < channels && p < pixels) tile[r][threadIdx.x] = xb[c * pixels + p];
+  }
+  __syncthreads();
+  __nv_bfloat16* yb = y + b * channels * pixels;
+  for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
+    const int64_t p = p0 + r, c = c0 + threadIdx.x;
+    if (c < channels && p < pixels) yb[p * channels + c] = __float2bfloat16_rn(tile[threadIdx.x][r]);
+  }
+}
+
+__global__ void NhwcToNchwKernel(const __nv_bfloat16* __restrict__ conv, int64_t channels,
+                                 int64_t pixels, const float* __restrict__ bias,
+                                 const float* residual, bool relu, float* y) {
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t b = blockIdx.z, p0 = int64_t{blockIdx.x} * kTile, c0 = int64_t{blockIdx.y} * kTile;
+  const __nv_bfloat16* cb = conv + b * channels * pixels;
+  for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
+    const int64_t p = p0 + r, c = c0 + threadIdx.x;
+    if (c < channels && p < pixels) tile[r][threadIdx.x] = __bfloat162float(cb[p * channels + c]);
+  }
+  __syncthreads();
+  const int64_t base = b * channels * pixels;
+  for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
+    const int64_t c = c0 + r, p = p0 + threadIdx.x;
+    if (c >= channels || p >= pixels) continue;
+    float v = tile[threadIdx.x][r];
+    if (bias != nullptr) v += bias[c];
+    // residual may alias y: each element is read, then written, by one thread.
+    if (residual != nullptr) v += residual[base + c * pixels + p];
+    if (relu) v = v > 0.f ? v : (v == v ? 0.f : v);  // NaN stays NaN, as Relu
+    y[base + c * pixels + p] = v;
+  }
+}
+
+Status CheckSizes(const char* what, int64_t batch, int64_t channels, int64_t pixels,
+                  const void* in, const void* out) {
+  if (batch < 0 || channels < 0 || pixels < 0)
+    return InvalidArgument(what, ": negative size [", batch, ", ", channels, ", ", pixels, "]");
+  if (batch > 65535 || (channels + kTile - 1) / kTile > 65535)
+    return InvalidArgument(what, ": [", batch, ", ", channels, ", ", pixels,
+                           "] exceeds the launch grid (batch and channels / 32 at most 65535)");
+  if (batch * channels * pixels > 0 && (in == nullptr || out == nullptr))
+    return InvalidArgument(what, ": null tensor");
+  return Status::Ok();
+}
+
+dim3 GridFor(int64_t batch, int64_t channels, int64_t pixels) {
+  return dim3(static_cast<unsigned>((pixels + kTile - 1) / kTile),
+              static_cast<unsigned>((channels + kTile - 1) / kTile),
+              static_cast<unsigned>(batch));
+}
+
+}  // namespace
+
+Status NchwF32ToNhwcBf16(const float* x, int64_t batch, int64_t channels, int64_t pixels, void* y,
+                         cudaStream_t stream) {
+  OCTET_RETURN_IF_ERROR(CheckSizes("NchwF32ToNhwcBf16", batch, channels, pixels, x, y));
+  if (batch * channels * pixels == 0) return Status::Ok();
+  NchwToNhwcKernel<<<GridFor(batch, channels, pixels), dim3(kTile, kRowsPerPass), 0, stream>>>(
+      x, channels, pixels, static_cast<__nv_bfloat16*>(y));
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("NchwToNhwcKernel");
+  return Status::Ok();
+}
+
+Status NhwcBf16ToNchwF32(const void* conv, int64_t batch, int64_t channels, int64_t pixels,
+                         const float* bias, const float* residual, bool relu, float* y,
+                         cudaStream_t stream) {
+  OCTET_RETURN_IF_ERROR(CheckSizes("NhwcBf16ToNchwF32", batch, channels, pixels, conv, y));
+  if (batch * channels * pixels == 0) return Status::Ok();
+  NhwcToNchwKernel<<<GridFor(batch, channels, pixels), dim3(kTile, kRowsPerPass), 0, stream>>>(
+      static_cast<const __nv_bfloat16*>(conv), channels, pixels, bias, residual, relu, y);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("NhwcToNchwKernel");
+  return Status::Ok();
+}
+
+}  // namespace octet::cuda
