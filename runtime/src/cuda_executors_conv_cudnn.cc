@@ -45,13 +45,11 @@ class CudnnConv2dExecutor : public CudaOpExecutor {
     Status st = cuda::NchwF32ToNhwcBf16(static_cast<const float*>(x.data), d.batch, d.channels,
                                         pixels, x_nhwc.data, stream);
     if (st.ok())
-      st = conv_.Run(d, x_nhwc.data, y_nhwc.data, ws.data, static_cast<size_t>(ws.numel()),
-                     stream);
+      st = conv_.Run(d, x_nhwc.data, y_nhwc.data, ws.data, static_cast<size_t>(ws.numel()), stream);
     if (st.ok())
-      st = cuda::NhwcBf16ToNchwF32(y_nhwc.data, d.batch, d.out_channels, out_pixels,
-                                   bias_ ? bias_->as<float>() : nullptr,
-                                   static_cast<const float*>(residual.data), relu_,
-                                   static_cast<float*>(y.data), stream);
+      st = cuda::NhwcBf16ToNchwF32(
+          y_nhwc.data, d.batch, d.out_channels, out_pixels, bias_ ? bias_->as<float>() : nullptr,
+          static_cast<const float*>(residual.data), relu_, static_cast<float*>(y.data), stream);
     return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
   }
 

@@ -22,7 +22,7 @@ inline int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1,
 
 // y[b, o, p] and the magnitude sum |x w| of each output, in double.
 inline void ReferenceConv(const std::vector<float>& x, const std::vector<float>& wt, int64_t groups,
-                   const ConvCase& c, std::vector<double>* y, std::vector<double>* mag) {
+                          const ConvCase& c, std::vector<double>* y, std::vector<double>* mag) {
   const Conv2dDims& d = c.d;
   const Window2d& w = c.w;
   const int64_t cg = d.channels / groups, og = d.out_channels / groups;

@@ -32,11 +32,11 @@ Status CudnnCallStatus(cudnnStatus_t status, const char* call, const char* file,
                cudnnGetErrorString(status));
 }
 
-#define OCTET_CUDNN_RETURN_IF_ERROR(call)                                         \
-  do {                                                                            \
-    const cudnnStatus_t _octet_cudnn_status = (call);                             \
-    if (_octet_cudnn_status != CUDNN_STATUS_SUCCESS)                              \
-      return CudnnCallStatus(_octet_cudnn_status, #call, __FILE__, __LINE__);     \
+#define OCTET_CUDNN_RETURN_IF_ERROR(call)                                     \
+  do {                                                                        \
+    const cudnnStatus_t _octet_cudnn_status = (call);                         \
+    if (_octet_cudnn_status != CUDNN_STATUS_SUCCESS)                          \
+      return CudnnCallStatus(_octet_cudnn_status, #call, __FILE__, __LINE__); \
   } while (0)
 
 // One handle per device, shared by every convolution of the process and
@@ -65,15 +65,24 @@ Expected<SharedHandle*> HandleForCurrentDevice() {
 
 const char* AlgoName(cudnnConvolutionFwdAlgo_t algo) {
   switch (algo) {
-    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "IMPLICIT_GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "IMPLICIT_PRECOMP_GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "DIRECT";
-    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "FFT";
-    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "FFT_TILING";
-    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "WINOGRAD";
-    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
-    default: return "?";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM:
+      return "IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM:
+      return "IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM:
+      return "GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT:
+      return "DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+      return "FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+      return "FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+      return "WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+      return "WINOGRAD_NONFUSED";
+    default:
+      return "?";
   }
 }
 
@@ -116,17 +125,17 @@ struct CudnnConv::Impl {
     if (d.out_channels != config.out_channels ||
         d.channels != config.channels_per_group * config.groups)
       return InvalidArgument("CudnnConv: input of ", d.channels, " channels -> ", d.out_channels,
-                             " does not fit the weights [", config.out_channels, ", ",
-                             win.kernel_h, ", ", win.kernel_w, ", ", config.channels_per_group,
-                             "] in ", config.groups, " groups");
+                             " does not fit the weights [", config.out_channels, ", ", win.kernel_h,
+                             ", ", win.kernel_w, ", ", config.channels_per_group, "] in ",
+                             config.groups, " groups");
     for (int64_t v : {d.batch, d.channels, d.height, d.width, d.out_height, d.out_width,
                       d.batch * d.channels * d.height * d.width,
                       d.batch * d.out_channels * d.out_height * d.out_width})
       if (!FitsInt(v))
         return Unimplemented("CudnnConv: cuDNN's convolution takes tensors of fewer than 2^31 ",
                              "elements, got [", d.batch, ", ", d.channels, ", ", d.height, ", ",
-                             d.width, "] -> [", d.batch, ", ", d.out_channels, ", ",
-                             d.out_height, ", ", d.out_width, "]");
+                             d.width, "] -> [", d.batch, ", ", d.out_channels, ", ", d.out_height,
+                             ", ", d.out_width, "]");
     return Status::Ok();
   }
 
@@ -139,17 +148,16 @@ struct CudnnConv::Impl {
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateTensorDescriptor(&plan->y));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnCreateConvolutionDescriptor(&plan->conv));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(
-        plan->x, format, type, static_cast<int>(d.batch),
-        static_cast<int>(d.channels), static_cast<int>(d.height), static_cast<int>(d.width)));
+        plan->x, format, type, static_cast<int>(d.batch), static_cast<int>(d.channels),
+        static_cast<int>(d.height), static_cast<int>(d.width)));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetTensor4dDescriptor(
-        plan->y, format, type, static_cast<int>(d.batch),
-        static_cast<int>(d.out_channels), static_cast<int>(d.out_height),
-        static_cast<int>(d.out_width)));
+        plan->y, format, type, static_cast<int>(d.batch), static_cast<int>(d.out_channels),
+        static_cast<int>(d.out_height), static_cast<int>(d.out_width)));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetConvolution2dDescriptor(
         plan->conv, static_cast<int>(win.pad_top), static_cast<int>(win.pad_left),
         static_cast<int>(win.stride_h), static_cast<int>(win.stride_w),
-        static_cast<int>(win.dilation_h), static_cast<int>(win.dilation_w),
-        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+        static_cast<int>(win.dilation_h), static_cast<int>(win.dilation_w), CUDNN_CROSS_CORRELATION,
+        CUDNN_DATA_FLOAT));
     OCTET_CUDNN_RETURN_IF_ERROR(
         cudnnSetConvolutionGroupCount(plan->conv, static_cast<int>(config.groups)));
     OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(plan->conv, CUDNN_TENSOR_OP_MATH));
@@ -166,14 +174,13 @@ struct CudnnConv::Impl {
   std::string DimsText(const Conv2dDims& d) const {
     return "[" + std::to_string(d.batch) + ", " + std::to_string(d.channels) + ", " +
            std::to_string(d.height) + ", " + std::to_string(d.width) + "] -> " +
-           std::to_string(d.out_channels) + " channels, " +
-           std::to_string(config.window.kernel_h) + "x" + std::to_string(config.window.kernel_w) +
-           " window";
+           std::to_string(d.out_channels) + " channels, " + std::to_string(config.window.kernel_h) +
+           "x" + std::to_string(config.window.kernel_w) + " window";
   }
 
   Expected<std::shared_ptr<const Plan>> PlanFor(const Conv2dDims& d, size_t workspace_bytes) {
-    const PlanKey key{d.batch, d.channels, d.height, d.width, d.out_height, d.out_width,
-                      workspace_bytes};
+    const PlanKey key{d.batch,      d.channels,  d.height,       d.width,
+                      d.out_height, d.out_width, workspace_bytes};
     std::lock_guard<std::mutex> lock(mutex);
     if (auto it = plans.find(key); it != plans.end()) return it->second;
     auto plan = std::make_shared<Plan>();
@@ -185,8 +192,8 @@ struct CudnnConv::Impl {
     {
       std::lock_guard<std::mutex> handle_lock(handle->mutex);
       OCTET_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(
-          handle->handle, plan->x, w, plan->conv, plan->y, static_cast<int>(perf.size()),
-          &returned, perf.data()));
+          handle->handle, plan->x, w, plan->conv, plan->y, static_cast<int>(perf.size()), &returned,
+          perf.data()));
     }
     // The heuristic's ranking, best first: the first that runs in the workspace.
     const cudnnConvolutionFwdAlgoPerf_t* chosen = nullptr;
@@ -221,9 +228,8 @@ Expected<CudnnConv> CudnnConv::Create(const CudnnConvConfig& config) {
                            config.channels_per_group, ", ", win.kernel_h, ", ", win.kernel_w,
                            "] in ", config.groups, " groups");
   if (win.pad_top != win.pad_bottom || win.pad_left != win.pad_right)
-    return Unimplemented("CudnnConv: cuDNN takes symmetric pads, got [top ", win.pad_top,
-                         ", left ", win.pad_left, ", bottom ", win.pad_bottom, ", right ",
-                         win.pad_right, "]");
+    return Unimplemented("CudnnConv: cuDNN takes symmetric pads, got [top ", win.pad_top, ", left ",
+                         win.pad_left, ", bottom ", win.pad_bottom, ", right ", win.pad_right, "]");
   auto impl = std::make_shared<Impl>();
   impl->config = config;
   OCTET_ASSIGN_OR_RETURN(impl->handle, HandleForCurrentDevice());
@@ -249,10 +255,9 @@ Status CudnnConv::Run(const Conv2dDims& d, const void* x, void* y, void* workspa
   std::lock_guard<std::mutex> lock(impl.handle->mutex);
   cudnnHandle_t h = impl.handle->handle;
   OCTET_CUDNN_RETURN_IF_ERROR(cudnnSetStream(h, stream));
-  OCTET_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(h, &one, plan->x, x, impl.w,
-                                                      impl.config.weights, plan->conv, plan->algo,
-                                                      workspace, workspace_bytes, &zero, plan->y,
-                                                      y));
+  OCTET_CUDNN_RETURN_IF_ERROR(
+      cudnnConvolutionForward(h, &one, plan->x, x, impl.w, impl.config.weights, plan->conv,
+                              plan->algo, workspace, workspace_bytes, &zero, plan->y, y));
   return Status::Ok();
 }
 

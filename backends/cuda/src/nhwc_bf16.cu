@@ -26,7 +26,8 @@ __global__ void NchwToNhwcKernel(const float* __restrict__ x, int64_t channels, 
   __nv_bfloat16* yb = y + b * channels * pixels;
   for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
     const int64_t p = p0 + r, c = c0 + threadIdx.x;
-    if (c < channels && p < pixels) yb[p * channels + c] = __float2bfloat16_rn(tile[threadIdx.x][r]);
+    if (c < channels && p < pixels)
+      yb[p * channels + c] = __float2bfloat16_rn(tile[threadIdx.x][r]);
   }
 }
 
@@ -54,8 +55,8 @@ __global__ void NhwcToNchwKernel(const __nv_bfloat16* __restrict__ conv, int64_t
   }
 }
 
-Status CheckSizes(const char* what, int64_t batch, int64_t channels, int64_t pixels,
-                  const void* in, const void* out) {
+Status CheckSizes(const char* what, int64_t batch, int64_t channels, int64_t pixels, const void* in,
+                  const void* out) {
   if (batch < 0 || channels < 0 || pixels < 0)
     return InvalidArgument(what, ": negative size [", batch, ", ", channels, ", ", pixels, "]");
   if (batch > 65535 || (channels + kTile - 1) / kTile > 65535)
@@ -68,8 +69,7 @@ Status CheckSizes(const char* what, int64_t batch, int64_t channels, int64_t pix
 
 dim3 GridFor(int64_t batch, int64_t channels, int64_t pixels) {
   return dim3(static_cast<unsigned>((pixels + kTile - 1) / kTile),
-              static_cast<unsigned>((channels + kTile - 1) / kTile),
-              static_cast<unsigned>(batch));
+              static_cast<unsigned>((channels + kTile - 1) / kTile), static_cast<unsigned>(batch));
 }
 
 }  // namespace

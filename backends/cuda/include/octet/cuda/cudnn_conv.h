@@ -40,7 +40,7 @@ struct CudnnConvConfig {
   Window2d window;  // pads symmetric (cuDNN's descriptor has one per axis)
   int64_t groups = 1;
   int64_t out_channels = 0, channels_per_group = 0;  // w's first and last dims
-  const void* weights = nullptr;  // device bf16 [O, kh, kw, C / groups]
+  const void* weights = nullptr;                     // device bf16 [O, kh, kw, C / groups]
 };
 
 // One algorithm's measured time (CudnnConv::MeasureAlgorithms).
@@ -74,8 +74,8 @@ class CudnnConv {
   // (cudnnFindConvolutionForwardAlgorithmEx: each run on x, the weights and
   // y, which it overwrites), fastest first. Synchronises the device.
   Expected<std::vector<CudnnAlgoTime>> MeasureAlgorithms(const Conv2dDims& dims, const void* x,
-                                                          void* y, void* workspace,
-                                                          size_t workspace_bytes) const;
+                                                         void* y, void* workspace,
+                                                         size_t workspace_bytes) const;
 
   // The workspace Run may use (what the lowering plans in the arena).
   static constexpr size_t kWorkspaceBytes = size_t{16} << 20;
