@@ -5,6 +5,9 @@
 # On the device:
 #   mkdir -p /tmp/o && tar xJf DIR/bundle.tar.xz -C /tmp/o &&
 #   export LD_LIBRARY_PATH=/tmp/o/lib:/usr/local/cuda-13.0/targets/x86_64-linux/lib
+# and, for binaries built with cuDNN (not packed: the toolkit folder's 500 MB),
+# the machine's PyTorch copy of it, e.g.
+#   $(python3 -c 'import nvidia.cudnn; print(list(nvidia.cudnn.__path__)[0])')/lib
 # Usage: scripts/device_bundle.sh DIR BINARY...
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 DIR BINARY..." >&2; exit 2; }

@@ -239,9 +239,10 @@ TEST_F(LowerConvTest, WideResidualCnnRunsOnCudnn) {
   EXPECT_EQ(im2col->desc.requirements.count("cudnn"), 0u);
 }
 
-// cuDNN's descriptor has one pad per axis: asymmetric pads take im2col, and
-// a module with no cuDNN op does not require it.
-TEST_F(LowerConvTest, AsymmetricPadsTakeIm2col) {
+// cuDNN's descriptor has one pad per axis: asymmetric pads take im2col; so
+// does a strided 1x1 (resnet's downsample, measured faster as im2col); a
+// module with no cuDNN op does not require it.
+TEST_F(LowerConvTest, AsymmetricPadsAndStridedPointwiseTakeIm2col) {
   std::mt19937 rng(8);
   Model m;
   m.opset_imports[""] = 17;
@@ -249,11 +250,12 @@ TEST_F(LowerConvTest, AsymmetricPadsTakeIm2col) {
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 16, 9, 9})));
   Node* conv = ConvNode(g, x, 16, 16, 3, 1, 1, true, "asym", rng);
   conv->SetAttr("pads", std::vector<int64_t>{0, 0, 1, 1});
-  g.AddOutput(conv->output(0));
+  g.AddOutput(ConvNode(g, conv->output(0), 32, 16, 1, 2, 0, true, "down", rng)->output(0));
   ASSERT_TRUE(InferShapes(g).ok());
   auto cuda = CompileForCuda(std::move(m));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
-  EXPECT_EQ(Kernels(cuda->desc), std::vector<std::string>{"cuda.conv2d_bf16"});
+  EXPECT_EQ(Kernels(cuda->desc),
+            (std::vector<std::string>{"cuda.conv2d_bf16", "cuda.conv2d_bf16"}));
   EXPECT_EQ(cuda->desc.requirements.count("cudnn"), 0u);
 }
 

@@ -37,7 +37,8 @@ struct CompileOptions {
   bool reduce_range = false;
   // cuda: how the float convolutions run. kCudnn: "cuda.conv2d_cudnn" (cuDNN
   // 9 in bf16 channels last) for those it runs faster (group 1, 16+ channels
-  // in multiples of 8, symmetric pads; the module then requires "cudnn": "9",
+  // in multiples of 8, not a strided 1x1, symmetric pads; the module then
+  // requires "cudnn": "9",
   // which a runtime built without cuDNN refuses at load), im2col for the
   // rest. kIm2colBf16: "cuda.conv2d_bf16" (im2col + cuBLASLt bf16) and
   // "cuda.grouped_conv2d" (direct f32) only, no library beyond cuBLASLt.
