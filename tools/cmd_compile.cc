@@ -23,6 +23,7 @@ struct CompileFlags {
   bool prepack = false;
   bool tune = false;
   std::string cuda_conv = "cudnn";
+  bool cuda_conv_given = false;
   std::string qdq_out;
   QuantizeFlags quantize;  // used when --calib, --stats-in or --preset is given
   bool preset_given = false;
@@ -90,6 +91,8 @@ int Compile(const CompileFlags& f) {
     return Fail(InvalidArgument("--prepack applies to --target x86 only"));
   if (f.tune && f.target != "cuda")
     return Fail(InvalidArgument("--tune applies to --target cuda only"));
+  if (f.cuda_conv_given && f.target != "cuda")
+    return Fail(InvalidArgument("--cuda-conv applies to --target cuda only"));
   if (f.cuda_conv != "cudnn" && f.cuda_conv != "im2col")
     return Fail(InvalidArgument("unknown --cuda-conv '", f.cuda_conv, "'; use cudnn or im2col"));
   if (f.batch < 1) return Fail(InvalidArgument("--batch must be at least 1, got ", f.batch));
@@ -171,6 +174,7 @@ Action AddCompileCommand(CLI::App& app) {
       ->capture_default_str();
   return [f, cmd]() {
     f->preset_given = cmd->count("--preset") > 0;  // int8-dynamic needs no calibration data
+    f->cuda_conv_given = cmd->count("--cuda-conv") > 0;
     f->quantize.model = f->model;
     f->quantize.reduce_range = f->reduce_range;
     f->quantize.threads = f->threads;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "octet/cuda/conv_pool_kernels.h"
+#include "octet/cuda/device_buffer.h"
 #include "octet/cuda/int8_kernels.h"
 #include "octet/module/module.h"
 #include "octet/status.h"
@@ -69,6 +70,10 @@ void AddCudaCudnnConvExecutors(CudaExecutorFactories& f);          // cuda_execu
 std::string CudaOpPrefix(const ModuleOp& op);
 // "[1,2,3]"
 std::string CudaDimsText(const std::vector<int64_t>& dims);
+// A constant uploaded once at load, shared by the executor and its kernels
+// (errors name the op; cuda_executors_conv.cc).
+Expected<std::shared_ptr<const cuda::DeviceBuffer>> UploadCudaConstant(const ModuleOp& op,
+                                                                       const Tensor& t);
 // A convolution's or pooling's window attributes: kernel_shape, strides,
 // pads [top, left, bottom, right], dilations (cuda_executors_conv.cc).
 Expected<cuda::Window2d> ReadCudaWindow(const ModuleOp& op);

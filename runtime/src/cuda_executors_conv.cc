@@ -20,12 +20,17 @@ std::string DimsText(const std::vector<int64_t>& dims) { return CudaDimsText(dim
 using SharedBuffer = std::shared_ptr<const cuda::DeviceBuffer>;
 
 Expected<SharedBuffer> UploadConstant(const ModuleOp& op, const Tensor& t) {
+  return UploadCudaConstant(op, t);
+}
+
+}  // namespace
+
+Expected<std::shared_ptr<const cuda::DeviceBuffer>> UploadCudaConstant(const ModuleOp& op,
+                                                                       const Tensor& t) {
   auto buffer = cuda::DeviceBuffer::FromHost(t.raw(), static_cast<size_t>(t.nbytes()));
   if (!buffer.ok()) return buffer.status().WithContext("op '" + op.name + "'");
   return std::make_shared<const cuda::DeviceBuffer>(std::move(*buffer));
 }
-
-}  // namespace
 
 // kernel_shape, strides, pads [top, left, bottom, right], dilations.
 Expected<cuda::Window2d> ReadCudaWindow(const ModuleOp& op) {

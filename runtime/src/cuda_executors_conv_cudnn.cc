@@ -61,12 +61,6 @@ class CudnnConv2dExecutor : public CudaOpExecutor {
   cuda::CudnnConv conv_;
 };
 
-Expected<SharedBuffer> Upload(const ModuleOp& op, const Tensor& t) {
-  auto buffer = cuda::DeviceBuffer::FromHost(t.raw(), static_cast<size_t>(t.nbytes()));
-  if (!buffer.ok()) return buffer.status().WithContext("op '" + op.name + "'");
-  return std::make_shared<const cuda::DeviceBuffer>(std::move(*buffer));
-}
-
 Expected<std::unique_ptr<CudaOpExecutor>> CreateCudnnConv2d(const ModuleDesc& desc,
                                                             const ModuleOp& op,
                                                             const std::vector<Tensor>& constants) {
@@ -79,14 +73,14 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudnnConv2d(const ModuleDesc& de
     return InvalidArgument(CudaOpPrefix(op), "expected bf16 weights [O, kh, kw, C] for a ",
                            window.kernel_h, "x", window.kernel_w, " window, got ",
                            DTypeName(w.dtype()), w.ShapeString());
-  OCTET_ASSIGN_OR_RETURN(SharedBuffer weights, Upload(op, w));
+  OCTET_ASSIGN_OR_RETURN(SharedBuffer weights, UploadCudaConstant(op, w));
   SharedBuffer bias;
   if (op.inputs[2] >= 0) {
     const Tensor& b = constants[op.inputs[2]];
     if (b.dtype() != DType::kF32 || b.numel() != w.dim(0))
       return InvalidArgument(CudaOpPrefix(op), "expected an f32 bias of ", w.dim(0),
                              " values, got ", DTypeName(b.dtype()), b.ShapeString());
-    OCTET_ASSIGN_OR_RETURN(bias, Upload(op, b));
+    OCTET_ASSIGN_OR_RETURN(bias, UploadCudaConstant(op, b));
   }
   cuda::CudnnConvConfig c;
   c.window = window;

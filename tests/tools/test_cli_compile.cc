@@ -137,6 +137,25 @@ TEST_F(CompileCliTest, TargetX86) {
   EXPECT_NE(r.output.find("--reduce-range applies to --target x86"), std::string::npos) << r.output;
 }
 
+// --cuda-conv takes cudnn or im2col, for --target cuda only; a refused
+// command writes nothing. (This float model's convolutions have 3 channels:
+// im2col either way.)
+TEST_F(CompileCliTest, CudaConvChoice) {
+  auto r = RunOctet("compile " + onnx_ + " --target cuda --cuda-conv im2col -o " + octet_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("target cuda"), std::string::npos) << r.output;
+  fs::remove(octet_);
+  r = RunOctet("compile " + onnx_ + " --target cuda --cuda-conv winograd -o " + octet_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("unknown --cuda-conv 'winograd'; use cudnn or im2col"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(octet_));
+  r = RunOctet("compile " + onnx_ + " --cuda-conv im2col -o " + octet_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--cuda-conv applies to --target cuda"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(octet_));
+}
+
 // Quantize + compile in one command: the module equals compiling the QDQ
 // model that --qdq-out saved, runs, and int8 ops are in it. A model that is
 // already QDQ is refused with --calib, and nothing is written.

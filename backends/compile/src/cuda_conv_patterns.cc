@@ -150,8 +150,8 @@ void MatchConv(const Node* n, CudaFloatFusion* f) {
 // batch 64), symmetric pads (cuDNN's descriptor has one pad per axis).
 bool UseCudnn(const CompileOptions& options, const ConvAttrs& a, const Tensor& w) {
   const int64_t o = w.dim(0), c = w.dim(1);
-  const bool strided_pointwise = w.dim(2) == 1 && w.dim(3) == 1 &&
-                                 (a.strides[0] != 1 || a.strides[1] != 1);
+  const bool strided_pointwise =
+      w.dim(2) == 1 && w.dim(3) == 1 && (a.strides[0] != 1 || a.strides[1] != 1);
   return options.cuda_conv == CompileOptions::CudaConv::kCudnn && a.group == 1 && c >= 16 &&
          c % 8 == 0 && o % 8 == 0 && !strided_pointwise && a.pads[0] == a.pads[2] &&
          a.pads[1] == a.pads[3];
