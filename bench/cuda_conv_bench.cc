@@ -13,6 +13,10 @@
 // longer to enqueue than to run (cuDNN at batch 1); a module replays a CUDA
 // graph, which does not.
 //
+// The "C padded to N" rows are the stem / patch embedding with zero channels
+// added (the same work plus zeros), to see whether cuDNN's tensor-core
+// kernels would take them faster padded.
+//
 //   build/cuda_conv_bench [BATCH...]     (default: 64 8 1)
 #include <cuda_runtime_api.h>
 
@@ -42,6 +46,8 @@ struct Shape {
 
 const Shape kShapes[] = {
     {"r18 conv1", 3, 224, 224, 64, 7, 2, 3},
+    {"r18 conv1, C padded to 8", 8, 224, 224, 64, 7, 2, 3},
+    {"r18 conv1, C padded to 16", 16, 224, 224, 64, 7, 2, 3},
     {"r18 layer1", 64, 56, 56, 64, 3, 1, 1},
     {"r18 layer2.0.conv1", 64, 56, 56, 128, 3, 2, 1},
     {"r18 layer2.0.ds", 64, 56, 56, 128, 1, 2, 0},
@@ -51,6 +57,7 @@ const Shape kShapes[] = {
     {"r18 layer4.0.conv1", 256, 14, 14, 512, 3, 2, 1},
     {"r18 layer4", 512, 7, 7, 512, 3, 1, 1},
     {"sam patch_embed", 3, 1024, 1024, 768, 16, 16, 0},
+    {"sam patch_embed, C padded to 8", 8, 1024, 1024, 768, 16, 16, 0},
     {"sam neck 1x1", 768, 64, 64, 256, 1, 1, 0},
     {"sam neck 3x3", 256, 64, 64, 256, 3, 1, 1},
 };
