@@ -222,30 +222,11 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateWeightOnlyMatMul(
   if (has_scratch && desc.slots[op.outputs[3]].dtype != DType::kU8)
     return InvalidArgument(Prefix(op), "output 3 (scratch) must be u8, got ",
                            DTypeName(desc.slots[op.outputs[3]].dtype));
-  OCTET_ASSIGN_OR_RETURN(std::string activation, op.Get<std::string>("activation"));
-  if (activation != "none" && activation != "gelu_erf")
-    return InvalidArgument(Prefix(op), "unknown activation '", activation,
-                           "' (this runtime has none, gelu_erf)");
-  cuda::WeightOnlyGemmConfig c;
-  c.codes = constants[op.inputs[1]];
-  c.weight_layout = cuda::WeightLayout::kKN;
-  c.scales = constants[op.inputs[2]];
-  if (op.inputs[3] >= 0) c.zero_points = constants[op.inputs[3]];
-  if (op.inputs[4] >= 0) c.bias = constants[op.inputs[4]];
-  OCTET_ASSIGN_OR_RETURN(c.group_size, op.Get<int64_t>("group_size"));
-  c.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
+  OCTET_ASSIGN_OR_RETURN(
+      cuda::WeightOnlyGemmConfig c,
+      ReadWeightOnlyConfig(op, [&](int32_t slot) -> Expected<Tensor> { return constants[slot]; }));
   c.bf16_weights =
       has_scratch ? cuda::Bf16Weights::kDequantizePerRun : cuda::Bf16Weights::kResidentCopy;
-  if (op.FindAttr("tuned_int4_shape") != nullptr) {  // `octet compile --tune`
-    OCTET_ASSIGN_OR_RETURN(int64_t shape, op.Get<int64_t>("tuned_int4_shape"));
-    OCTET_ASSIGN_OR_RETURN(c.tuned_rows, op.Get<int64_t>("tuned_rows"));
-    if (shape < 0 || shape >= cuda::WeightOnlyInt4KernelShapes(c.group_size))
-      return InvalidArgument(Prefix(op), "tuned_int4_shape ", shape, " is not one of this ",
-                             "runtime's ", cuda::WeightOnlyInt4KernelShapes(c.group_size),
-                             " u4 kernel shapes for group ", c.group_size,
-                             " (compile the module again with --tune)");
-    c.tuned_int4_shape = static_cast<int>(shape);
-  }
   auto gemm = cuda::WeightOnlyGemm::Create(c);  // checks dtypes, shapes and the group size
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
   return std::unique_ptr<CudaOpExecutor>(new WeightOnlyMatMulExecutor(op, std::move(*gemm)));
@@ -289,6 +270,39 @@ std::string CudaDimsText(const std::vector<int64_t>& dims) {
   std::string s = "[";
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
   return s + "]";
+}
+
+Expected<cuda::WeightOnlyGemmConfig> ReadWeightOnlyConfig(
+    const ModuleOp& op, const std::function<Expected<Tensor>(int32_t slot)>& constant) {
+  if (op.inputs.size() != 5)
+    return InvalidArgument(CudaOpPrefix(op), "expected 5 inputs, got ", op.inputs.size());
+  OCTET_ASSIGN_OR_RETURN(std::string activation, op.Get<std::string>("activation"));
+  if (activation != "none" && activation != "gelu_erf")
+    return InvalidArgument(CudaOpPrefix(op), "unknown activation '", activation,
+                           "' (this runtime has none, gelu_erf)");
+  cuda::WeightOnlyGemmConfig c;
+  OCTET_ASSIGN_OR_RETURN(c.codes, constant(op.inputs[1]));
+  c.weight_layout = cuda::WeightLayout::kKN;
+  OCTET_ASSIGN_OR_RETURN(c.scales, constant(op.inputs[2]));
+  if (op.inputs[3] >= 0) {
+    OCTET_ASSIGN_OR_RETURN(c.zero_points, constant(op.inputs[3]));
+  }
+  if (op.inputs[4] >= 0) {
+    OCTET_ASSIGN_OR_RETURN(c.bias, constant(op.inputs[4]));
+  }
+  OCTET_ASSIGN_OR_RETURN(c.group_size, op.Get<int64_t>("group_size"));
+  c.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
+  if (op.FindAttr("tuned_int4_shape") != nullptr) {  // `octet compile --tune`
+    OCTET_ASSIGN_OR_RETURN(int64_t shape, op.Get<int64_t>("tuned_int4_shape"));
+    OCTET_ASSIGN_OR_RETURN(c.tuned_rows, op.Get<int64_t>("tuned_rows"));
+    if (shape < 0 || shape >= cuda::WeightOnlyInt4KernelShapes(c.group_size))
+      return InvalidArgument(CudaOpPrefix(op), "tuned_int4_shape ", shape, " is not one of this ",
+                             "runtime's ", cuda::WeightOnlyInt4KernelShapes(c.group_size),
+                             " u4 kernel shapes for group ", c.group_size,
+                             " (compile the module again with --tune)");
+    c.tuned_int4_shape = static_cast<int>(shape);
+  }
+  return c;
 }
 
 Status ReadTunedInt8Tile(const ModuleOp& op, cuda::Int8DynamicGemmConfig* config) {

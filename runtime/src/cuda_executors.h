@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "octet/cuda/conv_pool_kernels.h"
 #include "octet/cuda/device_buffer.h"
 #include "octet/cuda/int8_kernels.h"
+#include "octet/cuda/weight_only_gemm.h"
 #include "octet/module/module.h"
 #include "octet/status.h"
 #include "octet/tensor.h"
@@ -88,6 +90,14 @@ Expected<cuda::Conv2dDims> ReadCudaConvDims(const ModuleOp& op, const DeviceTens
 // (attributes tuned_tile and tuned_rows), into its GEMM's config; nothing
 // when the op was not tuned.
 Status ReadTunedInt8Tile(const ModuleOp& op, cuda::Int8DynamicGemmConfig* config);
+// The WeightOnlyGemm config of a cuda.weight_only_matmul op: its constants
+// (codes, scales, zero points, bias; `constant` returns the tensor of a
+// slot), group size, activation and the `--tune` attributes (a kernel shape
+// this runtime lacks is refused). bf16_weights is the caller's to set. Shared
+// by the executor and `octet compile --tune`, so that the tuner times the
+// GEMM the executor runs.
+Expected<cuda::WeightOnlyGemmConfig> ReadWeightOnlyConfig(
+    const ModuleOp& op, const std::function<Expected<Tensor>(int32_t slot)>& constant);
 // The op's structure: input count (those beyond `required` may be -1),
 // output count, and which inputs must be constants.
 Status CheckCudaOpShape(const ModuleDesc& desc, const ModuleOp& op, size_t num_inputs,

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "cuda_executors.h"
 #include "octet/cuda/cuda_status.h"
 #include "octet/cuda/device.h"
 #include "octet/cuda/device_buffer.h"
@@ -99,22 +100,10 @@ std::string ShapeName(int shape) { return "shape " + std::to_string(shape); }
 // run cuBLASLt.
 Expected<std::optional<TunedOp>> TuneWeightOnly(const ModuleDesc& desc, const LoadedModule& loaded,
                                                 ModuleOp& op) {
-  if (op.inputs.size() != 5)
-    return InvalidArgument("op '", op.name, "' (", op.kernel, "): expected 5 inputs, got ",
-                           op.inputs.size());
-  cuda::WeightOnlyGemmConfig c;
-  OCTET_ASSIGN_OR_RETURN(c.codes, loaded.ConstantTensor(op.inputs[1]));
+  OCTET_ASSIGN_OR_RETURN(cuda::WeightOnlyGemmConfig c, ReadWeightOnlyConfig(op, [&](int32_t slot) {
+                           return loaded.ConstantTensor(slot);
+                         }));
   if (c.codes.dtype() != DType::kU4 || c.codes.rank() != 2) return std::optional<TunedOp>();
-  OCTET_ASSIGN_OR_RETURN(c.scales, loaded.ConstantTensor(op.inputs[2]));
-  if (op.inputs[3] >= 0) {
-    OCTET_ASSIGN_OR_RETURN(c.zero_points, loaded.ConstantTensor(op.inputs[3]));
-  }
-  if (op.inputs[4] >= 0) {
-    OCTET_ASSIGN_OR_RETURN(c.bias, loaded.ConstantTensor(op.inputs[4]));
-  }
-  OCTET_ASSIGN_OR_RETURN(c.group_size, op.Get<int64_t>("group_size"));
-  OCTET_ASSIGN_OR_RETURN(std::string activation, op.Get<std::string>("activation"));
-  c.activation = activation == "gelu_erf" ? cuda::Activation::kGeluErf : cuda::Activation::kNone;
   auto gemm = cuda::WeightOnlyGemm::Create(c);
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
   TunedOp t;
