@@ -22,7 +22,7 @@ struct CompileFlags {
   bool reduce_range = false;
   bool prepack = false;
   bool tune = false;
-  std::string cuda_conv = "cudnn";
+  std::string cuda_conv = OCTET_DEFAULT_CUDA_CONV;  // tools/CMakeLists.txt
   bool cuda_conv_given = false;
   std::string qdq_out;
   QuantizeFlags quantize;  // used when --calib, --stats-in or --preset is given
@@ -163,8 +163,9 @@ Action AddCompileCommand(CLI::App& app) {
                 "on this GPU and store the fastest in the module (needs the GPU the module will "
                 "run on)");
   cmd->add_option("--cuda-conv", f->cuda_conv,
-                  "cuda: float convolutions on cuDNN (cudnn: TF32 tensor cores, the module "
-                  "needs a runtime built with cuDNN 9) or as im2col + cuBLASLt bf16 (im2col)")
+                  "cuda: float convolutions on cuDNN in bf16 channels-last where it is faster "
+                  "(cudnn: the module needs a runtime built with cuDNN 9), or all as im2col + "
+                  "cuBLASLt bf16 (im2col); the default is cudnn when this build has cuDNN")
       ->capture_default_str();
   cmd->add_option("--output,-o", f->output, "compiled module to write (.octet)")->required();
   cmd->add_option("--batch", f->batch,

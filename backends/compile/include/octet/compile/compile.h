@@ -42,6 +42,7 @@ struct CompileOptions {
   // which a runtime built without cuDNN refuses at load), im2col for the
   // rest. kIm2colBf16: "cuda.conv2d_bf16" (im2col + cuBLASLt bf16) and
   // "cuda.grouped_conv2d" (direct f32) only, no library beyond cuBLASLt.
+  // (The `octet` CLI defaults to im2col when built without cuDNN.)
   enum class CudaConv { kCudnn, kIm2colBf16 };
   CudaConv cuda_conv = CudaConv::kCudnn;
 };
