@@ -19,10 +19,6 @@ std::string Prefix(const ModuleOp& op) { return CudaOpPrefix(op); }
 std::string DimsText(const std::vector<int64_t>& dims) { return CudaDimsText(dims); }
 using SharedBuffer = std::shared_ptr<const cuda::DeviceBuffer>;
 
-Expected<SharedBuffer> UploadConstant(const ModuleOp& op, const Tensor& t) {
-  return UploadCudaConstant(op, t);
-}
-
 }  // namespace
 
 Expected<std::shared_ptr<const cuda::DeviceBuffer>> UploadCudaConstant(const ModuleOp& op,
@@ -71,11 +67,6 @@ Expected<cuda::Conv2dDims> ReadCudaConvDims(const ModuleOp& op, const DeviceTens
 namespace {
 
 Expected<cuda::Window2d> ReadWindow(const ModuleOp& op) { return ReadCudaWindow(op); }
-Expected<cuda::Conv2dDims> ReadDims(const ModuleOp& op, const DeviceTensor& x,
-                                    const DeviceTensor& y, const cuda::Window2d& w,
-                                    bool floor_dims) {
-  return ReadCudaConvDims(op, x, y, w, floor_dims);
-}
 
 // cuda.conv2d_bf16: x f32 NCHW -> im2col in bf16 (output 1, [N, rows, OH,
 // OW]: the window's C * kh * kw taps, then rows of ones for the bias columns,
@@ -96,7 +87,7 @@ class Conv2dBf16Executor : public CudaOpExecutor {
   Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
              cudaStream_t stream) const override {
     const DeviceTensor &x = in[0], &residual = in[2], &y = out[0], &cols = out[1], &ws = out[2];
-    OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadDims(op_, x, y, window_, true));
+    OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadCudaConvDims(op_, x, y, window_, true));
     const int64_t k = d.channels * window_.kernel_h * window_.kernel_w;
     const int64_t o = static_cast<int64_t>(w_->bytes() / 2) / rows_;
     const int64_t pixels = d.out_height * d.out_width;
@@ -139,7 +130,7 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateConv2dBf16(const ModuleDesc& des
   OCTET_ASSIGN_OR_RETURN(cuda::Window2d window, ReadWindow(op));
   OCTET_ASSIGN_OR_RETURN(int64_t relu, op.Get<int64_t>("relu"));
   OCTET_ASSIGN_OR_RETURN(int64_t ones_rows, op.Get<int64_t>("bias_rows"));
-  OCTET_ASSIGN_OR_RETURN(SharedBuffer weights, UploadConstant(op, w));
+  OCTET_ASSIGN_OR_RETURN(SharedBuffer weights, UploadCudaConstant(op, w));
   cuda::Bf16GemmConfig c;
   c.relu = relu != 0;
   c.accumulate = op.inputs[2] >= 0;
@@ -166,7 +157,7 @@ class GroupedConv2dExecutor : public CudaOpExecutor {
   Status Run(const std::vector<DeviceTensor>& in, const std::vector<DeviceTensor>& out,
              cudaStream_t stream) const override {
     const DeviceTensor &x = in[0], &residual = in[3], &y = out[0];
-    OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadDims(op_, x, y, window_, true));
+    OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadCudaConvDims(op_, x, y, window_, true));
     if (d.out_channels != w_dims_[0] || d.channels != w_dims_[1] * groups_)
       return InvalidArgument(Prefix(op_), "input ", DimsText(x.dims), " -> ", DimsText(y.dims),
                              " does not fit the weights ", DimsText(w_dims_), " in ", groups_,
@@ -201,13 +192,13 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateGroupedConv2d(
       w.dim(3) != window.kernel_w || groups <= 0 || w.dim(0) % groups != 0)
     return InvalidArgument(Prefix(op), "expected f32 weights [O, C / group, kh, kw], got ",
                            DTypeName(w.dtype()), w.ShapeString());
-  OCTET_ASSIGN_OR_RETURN(SharedBuffer weights, UploadConstant(op, w));
+  OCTET_ASSIGN_OR_RETURN(SharedBuffer weights, UploadCudaConstant(op, w));
   SharedBuffer bias;
   if (op.inputs[2] >= 0) {
     const Tensor& b = constants[op.inputs[2]];
     if (b.dtype() != DType::kF32 || b.numel() != w.dim(0))
       return InvalidArgument(Prefix(op), "expected an f32 bias of ", w.dim(0), " values");
-    OCTET_ASSIGN_OR_RETURN(bias, UploadConstant(op, b));
+    OCTET_ASSIGN_OR_RETURN(bias, UploadCudaConstant(op, b));
   }
   return std::unique_ptr<CudaOpExecutor>(new GroupedConv2dExecutor(
       op, window, groups, relu != 0, w.dims(), std::move(weights), std::move(bias)));
@@ -227,11 +218,11 @@ class Pool2dExecutor : public CudaOpExecutor {
              cudaStream_t stream) const override {
     const DeviceTensor &x = in[0], &y = out[0];
     if (nhwc_) {
-      // The NCHW sizes of the NHWC tensors, for the checks of ReadDims.
+      // The NCHW sizes of the NHWC tensors, for the checks of ReadCudaConvDims.
       DeviceTensor xs = x, ys = y;
       for (DeviceTensor* t : {&xs, &ys})
         if (t->dims.size() == 4) t->dims = {t->dims[0], t->dims[3], t->dims[1], t->dims[2]};
-      OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadDims(op_, xs, ys, window_, false));
+      OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadCudaConvDims(op_, xs, ys, window_, false));
       if (d.out_channels != d.channels)
         return InvalidArgument(Prefix(op_), "pooling keeps the channels: ", DimsText(x.dims),
                                " -> ", DimsText(y.dims), " (NHWC)");
@@ -246,7 +237,7 @@ class Pool2dExecutor : public CudaOpExecutor {
                                          static_cast<float*>(y.data), stream, y_absmax);
       return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
     }
-    OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadDims(op_, x, y, window_, false));
+    OCTET_ASSIGN_OR_RETURN(cuda::Conv2dDims d, ReadCudaConvDims(op_, x, y, window_, false));
     if (d.out_channels != d.channels)
       return InvalidArgument(Prefix(op_), "pooling keeps the channels: ", DimsText(x.dims), " -> ",
                              DimsText(y.dims));
@@ -375,13 +366,13 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateLinearBf16(const ModuleDesc& des
   if (activation != "none" && activation != "relu" && activation != "gelu_erf")
     return InvalidArgument(Prefix(op), "unknown activation '", activation,
                            "' (this runtime has none, relu, gelu_erf)");
-  OCTET_ASSIGN_OR_RETURN(SharedBuffer weights, UploadConstant(op, w));
+  OCTET_ASSIGN_OR_RETURN(SharedBuffer weights, UploadCudaConstant(op, w));
   SharedBuffer bias;
   if (op.inputs[2] >= 0) {
     const Tensor& b = constants[op.inputs[2]];
     if (b.dtype() != DType::kF32 || b.numel() != w.dim(0))
       return InvalidArgument(Prefix(op), "expected an f32 bias of ", w.dim(0), " values");
-    OCTET_ASSIGN_OR_RETURN(bias, UploadConstant(op, b));
+    OCTET_ASSIGN_OR_RETURN(bias, UploadCudaConstant(op, b));
   }
   cuda::Bf16GemmConfig c;
   c.bias = bias ? bias->as<float>() : nullptr;

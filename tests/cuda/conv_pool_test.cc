@@ -23,11 +23,11 @@
 namespace octet::cuda {
 namespace {
 
-using testing::Download;
-using testing::Upload;
 using testing::ConvCase;
+using testing::Download;
 using testing::OutSize;
 using testing::ReferenceConv;
+using testing::Upload;
 
 float RoundBf16(float v) { return BFloat16ToFloat(FloatToBFloat16(v)); }
 
