@@ -50,6 +50,10 @@ std::vector<ConvCase> ConvCases() {
   add(1, 16, 9, 7, 24, 1, 1, 0, 1, false, true, true);      // 1x1 with the residual
   add(3, 8, 10, 10, 8, 3, 1, 2, 2, true, true, false);      // dilation 2
   add(2, 3, 32, 48, 40, 16, 16, 0, 1, true, false, false);  // SAM's patch embedding
+  // Pixel counts that are multiples of 8 (the 16-byte gather): resnet's stem
+  // (7x7 s2, 16 x 17 outputs, so groups of 8 span output rows), and 8 x 8.
+  add(2, 3, 32, 32, 16, 7, 2, 3, 1, true, true, true);
+  add(1, 4, 10, 10, 8, 3, 1, 0, 1, false, false, false);
   return cases;
 }
 
