@@ -142,26 +142,39 @@ __global__ void GroupedConvKernel(const float* __restrict__ x, const float* __re
   }
 }
 
-__global__ void Pool2dKernel(const float* __restrict__ x, Geometry g, int64_t planes, int kind,
+// Index is int where the tensors have fewer than 2^31 elements: 64-bit
+// division and modulo are emulated on the GPU and made the f32 max pool of
+// resnet18 (batch 64) 3x slower than its memory traffic.
+template <typename Index>
+__global__ void Pool2dKernel(const float* __restrict__ x, Geometry g64, Index planes, int kind,
                              float* __restrict__ y) {
-  const int64_t pixels = g.oh * g.ow, total = planes * pixels;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t e = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; e < total; e += stride) {
-    const int64_t p = e % pixels, plane = e / pixels;
-    const int64_t oh = p / g.ow, ow = p % g.ow;
-    const float* xp = x + plane * g.h * g.w;
+  const Index h = static_cast<Index>(g64.h), w = static_cast<Index>(g64.w);
+  const Index out_w = static_cast<Index>(g64.ow), kh = static_cast<Index>(g64.kh),
+              kw = static_cast<Index>(g64.kw);
+  const Index sh = static_cast<Index>(g64.sh), sw = static_cast<Index>(g64.sw);
+  const Index pt = static_cast<Index>(g64.pt), pl = static_cast<Index>(g64.pl);
+  const Index pb = static_cast<Index>(g64.pb), pr = static_cast<Index>(g64.pr);
+  const Index dh = static_cast<Index>(g64.dh), dw = static_cast<Index>(g64.dw);
+  const Index pixels = static_cast<Index>(g64.oh) * out_w, total = planes * pixels;
+  const Index stride = static_cast<Index>(gridDim.x) * static_cast<Index>(blockDim.x);
+  for (Index e = static_cast<Index>(blockIdx.x) * static_cast<Index>(blockDim.x) +
+                 static_cast<Index>(threadIdx.x);
+       e < total; e += stride) {
+    const Index plane = e / pixels, p = e - plane * pixels;
+    const Index oh = p / out_w, ow = p - oh * out_w;
+    const float* xp = x + static_cast<int64_t>(plane) * h * w;
     float best = -INFINITY, sum = 0.f;
-    int64_t count = 0;
-    for (int64_t i = 0; i < g.kh; ++i) {
-      const int64_t ih = oh * g.sh - g.pt + i * g.dh;
-      for (int64_t j = 0; j < g.kw; ++j) {
-        const int64_t iw = ow * g.sw - g.pl + j * g.dw;
-        if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) {
-          const float v = xp[ih * g.w + iw];
+    int count = 0;
+    for (Index i = 0; i < kh; ++i) {
+      const Index ih = oh * sh - pt + i * dh;
+      for (Index j = 0; j < kw; ++j) {
+        const Index iw = ow * sw - pl + j * dw;
+        if (ih >= 0 && ih < h && iw >= 0 && iw < w) {
+          const float v = __ldg(xp + ih * w + iw);
           best = fmaxf(best, v);
           sum += v;
           ++count;
-        } else if (kind == 1 && ih >= -g.pt && ih < g.h + g.pb && iw >= -g.pl && iw < g.w + g.pr) {
+        } else if (kind == 1 && ih >= -pt && ih < h + pb && iw >= -pl && iw < w + pr) {
           ++count;  // a padding tap counted by count_include_pad
         }
       }
@@ -354,8 +367,13 @@ Status Pool2dF32(const float* x, const Conv2dDims& dims, const Window2d& window,
   if (total == 0) return Status::Ok();
   if (x == nullptr || y == nullptr) return InvalidArgument("Pool2dF32: null x or y");
   const int k = kind == PoolKind::kMax ? 0 : (kind == PoolKind::kAverageIncludePad ? 1 : 2);
-  Pool2dKernel<<<BlocksFor(total), kThreads, 0, stream>>>(x, MakeGeometry(dims, window), planes, k,
-                                                          y);
+  const int64_t in_total = planes * dims.height * dims.width;
+  if (total < (int64_t{1} << 31) && in_total < (int64_t{1} << 31))
+    Pool2dKernel<int><<<BlocksFor(total), kThreads, 0, stream>>>(x, MakeGeometry(dims, window),
+                                                                 static_cast<int>(planes), k, y);
+  else
+    Pool2dKernel<int64_t>
+        <<<BlocksFor(total), kThreads, 0, stream>>>(x, MakeGeometry(dims, window), planes, k, y);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Pool2dKernel");
   return Status::Ok();
 }
