@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 
 #include "conv_reference.h"
 #include "cuda_test_util.h"
@@ -280,6 +281,50 @@ TEST(MaxPoolNhwc, MatchesReferenceBitForBit) {
       ASSERT_EQ(y[e], best) << "y[" << e << "]";
     }
   }
+}
+
+// The epilogue of a cuDNN convolution whose output stays bf16 NHWC: one f32
+// addition and one rounding per value, so the host's same steps give the
+// same bits. 16 channels take the 8-wide kernel, 6 channels (and a 16-byte
+// misaligned pointer) the scalar one; NaN stays NaN through the relu.
+TEST(NhwcBf16BiasRelu, MatchesHostBitForBit) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  struct Case {
+    int64_t pixels, channels, offset;
+    bool bias, relu;
+  };
+  for (const Case& c : {Case{2 * 7 * 5, 16, 0, true, true}, Case{33, 16, 0, true, false},
+                        Case{3 * 11, 6, 0, true, true}, Case{9, 16, 1, false, true}}) {
+    const uint32_t seed = testing::FreshSeed();
+    SCOPED_TRACE(::testing::Message() << "pixels " << c.pixels << " channels " << c.channels
+                                      << " offset " << c.offset << ", seed " << seed);
+    std::mt19937 rng(seed);
+    const int64_t n = c.pixels * c.channels;
+    std::vector<float> values = testing::RandomFloats(n + c.offset, rng, -3, 3);
+    values[c.offset] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<uint16_t> y(values.size());
+    for (size_t i = 0; i < y.size(); ++i) y[i] = FloatToBFloat16(values[i]);
+    const std::vector<float> bias = testing::RandomFloats(c.channels, rng, -1, 1);
+    DeviceBuffer dy = Upload(y), db = Upload(bias);
+    uint16_t* at = dy.as<uint16_t>() + c.offset;
+    ASSERT_TRUE(NhwcBf16BiasReluInPlace(at, n, c.channels, c.bias ? db.as<float>() : nullptr,
+                                        c.relu, nullptr)
+                    .ok());
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<uint16_t> got = Download<uint16_t>(dy, y.size());
+    for (int64_t i = 0; i < n; ++i) {
+      float f = BFloat16ToFloat(y[c.offset + i]);
+      if (c.bias) f += bias[i % c.channels];
+      if (c.relu && f <= 0.f) f = 0.f;
+      const uint16_t want = FloatToBFloat16(f);
+      if (std::isnan(f)) {
+        ASSERT_TRUE(std::isnan(BFloat16ToFloat(got[c.offset + i]))) << "y[" << i << "]";
+      } else {
+        ASSERT_EQ(got[c.offset + i], want) << "y[" << i << "]";
+      }
+    }
+  }
+  EXPECT_FALSE(NhwcBf16BiasReluInPlace(nullptr, 10, 4, nullptr, true, nullptr).ok());
 }
 
 TEST(GlobalAveragePool, MatchesReference) {

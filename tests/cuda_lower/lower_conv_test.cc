@@ -11,8 +11,10 @@
 // these graphs that is ~0.5% RMS: cosine >= 1 - 2e-5; 0.999 leaves margin
 // and still catches any real error (a wrong tap, pad or bias gives < 0.9).
 // The max-abs bound allows the worst element a few times the RMS error.
-// On cuDNN (the default) the convolutions run in TF32 (10-bit mantissas,
-// 2^-11 relative per input): within the same bounds with room to spare.
+// On cuDNN (the default) the convolutions run in bf16 NHWC with the same
+// input rounding, plus one rounding of each result to bf16 (2^-9), and a
+// second one where a value passes to the next cuDNN convolution in bf16
+// NHWC: within the same bounds.
 // Pooling, the residual sum and GELU are f32 on both sides.
 #include <gtest/gtest.h>
 
@@ -52,6 +54,30 @@ Model ResidualCnn(uint32_t seed, int64_t c = 8) {
   Value* sum = Add(g, "Add", {c2, x}, "sum", "residual")->output(0);
   Value* r2 = Add(g, "Relu", {sum}, "r2", "relu2")->output(0);
   testing::AddClassifierHead(g, r2, c, 10, rng);
+  EXPECT_TRUE(InferShapes(g).ok());
+  return m;
+}
+
+// Convolutions on cuDNN (16 channels) that share and branch: a -> b (graph
+// output), a -> c, c -> d (graph output), c -> MaxPool (graph output). a is
+// read only by cuDNN convolutions, so it passes in bf16 NHWC; c is also
+// read by the pool, so it stays f32 NCHW.
+Model BranchingCudnnCnn(uint32_t seed) {
+  std::mt19937 rng(seed);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 16, 12, 10})));
+  Value* a = Add(g, "Relu", {ConvNode(g, x, 16, 16, 3, 1, 1, true, "a", rng)->output(0)}, "a_relu",
+                 "relu_a")
+                 ->output(0);
+  Value* b = ConvNode(g, a, 24, 16, 3, 1, 1, true, "b", rng)->output(0);
+  Value* c = ConvNode(g, a, 16, 16, 1, 1, 0, false, "c", rng)->output(0);
+  Value* d = ConvNode(g, c, 16, 16, 3, 2, 1, true, "d", rng)->output(0);
+  Node* pool = Add(g, "MaxPool", {c}, "p", "pool");
+  pool->SetAttr("kernel_shape", std::vector<int64_t>{2, 2});
+  pool->SetAttr("strides", std::vector<int64_t>{2, 2});
+  for (Value* v : {b, d, pool->output(0)}) g.AddOutput(v);
   EXPECT_TRUE(InferShapes(g).ok());
   return m;
 }
@@ -207,8 +233,11 @@ TEST_F(LowerConvTest, ResidualCnnBecomesFusedDeviceOps) {
 }
 
 // With 32 channels the convolutions run on cuDNN (bf16 NHWC weights
-// [O, kh, kw, C], NHWC scratch for x and y); the residual sum and relu are
-// the op's own, and the module requires cuDNN.
+// [O, kh, kw, C]); the residual sum and relu are the op's own, and the
+// module requires cuDNN. conv1's output, read only by conv2 as its input,
+// passes between them in bf16 NHWC: conv1 converts x (scratch) and writes y
+// NHWC; conv2 reads it as is and converts its own result (scratch) to f32
+// NCHW.
 TEST_F(LowerConvTest, WideResidualCnnRunsOnCudnn) {
   auto cuda = CompileForCuda(ResidualCnn(1, 32));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
@@ -224,19 +253,62 @@ TEST_F(LowerConvTest, WideResidualCnnRunsOnCudnn) {
   EXPECT_EQ(d.slots[conv1.inputs[2]].shape, Shape({32}));
   EXPECT_EQ(conv1.inputs[3], -1);
   EXPECT_EQ(*conv1.Get<int64_t>("relu"), 1);
+  EXPECT_EQ(*conv1.Get<std::string>("x_layout"), "nchw_f32");
+  EXPECT_EQ(*conv1.Get<std::string>("y_layout"), "nhwc_bf16");
+  ASSERT_EQ(conv1.outputs.size(), 3u);  // y, x in NHWC, workspace
+  EXPECT_EQ(d.slots[conv1.outputs[0]].dtype, DType::kBF16);
+  EXPECT_EQ(d.slots[conv1.outputs[0]].shape, Shape({Dim::Symbol("N"), 13, 11, 32}));
   EXPECT_EQ(d.slots[conv1.outputs[1]].shape, Shape({Dim::Symbol("N"), 13, 11, 32}));
-  EXPECT_EQ(d.slots[conv1.outputs[2]].shape, Shape({Dim::Symbol("N"), 13, 11, 32}));
-  EXPECT_EQ(d.slots[conv1.outputs[3]].shape, Shape({int64_t{16} << 20}));
+  EXPECT_EQ(d.slots[conv1.outputs[2]].shape, Shape({int64_t{16} << 20}));
   EXPECT_TRUE(conv1.inplace.empty());
+  EXPECT_EQ(conv2.inputs[0], conv1.outputs[0]);
   EXPECT_EQ(conv2.inputs[2], -1);  // no bias
   EXPECT_EQ(d.slots[conv2.inputs[3]].name, "x");
   EXPECT_EQ(*conv2.Get<int64_t>("relu"), 1);
+  EXPECT_EQ(*conv2.Get<std::string>("x_layout"), "nhwc_bf16");
+  EXPECT_EQ(*conv2.Get<std::string>("y_layout"), "nchw_f32");
+  ASSERT_EQ(conv2.outputs.size(), 3u);  // y, its NHWC convolution, workspace
+  EXPECT_EQ(d.slots[conv2.outputs[0]].dtype, DType::kF32);
+  EXPECT_EQ(d.slots[conv2.outputs[1]].shape, Shape({Dim::Symbol("N"), 13, 11, 32}));
   EXPECT_EQ(conv2.inplace, (std::vector<std::pair<int32_t, int32_t>>{{0, 3}}));
   // --cuda-conv im2col keeps them off cuDNN.
   auto im2col = CompileForCuda(ResidualCnn(1, 32), Options(kIm2col));
   ASSERT_TRUE(im2col.ok()) << im2col.status().ToString();
   EXPECT_EQ(im2col->desc.ops[0].kernel, "cuda.conv2d_bf16");
   EXPECT_EQ(im2col->desc.requirements.count("cudnn"), 0u);
+}
+
+TEST_F(LowerConvTest, CudnnConvolutionsPassBf16NhwcWhereOnlyTheyRead) {
+  auto cuda = CompileForCuda(BranchingCudnnCnn(3));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  ASSERT_EQ(Kernels(d),
+            (std::vector<std::string>{"cuda.conv2d_cudnn", "cuda.conv2d_cudnn", "cuda.conv2d_cudnn",
+                                      "cuda.conv2d_cudnn", "cuda.max_pool"}));
+  auto layouts = [&](const ModuleOp& op) {
+    return *op.Get<std::string>("x_layout") + " -> " + *op.Get<std::string>("y_layout");
+  };
+  const ModuleOp &a = d.ops[0], &b = d.ops[1], &c = d.ops[2], &conv_d = d.ops[3];
+  EXPECT_EQ(layouts(a), "nchw_f32 -> nhwc_bf16");
+  EXPECT_EQ(layouts(b), "nhwc_bf16 -> nchw_f32");
+  EXPECT_EQ(layouts(c), "nhwc_bf16 -> nchw_f32");
+  EXPECT_EQ(layouts(conv_d), "nchw_f32 -> nchw_f32");
+  EXPECT_EQ(b.inputs[0], a.outputs[0]);
+  EXPECT_EQ(c.inputs[0], a.outputs[0]);
+  EXPECT_EQ(d.slots[a.outputs[0]].dtype, DType::kBF16);
+  EXPECT_EQ(d.slots[a.outputs[0]].shape, Shape({Dim::Symbol("N"), 12, 10, 16}));
+  EXPECT_EQ(a.outputs.size(), 3u);       // y, x in NHWC, workspace
+  EXPECT_EQ(b.outputs.size(), 3u);       // y, its NHWC convolution, workspace
+  EXPECT_EQ(conv_d.outputs.size(), 4u);  // y, x and y in NHWC, workspace
+  EXPECT_EQ(d.slots[conv_d.inputs[0]].dtype, DType::kF32);
+  EXPECT_EQ(d.slots[d.ops[4].inputs[0]].dtype, DType::kF32);
+}
+
+TEST_F(LowerConvTest, BranchingCudnnCnnOnGpuMatchesReference) {
+  for (const char* out : {"b_out", "d_out", "p"}) {
+    SCOPED_TRACE(out);
+    CompareOnGpu(BranchingCudnnCnn(4), out);
+  }
 }
 
 // cuDNN's descriptor has one pad per axis: asymmetric pads take im2col; so

@@ -88,7 +88,8 @@ class CudaLowering {
           OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaAttention(
               it->second, builder_, bf16_values_.count(it->second.output()) != 0));
         if (auto it = float_fusions_.find(n); it != float_fusions_.end())
-          OCTET_RETURN_IF_ERROR(compile_internal::EmitCudaFloatFusion(it->second, builder_));
+          OCTET_RETURN_IF_ERROR(
+              compile_internal::EmitCudaFloatFusion(it->second, builder_, &cudnn_nhwc_));
         if (auto it = channel_norms_.find(n); it != channel_norms_.end())
           OCTET_RETURN_IF_ERROR(EmitChannelLayerNorm(it->second));
         if (auto it = dynamic_convs_.find(n); it != dynamic_convs_.end())
@@ -200,6 +201,7 @@ class CudaLowering {
     FoldRowGathersIntoQuantization();
     KeepDeviceEdgesInBf16();
     ChooseConvLayouts();
+    cudnn_nhwc_ = compile_internal::ChooseCudnnNhwcValues(float_fusions_, builder_.options());
     // Weight DequantizeLinear nodes read only by absorbed nodes go too.
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
       const Node* n = *it;
@@ -713,7 +715,8 @@ class CudaLowering {
   std::map<const Node*, AttentionPattern> attentions_;    // keyed by P x V
   std::map<const Node*, std::string> refused_attention_;  // by each node of the match
   std::set<const Value*> bf16_values_;                    // KeepDeviceEdgesInBf16
-  std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;          // likewise
+  std::map<const Node*, compile_internal::CudaFloatFusion> float_fusions_;  // likewise
+  compile_internal::CudnnNhwcValues cudnn_nhwc_;  // values between cuDNN convolutions
   std::map<const Node*, compile_internal::ChannelLayerNormPattern> channel_norms_;  // likewise
   std::map<const Node*, std::string> refused_;  // float fusions' anchors the device cannot run
   std::map<const Node*, compile_internal::DynamicConvPattern> dynamic_convs_;  // by last node

@@ -157,14 +157,23 @@ bool UseCudnn(const CompileOptions& options, const ConvAttrs& a, const Tensor& w
          a.pads[1] == a.pads[3];
 }
 
-Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder) {
+// Whether a (runnable) Conv fusion goes to cuDNN.
+bool FusionUsesCudnn(const CudaFloatFusion& f, const CompileOptions& options) {
+  if (!IsOnnxOp(f.anchor, "Conv") || !f.why_not.empty()) return false;
+  const Tensor w = ConstantWeight(f.anchor->input(1));
+  ConvAttrs a;
+  return w.defined() && ReadConvAttrs(*f.anchor, w, &a).empty() && UseCudnn(options, a, w);
+}
+
+Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder, CudnnNhwcValues* nhwc) {
   const Node& n = *f.anchor;
   const Tensor w = ConstantWeight(n.input(1));
   ConvAttrs a;
   (void)ReadConvAttrs(n, w, &a);
   ModuleOp op;
   op.name = n.name();
-  auto x = builder.InputSlot(f.x);
+  const auto x_nhwc = nhwc->slots.find(f.x);
+  auto x = x_nhwc != nhwc->slots.end() ? Expected<int32_t>(x_nhwc->second) : builder.InputSlot(f.x);
   auto residual = builder.InputSlot(f.residual);
   for (const auto* e : {&x, &residual})
     if (!e->ok()) return e->status().WithContext(n.Describe());
@@ -192,15 +201,24 @@ Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder) {
                  *residual};
     const std::vector<Dim>& xd = f.x->type().shape.dims();
     const std::vector<Dim>& yd = y->type().shape.dims();
-    op.outputs = {
-        builder.OutputSlot(y),
-        builder.AddActivation(n.name() + "/x_nhwc",
-                              TensorType(DType::kBF16, Shape({xd[0], xd[2], xd[3], xd[1]}))),
-        builder.AddActivation(n.name() + "/y_nhwc",
-                              TensorType(DType::kBF16, Shape({yd[0], yd[2], yd[3], yd[1]}))),
-        builder.AddActivation(n.name() + "/workspace",
-                              TensorType(DType::kU8, Shape({Dim(kCudnnWorkspaceBytes)})))};
-    if (f.residual != nullptr) op.inplace = {{0, 3}};
+    const TensorType x_nhwc_type(DType::kBF16, Shape({xd[0], xd[2], xd[3], xd[1]}));
+    const TensorType y_nhwc_type(DType::kBF16, Shape({yd[0], yd[2], yd[3], yd[1]}));
+    // Outputs: y (f32 NCHW, or bf16 NHWC for the next cuDNN convolution),
+    // then scratch: x in NHWC unless it came so, the convolution in NHWC
+    // unless y is, the workspace.
+    const bool y_nhwc = nhwc->values.count(y) != 0;
+    op.outputs = {y_nhwc ? builder.AddActivation(y->name() + "/nhwc_bf16", y_nhwc_type)
+                         : builder.OutputSlot(y)};
+    if (y_nhwc) nhwc->slots[y] = op.outputs[0];
+    if (x_nhwc == nhwc->slots.end())
+      op.outputs.push_back(builder.AddActivation(n.name() + "/x_nhwc", x_nhwc_type));
+    if (!y_nhwc) op.outputs.push_back(builder.AddActivation(n.name() + "/y_nhwc", y_nhwc_type));
+    op.outputs.push_back(builder.AddActivation(
+        n.name() + "/workspace", TensorType(DType::kU8, Shape({Dim(kCudnnWorkspaceBytes)}))));
+    op.attrs.push_back(
+        {"x_layout", std::string(x_nhwc != nhwc->slots.end() ? "nhwc_bf16" : "nchw_f32")});
+    op.attrs.push_back({"y_layout", std::string(y_nhwc ? "nhwc_bf16" : "nchw_f32")});
+    if (f.residual != nullptr) op.inplace = {{0, 3}};  // y is then nchw_f32
     builder.desc().requirements["cudnn"] = "9";
     builder.AddOp(std::move(op));
     return Status::Ok();
@@ -411,8 +429,26 @@ std::optional<CudaFloatFusion> MatchCudaFloatFusion(const Node* n, bool fuse) {
   return f;
 }
 
-Status EmitCudaFloatFusion(const CudaFloatFusion& f, ModuleBuilder& builder) {
-  return IsOnnxOp(f.anchor, "Conv") ? EmitConv(f, builder) : EmitLinear(f, builder);
+CudnnNhwcValues ChooseCudnnNhwcValues(const std::map<const Node*, CudaFloatFusion>& fusions,
+                                      const CompileOptions& options) {
+  std::set<const Node*> cudnn_convs;  // anchors of cuDNN fusions
+  for (const auto& [last, f] : fusions)
+    if (FusionUsesCudnn(f, options)) cudnn_convs.insert(f.anchor);
+  CudnnNhwcValues nhwc;
+  for (const auto& [last, f] : fusions) {
+    if (f.residual != nullptr || cudnn_convs.count(f.anchor) == 0) continue;
+    const Value* y = last->output(0);
+    bool only_cudnn_inputs = !y->is_graph_output() && !y->uses().empty();
+    for (const Use& u : y->uses())
+      only_cudnn_inputs = only_cudnn_inputs && u.input_index == 0 && cudnn_convs.count(u.node) != 0;
+    if (only_cudnn_inputs) nhwc.values.insert(y);
+  }
+  return nhwc;
+}
+
+Status EmitCudaFloatFusion(const CudaFloatFusion& f, ModuleBuilder& builder,
+                           CudnnNhwcValues* nhwc) {
+  return IsOnnxOp(f.anchor, "Conv") ? EmitConv(f, builder, nhwc) : EmitLinear(f, builder);
 }
 
 }  // namespace octet::compile_internal

@@ -11,7 +11,9 @@
 // here, then rounded to bf16 like a float weight).
 #pragma once
 
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,18 @@ struct CudaFloatFusion {
 // takes `n` alone (when a following node belongs to another fusion already).
 std::optional<CudaFloatFusion> MatchCudaFloatFusion(const Node* n, bool fuse = true);
 
-Status EmitCudaFloatFusion(const CudaFloatFusion& f, ModuleBuilder& builder);
+// Values passed between two cuDNN convolutions in cuDNN's bf16 NHWC instead
+// of f32 NCHW (no conversion on either side): the outputs of cuDNN
+// fusions without a residual that are read only as the input of other
+// cuDNN fusions' Convs and are not graph outputs (resnet's conv1 -> conv2
+// inside a block). `fusions` by their last node, as the lowering keeps them.
+struct CudnnNhwcValues {
+  std::set<const Value*> values;
+  std::map<const Value*, int32_t> slots;  // filled as their producers are emitted
+};
+CudnnNhwcValues ChooseCudnnNhwcValues(const std::map<const Node*, CudaFloatFusion>& fusions,
+                                      const CompileOptions& options);
+
+Status EmitCudaFloatFusion(const CudaFloatFusion& f, ModuleBuilder& builder, CudnnNhwcValues* nhwc);
 
 }  // namespace octet::compile_internal

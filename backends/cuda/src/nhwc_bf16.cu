@@ -4,6 +4,9 @@
 // Memory-bound: one read and one write of each element (plus the residual).
 #include <cuda_bf16.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "octet/cuda/conv_pool_kernels.h"
 #include "octet/cuda/cuda_status.h"
 
@@ -55,6 +58,35 @@ __global__ void NhwcToNchwKernel(const __nv_bfloat16* __restrict__ conv, int64_t
   }
 }
 
+// 8 values (16 bytes) per step when channels % 8 == 0, so that the 8 share
+// one row of the bias; else 1.
+template <int kVec>
+__global__ void BiasReluKernel(__nv_bfloat16* y, int64_t elements, int64_t channels,
+                               const float* __restrict__ bias, bool relu) {
+  const int64_t steps = elements / kVec, stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < steps; i += stride) {
+    __nv_bfloat16 v[kVec];
+    if constexpr (kVec == 8) {
+      *reinterpret_cast<uint4*>(v) = reinterpret_cast<const uint4*>(y)[i];
+    } else {
+      v[0] = y[i];
+    }
+    const int64_t c0 = (i * kVec) % channels;
+#pragma unroll
+    for (int j = 0; j < kVec; ++j) {
+      float f = __bfloat162float(v[j]);
+      if (bias != nullptr) f += bias[c0 + j];
+      if (relu) f = f > 0.f ? f : (f == f ? 0.f : f);  // NaN stays NaN, as Relu
+      v[j] = __float2bfloat16_rn(f);
+    }
+    if constexpr (kVec == 8) {
+      reinterpret_cast<uint4*>(y)[i] = *reinterpret_cast<const uint4*>(v);
+    } else {
+      y[i] = v[0];
+    }
+  }
+}
+
 Status CheckSizes(const char* what, int64_t batch, int64_t channels, int64_t pixels, const void* in,
                   const void* out) {
   if (batch < 0 || channels < 0 || pixels < 0)
@@ -92,6 +124,26 @@ Status NhwcBf16ToNchwF32(const void* conv, int64_t batch, int64_t channels, int6
   NhwcToNchwKernel<<<GridFor(batch, channels, pixels), dim3(kTile, kRowsPerPass), 0, stream>>>(
       static_cast<const __nv_bfloat16*>(conv), channels, pixels, bias, residual, relu, y);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("NhwcToNchwKernel");
+  return Status::Ok();
+}
+
+Status NhwcBf16BiasReluInPlace(void* y, int64_t elements, int64_t channels, const float* bias,
+                               bool relu, cudaStream_t stream) {
+  if (elements < 0 || channels <= 0 || elements % channels != 0)
+    return InvalidArgument("NhwcBf16BiasReluInPlace: ", elements,
+                           " values are not whole pixels of ", channels, " channels");
+  if (elements == 0 || (bias == nullptr && !relu)) return Status::Ok();
+  if (y == nullptr) return InvalidArgument("NhwcBf16BiasReluInPlace: null tensor");
+  const bool by8 = channels % 8 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  const int64_t steps = by8 ? elements / 8 : elements;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((steps + 255) / 256, 8192));
+  if (by8)
+    BiasReluKernel<8><<<blocks, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(y), elements,
+                                                  channels, bias, relu);
+  else
+    BiasReluKernel<1><<<blocks, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(y), elements,
+                                                  channels, bias, relu);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("BiasReluKernel");
   return Status::Ok();
 }
 

@@ -84,5 +84,11 @@ Status NchwF32ToNhwcBf16(const float* x, int64_t batch, int64_t channels, int64_
 Status NhwcBf16ToNchwF32(const void* conv, int64_t batch, int64_t channels, int64_t pixels,
                          const float* bias, const float* residual, bool relu, float* y,
                          cudaStream_t stream);
+// In place over a bf16 NHWC tensor of `elements` values (the convolution's
+// output when the next convolution reads it NHWC): y = relu?(y + bias[c]),
+// c = index % channels, summed in f32 and rounded once to bf16; bias may be
+// null.
+Status NhwcBf16BiasReluInPlace(void* y, int64_t elements, int64_t channels, const float* bias,
+                               bool relu, cudaStream_t stream);
 
 }  // namespace octet::cuda
