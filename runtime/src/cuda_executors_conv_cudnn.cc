@@ -1,17 +1,18 @@
 // The executor of cuda.conv2d_cudnn (docs/cuda-backend.md, "Convolutions,
 // pooling, float GEMMs"): inputs x, w bf16 [O, kh, kw, C], bias f32 [O] (or
-// -1), residual f32 NCHW of y's dims (or -1); attrs kernel_shape, strides,
-// pads, dilations, relu, and x_layout / y_layout ("nchw_f32", the default,
-// or "nhwc_bf16": a value passed between two cuDNN convolutions in cuDNN's
-// own layout). Outputs: y, then arena scratch: x in bf16 NHWC (only when x
-// is nchw_f32), the convolution in bf16 NHWC (only when y is nchw_f32), and
-// cuDNN's workspace.
+// -1), residual of y's dims (or -1); attrs kernel_shape, strides, pads,
+// dilations, relu, and x_layout / y_layout / residual_layout ("nchw_f32",
+// the default, or "nhwc_bf16": a value passed between cuDNN convolutions in
+// cuDNN's own layout). Outputs: y, then arena scratch: x in bf16 NHWC (only
+// when x is nchw_f32), the convolution in bf16 NHWC (only when y is
+// nchw_f32), and cuDNN's workspace.
 // y = relu?(conv(x, w) + bias + residual): x to bf16 NHWC unless it is
 // already, cuDNN, then either back to f32 NCHW with the bias, residual and
-// relu, or (y nhwc_bf16, no residual) the bias and relu in place over y.
+// relu, or (y nhwc_bf16) those in place over y.
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "cuda_executors.h"
 #include "octet/cuda/conv_pool_kernels.h"
@@ -36,12 +37,13 @@ DeviceTensor NchwView(const DeviceTensor& t) {
 class CudnnConv2dExecutor : public CudaOpExecutor {
  public:
   CudnnConv2dExecutor(ModuleOp op, cuda::Window2d window, bool relu, bool x_nhwc, bool y_nhwc,
-                      SharedBuffer w, SharedBuffer bias, cuda::CudnnConv conv)
+                      bool residual_nhwc, SharedBuffer w, SharedBuffer bias, cuda::CudnnConv conv)
       : op_(std::move(op)),
         window_(window),
         relu_(relu),
         x_nhwc_(x_nhwc),
         y_nhwc_(y_nhwc),
+        residual_nhwc_(residual_nhwc),
         w_(std::move(w)),
         bias_(std::move(bias)),
         conv_(std::move(conv)) {}
@@ -56,11 +58,17 @@ class CudnnConv2dExecutor : public CudaOpExecutor {
     OCTET_ASSIGN_OR_RETURN(
         cuda::Conv2dDims d,
         ReadCudaConvDims(op_, x_nhwc_ ? NchwView(x) : x, y_nhwc_ ? NchwView(y) : y, window_, true));
-    if (residual.data != nullptr && y_nhwc_)
-      return InvalidArgument(CudaOpPrefix(op_), "a residual needs y_layout nchw_f32");
-    if (residual.data != nullptr && residual.dims != y.dims)
-      return InvalidArgument(CudaOpPrefix(op_), "residual ", CudaDimsText(residual.dims),
-                             " is not ", CudaDimsText(y.dims));
+    // The residual has y's dims in its own layout.
+    std::vector<int64_t> residual_dims = {d.batch, d.out_channels, d.out_height, d.out_width};
+    if (residual_nhwc_) residual_dims = {d.batch, d.out_height, d.out_width, d.out_channels};
+    const DType residual_dtype = residual_nhwc_ ? DType::kBF16 : DType::kF32;
+    if (residual.data != nullptr &&
+        (residual.dims != residual_dims || residual.dtype != residual_dtype))
+      return InvalidArgument(CudaOpPrefix(op_), "residual ", DTypeName(residual.dtype),
+                             CudaDimsText(residual.dims), " is not ", DTypeName(residual_dtype),
+                             CudaDimsText(residual_dims));
+    const float* residual_f32 = residual_nhwc_ ? nullptr : static_cast<const float*>(residual.data);
+    const void* residual_bf16 = residual_nhwc_ ? residual.data : nullptr;
     // The bf16 NHWC places: x's own or scratch output 1; y's own or the next
     // scratch output.
     const DeviceTensor& x_nhwc = x_nhwc_ ? x : out[1];
@@ -76,20 +84,21 @@ class CudnnConv2dExecutor : public CudaOpExecutor {
                                    x_nhwc.data, stream);
     if (st.ok())
       st = conv_.Run(d, x_nhwc.data, y_nhwc.data, ws.data, static_cast<size_t>(ws.numel()), stream);
+    const float* bias = bias_ ? bias_->as<float>() : nullptr;
     if (st.ok() && y_nhwc_)
-      st = cuda::NhwcBf16BiasReluInPlace(y.data, y.numel(), d.out_channels,
-                                         bias_ ? bias_->as<float>() : nullptr, relu_, stream);
+      st = cuda::NhwcBf16EpilogueInPlace(y.data, d.batch, d.out_channels, out_pixels, bias,
+                                         residual_bf16, residual_f32, relu_, stream);
     else if (st.ok())
-      st = cuda::NhwcBf16ToNchwF32(
-          y_nhwc.data, d.batch, d.out_channels, out_pixels, bias_ ? bias_->as<float>() : nullptr,
-          static_cast<const float*>(residual.data), relu_, static_cast<float*>(y.data), stream);
+      st = cuda::NhwcBf16ToNchwF32(y_nhwc.data, d.batch, d.out_channels, out_pixels, bias,
+                                   residual_f32, relu_, static_cast<float*>(y.data), stream,
+                                   residual_bf16);
     return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
   }
 
  private:
   ModuleOp op_;
   cuda::Window2d window_;
-  bool relu_, x_nhwc_, y_nhwc_;
+  bool relu_, x_nhwc_, y_nhwc_, residual_nhwc_;
   SharedBuffer w_, bias_;  // owned here; conv_ reads w_
   cuda::CudnnConv conv_;
 };
@@ -108,6 +117,12 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudnnConv2d(const ModuleDesc& de
                                                             const std::vector<Tensor>& constants) {
   OCTET_ASSIGN_OR_RETURN(bool x_nhwc, ReadLayout(op, "x_layout"));
   OCTET_ASSIGN_OR_RETURN(bool y_nhwc, ReadLayout(op, "y_layout"));
+  OCTET_ASSIGN_OR_RETURN(bool residual_nhwc, ReadLayout(op, "residual_layout"));
+  // cuDNN writes an nhwc_bf16 y itself, before the epilogue reads the
+  // residual: the two must not share a place.
+  if (y_nhwc && op.inputs[3] >= 0 && !op.inplace.empty())
+    return InvalidArgument(CudaOpPrefix(op),
+                           "an nhwc_bf16 output cannot take the residual's place");
   OCTET_RETURN_IF_ERROR(CheckCudaOpShape(desc, op, 4, 2, 4 - x_nhwc - y_nhwc, {1, 2}));
   const Tensor& w = constants[op.inputs[1]];
   OCTET_ASSIGN_OR_RETURN(cuda::Window2d window, ReadCudaWindow(op));
@@ -134,8 +149,8 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateCudnnConv2d(const ModuleDesc& de
   auto conv = cuda::CudnnConv::Create(c);
   if (!conv.ok()) return conv.status().WithContext("op '" + op.name + "'");
   return std::unique_ptr<CudaOpExecutor>(
-      new CudnnConv2dExecutor(op, window, relu != 0, x_nhwc, y_nhwc, std::move(weights),
-                              std::move(bias), std::move(*conv)));
+      new CudnnConv2dExecutor(op, window, relu != 0, x_nhwc, y_nhwc, residual_nhwc,
+                              std::move(weights), std::move(bias), std::move(*conv)));
 }
 
 }  // namespace

@@ -283,48 +283,97 @@ TEST(MaxPoolNhwc, MatchesReferenceBitForBit) {
   }
 }
 
-// The epilogue of a cuDNN convolution whose output stays bf16 NHWC: one f32
-// addition and one rounding per value, so the host's same steps give the
-// same bits. 16 channels take the 8-wide kernel, 6 channels (and a 16-byte
-// misaligned pointer) the scalar one; NaN stays NaN through the relu.
-TEST(NhwcBf16BiasRelu, MatchesHostBitForBit) {
+// The epilogues of a cuDNN convolution (NhwcBf16EpilogueInPlace: y stays
+// bf16 NHWC; NhwcBf16ToNchwF32: y f32 NCHW) with the residual in either
+// layout. Each value is the same f32 additions in the same order and at
+// most one rounding, so the host's same steps give the same bits. 16
+// channels take the 8-wide kernel, 6 channels (and a 16-byte misaligned
+// pointer) the scalar one; NaN stays NaN through the relu.
+TEST(NhwcBf16Epilogue, MatchesHostBitForBit) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  enum class Res { kNone, kNhwc, kNchw };
   struct Case {
-    int64_t pixels, channels, offset;
+    int64_t batch, pixels, channels, offset;
     bool bias, relu;
+    Res residual;
   };
-  for (const Case& c : {Case{2 * 7 * 5, 16, 0, true, true}, Case{33, 16, 0, true, false},
-                        Case{3 * 11, 6, 0, true, true}, Case{9, 16, 1, false, true}}) {
+  for (const Case& c :
+       {Case{2, 35, 16, 0, true, true, Res::kNone}, Case{1, 33, 16, 0, true, false, Res::kNhwc},
+        Case{3, 11, 6, 0, true, true, Res::kNhwc}, Case{2, 9, 16, 1, false, true, Res::kNone},
+        Case{2, 45, 40, 0, true, true, Res::kNchw}, Case{1, 7, 6, 0, false, false, Res::kNchw}}) {
     const uint32_t seed = testing::FreshSeed();
-    SCOPED_TRACE(::testing::Message() << "pixels " << c.pixels << " channels " << c.channels
-                                      << " offset " << c.offset << ", seed " << seed);
+    SCOPED_TRACE(::testing::Message()
+                 << "batch " << c.batch << " pixels " << c.pixels << " channels " << c.channels
+                 << " offset " << c.offset << " residual " << static_cast<int>(c.residual)
+                 << ", seed " << seed);
     std::mt19937 rng(seed);
-    const int64_t n = c.pixels * c.channels;
+    const int64_t n = c.batch * c.pixels * c.channels;
     std::vector<float> values = testing::RandomFloats(n + c.offset, rng, -3, 3);
     values[c.offset] = std::numeric_limits<float>::quiet_NaN();
-    std::vector<uint16_t> y(values.size());
+    std::vector<uint16_t> y(values.size()), res_nhwc(n);
     for (size_t i = 0; i < y.size(); ++i) y[i] = FloatToBFloat16(values[i]);
+    const std::vector<float> r = testing::RandomFloats(n, rng, -2, 2);
+    for (int64_t i = 0; i < n; ++i) res_nhwc[i] = FloatToBFloat16(r[i]);
+    const std::vector<float>& res_nchw = r;  // [N, C, HW]
     const std::vector<float> bias = testing::RandomFloats(c.channels, rng, -1, 1);
-    DeviceBuffer dy = Upload(y), db = Upload(bias);
+    DeviceBuffer dy = Upload(y), db = Upload(bias), drh = Upload(res_nhwc), drc = Upload(res_nchw);
+    DeviceBuffer conv = Upload(y), out = testing::Poisoned(n * 4);  // for NhwcBf16ToNchwF32
+    // The residual of NHWC element i = (b, p, ch).
+    auto residual_at = [&](int64_t i) -> float {
+      const int64_t ch = i % c.channels, p = (i / c.channels) % c.pixels,
+                    b = i / (c.channels * c.pixels);
+      return c.residual == Res::kNhwc   ? BFloat16ToFloat(res_nhwc[i])
+             : c.residual == Res::kNchw ? res_nchw[(b * c.channels + ch) * c.pixels + p]
+                                        : 0.f;
+    };
     uint16_t* at = dy.as<uint16_t>() + c.offset;
-    ASSERT_TRUE(NhwcBf16BiasReluInPlace(at, n, c.channels, c.bias ? db.as<float>() : nullptr,
-                                        c.relu, nullptr)
+    ASSERT_TRUE(NhwcBf16EpilogueInPlace(
+                    at, c.batch, c.channels, c.pixels, c.bias ? db.as<float>() : nullptr,
+                    c.residual == Res::kNhwc ? drh.data() : nullptr,
+                    c.residual == Res::kNchw ? drc.as<float>() : nullptr, c.relu, nullptr)
                     .ok());
+    // NhwcBf16ToNchwF32 adds an NHWC residual as it reads conv, then the bias.
+    if (c.residual != Res::kNchw && c.offset == 0) {
+      ASSERT_TRUE(NhwcBf16ToNchwF32(conv.data(), c.batch, c.channels, c.pixels,
+                                    c.bias ? db.as<float>() : nullptr, nullptr, c.relu,
+                                    out.as<float>(), nullptr,
+                                    c.residual == Res::kNhwc ? drh.data() : nullptr)
+                      .ok());
+    }
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     const std::vector<uint16_t> got = Download<uint16_t>(dy, y.size());
+    const std::vector<float> got_nchw = Download<float>(out, n);
     for (int64_t i = 0; i < n; ++i) {
+      const int64_t ch = i % c.channels, p = (i / c.channels) % c.pixels,
+                    b = i / (c.channels * c.pixels);
       float f = BFloat16ToFloat(y[c.offset + i]);
-      if (c.bias) f += bias[i % c.channels];
+      if (c.bias) f += bias[ch];
+      if (c.residual != Res::kNone) f += residual_at(i);
       if (c.relu && f <= 0.f) f = 0.f;
-      const uint16_t want = FloatToBFloat16(f);
       if (std::isnan(f)) {
         ASSERT_TRUE(std::isnan(BFloat16ToFloat(got[c.offset + i]))) << "y[" << i << "]";
       } else {
-        ASSERT_EQ(got[c.offset + i], want) << "y[" << i << "]";
+        ASSERT_EQ(got[c.offset + i], FloatToBFloat16(f)) << "y[" << i << "]";
+      }
+      if (c.residual == Res::kNchw || c.offset != 0) continue;
+      float g = BFloat16ToFloat(y[i]);
+      if (c.residual == Res::kNhwc) g += residual_at(i);
+      if (c.bias) g += bias[ch];
+      if (c.relu && g <= 0.f) g = 0.f;
+      const float o = got_nchw[(b * c.channels + ch) * c.pixels + p];
+      if (std::isnan(g)) {
+        ASSERT_TRUE(std::isnan(o)) << "nchw of y[" << i << "]";
+      } else {
+        ASSERT_EQ(o, g) << "nchw of y[" << i << "]";
       }
     }
   }
-  EXPECT_FALSE(NhwcBf16BiasReluInPlace(nullptr, 10, 4, nullptr, true, nullptr).ok());
+  DeviceBuffer one = Upload(std::vector<uint16_t>(8));
+  EXPECT_FALSE(
+      NhwcBf16EpilogueInPlace(nullptr, 1, 4, 2, nullptr, nullptr, nullptr, true, nullptr).ok());
+  EXPECT_FALSE(NhwcBf16EpilogueInPlace(one.data(), 1, 4, 2, nullptr, one.data(),
+                                       reinterpret_cast<const float*>(one.data()), true, nullptr)
+                   .ok());
 }
 
 TEST(GlobalAveragePool, MatchesReference) {

@@ -82,6 +82,33 @@ Model BranchingCudnnCnn(uint32_t seed) {
   return m;
 }
 
+// Three residual blocks on cuDNN (16 channels), resnet's stage in small:
+// a = relu(c1(x)), r1 = relu(c2(a) + x), t = relu(c3(r1)),
+// r2 = relu(c4(t) + r1), u = relu(c5(r2)), r3 = relu(c6(u) + r2) (output).
+// Every value but x and r3 is read only by cuDNN convolutions (as input or
+// residual), so each passes in bf16 NHWC, and every epilogue but the
+// plain one runs: an NCHW residual into NHWC (c2), NHWC into NHWC (c4),
+// NHWC into the NCHW output (c6).
+Model ResidualChainCnn(uint32_t seed) {
+  std::mt19937 rng(seed);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 16, 9, 11})));
+  auto block = [&](Value* in, const std::string& c_a, const std::string& c_b) {
+    Value* a = Add(g, "Relu", {ConvNode(g, in, 16, 16, 3, 1, 1, true, c_a, rng)->output(0)},
+                   c_a + "_relu", c_a + "_relu")
+                   ->output(0);
+    Value* sum = Add(g, "Add", {ConvNode(g, a, 16, 16, 3, 1, 1, true, c_b, rng)->output(0), in},
+                     c_b + "_sum", c_b + "_add")
+                     ->output(0);
+    return Add(g, "Relu", {sum}, c_b + "_relu", c_b + "_relu")->output(0);
+  };
+  g.AddOutput(block(block(block(x, "c1", "c2"), "c3", "c4"), "c5", "c6"));
+  EXPECT_TRUE(InferShapes(g).ok());
+  return m;
+}
+
 // MatMul + bias + exact GELU, then MatMul + bias (a float MLP, as the bf16
 // preset leaves every linear layer), at an odd hidden size.
 Model FloatMlp(uint32_t seed) {
@@ -302,6 +329,32 @@ TEST_F(LowerConvTest, CudnnConvolutionsPassBf16NhwcWhereOnlyTheyRead) {
   EXPECT_EQ(conv_d.outputs.size(), 4u);  // y, x and y in NHWC, workspace
   EXPECT_EQ(d.slots[conv_d.inputs[0]].dtype, DType::kF32);
   EXPECT_EQ(d.slots[d.ops[4].inputs[0]].dtype, DType::kF32);
+}
+
+TEST_F(LowerConvTest, ResidualBlocksPassBf16NhwcWithTheirResiduals) {
+  auto cuda = CompileForCuda(ResidualChainCnn(5));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  const ModuleDesc& d = cuda->desc;
+  ASSERT_EQ(d.ops.size(), 6u);
+  auto layouts = [&](const ModuleOp& op) {
+    return *op.Get<std::string>("x_layout") + " + " + *op.Get<std::string>("residual_layout") +
+           " -> " + *op.Get<std::string>("y_layout");
+  };
+  EXPECT_EQ(layouts(d.ops[0]), "nchw_f32 + nchw_f32 -> nhwc_bf16");    // c1, no residual
+  EXPECT_EQ(layouts(d.ops[1]), "nhwc_bf16 + nchw_f32 -> nhwc_bf16");   // c2, + x
+  EXPECT_EQ(layouts(d.ops[2]), "nhwc_bf16 + nchw_f32 -> nhwc_bf16");   // c3, no residual
+  EXPECT_EQ(layouts(d.ops[3]), "nhwc_bf16 + nhwc_bf16 -> nhwc_bf16");  // c4, + r1
+  EXPECT_EQ(layouts(d.ops[5]), "nhwc_bf16 + nhwc_bf16 -> nchw_f32");   // c6, + r2, the output
+  EXPECT_EQ(d.ops[3].inputs[3], d.ops[1].outputs[0]);                  // r1, NHWC
+  EXPECT_EQ(d.slots[d.ops[1].inputs[3]].name, "x");
+  // An NHWC y is cuDNN's own output: never in the residual's place; the
+  // NCHW output may not take an NHWC residual's either.
+  for (const ModuleOp& op : d.ops) EXPECT_TRUE(op.inplace.empty()) << op.name;
+  EXPECT_EQ(d.slots[d.ops[5].outputs[0]].dtype, DType::kF32);
+}
+
+TEST_F(LowerConvTest, ResidualChainCnnOnGpuMatchesReference) {
+  CompareOnGpu(ResidualChainCnn(6), "c6_relu");
 }
 
 TEST_F(LowerConvTest, BranchingCudnnCnnOnGpuMatchesReference) {

@@ -174,7 +174,9 @@ Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder, CudnnNhwcValue
   op.name = n.name();
   const auto x_nhwc = nhwc->slots.find(f.x);
   auto x = x_nhwc != nhwc->slots.end() ? Expected<int32_t>(x_nhwc->second) : builder.InputSlot(f.x);
-  auto residual = builder.InputSlot(f.residual);
+  const auto residual_nhwc = nhwc->slots.find(f.residual);
+  auto residual = residual_nhwc != nhwc->slots.end() ? Expected<int32_t>(residual_nhwc->second)
+                                                     : builder.InputSlot(f.residual);
   for (const auto* e : {&x, &residual})
     if (!e->ok()) return e->status().WithContext(n.Describe());
   const Value* y = f.last->output(0);
@@ -218,7 +220,13 @@ Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder, CudnnNhwcValue
     op.attrs.push_back(
         {"x_layout", std::string(x_nhwc != nhwc->slots.end() ? "nhwc_bf16" : "nchw_f32")});
     op.attrs.push_back({"y_layout", std::string(y_nhwc ? "nhwc_bf16" : "nchw_f32")});
-    if (f.residual != nullptr) op.inplace = {{0, 3}};  // y is then nchw_f32
+    op.attrs.push_back(
+        {"residual_layout",
+         std::string(residual_nhwc != nhwc->slots.end() ? "nhwc_bf16" : "nchw_f32")});
+    // y may take an f32 NCHW residual's place (an NHWC y is cuDNN's output,
+    // written before the residual is read).
+    if (f.residual != nullptr && !y_nhwc && residual_nhwc == nhwc->slots.end())
+      op.inplace = {{0, 3}};
     builder.desc().requirements["cudnn"] = "9";
     builder.AddOp(std::move(op));
     return Status::Ok();
@@ -431,17 +439,26 @@ std::optional<CudaFloatFusion> MatchCudaFloatFusion(const Node* n, bool fuse) {
 
 CudnnNhwcValues ChooseCudnnNhwcValues(const std::map<const Node*, CudaFloatFusion>& fusions,
                                       const CompileOptions& options) {
-  std::set<const Node*> cudnn_convs;  // anchors of cuDNN fusions
+  // The cuDNN fusions by each node they take.
+  std::map<const Node*, const CudaFloatFusion*> cudnn_fusion_of;
   for (const auto& [last, f] : fusions)
-    if (FusionUsesCudnn(f, options)) cudnn_convs.insert(f.anchor);
+    if (FusionUsesCudnn(f, options))
+      for (const Node* n : f.nodes) cudnn_fusion_of[n] = &f;
   CudnnNhwcValues nhwc;
   for (const auto& [last, f] : fusions) {
-    if (f.residual != nullptr || cudnn_convs.count(f.anchor) == 0) continue;
+    if (cudnn_fusion_of.count(f.anchor) == 0) continue;
     const Value* y = last->output(0);
-    bool only_cudnn_inputs = !y->is_graph_output() && !y->uses().empty();
-    for (const Use& u : y->uses())
-      only_cudnn_inputs = only_cudnn_inputs && u.input_index == 0 && cudnn_convs.count(u.node) != 0;
-    if (only_cudnn_inputs) nhwc.values.insert(y);
+    // Every reader a cuDNN fusion, taking y as its Conv's input or as its
+    // residual.
+    bool only_cudnn = !y->is_graph_output() && !y->uses().empty();
+    for (const Use& u : y->uses()) {
+      const auto it = cudnn_fusion_of.find(u.node);
+      const CudaFloatFusion* g = it != cudnn_fusion_of.end() ? it->second : nullptr;
+      only_cudnn = only_cudnn && g != nullptr &&
+                   ((u.node == g->anchor && u.input_index == 0) ||
+                    (u.node != g->anchor && g->residual == y));
+    }
+    if (only_cudnn) nhwc.values.insert(y);
   }
   return nhwc;
 }

@@ -41,11 +41,12 @@ struct CudaFloatFusion {
 // takes `n` alone (when a following node belongs to another fusion already).
 std::optional<CudaFloatFusion> MatchCudaFloatFusion(const Node* n, bool fuse = true);
 
-// Values passed between two cuDNN convolutions in cuDNN's bf16 NHWC instead
-// of f32 NCHW (no conversion on either side): the outputs of cuDNN
-// fusions without a residual that are read only as the input of other
-// cuDNN fusions' Convs and are not graph outputs (resnet's conv1 -> conv2
-// inside a block). `fusions` by their last node, as the lowering keeps them.
+// Values passed between cuDNN convolutions in cuDNN's bf16 NHWC instead of
+// f32 NCHW (no conversion on either side): the outputs of cuDNN fusions
+// that are not graph outputs and that only cuDNN fusions read, as their
+// Conv's input or as their residual (resnet's conv1 -> conv2 inside a
+// block, and a block's output where the next block reads it). `fusions` by
+// their last node, as the lowering keeps them.
 struct CudnnNhwcValues {
   std::set<const Value*> values;
   std::map<const Value*, int32_t> slots;  // filled as their producers are emitted

@@ -1,6 +1,8 @@
-// NchwF32ToNhwcBf16 and NhwcBf16ToNchwF32 (conv_pool_kernels.h): per image a
-// [rows, cols] -> [cols, rows] transpose in 32 x 32 tiles through shared
-// memory, so that both the read and the write of a warp are contiguous.
+// NchwF32ToNhwcBf16, NhwcBf16ToNchwF32 and NhwcBf16EpilogueInPlace
+// (conv_pool_kernels.h): where the layouts differ, per image a [rows, cols]
+// -> [cols, rows] transpose in 32 x 32 tiles through shared memory, so that
+// both the read and the write of a warp are contiguous; where they agree, an
+// elementwise pass.
 // Memory-bound: one read and one write of each element (plus the residual).
 #include <cuda_bf16.h>
 
@@ -34,15 +36,22 @@ __global__ void NchwToNhwcKernel(const float* __restrict__ x, int64_t channels, 
   }
 }
 
+// residual_nhwc (bf16, conv's layout) is added as the tile is read.
 __global__ void NhwcToNchwKernel(const __nv_bfloat16* __restrict__ conv, int64_t channels,
                                  int64_t pixels, const float* __restrict__ bias,
-                                 const float* residual, bool relu, float* y) {
+                                 const float* residual,
+                                 const __nv_bfloat16* __restrict__ residual_nhwc, bool relu,
+                                 float* y) {
   __shared__ float tile[kTile][kTile + 1];
   const int64_t b = blockIdx.z, p0 = int64_t{blockIdx.x} * kTile, c0 = int64_t{blockIdx.y} * kTile;
   const __nv_bfloat16* cb = conv + b * channels * pixels;
   for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
     const int64_t p = p0 + r, c = c0 + threadIdx.x;
-    if (c < channels && p < pixels) tile[r][threadIdx.x] = __bfloat162float(cb[p * channels + c]);
+    if (c >= channels || p >= pixels) continue;
+    float v = __bfloat162float(cb[p * channels + c]);
+    if (residual_nhwc != nullptr)
+      v += __bfloat162float(residual_nhwc[b * channels * pixels + p * channels + c]);
+    tile[r][threadIdx.x] = v;
   }
   __syncthreads();
   const int64_t base = b * channels * pixels;
@@ -58,24 +67,30 @@ __global__ void NhwcToNchwKernel(const __nv_bfloat16* __restrict__ conv, int64_t
   }
 }
 
-// 8 values (16 bytes) per step when channels % 8 == 0, so that the 8 share
-// one row of the bias; else 1.
+// y = relu?(y + bias[c] + residual) over NHWC with an NHWC residual (or
+// none): 8 values (16 bytes) per step when channels % 8 == 0, so that the 8
+// share one row of the bias; else 1.
 template <int kVec>
-__global__ void BiasReluKernel(__nv_bfloat16* y, int64_t elements, int64_t channels,
-                               const float* __restrict__ bias, bool relu) {
+__global__ void EpilogueNhwcKernel(__nv_bfloat16* y, int64_t elements, int64_t channels,
+                                   const float* __restrict__ bias,
+                                   const __nv_bfloat16* __restrict__ residual, bool relu) {
   const int64_t steps = elements / kVec, stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < steps; i += stride) {
-    __nv_bfloat16 v[kVec];
+    __nv_bfloat16 v[kVec], r[kVec];
     if constexpr (kVec == 8) {
       *reinterpret_cast<uint4*>(v) = reinterpret_cast<const uint4*>(y)[i];
+      if (residual != nullptr)
+        *reinterpret_cast<uint4*>(r) = reinterpret_cast<const uint4*>(residual)[i];
     } else {
       v[0] = y[i];
+      if (residual != nullptr) r[0] = residual[i];
     }
     const int64_t c0 = (i * kVec) % channels;
 #pragma unroll
     for (int j = 0; j < kVec; ++j) {
       float f = __bfloat162float(v[j]);
       if (bias != nullptr) f += bias[c0 + j];
+      if (residual != nullptr) f += __bfloat162float(r[j]);
       if (relu) f = f > 0.f ? f : (f == f ? 0.f : f);  // NaN stays NaN, as Relu
       v[j] = __float2bfloat16_rn(f);
     }
@@ -84,6 +99,32 @@ __global__ void BiasReluKernel(__nv_bfloat16* y, int64_t elements, int64_t chann
     } else {
       y[i] = v[0];
     }
+  }
+}
+
+// The same with an f32 NCHW residual: the residual's [C, HW] tile is read
+// along HW into shared memory, y's [HW, C] tile along C.
+// grid (ceil(pixels / 32), ceil(channels / 32), batch).
+__global__ void EpilogueNchwResidualKernel(__nv_bfloat16* y, int64_t channels, int64_t pixels,
+                                           const float* __restrict__ bias,
+                                           const float* __restrict__ residual, bool relu) {
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t b = blockIdx.z, p0 = int64_t{blockIdx.x} * kTile, c0 = int64_t{blockIdx.y} * kTile;
+  const float* rb = residual + b * channels * pixels;
+  for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
+    const int64_t c = c0 + r, p = p0 + threadIdx.x;
+    if (c < channels && p < pixels) tile[r][threadIdx.x] = rb[c * pixels + p];
+  }
+  __syncthreads();
+  __nv_bfloat16* yb = y + b * channels * pixels;
+  for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
+    const int64_t p = p0 + r, c = c0 + threadIdx.x;
+    if (c >= channels || p >= pixels) continue;
+    float f = __bfloat162float(yb[p * channels + c]);
+    if (bias != nullptr) f += bias[c];
+    f += tile[threadIdx.x][r];
+    if (relu) f = f > 0.f ? f : (f == f ? 0.f : f);
+    yb[p * channels + c] = __float2bfloat16_rn(f);
   }
 }
 
@@ -118,32 +159,44 @@ Status NchwF32ToNhwcBf16(const float* x, int64_t batch, int64_t channels, int64_
 
 Status NhwcBf16ToNchwF32(const void* conv, int64_t batch, int64_t channels, int64_t pixels,
                          const float* bias, const float* residual, bool relu, float* y,
-                         cudaStream_t stream) {
+                         cudaStream_t stream, const void* residual_nhwc) {
   OCTET_RETURN_IF_ERROR(CheckSizes("NhwcBf16ToNchwF32", batch, channels, pixels, conv, y));
+  if (residual != nullptr && residual_nhwc != nullptr)
+    return InvalidArgument("NhwcBf16ToNchwF32: two residuals");
   if (batch * channels * pixels == 0) return Status::Ok();
   NhwcToNchwKernel<<<GridFor(batch, channels, pixels), dim3(kTile, kRowsPerPass), 0, stream>>>(
-      static_cast<const __nv_bfloat16*>(conv), channels, pixels, bias, residual, relu, y);
+      static_cast<const __nv_bfloat16*>(conv), channels, pixels, bias, residual,
+      static_cast<const __nv_bfloat16*>(residual_nhwc), relu, y);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("NhwcToNchwKernel");
   return Status::Ok();
 }
 
-Status NhwcBf16BiasReluInPlace(void* y, int64_t elements, int64_t channels, const float* bias,
-                               bool relu, cudaStream_t stream) {
-  if (elements < 0 || channels <= 0 || elements % channels != 0)
-    return InvalidArgument("NhwcBf16BiasReluInPlace: ", elements,
-                           " values are not whole pixels of ", channels, " channels");
-  if (elements == 0 || (bias == nullptr && !relu)) return Status::Ok();
-  if (y == nullptr) return InvalidArgument("NhwcBf16BiasReluInPlace: null tensor");
-  const bool by8 = channels % 8 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+Status NhwcBf16EpilogueInPlace(void* y, int64_t batch, int64_t channels, int64_t pixels,
+                               const float* bias, const void* residual_nhwc,
+                               const float* residual_nchw, bool relu, cudaStream_t stream) {
+  OCTET_RETURN_IF_ERROR(CheckSizes("NhwcBf16EpilogueInPlace", batch, channels, pixels, y, y));
+  if (residual_nhwc != nullptr && residual_nchw != nullptr)
+    return InvalidArgument("NhwcBf16EpilogueInPlace: two residuals");
+  const int64_t elements = batch * channels * pixels;
+  if (elements == 0) return Status::Ok();
+  auto* yb = static_cast<__nv_bfloat16*>(y);
+  if (residual_nchw != nullptr) {
+    EpilogueNchwResidualKernel<<<GridFor(batch, channels, pixels), dim3(kTile, kRowsPerPass), 0,
+                                 stream>>>(yb, channels, pixels, bias, residual_nchw, relu);
+    OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("EpilogueNchwResidualKernel");
+    return Status::Ok();
+  }
+  if (bias == nullptr && residual_nhwc == nullptr && !relu) return Status::Ok();
+  const auto* rb = static_cast<const __nv_bfloat16*>(residual_nhwc);
+  const bool by8 = channels % 8 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0 &&
+                   reinterpret_cast<uintptr_t>(residual_nhwc) % 16 == 0;
   const int64_t steps = by8 ? elements / 8 : elements;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((steps + 255) / 256, 8192));
   if (by8)
-    BiasReluKernel<8><<<blocks, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(y), elements,
-                                                  channels, bias, relu);
+    EpilogueNhwcKernel<8><<<blocks, 256, 0, stream>>>(yb, elements, channels, bias, rb, relu);
   else
-    BiasReluKernel<1><<<blocks, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(y), elements,
-                                                  channels, bias, relu);
-  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("BiasReluKernel");
+    EpilogueNhwcKernel<1><<<blocks, 256, 0, stream>>>(yb, elements, channels, bias, rb, relu);
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("EpilogueNhwcKernel");
   return Status::Ok();
 }
 

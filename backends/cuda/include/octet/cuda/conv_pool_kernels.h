@@ -79,16 +79,19 @@ Status GeluErfF32InPlace(float* y, int64_t n, cudaStream_t stream);
 // x f32 [N, C, HW] -> bf16 [N, HW, C] (rounded to nearest even).
 Status NchwF32ToNhwcBf16(const float* x, int64_t batch, int64_t channels, int64_t pixels, void* y,
                          cudaStream_t stream);
-// y f32 [N, O, HW] = relu?(conv bf16 [N, HW, O] + bias[o] + residual f32
-// [N, O, HW]); bias and residual may be null, residual may be y.
+// y f32 [N, O, HW] = relu?(conv bf16 [N, HW, O] + bias[o] + residual);
+// bias and the residual may be null. The residual is f32 [N, O, HW] (may be
+// y) or, when residual_nhwc is set, bf16 [N, HW, O] like conv.
 Status NhwcBf16ToNchwF32(const void* conv, int64_t batch, int64_t channels, int64_t pixels,
                          const float* bias, const float* residual, bool relu, float* y,
-                         cudaStream_t stream);
-// In place over a bf16 NHWC tensor of `elements` values (the convolution's
-// output when the next convolution reads it NHWC): y = relu?(y + bias[c]),
-// c = index % channels, summed in f32 and rounded once to bf16; bias may be
-// null.
-Status NhwcBf16BiasReluInPlace(void* y, int64_t elements, int64_t channels, const float* bias,
-                               bool relu, cudaStream_t stream);
+                         cudaStream_t stream, const void* residual_nhwc = nullptr);
+// In place over y bf16 [N, HW, C] (a convolution's output that the next
+// convolution reads NHWC): y = relu?(y + bias[c] + residual), summed in f32
+// and rounded once to bf16. The residual is bf16 [N, HW, C] (residual_nhwc,
+// not y) or f32 [N, C, HW] (residual_nchw); bias and the residuals may be
+// null, at most one residual given.
+Status NhwcBf16EpilogueInPlace(void* y, int64_t batch, int64_t channels, int64_t pixels,
+                               const float* bias, const void* residual_nhwc,
+                               const float* residual_nchw, bool relu, cudaStream_t stream);
 
 }  // namespace octet::cuda
