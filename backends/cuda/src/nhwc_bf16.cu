@@ -17,10 +17,12 @@ namespace {
 
 constexpr int kTile = 32, kRowsPerPass = 8;  // blocks of 32 x 8 threads
 
-// grid (ceil(pixels / 32), ceil(channels / 32), batch).
-__global__ void NchwToNhwcKernel(const float* __restrict__ x, int64_t channels, int64_t pixels,
-                                 __nv_bfloat16* __restrict__ y) {
-  __shared__ float tile[kTile][kTile + 1];
+// The block's [32 channels][32 pixels] tile of this image of an f32 [N, C,
+// HW] tensor into shared memory, read along HW; then the block waits for it.
+// grid (ceil(pixels / 32), ceil(channels / 32), batch) for the tiled kernels.
+__device__ __forceinline__ void LoadChannelMajorTile(float (&tile)[kTile][kTile + 1],
+                                                     const float* x, int64_t channels,
+                                                     int64_t pixels) {
   const int64_t b = blockIdx.z, p0 = int64_t{blockIdx.x} * kTile, c0 = int64_t{blockIdx.y} * kTile;
   const float* xb = x + b * channels * pixels;
   for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
@@ -28,6 +30,13 @@ __global__ void NchwToNhwcKernel(const float* __restrict__ x, int64_t channels, 
     if (c < channels && p < pixels) tile[r][threadIdx.x] = xb[c * pixels + p];
   }
   __syncthreads();
+}
+
+__global__ void NchwToNhwcKernel(const float* __restrict__ x, int64_t channels, int64_t pixels,
+                                 __nv_bfloat16* __restrict__ y) {
+  __shared__ float tile[kTile][kTile + 1];
+  LoadChannelMajorTile(tile, x, channels, pixels);
+  const int64_t b = blockIdx.z, p0 = int64_t{blockIdx.x} * kTile, c0 = int64_t{blockIdx.y} * kTile;
   __nv_bfloat16* yb = y + b * channels * pixels;
   for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
     const int64_t p = p0 + r, c = c0 + threadIdx.x;
@@ -104,18 +113,12 @@ __global__ void EpilogueNhwcKernel(__nv_bfloat16* y, int64_t elements, int64_t c
 
 // The same with an f32 NCHW residual: the residual's [C, HW] tile is read
 // along HW into shared memory, y's [HW, C] tile along C.
-// grid (ceil(pixels / 32), ceil(channels / 32), batch).
 __global__ void EpilogueNchwResidualKernel(__nv_bfloat16* y, int64_t channels, int64_t pixels,
                                            const float* __restrict__ bias,
                                            const float* __restrict__ residual, bool relu) {
   __shared__ float tile[kTile][kTile + 1];
+  LoadChannelMajorTile(tile, residual, channels, pixels);
   const int64_t b = blockIdx.z, p0 = int64_t{blockIdx.x} * kTile, c0 = int64_t{blockIdx.y} * kTile;
-  const float* rb = residual + b * channels * pixels;
-  for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
-    const int64_t c = c0 + r, p = p0 + threadIdx.x;
-    if (c < channels && p < pixels) tile[r][threadIdx.x] = rb[c * pixels + p];
-  }
-  __syncthreads();
   __nv_bfloat16* yb = y + b * channels * pixels;
   for (int r = threadIdx.y; r < kTile; r += kRowsPerPass) {
     const int64_t p = p0 + r, c = c0 + threadIdx.x;
