@@ -353,6 +353,34 @@ TEST_F(LowerConvTest, ResidualBlocksPassBf16NhwcWithTheirResiduals) {
   EXPECT_EQ(d.slots[d.ops[5].outputs[0]].dtype, DType::kF32);
 }
 
+// A module whose layout attributes the loader cannot honour is refused at
+// load, naming the op and the attribute (checked where a GPU can load it).
+TEST_F(LowerConvTest, CudnnLayoutAttributesAreCheckedAtLoad) {
+  auto cuda = CompileForCuda(ResidualChainCnn(5));
+  ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+  if (LoadOrSkip(Write(*cuda, "ok.octet")) == nullptr) GTEST_SKIP() << "no cuda runtime or GPU";
+  auto with = [&](int op, const std::string& attr, const std::string& value) {
+    CompiledModule m = *cuda;
+    for (ModuleAttr& a : m.desc.ops[op].attrs)
+      if (a.name == attr) a.value = value;
+    return runtime::Module::Load(Write(m, attr + value + ".octet")).status();
+  };
+  const Status bad_name = with(0, "x_layout", "nhwc_f16");
+  EXPECT_EQ(bad_name.code(), StatusCode::kInvalidArgument) << bad_name.ToString();
+  EXPECT_NE(bad_name.message().find("x_layout must be nchw_f32 or nhwc_bf16, got 'nhwc_f16'"),
+            std::string::npos)
+      << bad_name.ToString();
+  // c2's y is NHWC: it cannot take its residual's place.
+  CompiledModule inplace = *cuda;
+  inplace.desc.ops[1].inplace = {{0, 3}};
+  const Status shared = runtime::Module::Load(Write(inplace, "inplace.octet")).status();
+  EXPECT_NE(shared.message().find("cannot take the residual's place"), std::string::npos)
+      << shared.ToString();
+  // A layout that does not match the slots: c3 told its input is f32 NCHW.
+  const Status mismatch = with(2, "x_layout", "nchw_f32");
+  EXPECT_FALSE(mismatch.ok());
+}
+
 TEST_F(LowerConvTest, ResidualChainCnnOnGpuMatchesReference) {
   CompareOnGpu(ResidualChainCnn(6), "c6_relu");
 }
