@@ -156,45 +156,60 @@ TEST(GroupedConv, DepthwiseAndGroupsMatchReference) {
 }
 
 // ceil_mode is the output's extra row / column: windows hanging off the end.
+// resnet's 3x3 stride 2 pad 1 window (the unrolled kernel) and a 2x3 window
+// with strides (1, 2), asymmetric pads and dilation (2, 1) (the general one).
 TEST(Pool2d, MaxAndAverageMatchReference) {
   OCTET_SKIP_WITHOUT_CUDA_DEVICE();
-  for (PoolKind kind : {PoolKind::kMax, PoolKind::kAverageIncludePad, PoolKind::kAverageExcludePad})
-    for (bool ceil_mode : {false, true}) {
-      const uint32_t seed = testing::FreshSeed();
-      SCOPED_TRACE(::testing::Message() << "kind " << static_cast<int>(kind) << " ceil "
-                                        << ceil_mode << ", seed " << seed);
-      std::mt19937 rng(seed);
-      Window2d w;
-      w.kernel_h = w.kernel_w = 3, w.stride_h = w.stride_w = 2;
-      w.pad_top = w.pad_left = 1, w.pad_bottom = w.pad_right = 1;
-      const int64_t h = 12, wd = 9;  // (12 + 2 - 3) / 2 = 5.5: ceil gives 7 rows
-      Conv2dDims d{
-          2, 3, h, wd, 3, OutSize(h, 3, 2, 1, 1, 1) + ceil_mode, OutSize(wd, 3, 2, 1, 1, 1)};
-      const std::vector<float> x = testing::RandomFloats(2 * 3 * h * wd, rng, -3, 3);
-      const int64_t y_size = 2 * 3 * d.out_height * d.out_width;
-      DeviceBuffer dx = Upload(x), dy = testing::Poisoned(y_size * 4);
-      ASSERT_TRUE(Pool2dF32(dx.as<float>(), d, w, kind, dy.as<float>(), nullptr).ok());
-      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-      const std::vector<float> y = Download<float>(dy, y_size);
-      for (int64_t e = 0; e < y_size; ++e) {
-        const int64_t ow = e % d.out_width, oh = (e / d.out_width) % d.out_height;
-        const int64_t plane = e / (d.out_width * d.out_height);
-        double best = -std::numeric_limits<double>::infinity(), sum = 0;
-        int64_t count = 0;
-        for (int64_t i = 0; i < 3; ++i)
-          for (int64_t j = 0; j < 3; ++j) {
-            const int64_t ih = oh * 2 - 1 + i, iw = ow * 2 - 1 + j;
-            if (ih >= 0 && ih < h && iw >= 0 && iw < wd) {
-              const double v = x[(plane * h + ih) * wd + iw];
-              best = std::max(best, v), sum += v, ++count;
-            } else if (kind == PoolKind::kAverageIncludePad && ih < h + 1 && iw < wd + 1) {
-              ++count;
+  for (int window = 0; window < 2; ++window)
+    for (PoolKind kind :
+         {PoolKind::kMax, PoolKind::kAverageIncludePad, PoolKind::kAverageExcludePad})
+      for (bool ceil_mode : {false, true}) {
+        const uint32_t seed = testing::FreshSeed();
+        SCOPED_TRACE(::testing::Message()
+                     << "window " << window << " kind " << static_cast<int>(kind) << " ceil "
+                     << ceil_mode << ", seed " << seed);
+        std::mt19937 rng(seed);
+        Window2d w;
+        if (window == 0) {
+          w.kernel_h = w.kernel_w = 3, w.stride_h = w.stride_w = 2;
+          w.pad_top = w.pad_left = 1, w.pad_bottom = w.pad_right = 1;
+        } else {
+          w.kernel_h = 2, w.kernel_w = 3, w.stride_h = 1, w.stride_w = 2;
+          w.pad_top = 0, w.pad_left = 1, w.pad_bottom = 1, w.pad_right = 0;
+          w.dilation_h = 2, w.dilation_w = 1;
+        }
+        const int64_t n = 2, c = 3, h = 12, wd = 9;  // 3x3: (12 + 2 - 3) / 2 = 5.5: ceil 7 rows
+        const int64_t oh =
+            OutSize(h, w.kernel_h, w.stride_h, w.pad_top, w.pad_bottom, w.dilation_h) + ceil_mode;
+        const int64_t ow =
+            OutSize(wd, w.kernel_w, w.stride_w, w.pad_left, w.pad_right, w.dilation_w);
+        Conv2dDims d{n, c, h, wd, c, oh, ow};
+        const std::vector<float> x = testing::RandomFloats(n * c * h * wd, rng, -3, 3);
+        const int64_t y_size = n * c * oh * ow;
+        DeviceBuffer dx = Upload(x), dy = testing::Poisoned(y_size * 4);
+        ASSERT_TRUE(Pool2dF32(dx.as<float>(), d, w, kind, dy.as<float>(), nullptr).ok());
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const std::vector<float> y = Download<float>(dy, y_size);
+        for (int64_t e = 0; e < y_size; ++e) {
+          const int64_t ox = e % ow, oy = (e / ow) % oh, plane = e / (ow * oh);
+          double best = -std::numeric_limits<double>::infinity(), sum = 0;
+          int64_t count = 0;
+          for (int64_t i = 0; i < w.kernel_h; ++i)
+            for (int64_t j = 0; j < w.kernel_w; ++j) {
+              const int64_t ih = oy * w.stride_h - w.pad_top + i * w.dilation_h;
+              const int64_t iw = ox * w.stride_w - w.pad_left + j * w.dilation_w;
+              if (ih >= 0 && ih < h && iw >= 0 && iw < wd) {
+                const double v = x[(plane * h + ih) * wd + iw];
+                best = std::max(best, v), sum += v, ++count;
+              } else if (kind == PoolKind::kAverageIncludePad && ih >= -w.pad_top &&
+                         ih < h + w.pad_bottom && iw >= -w.pad_left && iw < wd + w.pad_right) {
+                ++count;
+              }
             }
-          }
-        const double want = kind == PoolKind::kMax ? best : sum / count;
-        ASSERT_NEAR(y[e], want, 1e-5) << "y[" << e << "]";
+          const double want = kind == PoolKind::kMax ? best : sum / count;
+          ASSERT_NEAR(y[e], want, 1e-5) << "y[" << e << "]";
+        }
       }
-    }
 }
 
 // The NHWC max pool (between int8 convolutions) against a CPU maximum over
