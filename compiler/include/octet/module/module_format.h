@@ -18,7 +18,10 @@ inline constexpr size_t kModuleMagicSize = 8;
 // 3: cuda.max_pool gained layout = "nhwc" and cuda.dynamic_int8_conv the
 // pixel_codes scratch output (a version-2 runtime would read an NHWC pool
 // input as NCHW).
-inline constexpr uint32_t kModuleFormatVersion = 3;
+// 4: cuda.conv2d_cudnn gained x_layout / y_layout / residual_layout (bf16
+// NHWC values between cuDNN convolutions; a version-3 runtime could take a
+// bf16 NHWC residual for an f32 NCHW one).
+inline constexpr uint32_t kModuleFormatVersion = 4;
 // Weight sections start at multiples of this in the file; because the loader
 // maps the file at a page boundary, the pointers it hands out are aligned too.
 inline constexpr uint64_t kModuleSectionAlignment = 64;
