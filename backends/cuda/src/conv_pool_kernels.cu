@@ -34,6 +34,18 @@ Geometry MakeGeometry(const Conv2dDims& d, const Window2d& w) {
           w.pad_bottom, w.pad_right, w.dilation_h, w.dilation_w};
 }
 
+// Row r of the im2col matrix (below the taps' rows): its channel, and the
+// offset of its tap from a window's top-left input element.
+struct TapRow {
+  int c, ih0, iw0;
+};
+__device__ __forceinline__ TapRow TapRowOf(const Geometry& g, int64_t r, int taps) {
+  const int tap = static_cast<int>(r % taps);
+  return {static_cast<int>(r / taps),
+          (tap / static_cast<int>(g.kw)) * static_cast<int>(g.dh) - static_cast<int>(g.pt),
+          (tap % static_cast<int>(g.kw)) * static_cast<int>(g.dw) - static_cast<int>(g.pl)};
+}
+
 // One block row per (image, tap row r): the tap's channel and offsets are
 // uniform across the block, and the threads run over the output pixels with
 // 32-bit index math (a pixel count fits; image and row offsets are 64-bit).
@@ -54,12 +66,9 @@ __global__ void Im2ColBf16Kernel(const float* __restrict__ x, Geometry g, int64_
         for (int p = first; p < pixels; p += step) dst[p] = v;
         continue;
       }
-      const int c = static_cast<int>(r / taps), tap = static_cast<int>(r % taps);
-      const int ih0 =
-          (tap / static_cast<int>(g.kw)) * static_cast<int>(g.dh) - static_cast<int>(g.pt);
-      const int iw0 =
-          (tap % static_cast<int>(g.kw)) * static_cast<int>(g.dw) - static_cast<int>(g.pl);
-      const float* xc = x + (b * g.c + c) * g.h * g.w;
+      const TapRow t = TapRowOf(g, r, taps);
+      const int ih0 = t.ih0, iw0 = t.iw0;
+      const float* xc = x + (b * g.c + t.c) * g.h * g.w;
       for (int p = first; p < pixels; p += step) {
         const int oh = p / ow, oc = p - oh * ow;
         const int ih = oh * sh + ih0, iw = oc * sw + iw0;
@@ -90,12 +99,9 @@ __global__ void Im2ColBf16x8Kernel(const float* __restrict__ x, Geometry g, int6
         for (int q = first; q < groups; q += step) dst[q] = make_uint4(one, one, one, one);
         continue;
       }
-      const int c = static_cast<int>(r / taps), tap = static_cast<int>(r % taps);
-      const int ih0 =
-          (tap / static_cast<int>(g.kw)) * static_cast<int>(g.dh) - static_cast<int>(g.pt);
-      const int iw0 =
-          (tap % static_cast<int>(g.kw)) * static_cast<int>(g.dw) - static_cast<int>(g.pl);
-      const float* xc = x + (b * g.c + c) * g.h * g.w;
+      const TapRow t = TapRowOf(g, r, taps);
+      const int ih0 = t.ih0, iw0 = t.iw0;
+      const float* xc = x + (b * g.c + t.c) * g.h * g.w;
       for (int q = first; q < groups; q += step) {
         int oh = 8 * q / ow, oc = 8 * q - oh * ow;
         uint32_t word[4];
