@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "octet/cuda/conv_pool_kernels.h"
+#include "octet/dtype.h"
 
 namespace octet::cuda::testing {
 
@@ -15,6 +16,9 @@ struct ConvCase {
   Window2d w;
   bool bias, residual, relu;
 };
+
+// v rounded to bf16 (nearest even), back in f32: the values the kernels see.
+inline float RoundBf16(float v) { return BFloat16ToFloat(FloatToBFloat16(v)); }
 
 inline int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t dil) {
   return (in + p0 + p1 - dil * (k - 1) - 1) / s + 1;

@@ -30,9 +30,8 @@ using testing::ConvCase;
 using testing::Download;
 using testing::OutSize;
 using testing::ReferenceConv;
+using testing::RoundBf16;
 using testing::Upload;
-
-float RoundBf16(float v) { return BFloat16ToFloat(FloatToBFloat16(v)); }
 
 enum class Residual { kNone, kSeparate, kInY };
 

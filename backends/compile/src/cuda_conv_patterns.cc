@@ -172,11 +172,15 @@ Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder, CudnnNhwcValue
   (void)ReadConvAttrs(n, w, &a);
   ModuleOp op;
   op.name = n.name();
-  const auto x_nhwc = nhwc->slots.find(f.x);
-  auto x = x_nhwc != nhwc->slots.end() ? Expected<int32_t>(x_nhwc->second) : builder.InputSlot(f.x);
-  const auto residual_nhwc = nhwc->slots.find(f.residual);
-  auto residual = residual_nhwc != nhwc->slots.end() ? Expected<int32_t>(residual_nhwc->second)
-                                                     : builder.InputSlot(f.residual);
+  // A value's bf16 NHWC slot where its producer wrote it so, else its slot.
+  auto slot_of = [&](const Value* v, bool* in_nhwc) -> Expected<int32_t> {
+    const auto it = nhwc->slots.find(v);
+    *in_nhwc = it != nhwc->slots.end();
+    return *in_nhwc ? Expected<int32_t>(it->second) : builder.InputSlot(v);
+  };
+  bool x_nhwc = false, residual_nhwc = false;
+  auto x = slot_of(f.x, &x_nhwc);
+  auto residual = slot_of(f.residual, &residual_nhwc);
   for (const auto* e : {&x, &residual})
     if (!e->ok()) return e->status().WithContext(n.Describe());
   const Value* y = f.last->output(0);
@@ -212,21 +216,17 @@ Status EmitConv(const CudaFloatFusion& f, ModuleBuilder& builder, CudnnNhwcValue
     op.outputs = {y_nhwc ? builder.AddActivation(y->name() + "/nhwc_bf16", y_nhwc_type)
                          : builder.OutputSlot(y)};
     if (y_nhwc) nhwc->slots[y] = op.outputs[0];
-    if (x_nhwc == nhwc->slots.end())
-      op.outputs.push_back(builder.AddActivation(n.name() + "/x_nhwc", x_nhwc_type));
+    if (!x_nhwc) op.outputs.push_back(builder.AddActivation(n.name() + "/x_nhwc", x_nhwc_type));
     if (!y_nhwc) op.outputs.push_back(builder.AddActivation(n.name() + "/y_nhwc", y_nhwc_type));
     op.outputs.push_back(builder.AddActivation(
         n.name() + "/workspace", TensorType(DType::kU8, Shape({Dim(kCudnnWorkspaceBytes)}))));
-    op.attrs.push_back(
-        {"x_layout", std::string(x_nhwc != nhwc->slots.end() ? "nhwc_bf16" : "nchw_f32")});
-    op.attrs.push_back({"y_layout", std::string(y_nhwc ? "nhwc_bf16" : "nchw_f32")});
-    op.attrs.push_back(
-        {"residual_layout",
-         std::string(residual_nhwc != nhwc->slots.end() ? "nhwc_bf16" : "nchw_f32")});
+    auto layout = [](bool in_nhwc) { return std::string(in_nhwc ? "nhwc_bf16" : "nchw_f32"); };
+    op.attrs.push_back({"x_layout", layout(x_nhwc)});
+    op.attrs.push_back({"y_layout", layout(y_nhwc)});
+    op.attrs.push_back({"residual_layout", layout(residual_nhwc)});
     // y may take an f32 NCHW residual's place (an NHWC y is cuDNN's output,
     // written before the residual is read).
-    if (f.residual != nullptr && !y_nhwc && residual_nhwc == nhwc->slots.end())
-      op.inplace = {{0, 3}};
+    if (f.residual != nullptr && !y_nhwc && !residual_nhwc) op.inplace = {{0, 3}};
     builder.desc().requirements["cudnn"] = "9";
     builder.AddOp(std::move(op));
     return Status::Ok();

@@ -34,88 +34,52 @@ Geometry MakeGeometry(const Conv2dDims& d, const Window2d& w) {
           w.pad_bottom, w.pad_right, w.dilation_h, w.dilation_w};
 }
 
-// Row r of the im2col matrix (below the taps' rows): its channel, and the
-// offset of its tap from a window's top-left input element.
-struct TapRow {
-  int c, ih0, iw0;
-};
-__device__ __forceinline__ TapRow TapRowOf(const Geometry& g, int64_t r, int taps) {
-  const int tap = static_cast<int>(r % taps);
-  return {static_cast<int>(r / taps),
-          (tap / static_cast<int>(g.kw)) * static_cast<int>(g.dh) - static_cast<int>(g.pt),
-          (tap % static_cast<int>(g.kw)) * static_cast<int>(g.dw) - static_cast<int>(g.pl)};
-}
-
 // One block row per (image, tap row r): the tap's channel and offsets are
 // uniform across the block, and the threads run over the output pixels with
 // 32-bit index math (a pixel count fits; image and row offsets are 64-bit).
+// Each thread writes kVec consecutive pixels of the row: kVec = 8 (pixels %
+// 8 == 0) as one 16-byte store, since scalar 2-byte stores made the gather
+// of resnet's stem (244 MB of cols at batch 64) most of its convolution's
+// time; the 8 pixels may span two output rows.
+template <int kVec>
 __global__ void Im2ColBf16Kernel(const float* __restrict__ x, Geometry g, int64_t batch,
                                  int64_t rows, int64_t ones_rows,
                                  __nv_bfloat16* __restrict__ cols) {
+  static_assert(kVec == 1 || kVec == 8, "one bf16 or one 16-byte store per thread");
+  using Store = std::conditional_t<kVec == 8, uint4, __nv_bfloat16>;
   const int ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
   const int sh = static_cast<int>(g.sh), sw = static_cast<int>(g.sw);
   const int pixels = static_cast<int>(g.oh * g.ow), taps = static_cast<int>(g.kh * g.kw);
+  const int groups = pixels / kVec;
   const int64_t k = g.c * taps;
   const int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   const int step = static_cast<int>(gridDim.x * blockDim.x);
   for (int64_t b = blockIdx.z; b < batch; b += gridDim.z)
     for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-      __nv_bfloat16* dst = cols + (b * rows + r) * pixels;
-      if (r >= k) {
-        const __nv_bfloat16 v = __float2bfloat16_rn(r < k + ones_rows ? 1.f : 0.f);
-        for (int p = first; p < pixels; p += step) dst[p] = v;
+      Store* dst = reinterpret_cast<Store*>(cols + (b * rows + r) * pixels);
+      alignas(16) __nv_bfloat16 v[kVec];
+      if (r >= k) {  // the bias rows of ones, then zeros
+        for (int j = 0; j < kVec; ++j) v[j] = __float2bfloat16_rn(r < k + ones_rows ? 1.f : 0.f);
+        for (int q = first; q < groups; q += step) dst[q] = *reinterpret_cast<const Store*>(v);
         continue;
       }
-      const TapRow t = TapRowOf(g, r, taps);
-      const int ih0 = t.ih0, iw0 = t.iw0;
-      const float* xc = x + (b * g.c + t.c) * g.h * g.w;
-      for (int p = first; p < pixels; p += step) {
-        const int oh = p / ow, oc = p - oh * ow;
-        const int ih = oh * sh + ih0, iw = oc * sw + iw0;
-        const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(h) &&
-                            static_cast<unsigned>(iw) < static_cast<unsigned>(w);
-        dst[p] = __float2bfloat16_rn(inside ? xc[ih * w + iw] : 0.f);
-      }
-    }
-}
-
-// Im2ColBf16Kernel for pixels % 8 == 0: each thread writes 8 consecutive
-// pixels of a row as one 16-byte store (scalar 2-byte stores made the gather
-// of resnet's stem, 244 MB of cols at batch 64, most of its convolution's
-// time). The 8 pixels may span two output rows.
-__global__ void Im2ColBf16x8Kernel(const float* __restrict__ x, Geometry g, int64_t batch,
-                                   int64_t rows, int64_t ones_rows, uint4* __restrict__ cols) {
-  const int ow = static_cast<int>(g.ow), h = static_cast<int>(g.h), w = static_cast<int>(g.w);
-  const int sh = static_cast<int>(g.sh), sw = static_cast<int>(g.sw);
-  const int groups = static_cast<int>(g.oh * g.ow / 8), taps = static_cast<int>(g.kh * g.kw);
-  const int64_t k = g.c * taps;
-  const int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  const int step = static_cast<int>(gridDim.x * blockDim.x);
-  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z)
-    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-      uint4* dst = cols + (b * rows + r) * groups;
-      if (r >= k) {
-        const uint32_t one = r < k + ones_rows ? 0x3F803F80u : 0u;  // bf16 1.0 twice
-        for (int q = first; q < groups; q += step) dst[q] = make_uint4(one, one, one, one);
-        continue;
-      }
-      const TapRow t = TapRowOf(g, r, taps);
-      const int ih0 = t.ih0, iw0 = t.iw0;
-      const float* xc = x + (b * g.c + t.c) * g.h * g.w;
+      const int c = static_cast<int>(r / taps), tap = static_cast<int>(r % taps);
+      const int ih0 =
+          (tap / static_cast<int>(g.kw)) * static_cast<int>(g.dh) - static_cast<int>(g.pt);
+      const int iw0 =
+          (tap % static_cast<int>(g.kw)) * static_cast<int>(g.dw) - static_cast<int>(g.pl);
+      const float* xc = x + (b * g.c + c) * g.h * g.w;
       for (int q = first; q < groups; q += step) {
-        int oh = 8 * q / ow, oc = 8 * q - oh * ow;
-        uint32_t word[4];
+        int oh = kVec * q / ow, oc = kVec * q - oh * ow;
 #pragma unroll
-        for (int j = 0; j < 8; ++j) {
+        for (int j = 0; j < kVec; ++j) {
           const int ih = oh * sh + ih0, iw = oc * sw + iw0;
           const bool inside = static_cast<unsigned>(ih) < static_cast<unsigned>(h) &&
                               static_cast<unsigned>(iw) < static_cast<unsigned>(w);
-          const __nv_bfloat16 v = __float2bfloat16_rn(inside ? __ldg(xc + ih * w + iw) : 0.f);
-          const uint32_t bits = __bfloat16_as_ushort(v);
-          word[j / 2] = j % 2 == 0 ? bits : word[j / 2] | (bits << 16);
+          v[j] = __float2bfloat16_rn(inside ? __ldg(xc + ih * w + iw) : 0.f);
           if (++oc == ow) oc = 0, ++oh;
         }
-        dst[q] = make_uint4(word[0], word[1], word[2], word[3]);
+        dst[q] = *reinterpret_cast<const Store*>(v);
       }
     }
 }
@@ -348,14 +312,9 @@ Status Im2ColBf16(const float* x, const Conv2dDims& dims, const Window2d& window
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>((per_row + kThreads - 1) / kThreads, 64)),
                   static_cast<unsigned>(std::min<int64_t>(rows, 65535)),
                   static_cast<unsigned>(std::min<int64_t>(dims.batch, 65535)));
-  if (by8) {
-    Im2ColBf16x8Kernel<<<grid, kThreads, 0, stream>>>(x, MakeGeometry(dims, window), dims.batch,
-                                                      rows, ones_rows, static_cast<uint4*>(cols));
-    OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColBf16x8Kernel");
-    return Status::Ok();
-  }
-  Im2ColBf16Kernel<<<grid, kThreads, 0, stream>>>(x, MakeGeometry(dims, window), dims.batch, rows,
-                                                  ones_rows, static_cast<__nv_bfloat16*>(cols));
+  auto* const kernel = by8 ? Im2ColBf16Kernel<8> : Im2ColBf16Kernel<1>;
+  kernel<<<grid, kThreads, 0, stream>>>(x, MakeGeometry(dims, window), dims.batch, rows, ones_rows,
+                                        static_cast<__nv_bfloat16*>(cols));
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColBf16Kernel");
   return Status::Ok();
 }
