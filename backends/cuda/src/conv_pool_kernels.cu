@@ -306,8 +306,13 @@ Status Im2ColBf16(const float* x, const Conv2dDims& dims, const Window2d& window
   if (pixels >= (int64_t{1} << 31) || dims.height * dims.width >= (int64_t{1} << 31))
     return InvalidArgument("Im2ColBf16: planes of 2^31 elements or more are not supported");
   // 16-byte stores where every row of cols is whole groups of 8 pixels (and
-  // cols, allocated by the runtime, 16-byte aligned).
-  const bool by8 = pixels % 8 == 0 && reinterpret_cast<uintptr_t>(cols) % 16 == 0;
+  // cols, allocated by the runtime, 16-byte aligned), for horizontal strides
+  // up to 2: there a thread's 8 reads share few sectors (resnet's stem, 1000
+  // -> 410 us at batch 64 on the H100); at SAM's stride 16 each is a sector of
+  // its own and the one-pixel kernel was faster (256 against 283 us, vit_b
+  // batch 8; build/cuda_conv_bench).
+  const bool by8 =
+      pixels % 8 == 0 && reinterpret_cast<uintptr_t>(cols) % 16 == 0 && window.stride_w <= 2;
   const int64_t per_row = by8 ? pixels / 8 : pixels;
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>((per_row + kThreads - 1) / kThreads, 64)),
                   static_cast<unsigned>(std::min<int64_t>(rows, 65535)),
