@@ -1,6 +1,7 @@
 // TuneCudaModule (octet/runtime/tune.h): times the GEMM of each
 // cuda.dynamic_int8_matmul and cuda.dynamic_int8_conv (the convolution's
-// im2col GEMM) at the planned rows with every tile, on constant codes (the
+// im2col GEMM, or its implicit GEMM over the input's codes) at the planned
+// rows with every tile, on constant codes (the
 // time of an int8 GEMM does not depend on the values), 3 warm-up and 10 timed
 // runs each, CUDA events around each run; and the u4 kernel shapes of each
 // int4 cuda.weight_only_matmul whose planned rows run a kernel
@@ -54,9 +55,9 @@ Expected<int64_t> PlannedRows(const ModuleDesc& desc, const ModuleOp& op, int64_
   return x / k;
 }
 
-Expected<double> MedianMs(const cuda::Int8DynamicGemm& gemm, const cuda::DeviceBuffer& a,
-                          const cuda::DeviceBuffer& scales, int64_t m,
-                          const cuda::DeviceBuffer& dst) {
+// The median time of run() (one GEMM launch) over kRuns after kWarmup.
+template <class Run>
+Expected<double> MedianMs(const cuda::Int8DynamicGemm& gemm, Run run) {
   cudaEvent_t start = nullptr, stop = nullptr;
   OCTET_CUDA_RETURN_IF_ERROR(cudaEventCreate(&start));
   OCTET_CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop));
@@ -64,7 +65,7 @@ Expected<double> MedianMs(const cuda::Int8DynamicGemm& gemm, const cuda::DeviceB
   Status s = Status::Ok();
   for (int i = 0; i < kWarmup + kRuns && s.ok(); ++i) {
     (void)cudaEventRecord(start, nullptr);
-    s = gemm.Run(a.as<int8_t>(), scales.as<float>(), m, dst.data(), nullptr);
+    s = run();
     (void)cudaEventRecord(stop, nullptr);
     if (s.ok() && cudaEventSynchronize(stop) != cudaSuccess)
       s = Internal("synchronising after ", gemm.description(), " failed");
@@ -79,6 +80,42 @@ Expected<double> MedianMs(const cuda::Int8DynamicGemm& gemm, const cuda::DeviceB
   OCTET_RETURN_IF_ERROR(s);
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
+}
+
+// An implicit cuda.dynamic_int8_conv (gather = "implicit") at the planned
+// dims: its input's NCHW sizes (x is NHWC), the window, x's element count.
+struct ImplicitConvGeometry {
+  cuda::Conv2dDims dims;
+  cuda::Window2d window;
+  int64_t x_numel = 0;
+};
+Expected<std::optional<ImplicitConvGeometry>> ReadImplicitConv(const ModuleDesc& desc,
+                                                               const ModuleOp& op, int64_t rows) {
+  OCTET_ASSIGN_OR_RETURN(std::string gather, op.Get<std::string>("gather", std::string("rows")));
+  if (gather != "implicit") return std::optional<ImplicitConvGeometry>();
+  ImplicitConvGeometry g;
+  OCTET_ASSIGN_OR_RETURN(g.window, ReadCudaWindow(op));
+  std::vector<int64_t> x;  // [N, H, W, C]
+  for (const Dim& d : desc.slots[op.inputs[0]].shape.dims()) {
+    if (d.is_static()) {
+      x.push_back(d.value());
+      continue;
+    }
+    auto it = desc.memory_plan.reference_dims.find(d.symbol());
+    if (it == desc.memory_plan.reference_dims.end())
+      return InvalidArgument("op '", op.name, "': input dims have no planned value");
+    x.push_back(it->second);
+  }
+  if (x.size() != 4 || x[0] <= 0 || rows % x[0] != 0)
+    return InvalidArgument("op '", op.name, "': an NHWC input of 4 dims expected");
+  const cuda::Window2d& w = g.window;
+  g.dims = {x[0], x[3], x[1], x[2], 0, 0, 0};
+  g.dims.out_height =
+      (x[1] + w.pad_top + w.pad_bottom - w.dilation_h * (w.kernel_h - 1) - 1) / w.stride_h + 1;
+  g.dims.out_width =
+      (x[2] + w.pad_left + w.pad_right - w.dilation_w * (w.kernel_w - 1) - 1) / w.stride_w + 1;
+  g.x_numel = x[0] * x[1] * x[2] * x[3];
+  return std::optional<ImplicitConvGeometry>(g);
 }
 
 // Sets the attributes, replacing those of the same names.
@@ -158,18 +195,29 @@ Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
     c.weight_layout = cuda::WeightLayout::kNK;
     c.weight_scales.assign(scales.data<float>(), scales.data<float>() + scales.numel());
     c.dst_type = DType::kF32;
-    OCTET_ASSIGN_OR_RETURN(cuda::DeviceBuffer a, cuda::DeviceBuffer::Allocate(t.m * t.k));
+    // The implicit convolution's GEMM gathers from x's codes (NHWC at the
+    // planned dims); the others read [m, K] rows.
+    std::optional<ImplicitConvGeometry> implicit;
+    if (op.kernel == kDynamicConv) {
+      OCTET_ASSIGN_OR_RETURN(implicit, ReadImplicitConv(desc, op, t.m));
+      if (implicit) implicit->dims.out_channels = t.n;
+    }
+    const int64_t a_bytes = implicit ? implicit->x_numel : t.m * t.k;
+    const int64_t scale_count = implicit ? implicit->dims.batch : t.m;
+    OCTET_ASSIGN_OR_RETURN(cuda::DeviceBuffer a, cuda::DeviceBuffer::Allocate(a_bytes));
     OCTET_ASSIGN_OR_RETURN(cuda::DeviceBuffer row_scales,
-                           cuda::DeviceBuffer::Allocate(sizeof(float) * t.m));
+                           cuda::DeviceBuffer::Allocate(sizeof(float) * scale_count));
     OCTET_ASSIGN_OR_RETURN(cuda::DeviceBuffer dst,
                            cuda::DeviceBuffer::Allocate(sizeof(float) * t.m * t.n));
-    OCTET_CUDA_RETURN_IF_ERROR(cudaMemset(a.data(), 0x11, t.m * t.k));
-    OCTET_CUDA_RETURN_IF_ERROR(cudaMemset(row_scales.data(), 0, sizeof(float) * t.m));
+    OCTET_CUDA_RETURN_IF_ERROR(cudaMemset(a.data(), 0x11, a_bytes));
+    OCTET_CUDA_RETURN_IF_ERROR(cudaMemset(row_scales.data(), 0, sizeof(float) * scale_count));
     double best = 0;
     for (cuda::Int8GemmTile tile :
          {cuda::Int8GemmTile::kCooperative128x256, cuda::Int8GemmTile::kCooperative256x128,
           cuda::Int8GemmTile::kCooperative128x192, cuda::Int8GemmTile::kPingpong128x128,
           cuda::Int8GemmTile::kCooperative256x64}) {
+      // The implicit convolution has cooperative tiles only.
+      if (implicit && tile == cuda::Int8GemmTile::kPingpong128x128) continue;
       c.tile = tile;
       auto gemm = cuda::Int8DynamicGemm::Create(c);
       if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
@@ -179,7 +227,12 @@ Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
         auto model = cuda::Int8DynamicGemm::Create(automatic);
         if (model.ok()) t.model_choice = cuda::Int8GemmTileName(model->TileFor(t.m));
       }
-      auto ms = MedianMs(*gemm, a, row_scales, t.m, dst);
+      auto ms = MedianMs(*gemm, [&] {
+        return implicit
+                   ? gemm->RunConv(a.as<int8_t>(), implicit->dims, implicit->window,
+                                   row_scales.as<float>(), dst.data(), nullptr)
+                   : gemm->Run(a.as<int8_t>(), row_scales.as<float>(), t.m, dst.data(), nullptr);
+      });
       if (!ms.ok()) return ms.status().WithContext("op '" + op.name + "'");
       t.tiles.push_back(cuda::Int8GemmTileName(tile));
       t.ms.push_back(*ms);

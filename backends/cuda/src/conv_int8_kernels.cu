@@ -410,11 +410,18 @@ __global__ void __launch_bounds__(kRowThreads)
 // Pass 1 of Im2ColQuantizeInt8Nhwc16: each value of x quantized once, 16
 // consecutive values (16 channels of one pixel, in one image since C % 16 ==
 // 0) a thread: four 16-byte loads, one 16-byte store.
+// With image_scales (QuantizeInt8Nhwc16), the first threads also write each
+// image's scale.
 __global__ void QuantizeNhwc16Kernel(const float* __restrict__ x, FastDiv image_chunks,
                                      int total_chunks, const float* __restrict__ absmax, float qmax,
                                      float min_scale, int8_t* __restrict__ x_codes,
-                                     float* __restrict__ zero_fill, int zero_count) {
+                                     float* __restrict__ zero_fill, int zero_count,
+                                     float* __restrict__ image_scales, int images) {
   ZeroFill(zero_fill, zero_count);
+  if (image_scales != nullptr) {
+    const int b = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    if (b < images) image_scales[b] = fmaxf(__fdiv_rn(absmax[b], qmax), min_scale);
+  }
   for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < total_chunks;
        t += static_cast<int>(gridDim.x * blockDim.x)) {
     const int b = image_chunks.Div(t);
@@ -664,7 +671,7 @@ Status Im2ColQuantizeInt8Nhwc16(const float* x, const Conv2dDims& d, const Windo
   const int64_t x_chunks = d.batch * image / 16;
   QuantizeNhwc16Kernel<<<GridFor(x_chunks), kThreads, 0, stream>>>(
       x, FastDiv::Of(static_cast<int>(image / 16)), static_cast<int>(x_chunks), absmax, qmax,
-      min_scale, x_codes, zero_fill, static_cast<int>(zero_count));
+      min_scale, x_codes, zero_fill, static_cast<int>(zero_count), nullptr, 0);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeNhwc16Kernel");
   Im2ColDivisors div;
   div.chunks = FastDiv::Of(g.chunks);
@@ -675,6 +682,34 @@ Status Im2ColQuantizeInt8Nhwc16(const float* x, const Conv2dDims& d, const Windo
   Im2ColCodesNhwc16Kernel<<<GridFor(total), kThreads, 0, stream>>>(
       x_codes, g, div, static_cast<int>(total), absmax, codes, row_scales);
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Im2ColCodesNhwc16Kernel");
+  return Status::Ok();
+}
+
+Status QuantizeInt8Nhwc16(const float* x, int64_t batch, int64_t image_size, const float* absmax,
+                          float qmax, float min_scale, int8_t* x_codes, float* image_scales,
+                          cudaStream_t stream, float* zero_fill, int64_t zero_count) {
+  OCTET_RETURN_IF_ERROR(CheckZeroFill("QuantizeInt8Nhwc16", zero_fill, zero_count));
+  if (batch < 0 || image_size <= 0 || image_size % 16 != 0 || batch > 65535)
+    return InvalidArgument("QuantizeInt8Nhwc16: ", batch, " images of ", image_size,
+                           " values (batch in [0, 65535], images of a multiple of 16 values)");
+  if (!(qmax > 0.f) || !(min_scale > 0.f))
+    return InvalidArgument("QuantizeInt8Nhwc16: qmax ", qmax, " and min_scale ", min_scale,
+                           " must be positive");
+  if (batch * image_size >= (int64_t{1} << 31))
+    return InvalidArgument("QuantizeInt8Nhwc16: inputs must stay below 2^31 elements");
+  if (batch == 0) return MemsetZeroFill(zero_fill, zero_count, stream);
+  if (x == nullptr || absmax == nullptr || x_codes == nullptr || image_scales == nullptr)
+    return InvalidArgument("QuantizeInt8Nhwc16: null x, absmax, x_codes or image_scales");
+  if (reinterpret_cast<uintptr_t>(x) % 16 != 0 || reinterpret_cast<uintptr_t>(x_codes) % 16 != 0)
+    return InvalidArgument("QuantizeInt8Nhwc16: x and x_codes must be 16-byte aligned");
+  const int64_t x_chunks = batch * image_size / 16;
+  // At least one thread per image for the scales.
+  const unsigned grid = std::max<unsigned>(GridFor(x_chunks), (batch + kThreads - 1) / kThreads);
+  QuantizeNhwc16Kernel<<<grid, kThreads, 0, stream>>>(
+      x, FastDiv::Of(static_cast<int>(image_size / 16)), static_cast<int>(x_chunks), absmax, qmax,
+      min_scale, x_codes, zero_fill, static_cast<int>(zero_count), image_scales,
+      static_cast<int>(batch));
+  OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("QuantizeNhwc16Kernel");
   return Status::Ok();
 }
 

@@ -46,6 +46,12 @@ struct Int8DynamicGemm::Impl {
   DeviceBuffer bias;      // f32 [N], or empty
   // One map per tile width (box rows = block_n), built once for the weights.
   CUtensorMap w_map_64{}, w_map_128{}, w_map_192{}, w_map_256{};
+  const CUtensorMap& WeightMap(int block_n) const {
+    return block_n == 256   ? w_map_256
+           : block_n == 192 ? w_map_192
+           : block_n == 128 ? w_map_128
+                            : w_map_64;
+  }
   Activation activation = Activation::kNone;
   bool dst_bf16 = true;
   Int8GemmTile tile = Int8GemmTile::kAuto;
@@ -152,6 +158,7 @@ Expected<Int8DynamicGemm> Int8DynamicGemm::Create(const Int8DynamicGemmConfig& c
   OCTET_ASSIGN_OR_RETURN(impl->w_map_192, MakeInt8TileMap(impl->weights.data(), n, k, 192));
   OCTET_ASSIGN_OR_RETURN(impl->w_map_256, MakeInt8TileMap(impl->weights.data(), n, k, 256));
   OCTET_RETURN_IF_ERROR(sm90::PrepareInt8GemmKernels());
+  if (impl->dst_bf16 == false) OCTET_RETURN_IF_ERROR(sm90::PrepareInt8ConvGemmKernels());
 
   Int8DynamicGemm gemm;
   gemm.impl_ = std::move(impl);
@@ -209,6 +216,26 @@ Int8GemmTile Int8DynamicGemm::TileFor(int64_t m) const {
   return best;
 }
 
+namespace {
+
+// The output's tensor map into *map when the epilogue can store through TMA:
+// rows of 16-byte multiples and a residual as aligned as the output. The
+// bf16 TMA kernel has no per-image maximum (int8_gemm_sm90_kernel.cuh says
+// why): bf16 with it stores from registers. Returns map, or null: store from
+// registers.
+Expected<const CUtensorMap*> OutputMap(void* dst, int64_t m, int64_t n, bool dst_bf16,
+                                       const void* residual, const float* image_absmax,
+                                       CUtensorMap* map) {
+  const bool tma_store = (n * (dst_bf16 ? 2 : 4)) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(residual) % 16 == 0 &&
+                         !(dst_bf16 && image_absmax != nullptr);
+  if (!tma_store) return static_cast<const CUtensorMap*>(nullptr);
+  OCTET_ASSIGN_OR_RETURN(*map, MakeOutputTileMap(dst, m, n, dst_bf16, sm90::kOutputBoxRows));
+  return static_cast<const CUtensorMap*>(map);
+}
+
+}  // namespace
+
 Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, void* dst,
                             cudaStream_t stream, const void* residual, float* image_absmax,
                             int64_t image_rows) const {
@@ -240,24 +267,89 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   epilogue.activation = impl.activation;
   epilogue.image_absmax = image_absmax;
   epilogue.image_rows = static_cast<int>(image_rows);
-  const CUtensorMap& w_map = shape.block_n == 256   ? impl.w_map_256
-                             : shape.block_n == 192 ? impl.w_map_192
-                             : shape.block_n == 128 ? impl.w_map_128
-                                                    : impl.w_map_64;
-  // The epilogue stores through shared memory and TMA when the output rows
-  // are 16-byte multiples (and the residual is as aligned as the output);
-  // otherwise from registers. The bf16 TMA kernel has no per-image maximum
-  // (int8_gemm_sm90.cu says why): bf16 with it stores from registers.
-  const bool tma_store = (impl.n * (impl.dst_bf16 ? 2 : 4)) % 16 == 0 &&
-                         reinterpret_cast<uintptr_t>(residual) % 16 == 0 &&
-                         !(impl.dst_bf16 && image_absmax != nullptr);
-  CUtensorMap dst_map{};
-  if (tma_store) {
-    OCTET_ASSIGN_OR_RETURN(dst_map,
-                           MakeOutputTileMap(dst, m, impl.n, impl.dst_bf16, sm90::kOutputBoxRows));
-  }
-  return sm90::LaunchInt8Gemm(tile, a_map, w_map, tma_store ? &dst_map : nullptr,
-                              static_cast<int>(impl.k), epilogue, impl.sm_count, stream);
+  const CUtensorMap& w_map = impl.WeightMap(shape.block_n);
+  CUtensorMap map{};
+  OCTET_ASSIGN_OR_RETURN(const CUtensorMap* dst_map,
+                         OutputMap(dst, m, impl.n, impl.dst_bf16, residual, image_absmax, &map));
+  return sm90::LaunchInt8Gemm(tile, a_map, w_map, dst_map, static_cast<int>(impl.k), epilogue,
+                              impl.sm_count, stream);
+}
+
+Status Int8DynamicGemm::RunConv(const int8_t* x_codes, const Conv2dDims& d, const Window2d& w,
+                                const float* image_scales, void* dst, cudaStream_t stream,
+                                const void* residual, float* image_absmax) const {
+  const Impl& impl = *impl_;
+  const std::string what = impl.description + " as a convolution";
+  if (impl.dst_bf16) return InvalidArgument(what, ": the implicit convolution writes f32 only");
+  if (d.batch < 0 || d.channels <= 0 || d.height <= 0 || d.width <= 0 || w.kernel_h <= 0 ||
+      w.kernel_w <= 0 || w.stride_h <= 0 || w.stride_w <= 0 || w.dilation_h <= 0 ||
+      w.dilation_w <= 0 || w.pad_top < 0 || w.pad_left < 0 || w.pad_bottom < 0 || w.pad_right < 0)
+    return InvalidArgument(what, ": bad input [", d.batch, ", ", d.channels, ", ", d.height, ", ",
+                           d.width, "] or window ", w.kernel_h, "x", w.kernel_w);
+  if (d.channels % 16 != 0)
+    return InvalidArgument(what, ": ", d.channels,
+                           " input channels; the gather reads 16 channels of a tap at a time, "
+                           "so C must be a multiple of 16");
+  if (d.channels * w.kernel_h * w.kernel_w != impl.k)
+    return InvalidArgument(what, ": the window's ", w.kernel_h, "x", w.kernel_w, " taps of ",
+                           d.channels, " channels are not the weights' K = ", impl.k);
+  const int64_t oh =
+      (d.height + w.pad_top + w.pad_bottom - w.dilation_h * (w.kernel_h - 1) - 1) / w.stride_h + 1;
+  const int64_t ow =
+      (d.width + w.pad_left + w.pad_right - w.dilation_w * (w.kernel_w - 1) - 1) / w.stride_w + 1;
+  if (oh != d.out_height || ow != d.out_width || oh <= 0 || ow <= 0 || d.out_channels != impl.n)
+    return InvalidArgument(what, ": output [", d.batch, ", ", d.out_channels, ", ", d.out_height,
+                           ", ", d.out_width, "] is not what the window gives: [", d.batch, ", ",
+                           impl.n, ", ", oh, ", ", ow, "]");
+  // RowOrigin packs the window's origin in 16-bit halves (int8_gemm_sm90_kernel.cuh).
+  constexpr int64_t kLimit = int64_t{1} << 15;
+  const int64_t extent_h = w.dilation_h * (w.kernel_h - 1),
+                extent_w = w.dilation_w * (w.kernel_w - 1);
+  if (d.height >= kLimit || d.width >= kLimit || w.pad_top >= kLimit || w.pad_left >= kLimit ||
+      extent_h >= kLimit || extent_w >= kLimit || oh * w.stride_h >= kLimit ||
+      ow * w.stride_w >= kLimit)
+    return InvalidArgument(what, ": input ", d.height, "x", d.width, " with pads ", w.pad_top, ", ",
+                           w.pad_left, " and strides ", w.stride_h, ", ", w.stride_w,
+                           ": the implicit gather takes sizes below 2^15");
+  const int64_t m = d.batch * oh * ow;
+  if (m == 0) return Status::Ok();
+  if (d.batch * d.height * d.width * d.channels >= (int64_t{1} << 31) || m >= (int64_t{1} << 31))
+    return InvalidArgument(what, ": input and output must stay below 2^31 elements");
+  if (x_codes == nullptr || image_scales == nullptr || dst == nullptr)
+    return InvalidArgument(what, ": null x_codes, image_scales or dst");
+  if (reinterpret_cast<uintptr_t>(x_codes) % 16 != 0 || reinterpret_cast<uintptr_t>(dst) % 16 != 0)
+    return InvalidArgument(what, ": x_codes and dst must be 16-byte aligned");
+  Int8GemmTile tile = TileFor(m);
+  if (tile == Int8GemmTile::kPingpong128x128) tile = Int8GemmTile::kCooperative256x128;
+  const sm90::TileShape shape = sm90::ShapeOf(tile);
+  sm90::ConvGatherA g;
+  g.codes = x_codes;
+  g.height = static_cast<int>(d.height), g.width = static_cast<int>(d.width);
+  g.channels = static_cast<int>(d.channels);
+  g.out_width = static_cast<int>(ow), g.pixels = static_cast<int>(oh * ow);
+  g.kernel_w = static_cast<int>(w.kernel_w);
+  g.stride_h = static_cast<int>(w.stride_h), g.stride_w = static_cast<int>(w.stride_w);
+  g.pad_top = static_cast<int>(w.pad_top), g.pad_left = static_cast<int>(w.pad_left);
+  g.dilation_h = static_cast<int>(w.dilation_h), g.dilation_w = static_cast<int>(w.dilation_w);
+  g.k = static_cast<int>(impl.k);
+  sm90::Int8GemmEpilogue epilogue;
+  epilogue.a_scales = image_scales;
+  epilogue.a_scale_rows = g.pixels;
+  epilogue.w_scales = impl.w_scales.as<float>();
+  epilogue.bias = impl.bias.bytes() > 0 ? impl.bias.as<float>() : nullptr;
+  epilogue.dst = dst;
+  epilogue.residual = residual;
+  epilogue.m = static_cast<int>(m);
+  epilogue.n = static_cast<int>(impl.n);
+  epilogue.dst_bf16 = false;
+  epilogue.activation = impl.activation;
+  epilogue.image_absmax = image_absmax;
+  epilogue.image_rows = g.pixels;
+  CUtensorMap map{};
+  OCTET_ASSIGN_OR_RETURN(const CUtensorMap* dst_map,
+                         OutputMap(dst, m, impl.n, false, residual, image_absmax, &map));
+  return sm90::LaunchInt8ConvGemm(tile, g, impl.WeightMap(shape.block_n), dst_map,
+                                  static_cast<int>(impl.k), epilogue, impl.sm_count, stream);
 }
 
 }  // namespace octet::cuda

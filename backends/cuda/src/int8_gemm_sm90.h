@@ -18,7 +18,10 @@ struct TileShape {
 TileShape ShapeOf(Int8GemmTile tile);
 
 struct Int8GemmEpilogue {
-  const float* a_scales = nullptr;  // [m]
+  // Row i's scale is a_scales[i / a_scale_rows]: [m] per row, or one per
+  // image of a convolution's output pixels (a_scale_rows = OH * OW).
+  const float* a_scales = nullptr;
+  int a_scale_rows = 1;
   const float* w_scales = nullptr;  // [n]
   const float* bias = nullptr;      // [n] or null
   void* dst = nullptr;              // [m, n], bf16 or f32
@@ -39,8 +42,25 @@ struct Int8GemmEpilogue {
   int image_rows = 0;
 };
 
+// A convolution's input as the GEMM's A operand, gathered by the kernel
+// (the implicit GEMM): row m is output pixel (b, oh, ow) = m / pixels, ...,
+// column kk = (i * kernel_w + j) * channels + c its window's tap (i, j) of
+// channel c, read from the NHWC codes (zeros in the padding and for kk >= k).
+// channels % 16 == 0; height, width, the pads and the window's extent below
+// 2^15; batch * height * width * channels below 2^31 (Int8DynamicGemm::RunConv
+// checks).
+struct ConvGatherA {
+  const int8_t* codes = nullptr;  // i8 [batch, height, width, channels], 16-byte aligned
+  int height = 0, width = 0, channels = 0;
+  int out_width = 0, pixels = 0;  // pixels = out_height * out_width
+  int kernel_w = 0, stride_h = 1, stride_w = 1, pad_top = 0, pad_left = 0;
+  int dilation_h = 1, dilation_w = 1;
+  int k = 0;  // kernel_h * kernel_w * channels
+};
+
 // Raises every tile's dynamic shared-memory limit on the current device.
 Status PrepareInt8GemmKernels();
+Status PrepareInt8ConvGemmKernels();
 
 // The rows of the boxes in which the epilogue stores through TMA
 // (MakeOutputTileMap's box_rows), for every tile.
@@ -55,5 +75,13 @@ constexpr int kOutputBoxRows = 64;
 Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtensorMap& w_map,
                       const CUtensorMap* dst_map, int k, const Int8GemmEpilogue& epilogue,
                       int sm_count, cudaStream_t stream);
+
+// The same GEMM with A gathered from a convolution's input (ConvGatherA;
+// k_padded = the weights' K, a multiple of 16 >= conv.k), f32 output only, a
+// cooperative tile (kPingpong128x128 is refused). epilogue.m is the number of
+// output pixels.
+Status LaunchInt8ConvGemm(Int8GemmTile tile, const ConvGatherA& conv, const CUtensorMap& w_map,
+                          const CUtensorMap* dst_map, int k_padded,
+                          const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream);
 
 }  // namespace octet::cuda::sm90

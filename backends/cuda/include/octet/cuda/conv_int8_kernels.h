@@ -76,6 +76,16 @@ Status Im2ColQuantizeInt8Nhwc16(const float* x, const Conv2dDims& dims, const Wi
                                 cudaStream_t stream, float* zero_fill = nullptr,
                                 int64_t zero_count = 0);
 
+// The first pass of Im2ColQuantizeInt8Nhwc16 alone, for the implicit GEMM
+// (Int8DynamicGemm::RunConv), which gathers its rows from the codes itself:
+// x_codes i8 = each value of x (NHWC, or any layout: images are contiguous)
+// quantized with its image's scale, image_scales f32 [batch] = those scales
+// (the rows' scales, one per image). image_size = C * H * W, a multiple of
+// 16; x and x_codes 16-byte aligned. zero_fill as in Im2ColQuantizeInt8.
+Status QuantizeInt8Nhwc16(const float* x, int64_t batch, int64_t image_size, const float* absmax,
+                          float qmax, float min_scale, int8_t* x_codes, float* image_scales,
+                          cudaStream_t stream, float* zero_fill = nullptr, int64_t zero_count = 0);
+
 // Whether Im2ColQuantizeInt8Nhwc16 is the faster gather for this input and
 // window: it takes NHWC with C % 16 == 0, a value must lie in at least 4
 // windows on average (kh * kw >= 4 * sh * sw: 3x3 stride 1, not 3x3 stride

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "octet/cuda/conv_pool_kernels.h"  // Conv2dDims, Window2d
 #include "octet/cuda/device_buffer.h"
 #include "octet/dtype.h"
 #include "octet/status.h"
@@ -170,6 +171,20 @@ class Int8DynamicGemm {
   Status Run(const int8_t* a, const float* a_scales, int64_t m, void* dst, cudaStream_t stream,
              const void* residual = nullptr, float* image_absmax = nullptr,
              int64_t image_rows = 0) const;
+
+  // The int8 convolution as an implicit GEMM: Run's product for the im2col
+  // rows of a convolution's input, which the kernel gathers itself instead of
+  // reading [m, K] rows. x_codes: i8 NHWC [dims.batch, dims.height,
+  // dims.width, dims.channels] (16-byte aligned, channels % 16 == 0); row m
+  // = (b, oh, ow) of the output pixels, column (i * kw + j) * C + c its
+  // window's tap (i, j) of channel c (zeros in the padding): K must be
+  // kernel_h * kernel_w * C. image_scales: f32 [batch], the scale of every
+  // row of image b. dst: f32 [m, N] (NHWC); the residual and image_absmax as
+  // in Run (image_rows = OH * OW). Needs dst_type kF32; a ping-pong tile
+  // runs as coop256x128.
+  Status RunConv(const int8_t* x_codes, const Conv2dDims& dims, const Window2d& window,
+                 const float* image_scales, void* dst, cudaStream_t stream,
+                 const void* residual = nullptr, float* image_absmax = nullptr) const;
 
   int64_t n() const;
   int64_t k() const;

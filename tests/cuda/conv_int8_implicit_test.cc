@@ -1,0 +1,262 @@
+// The implicit int8 convolution (QuantizeInt8Nhwc16, then
+// Int8DynamicGemm::RunConv, whose kernel gathers its im2col rows from the
+// NHWC codes) against the rows path (Im2ColQuantizeInt8, then
+// Int8DynamicGemm::Run on the [M, K] rows), which conv_int8_test.cc checks
+// against the QDQ graph's codes and int8_gemm_test.cc against a CPU GEMM.
+//
+// Tolerance: zero. Both paths quantize the same f32 values with the same
+// per-image scale (the same Quantize), the int8 products accumulate exactly
+// in int32 whatever the order, and the epilogue is the same code on the
+// same accumulator and scales; so the outputs, and the per-image maxima the
+// epilogue raises, must be equal bit for bit. Shapes cover strides 1 and 2,
+// asymmetric pads, dilation, 1x1 and 5x5 windows, K that is not a multiple of
+// the 128-code stage, output channels that are not a multiple of the tile
+// (and not of 4: the register-store epilogue), several tiles per block, and
+// resnet18's layer1 at its size; each with the relu after a separate or
+// in-place residual and with the per-image maximum, on every tile.
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "cuda_test_util.h"
+#include "octet/cuda/conv_int8_kernels.h"
+#include "octet/cuda/int8_kernels.h"
+
+namespace octet::cuda {
+namespace {
+
+using testing::Download;
+using testing::Upload;
+
+struct ConvCase {
+  int64_t n, c, h, w, o, k, stride, pad_top, pad_left, pad_bottom, pad_right, dilation;
+};
+
+enum class Residual { kNone, kSeparate, kInPlace };
+
+Conv2dDims DimsOf(const ConvCase& t, Window2d* win) {
+  win->kernel_h = win->kernel_w = t.k;
+  win->stride_h = win->stride_w = t.stride;
+  win->pad_top = t.pad_top, win->pad_left = t.pad_left;
+  win->pad_bottom = t.pad_bottom, win->pad_right = t.pad_right;
+  win->dilation_h = win->dilation_w = t.dilation;
+  Conv2dDims d;
+  d.batch = t.n, d.channels = t.c, d.height = t.h, d.width = t.w, d.out_channels = t.o;
+  d.out_height = (t.h + t.pad_top + t.pad_bottom - t.dilation * (t.k - 1) - 1) / t.stride + 1;
+  d.out_width = (t.w + t.pad_left + t.pad_right - t.dilation * (t.k - 1) - 1) / t.stride + 1;
+  return d;
+}
+
+Int8DynamicGemmConfig RandomConfig(int64_t o, int64_t k, bool relu, Int8GemmTile tile,
+                                   std::mt19937& rng) {
+  Int8DynamicGemmConfig config;
+  config.weights = Tensor(DType::kI8, {o, k});
+  const std::vector<int8_t> w = testing::RandomCodes(o * k, rng);
+  std::memcpy(config.weights.raw(), w.data(), w.size());
+  config.weight_layout = WeightLayout::kNK;
+  config.weight_scales = testing::RandomFloats(o, rng, 0.0005f, 0.005f);
+  config.bias = Tensor::FromVector<float>(testing::RandomFloats(o, rng, -1.f, 1.f), {o});
+  config.activation = relu ? Activation::kRelu : Activation::kNone;
+  config.dst_type = DType::kF32;
+  config.tile = tile;
+  return config;
+}
+
+void RunCase(const ConvCase& t, Residual residual, bool relu, bool absmax, Int8GemmTile tile) {
+  const uint32_t seed = testing::FreshSeed();
+  std::mt19937 rng(seed);
+  SCOPED_TRACE(::testing::Message()
+               << "n " << t.n << " c " << t.c << " " << t.h << "x" << t.w << " o " << t.o << " k "
+               << t.k << " stride " << t.stride << " dilation " << t.dilation << " residual "
+               << static_cast<int>(residual) << " relu " << relu << " absmax " << absmax << " tile "
+               << Int8GemmTileName(tile) << " seed " << seed);
+  Window2d win;
+  const Conv2dDims d = DimsOf(t, &win);
+  const int64_t image = t.c * t.h * t.w, k = t.c * t.k * t.k;
+  const int64_t pixels = d.out_height * d.out_width, m = t.n * pixels;
+  auto gemm = Int8DynamicGemm::Create(RandomConfig(t.o, k, relu, tile, rng));
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+
+  // Images of different ranges, one all zeros (scale FLT_MIN, codes 0).
+  std::vector<float> x;
+  for (int64_t b = 0; b < t.n; ++b) {
+    const float range = b == 1 ? 0.f : std::ldexp(1.f, static_cast<int>(b % 5) - 2);
+    const std::vector<float> v = testing::RandomFloats(image, rng, -range, range);
+    x.insert(x.end(), v.begin(), v.end());
+  }
+  const std::vector<float> r = testing::RandomFloats(m * t.o, rng, -2.f, 2.f);
+  DeviceBuffer dx = Upload(x), absmax_x = testing::Poisoned(t.n * 4);
+  ASSERT_TRUE(ImageAbsMax(dx.as<float>(), t.n, image, absmax_x.as<float>(), nullptr).ok());
+
+  struct Result {
+    std::vector<float> y, y_absmax;
+  };
+  // kRows: Im2ColQuantizeInt8 + Run; kImplicit: QuantizeInt8Nhwc16 + RunConv.
+  auto run = [&](bool implicit) -> Result {
+    DeviceBuffer y = residual == Residual::kInPlace ? Upload(r) : testing::Poisoned(m * t.o * 4);
+    DeviceBuffer separate = Upload(r);
+    const void* res = residual == Residual::kSeparate  ? separate.data()
+                      : residual == Residual::kInPlace ? y.data()
+                                                       : nullptr;
+    DeviceBuffer y_absmax = testing::Poisoned(t.n * 4);
+    float* y_max = absmax ? y_absmax.as<float>() : nullptr;
+    Status st = Status::Ok();
+    if (implicit) {
+      DeviceBuffer codes = testing::Poisoned(x.size() + 64), scales = testing::Poisoned(t.n * 4);
+      st = QuantizeInt8Nhwc16(dx.as<float>(), t.n, image, absmax_x.as<float>(), 127.f, FLT_MIN,
+                              codes.as<int8_t>(), scales.as<float>(), nullptr, y_max,
+                              absmax ? t.n : 0);
+      if (st.ok())
+        st = gemm->RunConv(codes.as<int8_t>(), d, win, scales.as<float>(), y.data(), nullptr, res,
+                           y_max);
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      // The per-image scales are the rows' (checked against the QDQ graph
+      // by conv_int8_test.cc through the rows gather).
+      if (st.ok()) {
+        const std::vector<float> got = Download<float>(scales, t.n);
+        for (int64_t b = 0; b < t.n; ++b) {
+          float amax = 0.f;
+          for (int64_t i = 0; i < image; ++i) amax = std::max(amax, std::fabs(x[b * image + i]));
+          EXPECT_EQ(got[b], std::max(amax / 127.f, FLT_MIN)) << "image " << b << "'s scale";
+        }
+      }
+    } else {
+      DeviceBuffer codes = testing::Poisoned(m * k), scales = testing::Poisoned(m * 4);
+      st = Im2ColQuantizeInt8(dx.as<float>(), ActLayout::kNhwc, d, win, k, absmax_x.as<float>(),
+                              127.f, FLT_MIN, codes.as<int8_t>(), scales.as<float>(), nullptr,
+                              y_max, absmax ? t.n : 0);
+      if (st.ok())
+        st = gemm->Run(codes.as<int8_t>(), scales.as<float>(), m, y.data(), nullptr, res, y_max,
+                       pixels);
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    }
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return {Download<float>(y, m * t.o),
+            absmax ? Download<float>(y_absmax, t.n) : std::vector<float>{}};
+  };
+  const Result want = run(false), got = run(true);
+  int64_t bad = 0, nonzero = 0;
+  for (int64_t i = 0; i < m * t.o; ++i) {
+    nonzero += want.y[i] != 0.f;
+    if (std::memcmp(&got.y[i], &want.y[i], 4) != 0 && ++bad <= 5)
+      ADD_FAILURE() << "y[pixel " << i / t.o << ", channel " << i % t.o << "] = " << got.y[i]
+                    << ", the rows path gives " << want.y[i];
+  }
+  EXPECT_EQ(bad, 0);
+  // Not a comparison of two zero tensors: most outputs are nonzero (the
+  // relu zeroes about half).
+  EXPECT_GT(nonzero, m * t.o / 4);
+  for (size_t b = 0; b < want.y_absmax.size(); ++b)
+    EXPECT_EQ(got.y_absmax[b], want.y_absmax[b]) << "image " << b << "'s maximum";
+}
+
+const ConvCase kCases[] = {
+    // layer1-like: 3x3 stride 1, C 64 (K 576: 4.5 stages), O 64.
+    {2, 64, 14, 14, 64, 3, 1, 1, 1, 1, 1, 1},
+    // 3x3 stride 2, odd sizes, asymmetric pads, O 48 (a partial tile).
+    {3, 32, 13, 11, 48, 3, 2, 0, 1, 2, 1, 1},
+    // A 1x1 stride-2 downsample.
+    {2, 48, 11, 9, 96, 1, 2, 0, 0, 0, 0, 1},
+    // 5x5 dilation 2, C 16 (K 400), O 130 (rows of 520 bytes: the register
+    // epilogue).
+    {2, 16, 12, 10, 130, 5, 1, 4, 3, 2, 4, 2},
+    // Several tiles per block: 2000 output pixels, K 1152, O 256.
+    {5, 128, 20, 20, 256, 3, 1, 1, 1, 1, 1, 1},
+    // 1x1 stride 1 (the codes are the rows), 7x7 images (49 pixels: tiles
+    // across images).
+    {9, 32, 7, 7, 64, 1, 1, 0, 0, 0, 0, 1},
+    // resnet18's layer1 at its size.
+    {2, 64, 56, 56, 64, 3, 1, 1, 1, 1, 1, 1},
+};
+
+class Int8ImplicitConvTest : public ::testing::TestWithParam<Int8GemmTile> {};
+
+TEST_P(Int8ImplicitConvTest, MatchesTheRowsPathBitForBit) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  for (const ConvCase& c : kCases) {
+    RunCase(c, Residual::kNone, false, false, GetParam());
+    RunCase(c, Residual::kSeparate, true, true, GetParam());
+    RunCase(c, Residual::kInPlace, false, false, GetParam());
+    RunCase(c, Residual::kInPlace, true, true, GetParam());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiles, Int8ImplicitConvTest,
+                         ::testing::Values(Int8GemmTile::kAuto, Int8GemmTile::kPingpong128x128,
+                                           Int8GemmTile::kCooperative128x256,
+                                           Int8GemmTile::kCooperative256x128,
+                                           Int8GemmTile::kCooperative128x192,
+                                           Int8GemmTile::kCooperative256x64),
+                         [](const ::testing::TestParamInfo<Int8GemmTile>& info) {
+                           return std::string(Int8GemmTileName(info.param));
+                         });
+
+TEST(Int8ImplicitConv, RefusesWhatItCannotGather) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  std::mt19937 rng(7);
+  Window2d win;
+  const ConvCase t{1, 24, 8, 8, 16, 3, 1, 1, 1, 1, 1, 1};
+  Conv2dDims d = DimsOf(t, &win);
+  auto gemm = Int8DynamicGemm::Create(RandomConfig(16, 24 * 9, false, Int8GemmTile::kAuto, rng));
+  ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+  DeviceBuffer codes = testing::Poisoned(24 * 64 + 64), scales = testing::Poisoned(4),
+               y = testing::Poisoned(64 * 16 * 4);
+  auto run = [&](const Conv2dDims& dims, const Window2d& w, const int8_t* c, void* dst) {
+    return gemm->RunConv(c, dims, w, scales.as<float>(), dst, nullptr);
+  };
+  auto expect_error = [](const Status& s, const char* text) {
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find(text), std::string::npos) << s.ToString();
+  };
+  expect_error(run(d, win, codes.as<int8_t>(), y.data()), "C must be a multiple of 16");
+  Conv2dDims sixteen = d;
+  sixteen.channels = 16;
+  expect_error(run(sixteen, win, codes.as<int8_t>(), y.data()), "not the weights' K = 216");
+  // A GEMM whose K fits 16 channels.
+  auto gemm16 = Int8DynamicGemm::Create(RandomConfig(16, 16 * 9, false, Int8GemmTile::kAuto, rng));
+  ASSERT_TRUE(gemm16.ok()) << gemm16.status().ToString();
+  auto run16 = [&](const Conv2dDims& dims, const int8_t* c) {
+    return gemm16->RunConv(c, dims, win, scales.as<float>(), y.data(), nullptr);
+  };
+  Conv2dDims wrong_out = sixteen;
+  wrong_out.out_height = 7;
+  expect_error(run16(wrong_out, codes.as<int8_t>()), "is not what the window gives");
+  expect_error(run16(sixteen, codes.as<int8_t>() + 1), "16-byte aligned");
+  expect_error(run16(sixteen, nullptr), "null x_codes");
+  Conv2dDims huge = sixteen;
+  huge.height = huge.out_height = 40000;
+  expect_error(run16(huge, codes.as<int8_t>()), "below 2^15");
+  Status s = Status::Ok();
+  // A bf16 GEMM has no implicit form.
+  Int8DynamicGemmConfig bf16 = RandomConfig(16, 16 * 9, false, Int8GemmTile::kAuto, rng);
+  bf16.dst_type = DType::kBF16;
+  auto gemm_bf16 = Int8DynamicGemm::Create(bf16);
+  ASSERT_TRUE(gemm_bf16.ok());
+  s = gemm_bf16->RunConv(codes.as<int8_t>(), sixteen, win, scales.as<float>(), y.data(), nullptr);
+  expect_error(s, "writes f32 only");
+}
+
+TEST(Int8ImplicitConv, QuantizeRefusesBadArguments) {
+  alignas(16) float f[16] = {};
+  alignas(16) int8_t codes[32] = {};
+  auto expect_error = [](const Status& s, const char* text) {
+    EXPECT_FALSE(s.ok());
+    EXPECT_NE(s.message().find(text), std::string::npos) << s.ToString();
+  };
+  expect_error(QuantizeInt8Nhwc16(f, 1, 24, f, 127.f, FLT_MIN, codes, f, nullptr),
+               "a multiple of 16 values");
+  expect_error(QuantizeInt8Nhwc16(f, 70000, 16, f, 127.f, FLT_MIN, codes, f, nullptr),
+               "batch in [0, 65535]");
+  expect_error(QuantizeInt8Nhwc16(f, 1, 16, f, 0.f, FLT_MIN, codes, f, nullptr), "positive");
+  expect_error(QuantizeInt8Nhwc16(f, 1, 16, f, 127.f, FLT_MIN, codes, nullptr, nullptr),
+               "null x, absmax, x_codes or image_scales");
+  expect_error(QuantizeInt8Nhwc16(f, 1, 16, f, 127.f, FLT_MIN, codes + 1, f, nullptr),
+               "16-byte aligned");
+  expect_error(QuantizeInt8Nhwc16(f, 1, 16, f, 127.f, FLT_MIN, codes, f, nullptr, nullptr, 3),
+               "zero_fill");
+}
+
+}  // namespace
+}  // namespace octet::cuda
