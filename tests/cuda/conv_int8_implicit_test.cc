@@ -199,7 +199,8 @@ TEST(Int8ImplicitConv, RefusesWhatItCannotGather) {
   Window2d win;
   const ConvCase t{1, 24, 8, 8, 16, 3, 1, 1, 1, 1, 1, 1};
   Conv2dDims d = DimsOf(t, &win);
-  auto gemm = Int8DynamicGemm::Create(RandomConfig(16, 24 * 9, false, Int8GemmTile::kAuto, rng));
+  // K = 224: 24 x 9 taps padded to a multiple of 16 (the rows path's form).
+  auto gemm = Int8DynamicGemm::Create(RandomConfig(16, 224, false, Int8GemmTile::kAuto, rng));
   ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
   DeviceBuffer codes = testing::Poisoned(24 * 64 + 64), scales = testing::Poisoned(4),
                y = testing::Poisoned(64 * 16 * 4);
@@ -213,7 +214,7 @@ TEST(Int8ImplicitConv, RefusesWhatItCannotGather) {
   expect_error(run(d, win, codes.as<int8_t>(), y.data()), "C must be a multiple of 16");
   Conv2dDims sixteen = d;
   sixteen.channels = 16;
-  expect_error(run(sixteen, win, codes.as<int8_t>(), y.data()), "not the weights' K = 216");
+  expect_error(run(sixteen, win, codes.as<int8_t>(), y.data()), "not the weights' K = 224");
   // A GEMM whose K fits 16 channels.
   auto gemm16 = Int8DynamicGemm::Create(RandomConfig(16, 16 * 9, false, Int8GemmTile::kAuto, rng));
   ASSERT_TRUE(gemm16.ok()) << gemm16.status().ToString();
@@ -256,6 +257,94 @@ TEST(Int8ImplicitConv, QuantizeRefusesBadArguments) {
                "16-byte aligned");
   expect_error(QuantizeInt8Nhwc16(f, 1, 16, f, 127.f, FLT_MIN, codes, f, nullptr, nullptr, 3),
                "zero_fill");
+}
+
+// Not a check: each GEMM alone on resnet18's convolutions after the stem,
+// at batch 1 and 64: Run on im2col rows made beforehand against RunConv on
+// the input's codes, and each with its first pass (the rows gather, or the
+// quantization of x). Run with --gtest_also_run_disabled_tests
+// --gtest_filter='*ImplicitTimes*'. Each time is the mean of 50
+// back-to-back calls on one stream between two events, after 5 warm-up calls.
+TEST(Int8ImplicitConv, DISABLED_ImplicitTimes) {
+  OCTET_SKIP_WITHOUT_CUDA_DEVICE();
+  struct Layer {
+    const char* name;
+    int64_t c, o, hw, k, stride;
+  };
+  const Layer layers[] = {
+      {"layer1", 64, 64, 56, 3, 1},           {"layer2.0.conv1", 64, 128, 56, 3, 2},
+      {"layer2.0.down", 64, 128, 56, 1, 2},   {"layer2", 128, 128, 28, 3, 1},
+      {"layer3.0.conv1", 128, 256, 28, 3, 2}, {"layer3", 256, 256, 14, 3, 1},
+      {"layer4.0.conv1", 256, 512, 14, 3, 2}, {"layer4", 512, 512, 7, 3, 1}};
+  std::mt19937 rng(1);
+  cudaEvent_t start, stop;
+  ASSERT_EQ(cudaEventCreate(&start), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
+  auto time_us = [&](auto call) {
+    for (int i = 0; i < 5; ++i) EXPECT_TRUE(call().ok());
+    EXPECT_EQ(cudaEventRecord(start, nullptr), cudaSuccess);
+    constexpr int kCalls = 50;
+    for (int i = 0; i < kCalls; ++i) EXPECT_TRUE(call().ok());
+    EXPECT_EQ(cudaEventRecord(stop, nullptr), cudaSuccess);
+    EXPECT_EQ(cudaEventSynchronize(stop), cudaSuccess);
+    float total = 0.f;
+    EXPECT_EQ(cudaEventElapsedTime(&total, start, stop), cudaSuccess);
+    return 1e3 * total / kCalls;
+  };
+  for (int64_t batch : {1, 64}) {
+    for (const Layer& s : layers) {
+      const ConvCase t{batch,    s.c,     s.hw,    s.hw,    s.o,     s.k,
+                       s.stride, s.k / 2, s.k / 2, s.k / 2, s.k / 2, 1};
+      Window2d win;
+      const Conv2dDims d = DimsOf(t, &win);
+      const int64_t values = batch * s.c * s.hw * s.hw, k = s.c * s.k * s.k;
+      const int64_t m = batch * d.out_height * d.out_width;
+      auto gemm = Int8DynamicGemm::Create(RandomConfig(s.o, k, true, Int8GemmTile::kAuto, rng));
+      ASSERT_TRUE(gemm.ok()) << gemm.status().ToString();
+      DeviceBuffer dx = Upload(testing::RandomFloats(values, rng, -2.f, 2.f));
+      DeviceBuffer absmax = Upload(std::vector<float>(batch, 2.f));
+      DeviceBuffer rows = testing::Poisoned(m * k), row_scales = testing::Poisoned(m * 4);
+      DeviceBuffer x_codes = testing::Poisoned(values), image_scales = testing::Poisoned(batch * 4);
+      DeviceBuffer y = testing::Poisoned(m * s.o * 4);
+      auto gather = [&] {
+        return Im2ColQuantizeInt8(dx.as<float>(), ActLayout::kNhwc, d, win, k, absmax.as<float>(),
+                                  127.f, FLT_MIN, rows.as<int8_t>(), row_scales.as<float>(),
+                                  nullptr);
+      };
+      auto quantize = [&] {
+        return QuantizeInt8Nhwc16(dx.as<float>(), batch, s.c * s.hw * s.hw, absmax.as<float>(),
+                                  127.f, FLT_MIN, x_codes.as<int8_t>(), image_scales.as<float>(),
+                                  nullptr);
+      };
+      auto run_rows = [&] {
+        return gemm->Run(rows.as<int8_t>(), row_scales.as<float>(), m, y.data(), nullptr);
+      };
+      auto run_conv = [&] {
+        return gemm->RunConv(x_codes.as<int8_t>(), d, win, image_scales.as<float>(), y.data(),
+                             nullptr);
+      };
+      ASSERT_TRUE(gather().ok() && quantize().ok());
+      const double rows_gemm = time_us(run_rows), conv_gemm = time_us(run_conv);
+      const double rows_all = time_us([&] {
+        Status st = gather();
+        return st.ok() ? run_rows() : st;
+      });
+      const double conv_all = time_us([&] {
+        Status st = quantize();
+        return st.ok() ? run_conv() : st;
+      });
+      std::printf(
+          "batch %2lld %-15s C %3lld O %3lld %2lldx%-2lld k%lld s%lld tile %-12s  GEMM rows %7.2f "
+          "implicit %7.2f us (%.2fx)  with first pass rows %7.2f implicit %7.2f us (%.2fx)\n",
+          static_cast<long long>(batch), s.name, static_cast<long long>(s.c),
+          static_cast<long long>(s.o), static_cast<long long>(s.hw), static_cast<long long>(s.hw),
+          static_cast<long long>(s.k), static_cast<long long>(s.stride),
+          Int8GemmTileName(gemm->TileFor(m)), rows_gemm, conv_gemm, rows_gemm / conv_gemm, rows_all,
+          conv_all, rows_all / conv_all);
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
 }
 
 }  // namespace
