@@ -13,9 +13,10 @@
 // only int8 convolutions read it. An NCHW y is written NHWC into output 4
 // (scratch) and transposed; an NCHW residual is transposed into the GEMM's
 // destination first and added there in place.
-// With attribute gather = "implicit" (x NHWC, C % 16 == 0) there are no
-// rows: QuantizeInt8Nhwc16 writes x's codes i8 NHWC (output 1) and the
-// per-image scales (output 2), and Int8DynamicGemm::RunConv gathers the rows
+// Where ImplicitGemmFirst says so (x NHWC with the x_codes scratch, large
+// inputs in overlapping windows) there are no rows: QuantizeInt8Nhwc16
+// writes x's codes into x_codes and the per-image scales into the row
+// scales' first N places, and Int8DynamicGemm::RunConv gathers the rows
 // itself (the implicit GEMM).
 // The per-image maximum across ops: with attribute y_absmax = 1 the GEMM's
 // epilogue also takes the per-image max |y| (of the values written) into the
@@ -72,8 +73,8 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
  public:
   DynamicInt8ConvExecutor(ModuleOp op, cuda::Window2d window, int64_t k_padded, float qmax,
                           float min_scale, cuda::ActLayout x_layout, cuda::ActLayout r_layout,
-                          cuda::ActLayout y_layout, bool implicit, bool pixel_codes, bool x_codes,
-                          bool x_absmax, bool y_absmax, cuda::Int8DynamicGemm gemm)
+                          cuda::ActLayout y_layout, bool pixel_codes, bool x_codes, bool x_absmax,
+                          bool y_absmax, cuda::Int8DynamicGemm gemm)
       : op_(std::move(op)),
         window_(window),
         k_padded_(k_padded),
@@ -82,7 +83,6 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
         x_layout_(x_layout),
         r_layout_(r_layout),
         y_layout_(y_layout),
-        implicit_(implicit),
         pixel_codes_(pixel_codes),
         x_codes_(x_codes),
         x_absmax_(x_absmax),
@@ -114,17 +114,14 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                              CudaDimsText(y.dims), " does not fit the weights [", gemm_.n(), ", ",
                              k_padded_, "] and the window (", oh, "x", ow, " outputs)");
     const int64_t m = d.batch * oh * ow;
-    // The implicit gather's codes are x's, its scales one per image.
-    const int64_t codes_numel = implicit_ ? x.numel() : m * k_padded_;
-    const int64_t scales_numel = implicit_ ? d.batch : m;
-    if (codes.numel() != codes_numel || codes.dtype != DType::kI8 ||
-        row_scales.numel() != scales_numel || row_scales.dtype != DType::kF32 ||
-        absmax.numel() != d.batch || absmax.dtype != DType::kF32 ||
+    if (codes.numel() != m * k_padded_ || codes.dtype != DType::kI8 || row_scales.numel() != m ||
+        row_scales.dtype != DType::kF32 || absmax.numel() != d.batch ||
+        absmax.dtype != DType::kF32 ||
         (y_absmax_ && (out.back().numel() != d.batch || out.back().dtype != DType::kF32)))
-      return Internal(Prefix(op_), "scratch places do not fit ", m, " rows",
-                      implicit_ ? " (implicit gather)" : "", ": codes ", CudaDimsText(codes.dims),
-                      ", row scales ", CudaDimsText(row_scales.dims), ", absmax ",
-                      CudaDimsText(absmax.dims), ", y's absmax ", CudaDimsText(out.back().dims));
+      return Internal(Prefix(op_), "scratch places do not fit ", m, " rows: codes ",
+                      CudaDimsText(codes.dims), ", row scales ", CudaDimsText(row_scales.dims),
+                      ", absmax ", CudaDimsText(absmax.dims), ", y's absmax ",
+                      CudaDimsText(out.back().dims));
     if (residual.data != nullptr &&
         (residual.dtype != DType::kF32 || NchwSizes(residual.dims, r_layout_) != ys))
       return InvalidArgument(Prefix(op_), "residual ", DTypeName(residual.dtype),
@@ -148,28 +145,26 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
     const int64_t y_absmax_count = y_absmax_ ? d.batch : 0;
     // The scratch outputs after the NHWC one: pixel_codes or x_codes, then
     // y_absmax's.
-    if (st.ok() && implicit_) {
-      st = cuda::QuantizeInt8Nhwc16(
-          static_cast<const float*>(x.data), d.batch, d.channels * d.height * d.width,
-          static_cast<const float*>(absmax.data), qmax_, min_scale_,
-          static_cast<int8_t*>(codes.data), static_cast<float*>(row_scales.data), stream, y_absmax,
-          y_absmax_count);
-      const void* res = residual.data;
-      if (st.ok()) st = NhwcResidual(res, dst, ys, stream, &res);
-      if (st.ok())
-        st = gemm_.RunConv(static_cast<const int8_t*>(codes.data), d, window_,
-                           static_cast<const float*>(row_scales.data), dst, stream, res, y_absmax);
-      if (st.ok() && y_layout_ == cuda::ActLayout::kNchw)
-        st = Relayout(dst, cuda::ActLayout::kNhwc, static_cast<float*>(y.data),
-                      cuda::ActLayout::kNchw, ys, stream);
-      return st.ok() ? st : st.WithContext("op '" + op_.name + "'");
-    }
     const DeviceTensor& input_codes = out[out.size() - 1 - (y_absmax_ ? 1 : 0)];
     if (x_codes_ && (input_codes.numel() != x.numel() || input_codes.dtype != DType::kI8))
       return Internal(Prefix(op_), "the input codes ", CudaDimsText(input_codes.dims),
                       " do not fit the input ", CudaDimsText(x.dims));
-    if (st.ok() && x_codes_ && x_layout_ == cuda::ActLayout::kNhwc &&
-        cuda::QuantizeOnceFirst(d, window_) && reinterpret_cast<uintptr_t>(x.data) % 16 == 0) {
+    const bool two_pass = x_codes_ && x_layout_ == cuda::ActLayout::kNhwc &&
+                          cuda::QuantizeOnceFirst(d, window_) &&
+                          reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+    const bool implicit = two_pass && cuda::ImplicitGemmFirst(d, window_);
+    if (st.ok() && implicit) {
+      st = cuda::QuantizeInt8Nhwc16(
+          static_cast<const float*>(x.data), d.batch, d.channels * d.height * d.width,
+          static_cast<const float*>(absmax.data), qmax_, min_scale_,
+          static_cast<int8_t*>(input_codes.data), static_cast<float*>(row_scales.data), stream,
+          y_absmax, y_absmax_count);
+      const void* res = residual.data;
+      if (st.ok()) st = NhwcResidual(res, dst, ys, stream, &res);
+      if (st.ok())
+        st = gemm_.RunConv(static_cast<const int8_t*>(input_codes.data), d, window_,
+                           static_cast<const float*>(row_scales.data), dst, stream, res, y_absmax);
+    } else if (st.ok() && two_pass) {
       st = cuda::Im2ColQuantizeInt8Nhwc16(
           static_cast<const float*>(x.data), d, window_, k_padded_,
           static_cast<const float*>(absmax.data), qmax_, min_scale_,
@@ -198,12 +193,14 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
                                     static_cast<float*>(row_scales.data), stream, y_absmax,
                                     y_absmax_count);
     }
-    const void* res = residual.data;
-    if (st.ok()) st = NhwcResidual(res, dst, ys, stream, &res);
-    if (st.ok())
-      st = gemm_.Run(static_cast<const int8_t*>(codes.data),
-                     static_cast<const float*>(row_scales.data), m, dst, stream, res, y_absmax,
-                     oh * ow);
+    if (st.ok() && !implicit) {
+      const void* res = residual.data;
+      st = NhwcResidual(res, dst, ys, stream, &res);
+      if (st.ok())
+        st = gemm_.Run(static_cast<const int8_t*>(codes.data),
+                       static_cast<const float*>(row_scales.data), m, dst, stream, res, y_absmax,
+                       oh * ow);
+    }
     if (st.ok() && y_layout_ == cuda::ActLayout::kNchw)
       st = Relayout(dst, cuda::ActLayout::kNhwc, static_cast<float*>(y.data),
                     cuda::ActLayout::kNchw, ys, stream);
@@ -227,7 +224,7 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
   int64_t k_padded_;
   float qmax_, min_scale_;
   cuda::ActLayout x_layout_, r_layout_, y_layout_;
-  bool implicit_, pixel_codes_, x_codes_;
+  bool pixel_codes_, x_codes_;
   bool x_absmax_, y_absmax_;
   cuda::Int8DynamicGemm gemm_;
 };
@@ -239,10 +236,9 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
 // attribute pixel_codes = 1 the quantized input words i32 [N, H, W]
 // (Im2ColQuantizeInt8Pixels), with x_codes = 1 (x NHWC, C % 16 == 0) the
 // input quantized once, i8 [N, H, W, C] (Im2ColQuantizeInt8Nhwc16, where
-// QuantizeOnceFirst says so at this batch), and with y_absmax = 1 (y NHWC)
-// y's per-image maximum f32 [N]. With gather = "implicit" (x NHWC with
-// C % 16 == 0, K = C * kh * kw), codes are x's i8 [N, H, W, C] and the row
-// scales one per image, f32 [N]; pixel_codes and x_codes are 0.
+// QuantizeOnceFirst says so at this batch, or the implicit GEMM's codes
+// where ImplicitGemmFirst does), and with y_absmax = 1 (y NHWC)
+// y's per-image maximum f32 [N].
 Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
     const ModuleDesc& desc, const ModuleOp& op, const std::vector<Tensor>& constants) {
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout y_layout, ReadLayout(op, "y_layout"));
@@ -250,13 +246,6 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
   OCTET_ASSIGN_OR_RETURN(int64_t x_codes, op.Get<int64_t>("x_codes", int64_t{0}));
   if (pixel_codes != 0 && x_codes != 0)
     return InvalidArgument(Prefix(op), "pixel_codes and x_codes exclude each other");
-  OCTET_ASSIGN_OR_RETURN(std::string gather, op.Get<std::string>("gather", std::string("rows")));
-  if (gather != "rows" && gather != "implicit")
-    return InvalidArgument(Prefix(op), "gather is '", gather, "'; expected rows or implicit");
-  const bool implicit = gather == "implicit";
-  if (implicit && (pixel_codes != 0 || x_codes != 0))
-    return InvalidArgument(
-        Prefix(op), "gather implicit reads its own codes: pixel_codes and x_codes must be 0");
   OCTET_ASSIGN_OR_RETURN(int64_t x_absmax, op.Get<int64_t>("x_absmax", int64_t{0}));
   OCTET_ASSIGN_OR_RETURN(int64_t y_absmax, op.Get<int64_t>("y_absmax", int64_t{0}));
   // The maximum is taken of what the GEMM writes: y itself only when NHWC.
@@ -270,8 +259,6 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
   if (x_absmax != 0 && op.inputs[5] < 0)
     return InvalidArgument(Prefix(op), "x_absmax = 1 needs input 5 (x's per-image maximum)");
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout x_layout, ReadLayout(op, "x_layout"));
-  if (implicit && x_layout != cuda::ActLayout::kNhwc)
-    return InvalidArgument(Prefix(op), "gather implicit needs x_layout nhwc");
   OCTET_ASSIGN_OR_RETURN(cuda::ActLayout r_layout, ReadLayout(op, "residual_layout"));
   OCTET_ASSIGN_OR_RETURN(cuda::Window2d window, ReadCudaWindow(op));
   OCTET_ASSIGN_OR_RETURN(int64_t relu, op.Get<int64_t>("relu"));
@@ -296,8 +283,8 @@ Expected<std::unique_ptr<CudaOpExecutor>> CreateDynamicInt8Conv(
   auto gemm = cuda::Int8DynamicGemm::Create(g);  // checks K % 16, the bias, the scales
   if (!gemm.ok()) return gemm.status().WithContext("op '" + op.name + "'");
   return std::unique_ptr<CudaOpExecutor>(new DynamicInt8ConvExecutor(
-      op, window, w.dim(1), qmax, min_scale, x_layout, r_layout, y_layout, implicit,
-      pixel_codes != 0, x_codes != 0, x_absmax != 0, y_absmax != 0, std::move(*gemm)));
+      op, window, w.dim(1), qmax, min_scale, x_layout, r_layout, y_layout, pixel_codes != 0,
+      x_codes != 0, x_absmax != 0, y_absmax != 0, std::move(*gemm)));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // TuneCudaModule (octet/runtime/tune.h): times the GEMM of each
 // cuda.dynamic_int8_matmul and cuda.dynamic_int8_conv (the convolution's
-// im2col GEMM, or its implicit GEMM over the input's codes) at the planned
+// im2col GEMM, or its implicit GEMM over the input's codes where the
+// executor takes it) at the planned
 // rows with every tile, on constant codes (the
 // time of an int8 GEMM does not depend on the values), 3 warm-up and 10 timed
 // runs each, CUDA events around each run; and the u4 kernel shapes of each
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "cuda_executors.h"
+#include "octet/cuda/conv_int8_kernels.h"
 #include "octet/cuda/cuda_status.h"
 #include "octet/cuda/device.h"
 #include "octet/cuda/device_buffer.h"
@@ -82,17 +84,19 @@ Expected<double> MedianMs(const cuda::Int8DynamicGemm& gemm, Run run) {
   return ms[ms.size() / 2];
 }
 
-// An implicit cuda.dynamic_int8_conv (gather = "implicit") at the planned
-// dims: its input's NCHW sizes (x is NHWC), the window, x's element count.
+// A cuda.dynamic_int8_conv whose executor takes the implicit GEMM at the
+// planned dims (x_codes = 1, x NHWC, ImplicitGemmFirst): its input's NCHW
+// sizes (x is NHWC), the window, x's element count.
 struct ImplicitConvGeometry {
   cuda::Conv2dDims dims;
   cuda::Window2d window;
   int64_t x_numel = 0;
 };
 Expected<std::optional<ImplicitConvGeometry>> ReadImplicitConv(const ModuleDesc& desc,
-                                                               const ModuleOp& op, int64_t rows) {
-  OCTET_ASSIGN_OR_RETURN(std::string gather, op.Get<std::string>("gather", std::string("rows")));
-  if (gather != "implicit") return std::optional<ImplicitConvGeometry>();
+                                                               const ModuleOp& op) {
+  OCTET_ASSIGN_OR_RETURN(int64_t x_codes, op.Get<int64_t>("x_codes", int64_t{0}));
+  OCTET_ASSIGN_OR_RETURN(std::string x_layout, op.Get<std::string>("x_layout"));
+  if (x_codes == 0 || x_layout != "nhwc") return std::optional<ImplicitConvGeometry>();
   ImplicitConvGeometry g;
   OCTET_ASSIGN_OR_RETURN(g.window, ReadCudaWindow(op));
   std::vector<int64_t> x;  // [N, H, W, C]
@@ -106,8 +110,7 @@ Expected<std::optional<ImplicitConvGeometry>> ReadImplicitConv(const ModuleDesc&
       return InvalidArgument("op '", op.name, "': input dims have no planned value");
     x.push_back(it->second);
   }
-  if (x.size() != 4 || x[0] <= 0 || rows % x[0] != 0)
-    return InvalidArgument("op '", op.name, "': an NHWC input of 4 dims expected");
+  if (x.size() != 4) return InvalidArgument("op '", op.name, "': an NHWC input of 4 dims expected");
   const cuda::Window2d& w = g.window;
   g.dims = {x[0], x[3], x[1], x[2], 0, 0, 0};
   g.dims.out_height =
@@ -115,6 +118,7 @@ Expected<std::optional<ImplicitConvGeometry>> ReadImplicitConv(const ModuleDesc&
   g.dims.out_width =
       (x[2] + w.pad_left + w.pad_right - w.dilation_w * (w.kernel_w - 1) - 1) / w.stride_w + 1;
   g.x_numel = x[0] * x[1] * x[2] * x[3];
+  if (!cuda::ImplicitGemmFirst(g.dims, g.window)) return std::optional<ImplicitConvGeometry>();
   return std::optional<ImplicitConvGeometry>(g);
 }
 
@@ -199,7 +203,7 @@ Expected<std::vector<TunedOp>> TuneCudaModule(CompiledModule* module) {
     // planned dims); the others read [m, K] rows.
     std::optional<ImplicitConvGeometry> implicit;
     if (op.kernel == kDynamicConv) {
-      OCTET_ASSIGN_OR_RETURN(implicit, ReadImplicitConv(desc, op, t.m));
+      OCTET_ASSIGN_OR_RETURN(implicit, ReadImplicitConv(desc, op));
       if (implicit) implicit->dims.out_channels = t.n;
     }
     const int64_t a_bytes = implicit ? implicit->x_numel : t.m * t.k;

@@ -10,10 +10,11 @@
 // same accumulator and scales; so the outputs, and the per-image maxima the
 // epilogue raises, must be equal bit for bit. Shapes cover strides 1 and 2,
 // asymmetric pads, dilation, 1x1 and 5x5 windows, K that is not a multiple of
-// the 128-code stage, output channels that are not a multiple of the tile
-// (and not of 4: the register-store epilogue), several tiles per block, and
-// resnet18's layer1 at its size; each with the relu after a separate or
-// in-place residual and with the per-image maximum, on every tile.
+// the 128-code stage, stages across two taps (C 192), output channels that
+// are not a multiple of the tile (and not of 4: the register-store epilogue),
+// several tiles per block, and resnet18's layer1 at its size; each with the
+// relu after a separate or in-place residual and with the per-image maximum,
+// on every tile.
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -155,18 +156,21 @@ void RunCase(const ConvCase& t, Residual residual, bool relu, bool absmax, Int8G
 const ConvCase kCases[] = {
     // layer1-like: 3x3 stride 1, C 64 (K 576: 4.5 stages), O 64.
     {2, 64, 14, 14, 64, 3, 1, 1, 1, 1, 1, 1},
-    // 3x3 stride 2, odd sizes, asymmetric pads, O 48 (a partial tile).
-    {3, 32, 13, 11, 48, 3, 2, 0, 1, 2, 1, 1},
+    // 3x3 stride 2, odd sizes, asymmetric pads, C 48, O 48 (a partial tile).
+    {3, 48, 13, 11, 48, 3, 2, 0, 1, 2, 1, 1},
     // A 1x1 stride-2 downsample.
-    {2, 48, 11, 9, 96, 1, 2, 0, 0, 0, 0, 1},
+    {2, 128, 11, 9, 96, 1, 2, 0, 0, 0, 0, 1},
     // 5x5 dilation 2, C 16 (K 400), O 130 (rows of 520 bytes: the register
     // epilogue).
     {2, 16, 12, 10, 130, 5, 1, 4, 3, 2, 4, 2},
+    // C 192 and 32: stages that span taps.
+    {3, 32, 9, 7, 64, 3, 1, 1, 1, 1, 1, 1},
+    {2, 192, 9, 8, 64, 3, 1, 1, 1, 1, 1, 1},
     // Several tiles per block: 2000 output pixels, K 1152, O 256.
     {5, 128, 20, 20, 256, 3, 1, 1, 1, 1, 1, 1},
     // 1x1 stride 1 (the codes are the rows), 7x7 images (49 pixels: tiles
     // across images).
-    {9, 32, 7, 7, 64, 1, 1, 0, 0, 0, 0, 1},
+    {9, 64, 7, 7, 64, 1, 1, 0, 0, 0, 0, 1},
     // resnet18's layer1 at its size.
     {2, 64, 56, 56, 64, 3, 1, 1, 1, 1, 1, 1},
 };
@@ -212,30 +216,39 @@ TEST(Int8ImplicitConv, RefusesWhatItCannotGather) {
     EXPECT_NE(s.message().find(text), std::string::npos) << s.ToString();
   };
   expect_error(run(d, win, codes.as<int8_t>(), y.data()), "C must be a multiple of 16");
-  Conv2dDims sixteen = d;
-  sixteen.channels = 16;
-  expect_error(run(sixteen, win, codes.as<int8_t>(), y.data()), "not the weights' K = 224");
-  // A GEMM whose K fits 16 channels.
-  auto gemm16 = Int8DynamicGemm::Create(RandomConfig(16, 16 * 9, false, Int8GemmTile::kAuto, rng));
-  ASSERT_TRUE(gemm16.ok()) << gemm16.status().ToString();
-  auto run16 = [&](const Conv2dDims& dims, const int8_t* c) {
-    return gemm16->RunConv(c, dims, win, scales.as<float>(), y.data(), nullptr);
+  Conv2dDims c64 = d;
+  c64.channels = 64;
+  expect_error(run(c64, win, codes.as<int8_t>(), y.data()), "not the weights' K = 224");
+  // A GEMM whose K fits 64 channels.
+  auto gemm64 = Int8DynamicGemm::Create(RandomConfig(16, 64 * 9, false, Int8GemmTile::kAuto, rng));
+  ASSERT_TRUE(gemm64.ok()) << gemm64.status().ToString();
+  auto run64 = [&](const Conv2dDims& dims, const int8_t* c) {
+    return gemm64->RunConv(c, dims, win, scales.as<float>(), y.data(), nullptr);
   };
-  Conv2dDims wrong_out = sixteen;
+  Conv2dDims wrong_out = c64;
   wrong_out.out_height = 7;
-  expect_error(run16(wrong_out, codes.as<int8_t>()), "is not what the window gives");
-  expect_error(run16(sixteen, codes.as<int8_t>() + 1), "16-byte aligned");
-  expect_error(run16(sixteen, nullptr), "null x_codes");
-  Conv2dDims huge = sixteen;
-  huge.height = huge.out_height = 40000;
-  expect_error(run16(huge, codes.as<int8_t>()), "below 2^15");
+  expect_error(run64(wrong_out, codes.as<int8_t>()), "is not what the window gives");
+  expect_error(run64(c64, codes.as<int8_t>() + 1), "16-byte aligned");
+  expect_error(run64(c64, nullptr), "null x_codes");
   Status s = Status::Ok();
+  Conv2dDims huge = c64;
+  huge.batch = 40000;
+  huge.height = huge.out_height = 100;
+  expect_error(run64(huge, codes.as<int8_t>()), "past 2^31 elements");
+  // 49 taps: more than the row's tap mask holds.
+  Window2d seven = win;
+  seven.kernel_h = seven.kernel_w = 7;
+  seven.pad_top = seven.pad_left = seven.pad_bottom = seven.pad_right = 3;
+  auto gemm49 = Int8DynamicGemm::Create(RandomConfig(16, 64 * 49, false, Int8GemmTile::kAuto, rng));
+  ASSERT_TRUE(gemm49.ok()) << gemm49.status().ToString();
+  s = gemm49->RunConv(codes.as<int8_t>(), c64, seven, scales.as<float>(), y.data(), nullptr);
+  expect_error(s, "at most 32 taps");
   // A bf16 GEMM has no implicit form.
   Int8DynamicGemmConfig bf16 = RandomConfig(16, 16 * 9, false, Int8GemmTile::kAuto, rng);
   bf16.dst_type = DType::kBF16;
   auto gemm_bf16 = Int8DynamicGemm::Create(bf16);
   ASSERT_TRUE(gemm_bf16.ok());
-  s = gemm_bf16->RunConv(codes.as<int8_t>(), sixteen, win, scales.as<float>(), y.data(), nullptr);
+  s = gemm_bf16->RunConv(codes.as<int8_t>(), c64, win, scales.as<float>(), y.data(), nullptr);
   expect_error(s, "writes f32 only");
 }
 

@@ -282,6 +282,20 @@ TEST(ConvInt8Gather, RefusesBadArguments) {
   layer1.batch = 64;
   layer1.channels = 24;
   EXPECT_FALSE(QuantizeOnceFirst(layer1, w));
+  // And where the implicit GEMM replaces the two passes: large outputs
+  // (layer1 and layer3 at batch 64), not layer4's 3136 pixels, nor windows
+  // of more than 32 taps.
+  layer1.channels = 64;
+  EXPECT_TRUE(ImplicitGemmFirst(layer1, w));
+  Conv2dDims layer3{64, 256, 14, 14, 256, 14, 14}, layer4{64, 512, 7, 7, 512, 7, 7};
+  EXPECT_TRUE(ImplicitGemmFirst(layer3, w));
+  EXPECT_FALSE(ImplicitGemmFirst(layer4, w));
+  EXPECT_FALSE(ImplicitGemmFirst(layer1, stride2));
+  Window2d seven = w;
+  seven.kernel_h = seven.kernel_w = 7;
+  seven.pad_top = seven.pad_left = seven.pad_bottom = seven.pad_right = 3;
+  EXPECT_TRUE(QuantizeOnceFirst(layer1, seven));
+  EXPECT_FALSE(ImplicitGemmFirst(layer1, seven));
 }
 
 // Not a check: the direct NHWC gather against the two-pass one on

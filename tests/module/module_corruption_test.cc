@@ -138,21 +138,20 @@ TEST(ModuleCorruption, WrongMagicAndForeignFiles) {
 }
 
 TEST(ModuleCorruption, WrongVersionAsksToRecompile) {
-  for (uint32_t version : {0u, 1u, 2u, 3u, 4u, 6u, 1000u}) {
+  for (uint32_t version : {0u, 1u, 2u, 3u, 5u, 1000u}) {
     std::string b = SampleImage().bytes;
     PutU32(b, L::kVersionOffset, version);
     ASSERT_TRUE(ResealModuleImage(&b));
     ExpectError(b, StatusCode::kUnimplemented,
                 "module format version " + std::to_string(version) +
-                    ", this Octet reads version 5: recompile the model");
+                    ", this Octet reads version 4: recompile the model");
   }
   // A future version with a longer header is still recognised.
   std::string b = SampleImage().bytes;
-  PutU32(b, L::kVersionOffset, kModuleFormatVersion + 1);
+  PutU32(b, L::kVersionOffset, 5);
   PutU32(b, L::kHeaderLengthOffset, 128);
   ASSERT_TRUE(ResealModuleImage(&b));
-  ExpectError(b, StatusCode::kUnimplemented,
-              "module format version " + std::to_string(kModuleFormatVersion + 1));
+  ExpectError(b, StatusCode::kUnimplemented, "module format version 5");
 }
 
 TEST(ModuleCorruption, WrongTargetNamesBoth) {

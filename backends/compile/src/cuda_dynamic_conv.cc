@@ -169,22 +169,12 @@ Expected<DynamicConvSlots> EmitCudaDynamicConv(const DynamicConvPattern& p,
   const int32_t y_slot =
       at.y_nhwc ? builder.AddActivation(y->name() + "/nhwc", nhwc) : builder.OutputSlot(y);
   const Dim pixels(yd[2].value() * yd[3].value());
-  const std::vector<Dim>& xd = p.x->type().shape.dims();
-  // NHWC inputs with C % 16 == 0 (every resnet convolution after the stem):
-  // the implicit GEMM (Int8DynamicGemm::RunConv) gathers its rows from the
-  // input's codes itself, so the codes are x's, i8 [N, H, W, C], and the
-  // scales one per image; no [M, K] rows are written.
-  const bool implicit = at.x_nhwc && c % 16 == 0;
   op.outputs = {
       y_slot,
-      implicit ? builder.AddActivation(n.name() + "/x_codes",
-                                       TensorType(DType::kI8, Shape({xd[0], xd[2], xd[3], xd[1]})))
-               : builder.AddActivation(n.name() + "/codes",
-                                       TensorType(DType::kI8, Shape({yd[0], pixels, Dim(kp)}))),
-      implicit ? builder.AddActivation(n.name() + "/image_scales",
-                                       TensorType(DType::kF32, Shape({yd[0]})))
-               : builder.AddActivation(n.name() + "/row_scales",
-                                       TensorType(DType::kF32, Shape({yd[0], pixels}))),
+      builder.AddActivation(n.name() + "/codes",
+                            TensorType(DType::kI8, Shape({yd[0], pixels, Dim(kp)}))),
+      builder.AddActivation(n.name() + "/row_scales",
+                            TensorType(DType::kF32, Shape({yd[0], pixels}))),
       builder.AddActivation(n.name() + "/absmax", TensorType(DType::kF32, Shape({yd[0]})))};
   if (!at.y_nhwc) op.outputs.push_back(builder.AddActivation(n.name() + "/y_nhwc", nhwc));
   // Few input channels (resnet's stem): the input is quantized once into a
@@ -192,10 +182,24 @@ Expected<DynamicConvSlots> EmitCudaDynamicConv(const DynamicConvPattern& p,
   // Im2ColQuantizeInt8Pixels); the words are the last output.
   const bool pixel_codes = c <= 4 && kp <= 512;
   if (pixel_codes) {
+    const std::vector<Dim>& xd = p.x->type().shape.dims();
     op.outputs.push_back(builder.AddActivation(
         n.name() + "/pixel_codes", TensorType(DType::kI32, Shape({xd[0], xd[2], xd[3]}))));
   }
+  // NHWC inputs with C % 16 == 0 whose values lie in 4 windows or more
+  // (resnet's 3x3 stride-1 convolutions after the stem): scratch for the
+  // input quantized once, i8 [N, H, W, C], which the runtime gathers 16-byte
+  // chunks of codes from where that is the faster (conv_int8_kernels.h,
+  // Im2ColQuantizeInt8Nhwc16; QuantizeOnceFirst, whose window rule this is,
+  // adds the batch: large ones); also before y's maximum.
   const std::vector<int64_t> strides = IntsAttr(n, "strides", {1, 1});
+  const bool x_codes =
+      at.x_nhwc && c % 16 == 0 && strides.size() == 2 && kh * kw >= 4 * strides[0] * strides[1];
+  if (x_codes) {
+    const std::vector<Dim>& xd = p.x->type().shape.dims();
+    op.outputs.push_back(builder.AddActivation(
+        n.name() + "/x_codes", TensorType(DType::kI8, Shape({xd[0], xd[2], xd[3], xd[1]}))));
+  }
   DynamicConvSlots slots{y_slot, -1};
   if (at.y_absmax) {
     slots.y_absmax =
@@ -213,9 +217,8 @@ Expected<DynamicConvSlots> EmitCudaDynamicConv(const DynamicConvPattern& p,
               {"x_layout", layout(at.x_nhwc)},
               {"residual_layout", layout(at.residual_nhwc)},
               {"y_layout", layout(at.y_nhwc)},
-              {"gather", std::string(implicit ? "implicit" : "rows")},
               {"pixel_codes", int64_t{pixel_codes}},
-              {"x_codes", int64_t{0}},  // the rows gather's two passes: the implicit GEMM's now
+              {"x_codes", int64_t{x_codes}},
               {"x_absmax", int64_t{at.x_absmax >= 0}},
               {"y_absmax", int64_t{at.y_absmax}}};
   if (at.residual >= 0 && at.residual_nhwc == at.y_nhwc) op.inplace = {{0, 4}};

@@ -647,6 +647,12 @@ bool QuantizeOnceFirst(const Conv2dDims& d, const Window2d& w) {
          d.batch * d.channels * d.height * d.width >= kMinValues;
 }
 
+bool ImplicitGemmFirst(const Conv2dDims& d, const Window2d& w) {
+  constexpr int64_t kMinPixels = 8192;
+  return QuantizeOnceFirst(d, w) && w.kernel_h * w.kernel_w <= 32 &&
+         d.batch * d.out_height * d.out_width >= kMinPixels;
+}
+
 Status Im2ColQuantizeInt8Nhwc16(const float* x, const Conv2dDims& d, const Window2d& w,
                                 int64_t k_padded, const float* absmax, float qmax, float min_scale,
                                 int8_t* x_codes, int8_t* codes, float* row_scales,

@@ -301,20 +301,20 @@ Status Int8DynamicGemm::RunConv(const int8_t* x_codes, const Conv2dDims& d, cons
     return InvalidArgument(what, ": output [", d.batch, ", ", d.out_channels, ", ", d.out_height,
                            ", ", d.out_width, "] is not what the window gives: [", d.batch, ", ",
                            impl.n, ", ", oh, ", ", ow, "]");
-  // RowOrigin packs the window's origin in 16-bit halves (int8_gemm_sm90_kernel.cuh).
-  constexpr int64_t kLimit = int64_t{1} << 15;
-  const int64_t extent_h = w.dilation_h * (w.kernel_h - 1),
-                extent_w = w.dilation_w * (w.kernel_w - 1);
-  if (d.height >= kLimit || d.width >= kLimit || w.pad_top >= kLimit || w.pad_left >= kLimit ||
-      extent_h >= kLimit || extent_w >= kLimit || oh * w.stride_h >= kLimit ||
-      ow * w.stride_w >= kLimit)
-    return InvalidArgument(what, ": input ", d.height, "x", d.width, " with pads ", w.pad_top, ", ",
-                           w.pad_left, " and strides ", w.stride_h, ", ", w.stride_w,
-                           ": the implicit gather takes sizes below 2^15");
+  // RowTaps (int8_gemm_sm90_kernel.cuh) keeps a row's taps in a 32-bit mask
+  // and its window's element offset in an int32.
+  if (w.kernel_h * w.kernel_w > 32)
+    return InvalidArgument(what, ": a ", w.kernel_h, "x", w.kernel_w,
+                           " window; the implicit gather takes at most 32 taps");
+  const int64_t pad_elements = ((w.pad_top + 1) * d.width + w.pad_left + 1) * d.channels;
+  const int64_t reach = (d.height + w.pad_bottom + w.dilation_h * w.kernel_h) *
+                        (d.width + w.pad_right + w.dilation_w * w.kernel_w) * d.channels;
+  if (d.batch * reach + pad_elements >= (int64_t{1} << 31))
+    return InvalidArgument(what, ": input [", d.batch, ", ", d.channels, ", ", d.height, ", ",
+                           d.width, "] with its padding reaches past 2^31 elements");
   const int64_t m = d.batch * oh * ow;
   if (m == 0) return Status::Ok();
-  if (d.batch * d.height * d.width * d.channels >= (int64_t{1} << 31) || m >= (int64_t{1} << 31))
-    return InvalidArgument(what, ": input and output must stay below 2^31 elements");
+  if (m >= (int64_t{1} << 31)) return InvalidArgument(what, ": ", m, " output pixels: below 2^31");
   if (x_codes == nullptr || image_scales == nullptr || dst == nullptr)
     return InvalidArgument(what, ": null x_codes, image_scales or dst");
   if (reinterpret_cast<uintptr_t>(x_codes) % 16 != 0 || reinterpret_cast<uintptr_t>(dst) % 16 != 0)
@@ -327,7 +327,7 @@ Status Int8DynamicGemm::RunConv(const int8_t* x_codes, const Conv2dDims& d, cons
   g.height = static_cast<int>(d.height), g.width = static_cast<int>(d.width);
   g.channels = static_cast<int>(d.channels);
   g.out_width = static_cast<int>(ow), g.pixels = static_cast<int>(oh * ow);
-  g.kernel_w = static_cast<int>(w.kernel_w);
+  g.kernel_h = static_cast<int>(w.kernel_h), g.kernel_w = static_cast<int>(w.kernel_w);
   g.stride_h = static_cast<int>(w.stride_h), g.stride_w = static_cast<int>(w.stride_w);
   g.pad_top = static_cast<int>(w.pad_top), g.pad_left = static_cast<int>(w.pad_left);
   g.dilation_h = static_cast<int>(w.dilation_h), g.dilation_w = static_cast<int>(w.dilation_w);

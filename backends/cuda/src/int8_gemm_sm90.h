@@ -46,14 +46,14 @@ struct Int8GemmEpilogue {
 // (the implicit GEMM): row m is output pixel (b, oh, ow) = m / pixels, ...,
 // column kk = (i * kernel_w + j) * channels + c its window's tap (i, j) of
 // channel c, read from the NHWC codes (zeros in the padding and for kk >= k).
-// channels % 16 == 0; height, width, the pads and the window's extent below
-// 2^15; batch * height * width * channels below 2^31 (Int8DynamicGemm::RunConv
-// checks).
+// channels % 16 == 0; at most 32 taps (kernel_h * kernel_w); element offsets
+// of every window position, padding included, within int32
+// (Int8DynamicGemm::RunConv checks).
 struct ConvGatherA {
   const int8_t* codes = nullptr;  // i8 [batch, height, width, channels], 16-byte aligned
   int height = 0, width = 0, channels = 0;
   int out_width = 0, pixels = 0;  // pixels = out_height * out_width
-  int kernel_w = 0, stride_h = 1, stride_w = 1, pad_top = 0, pad_left = 0;
+  int kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_top = 0, pad_left = 0;
   int dilation_h = 1, dilation_w = 1;
   int k = 0;  // kernel_h * kernel_w * channels
 };

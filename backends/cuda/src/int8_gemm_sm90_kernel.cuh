@@ -74,7 +74,7 @@ struct Tile {
   static constexpr int kConsumersPerRing = kPingpong ? 1 : 2;
   static constexpr int kStageBytes = (kBlockM + kBlockN) * kBlockK;
   // Static shared memory: the consumers' column parameters and the barriers,
-  // and for the implicit convolution the tile's row origins (int2 a row).
+  // and for the implicit convolution the tile's row table (int2 a row).
   static constexpr int kStaticBytes = 2 * 2 * kBlockN * 4 + 256 + (kConvA ? kBlockM * 8 : 0);
   static constexpr int kDynamicLimit = kSharedLimit - kStaticBytes - kSharedAlign;
   static constexpr int kStages = std::min(
@@ -189,12 +189,15 @@ __device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, uint32_
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(src_bytes)
                : "memory");
 }
-// Arrives on the barrier once this thread's cp.async copies so far have
-// landed. noinc: the arrival counts against the barrier's expected count
-// (stage_full is initialised with one per producer thread).
-__device__ __forceinline__ void CpAsyncArriveNoinc(uint64_t* bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(SharedAddress(bar))
-               : "memory");
+// Closes this thread's current group of cp.async copies.
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+// Waits until at most kPending of this thread's committed groups are still
+// copying.
+template <int kPending>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
 }
 
 // ---- wgmma ----
@@ -508,37 +511,54 @@ struct TileGrid {
   __device__ int count() const { return m_tiles * n_tiles; }
 };
 
-// Where the window of output pixel (row) m starts: .x the pixel index (b *
-// H + ih0) * W + iw0 of its top-left tap in the NHWC input (possibly in the
-// padding, so outside the image), .y ih0 and iw0 as two 16-bit halves.
-// Rows past m get ih0 = -32768, which no tap brings inside the image
-// (LaunchInt8ConvGemm's callers keep H, W, the pads and the window below
-// 2^15).
-__device__ __forceinline__ int2 RowOrigin(const ConvGatherA& g, int m, int rows) {
-  if (m >= rows) return make_int2(0, static_cast<int>(0x80000000u));
+// The gather's view of output pixel (row) m: .x the element offset in the
+// NHWC codes of its window's first tap, channel 0 (((b * H + ih0) * W + iw0)
+// * C, possibly in the padding, so outside the image), .y a mask of the taps
+// (bit i * kw + j) that fall inside the image: the others, and every tap of
+// a row past m, read zeros. (At most 32 taps: LaunchInt8ConvGemm's callers
+// check.)
+__device__ __forceinline__ int2 RowTaps(const ConvGatherA& g, int m, int rows) {
+  if (m >= rows) return make_int2(0, 0);
   const int b = m / g.pixels, p = m - b * g.pixels;
   const int oh = p / g.out_width, ow = p - oh * g.out_width;
   const int ih0 = oh * g.stride_h - g.pad_top, iw0 = ow * g.stride_w - g.pad_left;
-  return make_int2((b * g.height + ih0) * g.width + iw0,
-                   static_cast<int>((static_cast<uint32_t>(ih0) << 16) |
-                                    (static_cast<uint32_t>(iw0) & 0xFFFFu)));
+  uint32_t mask = 0;
+  for (int i = 0; i < g.kernel_h; ++i) {
+    const int ih = ih0 + i * g.dilation_h;
+    if (ih < 0 || ih >= g.height) continue;
+    for (int j = 0; j < g.kernel_w; ++j) {
+      const int iw = iw0 + j * g.dilation_w;
+      if (iw >= 0 && iw < g.width) mask |= 1u << (i * g.kernel_w + j);
+    }
+  }
+  return make_int2(((b * g.height + ih0) * g.width + iw0) * g.channels, static_cast<int>(mask));
 }
 
 // The implicit convolution's producers (warpgroup 0, all 128 threads): A's
 // [kBlockM, 128] stage is the im2col rows of the tile's output pixels and a
 // 128-code slice of K = (i * kw + j) * C + c, gathered from the NHWC codes in
 // 16-byte chunks (16 channels of one tap: C % 16 == 0) with cp.async, zeros
-// in the padding, past K and past m. Thread t always fills chunk column t %
-// 8 of rows t / 8 + 16 q, in the 128-byte swizzle (chunk column ^ row % 8)
-// that TMA would have written. The tile's row origins are worked out once
-// per tile into row_origin (the producers alone read it: a named barrier
-// among them). Thread 0 also loads W's stage through TMA. Each thread
-// arrives on stage_full when its copies have landed (CpAsyncArriveNoinc),
-// thread 0 once more with W's bytes.
+// in the padding and past K, in the 128-byte swizzle that TMA would have
+// written (chunk column ^ row % 8). Thread t always fills chunk column t % 8
+// of rows t / 8 + 16 q: a warp's copy is four rows' 128 contiguous bytes.
+// Rows past m are not copied at all: their accumulators are never stored.
+// The tile's rows (RowTaps) are worked out once per tile into row_taps (the
+// producers alone read it: a named barrier among them), so that a chunk
+// costs a shared load, a mask test, an add and the copy. (Measured on the
+// H100: one producer warp per scheduler issues all of this, and working out
+// each chunk's tap position and bounds anew, ~20 dependent instructions a
+// chunk, took 2 us a stage; the table, 1.1 us. One thread per row, all
+// eight chunks from registers, issued fewer instructions but scattered each
+// warp's copy over 32 rows and was slower at large M.)
+// Thread 0 also loads W's stage through TMA (its arrival carries W's
+// bytes). Each thread commits a stage's copies as one group and arrives on
+// that stage's stage_full kArriveLag stages later, once cp.async.wait_group
+// has seen the group land: kArriveLag + 1 stages of copies in flight a
+// thread.
 template <class T, int kBlockN>
 __device__ __forceinline__ void ProduceConvStages(const ConvGatherA& g, const CUtensorMap* w_map,
                                                   uint8_t* ring, uint64_t* stage_full,
-                                                  uint64_t* stage_free, int2* row_origin,
+                                                  uint64_t* stage_free, int2* row_taps,
                                                   TileGrid tiles, int num_k_tiles, int rows) {
   constexpr int kBlockM = T::kBlockM, kStages = T::kStages;
   constexpr int kProducerBarrier = 3;  // 1 and 2 are the consumers'
@@ -546,43 +566,58 @@ __device__ __forceinline__ void ProduceConvStages(const ConvGatherA& g, const CU
   const int column = t % 8, first_row = t / 8;
   const uint32_t ring_address = SharedAddress(ring);
   const uint32_t chunk_offset = first_row * kBlockK + ((column ^ (first_row % 8)) * 16);
+  const int8_t* const codes = g.codes;
+  const int channels = g.channels, kernel_w = g.kernel_w, k_real = g.k;
+  const int tap_step_h = g.dilation_h * g.width * channels, tap_step_w = g.dilation_w * channels;
+  // At most kStages - 2: stage i + kStages waits for the consumers to free
+  // stage i, which needs stage i's arrival, made at stage i + kArriveLag.
+  constexpr int kArriveLag = kStages - 2;
+  static_assert(kArriveLag >= 1, "the implicit convolution needs 3 stages or more");
   int iteration = 0;
   for (int tile = blockIdx.x; tile < tiles.count(); tile += gridDim.x) {
     const int m0 = (tile / tiles.n_tiles) * kBlockM, n0 = (tile % tiles.n_tiles) * kBlockN;
-    WarpgroupBarrier(kProducerBarrier);  // every thread is done with the last tile's origins
-    for (int r = t; r < kBlockM; r += 128) row_origin[r] = RowOrigin(g, m0 + r, rows);
+    // This thread's rows inside m: first_row + 16 q for q < row_count.
+    const int row_count = max(0, min(kBlockM, rows - m0) - first_row + 15) / 16;
+    WarpgroupBarrier(kProducerBarrier);  // every thread is done with the last tile's rows
+    for (int r = t; r < kBlockM; r += 128) row_taps[r] = RowTaps(g, m0 + r, rows);
     WarpgroupBarrier(kProducerBarrier);
     for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
       const int s = iteration % kStages;
       if (iteration >= kStages) BarrierWait(&stage_free[s], ((iteration / kStages) + 1) & 1);
-      const uint32_t stage = ring_address + s * T::kStageBytes;
+      const uint32_t stage = ring_address + s * T::kStageBytes + chunk_offset;
       if (t == 0) {
         uint8_t* w_stage = ring + s * T::kStageBytes + kBlockM * kBlockK;
         BarrierArriveExpectBytes(&stage_full[s], kBlockN * kBlockK);
         TmaLoadTile(w_stage, w_map, &stage_full[s], kt * kBlockK, n0);
       }
-      // This thread's chunk: tap (i, j), channels [c, c + 16).
+      // This thread's chunk: tap (i, j), channels [c, c + 16), at element
+      // offset `offset` from the row's first tap; no tap past K.
       const int k = kt * kBlockK + column * 16;
-      const bool in_k = k < g.k;
-      const int tap = k / g.channels, c = k - tap * g.channels;
-      const int i = tap / g.kernel_w, j = tap - i * g.kernel_w;
-      const int dh = i * g.dilation_h, dw = j * g.dilation_w, delta = dh * g.width + dw;
+      const int tap = k / channels, c = k - tap * channels;
+      const int i = tap / kernel_w, j = tap - i * kernel_w;
+      const int offset = i * tap_step_h + j * tap_step_w + c;
+      const uint32_t tap_bit = k < k_real ? 1u << tap : 0u;
+      const int2* taps = row_taps + first_row;
 #pragma unroll 4
-      for (int r = first_row; r < kBlockM; r += 16) {
-        const int2 o = row_origin[r];
-        const int ih = (o.y >> 16) + dh, iw = ((o.y << 16) >> 16) + dw;
-        const bool inside = in_k && static_cast<unsigned>(ih) < static_cast<unsigned>(g.height) &&
-                            static_cast<unsigned>(iw) < static_cast<unsigned>(g.width);
-        const int8_t* src =
-            inside ? g.codes + static_cast<int64_t>(o.x + delta) * g.channels + c : g.codes;
-        CpAsync16(stage + chunk_offset + (r - first_row) * kBlockK, src, inside ? 16 : 0);
+      for (int q = 0; q < row_count; ++q) {
+        const int2 row = taps[16 * q];
+        const bool inside = (static_cast<uint32_t>(row.y) & tap_bit) != 0;
+        // The address only where it is read (cp.async checks it even for
+        // a zero fill).
+        const int8_t* src = inside ? codes + (static_cast<int64_t>(row.x) + offset) : codes;
+        CpAsync16(stage + q * 16 * kBlockK, src, inside ? 16 : 0);
       }
-      CpAsyncArriveNoinc(&stage_full[s]);
+      CpAsyncCommit();
+      if (iteration >= kArriveLag) {
+        CpAsyncWait<kArriveLag>();  // stage iteration - kArriveLag has landed
+        BarrierArrive(&stage_full[(iteration - kArriveLag) % kStages]);
+      }
     }
   }
-  // Leave no copy running past the thread's exit (the consumers wait for
-  // them anyway, through stage_full).
-  asm volatile("cp.async.wait_all;" ::: "memory");
+  // The last kArriveLag stages.
+  CpAsyncWait<0>();
+  for (int i = max(iteration - kArriveLag, 0); i < iteration; ++i)
+    BarrierArrive(&stage_full[i % kStages]);
 }
 
 template <int kBlockN, int kRowTiles, bool kPingpong, StoreKind kStore, bool kConvA>
@@ -601,7 +636,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // Per consumer, the current tile's column scales and biases: loaded while the
   // mainloop runs, so the epilogue does not wait on scattered global loads.
   __shared__ float column_scale[2][kBlockN], column_bias[2][kBlockN];
-  __shared__ int2 row_origin[kConvA ? kBlockM : 1];  // ProduceConvStages's
+  __shared__ int2 row_taps[kConvA ? kBlockM : 1];  // ProduceConvStages's
 
   const int num_k_tiles = (k + kBlockK - 1) / kBlockK;
   const TileGrid tiles{(ep.m + kBlockM - 1) / kBlockM, (ep.n + kBlockN - 1) / kBlockN};
@@ -628,7 +663,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     // otherwise spill at the 168 that 384 threads per block allow.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     if constexpr (kConvA) {
-      ProduceConvStages<T, kBlockN>(conv, &w_map, shared, stage_full[0], stage_free[0], row_origin,
+      ProduceConvStages<T, kBlockN>(conv, &w_map, shared, stage_full[0], stage_free[0], row_taps,
                                     tiles, num_k_tiles, ep.m);
       return;
     }
@@ -708,9 +743,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
       const int s = iteration % kStages;
       BarrierWait(&stage_full[ring][s], (iteration / kStages) & 1);
-      // cp.async writes through the generic proxy, wgmma reads through the
-      // async one.
-      if constexpr (kConvA) FenceProxyAsyncShared();
       const uint8_t* stage = ring_base + s * T::kStageBytes;
       const uint8_t* a_tile = stage + row_offset * kBlockK;
       const uint64_t desc_w = SwizzledTileDescriptor(stage + kBlockM * kBlockK);

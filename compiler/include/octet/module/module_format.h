@@ -21,10 +21,7 @@ inline constexpr size_t kModuleMagicSize = 8;
 // 4: cuda.conv2d_cudnn gained x_layout / y_layout / residual_layout (bf16
 // NHWC values between cuDNN convolutions; a version-3 runtime could take a
 // bf16 NHWC residual for an f32 NCHW one).
-// 5: cuda.dynamic_int8_conv gained gather = "implicit" (outputs 1 and 2 are
-// then x's codes i8 NHWC and per-image scales; a version-4 runtime would
-// take them for im2col rows).
-inline constexpr uint32_t kModuleFormatVersion = 5;
+inline constexpr uint32_t kModuleFormatVersion = 4;
 // Weight sections start at multiples of this in the file; because the loader
 // maps the file at a page boundary, the pointers it hands out are aligned too.
 inline constexpr uint64_t kModuleSectionAlignment = 64;

@@ -175,7 +175,7 @@ class Int8DynamicGemm {
   // The int8 convolution as an implicit GEMM: Run's product for the im2col
   // rows of a convolution's input, which the kernel gathers itself instead of
   // reading [m, K] rows. x_codes: i8 NHWC [dims.batch, dims.height,
-  // dims.width, dims.channels] (16-byte aligned, channels % 16 == 0); row m
+  // dims.width, dims.channels] (16-byte aligned, channels % 16 == 0, at most 32 taps); row m
   // = (b, oh, ow) of the output pixels, column (i * kw + j) * C + c its
   // window's tap (i, j) of channel c (zeros in the padding): K must be
   // kernel_h * kernel_w * C. image_scales: f32 [batch], the scale of every
