@@ -278,6 +278,59 @@ TEST_F(LowerDynamicConvTest, OnGpuMatchesTheQdqGraphAndTheFloatGraph) {
   }
 }
 
+// Two 64-channel 3x3 convolutions at 16 x 32 x 32: the second reads the
+// first's NHWC output with the x_codes scratch, and at batch 16 (16,384
+// output pixels, 2^20 input values) its executor takes the implicit GEMM
+// (ImplicitGemmFirst); at batch 2 the direct gather and the rows GEMM
+// (QuantizeOnceFirst needs 2^20 input values). Both against the QDQ graph,
+// with the bounds of the file's header.
+TEST_F(LowerDynamicConvTest, ImplicitGemmOnGpuMatchesTheQdqGraph) {
+  std::mt19937 rng(9);
+  Model m;
+  m.opset_imports[""] = 17;
+  Graph& g = *m.graph;
+  Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 64, 32, 32})));
+  Value* a = Relu(g, ConvNode(g, x, 64, 64, 3, 1, 1, true, "c1", rng)->output(0), "r1");
+  Value* b = Relu(g, ConvNode(g, a, 64, 64, 3, 1, 1, true, "c2", rng)->output(0), "r2");
+  g.AddOutput(b);
+  ASSERT_TRUE(InferShapes(g).ok());
+  const Model qdq = testing::QuantizeDynamic(std::move(m));
+  auto compiled = CompileForCuda(qdq.Clone());
+  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
+  const ModuleOp* c2 = OpNamed(compiled->desc, "c2");
+  ASSERT_NE(c2, nullptr);
+  EXPECT_EQ(*c2->Get<std::string>("x_layout"), "nhwc");
+  EXPECT_EQ(*c2->Get<int64_t>("x_codes"), 1);
+  auto module = LoadOrSkip(Write(compiled, "implicit.octet"));
+  if (module == nullptr) GTEST_SKIP() << "no cuda runtime or sm_90a GPU here";
+  auto ref = runtime::Module::Load(Write(CompileForReference(qdq.Clone()), "qdq.octet"));
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  auto session = runtime::Session::Create(module);
+  auto ref_session = runtime::Session::Create(*ref, {1});
+  ASSERT_TRUE(session.ok() && ref_session.ok());
+  for (int64_t batch : {16, 2}) {
+    const uint32_t seed = std::random_device{}();
+    auto inputs = (*ref)->MakeRandomInputs(seed, batch);
+    ASSERT_TRUE(inputs.ok());
+    auto got = (*session)->Run(*inputs);
+    auto want = (*ref_session)->Run(*inputs);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    const Tensor &y = got->at("r2"), &r = want->at("r2");
+    ASSERT_EQ(y.dims(), r.dims());
+    double max_err = 0, max_ref = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      max_err = std::max(max_err, double{std::fabs(y.data<float>()[i] - r.data<float>()[i])});
+      max_ref = std::max(max_ref, double{std::fabs(r.data<float>()[i])});
+    }
+    const double cosine = testing::Cosine(y, r);
+    EXPECT_GE(cosine, 0.9999) << "batch " << batch << " seed " << seed;
+    EXPECT_LE(max_err, std::ldexp(max_ref, -5)) << "batch " << batch << " seed " << seed;
+    std::printf("batch %lld: cosine %.7f vs QDQ (max |err| %.3g of %.3g)\n",
+                static_cast<long long>(batch), cosine, max_err, max_ref);
+  }
+}
+
 // `octet compile --tune` times the int8 convolutions' GEMMs too: each gets
 // the fastest tile at its planned rows (output pixels), and the module's
 // results do not change (int32 sums are exact; the epilogue is per element).
