@@ -610,12 +610,16 @@ __device__ __forceinline__ void ProduceConvStages(const ConvGatherA& g, const CU
       CpAsyncCommit();
       if (iteration >= kArriveLag) {
         CpAsyncWait<kArriveLag>();  // stage iteration - kArriveLag has landed
+        // cp.async wrote through the generic proxy; wgmma reads through the
+        // async one: order the two before the release.
+        FenceProxyAsyncShared();
         BarrierArrive(&stage_full[(iteration - kArriveLag) % kStages]);
       }
     }
   }
   // The last kArriveLag stages.
   CpAsyncWait<0>();
+  FenceProxyAsyncShared();
   for (int i = max(iteration - kArriveLag, 0); i < iteration; ++i)
     BarrierArrive(&stage_full[i % kStages]);
 }
