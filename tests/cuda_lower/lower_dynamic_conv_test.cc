@@ -82,6 +82,20 @@ const ModuleOp* OpNamed(const ModuleDesc& d, const std::string& name) {
 
 class LowerDynamicConvTest : public testing::CudaModuleTest {};
 
+// How close a module's output y is to the reference's r.
+struct Agreement {
+  double cosine = 0, max_err = 0, max_ref = 0;
+};
+Agreement Compare(const Tensor& y, const Tensor& r) {
+  Agreement a;
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    a.max_err = std::max(a.max_err, double{std::fabs(y.data<float>()[i] - r.data<float>()[i])});
+    a.max_ref = std::max(a.max_ref, double{std::fabs(r.data<float>()[i])});
+  }
+  a.cosine = testing::Cosine(y, r);
+  return a;
+}
+
 TEST_F(LowerDynamicConvTest, ResnetBlocksBecomeInt8ConvsWithNhwcBetween) {
   auto cuda = CompileForCuda(testing::QuantizeDynamic(SmallResnet(1)));
   ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
@@ -263,17 +277,15 @@ TEST_F(LowerDynamicConvTest, OnGpuMatchesTheQdqGraphAndTheFloatGraph) {
     ASSERT_TRUE(want.ok() && fp32.ok());
     const Tensor &y = got->at("logits"), &r = want->at("logits"), &f = fp32->at("logits");
     ASSERT_EQ(y.dims(), r.dims());
-    double max_err = 0, max_ref = 0;
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      max_err = std::max(max_err, double{std::fabs(y.data<float>()[i] - r.data<float>()[i])});
-      max_ref = std::max(max_ref, double{std::fabs(r.data<float>()[i])});
-    }
-    const double cos_qdq = testing::Cosine(y, r), cos_float = testing::Cosine(y, f);
-    EXPECT_GE(cos_qdq, 0.9999) << "batch " << batch << " seed " << seed;
-    EXPECT_LE(max_err, std::ldexp(max_ref, -5)) << "batch " << batch << " seed " << seed;
+    const Agreement qdq_agreement = Compare(y, r);
+    const double cos_float = testing::Cosine(y, f);
+    EXPECT_GE(qdq_agreement.cosine, 0.9999) << "batch " << batch << " seed " << seed;
+    EXPECT_LE(qdq_agreement.max_err, std::ldexp(qdq_agreement.max_ref, -5))
+        << "batch " << batch << " seed " << seed;
     EXPECT_GE(cos_float, 0.99) << "batch " << batch << " seed " << seed;
     std::printf("batch %lld: cosine %.7f vs QDQ (max |err| %.3g of %.3g), %.6f vs fp32%s\n",
-                static_cast<long long>(batch), cos_qdq, max_err, max_ref, cos_float,
+                static_cast<long long>(batch), qdq_agreement.cosine, qdq_agreement.max_err,
+                qdq_agreement.max_ref, cos_float,
                 (*session)->last_device_run()->graph_replayed ? " (graph)" : "");
   }
 }
@@ -318,16 +330,11 @@ TEST_F(LowerDynamicConvTest, ImplicitGemmOnGpuMatchesTheQdqGraph) {
     ASSERT_TRUE(want.ok()) << want.status().ToString();
     const Tensor &y = got->at("r2"), &r = want->at("r2");
     ASSERT_EQ(y.dims(), r.dims());
-    double max_err = 0, max_ref = 0;
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      max_err = std::max(max_err, double{std::fabs(y.data<float>()[i] - r.data<float>()[i])});
-      max_ref = std::max(max_ref, double{std::fabs(r.data<float>()[i])});
-    }
-    const double cosine = testing::Cosine(y, r);
-    EXPECT_GE(cosine, 0.9999) << "batch " << batch << " seed " << seed;
-    EXPECT_LE(max_err, std::ldexp(max_ref, -5)) << "batch " << batch << " seed " << seed;
+    const Agreement a = Compare(y, r);
+    EXPECT_GE(a.cosine, 0.9999) << "batch " << batch << " seed " << seed;
+    EXPECT_LE(a.max_err, std::ldexp(a.max_ref, -5)) << "batch " << batch << " seed " << seed;
     std::printf("batch %lld: cosine %.7f vs QDQ (max |err| %.3g of %.3g)\n",
-                static_cast<long long>(batch), cosine, max_err, max_ref);
+                static_cast<long long>(batch), a.cosine, a.max_err, a.max_ref);
   }
 }
 

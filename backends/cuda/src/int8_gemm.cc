@@ -46,6 +46,26 @@ struct Int8DynamicGemm::Impl {
   DeviceBuffer bias;      // f32 [N], or empty
   // One map per tile width (box rows = block_n), built once for the weights.
   CUtensorMap w_map_64{}, w_map_128{}, w_map_192{}, w_map_256{};
+  // The epilogue's arguments for this GEMM (rows of a_scales: see
+  // Int8GemmEpilogue::a_scale_rows).
+  sm90::Int8GemmEpilogue Epilogue(const float* a_scales, int a_scale_rows, int64_t m, void* dst,
+                                  const void* residual, float* image_absmax,
+                                  int64_t image_rows) const {
+    sm90::Int8GemmEpilogue e;
+    e.a_scales = a_scales;
+    e.a_scale_rows = a_scale_rows;
+    e.w_scales = w_scales.as<float>();
+    e.bias = bias.bytes() > 0 ? bias.as<float>() : nullptr;
+    e.dst = dst;
+    e.residual = residual;
+    e.m = static_cast<int>(m);
+    e.n = static_cast<int>(n);
+    e.dst_bf16 = dst_bf16;
+    e.activation = activation;
+    e.image_absmax = image_absmax;
+    e.image_rows = static_cast<int>(image_rows);
+    return e;
+  }
   const CUtensorMap& WeightMap(int block_n) const {
     return block_n == 256   ? w_map_256
            : block_n == 192 ? w_map_192
@@ -255,18 +275,8 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
   const sm90::TileShape shape = sm90::ShapeOf(tile);
   // Encoding a tensor map is host work only (no device call), cheap next to the GEMM.
   OCTET_ASSIGN_OR_RETURN(CUtensorMap a_map, MakeInt8TileMap(a, m, impl.k, shape.block_m));
-  sm90::Int8GemmEpilogue epilogue;
-  epilogue.a_scales = a_scales;
-  epilogue.w_scales = impl.w_scales.as<float>();
-  epilogue.bias = impl.bias.bytes() > 0 ? impl.bias.as<float>() : nullptr;
-  epilogue.dst = dst;
-  epilogue.residual = residual;
-  epilogue.m = static_cast<int>(m);
-  epilogue.n = static_cast<int>(impl.n);
-  epilogue.dst_bf16 = impl.dst_bf16;
-  epilogue.activation = impl.activation;
-  epilogue.image_absmax = image_absmax;
-  epilogue.image_rows = static_cast<int>(image_rows);
+  const sm90::Int8GemmEpilogue epilogue =
+      impl.Epilogue(a_scales, 1, m, dst, residual, image_absmax, image_rows);
   const CUtensorMap& w_map = impl.WeightMap(shape.block_n);
   CUtensorMap map{};
   OCTET_ASSIGN_OR_RETURN(const CUtensorMap* dst_map,
@@ -332,19 +342,9 @@ Status Int8DynamicGemm::RunConv(const int8_t* x_codes, const Conv2dDims& d, cons
   g.pad_top = static_cast<int>(w.pad_top), g.pad_left = static_cast<int>(w.pad_left);
   g.dilation_h = static_cast<int>(w.dilation_h), g.dilation_w = static_cast<int>(w.dilation_w);
   g.k = static_cast<int>(impl.k);
-  sm90::Int8GemmEpilogue epilogue;
-  epilogue.a_scales = image_scales;
-  epilogue.a_scale_rows = g.pixels;
-  epilogue.w_scales = impl.w_scales.as<float>();
-  epilogue.bias = impl.bias.bytes() > 0 ? impl.bias.as<float>() : nullptr;
-  epilogue.dst = dst;
-  epilogue.residual = residual;
-  epilogue.m = static_cast<int>(m);
-  epilogue.n = static_cast<int>(impl.n);
-  epilogue.dst_bf16 = false;
-  epilogue.activation = impl.activation;
-  epilogue.image_absmax = image_absmax;
-  epilogue.image_rows = g.pixels;
+  // Every row of image b carries image_scales[b].
+  const sm90::Int8GemmEpilogue epilogue =
+      impl.Epilogue(image_scales, g.pixels, m, dst, residual, image_absmax, g.pixels);
   CUtensorMap map{};
   OCTET_ASSIGN_OR_RETURN(const CUtensorMap* dst_map,
                          OutputMap(dst, m, impl.n, false, residual, image_absmax, &map));
