@@ -10,7 +10,8 @@
 // same accumulator and scales; so the outputs, and the per-image maxima the
 // epilogue raises, must be equal bit for bit. Shapes cover strides 1 and 2,
 // asymmetric pads, dilation, 1x1 and 5x5 windows, K that is not a multiple of
-// the 128-code stage, stages across two taps (C 192), output channels that
+// the 128-code stage, stages across two taps (C 192), the cp.async gather (C
+// % 128 != 0) and TMA's im2col mode (C % 128 == 0), output channels that
 // are not a multiple of the tile (and not of 4: the register-store epilogue),
 // several tiles per block, and resnet18's layer1 at its size; each with the
 // relu after a separate or in-place residual and with the per-image maximum,
@@ -166,6 +167,10 @@ const ConvCase kCases[] = {
     // C 192 and 32: stages that span taps.
     {3, 32, 9, 7, 64, 3, 1, 1, 1, 1, 1, 1},
     {2, 192, 9, 8, 64, 3, 1, 1, 1, 1, 1, 1},
+    // C 256 and 128 (TMA's im2col mode): stride 2 with odd sizes and
+    // asymmetric pads; dilation 2.
+    {3, 256, 9, 7, 96, 3, 2, 0, 1, 2, 1, 1},
+    {2, 128, 12, 10, 64, 3, 1, 2, 2, 2, 2, 2},
     // Several tiles per block: 2000 output pixels, K 1152, O 256.
     {5, 128, 20, 20, 256, 3, 1, 1, 1, 1, 1, 1},
     // 1x1 stride 1 (the codes are the rows), 7x7 images (49 pixels: tiles

@@ -178,7 +178,10 @@ Expected<Int8DynamicGemm> Int8DynamicGemm::Create(const Int8DynamicGemmConfig& c
   OCTET_ASSIGN_OR_RETURN(impl->w_map_192, MakeInt8TileMap(impl->weights.data(), n, k, 192));
   OCTET_ASSIGN_OR_RETURN(impl->w_map_256, MakeInt8TileMap(impl->weights.data(), n, k, 256));
   OCTET_RETURN_IF_ERROR(sm90::PrepareInt8GemmKernels());
-  if (impl->dst_bf16 == false) OCTET_RETURN_IF_ERROR(sm90::PrepareInt8ConvGemmKernels());
+  if (!impl->dst_bf16) {
+    OCTET_RETURN_IF_ERROR(sm90::PrepareInt8ConvGemmKernels());
+    OCTET_RETURN_IF_ERROR(sm90::PrepareInt8Im2colGemmKernels());
+  }
 
   Int8DynamicGemm gemm;
   gemm.impl_ = std::move(impl);
@@ -348,6 +351,27 @@ Status Int8DynamicGemm::RunConv(const int8_t* x_codes, const Conv2dDims& d, cons
   CUtensorMap map{};
   OCTET_ASSIGN_OR_RETURN(const CUtensorMap* dst_map,
                          OutputMap(dst, m, impl.n, false, residual, image_absmax, &map));
+  // TMA's im2col mode where a stage's 128 codes are one tap's channels and
+  // the window fits its ranges (corners in [-128, 127], strides up to 8,
+  // tap offsets below 2^8); the producers' cp.async gather otherwise.
+  const int64_t upper_w = w.pad_right - w.dilation_w * (w.kernel_w - 1);
+  const int64_t upper_h = w.pad_bottom - w.dilation_h * (w.kernel_h - 1);
+  auto in_range = [](int64_t v) { return v >= -128 && v <= 127; };
+  if (d.channels % 128 == 0 && in_range(-w.pad_left) && in_range(-w.pad_top) && in_range(upper_w) &&
+      in_range(upper_h) && w.stride_h <= 8 && w.stride_w <= 8 &&
+      w.dilation_h * (w.kernel_h - 1) < 256 && w.dilation_w * (w.kernel_w - 1) < 256) {
+    Int8Im2colGeometry ig;
+    ig.batch = d.batch, ig.height = d.height, ig.width = d.width, ig.channels = d.channels;
+    ig.kernel_h = g.kernel_h, ig.kernel_w = g.kernel_w;
+    ig.stride_h = g.stride_h, ig.stride_w = g.stride_w;
+    ig.pad_top = g.pad_top, ig.pad_left = g.pad_left;
+    ig.pad_bottom = static_cast<int>(w.pad_bottom), ig.pad_right = static_cast<int>(w.pad_right);
+    ig.dilation_h = g.dilation_h, ig.dilation_w = g.dilation_w;
+    ig.box_pixels = shape.block_m;
+    OCTET_ASSIGN_OR_RETURN(CUtensorMap a_map, MakeInt8Im2colMap(x_codes, ig));
+    return sm90::LaunchInt8Im2colGemm(tile, g, a_map, impl.WeightMap(shape.block_n), dst_map,
+                                      static_cast<int>(impl.k), epilogue, impl.sm_count, stream);
+  }
   return sm90::LaunchInt8ConvGemm(tile, g, impl.WeightMap(shape.block_n), dst_map,
                                   static_cast<int>(impl.k), epilogue, impl.sm_count, stream);
 }

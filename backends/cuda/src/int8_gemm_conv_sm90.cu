@@ -6,10 +6,10 @@
 namespace octet::cuda::sm90 {
 
 Status PrepareInt8ConvGemmKernels() {
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false, true>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false, true>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<192, 1, false, true>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<64, 2, false, true>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false, kAGather>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false, kAGather>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<192, 1, false, kAGather>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<64, 2, false, kAGather>()));
   return Status::Ok();
 }
 
@@ -21,17 +21,17 @@ Status LaunchInt8ConvGemm(Int8GemmTile tile, const ConvGatherA& conv, const CUte
   const CUtensorMap unused{};  // A has no tensor map here
   switch (tile) {
     case Int8GemmTile::kCooperative128x256:
-      return Launch<256, 1, false, true>(unused, conv, w_map, dst_map, k_padded, epilogue, sm_count,
-                                         stream);
+      return Launch<256, 1, false, kAGather>(unused, conv, w_map, dst_map, k_padded, epilogue,
+                                             sm_count, stream);
     case Int8GemmTile::kCooperative256x128:
-      return Launch<128, 2, false, true>(unused, conv, w_map, dst_map, k_padded, epilogue, sm_count,
-                                         stream);
+      return Launch<128, 2, false, kAGather>(unused, conv, w_map, dst_map, k_padded, epilogue,
+                                             sm_count, stream);
     case Int8GemmTile::kCooperative128x192:
-      return Launch<192, 1, false, true>(unused, conv, w_map, dst_map, k_padded, epilogue, sm_count,
-                                         stream);
+      return Launch<192, 1, false, kAGather>(unused, conv, w_map, dst_map, k_padded, epilogue,
+                                             sm_count, stream);
     case Int8GemmTile::kCooperative256x64:
-      return Launch<64, 2, false, true>(unused, conv, w_map, dst_map, k_padded, epilogue, sm_count,
-                                        stream);
+      return Launch<64, 2, false, kAGather>(unused, conv, w_map, dst_map, k_padded, epilogue,
+                                            sm_count, stream);
     case Int8GemmTile::kPingpong128x128:
     case Int8GemmTile::kAuto:
       break;

@@ -7,7 +7,7 @@ namespace octet::cuda::sm90 {
 
 template <int kBlockN, int kRowTiles, bool kPingpong>
 TileShape ShapeOfTile() {
-  using T = Tile<kBlockN, kRowTiles, kPingpong, false>;
+  using T = Tile<kBlockN, kRowTiles, kPingpong, kARows>;
   return {T::kBlockM, kBlockN, T::kStages, T::kStagingBuffers};
 }
 
@@ -30,11 +30,11 @@ TileShape ShapeOf(Int8GemmTile tile) {
 }
 
 Status PrepareInt8GemmKernels() {
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false, false>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false, false>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<192, 1, false, false>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, true, false>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<64, 2, false, false>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false, kARows>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false, kARows>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<192, 1, false, kARows>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, true, kARows>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<64, 2, false, kARows>()));
   return Status::Ok();
 }
 
@@ -43,20 +43,20 @@ Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtenso
                       int sm_count, cudaStream_t stream) {
   switch (tile) {
     case Int8GemmTile::kCooperative128x256:
-      return Launch<256, 1, false, false>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
-                                          sm_count, stream);
+      return Launch<256, 1, false, kARows>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
+                                           sm_count, stream);
     case Int8GemmTile::kCooperative256x128:
-      return Launch<128, 2, false, false>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
-                                          sm_count, stream);
+      return Launch<128, 2, false, kARows>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
+                                           sm_count, stream);
     case Int8GemmTile::kCooperative128x192:
-      return Launch<192, 1, false, false>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
-                                          sm_count, stream);
+      return Launch<192, 1, false, kARows>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
+                                           sm_count, stream);
     case Int8GemmTile::kPingpong128x128:
-      return Launch<128, 2, true, false>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
-                                         sm_count, stream);
+      return Launch<128, 2, true, kARows>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
+                                          sm_count, stream);
     case Int8GemmTile::kCooperative256x64:
-      return Launch<64, 2, false, false>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
-                                         sm_count, stream);
+      return Launch<64, 2, false, kARows>(a_map, ConvGatherA{}, w_map, dst_map, k, epilogue,
+                                          sm_count, stream);
     case Int8GemmTile::kAuto:
       break;
   }

@@ -61,6 +61,7 @@ struct ConvGatherA {
 // Raises every tile's dynamic shared-memory limit on the current device.
 Status PrepareInt8GemmKernels();
 Status PrepareInt8ConvGemmKernels();
+Status PrepareInt8Im2colGemmKernels();
 
 // The rows of the boxes in which the epilogue stores through TMA
 // (MakeOutputTileMap's box_rows), for every tile.
@@ -83,5 +84,11 @@ Status LaunchInt8Gemm(Int8GemmTile tile, const CUtensorMap& a_map, const CUtenso
 Status LaunchInt8ConvGemm(Int8GemmTile tile, const ConvGatherA& conv, const CUtensorMap& w_map,
                           const CUtensorMap* dst_map, int k_padded,
                           const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream);
+
+// The same with A read through a_map, an im2col map of conv's codes
+// (MakeInt8Im2colMap with box_pixels = the tile's block_m): C % 128 == 0.
+Status LaunchInt8Im2colGemm(Int8GemmTile tile, const ConvGatherA& conv, const CUtensorMap& a_map,
+                            const CUtensorMap& w_map, const CUtensorMap* dst_map, int k_padded,
+                            const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream);
 
 }  // namespace octet::cuda::sm90

@@ -12,8 +12,9 @@
 //     W, stage by stage, waiting for a stage to be released before refilling
 //     it. It runs ahead across tiles, so the next tile's first stages load
 //     while the consumers are still in the current tile's epilogue. In the
-//     implicit convolution (kConvA) all 128 threads gather A with cp.async
-//     (ProduceConvStages, below) and one of them loads W through TMA.
+//     implicit convolution A is gathered from the input's codes: by all 128
+//     threads with cp.async (kAGather, ProduceConvStages, below; one of them
+//     loads W), or by one thread through TMA's im2col mode (kAIm2col).
 //   warpgroups 1 and 2: consumers, in one of two schedules:
 //     cooperative: both work on the same tile (each on half of its rows) and
 //       share one ring; the epilogue of a tile stalls the tensor cores until
@@ -66,7 +67,14 @@ constexpr int kMaxStages = 4, kMaxStagingBuffers = 4;
 
 // kRowTiles: 64-row wgmma tiles per consumer (its accumulators are
 // kRowTiles x kBlockN / 2 registers per thread).
-template <int kBlockN, int kRowTiles, bool kPingpong, bool kConvA = false>
+// Where A's stages come from: [m, K] rows through a tensor map (the
+// matmuls, and the convolutions' im2col rows); a convolution's NHWC codes
+// gathered by the producers with cp.async (ProduceConvStages); or those codes
+// through TMA's im2col mode (ProduceIm2colStages). The last two are the
+// implicit convolution, f32 output only.
+enum ASource : int { kARows = 0, kAGather = 1, kAIm2col = 2 };
+
+template <int kBlockN, int kRowTiles, bool kPingpong, int kASource = kARows>
 struct Tile {
   static constexpr int kConsumerRows = 64 * kRowTiles;
   static constexpr int kBlockM = kPingpong ? kConsumerRows : 2 * kConsumerRows;
@@ -75,7 +83,8 @@ struct Tile {
   static constexpr int kStageBytes = (kBlockM + kBlockN) * kBlockK;
   // Static shared memory: the consumers' column parameters and the barriers,
   // and for the implicit convolution the tile's row table (int2 a row).
-  static constexpr int kStaticBytes = 2 * 2 * kBlockN * 4 + 256 + (kConvA ? kBlockM * 8 : 0);
+  static constexpr int kStaticBytes =
+      2 * 2 * kBlockN * 4 + 256 + (kASource == kAGather ? kBlockM * 8 : 0);
   static constexpr int kDynamicLimit = kSharedLimit - kStaticBytes - kSharedAlign;
   static constexpr int kStages = std::min(
       kMaxStages, (kDynamicLimit - 2 * kMinStagingBuffers * kChunkBytes) / (kRings * kStageBytes));
@@ -87,7 +96,8 @@ struct Tile {
   static_assert(kStages >= 2, "a ring needs two stages to overlap loads and math");
   static_assert(kStagingBuffers >= 1, "the epilogue needs a staging buffer");
   static_assert(kSharedBytes + kStaticBytes <= kSharedLimit, "shared memory");
-  static_assert(!kConvA || !kPingpong, "the implicit convolution has one ring (cooperative)");
+  static_assert(kASource == kARows || !kPingpong,
+                "the implicit convolution has one ring (cooperative)");
 };
 
 __device__ __forceinline__ uint32_t SharedAddress(const void* p) {
@@ -136,6 +146,22 @@ __device__ __forceinline__ void TmaLoadTile(void* dst, const CUtensorMap* map, u
       "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
       " [%0], [%1, {%3, %4}], [%2];" ::"r"(SharedAddress(dst)),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(SharedAddress(bar)), "r"(k_offset), "r"(row_offset)
+      : "memory");
+}
+
+// Loads a box of an NHWC tensor through a map in im2col mode
+// (MakeInt8Im2colMap): the box's pixels are the windows whose first tap is
+// at (w, h) of image n and the next ones in the map's traversal (output
+// pixels in order), each moved by the tap's offsets (off_w, off_h), the
+// channels [c, c + box channels); zeros outside the tensor.
+__device__ __forceinline__ void TmaLoadIm2col(void* dst, const CUtensorMap* map, uint64_t* bar,
+                                              int c, int w, int h, int n, uint16_t off_w,
+                                              uint16_t off_h) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.im2col.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%3, %4, %5, %6}], [%2], {%7, %8};" ::"r"(SharedAddress(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(SharedAddress(bar)), "r"(c), "r"(w), "r"(h), "r"(n),
+      "h"(off_w), "h"(off_h)
       : "memory");
 }
 
@@ -624,13 +650,51 @@ __device__ __forceinline__ void ProduceConvStages(const ConvGatherA& g, const CU
     BarrierArrive(&stage_full[i % kStages]);
 }
 
-template <int kBlockN, int kRowTiles, bool kPingpong, StoreKind kStore, bool kConvA>
+// The implicit convolution through TMA's im2col mode (kAIm2col; C % 128 ==
+// 0, so a stage's 128 codes of K are one tap's channels [c, c + 128)): one
+// thread issues, per stage, A's box (the tile's block_m output pixels from
+// the window origin of its first one, moved by the stage's tap) and W's
+// box, as the rows producer does. The tap and channel follow K from stage
+// to stage without divisions.
+template <class T, int kBlockN>
+__device__ __forceinline__ void ProduceIm2colStages(const ConvGatherA& g, const CUtensorMap* a_map,
+                                                    const CUtensorMap* w_map, uint8_t* ring,
+                                                    uint64_t* stage_full, uint64_t* stage_free,
+                                                    TileGrid tiles, int num_k_tiles) {
+  constexpr int kBlockM = T::kBlockM, kStages = T::kStages;
+  int iteration = 0;
+  for (int tile = blockIdx.x; tile < tiles.count(); tile += gridDim.x) {
+    const int m0 = (tile / tiles.n_tiles) * kBlockM, n0 = (tile % tiles.n_tiles) * kBlockN;
+    // The window origin of the tile's first output pixel.
+    const int b = m0 / g.pixels, p = m0 - b * g.pixels;
+    const int oh = p / g.out_width, ow = p - oh * g.out_width;
+    const int w0 = ow * g.stride_w - g.pad_left, h0 = oh * g.stride_h - g.pad_top;
+    int c = 0, i = 0, j = 0;
+    for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
+      const int s = iteration % kStages;
+      if (iteration >= kStages) BarrierWait(&stage_free[s], ((iteration / kStages) + 1) & 1);
+      uint8_t* stage = ring + s * T::kStageBytes;
+      BarrierArriveExpectBytes(&stage_full[s], T::kStageBytes);
+      TmaLoadIm2col(stage, a_map, &stage_full[s], c, w0, h0, b,
+                    static_cast<uint16_t>(j * g.dilation_w),
+                    static_cast<uint16_t>(i * g.dilation_h));
+      TmaLoadTile(stage + kBlockM * kBlockK, w_map, &stage_full[s], kt * kBlockK, n0);
+      c += kBlockK;
+      if (c == g.channels) {
+        c = 0;
+        if (++j == g.kernel_w) j = 0, ++i;
+      }
+    }
+  }
+}
+
+template <int kBlockN, int kRowTiles, bool kPingpong, StoreKind kStore, int kASource>
 __global__ void __launch_bounds__(kThreads, 1)
     Int8GemmKernel(const __grid_constant__ CUtensorMap a_map,
                    const __grid_constant__ CUtensorMap w_map,
                    const __grid_constant__ CUtensorMap dst_map, int k, Int8GemmEpilogue ep,
                    ConvGatherA conv) {
-  using T = Tile<kBlockN, kRowTiles, kPingpong, kConvA>;
+  using T = Tile<kBlockN, kRowTiles, kPingpong, kASource>;
   constexpr int kBlockM = T::kBlockM, kStages = T::kStages, kRings = T::kRings;
 
   extern __shared__ uint8_t shared_raw[];
@@ -640,7 +704,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // Per consumer, the current tile's column scales and biases: loaded while the
   // mainloop runs, so the epilogue does not wait on scattered global loads.
   __shared__ float column_scale[2][kBlockN], column_bias[2][kBlockN];
-  __shared__ int2 row_taps[kConvA ? kBlockM : 1];  // ProduceConvStages's
+  __shared__ int2 row_taps[kASource == kAGather ? kBlockM : 1];  // ProduceConvStages's
 
   const int num_k_tiles = (k + kBlockK - 1) / kBlockK;
   const TileGrid tiles{(ep.m + kBlockM - 1) / kBlockM, (ep.n + kBlockN - 1) / kBlockN};
@@ -651,9 +715,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     for (int r = 0; r < kRings; ++r)
       for (int s = 0; s < kStages; ++s) {
-        // The producer's arrive, plus the TMA bytes; with kConvA also each
+        // The producer's arrive, plus the TMA bytes; with kAGather also each
         // producer thread's cp.async arrival.
-        BarrierInit(&stage_full[r][s], kConvA ? 1 + 128 : 1);
+        BarrierInit(&stage_full[r][s], kASource == kAGather ? 1 + 128 : 1);
         BarrierInit(&stage_free[r][s], T::kConsumersPerRing);
       }
     // Make the initialised barriers visible to the TMA unit (async proxy).
@@ -666,9 +730,15 @@ __global__ void __launch_bounds__(kThreads, 1)
     // (40 + 2 x 232 per thread of a warpgroup fit the SM's 64 Ki), which
     // otherwise spill at the 168 that 384 threads per block allow.
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-    if constexpr (kConvA) {
+    if constexpr (kASource == kAGather) {
       ProduceConvStages<T, kBlockN>(conv, &w_map, shared, stage_full[0], stage_free[0], row_taps,
                                     tiles, num_k_tiles, ep.m);
+      return;
+    }
+    if constexpr (kASource == kAIm2col) {
+      if (threadIdx.x == 0)
+        ProduceIm2colStages<T, kBlockN>(conv, &a_map, &w_map, shared, stage_full[0], stage_free[0],
+                                        tiles, num_k_tiles);
       return;
     }
     const int ring = threadIdx.x / 32;
@@ -874,46 +944,46 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 // The implicit convolution has f32 outputs only (the int8-dynamic
 // convolution's); its kernels are not built for bf16.
-template <int kBlockN, int kRowTiles, bool kPingpong, bool kConvA>
+template <int kBlockN, int kRowTiles, bool kPingpong, int kASource>
 Status SetSharedLimit() {
   auto set = [](auto kernel) -> Status {
     OCTET_CUDA_RETURN_IF_ERROR(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             Tile<kBlockN, kRowTiles, kPingpong, kConvA>::kSharedBytes));
+                             Tile<kBlockN, kRowTiles, kPingpong, kASource>::kSharedBytes));
     return Status::Ok();
   };
   OCTET_RETURN_IF_ERROR(
-      set(Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kDirect, kConvA>));
+      set(Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kDirect, kASource>));
   OCTET_RETURN_IF_ERROR(
-      set(Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32, kConvA>));
-  if constexpr (!kConvA)
+      set(Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32, kASource>));
+  if constexpr (kASource == kARows)
     OCTET_RETURN_IF_ERROR(
         set(Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16, false>));
   return Status::Ok();
 }
 
-template <int kBlockN, int kRowTiles, bool kPingpong, bool kConvA>
+template <int kBlockN, int kRowTiles, bool kPingpong, int kASource>
 Status Launch(const CUtensorMap& a_map, const ConvGatherA& conv, const CUtensorMap& w_map,
               const CUtensorMap* dst_map, int k, const Int8GemmEpilogue& ep, int sm_count,
               cudaStream_t stream) {
-  using T = Tile<kBlockN, kRowTiles, kPingpong, kConvA>;
+  using T = Tile<kBlockN, kRowTiles, kPingpong, kASource>;
   const int64_t tiles =
       int64_t{(ep.m + T::kBlockM - 1) / T::kBlockM} * ((ep.n + kBlockN - 1) / kBlockN);
   const int64_t blocks = std::min<int64_t>((tiles + T::kRings - 1) / T::kRings, sm_count);
   const dim3 grid(static_cast<unsigned>(blocks));
   if (dst_map == nullptr) {
     const CUtensorMap unused{};
-    Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kDirect, kConvA>
+    Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kDirect, kASource>
         <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, unused, k, ep, conv);
   } else if (ep.dst_bf16) {
-    if constexpr (kConvA) {
+    if constexpr (kASource != kARows) {
       return Internal("LaunchInt8ConvGemm: the implicit convolution writes f32");
     } else {
-      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16, false>
+      Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaBf16, kARows>
           <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, *dst_map, k, ep, conv);
     }
   } else {
-    Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32, kConvA>
+    Int8GemmKernel<kBlockN, kRowTiles, kPingpong, StoreKind::kTmaF32, kASource>
         <<<grid, kThreads, T::kSharedBytes, stream>>>(a_map, w_map, *dst_map, k, ep, conv);
   }
   OCTET_CUDA_RETURN_IF_LAUNCH_ERROR("Int8GemmKernel");

@@ -27,4 +27,18 @@ Expected<CUtensorMap> MakeInt8TileMap(const void* base, int64_t rows, int64_t co
 Expected<CUtensorMap> MakeOutputTileMap(void* base, int64_t rows, int64_t cols, bool bf16,
                                         int box_rows);
 
+// An NHWC int8 tensor read through TMA's im2col mode by a convolution's
+// implicit GEMM: boxes of box_pixels output pixels (their windows' origins
+// in order, stepping by the strides) x 128 channels, in the 128-byte
+// swizzle, zeros outside the tensor. The corners and strides must fit the
+// hardware's ranges (Int8DynamicGemm::RunConv checks).
+struct Int8Im2colGeometry {
+  int64_t batch = 0, height = 0, width = 0, channels = 0;
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int dilation_h = 1, dilation_w = 1;
+  int box_pixels = 0;
+};
+Expected<CUtensorMap> MakeInt8Im2colMap(const void* base, const Int8Im2colGeometry& geometry);
+
 }  // namespace octet::cuda
