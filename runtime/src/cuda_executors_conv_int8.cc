@@ -149,10 +149,10 @@ class DynamicInt8ConvExecutor : public CudaOpExecutor {
     if (x_codes_ && (input_codes.numel() != x.numel() || input_codes.dtype != DType::kI8))
       return Internal(Prefix(op_), "the input codes ", CudaDimsText(input_codes.dims),
                       " do not fit the input ", CudaDimsText(x.dims));
-    const bool two_pass = x_codes_ && x_layout_ == cuda::ActLayout::kNhwc &&
-                          cuda::QuantizeOnceFirst(d, window_) &&
-                          reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
-    const bool implicit = two_pass && cuda::ImplicitGemmFirst(d, window_);
+    const bool has_codes = x_codes_ && x_layout_ == cuda::ActLayout::kNhwc &&
+                           reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+    const bool implicit = has_codes && cuda::ImplicitGemmFirst(d, window_);
+    const bool two_pass = has_codes && !implicit && cuda::QuantizeOnceFirst(d, window_);
     if (st.ok() && implicit) {
       st = cuda::QuantizeInt8Nhwc16(
           static_cast<const float*>(x.data), d.batch, d.channels * d.height * d.width,

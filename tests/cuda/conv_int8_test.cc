@@ -282,15 +282,24 @@ TEST(ConvInt8Gather, RefusesBadArguments) {
   layer1.batch = 64;
   layer1.channels = 24;
   EXPECT_FALSE(QuantizeOnceFirst(layer1, w));
-  // And where the implicit GEMM replaces the two passes: large outputs
-  // (layer1 and layer3 at batch 64), not layer4's 3136 pixels, nor windows
-  // of more than 32 taps.
+  // Where the implicit GEMM runs instead: through TMA's im2col mode (C %
+  // 128 == 0) wherever the windows cover the input, at any batch; with the
+  // cp.async gather (C 64) only for layer1-like inputs with many output
+  // pixels; never for windows of more than 32 taps.
   layer1.channels = 64;
   EXPECT_TRUE(ImplicitGemmFirst(layer1, w));
-  Conv2dDims layer3{64, 256, 14, 14, 256, 14, 14}, layer4{64, 512, 7, 7, 512, 7, 7};
-  EXPECT_TRUE(ImplicitGemmFirst(layer3, w));
-  EXPECT_FALSE(ImplicitGemmFirst(layer4, w));
   EXPECT_FALSE(ImplicitGemmFirst(layer1, stride2));
+  layer1.batch = 1;
+  EXPECT_FALSE(ImplicitGemmFirst(layer1, w));
+  Conv2dDims layer3{64, 256, 14, 14, 256, 14, 14}, layer4{1, 512, 7, 7, 512, 7, 7};
+  EXPECT_TRUE(ImplicitGemmFirst(layer3, w));
+  EXPECT_TRUE(ImplicitGemmFirst(layer3, stride2));
+  EXPECT_TRUE(ImplicitGemmFirst(layer4, w));
+  EXPECT_TRUE(ImplicitGemmFirst(layer4, one));
+  Window2d one_stride2 = one;
+  one_stride2.stride_h = one_stride2.stride_w = 2;
+  EXPECT_FALSE(ImplicitGemmFirst(layer3, one_stride2));  // a quarter of the input read
+  layer1.batch = 64;
   Window2d seven = w;
   seven.kernel_h = seven.kernel_w = 7;
   seven.pad_top = seven.pad_left = seven.pad_bottom = seven.pad_right = 3;

@@ -193,8 +193,12 @@ Expected<DynamicConvSlots> EmitCudaDynamicConv(const DynamicConvPattern& p,
   // Im2ColQuantizeInt8Nhwc16; QuantizeOnceFirst, whose window rule this is,
   // adds the batch: large ones); also before y's maximum.
   const std::vector<int64_t> strides = IntsAttr(n, "strides", {1, 1});
-  const bool x_codes =
-      at.x_nhwc && c % 16 == 0 && strides.size() == 2 && kh * kw >= 4 * strides[0] * strides[1];
+  // Also for C % 128 == 0 wherever the windows cover the input: the
+  // implicit GEMM through TMA's im2col mode quantizes into it
+  // (ImplicitGemmFirst).
+  const bool x_codes = at.x_nhwc && c % 16 == 0 && strides.size() == 2 &&
+                       (kh * kw >= 4 * strides[0] * strides[1] ||
+                        (c % 128 == 0 && kh * kw >= strides[0] * strides[1]));
   if (x_codes) {
     const std::vector<Dim>& xd = p.x->type().shape.dims();
     op.outputs.push_back(builder.AddActivation(

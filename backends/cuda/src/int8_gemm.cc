@@ -288,6 +288,18 @@ Status Int8DynamicGemm::Run(const int8_t* a, const float* a_scales, int64_t m, v
                               impl.sm_count, stream);
 }
 
+bool Int8ConvTakesIm2colMode(const Conv2dDims& d, const Window2d& w) {
+  // A stage's 128 codes are one tap's channels; the window fits the
+  // hardware's ranges (corners in [-128, 127], strides up to 8, tap offsets
+  // below 2^8).
+  const int64_t upper_w = w.pad_right - w.dilation_w * (w.kernel_w - 1);
+  const int64_t upper_h = w.pad_bottom - w.dilation_h * (w.kernel_h - 1);
+  auto in_range = [](int64_t v) { return v >= -128 && v <= 127; };
+  return d.channels % 128 == 0 && in_range(-w.pad_left) && in_range(-w.pad_top) &&
+         in_range(upper_w) && in_range(upper_h) && w.stride_h <= 8 && w.stride_w <= 8 &&
+         w.dilation_h * (w.kernel_h - 1) < 256 && w.dilation_w * (w.kernel_w - 1) < 256;
+}
+
 Status Int8DynamicGemm::RunConv(const int8_t* x_codes, const Conv2dDims& d, const Window2d& w,
                                 const float* image_scales, void* dst, cudaStream_t stream,
                                 const void* residual, float* image_absmax) const {
@@ -351,15 +363,9 @@ Status Int8DynamicGemm::RunConv(const int8_t* x_codes, const Conv2dDims& d, cons
   CUtensorMap map{};
   OCTET_ASSIGN_OR_RETURN(const CUtensorMap* dst_map,
                          OutputMap(dst, m, impl.n, false, residual, image_absmax, &map));
-  // TMA's im2col mode where a stage's 128 codes are one tap's channels and
-  // the window fits its ranges (corners in [-128, 127], strides up to 8,
-  // tap offsets below 2^8); the producers' cp.async gather otherwise.
-  const int64_t upper_w = w.pad_right - w.dilation_w * (w.kernel_w - 1);
-  const int64_t upper_h = w.pad_bottom - w.dilation_h * (w.kernel_h - 1);
-  auto in_range = [](int64_t v) { return v >= -128 && v <= 127; };
-  if (d.channels % 128 == 0 && in_range(-w.pad_left) && in_range(-w.pad_top) && in_range(upper_w) &&
-      in_range(upper_h) && w.stride_h <= 8 && w.stride_w <= 8 &&
-      w.dilation_h * (w.kernel_h - 1) < 256 && w.dilation_w * (w.kernel_w - 1) < 256) {
+  // TMA's im2col mode where it fits; the producers' cp.async gather
+  // otherwise.
+  if (Int8ConvTakesIm2colMode(d, w)) {
     Int8Im2colGeometry ig;
     ig.batch = d.batch, ig.height = d.height, ig.width = d.width, ig.channels = d.channels;
     ig.kernel_h = g.kernel_h, ig.kernel_w = g.kernel_w;

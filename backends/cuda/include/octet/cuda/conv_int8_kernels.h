@@ -95,13 +95,14 @@ Status QuantizeInt8Nhwc16(const float* x, int64_t batch, int64_t image_size, con
 // docs/cuda-backend.md).
 bool QuantizeOnceFirst(const Conv2dDims& dims, const Window2d& window);
 
-// Where QuantizeOnceFirst holds, whether the implicit GEMM
-// (QuantizeInt8Nhwc16, then Int8DynamicGemm::RunConv on the codes) beats
-// the two-pass gather and the GEMM on its rows: windows of at most 32 taps
-// and at least 8192 output pixels. Below that the GEMM's grid is a few
-// tiles, each gathering 128-code stages with cp.async slower than TMA reads
-// its rows (resnet18's layer4 at batch 64, 3136 pixels: 0.75x;
-// docs/cuda-backend.md has the measurements).
+// Whether the implicit GEMM (QuantizeInt8Nhwc16 into an x_codes scratch,
+// then Int8DynamicGemm::RunConv on the codes) is the faster convolution for
+// this input and window, against a rows gather and the GEMM on its rows (x
+// NHWC, C % 16 == 0, at most 32 taps): through TMA's im2col mode
+// (Int8ConvTakesIm2colMode) wherever the windows cover the input (kh * kw
+// >= sh * sw); with the cp.async gather where QuantizeOnceFirst holds and
+// the output has at least 8192 pixels (docs/cuda-backend.md has the
+// measurements).
 bool ImplicitGemmFirst(const Conv2dDims& dims, const Window2d& window);
 
 }  // namespace octet::cuda

@@ -149,6 +149,12 @@ struct Int8DynamicGemmConfig {
   Int8GemmTile tuned_tile = Int8GemmTile::kAuto;
 };
 
+// Whether Int8DynamicGemm::RunConv reads this convolution's input through
+// TMA's im2col mode (C % 128 == 0 and a window within the hardware's
+// ranges: one instruction a stage) rather than gathering it with cp.async
+// in its producer warps.
+bool Int8ConvTakesIm2colMode(const Conv2dDims& dims, const Window2d& window);
+
 class Int8DynamicGemm {
  public:
   // Needs a compute capability 9.0 GPU (the kernel is wgmma + TMA, built for
