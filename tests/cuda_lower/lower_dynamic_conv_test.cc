@@ -290,29 +290,33 @@ TEST_F(LowerDynamicConvTest, OnGpuMatchesTheQdqGraphAndTheFloatGraph) {
   }
 }
 
-// Two 64-channel 3x3 convolutions at 16 x 32 x 32: the second reads the
-// first's NHWC output with the x_codes scratch, and at batch 16 (16,384
-// output pixels, 2^20 input values) its executor takes the implicit GEMM
-// (ImplicitGemmFirst); at batch 2 the direct gather and the rows GEMM
-// (QuantizeOnceFirst needs 2^20 input values). Both against the QDQ graph,
-// with the bounds of the file's header.
+// Three 3x3 convolutions at 32 x 32: c1 (64 -> 128) reads the NCHW graph
+// input (the rows path); c2 (128 -> 64) reads c1's NHWC output with the
+// x_codes scratch and takes the implicit GEMM through TMA's im2col mode at
+// any batch; c3 (64 -> 64) takes the implicit GEMM with the cp.async gather
+// at batch 16 (16,384 output pixels, 2^20 input values) and the rows path
+// at batch 2 (ImplicitGemmFirst). Against the QDQ graph, with the bounds of
+// the file's header.
 TEST_F(LowerDynamicConvTest, ImplicitGemmOnGpuMatchesTheQdqGraph) {
   std::mt19937 rng(9);
   Model m;
   m.opset_imports[""] = 17;
   Graph& g = *m.graph;
   Value* x = g.AddInput("x", TensorType(DType::kF32, Shape({Dim::Symbol("N"), 64, 32, 32})));
-  Value* a = Relu(g, ConvNode(g, x, 64, 64, 3, 1, 1, true, "c1", rng)->output(0), "r1");
-  Value* b = Relu(g, ConvNode(g, a, 64, 64, 3, 1, 1, true, "c2", rng)->output(0), "r2");
-  g.AddOutput(b);
+  Value* a = Relu(g, ConvNode(g, x, 128, 64, 3, 1, 1, true, "c1", rng)->output(0), "r1");
+  Value* b = Relu(g, ConvNode(g, a, 64, 128, 3, 1, 1, true, "c2", rng)->output(0), "r2");
+  Value* y = Relu(g, ConvNode(g, b, 64, 64, 3, 1, 1, true, "c3", rng)->output(0), "r3");
+  g.AddOutput(y);
   ASSERT_TRUE(InferShapes(g).ok());
   const Model qdq = testing::QuantizeDynamic(std::move(m));
   auto compiled = CompileForCuda(qdq.Clone());
   ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
-  const ModuleOp* c2 = OpNamed(compiled->desc, "c2");
-  ASSERT_NE(c2, nullptr);
-  EXPECT_EQ(*c2->Get<std::string>("x_layout"), "nhwc");
-  EXPECT_EQ(*c2->Get<int64_t>("x_codes"), 1);
+  for (const char* name : {"c2", "c3"}) {
+    const ModuleOp* op = OpNamed(compiled->desc, name);
+    ASSERT_NE(op, nullptr);
+    EXPECT_EQ(*op->Get<std::string>("x_layout"), "nhwc") << name;
+    EXPECT_EQ(*op->Get<int64_t>("x_codes"), 1) << name;
+  }
   auto module = LoadOrSkip(Write(compiled, "implicit.octet"));
   if (module == nullptr) GTEST_SKIP() << "no cuda runtime or sm_90a GPU here";
   auto ref = runtime::Module::Load(Write(CompileForReference(qdq.Clone()), "qdq.octet"));
@@ -328,7 +332,7 @@ TEST_F(LowerDynamicConvTest, ImplicitGemmOnGpuMatchesTheQdqGraph) {
     auto want = (*ref_session)->Run(*inputs);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     ASSERT_TRUE(want.ok()) << want.status().ToString();
-    const Tensor &y = got->at("r2"), &r = want->at("r2");
+    const Tensor &y = got->at("r3"), &r = want->at("r3");
     ASSERT_EQ(y.dims(), r.dims());
     const Agreement a = Compare(y, r);
     EXPECT_GE(a.cosine, 0.9999) << "batch " << batch << " seed " << seed;
