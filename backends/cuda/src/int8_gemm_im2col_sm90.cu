@@ -5,38 +5,13 @@
 
 namespace octet::cuda::sm90 {
 
-Status PrepareInt8Im2colGemmKernels() {
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false, kAIm2col>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false, kAIm2col>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<192, 1, false, kAIm2col>()));
-  OCTET_RETURN_IF_ERROR((SetSharedLimit<64, 2, false, kAIm2col>()));
-  return Status::Ok();
-}
+Status PrepareInt8Im2colGemmKernels() { return PrepareConvTiles<kAIm2col>(); }
 
 Status LaunchInt8Im2colGemm(Int8GemmTile tile, const ConvGatherA& conv, const CUtensorMap& a_map,
                             const CUtensorMap& w_map, const CUtensorMap* dst_map, int k_padded,
                             const Int8GemmEpilogue& epilogue, int sm_count, cudaStream_t stream) {
-  if (epilogue.dst_bf16)
-    return Internal("LaunchInt8Im2colGemm: the implicit convolution writes f32 output");
-  switch (tile) {
-    case Int8GemmTile::kCooperative128x256:
-      return Launch<256, 1, false, kAIm2col>(a_map, conv, w_map, dst_map, k_padded, epilogue,
-                                             sm_count, stream);
-    case Int8GemmTile::kCooperative256x128:
-      return Launch<128, 2, false, kAIm2col>(a_map, conv, w_map, dst_map, k_padded, epilogue,
-                                             sm_count, stream);
-    case Int8GemmTile::kCooperative128x192:
-      return Launch<192, 1, false, kAIm2col>(a_map, conv, w_map, dst_map, k_padded, epilogue,
-                                             sm_count, stream);
-    case Int8GemmTile::kCooperative256x64:
-      return Launch<64, 2, false, kAIm2col>(a_map, conv, w_map, dst_map, k_padded, epilogue,
-                                            sm_count, stream);
-    case Int8GemmTile::kPingpong128x128:
-    case Int8GemmTile::kAuto:
-      break;
-  }
-  return Internal("LaunchInt8Im2colGemm: tile ", Int8GemmTileName(tile),
-                  " has no implicit-convolution kernel (cooperative tiles only)");
+  return LaunchConvTile<kAIm2col>("LaunchInt8Im2colGemm", tile, a_map, conv, w_map, dst_map,
+                                  k_padded, epilogue, sm_count, stream);
 }
 
 }  // namespace octet::cuda::sm90

@@ -990,5 +990,43 @@ Status Launch(const CUtensorMap& a_map, const ConvGatherA& conv, const CUtensorM
   return Status::Ok();
 }
 
+// The implicit convolution's cooperative tiles for one A source (kAGather
+// or kAIm2col): raising their shared-memory limits, and the launch by tile.
+template <int kASource>
+Status PrepareConvTiles() {
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<256, 1, false, kASource>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<128, 2, false, kASource>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<192, 1, false, kASource>()));
+  OCTET_RETURN_IF_ERROR((SetSharedLimit<64, 2, false, kASource>()));
+  return Status::Ok();
+}
+
+template <int kASource>
+Status LaunchConvTile(const char* what, Int8GemmTile tile, const CUtensorMap& a_map,
+                      const ConvGatherA& conv, const CUtensorMap& w_map, const CUtensorMap* dst_map,
+                      int k_padded, const Int8GemmEpilogue& epilogue, int sm_count,
+                      cudaStream_t stream) {
+  if (epilogue.dst_bf16) return Internal(what, ": the implicit convolution writes f32 output");
+  switch (tile) {
+    case Int8GemmTile::kCooperative128x256:
+      return Launch<256, 1, false, kASource>(a_map, conv, w_map, dst_map, k_padded, epilogue,
+                                             sm_count, stream);
+    case Int8GemmTile::kCooperative256x128:
+      return Launch<128, 2, false, kASource>(a_map, conv, w_map, dst_map, k_padded, epilogue,
+                                             sm_count, stream);
+    case Int8GemmTile::kCooperative128x192:
+      return Launch<192, 1, false, kASource>(a_map, conv, w_map, dst_map, k_padded, epilogue,
+                                             sm_count, stream);
+    case Int8GemmTile::kCooperative256x64:
+      return Launch<64, 2, false, kASource>(a_map, conv, w_map, dst_map, k_padded, epilogue,
+                                            sm_count, stream);
+    case Int8GemmTile::kPingpong128x128:
+    case Int8GemmTile::kAuto:
+      break;
+  }
+  return Internal(what, ": tile ", Int8GemmTileName(tile),
+                  " has no implicit-convolution kernel (cooperative tiles only)");
+}
+
 }  // namespace
 }  // namespace octet::cuda::sm90
