@@ -13,11 +13,12 @@
 // only int8 convolutions read it. An NCHW y is written NHWC into output 4
 // (scratch) and transposed; an NCHW residual is transposed into the GEMM's
 // destination first and added there in place.
-// Where ImplicitGemmFirst says so (x NHWC with the x_codes scratch, large
-// inputs in overlapping windows) there are no rows: QuantizeInt8Nhwc16
-// writes x's codes into x_codes and the per-image scales into the row
-// scales' first N places, and Int8DynamicGemm::RunConv gathers the rows
-// itself (the implicit GEMM).
+// Where ImplicitGemmFirst says so (x NHWC with the x_codes scratch: C % 128
+// == 0 and windows that cover the input, or large inputs in overlapping
+// windows) there are no rows: QuantizeInt8Nhwc16 writes x's codes into
+// x_codes and the per-image scales into the row scales' first N places, and
+// Int8DynamicGemm::RunConv reads the rows from the codes itself (the
+// implicit GEMM, through TMA's im2col mode or a cp.async gather).
 // The per-image maximum across ops: with attribute y_absmax = 1 the GEMM's
 // epilogue also takes the per-image max |y| (of the values written) into the
 // last output (zeroed first, by the gather kernel); with x_absmax = 1 input
