@@ -593,7 +593,7 @@ __device__ __forceinline__ void ProduceConvStages(const ConvGatherA& g, const CU
   const uint32_t ring_address = SharedAddress(ring);
   const uint32_t chunk_offset = first_row * kBlockK + ((column ^ (first_row % 8)) * 16);
   const int8_t* const codes = g.codes;
-  const int channels = g.channels, kernel_w = g.kernel_w, k_real = g.k;
+  const int channels = g.channels, kernel_w = g.kernel_w, taps = g.kernel_h * g.kernel_w;
   const int tap_step_h = g.dilation_h * g.width * channels, tap_step_w = g.dilation_w * channels;
   // At most kStages - 2: stage i + kStages waits for the consumers to free
   // stage i, which needs stage i's arrival, made at stage i + kArriveLag.
@@ -607,6 +607,9 @@ __device__ __forceinline__ void ProduceConvStages(const ConvGatherA& g, const CU
     WarpgroupBarrier(kProducerBarrier);  // every thread is done with the last tile's rows
     for (int r = t; r < kBlockM; r += 128) row_taps[r] = RowTaps(g, m0 + r, rows);
     WarpgroupBarrier(kProducerBarrier);
+    // The tap (i, j) and channel c of this thread's first chunk of K.
+    int tap = column * 16 / channels, c = column * 16 - tap * channels;
+    int i = tap / kernel_w, j = tap - i * kernel_w;
     for (int kt = 0; kt < num_k_tiles; ++kt, ++iteration) {
       const int s = iteration % kStages;
       if (iteration >= kStages) BarrierWait(&stage_free[s], ((iteration / kStages) + 1) & 1);
@@ -618,11 +621,8 @@ __device__ __forceinline__ void ProduceConvStages(const ConvGatherA& g, const CU
       }
       // This thread's chunk: tap (i, j), channels [c, c + 16), at element
       // offset `offset` from the row's first tap; no tap past K.
-      const int k = kt * kBlockK + column * 16;
-      const int tap = k / channels, c = k - tap * channels;
-      const int i = tap / kernel_w, j = tap - i * kernel_w;
       const int offset = i * tap_step_h + j * tap_step_w + c;
-      const uint32_t tap_bit = k < k_real ? 1u << tap : 0u;
+      const uint32_t tap_bit = tap < taps ? 1u << tap : 0u;
       const int2* taps = row_taps + first_row;
 #pragma unroll 4
       for (int q = 0; q < row_count; ++q) {
@@ -634,6 +634,12 @@ __device__ __forceinline__ void ProduceConvStages(const ConvGatherA& g, const CU
         CpAsync16(stage + q * 16 * kBlockK, src, inside ? 16 : 0);
       }
       CpAsyncCommit();
+      // The next stage's chunk: 128 codes of K on (no division: each step
+      // of C moves to the next tap).
+      for (c += kBlockK; c >= channels; c -= channels) {
+        ++tap;
+        if (++j == kernel_w) j = 0, ++i;
+      }
       if (iteration >= kArriveLag) {
         CpAsyncWait<kArriveLag>();  // stage iteration - kArriveLag has landed
         // cp.async wrote through the generic proxy; wgmma reads through the
