@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cuda_executors.h"
 #include "octet/cuda/conv_int8_kernels.h"
@@ -28,20 +29,29 @@ constexpr const char kDynamicConv[] = "cuda.dynamic_int8_conv";
 constexpr const char kWeightOnlyMatMul[] = "cuda.weight_only_matmul";
 constexpr int kWarmup = 3, kRuns = 10;
 
-// Elements of a slot at the module's reference dims.
-Expected<int64_t> PlannedNumel(const ModuleDesc& desc, const ModuleOp& op, int32_t slot) {
-  int64_t numel = 1;
+// A slot's dims at the module's reference dims.
+Expected<std::vector<int64_t>> PlannedDims(const ModuleDesc& desc, const ModuleOp& op,
+                                           int32_t slot) {
+  std::vector<int64_t> dims;
   for (const Dim& d : desc.slots[slot].shape.dims()) {
     if (d.is_static()) {
-      numel *= d.value();
+      dims.push_back(d.value());
       continue;
     }
     auto it = desc.memory_plan.reference_dims.find(d.symbol());
     if (it == desc.memory_plan.reference_dims.end())
       return InvalidArgument("op '", op.name, "': dims ", desc.slots[slot].shape.ToString(),
                              " have no planned value");
-    numel *= it->second;
+    dims.push_back(it->second);
   }
+  return dims;
+}
+
+// Elements of a slot at the module's reference dims.
+Expected<int64_t> PlannedNumel(const ModuleDesc& desc, const ModuleOp& op, int32_t slot) {
+  OCTET_ASSIGN_OR_RETURN(std::vector<int64_t> dims, PlannedDims(desc, op, slot));
+  int64_t numel = 1;
+  for (int64_t d : dims) numel *= d;
   return numel;
 }
 
@@ -99,17 +109,7 @@ Expected<std::optional<ImplicitConvGeometry>> ReadImplicitConv(const ModuleDesc&
   if (x_codes == 0 || x_layout != "nhwc") return std::optional<ImplicitConvGeometry>();
   ImplicitConvGeometry g;
   OCTET_ASSIGN_OR_RETURN(g.window, ReadCudaWindow(op));
-  std::vector<int64_t> x;  // [N, H, W, C]
-  for (const Dim& d : desc.slots[op.inputs[0]].shape.dims()) {
-    if (d.is_static()) {
-      x.push_back(d.value());
-      continue;
-    }
-    auto it = desc.memory_plan.reference_dims.find(d.symbol());
-    if (it == desc.memory_plan.reference_dims.end())
-      return InvalidArgument("op '", op.name, "': input dims have no planned value");
-    x.push_back(it->second);
-  }
+  OCTET_ASSIGN_OR_RETURN(std::vector<int64_t> x, PlannedDims(desc, op, op.inputs[0]));  // NHWC
   if (x.size() != 4) return InvalidArgument("op '", op.name, "': an NHWC input of 4 dims expected");
   const cuda::Window2d& w = g.window;
   g.dims = {x[0], x[3], x[1], x[2], 0, 0, 0};

@@ -193,11 +193,7 @@ TEST_P(Int8ImplicitConvTest, MatchesTheRowsPathBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiles, Int8ImplicitConvTest,
-                         ::testing::Values(Int8GemmTile::kAuto, Int8GemmTile::kPingpong128x128,
-                                           Int8GemmTile::kCooperative128x256,
-                                           Int8GemmTile::kCooperative256x128,
-                                           Int8GemmTile::kCooperative128x192,
-                                           Int8GemmTile::kCooperative256x64),
+                         ::testing::ValuesIn(testing::AllInt8GemmTiles()),
                          [](const ::testing::TestParamInfo<Int8GemmTile>& info) {
                            return std::string(Int8GemmTileName(info.param));
                          });

@@ -11,9 +11,22 @@
 
 #include "octet/cuda/device.h"
 #include "octet/cuda/device_buffer.h"
+#include "octet/cuda/int8_kernels.h"
 #include "octet/dtype.h"
 
 namespace octet::cuda::testing {
+
+// Every int8 GEMM tile, kAuto first: the parameter of the tests that run the
+// GEMM on each (Int8DynamicGemm::Run, and RunConv's implicit convolution).
+inline const std::vector<Int8GemmTile>& AllInt8GemmTiles() {
+  static const std::vector<Int8GemmTile> tiles = {Int8GemmTile::kAuto,
+                                                  Int8GemmTile::kPingpong128x128,
+                                                  Int8GemmTile::kCooperative128x256,
+                                                  Int8GemmTile::kCooperative256x128,
+                                                  Int8GemmTile::kCooperative128x192,
+                                                  Int8GemmTile::kCooperative256x64};
+  return tiles;
+}
 
 // CI has the toolkit but no GPU: kernel tests skip there, with the reason.
 #define OCTET_SKIP_WITHOUT_CUDA_DEVICE()                                             \

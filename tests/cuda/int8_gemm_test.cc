@@ -393,11 +393,7 @@ TEST_P(Int8DynamicGemmTest, ResidualNot16ByteAligned) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiles, Int8DynamicGemmTest,
-                         ::testing::Values(Int8GemmTile::kAuto, Int8GemmTile::kPingpong128x128,
-                                           Int8GemmTile::kCooperative128x256,
-                                           Int8GemmTile::kCooperative256x128,
-                                           Int8GemmTile::kCooperative128x192,
-                                           Int8GemmTile::kCooperative256x64),
+                         ::testing::ValuesIn(testing::AllInt8GemmTiles()),
                          [](const ::testing::TestParamInfo<Int8GemmTile>& info) {
                            return std::string("tile_") + Int8GemmTileName(info.param);
                          });

@@ -356,7 +356,6 @@ Status Int8DynamicGemm::RunConv(const int8_t* x_codes, const Conv2dDims& d, cons
   g.stride_h = static_cast<int>(w.stride_h), g.stride_w = static_cast<int>(w.stride_w);
   g.pad_top = static_cast<int>(w.pad_top), g.pad_left = static_cast<int>(w.pad_left);
   g.dilation_h = static_cast<int>(w.dilation_h), g.dilation_w = static_cast<int>(w.dilation_w);
-  g.k = static_cast<int>(impl.k);
   // Every row of image b carries image_scales[b].
   const sm90::Int8GemmEpilogue epilogue =
       impl.Epilogue(image_scales, g.pixels, m, dst, residual, image_absmax, g.pixels);

@@ -55,7 +55,6 @@ struct ConvGatherA {
   int out_width = 0, pixels = 0;  // pixels = out_height * out_width
   int kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_top = 0, pad_left = 0;
   int dilation_h = 1, dilation_w = 1;
-  int k = 0;  // kernel_h * kernel_w * channels
 };
 
 // Raises every tile's dynamic shared-memory limit on the current device.
